@@ -1,0 +1,250 @@
+/**
+ * Shared CLI plumbing: option parsing (node:util `parseArgs`) with help texts
+ * built from the same defaults the code uses, one-line user errors (exit 1,
+ * no stack trace), one-line permission errors naming the flag, and a
+ * progress bar (TTY) or plain progress lines (piped).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+
+/** A mistake of the user's: printed as one line, exit status 1. */
+export class UserError extends Error {
+  override name = "UserError";
+}
+
+/** One option of a command. */
+export interface OptionSpec {
+  /** Value kind. */
+  type: "string" | "boolean";
+  /** One-letter alias. */
+  short?: string;
+  /** Repeatable. */
+  multiple?: boolean;
+  /** Help text. */
+  help: string;
+  /** Default shown in the help (taken from the code's constants). */
+  default?: string | number | boolean;
+  /** Placeholder in the help, e.g. "DIR". */
+  arg?: string;
+}
+
+/** A command's usage, summary and options. */
+export interface CommandSpec {
+  /** Command name (`predict`). */
+  name: string;
+  /** Positional part of the usage line, e.g. `<image|folder>...`. */
+  usage: string;
+  /** What the command does (a few lines). */
+  summary: string;
+  /** Options by long name. */
+  options: Record<string, OptionSpec>;
+  /** Example lines. */
+  examples?: string[];
+}
+
+/** Parsed options and positionals. */
+export interface ParsedCommand {
+  /** Option values by long name (absent when not given). */
+  values: Record<string, string | boolean | string[] | undefined>;
+  /** Positional arguments. */
+  positionals: string[];
+}
+
+/**
+ * The help text of a command.
+ *
+ * @example
+ * ```ts
+ * import { formatHelp } from "./_common.ts";
+ * formatHelp({ name: "x", usage: "", summary: "Does x.", options: {} }).startsWith("usage:"); // true
+ * ```
+ */
+export function formatHelp(spec: CommandSpec): string {
+  const rows = Object.entries(spec.options).map(([name, o]) => {
+    const flag = `${o.short ? `-${o.short}, ` : "    "}--${name}${o.arg ? ` ${o.arg}` : ""}`;
+    const def = o.default === undefined || o.default === "" ? "" : ` (default: ${o.default})`;
+    return [flag, `${o.help}${def}`];
+  });
+  rows.push(["-h, --help", "show this help"]);
+  const w = Math.max(...rows.map(([f]) => f.length)) + 2;
+  const lines = [
+    `usage: deno task ${spec.name} ${spec.usage} [options]`,
+    "",
+    spec.summary,
+    "",
+    "options:",
+    ...rows.map(([f, h]) => `  ${f.padEnd(w)}${h}`),
+  ];
+  if (spec.examples?.length) lines.push("", "examples:", ...spec.examples.map((e) => `  ${e}`));
+  return lines.join("\n");
+}
+
+/**
+ * Parses `args` against `spec` (strict: unknown options are user errors).
+ * Returns "help" for `-h`/`--help`.
+ *
+ * @example
+ * ```ts
+ * import { parseCommand } from "./_common.ts";
+ * const spec = { name: "x", usage: "", summary: "", options: { n: { type: "string" as const, help: "" } } };
+ * parseCommand(["--n", "3", "a"], spec); // { values: { n: "3" }, positionals: ["a"] }
+ * ```
+ */
+export function parseCommand(args: string[], spec: CommandSpec): ParsedCommand | "help" {
+  if (args.includes("-h") || args.includes("--help")) return "help";
+  const options = Object.fromEntries(
+    Object.entries(spec.options).map(([k, o]) => [k, {
+      type: o.type,
+      ...(o.short ? { short: o.short } : {}),
+      ...(o.multiple ? { multiple: true } : {}),
+    }]),
+  );
+  try {
+    const { values, positionals } = parseArgs({
+      args,
+      options,
+      allowPositionals: true,
+      strict: true,
+    });
+    return { values: values as ParsedCommand["values"], positionals };
+  } catch (e) {
+    throw new UserError(`${(e as Error).message.split("\n")[0]} (see "${spec.name} --help")`);
+  }
+}
+
+/** A string option, or `fallback`. */
+export function stringOption(p: ParsedCommand, name: string, fallback: string): string {
+  const v = p.values[name];
+  return typeof v === "string" ? v : fallback;
+}
+
+/** An integer option within [min, max], or `fallback`. */
+export function intOption(
+  p: ParsedCommand,
+  name: string,
+  fallback: number,
+  min = 0,
+  max = 1e9,
+): number {
+  const v = p.values[name];
+  if (typeof v !== "string") return fallback;
+  const n = Number(v);
+  if (!/^-?\d+$/.test(v.trim()) || n < min || n > max) {
+    throw new UserError(`--${name} must be an integer in [${min}, ${max}], got "${v}"`);
+  }
+  return n;
+}
+
+/** A number option within [min, max], or `fallback`. */
+export function numberOption(
+  p: ParsedCommand,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  const v = p.values[name];
+  if (typeof v !== "string") return fallback;
+  const n = Number(v);
+  if (v.trim() === "" || !(n >= min && n <= max)) {
+    throw new UserError(`--${name} must be a number in [${min}, ${max}], got "${v}"`);
+  }
+  return n;
+}
+
+/** A choice option, or `fallback`. */
+export function choiceOption<T extends string>(
+  p: ParsedCommand,
+  name: string,
+  choices: readonly T[],
+  fallback: T,
+): T {
+  const v = p.values[name];
+  if (typeof v !== "string") return fallback;
+  if (!choices.includes(v as T)) {
+    throw new UserError(`--${name} must be one of ${choices.join("|")}, got "${v}"`);
+  }
+  return v as T;
+}
+
+/** `Requires write access to "out/x.png"` → `--allow-write=out/x.png`. */
+export function permissionFlag(e: Error): string {
+  const m = /Requires (\w+) access to "?([^",]*)"?/.exec(e.message);
+  if (!m) return "more permissions";
+  return `--allow-${m[1]}${m[2] ? `=${m[2]}` : ""}`;
+}
+
+function outsideCwd(path: string): boolean {
+  try {
+    const cwd = Deno.cwd();
+    const abs = path.startsWith("/") ? path : `${cwd}/${path}`;
+    const norm = abs.split("/").reduce<string[]>((a, part) => {
+      if (part === "..") a.pop();
+      else if (part && part !== ".") a.push(part);
+      return a;
+    }, []).join("/");
+    return !(`/${norm}/`).startsWith(`${cwd.replace(/\/$/, "")}/`);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The one line printed for a missing permission. When `path` lies outside
+ * the current folder (which the tasks scope their permissions to), says so.
+ */
+export function permissionMessage(command: string, flag: string, path?: string): string {
+  if (path !== undefined && outsideCwd(path)) {
+    return `${command} needs ${flag}: "${path}" is outside the project folder that ` +
+      `"deno task ${command}" is scoped to; pick a path inside it or run deno run with that flag`;
+  }
+  return `${command} needs ${flag} (run it through "deno task ${command}")`;
+}
+
+/**
+ * Throws a one-line permission error unless `desc` is granted (queried, never
+ * prompted). `flag` is what the message tells the user to add.
+ */
+export function requirePermission(
+  command: string,
+  desc: Deno.PermissionDescriptor,
+  flag: string,
+): void {
+  if (Deno.permissions.querySync(desc).state !== "granted") {
+    const path = "path" in desc && typeof desc.path === "string" ? desc.path : undefined;
+    throw new UserError(permissionMessage(command, flag, path));
+  }
+}
+
+const isPermissionError = (e: unknown): e is Error =>
+  e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied;
+
+/**
+ * Runs a command body and turns failures into one line on stderr: user
+ * errors and the library's "Cannot …" errors → exit 1; missing permissions →
+ * `<command> needs --allow-x=… (run it through "deno task <command>")`,
+ * exit 1; anything else is a bug: its stack, exit 2.
+ */
+export async function runCommand(command: string, body: () => Promise<number>): Promise<number> {
+  try {
+    return await body();
+  } catch (e) {
+    if (isPermissionError(e)) {
+      console.error(`error: ${permissionMessage(command, permissionFlag(e))}`);
+      return 1;
+    }
+    const msg = e instanceof Error ? e.message.split("\n")[0] : String(e);
+    if (
+      e instanceof UserError ||
+      ((e instanceof TypeError || e instanceof RangeError) && msg.startsWith("Cannot"))
+    ) {
+      console.error(`error: ${msg}`);
+      return 1;
+    }
+    console.error(e);
+    return 2;
+  }
+}
+
+export { createProgress, type Progress, type ProgressOptions } from "./_progress.ts";

@@ -1,0 +1,137 @@
+/**
+ * `convert <input> <output.safetensors> [--fold-bn]`: reads U2-Net weights
+ * of any supported format (safetensors, `.pth` zip or legacy, ONNX), prints
+ * what it detected (format, naming, architecture, conv bias, parameter count,
+ * one line each) and writes seed-named PyTorch-layout safetensors, optionally
+ * with BatchNorm folded into the convs.
+ *
+ * Runs on its own (`deno run --allow-read=IN --allow-write=OUT cli/convert.ts …`)
+ * or through `cli/main.ts`, which dispatches `convert` to {@linkcode run}.
+ *
+ * @module
+ */
+import { selectBackend } from "../lib/backend.ts";
+import { exportFolded, saveSafetensors } from "../lib/io/export.ts";
+import { readWeights } from "../lib/io/read_weights.ts";
+import { modelFromWeights } from "../lib/model/load_weights.ts";
+
+/** The usage line of `convert`. */
+export const CONVERT_USAGE = "usage: convert <input> <output.safetensors> [--fold-bn]";
+
+const HELP = `${CONVERT_USAGE}
+
+Converts U2-Net weights (.safetensors, .pth zip or legacy, BN-folded .onnx) to
+safetensors with the seed's key names and PyTorch layout, loadable in PyTorch with
+safetensors.torch.load_file + load_state_dict.
+
+  --fold-bn   fold BatchNorm into the convs (inference-only network)
+  -h, --help  show this help`;
+
+/** A user mistake: reported as one line (with the usage line when `showUsage`), exit status 1. */
+class UsageError extends Error {
+  constructor(message: string, readonly showUsage = false) {
+    super(message);
+  }
+}
+
+interface ConvertArgs {
+  input: string;
+  output: string;
+  foldBn: boolean;
+}
+
+function parseArgs(args: string[]): ConvertArgs | "help" {
+  const positional: string[] = [];
+  let foldBn = false;
+  for (const a of args) {
+    if (a === "-h" || a === "--help") return "help";
+    if (a === "--fold-bn") foldBn = true;
+    else if (a.startsWith("-") && a !== "-") throw new UsageError(`unknown option ${a}`, true);
+    else positional.push(a);
+  }
+  if (positional.length !== 2) {
+    throw new UsageError(
+      `expected <input> <output.safetensors>, got ${positional.length} paths`,
+      true,
+    );
+  }
+  const [input, output] = positional;
+  if (!/\.safetensors$/i.test(output)) {
+    throw new UsageError(`output "${output}" must end in .safetensors`, true);
+  }
+  return { input, output, foldBn };
+}
+
+function fsMessage(verb: string, path: string, e: unknown): string {
+  if (e instanceof Deno.errors.NotFound) {
+    return `cannot ${verb} "${path}": no such file or directory`;
+  }
+  if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+    return `cannot ${verb} "${path}": permission denied`;
+  }
+  if (e instanceof Deno.errors.IsADirectory) return `cannot ${verb} "${path}": it is a directory`;
+  return `cannot ${verb} "${path}": ${firstLine(e)}`;
+}
+
+function firstLine(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split("\n")[0];
+}
+
+async function convert(a: ConvertArgs): Promise<void> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(a.input);
+  } catch (e) {
+    throw new UsageError(fsMessage("read", a.input, e));
+  }
+  await selectBackend("cpu");
+  const weights = await readWeights(bytes, a.input);
+  const model = modelFromWeights(weights);
+  try {
+    console.log(`format: ${weights.format}`);
+    console.log(`naming: ${weights.naming}`);
+    console.log(`architecture: ${weights.arch}`);
+    console.log(`conv bias: ${weights.convBias}`);
+    console.log(`parameters: ${model.numParameters()}`);
+    const fold = a.foldBn && model.batchNorm;
+    const out = fold ? await exportFolded(model) : await saveSafetensors(model);
+    try {
+      await Deno.writeFile(a.output, out);
+    } catch (e) {
+      throw new UsageError(fsMessage("write", a.output, e));
+    }
+    const bn = fold || !model.batchNorm ? "folded" : "kept";
+    console.log(`wrote ${a.output} (${out.byteLength} bytes, BatchNorm ${bn})`);
+  } finally {
+    model.dispose();
+  }
+}
+
+/**
+ * Runs `convert` with its arguments (without the `convert` word) and returns
+ * the exit status: 0 on success, 1 on any error, reported as one line on
+ * stderr without a stack trace.
+ *
+ * @example
+ * ```ts ignore
+ * import { run } from "./convert.ts";
+ * const status = await run(["tests/testdata/lite_orig_legacy.pth", "tests/.tmp/u2netp.safetensors"]);
+ * ```
+ */
+export async function run(args: string[]): Promise<number> {
+  try {
+    const parsed = parseArgs(args);
+    if (parsed === "help") {
+      console.log(HELP);
+      return 0;
+    }
+    await convert(parsed);
+    return 0;
+  } catch (e) {
+    const usage = e instanceof UsageError && e.showUsage ? ` (${CONVERT_USAGE})` : "";
+    console.error(`convert: ${firstLine(e)}${usage}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) Deno.exit(await run(Deno.args));

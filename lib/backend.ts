@@ -1,0 +1,105 @@
+/**
+ * Backend selection in one place: `webgpu`, `cpu`, `wasm` or `auto`.
+ *
+ * @module
+ */
+import { loadWasmBackend, loadWebgpuBackend, tf } from "./deps.ts";
+
+/** Backends a caller can ask for. */
+export type BackendName = "auto" | "webgpu" | "cpu" | "wasm";
+
+/** The backend names {@linkcode selectBackend} accepts. */
+export const BACKEND_NAMES: readonly BackendName[] = ["auto", "webgpu", "cpu", "wasm"];
+
+/** What {@linkcode selectBackend} got. */
+export interface BackendInfo {
+  /** The tfjs backend now active. */
+  backend: "webgpu" | "cpu" | "wasm";
+  /** What was asked for. */
+  requested: BackendName;
+  /** GPU adapter description (vendor, architecture, device), when on WebGPU. */
+  adapter?: string;
+  /** True when the adapter is a software fallback (llvmpipe, SwiftShader…). */
+  fallbackAdapter?: boolean;
+  /** True when `auto` could not get WebGPU and fell back to cpu. */
+  fellBack: boolean;
+}
+
+/** Options for {@linkcode selectBackend}. */
+export interface SelectBackendOptions {
+  /**
+   * Accept a software WebGPU adapter (Mesa llvmpipe) when `auto` is asked for.
+   * @default {true}
+   */
+  allowSoftwareAdapter?: boolean;
+}
+
+async function describeAdapter(): Promise<{ name: string; fallback: boolean } | undefined> {
+  const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
+  if (!gpu) return undefined;
+  const adapter = await gpu.requestAdapter().catch(() => null);
+  if (!adapter) return undefined;
+  const info = adapter.info;
+  const name = [info.vendor, info.architecture, info.device, info.description]
+    .filter((s) => s).join(" ");
+  const fallback = (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter ||
+    /llvmpipe|swiftshader|software|lavapipe/i.test(name);
+  return { name: name || "unknown adapter", fallback: Boolean(fallback) };
+}
+
+/**
+ * Activates a tfjs backend and reports what it got.
+ *
+ * `auto` takes WebGPU where an adapter exists (software adapters included
+ * unless `allowSoftwareAdapter` is false), otherwise cpu.
+ *
+ * @example
+ * ```ts
+ * import { selectBackend } from "./backend.ts";
+ * const info = await selectBackend("cpu");
+ * console.log(info.backend); // "cpu"
+ * ```
+ */
+export async function selectBackend(
+  name: BackendName = "auto",
+  options: SelectBackendOptions = {},
+): Promise<BackendInfo> {
+  if (!BACKEND_NAMES.includes(name)) {
+    throw new TypeError(
+      `Cannot select backend: current value is "${name}", expected one of ${
+        BACKEND_NAMES.join(", ")
+      }`,
+    );
+  }
+  const allowSoftware = options.allowSoftwareAdapter ?? true;
+  if (name === "webgpu" || name === "auto") {
+    const adapter = await describeAdapter();
+    if (adapter && (name === "webgpu" || allowSoftware || !adapter.fallback)) {
+      await loadWebgpuBackend();
+      if (await tf.setBackend("webgpu")) {
+        await tf.ready();
+        return {
+          backend: "webgpu",
+          requested: name,
+          adapter: adapter.name,
+          fallbackAdapter: adapter.fallback,
+          fellBack: false,
+        };
+      }
+    }
+    if (name === "webgpu") {
+      throw new RangeError("Cannot select backend webgpu: current value is no WebGPU adapter");
+    }
+  }
+  if (name === "wasm") {
+    await loadWasmBackend();
+    if (!(await tf.setBackend("wasm"))) {
+      throw new RangeError("Cannot select backend wasm: current value is initialisation failed");
+    }
+    await tf.ready();
+    return { backend: "wasm", requested: name, fellBack: false };
+  }
+  await tf.setBackend("cpu");
+  await tf.ready();
+  return { backend: "cpu", requested: name, fellBack: name === "auto" };
+}

@@ -1,0 +1,217 @@
+/**
+ * Finds image/mask pairs on disk (DUTS or a plain `images/` + `masks/`
+ * layout) and loads them as a {@linkcode SampleSource}.
+ *
+ * Unlike the seed (`os.listdir` order, `.jpg` only, assert on a missing
+ * mask), files are sorted by name, `.jpg/.jpeg/.png` images are accepted, and
+ * unmatched files are reported instead of failing.
+ *
+ * @module
+ */
+import { type DecodedImage, decodeImage, decodeMask, toRgb } from "./image_io.ts";
+
+/** Which part of the dataset to list. */
+export type Split = "train" | "test";
+
+/** Options of {@linkcode discoverDataset}. */
+export interface DiscoverOptions {
+  /** DUTS-TR (train) or DUTS-TE (test); ignored by the plain layout. @default "train" */
+  split?: Split;
+}
+
+/** One image and its mask. */
+export interface SamplePaths {
+  /** Image file name without extension (also the mask's stem). */
+  name: string;
+  /** Path of the image file. */
+  imagePath: string;
+  /** Path of the mask file. */
+  maskPath: string;
+}
+
+/** What {@linkcode discoverDataset} returns. */
+export interface DatasetIndex {
+  /** `duts` (`DUTS-TR/DUTS-TR-Image` …) or `plain` (`images/`, `masks/`). */
+  layout: "duts" | "plain";
+  /** Folder holding the images. */
+  imageDir: string;
+  /** Folder holding the masks. */
+  maskDir: string;
+  /** Matched pairs, sorted by image file name. */
+  samples: SamplePaths[];
+  /** Image file names without a mask, sorted. */
+  unmatchedImages: string[];
+  /** Mask file names without an image, sorted. */
+  unmatchedMasks: string[];
+}
+
+/** A decoded sample: RGB image and 1-channel mask, each at its own size. */
+export interface RawSample {
+  /** Sample name (image stem). */
+  name: string;
+  /** 3-channel RGB. */
+  image: DecodedImage;
+  /** 1-channel grey, 0-255. */
+  mask: DecodedImage;
+}
+
+/** Anything a {@linkcode DataLoader} can draw samples from. */
+export interface SampleSource {
+  /** Number of samples. */
+  readonly size: number;
+  /** Name of sample `index` (no I/O). */
+  name(index: number): string;
+  /** Reads and decodes sample `index`; rejects with an error naming the file. */
+  load(index: number): Promise<RawSample>;
+}
+
+const IMAGE_EXT = /\.(jpe?g|png)$/i;
+const MASK_EXT = /\.png$/i;
+
+async function isDir(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isDirectory;
+  } catch {
+    return false;
+  }
+}
+
+async function listFiles(dir: string, pattern: RegExp): Promise<string[]> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    if ((e.isFile || e.isSymlink) && pattern.test(e.name) && !e.name.startsWith(".")) {
+      names.push(e.name);
+    }
+  }
+  return names.sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+const stem = (file: string) => file.replace(/\.[^.]+$/, "");
+
+/**
+ * Lists image/mask pairs under `root`, trying in order:
+ * `<root>/DUTS-TR/DUTS-TR-{Image,Mask}` (DUTS-TE for split "test"),
+ * `<root>/DUTS-TR-{Image,Mask}` (root is the split folder itself), and
+ * `<root>/images` + `<root>/masks`. An image `x.jpg` pairs with mask `x.png`.
+ *
+ * @throws {RangeError} when no layout is found, no pair is found, or two
+ * images share a stem (`a.jpg` and `a.png`).
+ * @example
+ * ```ts
+ * import { discoverDataset } from "./dataset.ts";
+ * const ds = await discoverDataset("/data/DUTS", { split: "test" });
+ * console.log(ds.samples.length, ds.unmatchedImages);
+ * ```
+ */
+export async function discoverDataset(
+  root: string,
+  options: DiscoverOptions = {},
+): Promise<DatasetIndex> {
+  const base = root.replace(/[\\/]+$/, "") || "/";
+  const tag = (options.split ?? "train") === "train" ? "DUTS-TR" : "DUTS-TE";
+  const candidates: [DatasetIndex["layout"], string, string][] = [
+    ["duts", `${base}/${tag}/${tag}-Image`, `${base}/${tag}/${tag}-Mask`],
+    ["duts", `${base}/${tag}-Image`, `${base}/${tag}-Mask`],
+    ["plain", `${base}/images`, `${base}/masks`],
+  ];
+  let found: [DatasetIndex["layout"], string, string] | undefined;
+  for (const c of candidates) {
+    if (await isDir(c[1])) {
+      found = c;
+      break;
+    }
+  }
+  if (!found) {
+    throw new RangeError(
+      `Cannot discover dataset: current root ${root} has neither ${tag}/${tag}-Image nor images/`,
+    );
+  }
+  const [layout, imageDir, maskDir] = found;
+  const images = await listFiles(imageDir, IMAGE_EXT);
+  const masks = (await isDir(maskDir)) ? await listFiles(maskDir, MASK_EXT) : [];
+  const maskByStem = new Map(masks.map((m) => [stem(m), m]));
+  const seen = new Map<string, string>();
+  const samples: SamplePaths[] = [];
+  const unmatchedImages: string[] = [];
+  for (const file of images) {
+    const name = stem(file);
+    const prev = seen.get(name);
+    if (prev !== undefined) {
+      throw new RangeError(
+        `Cannot discover dataset: current images ${prev} and ${file} share the stem "${name}"`,
+      );
+    }
+    seen.set(name, file);
+    const mask = maskByStem.get(name);
+    if (mask === undefined) unmatchedImages.push(file);
+    else samples.push({ name, imagePath: `${imageDir}/${file}`, maskPath: `${maskDir}/${mask}` });
+  }
+  const unmatchedMasks = masks.filter((m) => !seen.has(stem(m)));
+  if (samples.length === 0) {
+    throw new RangeError(
+      `Cannot discover dataset: current folder ${imageDir} has no image with a mask in ${maskDir} ` +
+        `(${images.length} images, ${masks.length} masks)`,
+    );
+  }
+  return { layout, imageDir, maskDir, samples, unmatchedImages, unmatchedMasks };
+}
+
+async function readAndDecode(
+  path: string,
+  what: "image" | "mask",
+  name: string,
+): Promise<DecodedImage> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(path);
+  } catch (e) {
+    const why = e instanceof Deno.errors.NotFound ? "missing" : "unreadable";
+    throw new TypeError(`Cannot load sample "${name}": current ${what} file ${path} is ${why}`, {
+      cause: e,
+    });
+  }
+  try {
+    return what === "image" ? toRgb(await decodeImage(bytes)) : await decodeMask(bytes);
+  } catch (e) {
+    throw new TypeError(
+      `Cannot load sample "${name}": current ${what} file ${path} does not decode (${
+        (e as Error).message
+      })`,
+      { cause: e },
+    );
+  }
+}
+
+/**
+ * A {@linkcode SampleSource} over discovered files: reads and decodes the
+ * image (RGB, `cv2.IMREAD_COLOR` semantics) and the mask (grey,
+ * `IMREAD_GRAYSCALE` semantics) of each pair.
+ *
+ * @example
+ * ```ts
+ * import { discoverDataset, fileSource } from "./dataset.ts";
+ * const src = fileSource(await discoverDataset("/data/DUTS"));
+ * const first = await src.load(0);
+ * ```
+ */
+export function fileSource(index: DatasetIndex | SamplePaths[]): SampleSource {
+  const samples = Array.isArray(index) ? index : index.samples;
+  const check = (i: number) => {
+    if (!Number.isInteger(i) || i < 0 || i >= samples.length) {
+      throw new RangeError(`Cannot load sample: current index is ${i} of ${samples.length}`);
+    }
+    return samples[i];
+  };
+  return {
+    size: samples.length,
+    name: (i) => check(i).name,
+    async load(i) {
+      const s = check(i);
+      const [image, mask] = await Promise.all([
+        readAndDecode(s.imagePath, "image", s.name),
+        readAndDecode(s.maskPath, "mask", s.name),
+      ]);
+      return { name: s.name, image, mask };
+    },
+  };
+}

@@ -1,0 +1,113 @@
+/**
+ * Every HTTP error status of the prediction server, decided in one place:
+ * {@linkcode HttpError} kinds map to statuses, and {@linkcode errorResponse}
+ * turns anything thrown (including the image readers' `TypeError`s and
+ * `RangeError`s) into a JSON `{error, status}` response.
+ *
+ * @module
+ */
+
+/** Error kinds and their statuses. */
+export const ERROR_STATUS = {
+  badRequest: 400,
+  notFound: 404,
+  methodNotAllowed: 405,
+  timeout: 408,
+  tooLarge: 413,
+  unsupportedMediaType: 415,
+  unprocessable: 422,
+  busy: 503,
+  internal: 500,
+} as const;
+
+/** A kind of {@linkcode ERROR_STATUS}. */
+export type ErrorKind = keyof typeof ERROR_STATUS;
+
+/** Seconds in `Retry-After` of 503 answers unless the thrower says otherwise. */
+export const DEFAULT_RETRY_AFTER_SECONDS = 1;
+
+/**
+ * A request failure with its kind (hence status) and extra headers.
+ *
+ * @example
+ * ```ts
+ * import { HttpError } from "./errors.ts";
+ * new HttpError("notFound", "no route GET /x").status; // 404
+ * ```
+ */
+export class HttpError extends Error {
+  /** The kind. */
+  readonly kind: ErrorKind;
+  /** Extra response headers (`Allow`, `Retry-After`). */
+  readonly headers: Record<string, string>;
+
+  constructor(kind: ErrorKind, message: string, headers: Record<string, string> = {}) {
+    super(message);
+    this.name = "HttpError";
+    this.kind = kind;
+    this.headers = headers;
+  }
+
+  /** The HTTP status of the kind. */
+  get status(): number {
+    return ERROR_STATUS[this.kind];
+  }
+}
+
+/**
+ * Classifies a failure of the image header reader or decoder: formats we do
+ * not read → 415, announced sizes over a pixel limit → 413, everything else
+ * (truncated, corrupt) → 422.
+ *
+ * @example
+ * ```ts
+ * import { imageError } from "./errors.ts";
+ * imageError(new TypeError("Cannot decode image: current format is gif")).status; // 415
+ * ```
+ */
+export function imageError(e: unknown): HttpError {
+  if (e instanceof HttpError) return e;
+  const msg = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+  if (/current format is/.test(msg)) return new HttpError("unsupportedMediaType", msg);
+  if (e instanceof RangeError && /pixels/.test(msg)) return new HttpError("tooLarge", msg);
+  return new HttpError(
+    "unprocessable",
+    msg.startsWith("Cannot") ? msg : `Cannot decode image: ${msg}`,
+  );
+}
+
+/** Options of {@linkcode errorResponse}. */
+export interface ErrorResponseOptions {
+  /** Called with errors that map to 500 (bugs), e.g. to log them. @default {undefined} */
+  onInternalError?: (e: unknown) => void;
+}
+
+/**
+ * The response for any thrown value: {@linkcode HttpError}s keep their
+ * status; other errors are 500 with a generic message (details go to
+ * `onInternalError`, never to the client).
+ *
+ * @example
+ * ```ts
+ * import { errorResponse, HttpError } from "./errors.ts";
+ * const res = errorResponse(new HttpError("busy", "queue full", { "retry-after": "1" }));
+ * res.status; // 503
+ * await res.json(); // { error: "queue full", status: 503 }
+ * ```
+ */
+export function errorResponse(e: unknown, options: ErrorResponseOptions = {}): Response {
+  const err = e instanceof HttpError ? e : new HttpError("internal", "internal error");
+  if (!(e instanceof HttpError)) options.onInternalError?.(e);
+  const headers: Record<string, string> = {
+    "content-type": "application/json; charset=utf-8",
+    "cache-control": "no-store",
+    ...err.headers,
+  };
+  if (err.kind === "busy" && !headers["retry-after"]) {
+    headers["retry-after"] = String(DEFAULT_RETRY_AFTER_SECONDS);
+  }
+  return new Response(JSON.stringify({ error: err.message, status: err.status }), {
+    status: err.status,
+    headers,
+  });
+}

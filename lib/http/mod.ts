@@ -1,0 +1,24 @@
+/**
+ * The prediction HTTP handler, its limits, queue and error mapping, without
+ * the training code. `lib/http/server.ts` is the `deno serve` entry module.
+ *
+ * @example
+ * ```ts
+ * import { createPredictHandler } from "./mod.ts";
+ * import { createPredictor } from "../predict/predictor.ts";
+ * import { U2Net } from "../model/u2net.ts";
+ * const model = U2Net.create("lite");
+ * const handler = createPredictHandler(createPredictor(model, { inputSize: 32 }));
+ * (await handler(new Request("http://localhost/nope"))).status; // 404
+ * model.dispose();
+ * ```
+ *
+ * @module
+ */
+export * from "./handler.ts";
+export * from "./errors.ts";
+export * from "./queue.ts";
+export * from "./read_body.ts";
+export * from "./page.ts";
+export * from "./app.ts";
+export * from "../predict/mod.ts";

@@ -1,0 +1,48 @@
+/**
+ * Entry module for `deno serve`:
+ *
+ * ```sh
+ * U2NET_WEIGHTS=runs/demo/model_best.safetensors deno serve --host 127.0.0.1 --port 8000 \
+ *   --allow-read=. --allow-env=U2NET_WEIGHTS,U2NET_BACKEND lib/http/server.ts
+ * ```
+ *
+ * Loads the weights once at start-up (`U2NET_WEIGHTS`, else the README
+ * demo's `runs/demo/model_best.safetensors`) on `U2NET_BACKEND` (default
+ * auto: WebGPU, else wasm, else cpu; see `/healthz`), with network input
+ * side `U2NET_INPUT_SIZE` (default 320). Without weights it
+ * prints one line saying how to get them and exits with status 1: unlike
+ * the rest of `lib/`, this module is a program entry point.
+ *
+ * @module
+ */
+import type { BackendName } from "../backend.ts";
+import { type App, createApp } from "./app.ts";
+
+function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name) || undefined;
+  } catch {
+    return undefined; // no --allow-env for it: treat as unset
+  }
+}
+
+let app: App;
+try {
+  app = await createApp({
+    env: env("U2NET_WEIGHTS"),
+    backend: (env("U2NET_BACKEND") ?? "auto") as BackendName,
+    inputSize: env("U2NET_INPUT_SIZE") ? Number(env("U2NET_INPUT_SIZE")) : undefined,
+    onError: (e) => console.error("internal error:", e),
+  });
+} catch (e) {
+  const msg = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+  console.error(`error: ${msg}`);
+  Deno.exit(1);
+}
+console.error(
+  `u2net: ${app.model.config.name} from ${app.weights} on ${app.backend.backend}` +
+    (app.backend.adapter ? ` (${app.backend.adapter})` : ""),
+);
+
+/** The `deno serve` handler. */
+export default { fetch: app.fetch } satisfies Deno.ServeDefaultExport;

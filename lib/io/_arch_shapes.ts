@@ -1,0 +1,151 @@
+/**
+ * The expected state-dict keys and shapes of `u2net_full` / `u2net_lite`,
+ * generated from the cfg tables of the spec (§1.2-1.4) so that weight readers
+ * can validate files without building the network.
+ *
+ * @module
+ */
+import type { RawDType } from "./raw_tensor.ts";
+
+/** The two architectures. */
+export type Arch = "full" | "lite";
+
+/** One convolution of the network. */
+export interface ConvSpec {
+  /** Seed key prefix: `P.conv.weight` for ConvBNReLU (`bn` true), `P.weight` otherwise. */
+  prefix: string;
+  /** OIHW weight shape. */
+  shape: [number, number, number, number];
+  /** Dilation (padding equals dilation for 3x3, 0 for the 1x1 fuse). */
+  dilation: number;
+  /** True for ConvBNReLU convs (followed by BatchNorm), false for side/fuse convs. */
+  bn: boolean;
+  /** Seed stage index 0..10 (En1..En6, De5..De1) or -1 for side/fuse convs. */
+  stage: number;
+}
+
+/** One expected state-dict entry. */
+export interface KeySpec {
+  /** Seed key. */
+  key: string;
+  /** Shape. */
+  shape: number[];
+  /** Element type. */
+  dtype: RawDType;
+}
+
+// [height, in, mid, out, rsu4f] for En1..En6 then De5..De1.
+type Row = [number, number, number, number, boolean];
+const CFG: Record<Arch, Row[]> = {
+  full: [
+    [7, 3, 32, 64, false],
+    [6, 64, 32, 128, false],
+    [5, 128, 64, 256, false],
+    [4, 256, 128, 512, false],
+    [4, 512, 256, 512, true],
+    [4, 512, 256, 512, true],
+    [4, 1024, 256, 512, true],
+    [4, 1024, 128, 256, false],
+    [5, 512, 64, 128, false],
+    [6, 256, 32, 64, false],
+    [7, 128, 16, 64, false],
+  ],
+  lite: [
+    [7, 3, 16, 64, false],
+    [6, 64, 16, 64, false],
+    [5, 64, 16, 64, false],
+    [4, 64, 16, 64, false],
+    [4, 64, 16, 64, true],
+    [4, 64, 16, 64, true],
+    [4, 128, 16, 64, true],
+    [4, 128, 16, 64, false],
+    [5, 128, 16, 64, false],
+    [6, 128, 16, 64, false],
+    [7, 128, 16, 64, false],
+  ],
+};
+
+/** RSU stage heights, En1..En6 then De5..De1 (same for both architectures). */
+export const STAGE_HEIGHTS: readonly number[] = CFG.full.map((r) => r[0]);
+
+function stageConvs(s: number, [h, inCh, mid, out, f]: Row): ConvSpec[] {
+  const p = s < 6 ? `encode_modules.${s}` : `decode_modules.${s - 6}`;
+  const c = (name: string, o: number, i: number, dilation: number): ConvSpec => ({
+    prefix: `${p}.${name}`,
+    shape: [o, i, 3, 3],
+    dilation,
+    bn: true,
+    stage: s,
+  });
+  const convs = [c("conv_in", out, inCh, 1)];
+  if (f) {
+    [1, 2, 4, 8].forEach((d, j) => convs.push(c(`encode_modules.${j}`, mid, j ? mid : out, d)));
+    [4, 2, 1].forEach((d, j) =>
+      convs.push(c(`decode_modules.${j}`, j === 2 ? out : mid, 2 * mid, d))
+    );
+    return convs;
+  }
+  for (let j = 0; j < h; j++) {
+    convs.push(c(`encode_modules.${j}`, mid, j ? mid : out, j === h - 1 ? 2 : 1));
+  }
+  for (let j = 0; j < h - 1; j++) {
+    convs.push(c(`decode_modules.${j}`, j === h - 2 ? out : mid, 2 * mid, 1));
+  }
+  return convs;
+}
+
+/**
+ * The 119 convolutions in forward order: per stage (En1..En6, De5..De1)
+ * `conv_in`, encoders, decoders; then `side_modules.0..5`; then `out_conv`.
+ */
+export function archConvs(arch: Arch): ConvSpec[] {
+  const rows = CFG[arch];
+  const convs = rows.flatMap((r, s) => stageConvs(s, r));
+  // Sides: En6, De5, De4, De3, De2, De1.
+  [5, 6, 7, 8, 9, 10].forEach((s, k) => {
+    convs.push({
+      prefix: `side_modules.${k}`,
+      shape: [1, rows[s][3], 3, 3],
+      dilation: 1,
+      bn: false,
+      stage: -1,
+    });
+  });
+  convs.push({ prefix: "out_conv", shape: [1, 6, 1, 1], dilation: 1, bn: false, stage: -1 });
+  return convs;
+}
+
+/** Options for {@linkcode archKeys}. */
+export interface ArchKeysOptions {
+  /** Include `.conv.bias` for ConvBNReLU convs. @default {false} */
+  convBias?: boolean;
+  /** Include BatchNorm entries (false for BN-folded weights). @default {true} */
+  bn?: boolean;
+  /** Include `num_batches_tracked`. @default {true} */
+  numBatchesTracked?: boolean;
+}
+
+/** Expected state-dict entries, in PyTorch's state-dict order. */
+export function archKeys(arch: Arch, options: ArchKeysOptions = {}): KeySpec[] {
+  const { convBias = false, bn = true, numBatchesTracked = true } = options;
+  const out: KeySpec[] = [];
+  const f32 = (key: string, shape: number[]) => out.push({ key, shape, dtype: "F32" });
+  for (const c of archConvs(arch)) {
+    if (!c.bn) {
+      f32(`${c.prefix}.weight`, c.shape);
+      f32(`${c.prefix}.bias`, [1]);
+      continue;
+    }
+    const o = c.shape[0];
+    f32(`${c.prefix}.conv.weight`, c.shape);
+    if (convBias) f32(`${c.prefix}.conv.bias`, [o]);
+    if (!bn) continue;
+    for (const b of ["weight", "bias", "running_mean", "running_var"]) {
+      f32(`${c.prefix}.bn.${b}`, [o]);
+    }
+    if (numBatchesTracked) {
+      out.push({ key: `${c.prefix}.bn.num_batches_tracked`, shape: [], dtype: "I64" });
+    }
+  }
+  return out;
+}

@@ -1,0 +1,118 @@
+/**
+ * U2-Net architectures as data: one row per stage, as in the seed's cfg dicts.
+ *
+ * @module
+ */
+
+/** One stage of U2-Net: an RSU block of some height, optionally with a side output. */
+export interface StageConfig {
+  /** RSU height L (7, 6, 5 or 4). */
+  height: number;
+  /** Input channels. */
+  inCh: number;
+  /** Middle channels inside the block. */
+  midCh: number;
+  /** Output channels. */
+  outCh: number;
+  /** True for the dilated RSU-4F block (no pooling or resizing inside). */
+  dilated: boolean;
+  /** True when the stage feeds a side output (a 3x3 conv to one logit map). */
+  side: boolean;
+}
+
+/** A whole network: six encoder stages (En1…En6) and five decoder stages (De5…De1). */
+export interface U2NetConfig {
+  /** Architecture name. */
+  name: "full" | "lite";
+  /** En1 … En6. */
+  encoder: readonly StageConfig[];
+  /** De5 … De1. */
+  decoder: readonly StageConfig[];
+}
+
+type Row = [number, number, number, number, boolean, boolean];
+const stage = ([height, inCh, midCh, outCh, dilated, side]: Row): StageConfig => ({
+  height,
+  inCh,
+  midCh,
+  outCh,
+  dilated,
+  side,
+});
+
+/**
+ * `u2net_full` (the original U2NET, 44.0 M parameters).
+ *
+ * @example
+ * ```ts
+ * import { U2NET_FULL } from "./config.ts";
+ * U2NET_FULL.encoder[0].height; // 7
+ * ```
+ */
+export const U2NET_FULL: U2NetConfig = Object.freeze({
+  name: "full",
+  encoder: ([
+    [7, 3, 32, 64, false, false],
+    [6, 64, 32, 128, false, false],
+    [5, 128, 64, 256, false, false],
+    [4, 256, 128, 512, false, false],
+    [4, 512, 256, 512, true, false],
+    [4, 512, 256, 512, true, true],
+  ] as Row[]).map(stage),
+  decoder: ([
+    [4, 1024, 256, 512, true, true],
+    [4, 1024, 128, 256, false, true],
+    [5, 512, 64, 128, false, true],
+    [6, 256, 32, 64, false, true],
+    [7, 128, 16, 64, false, true],
+  ] as Row[]).map(stage),
+});
+
+/**
+ * `u2net_lite` (the original U2NETP, 1.13 M parameters).
+ *
+ * @example
+ * ```ts
+ * import { U2NET_LITE } from "./config.ts";
+ * U2NET_LITE.decoder.length; // 5
+ * ```
+ */
+export const U2NET_LITE: U2NetConfig = Object.freeze({
+  name: "lite",
+  encoder: ([
+    [7, 3, 16, 64, false, false],
+    [6, 64, 16, 64, false, false],
+    [5, 64, 16, 64, false, false],
+    [4, 64, 16, 64, false, false],
+    [4, 64, 16, 64, true, false],
+    [4, 64, 16, 64, true, true],
+  ] as Row[]).map(stage),
+  decoder: ([
+    [4, 128, 16, 64, true, true],
+    [4, 128, 16, 64, false, true],
+    [5, 128, 16, 64, false, true],
+    [6, 128, 16, 64, false, true],
+    [7, 128, 16, 64, false, true],
+  ] as Row[]).map(stage),
+});
+
+/** Architecture names accepted where a config is expected. */
+export type ArchName = U2NetConfig["name"];
+
+/**
+ * Resolves an architecture name or config to a config.
+ *
+ * @example
+ * ```ts
+ * import { resolveConfig } from "./config.ts";
+ * resolveConfig("lite").name; // "lite"
+ * ```
+ */
+export function resolveConfig(arch: ArchName | U2NetConfig): U2NetConfig {
+  if (typeof arch !== "string") return arch;
+  if (arch === "full") return U2NET_FULL;
+  if (arch === "lite") return U2NET_LITE;
+  throw new TypeError(
+    `Cannot resolve architecture: current value is "${arch}", expected full|lite`,
+  );
+}

@@ -1,0 +1,41 @@
+/**
+ * The U2-Net network without the training code: architecture tables, the
+ * network, its state dict, and backend selection.
+ *
+ * @example
+ * ```ts
+ * import { selectBackend, tf, U2Net } from "./mod.ts";
+ * await selectBackend("cpu");
+ * const model = U2Net.create("lite");
+ * const prob = tf.tidy(() => model.predict(tf.zeros([1, 64, 64, 3])));
+ * console.log(prob.shape); // [1, 64, 64, 1]
+ * prob.dispose();
+ * model.dispose();
+ * ```
+ *
+ * @module
+ */
+export {
+  type ArchName,
+  resolveConfig,
+  type StageConfig,
+  U2NET_FULL,
+  U2NET_LITE,
+} from "./config.ts";
+export type { U2NetConfig } from "./config.ts";
+export { type ForwardOptions, U2Net, type U2NetOptions } from "./u2net.ts";
+export { buildRsu, type ConvLayerSpec, type RsuBlock, rsuForward } from "./rsu.ts";
+export { stateDictSpec, type StateEntrySpec } from "./state_dict.ts";
+export { type BackendInfo, type BackendName, selectBackend } from "../backend.ts";
+export { tf } from "../deps.ts";
+export type { RawTensor, StateDict } from "../io/raw_tensor.ts";
+export { readSafetensors, writeSafetensors } from "../io/safetensors.ts";
+export {
+  loadWeights,
+  loadWeightsFile,
+  type LoadWeightsOptions,
+  modelFromWeights,
+} from "./load_weights.ts";
+export { foldBatchNorm, foldStateDict } from "./fold_bn.ts";
+export { exportFolded, saveSafetensors } from "../io/export.ts";
+export { type LoadedWeights, readWeights, type WeightsFormat } from "../io/read_weights.ts";

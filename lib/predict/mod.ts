@@ -1,0 +1,23 @@
+/**
+ * Inference on decoded images: batched prediction, rendering (mask, soft
+ * mask, cut-out), summaries, weight-file resolution and backend choice.
+ * Does not import training code.
+ *
+ * @example
+ * ```ts
+ * import { createPredictor, renderPng } from "./mod.ts";
+ * import { U2Net } from "../model/u2net.ts";
+ * const model = U2Net.create("lite");
+ * const predictor = createPredictor(model, { inputSize: 32 });
+ * const img = { width: 8, height: 8, channels: 3 as const, data: new Uint8Array(192) };
+ * const [prob] = await predictor.predict([img]);
+ * renderPng(img, prob, { format: "soft" });
+ * model.dispose();
+ * ```
+ *
+ * @module
+ */
+export * from "./predictor.ts";
+export * from "./render.ts";
+export * from "./inference_backend.ts";
+export * from "./weights_path.ts";

@@ -1,0 +1,180 @@
+/**
+ * Batched inference on decoded images: preprocessing (the eval squash or
+ * predict.py's shorter-side resize, ImageNet normalisation), one network call
+ * per group of images with the same network size, and the probability maps
+ * resized back (bilinear, half-pixel like `cv2.resize`) to each image's size.
+ *
+ * @module
+ */
+import { tf } from "../deps.ts";
+import type { DecodedImage } from "../data/image_io.ts";
+import {
+  DEFAULT_INPUT_SIZE,
+  evalPreset,
+  predictPreset,
+  resizeBilinear,
+  shorterSideSize,
+} from "../data/transforms.ts";
+
+/** How images are brought to the network's input size. */
+export type ResizeMode = "squash" | "shorter-side";
+
+/** The resize modes, for option parsing and help texts. */
+export const RESIZE_MODES: readonly ResizeMode[] = ["squash", "shorter-side"];
+
+/** Default resize: the eval preset's square squash (bounded cost, batches across sizes). */
+export const DEFAULT_RESIZE: ResizeMode = "squash";
+
+/** Default largest number of images in one network call. */
+export const DEFAULT_MAX_BATCH = 4;
+
+/** Default network input side (squash) or shorter side (shorter-side): the seed's 320. */
+export const DEFAULT_PREDICT_INPUT_SIZE = DEFAULT_INPUT_SIZE;
+
+/** What a predictor needs from a network: NHWC normalised RGB in, `[B,H,W,1]` probabilities out. */
+export interface PredictModel {
+  /** Eval-mode sigmoid map of the fused output. */
+  predict(x: tf.Tensor4D): tf.Tensor4D;
+}
+
+/** Options of {@linkcode createPredictor}. */
+export interface PredictorOptions {
+  /** Square side (squash) or shorter side (shorter-side). @default DEFAULT_PREDICT_INPUT_SIZE */
+  inputSize?: number;
+  /** Resize mode. @default DEFAULT_RESIZE */
+  resize?: ResizeMode;
+  /** Largest batch per network call. @default DEFAULT_MAX_BATCH */
+  maxBatch?: number;
+}
+
+/** A foreground probability map at an image's own size (row-major, one value per pixel). */
+export interface ProbabilityMap {
+  /** Width in pixels (the image's). */
+  width: number;
+  /** Height in pixels (the image's). */
+  height: number;
+  /** `height * width` probabilities in [0, 1]. */
+  data: Float32Array;
+}
+
+/** What {@linkcode createPredictor} returns. */
+export interface Predictor {
+  /** Resolved options. */
+  readonly options: Readonly<Required<PredictorOptions>>;
+  /** Probability maps at each image's original size, in input order. */
+  predict(images: readonly DecodedImage[]): Promise<ProbabilityMap[]>;
+}
+
+/**
+ * The network input size (height, width) of an image under `options`.
+ *
+ * @example
+ * ```ts
+ * import { networkSize } from "./predictor.ts";
+ * networkSize({ width: 451, height: 300 }, { resize: "shorter-side" }); // { height: 320, width: 481 }
+ * ```
+ */
+export function networkSize(
+  image: { width: number; height: number },
+  options: PredictorOptions = {},
+): { height: number; width: number } {
+  const s = options.inputSize ?? DEFAULT_PREDICT_INPUT_SIZE;
+  return (options.resize ?? DEFAULT_RESIZE) === "squash"
+    ? { height: s, width: s }
+    : shorterSideSize(image.height, image.width, s);
+}
+
+function resolve(options: PredictorOptions): Required<PredictorOptions> {
+  const o = {
+    inputSize: options.inputSize ?? DEFAULT_PREDICT_INPUT_SIZE,
+    resize: options.resize ?? DEFAULT_RESIZE,
+    maxBatch: options.maxBatch ?? DEFAULT_MAX_BATCH,
+  };
+  if (!Number.isInteger(o.inputSize) || o.inputSize < 8 || o.inputSize > 4096) {
+    throw new RangeError(`Cannot create predictor: current inputSize is ${o.inputSize}`);
+  }
+  if (!RESIZE_MODES.includes(o.resize)) {
+    throw new TypeError(
+      `Cannot create predictor: current resize is "${o.resize}", expected ${
+        RESIZE_MODES.join("|")
+      }`,
+    );
+  }
+  if (!Number.isInteger(o.maxBatch) || o.maxBatch < 1) {
+    throw new RangeError(`Cannot create predictor: current maxBatch is ${o.maxBatch}`);
+  }
+  return o;
+}
+
+async function runBatch(
+  model: PredictModel,
+  images: readonly DecodedImage[],
+  o: Required<PredictorOptions>,
+): Promise<ProbabilityMap[]> {
+  const { height: h, width: w } = networkSize(images[0], o);
+  const input = new Float32Array(images.length * h * w * 3);
+  images.forEach((img, i) => {
+    const pre = o.resize === "squash"
+      ? evalPreset(img, { inputSize: o.inputSize })
+      : predictPreset(img, { shorterSide: o.inputSize });
+    input.set(pre.data, i * h * w * 3);
+  });
+  const x = tf.tensor4d(input, [images.length, h, w, 3]);
+  let y: tf.Tensor4D | undefined;
+  let probs: Float32Array;
+  try {
+    y = model.predict(x);
+    probs = await y.data() as Float32Array;
+  } finally {
+    x.dispose();
+    y?.dispose();
+  }
+  return images.map((img, i) => {
+    const small = probs.subarray(i * h * w, (i + 1) * h * w);
+    const data = img.height === h && img.width === w
+      ? small.slice()
+      : resizeBilinear(small, h, w, 1, img.height, img.width);
+    return { width: img.width, height: img.height, data };
+  });
+}
+
+/**
+ * Wraps a network for inference on decoded images. Images whose network size
+ * is the same are batched (up to `maxBatch` per call); every tensor is freed
+ * before `predict` resolves. The network is shared, not owned.
+ *
+ * @example
+ * ```ts
+ * import { U2Net } from "../model/u2net.ts";
+ * import { createPredictor } from "./predictor.ts";
+ * const model = U2Net.create("lite");
+ * const predictor = createPredictor(model, { inputSize: 32 });
+ * const img = { width: 40, height: 30, channels: 3 as const, data: new Uint8Array(3600) };
+ * const [prob] = await predictor.predict([img]);
+ * prob.data.length; // 1200
+ * model.dispose();
+ * ```
+ */
+export function createPredictor(model: PredictModel, options: PredictorOptions = {}): Predictor {
+  const o = Object.freeze(resolve(options));
+  return {
+    options: o,
+    async predict(images: readonly DecodedImage[]): Promise<ProbabilityMap[]> {
+      const out: ProbabilityMap[] = new Array(images.length);
+      const groups = new Map<string, number[]>();
+      images.forEach((img, i) => {
+        const s = networkSize(img, o);
+        const key = `${s.height}x${s.width}`;
+        groups.set(key, [...(groups.get(key) ?? []), i]);
+      });
+      for (const indices of groups.values()) {
+        for (let k = 0; k < indices.length; k += o.maxBatch) {
+          const chunk = indices.slice(k, k + o.maxBatch);
+          const maps = await runBatch(model, chunk.map((i) => images[i]), o);
+          chunk.forEach((i, j) => out[i] = maps[j]);
+        }
+      }
+      return out;
+    },
+  };
+}

@@ -1,0 +1,202 @@
+/**
+ * Post-processing of a probability map: a binary mask (the seed's `pred >
+ * threshold`), an 8-bit soft mask, or a cut-out (RGBA with the binary mask as
+ * alpha, or composited on a background colour); PNG bytes; a JSON summary.
+ *
+ * @module
+ */
+import { type DecodedImage, encodePng } from "../data/image_io.ts";
+import type { ProbabilityMap } from "./predictor.ts";
+
+/** Output kinds of {@linkcode renderOutput}. */
+export type OutputFormat = "mask" | "soft" | "cutout";
+
+/** The output formats, for option parsing and help texts. */
+export const OUTPUT_FORMATS: readonly OutputFormat[] = ["mask", "soft", "cutout"];
+
+/** Default output: the seed's binary mask. */
+export const DEFAULT_FORMAT: OutputFormat = "mask";
+
+/** Default threshold: the seed's `pred > 0.5` (strictly greater). */
+export const DEFAULT_THRESHOLD = 0.5;
+
+/** An RGB colour, 0-255 per channel. */
+export type RgbColor = readonly [number, number, number];
+
+/** Options of {@linkcode renderOutput}. */
+export interface RenderOptions {
+  /** What to draw. @default DEFAULT_FORMAT */
+  format?: OutputFormat;
+  /** Foreground where probability > threshold (mask, cutout). @default DEFAULT_THRESHOLD */
+  threshold?: number;
+  /** Cut-out background: none keeps transparency (RGBA); a colour gives RGB. @default {undefined} */
+  bgColor?: RgbColor;
+}
+
+function checkSizes(image: { width: number; height: number }, prob: ProbabilityMap): void {
+  if (image.width !== prob.width || image.height !== prob.height) {
+    throw new RangeError(
+      `Cannot render: current mask is ${prob.width}x${prob.height}, image ${image.width}x${image.height}`,
+    );
+  }
+}
+
+function checkThreshold(t: number): void {
+  if (!(t >= 0 && t <= 1)) throw new RangeError(`Cannot render: current threshold is ${t}`);
+}
+
+/**
+ * Draws the prediction: `mask` (grey 0/255), `soft` (grey `round(255·p)`) or
+ * `cutout` (the image's RGB with alpha 255 where p > threshold, else 0; with
+ * `bgColor`, RGB with the background colour there instead).
+ *
+ * @example
+ * ```ts
+ * import { renderOutput } from "./render.ts";
+ * const img = { width: 2, height: 1, channels: 3 as const, data: new Uint8Array([9, 9, 9, 8, 8, 8]) };
+ * const prob = { width: 2, height: 1, data: new Float32Array([0.9, 0.1]) };
+ * renderOutput(img, prob, { format: "cutout" }).data; // [9, 9, 9, 255, 8, 8, 8, 0]
+ * ```
+ */
+export function renderOutput(
+  image: DecodedImage,
+  prob: ProbabilityMap,
+  options: RenderOptions = {},
+): DecodedImage {
+  checkSizes(image, prob);
+  const format = options.format ?? DEFAULT_FORMAT;
+  const t = options.threshold ?? DEFAULT_THRESHOLD;
+  checkThreshold(t);
+  const { width, height } = image;
+  const n = width * height;
+  const p = prob.data;
+  if (format === "mask" || format === "soft") {
+    const out = new Uint8Array(n);
+    if (format === "mask") { for (let i = 0; i < n; i++) out[i] = p[i] > t ? 255 : 0; }
+    else for (let i = 0; i < n; i++) out[i] = Math.round(Math.min(1, Math.max(0, p[i])) * 255);
+    return { width, height, channels: 1, data: out };
+  }
+  if (format !== "cutout") {
+    throw new TypeError(
+      `Cannot render: current format is "${format}", expected ${OUTPUT_FORMATS.join("|")}`,
+    );
+  }
+  const C = image.channels, src = image.data, bg = options.bgColor;
+  const oc = bg ? 3 : 4;
+  const out = new Uint8Array(n * oc);
+  for (let i = 0; i < n; i++) {
+    const fg = p[i] > t;
+    for (let c = 0; c < 3; c++) {
+      const v = C === 1 ? src[i] : src[i * C + c];
+      out[i * oc + c] = fg || !bg ? v : bg[c];
+    }
+    if (!bg) out[i * oc + 3] = fg ? 255 : 0;
+  }
+  return { width, height, channels: oc, data: out };
+}
+
+/**
+ * {@linkcode renderOutput} encoded as PNG bytes.
+ *
+ * @example
+ * ```ts
+ * import { renderPng } from "./render.ts";
+ * const img = { width: 1, height: 1, channels: 3 as const, data: new Uint8Array(3) };
+ * renderPng(img, { width: 1, height: 1, data: new Float32Array([1]) })[1]; // 0x50
+ * ```
+ */
+export function renderPng(
+  image: DecodedImage,
+  prob: ProbabilityMap,
+  options: RenderOptions = {},
+): Uint8Array {
+  const out = renderOutput(image, prob, options);
+  return encodePng(out.width, out.height, out.data, out.channels);
+}
+
+/** The JSON summary of a prediction. */
+export interface MaskSummary {
+  /** Image width. */
+  width: number;
+  /** Image height. */
+  height: number;
+  /** Threshold used. */
+  threshold: number;
+  /** Share of pixels with p > threshold. */
+  foregroundFraction: number;
+  /** Smallest box around the foreground, or null when there is none. */
+  bbox: { x: number; y: number; width: number; height: number } | null;
+}
+
+/**
+ * Size, foreground fraction and bounding box of the mask at `threshold`.
+ *
+ * @example
+ * ```ts
+ * import { summarizeMask } from "./render.ts";
+ * const s = summarizeMask({ width: 2, height: 2, data: new Float32Array([0, 0.9, 0, 0]) });
+ * [s.foregroundFraction, s.bbox]; // [0.25, { x: 1, y: 0, width: 1, height: 1 }]
+ * ```
+ */
+export function summarizeMask(
+  prob: ProbabilityMap,
+  options: { threshold?: number } = {},
+): MaskSummary {
+  const t = options.threshold ?? DEFAULT_THRESHOLD;
+  checkThreshold(t);
+  const { width, height, data } = prob;
+  let count = 0, x0 = width, y0 = height, x1 = -1, y1 = -1;
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      if (data[y * width + x] > t) {
+        count++;
+        if (x < x0) x0 = x;
+        if (x > x1) x1 = x;
+        if (y < y0) y0 = y;
+        y1 = y;
+      }
+    }
+  }
+  const bbox = count ? { x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1 } : null;
+  return { width, height, threshold: t, foregroundFraction: count / (width * height), bbox };
+}
+
+const NAMED: Record<string, RgbColor> = {
+  white: [255, 255, 255],
+  black: [0, 0, 0],
+  red: [255, 0, 0],
+  green: [0, 255, 0],
+  blue: [0, 0, 255],
+  gray: [128, 128, 128],
+  grey: [128, 128, 128],
+};
+
+/**
+ * Parses a colour: `#rgb`, `#rrggbb` (the `#` optional), `r,g,b` or a name
+ * (white, black, red, green, blue, gray).
+ *
+ * @throws {TypeError} for anything else.
+ * @example
+ * ```ts
+ * import { parseColor } from "./render.ts";
+ * parseColor("#ff8000"); // [255, 128, 0]
+ * ```
+ */
+export function parseColor(text: string): RgbColor {
+  const s = text.trim().toLowerCase();
+  if (NAMED[s]) return NAMED[s];
+  const hex = s.replace(/^#/, "");
+  if (/^[0-9a-f]{6}$/.test(hex)) {
+    return [0, 2, 4].map((i) => parseInt(hex.slice(i, i + 2), 16)) as unknown as RgbColor;
+  }
+  if (/^[0-9a-f]{3}$/.test(hex)) {
+    return [0, 1, 2].map((i) => parseInt(hex[i] + hex[i], 16)) as unknown as RgbColor;
+  }
+  const parts = s.split(",").map((p) => p.trim());
+  if (parts.length === 3 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) {
+    return parts.map(Number) as unknown as RgbColor;
+  }
+  throw new TypeError(
+    `Cannot parse colour: current value is "${text}", expected #rrggbb, r,g,b or a name`,
+  );
+}

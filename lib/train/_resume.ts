@@ -1,0 +1,90 @@
+/**
+ * Resuming: which checkpoint, which options, and the loop state it carries.
+ *
+ * @module
+ */
+import type { LoaderState } from "../data/loader.ts";
+import { latestCheckpoint, type LoadedCheckpoint, loadCheckpoint } from "./checkpoint.ts";
+import type { LrSchedulerState } from "./lr_scheduler.ts";
+import type { BestScores, EpochRecord } from "./results.ts";
+import { resolveTrainOptions, type TrainOptions } from "./train_options.ts";
+
+/** The loop state stored in a checkpoint's JSON (`extra`). */
+export interface LoopState {
+  /** Resolved options of the run. */
+  options: Required<TrainOptions>;
+  /** Conv bias in ConvBNReLU layers (from the initial weights). */
+  convBias: boolean;
+  /** Lr scheduler state after the epoch. */
+  scheduler: LrSchedulerState;
+  /** Loader position after the epoch. */
+  loader: LoaderState;
+  /** Every finished epoch. */
+  history: EpochRecord[];
+  /** Best scores so far (null before the first evaluation). */
+  best: BestScores | null;
+  /** Results file name (in the output folder), appended to after resuming. */
+  resultsFile: string;
+}
+
+/** Options a resumed run may change; the rest come from the checkpoint. */
+const RESUME_OVERRIDABLE: readonly (keyof TrainOptions)[] = [
+  "outputDir",
+  "dataPath",
+  "printFreq",
+  "evalInterval",
+  "cache",
+  "skipBad",
+  "checkData",
+  "keepCheckpoints",
+];
+
+/** A checkpoint JSON path from `--resume` (a file of a checkpoint, or a folder: its newest). */
+async function resolveResumePath(path: string): Promise<string> {
+  let isDir = false;
+  try {
+    isDir = (await Deno.stat(path)).isDirectory;
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new TypeError(`Cannot resume: current path ${path} does not exist`);
+    }
+    throw e;
+  }
+  if (!isDir) return path;
+  const found = await latestCheckpoint(path.replace(/[\\/]+$/, ""));
+  if (!found) throw new TypeError(`Cannot resume: current folder ${path} has no complete checkpoint`);
+  return found;
+}
+
+/** Resolved options and, when resuming, the checkpoint. */
+export interface StartState {
+  /** Options of this run. */
+  options: Required<TrainOptions>;
+  /** The checkpoint resumed from. */
+  checkpoint?: LoadedCheckpoint<LoopState>;
+  /** Messages about ignored options. */
+  notes: string[];
+}
+
+/**
+ * Resolves the run's options. Resuming takes the checkpoint's options, then
+ * the caller's values of {@linkcode RESUME_OVERRIDABLE} options; other
+ * given options that differ are ignored with a note (they would change the
+ * batches or the schedule, and the run would not continue exactly).
+ */
+export async function startState(given: TrainOptions): Promise<StartState> {
+  if (!given.resume) return { options: resolveTrainOptions(given), notes: [] };
+  const path = await resolveResumePath(given.resume);
+  const checkpoint = await loadCheckpoint<LoopState>(path);
+  const saved = checkpoint.meta.extra.options;
+  const notes: string[] = [`resuming from ${path} (epoch ${checkpoint.meta.epoch})`];
+  const merged: TrainOptions = { ...saved, resume: path };
+  for (const [k, v] of Object.entries(given) as [keyof TrainOptions, unknown][]) {
+    if (v === undefined || k === "resume" || v === saved[k]) continue;
+    if (RESUME_OVERRIDABLE.includes(k)) Object.assign(merged, { [k]: v });
+    else notes.push(`ignoring ${k}=${JSON.stringify(v)} on resume (checkpoint has ${JSON.stringify(saved[k])})`);
+  }
+  const options = resolveTrainOptions(merged, { demo: false });
+  options.startEpoch = checkpoint.meta.epoch + 1;
+  return { options, checkpoint, notes };
+}

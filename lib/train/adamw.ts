@@ -1,0 +1,295 @@
+/**
+ * AdamW with PyTorch 1.13's single-tensor update, over PyTorch-style
+ * parameter groups keyed by parameter name (spec §2).
+ *
+ * @module
+ */
+import { tf } from "../deps.ts";
+
+/** Options of {@linkcode AdamW}; a group's own fields override them. */
+export interface AdamWOptions {
+  /**
+   * Learning rate of groups without their own `lr`.
+   * @default {1e-3}
+   */
+  lr?: number;
+  /**
+   * Moment decay rates (β1, β2).
+   * @default {[0.9, 0.999]}
+   */
+  betas?: readonly [number, number];
+  /**
+   * Term added to the bias-corrected denominator.
+   * @default {1e-8}
+   */
+  eps?: number;
+  /**
+   * Decoupled weight decay of groups without their own `weightDecay` (PyTorch's default).
+   * @default {1e-2}
+   */
+  weightDecay?: number;
+}
+
+/** Defaults of {@linkcode AdamWOptions} (PyTorch 1.13's `AdamW` defaults). */
+export const DEFAULT_ADAMW_OPTIONS: Readonly<Required<AdamWOptions>> = Object.freeze({
+  lr: 1e-3,
+  betas: [0.9, 0.999] as const,
+  eps: 1e-8,
+  weightDecay: 1e-2,
+});
+
+/** A group as given to the constructor, e.g. from `getParamsGroups`. */
+export interface AdamWGroupInit extends AdamWOptions {
+  /** Float32 variables to optimise. */
+  params: tf.Variable[];
+  /** Their names, parallel to `params` (the keys of `applyGradients`); default `variable.name`. */
+  names?: string[];
+}
+
+/** A live parameter group; `lr` (and `initialLr`) are written by the lr scheduler. */
+export interface AdamWParamGroup {
+  /** The group's variables. */
+  readonly params: readonly tf.Variable[];
+  /** Their names, parallel to `params`. */
+  readonly names: readonly string[];
+  /** Current learning rate. */
+  lr: number;
+  /** Base learning rate, set by the lr scheduler (PyTorch's `initial_lr`). */
+  initialLr?: number;
+  /** Decoupled weight decay. */
+  weightDecay: number;
+  /** (β1, β2). */
+  betas: readonly [number, number];
+  /** Denominator epsilon. */
+  eps: number;
+}
+
+/** Host copy of one parameter's optimizer state. */
+export interface AdamWParamState {
+  /** Updates applied so far (PyTorch's `step`). */
+  step: number;
+  /** First moment, row-major in the variable's (tfjs) layout. */
+  expAvg: Float32Array;
+  /** Second moment, same layout. */
+  expAvgSq: Float32Array;
+}
+
+/** Serialisable optimizer state (only parameters that were stepped have an entry). */
+export interface AdamWState {
+  /** Hyper-parameters of every group, in group order. */
+  groups: {
+    lr: number;
+    initialLr?: number;
+    weightDecay: number;
+    betas: [number, number];
+    eps: number;
+  }[];
+  /** Per-parameter state keyed by parameter name, in group order. */
+  params: Record<string, AdamWParamState>;
+}
+
+interface Slot {
+  variable: tf.Variable;
+  group: AdamWParamGroup;
+  step: number;
+  m?: tf.Tensor;
+  v?: tf.Tensor;
+}
+
+/**
+ * AdamW (amsgrad off, no gradient clipping). For every parameter with a
+ * gradient, with step `t` starting at 1:
+ * `p ← p·(1 − lr·wd)`; `m ← β1·m + (1 − β1)·g`; `v ← β2·v + (1 − β2)·g²`;
+ * `p ← p − (lr/(1 − β1^t))·m / (sqrt(v)/sqrt(1 − β2^t) + eps)`.
+ * Scalars are computed in float64 and applied in float32, like PyTorch.
+ *
+ * @example
+ * ```ts
+ * import { tf } from "../deps.ts";
+ * import { AdamW } from "./adamw.ts";
+ * const w = tf.variable(tf.tensor1d([1, 2]));
+ * const opt = new AdamW([{ params: [w], names: ["w"], weightDecay: 0 }], { lr: 0.1 });
+ * opt.applyGradients({ w: tf.tensor1d([0.5, -0.5]) });
+ * console.log(await w.data()); // ≈ [0.9, 2.1]
+ * opt.dispose();
+ * ```
+ */
+export class AdamW {
+  /** The parameter groups; `lr` is mutable (the scheduler writes it). */
+  readonly paramGroups: AdamWParamGroup[];
+  readonly #slots = new Map<string, Slot>();
+  #disposed = false;
+
+  /**
+   * Creates the optimizer; moments are allocated at each parameter's first step.
+   *
+   * @param groups Parameter groups (e.g. `getParamsGroups(model.namedParameters())`).
+   * @param options Defaults for groups; see {@linkcode DEFAULT_ADAMW_OPTIONS}.
+   */
+  constructor(groups: readonly AdamWGroupInit[], options: AdamWOptions = {}) {
+    const d = { ...DEFAULT_ADAMW_OPTIONS, ...options };
+    this.paramGroups = groups.map((g, gi) => {
+      const names = g.names ?? g.params.map((p) => p.name);
+      if (names.length !== g.params.length) {
+        throw new RangeError(
+          `Cannot create AdamW: current value is ${names.length} names for ${g.params.length} params in group ${gi}`,
+        );
+      }
+      const betas = g.betas ?? d.betas;
+      return {
+        params: [...g.params],
+        names: [...names],
+        lr: g.lr ?? d.lr,
+        weightDecay: g.weightDecay ?? d.weightDecay,
+        betas: [betas[0], betas[1]] as const,
+        eps: g.eps ?? d.eps,
+      };
+    });
+    for (const group of this.paramGroups) {
+      group.params.forEach((variable, i) => {
+        const name = group.names[i];
+        if (this.#slots.has(name)) {
+          throw new RangeError(`Cannot create AdamW: current value is duplicate name "${name}"`);
+        }
+        if (variable.dtype !== "float32") {
+          throw new TypeError(
+            `Cannot create AdamW: current value is ${variable.dtype} parameter "${name}"`,
+          );
+        }
+        this.#slots.set(name, { variable, group, step: 0 });
+      });
+    }
+  }
+
+  /**
+   * One optimizer step for every parameter that has a gradient (others keep
+   * their step count, like PyTorch's `grad is None`). The gradients are not
+   * disposed.
+   *
+   * @param grads Gradients keyed by parameter name, shaped like their variables.
+   * @throws {RangeError} On an unknown name or a shape mismatch (before any update).
+   */
+  applyGradients(
+    grads: Readonly<Record<string, tf.Tensor>> | ReadonlyMap<string, tf.Tensor>,
+  ): void {
+    this.#checkLive("apply gradients");
+    const map = grads instanceof Map ? grads : new Map(Object.entries(grads));
+    for (const [name, g] of map) {
+      const slot = this.#slots.get(name);
+      if (!slot) {
+        throw new RangeError(
+          `Cannot apply gradients: current value is unknown parameter "${name}"`,
+        );
+      }
+      if (!tf.util.arraysEqual(g.shape, slot.variable.shape)) {
+        throw new RangeError(
+          `Cannot apply gradients: current value is gradient [${g.shape}] for "${name}" [${slot.variable.shape}]`,
+        );
+      }
+    }
+    for (const [name, slot] of this.#slots) {
+      const g = map.get(name);
+      if (g) this.#update(slot, g);
+    }
+  }
+
+  #update(slot: Slot, grad: tf.Tensor): void {
+    const { lr, weightDecay, betas: [b1, b2], eps } = slot.group;
+    slot.m ??= tf.zerosLike(slot.variable);
+    slot.v ??= tf.zerosLike(slot.variable);
+    const t = ++slot.step;
+    const stepSize = lr / (1 - b1 ** t);
+    const bc2Sqrt = Math.sqrt(1 - b2 ** t);
+    const [oldM, oldV, p] = [slot.m, slot.v, slot.variable];
+    const [m, v] = tf.tidy(() => {
+      const g = tf.cast(grad, "float32");
+      const decayed = tf.mul(p, 1 - lr * weightDecay);
+      const m = tf.add(tf.mul(oldM, b1), tf.mul(g, 1 - b1));
+      const v = tf.add(tf.mul(oldV, b2), tf.mul(tf.mul(g, g), 1 - b2));
+      const denom = tf.add(tf.div(tf.sqrt(v), bc2Sqrt), eps);
+      p.assign(tf.sub(decayed, tf.div(tf.mul(m, stepSize), denom)));
+      return [m, v];
+    });
+    oldM.dispose();
+    oldV.dispose();
+    slot.m = m;
+    slot.v = v;
+  }
+
+  /** Host copy of the state (group hyper-parameters and per-parameter moments). */
+  async state(): Promise<AdamWState> {
+    this.#checkLive("read state");
+    const params: Record<string, AdamWParamState> = {};
+    for (const [name, slot] of this.#slots) {
+      if (!slot.m || !slot.v) continue;
+      params[name] = {
+        step: slot.step,
+        expAvg: new Float32Array(await slot.m.data()),
+        expAvgSq: new Float32Array(await slot.v.data()),
+      };
+    }
+    const groups = this.paramGroups.map((g) => ({
+      lr: g.lr,
+      ...(g.initialLr === undefined ? {} : { initialLr: g.initialLr }),
+      weightDecay: g.weightDecay,
+      betas: [g.betas[0], g.betas[1]] as [number, number],
+      eps: g.eps,
+    }));
+    return { groups, params };
+  }
+
+  /**
+   * Restores {@linkcode AdamW.state} output: group hyper-parameters and every
+   * listed parameter's moments; parameters not listed start afresh.
+   *
+   * @throws {RangeError} On a group-count, name or size mismatch (nothing is changed then).
+   */
+  loadState(state: AdamWState): void {
+    this.#checkLive("load state");
+    if (state.groups.length !== this.paramGroups.length) {
+      throw new RangeError(
+        `Cannot load AdamW state: current value is ${state.groups.length} groups for ${this.paramGroups.length}`,
+      );
+    }
+    for (const [name, s] of Object.entries(state.params)) {
+      const slot = this.#slots.get(name);
+      const size = slot?.variable.size;
+      if (size === undefined || s.expAvg.length !== size || s.expAvgSq.length !== size) {
+        throw new RangeError(
+          `Cannot load AdamW state: current value is "${name}" with ${s.expAvg.length} values (expected ${size})`,
+        );
+      }
+    }
+    state.groups.forEach((s, i) => {
+      const g = this.paramGroups[i];
+      Object.assign(g, { lr: s.lr, weightDecay: s.weightDecay, eps: s.eps });
+      g.betas = [s.betas[0], s.betas[1]];
+      if (s.initialLr !== undefined) g.initialLr = s.initialLr;
+    });
+    for (const [name, slot] of this.#slots) {
+      this.#clear(slot);
+      const s = state.params[name];
+      if (!s) continue;
+      slot.step = s.step;
+      slot.m = tf.tensor(Float32Array.from(s.expAvg), slot.variable.shape, "float32");
+      slot.v = tf.tensor(Float32Array.from(s.expAvgSq), slot.variable.shape, "float32");
+    }
+  }
+
+  /** Frees the moment tensors (not the parameters); the optimizer is unusable afterwards. */
+  dispose(): void {
+    for (const slot of this.#slots.values()) this.#clear(slot);
+    this.#disposed = true;
+  }
+
+  #clear(slot: Slot): void {
+    slot.m?.dispose();
+    slot.v?.dispose();
+    slot.m = slot.v = undefined;
+    slot.step = 0;
+  }
+
+  #checkLive(what: string): void {
+    if (this.#disposed) throw new TypeError(`Cannot ${what}: current value is a disposed AdamW`);
+  }
+}

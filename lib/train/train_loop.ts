@@ -1,0 +1,242 @@
+/**
+ * The seed's `train.py` main loop: epochs of training, an evaluation every
+ * `evalInterval` epochs and at the last, the results file, a chart, a
+ * checkpoint every epoch (the last 10 kept), the best model, and exact resume.
+ *
+ * @module
+ */
+import { tf } from "../deps.ts";
+import { DataLoader, evalSamples } from "../data/loader.ts";
+import { evaluate } from "../eval/evaluate.ts";
+import { resizePrediction } from "../eval/metrics.ts";
+import { readWeights } from "../io/read_weights.ts";
+import { writeSafetensors } from "../io/safetensors.ts";
+import { U2Net } from "../model/u2net.ts";
+import { AdamW } from "./adamw.ts";
+import { removeIfExists, writeFileAtomic } from "./atomic_write.ts";
+import { saveCheckpoint } from "./checkpoint.ts";
+import { createLrScheduler } from "./lr_scheduler.ts";
+import { formatDuration } from "./metric_logger.ts";
+import { getParamsGroups } from "./params_groups.ts";
+import { type BestScores, type EpochRecord, formatResultsLine, isBetter, resultsFileName } from "./results.ts";
+import { renderTrainingChart } from "./training_chart.ts";
+import { type TrainProgress, trainOneEpoch } from "./train_one_epoch.ts";
+import type { TrainOptions } from "./train_options.ts";
+import { buildTrainData } from "./_train_data.ts";
+import { type LoopState, startState } from "./_resume.ts";
+import { savePrediction } from "./_prediction_png.ts";
+
+/** Callbacks of {@linkcode train}; the library itself never prints. */
+export interface TrainCallbacks {
+  /** Log lines: the seed's progress lines, results, notes. */
+  onLog?: (line: string) => void;
+  /** Structured progress after each iteration / eval sample (for progress bars). */
+  onProgress?: (progress: TrainProgress) => void;
+  /** After each epoch (after its checkpoint was written). */
+  onEpoch?: (record: EpochRecord) => void;
+  /** Aborting stops after the current iteration; an unfinished epoch is not checkpointed. */
+  signal?: AbortSignal;
+}
+
+/** What {@linkcode train} returns. */
+export interface TrainResult {
+  /** The output folder. */
+  outputDir: string;
+  /** Path of the results file. */
+  resultsFile: string;
+  /** Path of the SVG chart. */
+  chartFile: string;
+  /** JSON path of the newest checkpoint, if any was written. */
+  lastCheckpoint?: string;
+  /** Path of `model_best.safetensors`, if written. */
+  bestWeights?: string;
+  /** Path of the predicted mask PNG of one evaluation sample. */
+  predictionFile?: string;
+  /** Every epoch of the run (including those before a resume). */
+  history: EpochRecord[];
+  /** Best scores. */
+  best: BestScores | null;
+  /** True when `signal` stopped the run. */
+  stopped: boolean;
+}
+
+async function readInit(o: Required<TrainOptions>) {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(o.initWeights);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new TypeError(`Cannot train: current --init-weights ${o.initWeights} does not exist`);
+    }
+    throw e;
+  }
+  const w = await readWeights(bytes, o.initWeights);
+  if (w.arch !== o.arch) {
+    throw new RangeError(`Cannot train: current --init-weights is u2net_${w.arch}, model is ${o.arch}`);
+  }
+  if (w.foldedBn) throw new TypeError("Cannot train: current --init-weights has BatchNorm folded in");
+  return w;
+}
+
+/**
+ * Trains U²-Net like the seed's `train.py` (spec §5.1). Options: see
+ * {@linkcode TrainOptions}; with no `dataPath` the demo defaults
+ * (`DEMO_TRAIN_OPTIONS`) fill in unset options. Per epoch: train, evaluate
+ * when `epoch % evalInterval == 0` or at the last epoch (results line, chart,
+ * best model: MAE not worse and maxF not worse than the best so far; the seed
+ * never updates its trackers), then checkpoint `model_{epoch}` atomically and
+ * delete `model_{epoch − keepCheckpoints}`. A non-finite loss throws before
+ * anything of that epoch is written. Resuming restores weights, optimizer,
+ * scheduler, loader position, history and best scores: the run continues
+ * bit for bit as if uninterrupted (on the same backend).
+ *
+ * @example
+ * ```ts
+ * import { train } from "./train_loop.ts";
+ * const r = await train({ epochs: 2, evalInterval: 1, outputDir: "./runs/x" }, { onLog: console.log });
+ * console.log(r.history.at(-1));
+ * ```
+ */
+export async function train(
+  options: TrainOptions = {},
+  callbacks: TrainCallbacks = {},
+): Promise<TrainResult> {
+  const log = callbacks.onLog ?? (() => {});
+  const started = performance.now();
+  const { options: o, checkpoint, notes } = await startState(options);
+  notes.forEach((n) => log(n));
+  const dir = o.outputDir.replace(/[\\/]+$/, "") || ".";
+  await Deno.mkdir(dir, { recursive: true });
+  const data = await buildTrainData(o, {
+    log,
+    progress: (done, total) => callbacks.onProgress?.({ phase: "check", epoch: 0, done, total }),
+  });
+  log(`data: ${data.description}`);
+  const saved: LoopState | undefined = checkpoint?.meta.extra;
+  const init = !checkpoint && o.initWeights ? await readInit(o) : undefined;
+  const convBias = saved?.convBias ?? init?.convBias ?? false;
+  const model = U2Net.create(o.arch, { seed: o.seed, convBias });
+  const optimizer = new AdamW(getParamsGroups(model.namedParameters(), o.weightDecay), { lr: o.lr });
+  try {
+    if (init) model.loadStateDict(init.stateDict);
+    const loader = new DataLoader(data.train, {
+      batchSize: o.batchSize,
+      shuffle: o.shuffle,
+      seed: o.seed,
+      augment: o.augment,
+      inputSize: o.inputSize,
+      cropSize: o.cropSize,
+      cache: o.cache,
+      skipBad: o.skipBad,
+      onBadSample: (b) => log(`skipping bad sample: ${b.error.message}`),
+    });
+    const scheduler = createLrScheduler(optimizer, loader.batchesPerEpoch, o.epochs, {
+      warmup: true,
+      warmupEpochs: o.warmupEpochs,
+    });
+    const history: EpochRecord[] = saved ? [...saved.history] : [];
+    let best: BestScores | null = saved?.best ?? null;
+    if (checkpoint && saved) {
+      model.loadStateDict(checkpoint.stateDict);
+      optimizer.loadState(checkpoint.optimizer);
+      scheduler.loadState(saved.scheduler);
+      loader.loadState(saved.loader);
+    } else if (o.startEpoch > 0) {
+      loader.loadState({ ...loader.state(), epoch: o.startEpoch, batch: 0 });
+    }
+    const resultsFile = `${dir}/${saved?.resultsFile ?? resultsFileName()}`;
+    const chartFile = resultsFile.replace(/\.txt$/, ".svg");
+    const title = `u2net_${o.arch}: ${data.description}`;
+    log(
+      `u2net_${o.arch} (${model.numParameters().toLocaleString("en-US")} parameters), ` +
+        `${loader.batchesPerEpoch} iterations/epoch, epochs ${o.startEpoch}..${o.epochs - 1}, ` +
+        `backend ${tf.getBackend()}, output ${dir}`,
+    );
+    const result: TrainResult = { outputDir: dir, resultsFile, chartFile, history, best, stopped: false };
+    for (let epoch = o.startEpoch; epoch < o.epochs; epoch++) {
+      if (callbacks.signal?.aborted) {
+        result.stopped = true;
+        break;
+      }
+      const t0 = performance.now();
+      const stats = await trainOneEpoch({ model, optimizer, scheduler }, loader, {
+        epoch,
+        printFreq: o.printFreq,
+        onLog: log,
+        onProgress: callbacks.onProgress,
+        signal: callbacks.signal,
+      });
+      if (stats.aborted) {
+        result.stopped = true;
+        log(`stopped during epoch ${epoch}; the last checkpoint is ${result.lastCheckpoint ?? "none"}`);
+        break;
+      }
+      const record: EpochRecord = { epoch, trainLoss: stats.meanLoss, lr: stats.lr, seconds: 0 };
+      if (epoch % o.evalInterval === 0 || epoch === o.epochs - 1) {
+        const { mae, maxF } = await evaluate(model, evalSamples(data.eval, { inputSize: o.inputSize }), {
+          total: data.eval.size,
+          onProgress: (p) =>
+            callbacks.onProgress?.({ phase: "eval", epoch, done: p.done, total: data.eval.size }),
+        });
+        Object.assign(record, { mae, maxF });
+        log(`[epoch: ${epoch}] val_MAE: ${mae.toFixed(3)} val_maxF1: ${maxF.toFixed(3)}`);
+        await Deno.writeTextFile(resultsFile, formatResultsLine(record), { append: true });
+        if (isBetter(record as { mae: number; maxF: number }, best)) {
+          best = { epoch, mae, maxF };
+          const meta = { format: "pt", arch: o.arch, epoch: String(epoch), mae: String(mae), maxF: String(maxF) };
+          result.bestWeights = `${dir}/model_best.safetensors`;
+          await writeFileAtomic(result.bestWeights, writeSafetensors(await model.stateDict(), meta));
+          log(`saved ${result.bestWeights} (epoch ${epoch})`);
+        }
+      }
+      record.seconds = (performance.now() - t0) / 1000;
+      history.push(record);
+      if (record.mae !== undefined) await writeFileAtomic(chartFile, renderTrainingChart(history, { title }));
+      const extra: LoopState = {
+        options: o,
+        convBias,
+        scheduler: scheduler.state(),
+        loader: loader.state(),
+        history,
+        best,
+        resultsFile: resultsFile.replace(/^.*\//, ""),
+      };
+      result.lastCheckpoint = await saveCheckpoint(`${dir}/model_${epoch}`, {
+        epoch,
+        stateDict: await model.stateDict(),
+        optimizer: await optimizer.state(),
+        extra,
+      });
+      const old = `${dir}/model_${epoch - o.keepCheckpoints}`;
+      for (const ext of [".json", ".safetensors", ".optim.safetensors"]) await removeIfExists(old + ext);
+      result.best = best;
+      callbacks.onEpoch?.(record);
+    }
+    if (history.length) await writeFileAtomic(chartFile, renderTrainingChart(history, { title }));
+    result.predictionFile = await predictOne(model, data.eval, o.inputSize, dir);
+    log(`training time ${formatDuration((performance.now() - started) / 1000)}`);
+    return result;
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+  }
+}
+
+/** Saves the prediction of the first evaluation sample; returns its path. */
+async function predictOne(
+  model: U2Net,
+  source: Parameters<typeof evalSamples>[0],
+  inputSize: number,
+  dir: string,
+): Promise<string | undefined> {
+  for await (const s of evalSamples(source, { inputSize, prefetch: 0 })) {
+    const pred = tf.tidy(() => model.predict(tf.tensor4d(s.image, [1, inputSize, inputSize, 3])));
+    try {
+      const p = await resizePrediction(pred, s.maskHeight, s.maskWidth);
+      return await savePrediction(dir, s, p);
+    } finally {
+      pred.dispose();
+    }
+  }
+  return undefined;
+}

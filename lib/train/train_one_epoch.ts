@@ -1,0 +1,136 @@
+/**
+ * The seed's `train_one_epoch`: every batch of one epoch through
+ * {@linkcode trainStep}, with MetricLogger-style progress.
+ *
+ * @module
+ */
+import { tf } from "../deps.ts";
+import type { Batch, DataLoader } from "../data/loader.ts";
+import { formatDuration, formatProgressLine, SmoothedValue } from "./metric_logger.ts";
+import { type Trainer, trainStep } from "./train_step.ts";
+
+/** Progress of a training run, for progress bars. */
+export interface TrainProgress {
+  /** `check`: verifying the data; `train`: an iteration finished; `eval`: a sample scored. */
+  phase: "check" | "train" | "eval";
+  /** Current epoch (0 while checking data). */
+  epoch: number;
+  /** Items done in this phase (iterations, samples). */
+  done: number;
+  /** Items in this phase. */
+  total: number;
+  /** Train: median loss of the last 20 iterations. */
+  loss?: number;
+  /** Train: current lr. */
+  lr?: number;
+  /** Estimated seconds left in this phase. */
+  etaSeconds?: number;
+}
+
+/** Options of {@linkcode trainOneEpoch}. */
+export interface TrainOneEpochOptions {
+  /** Epoch number (for messages). @default {0} */
+  epoch?: number;
+  /** A progress line every this many iterations (and at the last). @default {50} */
+  printFreq?: number;
+  /** Receives the seed's progress lines. */
+  onLog?: (line: string) => void;
+  /** Receives a progress record after every iteration. */
+  onProgress?: (progress: TrainProgress) => void;
+  /** Stops after the current iteration when aborted. */
+  signal?: AbortSignal;
+}
+
+/** What {@linkcode trainOneEpoch} returns. */
+export interface EpochStats {
+  /** Mean loss over the epoch's iterations (the seed's `global_avg`). */
+  meanLoss: number;
+  /** Group-0 lr after the last scheduler step. */
+  lr: number;
+  /** Iterations run. */
+  steps: number;
+  /** True when `signal` stopped the epoch early. */
+  aborted: boolean;
+}
+
+function toTensors(b: Batch): { images: tf.Tensor4D; masks: tf.Tensor4D } {
+  return {
+    images: tf.tensor4d(b.images, [b.size, b.height, b.width, 3]),
+    masks: tf.tensor4d(b.masks, [b.size, b.height, b.width, 1]),
+  };
+}
+
+/**
+ * Trains one epoch: the loader's remaining batches of its current epoch,
+ * one {@linkcode trainStep} each. Progress lines follow the seed's
+ * MetricLogger (`Epoch: [e]  [ i/N]  eta: …  lr: …  loss: median (avg)  time: …  data: …`)
+ * at `i % printFreq == 0` and at the last iteration, then
+ * `Epoch: [e] Total time: H:MM:SS`. A non-finite loss throws (see `trainStep`).
+ *
+ * @example
+ * ```ts
+ * import { U2Net } from "../model/u2net.ts";
+ * import { DataLoader } from "../data/loader.ts";
+ * import { syntheticSource } from "../data/synthetic.ts";
+ * import { AdamW } from "./adamw.ts";
+ * import { getParamsGroups } from "./params_groups.ts";
+ * import { trainOneEpoch } from "./train_one_epoch.ts";
+ * const model = U2Net.create("lite");
+ * const optimizer = new AdamW(getParamsGroups(model.namedParameters()));
+ * const loader = new DataLoader(syntheticSource({ count: 4, size: 32 }), {
+ *   batchSize: 2, inputSize: 32, cropSize: 32,
+ * });
+ * const stats = await trainOneEpoch({ model, optimizer }, loader, { onLog: console.log });
+ * ```
+ */
+export async function trainOneEpoch(
+  trainer: Trainer,
+  loader: DataLoader,
+  options: TrainOneEpochOptions = {},
+): Promise<EpochStats> {
+  const epoch = options.epoch ?? 0;
+  const printFreq = options.printFreq ?? 50;
+  const steps = loader.batchesPerEpoch;
+  const [loss, iterTime, dataTime] = [new SmoothedValue(20), new SmoothedValue(20), new SmoothedValue(20)];
+  const lrOf = () => trainer.optimizer.paramGroups[0].lr;
+  const start = performance.now();
+  let last = start;
+  let i = loader.state().batch;
+  let aborted = false;
+  for await (const batch of loader.epoch()) {
+    dataTime.update((performance.now() - last) / 1000);
+    const t = toTensors(batch);
+    try {
+      loss.update(await trainStep(trainer, t, { step: i, epoch }));
+    } finally {
+      t.images.dispose();
+      t.masks.dispose();
+    }
+    const now = performance.now();
+    iterTime.update((now - last) / 1000);
+    last = now;
+    const etaSeconds = iterTime.globalAvg * (steps - i - 1);
+    const lr = lrOf();
+    options.onProgress?.({
+      phase: "train",
+      epoch,
+      done: i + 1,
+      total: steps,
+      loss: loss.median,
+      lr,
+      etaSeconds,
+    });
+    if (i % printFreq === 0 || i === steps - 1) {
+      options.onLog?.(
+        formatProgressLine({ epoch, step: i, steps, etaSeconds, lr, loss, iterTime, dataTime }),
+      );
+    }
+    i++;
+    if (options.signal?.aborted) {
+      aborted = true;
+      break;
+    }
+  }
+  options.onLog?.(`Epoch: [${epoch}] Total time: ${formatDuration((performance.now() - start) / 1000)}`);
+  return { meanLoss: loss.count ? loss.globalAvg : NaN, lr: lrOf(), steps: loss.count, aborted };
+}

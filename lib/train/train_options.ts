@@ -1,0 +1,178 @@
+/**
+ * Options of the training loop: the seed's `train.py` defaults, and the small
+ * demo configuration used when no dataset is given.
+ *
+ * @module
+ */
+import type { ArchName } from "../model/config.ts";
+
+/** Options of {@linkcode train} (`lib/train/train_loop.ts`). JSON-serialisable. */
+export interface TrainOptions {
+  /**
+   * Dataset root (DUTS layout, or `images/` + `masks/`); empty: the embedded
+   * synthetic dataset with a held-out synthetic eval split.
+   * @default {""}
+   */
+  dataPath?: string;
+  /** Network: `full` (the seed's hard-coded choice) or `lite`. @default {"full"} */
+  arch?: ArchName;
+  /** Weights to start from (safetensors, .pth, .onnx); empty: fresh init. @default {""} */
+  initWeights?: string;
+  /** Checkpoint to resume from (a `model_N.json`, its `.safetensors`, or an output folder). @default {""} */
+  resume?: string;
+  /** Samples per batch. @default {16} */
+  batchSize?: number;
+  /** Total epochs (the schedule's length). @default {360} */
+  epochs?: number;
+  /** First epoch (overwritten by `resume`). @default {0} */
+  startEpoch?: number;
+  /** Base learning rate. @default {0.001} */
+  lr?: number;
+  /** AdamW weight decay of conv weights. @default {1e-4} */
+  weightDecay?: number;
+  /** Linear-warmup epochs of the lr schedule (train.py passes 2). @default {2} */
+  warmupEpochs?: number;
+  /** Evaluate when `epoch % evalInterval == 0` and at the last epoch. @default {10} */
+  evalInterval?: number;
+  /** Progress line every this many iterations. @default {50} */
+  printFreq?: number;
+  /** Square side images and masks are squashed to (train and eval). @default {320} */
+  inputSize?: number;
+  /** Random-crop side for training. @default {288} */
+  cropSize?: number;
+  /** Random crop and flip; false: centre crop, no flip. @default {true} */
+  augment?: boolean;
+  /** Shuffle each epoch; false: sorted order. @default {true} */
+  shuffle?: boolean;
+  /** Seed of the initial weights, data order, augmentation and synthetic data. @default {0} */
+  seed?: number;
+  /** Folder for checkpoints, results, chart and predicted mask. @default {"./runs/train"} */
+  outputDir?: string;
+  /** Skip unreadable samples (reported by name) instead of stopping before training. @default {false} */
+  skipBad?: boolean;
+  /** Keep decoded, resized samples in memory across epochs. @default {false} */
+  cache?: boolean;
+  /** Epoch checkpoints kept (the seed keeps 10). @default {10} */
+  keepCheckpoints?: number;
+  /** Synthetic dataset: training samples. @default {256} */
+  syntheticTrain?: number;
+  /** Synthetic dataset: held-out evaluation samples. @default {32} */
+  syntheticEval?: number;
+  /** Decode and check every sample before training (needed to stop early on bad files). @default {true} */
+  checkData?: boolean;
+}
+
+/** The seed's `train.py` defaults (plus this port's additions). */
+export const DEFAULT_TRAIN_OPTIONS: Readonly<Required<TrainOptions>> = Object.freeze({
+  dataPath: "",
+  arch: "full",
+  initWeights: "",
+  resume: "",
+  batchSize: 16,
+  epochs: 360,
+  startEpoch: 0,
+  lr: 0.001,
+  weightDecay: 1e-4,
+  warmupEpochs: 2,
+  evalInterval: 10,
+  printFreq: 50,
+  inputSize: 320,
+  cropSize: 288,
+  augment: true,
+  shuffle: true,
+  seed: 0,
+  outputDir: "./runs/train",
+  skipBad: false,
+  cache: false,
+  keepCheckpoints: 10,
+  syntheticTrain: 256,
+  syntheticEval: 32,
+  checkData: true,
+});
+
+/**
+ * The demo run (`deno task train` with no `--data-path`): u2net_lite on the
+ * embedded synthetic dataset at 40 px, small enough to finish in a few minutes
+ * on a 2-core CPU without a GPU, evaluating twice. Overrides
+ * {@linkcode DEFAULT_TRAIN_OPTIONS}.
+ */
+export const DEMO_TRAIN_OPTIONS: Readonly<TrainOptions> = Object.freeze({
+  arch: "lite",
+  batchSize: 8,
+  epochs: 4,
+  lr: 0.003,
+  warmupEpochs: 1,
+  evalInterval: 2,
+  printFreq: 4,
+  inputSize: 40,
+  cropSize: 36,
+  syntheticTrain: 64,
+  syntheticEval: 8,
+  cache: true,
+  outputDir: "./runs/demo",
+});
+
+/**
+ * Resolves options: `DEFAULT_TRAIN_OPTIONS`, then `DEMO_TRAIN_OPTIONS` when no
+ * data path is given (unless `demo` is false), then the caller's values
+ * (`undefined` fields are ignored).
+ *
+ * @example
+ * ```ts
+ * import { resolveTrainOptions } from "./train_options.ts";
+ * console.log(resolveTrainOptions({ epochs: 2 }).arch); // "lite" (demo)
+ * ```
+ */
+export function resolveTrainOptions(
+  options: TrainOptions = {},
+  config: { demo?: boolean } = {},
+): Required<TrainOptions> {
+  const given = Object.fromEntries(
+    Object.entries(options).filter(([, v]) => v !== undefined),
+  ) as TrainOptions;
+  const demo = (config.demo ?? true) && !given.dataPath;
+  const o = { ...DEFAULT_TRAIN_OPTIONS, ...(demo ? DEMO_TRAIN_OPTIONS : {}), ...given };
+  validate(o);
+  return o;
+}
+
+function validate(o: Required<TrainOptions>): void {
+  const ints: (keyof TrainOptions)[] = [
+    "batchSize",
+    "epochs",
+    "evalInterval",
+    "printFreq",
+    "inputSize",
+    "cropSize",
+    "keepCheckpoints",
+    "syntheticTrain",
+    "syntheticEval",
+  ];
+  for (const k of ints) {
+    const v = o[k] as number;
+    if (!Number.isInteger(v) || v < 1) {
+      throw new RangeError(`Cannot train: current ${k} is ${v}, expected a positive integer`);
+    }
+  }
+  for (const k of ["startEpoch", "warmupEpochs", "seed"] as const) {
+    if (!Number.isInteger(o[k]) || o[k] < 0) {
+      throw new RangeError(`Cannot train: current ${k} is ${o[k]}, expected an integer >= 0`);
+    }
+  }
+  for (const k of ["lr", "weightDecay"] as const) {
+    if (!Number.isFinite(o[k]) || o[k] < 0) {
+      throw new RangeError(`Cannot train: current ${k} is ${o[k]}, expected a number >= 0`);
+    }
+  }
+  if (o.cropSize > o.inputSize) {
+    throw new RangeError(`Cannot train: current cropSize ${o.cropSize} > inputSize ${o.inputSize}`);
+  }
+  if (o.warmupEpochs >= o.epochs) {
+    throw new RangeError(
+      `Cannot train: current warmupEpochs ${o.warmupEpochs} >= epochs ${o.epochs}`,
+    );
+  }
+  if (o.arch !== "full" && o.arch !== "lite") {
+    throw new RangeError(`Cannot train: current arch is "${o.arch}", expected full or lite`);
+  }
+}

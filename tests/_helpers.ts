@@ -1,0 +1,70 @@
+/**
+ * Test helpers: fixtures, backends, comparisons.
+ *
+ * @module
+ */
+import { tf } from "../lib/deps.ts";
+import { readSafetensors } from "../lib/io/safetensors.ts";
+import type { StateDict } from "../lib/io/raw_tensor.ts";
+import { type BackendName, selectBackend } from "../lib/backend.ts";
+
+const cache = new Map<string, StateDict>();
+
+/** Reads a safetensors fixture from tests/testdata (cached). */
+export async function fixture(name: string): Promise<StateDict> {
+  if (!cache.has(name)) {
+    const bytes = await Deno.readFile(new URL(`./testdata/${name}`, import.meta.url));
+    cache.set(name, readSafetensors(bytes).tensors);
+  }
+  return cache.get(name)!;
+}
+
+/** Path of a file in tests/testdata. */
+export function testdata(name: string): URL {
+  return new URL(`./testdata/${name}`, import.meta.url);
+}
+
+/** NCHW host data to an NHWC tensor. */
+export function nchwToNhwc(data: Float32Array, shape: number[]): tf.Tensor4D {
+  return tf.tidy(() =>
+    tf.transpose(tf.tensor4d(data, shape as [number, number, number, number]), [0, 2, 3, 1])
+  );
+}
+
+/** NHWC tensor to NCHW host data. */
+export async function nhwcToNchw(t: tf.Tensor4D): Promise<Float32Array> {
+  const n = tf.transpose(t, [0, 3, 1, 2]);
+  try {
+    return await n.data() as Float32Array;
+  } finally {
+    n.dispose();
+  }
+}
+
+/** Largest absolute difference of two arrays of equal length. */
+export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new RangeError(`length ${a.length} != ${b.length}`);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return Number.isNaN(m) ? Infinity : m;
+}
+
+/** Largest absolute value. */
+export function maxAbs(a: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]));
+  return m;
+}
+
+/** Backends the suite runs on: `U2NET_TEST_BACKENDS` (comma list) or cpu + webgpu when an adapter exists. */
+export async function testBackends(): Promise<BackendName[]> {
+  const env = Deno.env.get("U2NET_TEST_BACKENDS");
+  if (env) return env.split(",") as BackendName[];
+  const adapter = await navigator.gpu?.requestAdapter().catch(() => null);
+  return adapter ? ["cpu", "webgpu"] : ["cpu"];
+}
+
+/** Activates a backend for a test. */
+export async function useBackend(name: BackendName): Promise<void> {
+  await selectBackend(name);
+}

@@ -1,0 +1,74 @@
+import { assert, assertEquals } from "./_assert.ts";
+import { CHROMIUM, CHROMIUM_INSTALL, chromiumUnavailable, launchBrowser } from "./_cdp.ts";
+import { testPng, tinyHandler } from "./_fixtures.ts";
+
+const skip = chromiumUnavailable();
+if (skip) {
+  console.warn(
+    `browser_test: SKIPPED: ${skip}. CI needs "${CHROMIUM_INSTALL}" and ` +
+      `"deno test --allow-run=${CHROMIUM}".`,
+  );
+}
+
+const TMP = new URL("../.tmp/browser/", import.meta.url);
+
+Deno.test({
+  name: "the upload page shows the result image after a PNG is chosen in headless chromium",
+  ignore: skip !== undefined,
+  async fn() {
+    await Deno.mkdir(TMP, { recursive: true });
+    const upload = new URL("upload.png", TMP);
+    await Deno.writeFile(upload, testPng(40, 30));
+    const profile = await Deno.makeTempDir({ dir: TMP.pathname, prefix: "profile-" });
+    const { handle, model } = await tinyHandler({}, 32);
+    const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, handle);
+    const browser = await launchBrowser(profile);
+    try {
+      await browser.send("Page.enable");
+      await browser.send("Page.navigate", { url: `http://127.0.0.1:${server.addr.port}/` });
+      const until = async (expr: string, ms: number) => {
+        const end = Date.now() + ms;
+        while (Date.now() < end) {
+          const v = await browser.evaluate(expr).catch(() => undefined);
+          if (v) return v;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        throw new Error(`timed out waiting for ${expr}`);
+      };
+      await until(
+        `document.readyState === "complete" && !!document.getElementById("file")`,
+        15_000,
+      );
+      await browser.evaluate(`document.getElementById("format").value = "cutout"`);
+      const doc = await browser.send("DOM.getDocument", { depth: 0 });
+      const input = await browser.send("DOM.querySelector", {
+        nodeId: (doc.root as { nodeId: number }).nodeId,
+        selector: "#file",
+      });
+      await browser.send("DOM.setFileInputFiles", {
+        nodeId: input.nodeId,
+        files: [upload.pathname],
+      });
+      await until(
+        `["done", "error"].includes(document.getElementById("result").dataset.state)`,
+        30_000,
+      );
+      const state = await browser.evaluate(`JSON.stringify({
+        state: document.getElementById("result").dataset.state,
+        status: document.getElementById("status").textContent,
+        result: [document.getElementById("result").naturalWidth, document.getElementById("result").naturalHeight],
+        original: [document.getElementById("original").naturalWidth, document.getElementById("original").naturalHeight],
+      })`);
+      const s = JSON.parse(state as string);
+      assertEquals(s.state, "done", s.status);
+      assertEquals(s.result, [40, 30]);
+      assertEquals(s.original, [40, 30]);
+      assert(/40x30/.test(s.status));
+    } finally {
+      await browser.close();
+      await server.shutdown();
+      model.dispose();
+      await Deno.remove(profile, { recursive: true }).catch(() => {});
+    }
+  },
+});

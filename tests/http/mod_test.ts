@@ -1,0 +1,40 @@
+import { assert, assertEquals } from "./_assert.ts";
+import * as http from "../../lib/http/mod.ts";
+
+/** Local modules reachable from `entry` through static and dynamic imports. */
+async function localGraph(entry: URL): Promise<Set<string>> {
+  const seen = new Set<string>();
+  const todo = [entry.href];
+  while (todo.length) {
+    const href = todo.pop()!;
+    if (seen.has(href)) continue;
+    seen.add(href);
+    const text = await Deno.readTextFile(new URL(href));
+    for (const m of text.matchAll(/(?:from|import)\s*\(?\s*"(\.{1,2}\/[^"]+)"/g)) {
+      todo.push(new URL(m[1], href).href);
+    }
+  }
+  return seen;
+}
+
+Deno.test("lib/http/mod.ts loads without the training code", async () => {
+  const graph = await localGraph(new URL("../../lib/http/mod.ts", import.meta.url));
+  assert(graph.size > 10, `${graph.size} modules`);
+  const training = [...graph].filter((h) => h.includes("/lib/train/") || h.includes("/cli/"));
+  assertEquals(training, []);
+});
+
+Deno.test("lib/http/mod.ts exports the handler, the app and the prediction helpers", () => {
+  for (
+    const name of [
+      "createPredictHandler",
+      "createApp",
+      "createQueue",
+      "errorResponse",
+      "createPredictor",
+      "renderPng",
+    ]
+  ) {
+    assertEquals(typeof (http as Record<string, unknown>)[name], "function", name);
+  }
+});

@@ -1,0 +1,26 @@
+import { assert, assertEquals } from "../http/_assert.ts";
+import {
+  selectInferenceBackend,
+  wasmBinaryDir,
+  wasmReadable,
+} from "../../lib/predict/inference_backend.ts";
+
+Deno.test("selectInferenceBackend() activates cpu when asked", async () => {
+  const info = await selectInferenceBackend("cpu");
+  assertEquals([info.backend, info.notes], ["cpu", []]);
+});
+
+Deno.test("selectInferenceBackend() refuses wasm with the --allow-read it needs when the npm cache is not readable", async () => {
+  if (wasmReadable()) return; // this run may read it: nothing to refuse
+  let msg = "";
+  try {
+    await selectInferenceBackend("wasm");
+  } catch (e) {
+    msg = (e as Error).message;
+  }
+  assert(msg.includes(`--allow-read=${wasmBinaryDir()}`), msg);
+});
+
+Deno.test("wasmBinaryDir() points into the npm cache's tfjs-backend-wasm package", () => {
+  assert(/tfjs-backend-wasm\/4\.22\.0\/dist$/.test(wasmBinaryDir()), wasmBinaryDir());
+});
