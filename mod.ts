@@ -24,3 +24,6 @@
  * @module
  */
 export * from "./lib/model/mod.ts";
+export * from "./lib/train/mod.ts";
+export * from "./lib/http/mod.ts";
+export { exportOnnx } from "./lib/io/onnx_export.ts";

@@ -1,93 +1,199 @@
 /**
- * Forward benchmark: eval-mode inference of lite and full at 320x320, warm,
- * with `await data()` inside the timed region. Prints one JSON line per
- * workload with the backend and adapter it ran on.
+ * Inference benchmark: eval-mode U2-Net with BatchNorm folded into the convs
+ * (the deployed network: conv + bias + ReLU fused), warm, with `await data()`
+ * of the output inside the timed region (so GPU work is finished). Batch 1 is
+ * the latency row (`infer_*`), larger batches the throughput rows
+ * (`throughput_*`, with `images_per_s`). One JSON line per workload.
  *
- * deno task bench [--backend auto|webgpu|cpu|wasm] [--models lite,full]
- *                 [--size 320] [--batch 1] [--runs 5] [--warmup 1]
+ *   deno task bench [--backend auto|webgpu|cpu|wasm] [--models lite,full]
+ *                   [--size 320] [--batches 1] [--runs 5] [--warmup 1]
+ *                   [--max-seconds 60] [--bn] [--no-fast] [--ab] [--progress]
+ *
+ * Quick CPU run: `--backend wasm --models lite --size 96 --batches 1 --runs 2`.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { tf } from "../lib/deps.ts";
-import { type BackendName, selectBackend } from "../lib/backend.ts";
 import { type ArchName, U2Net } from "../lib/model/mod.ts";
+import { fastEvalSettings } from "../lib/model/_fast_eval.ts";
+import {
+  backendLabel,
+  emit,
+  foldedModel,
+  machineName,
+  median,
+  modelList,
+  numberList,
+  progressPrinter,
+  setupBackend,
+  timeRuns,
+  type TimeRunsOptions,
+} from "./_common.ts";
 
 /** Defaults of the benchmark, printed by --help. */
 export const FORWARD_BENCH_DEFAULTS = {
   backend: "auto",
   models: "lite,full",
   size: 320,
-  batch: 1,
+  batches: "1",
   runs: 5,
   warmup: 1,
+  maxSeconds: 60,
 } as const;
 
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
+/** What {@linkcode benchForward} measures (timing options included). */
+export interface ForwardBenchOptions extends TimeRunsOptions {
+  /** Square input size. */
+  size: number;
+  /** Batch size. */
+  batch: number;
+  /** Keep BatchNorm (unfolded) instead of the folded network. */
+  bn?: boolean;
+}
 
-/** Times `runs` warm eval-mode forwards of one model; returns ms per batch. */
+/** Times warm eval-mode forwards of one model; returns ms per batch for each timed run. */
 export async function benchForward(
   arch: ArchName,
-  options: { size: number; batch: number; runs: number; warmup: number },
+  options: ForwardBenchOptions,
 ): Promise<number[]> {
-  const model = U2Net.create(arch).eval();
-  const x = tf.randomUniform([options.batch, options.size, options.size, 3], -2, 2) as tf.Tensor4D;
-  const times: number[] = [];
+  const model = options.bn ? U2Net.create(arch).eval() : await foldedModel(arch);
+  const shape: [number, number, number, number] = [options.batch, options.size, options.size, 3];
+  const x = tf.randomUniform(shape, -2, 2, "float32", 1) as tf.Tensor4D;
   try {
-    for (let i = 0; i < options.warmup + options.runs; i++) {
-      const t0 = performance.now();
+    return await timeRuns(async () => {
       const y = model.predict(x);
-      await y.data();
-      const ms = performance.now() - t0;
-      y.dispose();
-      if (i >= options.warmup) times.push(ms);
-    }
+      try {
+        await y.data();
+      } finally {
+        y.dispose();
+      }
+    }, options);
   } finally {
     x.dispose();
     model.dispose();
   }
-  return times;
 }
 
-if (import.meta.main) {
+/**
+ * A/B timing of the wasm/cpu eval kernels: runs alternate fast and regular
+ * (so load drifts on a shared machine hit both alike); returns ms per run.
+ */
+export async function benchForwardAB(
+  arch: ArchName,
+  options: ForwardBenchOptions,
+): Promise<{ fast: number[]; regular: number[] }> {
+  const model = options.bn ? U2Net.create(arch).eval() : await foldedModel(arch);
+  const shape: [number, number, number, number] = [options.batch, options.size, options.size, 3];
+  const x = tf.randomUniform(shape, -2, 2, "float32", 1) as tf.Tensor4D;
+  const once = async (fast: boolean) => {
+    fastEvalSettings.enabled = fast;
+    const t0 = performance.now();
+    const y = model.predict(x);
+    try {
+      await y.data();
+    } finally {
+      y.dispose();
+    }
+    return performance.now() - t0;
+  };
+  const fast: number[] = [], regular: number[] = [];
+  try {
+    for (let i = 0; i < options.warmup; i++) await once(true), await once(false);
+    for (let i = 0; i < options.runs; i++) {
+      // Alternate which goes first, so neither always follows the other.
+      if (i % 2) regular.push(await once(false)), fast.push(await once(true));
+      else fast.push(await once(true)), regular.push(await once(false));
+    }
+    return { fast, regular };
+  } finally {
+    fastEvalSettings.enabled = true;
+    x.dispose();
+    model.dispose();
+  }
+}
+
+/** Workload name of a forward benchmark row. */
+export function forwardWorkload(arch: string, batch: number, size: number): string {
+  return `${batch === 1 ? "infer" : "throughput"}_${arch}_b${batch}_${size}`;
+}
+
+/** Runs the benchmark with command-line `args`; prints JSON lines. */
+export async function main(args: string[]): Promise<void> {
+  const d = FORWARD_BENCH_DEFAULTS;
   const { values } = parseArgs({
-    args: Deno.args,
+    args,
     options: {
-      backend: { type: "string", default: FORWARD_BENCH_DEFAULTS.backend },
-      models: { type: "string", default: FORWARD_BENCH_DEFAULTS.models },
-      size: { type: "string", default: String(FORWARD_BENCH_DEFAULTS.size) },
-      batch: { type: "string", default: String(FORWARD_BENCH_DEFAULTS.batch) },
-      runs: { type: "string", default: String(FORWARD_BENCH_DEFAULTS.runs) },
-      warmup: { type: "string", default: String(FORWARD_BENCH_DEFAULTS.warmup) },
+      backend: { type: "string", default: d.backend },
+      models: { type: "string", default: d.models },
+      size: { type: "string", default: String(d.size) },
+      batches: { type: "string", default: d.batches },
+      batch: { type: "string" },
+      runs: { type: "string", default: String(d.runs) },
+      warmup: { type: "string", default: String(d.warmup) },
+      "max-seconds": { type: "string", default: String(d.maxSeconds) },
+      bn: { type: "boolean", default: false },
+      "no-fast": { type: "boolean", default: false },
+      ab: { type: "boolean", default: false },
+      progress: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
   });
   if (values.help) {
-    console.log(`forward_bench: eval-mode U2-Net inference timing\ndefaults: ${
-      JSON.stringify(FORWARD_BENCH_DEFAULTS)
-    }`);
-  } else {
-    const info = await selectBackend(values.backend as BackendName);
-    const opts = {
-      size: Number(values.size),
-      batch: Number(values.batch),
-      runs: Number(values.runs),
-      warmup: Number(values.warmup),
-    };
-    for (const arch of values.models.split(",") as ArchName[]) {
-      const times = await benchForward(arch, opts);
-      console.log(JSON.stringify({
-        workload: `forward_${arch}_b${opts.batch}_${opts.size}`,
-        backend: info.backend,
-        adapter: info.adapter ?? null,
-        machine: `${Deno.build.os}-${Deno.build.arch}, ${navigator.hardwareConcurrency} cores`,
-        median_ms: Number(median(times).toFixed(2)),
-        ms_per_image: Number((median(times) / opts.batch).toFixed(2)),
-        runs: times.map((t) => Number(t.toFixed(1))),
-      }));
+    console.log(`forward_bench: eval-mode U2-Net inference (folded BN) timing
+defaults: ${JSON.stringify(d)}; --batch N is --batches N; --bn keeps BatchNorm;
+--no-fast turns off the wasm/cpu eval kernels (lib/model/_fast_eval.ts);
+--ab alternates runs with and without them and prints both rows and the paired ratio;
+--progress prints every run (warm-ups too) on stderr`);
+    return;
+  }
+  const info = await setupBackend(values.backend);
+  fastEvalSettings.enabled = !values["no-fast"];
+  const size = Number(values.size);
+  for (const arch of modelList(values.models)) {
+    for (const batch of numberList(values.batch ?? values.batches, "batches")) {
+      const opts = {
+        size,
+        batch,
+        runs: Number(values.runs),
+        warmup: Number(values.warmup),
+        maxSeconds: Number(values["max-seconds"]),
+        bn: values.bn,
+        onRun: values.progress ? progressPrinter(forwardWorkload(arch, batch, size)) : undefined,
+      };
+      if (values.ab) {
+        const { fast, regular } = await benchForwardAB(arch, opts);
+        const ratios = fast.map((f, i) => regular[i] / f);
+        for (const [tag, times] of [["_nofast", regular], ["", fast]] as const) {
+          emit({
+            workload: forwardWorkload(arch, batch, size) + (values.bn ? "_bn" : "") + tag,
+            ...backendLabel(info),
+            machine: machineName(),
+            median_ms: median(times),
+            runs: times,
+            threads: info.threads,
+            ...(tag ? {} : { paired_speedup: Number(median(ratios).toFixed(3)) }),
+          });
+        }
+        continue;
+      }
+      const cpu: number[] = [];
+      const times = await benchForward(arch, { ...opts, cpu });
+      const m = median(times);
+      emit({
+        workload: forwardWorkload(arch, batch, size) + (values.bn ? "_bn" : "") +
+          (values["no-fast"] ? "_nofast" : ""),
+        ...backendLabel(info),
+        machine: machineName(),
+        median_ms: m,
+        runs: times,
+        threads: info.threads,
+        cpu_ms: Number(median(cpu).toFixed(2)),
+        ms_per_image: Number((m / batch).toFixed(2)),
+        images_per_s: Number((1000 * batch / m).toFixed(2)),
+      });
     }
   }
 }
+
+if (import.meta.main) await main(Deno.args);

@@ -8,7 +8,6 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
 import { BACKEND_NAMES, type BackendName, selectBackend } from "../lib/backend.ts";
 import { discoverDataset, fileSource, type SampleSource } from "../lib/data/dataset.ts";
 import { evalSamples } from "../lib/data/loader.ts";
@@ -18,30 +17,58 @@ import { loadWeightsFile } from "../lib/model/load_weights.ts";
 import { formatProgressBar } from "../lib/train/progress_bar.ts";
 import { DEFAULT_TRAIN_OPTIONS, DEMO_TRAIN_OPTIONS } from "../lib/train/train_options.ts";
 import { subsetSource } from "../lib/train/_train_data.ts";
+import {
+  choiceOption,
+  type CommandSpec,
+  formatHelp,
+  intOption,
+  parseCommand,
+  requirePermission,
+  runCommand,
+  UserError,
+} from "./_common.ts";
 
 const DEMO = { ...DEFAULT_TRAIN_OPTIONS, ...DEMO_TRAIN_OPTIONS };
+const str = { type: "string" } as const;
+const flag = { type: "boolean" } as const;
+
+/** The `eval` command's options. */
+export const EVAL_SPEC: CommandSpec = {
+  name: "eval",
+  usage: "--weights FILE",
+  summary: `Evaluates weights like the seed's validation.py (eval preset, batch 1) and prints
+"MAE: 0.xxx maxF1: 0.xxx" (maxF1 is max F-beta, beta^2 = 0.3, of the mean PR curve).
+Without --data-path it scores the demo's held-out synthetic split (seed ${DEMO.seed},
+samples ${DEMO.syntheticTrain}..${
+    DEMO.syntheticTrain + DEMO.syntheticEval - 1
+  }, ${DEMO.inputSize} px).`,
+  options: {
+    "weights": {
+      ...str,
+      arg: "FILE",
+      help: ".safetensors, .pth (zip, legacy, checkpoints) or .onnx",
+    },
+    "data-path": { ...str, arg: "DIR", help: "DUTS root (DUTS-TE/) or images/ + masks/" },
+    "model": { ...str, arg: "full|lite", help: "check the architecture of the weights" },
+    "input-size": {
+      ...str,
+      arg: "N",
+      help: `network input side (synthetic: ${DEMO.inputSize})`,
+      default: DEFAULT_TRAIN_OPTIONS.inputSize,
+    },
+    "post-norm": {
+      ...flag,
+      help: "min-max normalise each prediction (the seed's commented-out step)",
+    },
+    "skip-bad": { ...flag, help: "skip unreadable samples instead of stopping" },
+    "backend": { ...str, arg: BACKEND_NAMES.join("|"), help: "tfjs backend", default: "auto" },
+    "json": { ...flag, help: 'print {"mae", "maxF", "count", …} as JSON' },
+  },
+  examples: ["deno task eval --weights runs/demo/model_best.safetensors"],
+};
 
 /** The help text of `eval`. */
-export const EVAL_HELP = `usage: eval --weights FILE [options]
-
-Evaluates weights like the seed's validation.py (eval preset, batch 1): MAE and
-maxF1 (max F-beta, beta^2 = 0.3) over DUTS-TE, printed as "MAE: 0.xxx maxF1: 0.xxx".
-
-  --weights FILE       .safetensors, .pth (zip or legacy, checkpoints too) or .onnx
-  --data-path DIR      dataset root: DUTS (DUTS-TE/) or images/ + masks/; default: the
-                       demo's held-out synthetic split (seed ${DEMO.seed}, samples
-                       ${DEMO.syntheticTrain}..${
-  DEMO.syntheticTrain + DEMO.syntheticEval - 1
-}, ${DEMO.inputSize} px)
-  --model full|lite    check the architecture of the weights
-  --input-size N       network input side (default ${DEFAULT_TRAIN_OPTIONS.inputSize}; synthetic: ${DEMO.inputSize})
-  --post-norm          min-max normalise each prediction first (the seed's commented-out step)
-  --skip-bad           skip unreadable samples instead of stopping
-  --backend NAME       ${BACKEND_NAMES.join("|")} (default auto)
-  --json               print {"mae", "maxF", "count", ...} as JSON
-  -h, --help           show this help`;
-
-class UsageError extends Error {}
+export const EVAL_HELP: string = formatHelp(EVAL_SPEC);
 
 interface EvalArgs {
   weights: string;
@@ -55,51 +82,26 @@ interface EvalArgs {
 }
 
 function parse(args: string[]): EvalArgs | "help" {
-  const s = { type: "string" } as const;
-  const b = { type: "boolean" } as const;
-  let v;
-  try {
-    v = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        "weights": s,
-        "data-path": s,
-        "model": s,
-        "input-size": s,
-        "post-norm": b,
-        "skip-bad": b,
-        "backend": s,
-        "json": b,
-        "help": { ...b, short: "h" },
-      },
-    }).values;
-  } catch (e) {
-    throw new UsageError((e as Error).message.split("\n")[0]);
+  const p = parseCommand(args, EVAL_SPEC);
+  if (p === "help") return "help";
+  if (p.positionals.length) {
+    throw new UserError(`unexpected argument "${p.positionals[0]}" (see "eval --help")`);
   }
-  if (v.help) return "help";
-  if (!v.weights) throw new UsageError("--weights FILE is required (see --help)");
-  if (v.model !== undefined && v.model !== "full" && v.model !== "lite") {
-    throw new UsageError(`--model expects full or lite, got "${v.model}"`);
-  }
-  const backend = (v.backend ?? "auto") as BackendName;
-  if (!BACKEND_NAMES.includes(backend)) {
-    throw new UsageError(`--backend expects ${BACKEND_NAMES.join(", ")}, got "${backend}"`);
-  }
-  const inputSize = v["input-size"] === undefined ? undefined : Number(v["input-size"]);
-  if (inputSize !== undefined && (!Number.isInteger(inputSize) || inputSize < 8)) {
-    throw new UsageError(`--input-size expects an integer >= 8, got "${v["input-size"]}"`);
+  const weights = p.values.weights;
+  if (typeof weights !== "string" || !weights) {
+    throw new UserError('--weights FILE is required (see "eval --help")');
   }
   return {
-    weights: v.weights,
-    dataPath: v["data-path"],
-    model: v.model as EvalArgs["model"],
-    inputSize,
-    postNorm: Boolean(v["post-norm"]),
-    skipBad: Boolean(v["skip-bad"]),
-    backend,
-    json: Boolean(v.json),
+    weights,
+    dataPath: p.values["data-path"] as string | undefined,
+    model: p.values.model === undefined
+      ? undefined
+      : choiceOption(p, "model", ["full", "lite"] as const, "full"),
+    inputSize: p.values["input-size"] === undefined ? undefined : intOption(p, "input-size", 0, 8),
+    postNorm: Boolean(p.values["post-norm"]),
+    skipBad: Boolean(p.values["skip-bad"]),
+    backend: choiceOption(p, "backend", BACKEND_NAMES, "auto"),
+    json: Boolean(p.values.json),
   };
 }
 
@@ -128,14 +130,17 @@ async function dataset(a: EvalArgs): Promise<[SampleSource, string, number]> {
  * const status = await run(["--weights", "runs/demo/model_best.safetensors"]);
  * ```
  */
-export async function run(args: string[]): Promise<number> {
+export function run(args: string[]): Promise<number> {
   const tty = Deno.stdout.isTerminal();
   const enc = new TextEncoder();
-  try {
+  return runCommand("eval", async () => {
     const a = parse(args);
     if (a === "help") {
       console.log(EVAL_HELP);
       return 0;
+    }
+    for (const path of [a.weights, a.dataPath]) {
+      if (path) requirePermission("eval", { name: "read", path }, `--allow-read=${path}`);
     }
     await selectBackend(a.backend);
     const [source, label, inputSize] = await dataset(a);
@@ -143,13 +148,14 @@ export async function run(args: string[]): Promise<number> {
     try {
       const arch = model.config.name;
       if (a.model && a.model !== arch) {
-        throw new UsageError(`--model ${a.model} but ${a.weights} holds u2net_${arch} weights`);
+        throw new UserError(`--model ${a.model} but ${a.weights} holds u2net_${arch} weights`);
       }
+      const bar = tty && !a.json;
       const r = await evaluate(model, evalSamples(source, { inputSize, skipBad: a.skipBad }), {
         postNorm: a.postNorm,
         total: source.size,
         onProgress: (p) => {
-          if (!tty || a.json) return;
+          if (!bar) return;
           const line = formatProgressBar({
             phase: "eval",
             epoch: 0,
@@ -159,27 +165,18 @@ export async function run(args: string[]): Promise<number> {
           Deno.stdout.writeSync(enc.encode(`\r\x1b[2K${line.replace(/^epoch 0 /, "")}`));
         },
       });
-      if (tty && !a.json) Deno.stdout.writeSync(enc.encode("\r\x1b[2K"));
+      if (bar) Deno.stdout.writeSync(enc.encode("\r\x1b[2K"));
       if (a.json) {
+        const postNorm = a.postNorm;
         console.log(
-          JSON.stringify({
-            ...r,
-            weights: a.weights,
-            arch,
-            data: label,
-            inputSize,
-            postNorm: a.postNorm,
-          }),
+          JSON.stringify({ ...r, weights: a.weights, arch, data: label, inputSize, postNorm }),
         );
       } else console.log(`MAE: ${r.mae.toFixed(3)} maxF1: ${r.maxF.toFixed(3)}`);
       return 0;
     } finally {
       model.dispose();
     }
-  } catch (e) {
-    console.error(`eval: ${(e instanceof Error ? e.message : String(e)).split("\n")[0]}`);
-    return 1;
-  }
+  });
 }
 
 if (import.meta.main) Deno.exit(await run(Deno.args));

@@ -40,8 +40,10 @@ async function describeAdapter(): Promise<{ name: string; fallback: boolean } | 
   const adapter = await gpu.requestAdapter().catch(() => null);
   if (!adapter) return undefined;
   const info = adapter.info;
-  const name = [info.vendor, info.architecture, info.device, info.description]
-    .filter((s) => s).join(" ");
+  // Some drivers report PCI ids ("65541", "0") as vendor/device: keep words only.
+  const name = [info.description, info.vendor, info.architecture, info.device]
+    .filter((s) => s && !/^(0x)?[0-9a-f]*$/i.test(s))
+    .filter((s, i, all) => all.indexOf(s) === i).join(" ");
   const fallback = (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter ||
     /llvmpipe|swiftshader|software|lavapipe/i.test(name);
   return { name: name || "unknown adapter", fallback: Boolean(fallback) };

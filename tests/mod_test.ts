@@ -2,7 +2,7 @@ import { assert, assertEquals } from "./io/_assert.ts";
 
 const root = new URL("../", import.meta.url);
 
-async function serveRepo(): Promise<{ port: number; server: Deno.HttpServer }> {
+function serveRepo(): { port: number; server: Deno.HttpServer } {
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
     const path = decodeURIComponent(new URL(req.url).pathname);
     if (path.includes("..")) return new Response("bad path", { status: 400 });
@@ -19,7 +19,7 @@ async function serveRepo(): Promise<{ port: number; server: Deno.HttpServer }> {
 Deno.test({
   name: "mod.ts imports by URL and builds the lite model when there is no deno.json",
   async fn() {
-    const { port, server } = await serveRepo();
+    const { port, server } = serveRepo();
     try {
       const script = `
         import { selectBackend, tf, U2Net } from "http://127.0.0.1:${port}/mod.ts";
@@ -42,7 +42,10 @@ Deno.test({
       const out = await child.output();
       const stdout = new TextDecoder().decode(out.stdout).trim();
       assert(out.success, new TextDecoder().decode(out.stderr));
-      assertEquals(JSON.parse(stdout.split("\n").pop()!), { params: 1128333, shape: [1, 32, 32, 1] });
+      assertEquals(JSON.parse(stdout.split("\n").pop()!), {
+        params: 1128333,
+        shape: [1, 32, 32, 1],
+      });
     } finally {
       await server.shutdown();
     }

@@ -95,9 +95,7 @@ export async function evaluate(
           `Cannot evaluate sample "${s.name}": current image has ${s.image.length} values, not a square RGB`,
         );
       }
-      const pred = tf.tidy(() =>
-        model.forward(tf.tensor4d(s.image, [1, size, size, 3]))[0]
-      );
+      const pred = tf.tidy(() => model.forward(tf.tensor4d(s.image, [1, size, size, 3]))[0]);
       let p: Float32Array;
       try {
         p = await resizePrediction(pred, s.maskHeight, s.maskWidth, { postNorm });

@@ -10,7 +10,6 @@ import {
   numElements,
   type RawData,
   type RawDType,
-  type RawTensor,
   type StateDict,
 } from "./raw_tensor.ts";
 
@@ -77,7 +76,9 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
     const n = numElements(shape);
     const [start, end] = offs;
     if (end - start !== n * DTYPE_BYTES[dtype] || base + end > bytes.byteLength || start > end) {
-      throw new RangeError(`Cannot read tensor "${name}": current data offsets are ${start}..${end}`);
+      throw new RangeError(
+        `Cannot read tensor "${name}": current data offsets are ${start}..${end}`,
+      );
     }
     const copy = bytes.slice(base + start, base + end);
     tensors.set(name, { dtype, shape: [...shape], data: ctor(copy.buffer, n) });
@@ -110,7 +111,11 @@ export function writeSafetensors(
       );
     }
     const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, n * DTYPE_BYTES[t.dtype]);
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes.length] };
+    header[name] = {
+      dtype: t.dtype,
+      shape: t.shape,
+      data_offsets: [offset, offset + bytes.length],
+    };
     parts.push(bytes);
     offset += bytes.length;
   }

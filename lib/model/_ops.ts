@@ -16,8 +16,13 @@ export const BN_EPS = 1e-5;
 export const BN_MOMENTUM = 0.1;
 
 /**
- * Filter gradient of a stride-1 "same" conv as one matrix product per tap:
- * dW[ky,kx] = x_shifted(ky,kx)ᵀ · dy over batch × height × width.
+ * Filter gradient of a stride-1 "same" conv:
+ * dW[ky,kx,ci,co] = Σ_{b,y,x} xpad[b, y+ky·d, x+kx·d, ci] · dy[b,y,x,co].
+ *
+ * On WebGPU: one matrix product per tap. Elsewhere (cpu, wasm): one conv of
+ * the padded input with input channels as the batch and the batch as the
+ * channels, dy as the filter and stride d (20-30x faster on cpu than the
+ * per-tap slices, which tfjs copies element by element).
  */
 function convFilterGrad(
   x: tf.Tensor4D,
@@ -30,6 +35,12 @@ function convFilterGrad(
   const ph = ((kh - 1) / 2) * dilation;
   const pw = ((kw - 1) / 2) * dilation;
   const xp = ph || pw ? tf.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]]) : x;
+  if (tf.getBackend() !== "webgpu") {
+    const xT = tf.transpose(xp, [3, 1, 2, 0]) as tf.Tensor4D; // [ci, Hp, Wp, b]
+    const f = tf.transpose(dy, [1, 2, 0, 3]) as tf.Tensor4D; // [h, w, b, co]
+    const g = tf.conv2d(xT, f, dilation, "valid"); // [ci, kh, kw, co]
+    return tf.transpose(g, [1, 2, 0, 3]);
+  }
   const dy2 = tf.reshape(dy, [b * h * w, co]) as tf.Tensor2D;
   const taps: tf.Tensor2D[] = [];
   for (let ky = 0; ky < kh; ky++) {

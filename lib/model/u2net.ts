@@ -15,7 +15,16 @@ import {
   resizeBilinear,
 } from "./_ops.ts";
 import { initialValues, mulberry32 } from "./_init.ts";
-import { type ConvLayerSpec, rsuForward } from "./rsu.ts";
+import { type ConvLayerSpec, type RsuBlock, rsuForward } from "./rsu.ts";
+import {
+  concatChannels,
+  convReluFewChannels,
+  fastEvalActive,
+  FEW_CHANNELS,
+  fuseSides,
+  rsuForwardFast,
+  sideConv,
+} from "./_fast_eval.ts";
 import {
   buildBlocks,
   hwioToOihw,
@@ -175,11 +184,16 @@ export class U2Net {
   #logits(x: tf.Tensor4D, training: boolean): tf.Tensor4D[] {
     const [, height, width] = x.shape;
     const run = (spec: ConvLayerSpec, h: tf.Tensor4D) => this.#convBnRelu(spec, h, training);
+    // Eval on wasm/cpu: our concat, side-conv and fuse kernels (see _fast_eval.ts).
+    const fast = !training && fastEvalActive();
+    const rsu = (block: RsuBlock, h: tf.Tensor4D) =>
+      fast ? rsuForwardFast(block, h, run, resizeBilinear, maxPoolCeil) : rsuForward(block, h, run);
+    const cat = (xs: tf.Tensor4D[]) => fast ? concatChannels(xs) : tf.concat(xs, 3);
     const { encoders, decoders } = this.#blocks;
     const enc: tf.Tensor4D[] = [];
     let h = x;
     encoders.forEach((block, i) => {
-      h = rsuForward(block, h, run);
+      h = rsu(block, h);
       enc.push(h);
       if (i !== encoders.length - 1) h = maxPoolCeil(h);
     });
@@ -188,16 +202,22 @@ export class U2Net {
     for (const block of decoders) {
       const skip = enc.pop()!;
       h = resizeBilinear(h, [skip.shape[1], skip.shape[2]]);
-      h = rsuForward(block, tf.concat([h, skip], 3), run);
+      h = rsu(block, cat([h, skip]));
       dec.unshift(h);
     }
+    const v = (key: string) => this.#vars.get(key)!;
     const sides: tf.Tensor4D[] = [];
     for (let k = 0; k < this.#blocks.sideChannels.length; k++) {
       const f = dec.pop()!;
-      const s = this.#conv(f, `side_modules.${k}`, 1);
+      const p = `side_modules.${k}`;
+      const s = fast
+        ? sideConv(f, v(`${p}.weight`) as tf.Tensor4D, v(`${p}.bias`))
+        : this.#conv(f, p, 1);
       sides.unshift(resizeBilinear(s, [height, width]));
     }
-    const fused = this.#conv(tf.concat(sides, 3), "out_conv", 1);
+    const fused = fast
+      ? fuseSides(sides, v("out_conv.weight"), v("out_conv.bias"))
+      : this.#conv(tf.concat(sides, 3), "out_conv", 1);
     return [fused, ...sides];
   }
 
@@ -209,11 +229,16 @@ export class U2Net {
 
   #convBnRelu(spec: ConvLayerSpec, x: tf.Tensor4D, training: boolean): tf.Tensor4D {
     if (!this.batchNorm && !training) {
+      const filter = this.#vars.get(`${spec.name}.conv.weight`)! as tf.Tensor4D;
+      const bias = this.#vars.get(`${spec.name}.conv.bias`)!;
+      if (spec.inCh <= FEW_CHANNELS && spec.dilation === 1 && fastEvalActive()) {
+        return convReluFewChannels(x, filter, bias); // the RGB input conv (wasm/cpu)
+      }
       // Folded-BN inference: conv + bias + ReLU in one fused kernel.
       return tf.fused.conv2d({
         x,
-        filter: this.#vars.get(`${spec.name}.conv.weight`)! as tf.Tensor4D,
-        bias: this.#vars.get(`${spec.name}.conv.bias`)!,
+        filter,
+        bias,
         strides: 1,
         pad: "same",
         dilations: spec.dilation,

@@ -4,7 +4,7 @@
  * @module
  */
 import type { LoaderState } from "../data/loader.ts";
-import { latestCheckpoint, type LoadedCheckpoint, loadCheckpoint } from "./checkpoint.ts";
+import { latestCheckpoint, loadCheckpoint, type LoadedCheckpoint } from "./checkpoint.ts";
 import type { LrSchedulerState } from "./lr_scheduler.ts";
 import type { BestScores, EpochRecord } from "./results.ts";
 import { resolveTrainOptions, type TrainOptions } from "./train_options.ts";
@@ -52,7 +52,9 @@ async function resolveResumePath(path: string): Promise<string> {
   }
   if (!isDir) return path;
   const found = await latestCheckpoint(path.replace(/[\\/]+$/, ""));
-  if (!found) throw new TypeError(`Cannot resume: current folder ${path} has no complete checkpoint`);
+  if (!found) {
+    throw new TypeError(`Cannot resume: current folder ${path} has no complete checkpoint`);
+  }
   return found;
 }
 
@@ -67,8 +69,9 @@ export interface StartState {
 }
 
 /**
- * Resolves the run's options. Resuming takes the checkpoint's options, then
- * the caller's values of {@linkcode RESUME_OVERRIDABLE} options; other
+ * Resolves the run's options. Resuming takes the checkpoint's options (the
+ * output folder: the checkpoint's), then the caller's values of
+ * {@linkcode RESUME_OVERRIDABLE} options; other
  * given options that differ are ignored with a note (they would change the
  * batches or the schedule, and the run would not continue exactly).
  */
@@ -78,11 +81,15 @@ export async function startState(given: TrainOptions): Promise<StartState> {
   const checkpoint = await loadCheckpoint<LoopState>(path);
   const saved = checkpoint.meta.extra.options;
   const notes: string[] = [`resuming from ${path} (epoch ${checkpoint.meta.epoch})`];
-  const merged: TrainOptions = { ...saved, resume: path };
+  // outputs go next to the checkpoint unless told otherwise (the folder may have moved)
+  const dir = path.includes("/") ? path.replace(/\/[^/]*$/, "") : ".";
+  const merged: TrainOptions = { ...saved, resume: path, outputDir: dir };
   for (const [k, v] of Object.entries(given) as [keyof TrainOptions, unknown][]) {
     if (v === undefined || k === "resume" || v === saved[k]) continue;
     if (RESUME_OVERRIDABLE.includes(k)) Object.assign(merged, { [k]: v });
-    else notes.push(`ignoring ${k}=${JSON.stringify(v)} on resume (checkpoint has ${JSON.stringify(saved[k])})`);
+    else {notes.push(
+        `ignoring ${k}=${JSON.stringify(v)} on resume (checkpoint has ${JSON.stringify(saved[k])})`,
+      );}
   }
   const options = resolveTrainOptions(merged, { demo: false });
   options.startEpoch = checkpoint.meta.epoch + 1;

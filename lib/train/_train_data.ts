@@ -74,7 +74,9 @@ async function checkSource(
   }
   for (const b of bad) hooks.log(`skipping bad sample: ${b}`);
   good.sort((a, b) => a - b);
-  if (good.length === 0) throw new TypeError(`Cannot train: current ${split} set has no readable sample`);
+  if (good.length === 0) {
+    throw new TypeError(`Cannot train: current ${split} set has no readable sample`);
+  }
   return subsetSource(src, good);
 }
 

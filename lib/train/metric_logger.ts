@@ -78,9 +78,9 @@ export function formatDuration(seconds: number): string {
   const s = Number.isFinite(seconds) ? Math.max(0, Math.floor(seconds)) : 0;
   const days = Math.floor(s / 86400);
   const rest = s % 86400;
-  const hms = `${Math.floor(rest / 3600)}:${String(Math.floor((rest % 3600) / 60)).padStart(2, "0")}:${
-    String(rest % 60).padStart(2, "0")
-  }`;
+  const hms = `${Math.floor(rest / 3600)}:${
+    String(Math.floor((rest % 3600) / 60)).padStart(2, "0")
+  }:${String(rest % 60).padStart(2, "0")}`;
   return days ? `${days} day${days > 1 ? "s" : ""}, ${hms}` : hms;
 }
 

@@ -33,7 +33,10 @@ export function formatProgressBar(p: TrainProgress, options: ProgressBarOptions 
   const epoch = p.phase === "check"
     ? "checking data"
     : `epoch ${p.epoch}${options.epochs ? `/${options.epochs}` : ""} ${p.phase.padEnd(5)}`;
-  const parts = [`${epoch} [${bar}]`, `${String(p.done).padStart(String(p.total).length)}/${p.total}`];
+  const parts = [
+    `${epoch} [${bar}]`,
+    `${String(p.done).padStart(String(p.total).length)}/${p.total}`,
+  ];
   if (p.loss !== undefined) parts.push(`loss ${p.loss.toFixed(4)}`);
   if (p.lr !== undefined) parts.push(`lr ${p.lr.toFixed(6)}`);
   if (p.etaSeconds !== undefined) parts.push(`eta ${formatDuration(p.etaSeconds)}`);

@@ -8,23 +8,26 @@
 import { tf } from "../deps.ts";
 import { DataLoader, evalSamples } from "../data/loader.ts";
 import { evaluate } from "../eval/evaluate.ts";
-import { resizePrediction } from "../eval/metrics.ts";
-import { readWeights } from "../io/read_weights.ts";
-import { writeSafetensors } from "../io/safetensors.ts";
 import { U2Net } from "../model/u2net.ts";
 import { AdamW } from "./adamw.ts";
-import { removeIfExists, writeFileAtomic } from "./atomic_write.ts";
+import { writeFileAtomic } from "./atomic_write.ts";
 import { saveCheckpoint } from "./checkpoint.ts";
 import { createLrScheduler } from "./lr_scheduler.ts";
 import { formatDuration } from "./metric_logger.ts";
 import { getParamsGroups } from "./params_groups.ts";
-import { type BestScores, type EpochRecord, formatResultsLine, isBetter, resultsFileName } from "./results.ts";
+import {
+  type BestScores,
+  type EpochRecord,
+  formatResultsLine,
+  isBetter,
+  resultsFileName,
+} from "./results.ts";
 import { renderTrainingChart } from "./training_chart.ts";
-import { type TrainProgress, trainOneEpoch } from "./train_one_epoch.ts";
+import { trainOneEpoch, type TrainProgress } from "./train_one_epoch.ts";
 import type { TrainOptions } from "./train_options.ts";
 import { buildTrainData } from "./_train_data.ts";
 import { type LoopState, startState } from "./_resume.ts";
-import { savePrediction } from "./_prediction_png.ts";
+import { predictOne, readInitWeights, removeCheckpoint, saveBest } from "./_loop_io.ts";
 
 /** Callbacks of {@linkcode train}; the library itself never prints. */
 export interface TrainCallbacks {
@@ -58,24 +61,6 @@ export interface TrainResult {
   best: BestScores | null;
   /** True when `signal` stopped the run. */
   stopped: boolean;
-}
-
-async function readInit(o: Required<TrainOptions>) {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(o.initWeights);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new TypeError(`Cannot train: current --init-weights ${o.initWeights} does not exist`);
-    }
-    throw e;
-  }
-  const w = await readWeights(bytes, o.initWeights);
-  if (w.arch !== o.arch) {
-    throw new RangeError(`Cannot train: current --init-weights is u2net_${w.arch}, model is ${o.arch}`);
-  }
-  if (w.foldedBn) throw new TypeError("Cannot train: current --init-weights has BatchNorm folded in");
-  return w;
 }
 
 /**
@@ -113,10 +98,12 @@ export async function train(
   });
   log(`data: ${data.description}`);
   const saved: LoopState | undefined = checkpoint?.meta.extra;
-  const init = !checkpoint && o.initWeights ? await readInit(o) : undefined;
+  const init = !checkpoint && o.initWeights ? await readInitWeights(o) : undefined;
   const convBias = saved?.convBias ?? init?.convBias ?? false;
   const model = U2Net.create(o.arch, { seed: o.seed, convBias });
-  const optimizer = new AdamW(getParamsGroups(model.namedParameters(), o.weightDecay), { lr: o.lr });
+  const optimizer = new AdamW(getParamsGroups(model.namedParameters(), o.weightDecay), {
+    lr: o.lr,
+  });
   try {
     if (init) model.loadStateDict(init.stateDict);
     const loader = new DataLoader(data.train, {
@@ -131,7 +118,7 @@ export async function train(
       onBadSample: (b) => log(`skipping bad sample: ${b.error.message}`),
     });
     const scheduler = createLrScheduler(optimizer, loader.batchesPerEpoch, o.epochs, {
-      warmup: true,
+      warmup: o.warmupEpochs > 0, // the seed's formula divides by zero without warmup epochs
       warmupEpochs: o.warmupEpochs,
     });
     const history: EpochRecord[] = saved ? [...saved.history] : [];
@@ -152,7 +139,14 @@ export async function train(
         `${loader.batchesPerEpoch} iterations/epoch, epochs ${o.startEpoch}..${o.epochs - 1}, ` +
         `backend ${tf.getBackend()}, output ${dir}`,
     );
-    const result: TrainResult = { outputDir: dir, resultsFile, chartFile, history, best, stopped: false };
+    const result: TrainResult = {
+      outputDir: dir,
+      resultsFile,
+      chartFile,
+      history,
+      best,
+      stopped: false,
+    };
     for (let epoch = o.startEpoch; epoch < o.epochs; epoch++) {
       if (callbacks.signal?.aborted) {
         result.stopped = true;
@@ -168,30 +162,38 @@ export async function train(
       });
       if (stats.aborted) {
         result.stopped = true;
-        log(`stopped during epoch ${epoch}; the last checkpoint is ${result.lastCheckpoint ?? "none"}`);
+        log(
+          `stopped during epoch ${epoch}; the last checkpoint is ${
+            result.lastCheckpoint ?? "none"
+          }`,
+        );
         break;
       }
       const record: EpochRecord = { epoch, trainLoss: stats.meanLoss, lr: stats.lr, seconds: 0 };
       if (epoch % o.evalInterval === 0 || epoch === o.epochs - 1) {
-        const { mae, maxF } = await evaluate(model, evalSamples(data.eval, { inputSize: o.inputSize }), {
-          total: data.eval.size,
-          onProgress: (p) =>
-            callbacks.onProgress?.({ phase: "eval", epoch, done: p.done, total: data.eval.size }),
-        });
+        const { mae, maxF } = await evaluate(
+          model,
+          evalSamples(data.eval, { inputSize: o.inputSize }),
+          {
+            total: data.eval.size,
+            onProgress: (p) =>
+              callbacks.onProgress?.({ phase: "eval", epoch, done: p.done, total: data.eval.size }),
+          },
+        );
         Object.assign(record, { mae, maxF });
         log(`[epoch: ${epoch}] val_MAE: ${mae.toFixed(3)} val_maxF1: ${maxF.toFixed(3)}`);
         await Deno.writeTextFile(resultsFile, formatResultsLine(record), { append: true });
         if (isBetter(record as { mae: number; maxF: number }, best)) {
           best = { epoch, mae, maxF };
-          const meta = { format: "pt", arch: o.arch, epoch: String(epoch), mae: String(mae), maxF: String(maxF) };
-          result.bestWeights = `${dir}/model_best.safetensors`;
-          await writeFileAtomic(result.bestWeights, writeSafetensors(await model.stateDict(), meta));
+          result.bestWeights = await saveBest(dir, model, best);
           log(`saved ${result.bestWeights} (epoch ${epoch})`);
         }
       }
       record.seconds = (performance.now() - t0) / 1000;
       history.push(record);
-      if (record.mae !== undefined) await writeFileAtomic(chartFile, renderTrainingChart(history, { title }));
+      if (record.mae !== undefined) {
+        await writeFileAtomic(chartFile, renderTrainingChart(history, { title }));
+      }
       const extra: LoopState = {
         options: o,
         convBias,
@@ -207,8 +209,7 @@ export async function train(
         optimizer: await optimizer.state(),
         extra,
       });
-      const old = `${dir}/model_${epoch - o.keepCheckpoints}`;
-      for (const ext of [".json", ".safetensors", ".optim.safetensors"]) await removeIfExists(old + ext);
+      await removeCheckpoint(dir, epoch - o.keepCheckpoints);
       result.best = best;
       callbacks.onEpoch?.(record);
     }
@@ -220,23 +221,4 @@ export async function train(
     optimizer.dispose();
     model.dispose();
   }
-}
-
-/** Saves the prediction of the first evaluation sample; returns its path. */
-async function predictOne(
-  model: U2Net,
-  source: Parameters<typeof evalSamples>[0],
-  inputSize: number,
-  dir: string,
-): Promise<string | undefined> {
-  for await (const s of evalSamples(source, { inputSize, prefetch: 0 })) {
-    const pred = tf.tidy(() => model.predict(tf.tensor4d(s.image, [1, inputSize, inputSize, 3])));
-    try {
-      const p = await resizePrediction(pred, s.maskHeight, s.maskWidth);
-      return await savePrediction(dir, s, p);
-    } finally {
-      pred.dispose();
-    }
-  }
-  return undefined;
 }

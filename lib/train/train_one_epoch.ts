@@ -91,7 +91,11 @@ export async function trainOneEpoch(
   const epoch = options.epoch ?? 0;
   const printFreq = options.printFreq ?? 50;
   const steps = loader.batchesPerEpoch;
-  const [loss, iterTime, dataTime] = [new SmoothedValue(20), new SmoothedValue(20), new SmoothedValue(20)];
+  const [loss, iterTime, dataTime] = [
+    new SmoothedValue(20),
+    new SmoothedValue(20),
+    new SmoothedValue(20),
+  ];
   const lrOf = () => trainer.optimizer.paramGroups[0].lr;
   const start = performance.now();
   let last = start;
@@ -131,6 +135,8 @@ export async function trainOneEpoch(
       break;
     }
   }
-  options.onLog?.(`Epoch: [${epoch}] Total time: ${formatDuration((performance.now() - start) / 1000)}`);
+  options.onLog?.(
+    `Epoch: [${epoch}] Total time: ${formatDuration((performance.now() - start) / 1000)}`,
+  );
   return { meanLoss: loss.count ? loss.globalAvg : NaN, lr: lrOf(), steps: loss.count, aborted };
 }

@@ -92,21 +92,21 @@ export const DEFAULT_TRAIN_OPTIONS: Readonly<Required<TrainOptions>> = Object.fr
 
 /**
  * The demo run (`deno task train` with no `--data-path`): u2net_lite on the
- * embedded synthetic dataset at 40 px, small enough to finish in a few minutes
+ * embedded synthetic dataset at 32 px, small enough to finish in a few minutes
  * on a 2-core CPU without a GPU, evaluating twice. Overrides
  * {@linkcode DEFAULT_TRAIN_OPTIONS}.
  */
 export const DEMO_TRAIN_OPTIONS: Readonly<TrainOptions> = Object.freeze({
   arch: "lite",
-  batchSize: 8,
-  epochs: 4,
+  batchSize: 4,
+  epochs: 3,
   lr: 0.003,
   warmupEpochs: 1,
   evalInterval: 2,
-  printFreq: 4,
-  inputSize: 40,
-  cropSize: 36,
-  syntheticTrain: 64,
+  printFreq: 1,
+  inputSize: 32,
+  cropSize: 28,
+  syntheticTrain: 16,
   syntheticEval: 8,
   cache: true,
   outputDir: "./runs/demo",

@@ -13,13 +13,12 @@ interface Panel {
   digits: number;
 }
 
-const W = 860;
+const W = 960;
 const H = 560;
 const PW = 380; // panel plot width
 const PH = 170; // panel plot height
 
-const esc = (s: string) =>
-  s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
 /** Tick values: about `n` round steps covering [lo, hi]. */
 function ticks(lo: number, hi: number, n: number): number[] {
@@ -41,17 +40,21 @@ function fmt(v: number, digits: number): string {
 
 function panel(p: Panel, x0: number, y0: number, epochs: [number, number]): string {
   const out: string[] = [`<g transform="translate(${x0},${y0})">`];
-  out.push(`<text x="${PW / 2}" y="-10" text-anchor="middle" font-weight="bold">${
-    esc(p.title)
-  }</text>`);
+  out.push(
+    `<text x="${PW / 2}" y="-10" text-anchor="middle" font-weight="bold">${esc(p.title)}</text>`,
+  );
   out.push(`<rect width="${PW}" height="${PH}" fill="#fff" stroke="#999"/>`);
   if (p.points.length === 0) {
-    out.push(`<text x="${PW / 2}" y="${PH / 2}" text-anchor="middle" fill="#888">no data yet</text>`);
+    out.push(
+      `<text x="${PW / 2}" y="${PH / 2}" text-anchor="middle" fill="#888">no data yet</text>`,
+    );
     return out.join("") + "</g>";
   }
   const ys = p.points.map(([, y]) => y);
   let [lo, hi] = [Math.min(...ys), Math.max(...ys)];
-  if (hi - lo < 1e-12) [lo, hi] = [lo - (Math.abs(lo) || 1) * 0.05, hi + (Math.abs(hi) || 1) * 0.05];
+  if (hi - lo < 1e-12) {
+    [lo, hi] = [lo - (Math.abs(lo) || 1) * 0.05, hi + (Math.abs(hi) || 1) * 0.05];
+  }
   const [e0, e1] = epochs[1] > epochs[0] ? epochs : [epochs[0] - 0.5, epochs[0] + 0.5];
   const sx = (e: number) => ((e - e0) / (e1 - e0)) * PW;
   const sy = (v: number) => PH - ((v - lo) / (hi - lo)) * PH;
@@ -101,8 +104,18 @@ export function renderTrainingChart(
       points: history.map((r) => [r.epoch, r.trainLoss]),
       digits: 3,
     },
-    { title: "learning rate", color: "#ff7f0e", points: history.map((r) => [r.epoch, r.lr]), digits: 4 },
-    { title: "validation MAE", color: "#d62728", points: evals.map((r) => [r.epoch, r.mae!]), digits: 3 },
+    {
+      title: "learning rate",
+      color: "#ff7f0e",
+      points: history.map((r) => [r.epoch, r.lr]),
+      digits: 4,
+    },
+    {
+      title: "validation MAE",
+      color: "#d62728",
+      points: evals.map((r) => [r.epoch, r.mae!]),
+      digits: 3,
+    },
     {
       title: "validation maxF (β²=0.3)",
       color: "#2ca02c",
@@ -112,7 +125,9 @@ export function renderTrainingChart(
   ];
   const es = history.map((r) => r.epoch);
   const range: [number, number] = es.length ? [Math.min(...es), Math.max(...es)] : [0, 1];
-  const body = panels.map((p, i) => panel(p, 70 + (i % 2) * 420, 70 + Math.floor(i / 2) * 250, range));
+  const body = panels.map((p, i) =>
+    panel(p, 80 + (i % 2) * 470, 70 + Math.floor(i / 2) * 250, range)
+  );
   const title = esc(options.title ?? "training");
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" ` +
     `font-family="sans-serif" font-size="11">\n<rect width="${W}" height="${H}" fill="#fafafa"/>\n` +

@@ -104,7 +104,9 @@ for (const backend of await testBackends()) {
     const x = tf.randomNormal([2, 3, 5, 2], 0, 1, "float32", 1) as tf.Tensor4D;
     for (const size of [[7, 11], [2, 2], [3, 9], [6, 10]] as [number, number][]) {
       const gy = tf.randomNormal([2, ...size, 2], 0, 1, "float32", 2);
-      const [g] = tf.grads((a: tf.Tensor) => tf.sum(tf.mul(resizeBilinear(a as tf.Tensor4D, size), gy)))([x]);
+      const [g] = tf.grads((a: tf.Tensor) =>
+        tf.sum(tf.mul(resizeBilinear(a as tf.Tensor4D, size), gy))
+      )([x]);
       const y = resizeBilinear(x, size);
       const lhs = await dot(y, gy);
       const rhs = await dot(x, g);

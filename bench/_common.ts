@@ -1,0 +1,166 @@
+/**
+ * Shared pieces of the benchmark scripts: flag parsing helpers, warm timing
+ * loops, the machine description and the JSON line every script prints.
+ *
+ * @module
+ */
+import { cpus } from "node:os";
+import process from "node:process";
+import { tf } from "../lib/deps.ts";
+import { type BackendInfo, type BackendName, selectBackend } from "../lib/backend.ts";
+import { foldBatchNorm } from "../lib/model/fold_bn.ts";
+import { type ArchName, U2Net } from "../lib/model/mod.ts";
+
+/** One benchmark result, printed as one JSON line. */
+export interface BenchRecord {
+  /** e.g. `infer_lite_b1_320`, `train_full_b16_288`. */
+  workload: string;
+  /** Framework and backend: `tfjs-wasm`, `tfjs-webgpu`, `torch-cuda`, `ort-cpu` … */
+  backend: string;
+  /** GPU adapter / device name, or null on a CPU backend. */
+  adapter: string | null;
+  /** Host description (os, arch, cores, cpu model). */
+  machine: string;
+  /** Median over the warm runs, ms per call (per batch). */
+  median_ms: number;
+  /** Every warm run, ms. */
+  runs: number[];
+  /** Anything else worth keeping (threads, ms per image, notes). */
+  [extra: string]: unknown;
+}
+
+/** Median of a non-empty list. */
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+let machineCache: string | undefined;
+
+/** `linux-x86_64, 2 cores, <cpu model>`; the model only with --allow-sys=cpus. */
+export function machineName(): string {
+  if (machineCache) return machineCache;
+  let model = "";
+  try {
+    // Needs --allow-sys=cpus; /proc/cpuinfo would need --allow-all in Deno 2.
+    model = cpus()[0]?.model?.trim() ?? "";
+  } catch { /* no permission: leave it out */ }
+  machineCache = [
+    `${Deno.build.os}-${Deno.build.arch}`,
+    `${navigator.hardwareConcurrency} cores`,
+    model,
+  ].filter((s) => s).join(", ");
+  return machineCache;
+}
+
+/** Prints one record as a JSON line (times rounded to 0.01 ms). */
+export function emit(record: BenchRecord): void {
+  const r = {
+    ...record,
+    median_ms: Number(record.median_ms.toFixed(2)),
+    runs: record.runs.map((t) => Number(t.toFixed(2))),
+  };
+  console.log(JSON.stringify(r));
+}
+
+/** Options of {@linkcode timeRuns}. */
+export interface TimeRunsOptions {
+  /** Untimed runs first. */
+  warmup: number;
+  /** Timed runs. */
+  runs: number;
+  /** Stop timing after this many seconds (at least one timed run). */
+  maxSeconds?: number;
+  /** Called after every run, warm-up ones included (e.g. progress on stderr). */
+  onRun?: (ms: number, warmup: boolean) => void;
+  /**
+   * Receives the process CPU time (user + system, ms) of every timed run: on
+   * this shared 2-core machine a steadier measure than wall time for the
+   * single-threaded wasm backend.
+   */
+  cpu?: number[];
+}
+
+/**
+ * Runs `fn` `warmup` times untimed and `runs` times timed; `fn` must finish
+ * its device work before it resolves (await a read-back). Returns ms per run.
+ */
+export async function timeRuns(
+  fn: () => Promise<void>,
+  options: TimeRunsOptions,
+): Promise<number[]> {
+  for (let i = 0; i < options.warmup; i++) {
+    const t0 = performance.now();
+    await fn();
+    options.onRun?.(performance.now() - t0, true);
+  }
+  const times: number[] = [];
+  const start = performance.now();
+  for (let i = 0; i < options.runs; i++) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    await fn();
+    times.push(performance.now() - t0);
+    const c = process.cpuUsage(c0);
+    options.cpu?.push((c.user + c.system) / 1000);
+    options.onRun?.(times.at(-1)!, false);
+    // A time budget: stop early (keeping at least one run) on slow backends.
+    if (options.maxSeconds && performance.now() - start > options.maxSeconds * 1000) break;
+  }
+  return times;
+}
+
+/** A `timeRuns` progress callback printing `{"progress":workload,…}` lines on stderr. */
+export function progressPrinter(workload: string): (ms: number, warmup: boolean) => void {
+  return (ms, warmup) =>
+    console.error(JSON.stringify({ progress: workload, warmup, ms: Number(ms.toFixed(1)) }));
+}
+
+/** `tfjs-<backend>` with the adapter, from `selectBackend`'s answer. */
+export function backendLabel(info: BackendInfo): { backend: string; adapter: string | null } {
+  return { backend: `tfjs-${info.backend}`, adapter: info.adapter ?? null };
+}
+
+/** Selects the backend; for wasm, reports the thread count tfjs-wasm runs with. */
+export async function setupBackend(
+  name: string,
+): Promise<BackendInfo & { threads: number | null }> {
+  const info = await selectBackend(name as BackendName);
+  let threads: number | null = null;
+  if (info.backend === "wasm") {
+    // deno-lint-ignore no-explicit-any
+    const wasm = (tf.backend() as any).wasm;
+    threads = typeof wasm?.getThreadsCount === "function" ? wasm.getThreadsCount() : 1;
+  }
+  return { ...info, threads };
+}
+
+/** A folded-BN (inference) network of `arch` from seeded random weights, eval mode. */
+export async function foldedModel(arch: ArchName, seed = 0): Promise<U2Net> {
+  const bn = U2Net.create(arch, { seed });
+  try {
+    return await foldBatchNorm(bn);
+  } finally {
+    bn.dispose();
+  }
+}
+
+/** Splits a comma list (`"1,8"`) into numbers, rejecting anything else. */
+export function numberList(s: string, what: string): number[] {
+  const xs = s.split(",").map((v) => Number(v.trim()));
+  if (!xs.length || xs.some((v) => !Number.isInteger(v) || v <= 0)) {
+    throw new RangeError(`Cannot parse --${what}: current value is "${s}"`);
+  }
+  return xs;
+}
+
+/** Splits `--models`, accepting only `lite` and `full`. */
+export function modelList(s: string): ArchName[] {
+  const xs = s.split(",").map((v) => v.trim());
+  for (const x of xs) {
+    if (x !== "lite" && x !== "full") {
+      throw new RangeError(`Cannot parse --models: current value is "${s}"`);
+    }
+  }
+  return xs as ArchName[];
+}

@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# Every benchmark on the GPU machine in one run (no network needed there), in
+# about 8 minutes, printing everything. See BENCHMARKS.md "GPU run" for how to
+# prepare the carried folders (bench/gpu/prepare.sh makes them):
+#   .gl/    Vulkan loader debs (unpacked only on a GPU machine without libvulkan)
+#   .gpu_a/ deno.xz.part1: first part of the xz'd Deno 2.9.6 binary
+#   .gpu/   deno.xz.part2 (the rest), deno.xz.sha256, bench.js (deno bundle of
+#           bench/gpu/entry.ts with bench/gpu/bundle.json)
+# The tree (39 MB of test data) plus the whole binary is over the device tool's
+# 64 MiB per call, so the run takes two calls on one warm machine:
+#   1. run(command="SKIP_DENO=1 bash bench/gpu/run.sh", carry=[".gl", ".gpu_a"], timeout_s=200)
+#      (PyTorch rows; .gpu_a stays on the machine)
+#   2. at once: run(command="SKIP_TORCH=1 bash bench/gpu/run.sh", carry=[".gl", ".gpu"],
+#      timeout_s=480)   (every Deno WebGPU row)
+#
+# Output: JSON lines (the benchmarks' records, progress, notes) on stdout, also
+# written to $OUT/bench.jsonl (stdout) and $OUT/run.log (stdout + stderr)
+# when $OUT is set. Every step has a time limit; a step that runs out prints
+# {"timeout": step, "limit_s": N} and the run goes on.
+#
+# Knobs (environment): BUDGET_S (total, default 470), SIZE (320), TRAIN_SIZE
+# (288), PYTHON (python3), ALLOW_SOFTWARE=1 to bench a software WebGPU adapter
+# (llvmpipe), SKIP_TORCH=1, SKIP_DENO=1.
+set -u
+cd "$(dirname "$0")/../.." || exit 1
+T0=$(date +%s)
+BUDGET_S=${BUDGET_S:-470}
+SIZE=${SIZE:-320}
+TRAIN_SIZE=${TRAIN_SIZE:-288}
+PYTHON=${PYTHON:-python3}
+LOGDIR=${OUT:-/tmp/u2net_gpu_bench}
+mkdir -p "$LOGDIR"
+JSONL="$LOGDIR/bench.jsonl"
+RUNLOG="$LOGDIR/run.log"
+: >"$JSONL"
+: >"$RUNLOG"
+
+note() { # one JSON note line: note KEY VALUE
+  local line
+  line=$(printf '{"%s": %s}' "$1" "$2")
+  echo "$line" | tee -a "$JSONL" "$RUNLOG"
+}
+left() { echo $((BUDGET_S - ($(date +%s) - T0))); }
+# step NAME LIMIT_S CMD...: runs CMD under min(LIMIT_S, time left), JSON lines to the logs.
+step() {
+  local name=$1 limit=$2 rest
+  shift 2
+  rest=$(left)
+  if [ "$rest" -lt 15 ]; then
+    note skipped "\"$name (budget spent)\""
+    return 0
+  fi
+  [ "$limit" -gt "$rest" ] && limit=$rest
+  note step "{\"name\": \"$name\", \"limit_s\": $limit, \"t_s\": $(($(date +%s) - T0))}"
+  timeout -k 5 "$limit" "$@" 2> >(tee -a "$RUNLOG" >&2) | tee -a "$JSONL" "$RUNLOG"
+  local rc=${PIPESTATUS[0]}
+  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+    note timeout "{\"step\": \"$name\", \"limit_s\": $limit}"
+  elif [ "$rc" -ne 0 ]; then
+    note failed "{\"step\": \"$name\", \"rc\": $rc}"
+  fi
+  return 0
+}
+
+# --- the machine ------------------------------------------------------------
+note machine "\"$(uname -srm), $(nproc) cores\""
+if command -v nvidia-smi >/dev/null; then
+  note gpu "\"$(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader | head -1)\""
+else
+  note gpu '"none (no nvidia-smi)"'
+fi
+
+# --- Vulkan loader and driver (Deno's WebGPU runs on Vulkan) -----------------
+# Unpacked into / only on a GPU machine (nvidia-smi there) that lacks the loader:
+# never over a workstation's own packages.
+if ! ldconfig -p | grep -q 'libvulkan.so.1'; then
+  if ! command -v nvidia-smi >/dev/null; then
+    note vulkan '"no libvulkan; not a GPU machine, so .gl is left packed"'
+  elif ls .gl/*.deb >/dev/null 2>&1; then
+    for f in .gl/*.deb; do dpkg -x "$f" /; done
+    ldconfig
+    note vulkan '"loader unpacked from .gl"'
+  else
+    note vulkan '"no libvulkan and no .gl debs: Deno WebGPU will find no adapter"'
+  fi
+fi
+for icd in /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json \
+  /usr/share/vulkan/icd.d/nvidia_icd.json /etc/vulkan/icd.d/nvidia_icd.json; do
+  if [ -f "$icd" ]; then
+    export VK_DRIVER_FILES=$icd VK_ICD_FILENAMES=$icd
+    note vulkan_icd "\"$icd\""
+    break
+  fi
+done
+
+# --- Deno and the bundle ------------------------------------------------------
+DENO=""
+if [ "${SKIP_DENO:-0}" = 1 ]; then
+  :
+elif [ -f .gpu/deno.xz.part2 ] && [ -f .gpu_a/deno.xz.part1 ]; then
+  cat .gpu_a/deno.xz.part1 .gpu/deno.xz.part2 >/tmp/deno.xz
+  if [ -f .gpu/deno.xz.sha256 ] &&
+    [ "$(sha256sum /tmp/deno.xz | cut -d' ' -f1)" != "$(cat .gpu/deno.xz.sha256)" ]; then
+    note deno '"parts do not match deno.xz.sha256: rerun prepare.sh and both calls"'
+  elif xz -dc /tmp/deno.xz >/tmp/deno && chmod +x /tmp/deno; then
+    DENO=/tmp/deno
+  fi
+elif command -v deno >/dev/null; then
+  DENO=$(command -v deno)
+elif [ -f .gpu/deno.xz.part2 ]; then
+  note deno '"part 1 missing (.gpu_a was not carried to this machine, or it went back): do call 1 again, then call 2 at once"'
+fi
+if [ -n "$DENO" ]; then
+  note deno "\"$($DENO --version | head -1)\""
+elif [ "${SKIP_DENO:-0}" != 1 ]; then
+  note deno '"missing: carry .gpu (and .gpu_a in the call before)"'
+fi
+# The bundle needs no npm cache; without it (here) the sources run from the checkout.
+if [ -f .gpu/bench.js ]; then
+  BENCH=(.gpu/bench.js)
+else
+  BENCH=(bench/gpu/entry.ts)
+fi
+export DENO_DIR=${DENO_DIR_OVERRIDE:-${DENO_DIR:-$HOME/.cache/deno}}
+
+ADAPTER_OK=0
+if [ -n "$DENO" ] && [ "${SKIP_DENO:-0}" != 1 ]; then
+  probe=$(timeout 60 "$DENO" eval --quiet '
+    const a = await navigator.gpu?.requestAdapter().catch(() => null);
+    const i = a?.info;
+    const name = i ? [i.vendor, i.architecture, i.device, i.description].filter((s) => s).join(" ") : "";
+    const soft = /llvmpipe|lavapipe|swiftshader|software/i.test(name) || Boolean(a?.isFallbackAdapter);
+    console.log(JSON.stringify({ adapter: a ? name || "unknown" : null, software: soft }));' 2>&1 | tail -1)
+  echo "$probe" | tee -a "$JSONL" "$RUNLOG"
+  if echo "$probe" | grep -q '"adapter":null'; then
+    note skipped '"Deno WebGPU rows: no adapter"'
+  elif echo "$probe" | grep -q '"software":true' && [ "${ALLOW_SOFTWARE:-0}" != 1 ]; then
+    note skipped '"Deno WebGPU rows: software adapter only (set ALLOW_SOFTWARE=1 to bench it)"'
+  elif echo "$probe" | grep -q '"adapter"'; then
+    ADAPTER_OK=1
+  else
+    note skipped '"Deno WebGPU rows: the adapter probe failed"'
+  fi
+fi
+
+# --- PyTorch: the reference rows, same workloads ----------------------------
+if [ "${SKIP_TORCH:-0}" != 1 ]; then
+  step torch 100 "$PYTHON" bench/torch_bench.py --device cuda --parity tests/testdata \
+    --size "$SIZE" --train-size "$TRAIN_SIZE" --runs 20 --warmup 5 --max-seconds 5
+fi
+
+# --- Ours on WebGPU ------------------------------------------------------------
+if [ "$ADAPTER_OK" = 1 ]; then
+  DB=("$DENO" run -A --no-prompt "${BENCH[@]}")
+  W=(--backend webgpu --progress)
+  step forward_lite 50 "${DB[@]}" forward "${W[@]}" --models lite --size "$SIZE" --batches 1,8 \
+    --runs 10 --warmup 2 --max-seconds 10
+  step forward_full 60 "${DB[@]}" forward "${W[@]}" --models full --size "$SIZE" --batches 1,8 \
+    --runs 10 --warmup 2 --max-seconds 10
+  step profile_infer_lite 40 "${DB[@]}" profile --backend webgpu --models lite --size "$SIZE" \
+    --skip-train
+  for cfg in lite:8 lite:16 full:8 full:16; do
+    step "train_${cfg/:/_b}" 45 "${DB[@]}" train "${W[@]}" --models "${cfg%:*}" \
+      --batches "${cfg#*:}" --size "$TRAIN_SIZE" --runs 3 --warmup 1 --max-seconds 15
+  done
+  step profile_train_lite 45 "${DB[@]}" profile --backend webgpu --models lite --skip-infer \
+    --train-size "$TRAIN_SIZE" --train-batch 8
+fi
+note done "{\"t_s\": $(($(date +%s) - T0)), \"records\": $(grep -c '"median_ms"' "$JSONL")}"

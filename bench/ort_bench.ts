@@ -1,0 +1,142 @@
+/**
+ * CPU comparison with onnxruntime-node in one run: our inference (tfjs, folded
+ * BN) and the same weights exported with `exportOnnx` and run by
+ * onnxruntime-node's CPU provider, on the same input, in the same process.
+ * Prints one JSON line per (workload, engine, threads), and the largest
+ * absolute difference between the two outputs (`max_abs_diff`).
+ *
+ *   deno run --allow-read --allow-env --allow-ffi --allow-sys bench/ort_bench.ts
+ *     [--backend wasm] [--models lite,full] [--size 320] [--batches 1]
+ *     [--threads 1,2] [--runs 5] [--warmup 1] [--skip-ours]
+ *
+ * tfjs-wasm runs single-threaded in Deno (its threaded build needs browser
+ * workers), so the like-for-like ratio is against ORT at `--threads 1`.
+ * onnxruntime-node is a bench-only dependency (a native addon, loaded with
+ * --allow-ffi); the library never imports it.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+// deno-lint-ignore no-import-prefix -- bench-only; lib/deps.ts names the library\'s packages
+import * as ort from "npm:onnxruntime-node@1.30.0";
+import { tf } from "../lib/deps.ts";
+import { exportOnnx } from "../lib/io/onnx_export.ts";
+import {
+  backendLabel,
+  emit,
+  foldedModel,
+  machineName,
+  median,
+  modelList,
+  numberList,
+  setupBackend,
+  timeRuns,
+} from "./_common.ts";
+import { forwardWorkload } from "./forward_bench.ts";
+
+/** Defaults of the benchmark, printed by --help. */
+export const ORT_BENCH_DEFAULTS = {
+  backend: "wasm",
+  models: "lite,full",
+  size: 320,
+  batches: "1",
+  threads: "1,2",
+  runs: 5,
+  warmup: 1,
+} as const;
+
+/** Runs the benchmark with command-line `args`; prints JSON lines. */
+export async function main(args: string[]): Promise<void> {
+  const d = ORT_BENCH_DEFAULTS;
+  const { values } = parseArgs({
+    args,
+    options: {
+      backend: { type: "string", default: d.backend },
+      models: { type: "string", default: d.models },
+      size: { type: "string", default: String(d.size) },
+      batches: { type: "string", default: d.batches },
+      threads: { type: "string", default: d.threads },
+      runs: { type: "string", default: String(d.runs) },
+      warmup: { type: "string", default: String(d.warmup) },
+      "skip-ours": { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(`ort_bench: tfjs inference vs onnxruntime-node (CPU) on the same weights
+defaults: ${JSON.stringify(d)}; --skip-ours times only onnxruntime`);
+    return;
+  }
+  const info = await setupBackend(values.backend);
+  const size = Number(values.size);
+  const timing = { runs: Number(values.runs), warmup: Number(values.warmup), maxSeconds: 120 };
+  for (const arch of modelList(values.models)) {
+    const model = await foldedModel(arch);
+    const onnx = await exportOnnx(model);
+    for (const batch of numberList(values.batches, "batches")) {
+      const workload = forwardWorkload(arch, batch, size);
+      const x = tf.randomUniform([batch, size, size, 3], -2, 2, "float32", 1) as tf.Tensor4D;
+      const nchw = await tf.tidy(() => tf.transpose(x, [0, 3, 1, 2])).data() as Float32Array;
+      let ours: Float32Array | undefined;
+      if (!values["skip-ours"]) {
+        const cpu: number[] = [];
+        const times = await timeRuns(async () => {
+          const y = model.predict(x);
+          try {
+            ours = await y.data() as Float32Array;
+          } finally {
+            y.dispose();
+          }
+        }, { ...timing, cpu });
+        emit({
+          workload,
+          ...backendLabel(info),
+          machine: machineName(),
+          median_ms: median(times),
+          runs: times,
+          threads: info.threads,
+          cpu_ms: Number(median(cpu).toFixed(2)),
+        });
+      }
+      for (const threads of numberList(values.threads, "threads")) {
+        const session = await ort.InferenceSession.create(onnx, {
+          intraOpNumThreads: threads,
+          interOpNumThreads: 1,
+          executionMode: "sequential",
+          graphOptimizationLevel: "all",
+        });
+        const input = new ort.Tensor("float32", nchw, [batch, 3, size, size]);
+        let theirs: Float32Array | undefined;
+        const cpu: number[] = [];
+        const times = await timeRuns(async () => {
+          const out = await session.run({ input });
+          theirs = out.d0.data as Float32Array;
+        }, { ...timing, cpu });
+        await session.release();
+        let diff = 0;
+        // Output [N,1,H,W] is the same memory order as NHWC with one channel.
+        if (ours && theirs) {
+          for (let i = 0; i < ours.length; i++) {
+            diff = Math.max(diff, Math.abs(ours[i] - theirs[i]));
+          }
+        }
+        emit({
+          workload,
+          backend: "ort-cpu",
+          adapter: null,
+          machine: machineName(),
+          median_ms: median(times),
+          runs: times,
+          threads,
+          cpu_ms: Number(median(cpu).toFixed(2)),
+          ort_version: ort.env.versions.common,
+          max_abs_diff: ours ? diff : null,
+        });
+      }
+      x.dispose();
+    }
+    model.dispose();
+  }
+}
+
+if (import.meta.main) await main(Deno.args);

@@ -1,0 +1,191 @@
+/**
+ * Kernel profile of one inference (folded BN, eval) and one training step
+ * (trainStep with AdamW and the lr scheduler): time per tfjs kernel from
+ * `tf.profile` (on WebGPU the backend times kernels with timestamp queries
+ * where the adapter has them), grouped by kernel name and by kernel + shapes,
+ * sorted, as JSON lines. One warm-up call runs first, unprofiled.
+ *
+ *   deno run --allow-read=.,<wasm dir> --allow-env bench/profile.ts \
+ *     [--backend wasm] [--models lite] [--size 320] [--batch 1] \
+ *     [--train-size 288] [--train-batch 8] [--top 25] [--skip-train]
+ *
+ * Lines: `{"profile":"infer_lite_b1_320","group":"kernel","name":"FusedConv2D",
+ * "calls":112,"total_ms":…,"share":…}` for every kernel name, then the `--top`
+ * heaviest `{"group":"kernel+shape",…}` entries, then a `{"group":"total",…}`
+ * line with the wall time of the profiled call, the backend and the machine.
+ * Op scopes that `tf.profile` also lists (customGrad wrappers) are left out.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { tf } from "../lib/deps.ts";
+import { U2Net } from "../lib/model/mod.ts";
+import { AdamW } from "../lib/train/adamw.ts";
+import { createLrScheduler } from "../lib/train/lr_scheduler.ts";
+import { getParamsGroups } from "../lib/train/params_groups.ts";
+import { trainStep } from "../lib/train/train_step.ts";
+import { backendLabel, foldedModel, machineName, modelList, setupBackend } from "./_common.ts";
+
+/** Defaults of the profiler, printed by --help. */
+export const PROFILE_DEFAULTS = {
+  backend: "auto",
+  models: "lite",
+  size: 320,
+  batch: 1,
+  trainSize: 288,
+  trainBatch: 8,
+  top: 25,
+} as const;
+
+/** One kernel call as `tf.profile` reports it (the fields used here). */
+interface KernelInfo {
+  name: string;
+  inputShapes: number[][];
+  outputShapes: number[][];
+  kernelTimeMs: number | { error: string };
+}
+
+/** Sums kernel times by a key; returns groups sorted by total time, heaviest first. */
+export function groupKernels(
+  kernels: readonly KernelInfo[],
+  keyOf: (k: KernelInfo) => string,
+): { name: string; calls: number; total_ms: number }[] {
+  const by = new Map<string, { calls: number; ms: number }>();
+  for (const k of kernels) {
+    const ms = typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : 0;
+    const key = keyOf(k);
+    const g = by.get(key) ?? { calls: 0, ms: 0 };
+    g.calls++;
+    g.ms += ms;
+    by.set(key, g);
+  }
+  return [...by.entries()]
+    .map(([name, g]) => ({ name, calls: g.calls, total_ms: g.ms }))
+    .sort((a, b) => b.total_ms - a.total_ms);
+}
+
+/** `Conv2D [1,320,320,3]x[3,3,3,64] -> [1,320,320,64]`. */
+export function shapeKey(k: KernelInfo): string {
+  const ins = k.inputShapes.map((s) => `[${s}]`).join("x");
+  const outs = k.outputShapes.map((s) => `[${s}]`).join(",");
+  return `${k.name} ${ins} -> ${outs}`;
+}
+
+async function profileOnce(
+  label: string,
+  fn: () => Promise<tf.TensorContainer>,
+  meta: Record<string, unknown>,
+  top: number,
+): Promise<void> {
+  await tf.dispose(await fn()); // warm-up: kernel compilation, weight packing
+  const t0 = performance.now();
+  const info = await tf.profile(fn);
+  const wall = performance.now() - t0;
+  tf.dispose(info.result as tf.TensorContainer);
+  // tf.profile also lists op scopes (customGrad, fused ops' wrappers) that
+  // contain kernels: keep the registered kernels only, so nothing is counted twice.
+  const backend = tf.getBackend();
+  const kernels = (info.kernels as unknown as KernelInfo[])
+    .filter((k) => tf.getKernel(k.name, backend) !== undefined);
+  const sum = kernels.reduce(
+    (s, k) => s + (typeof k.kernelTimeMs === "number" ? k.kernelTimeMs : 0),
+    0,
+  );
+  const line = (group: string, g: { name: string; calls: number; total_ms: number }) =>
+    console.log(JSON.stringify({
+      profile: label,
+      group,
+      name: g.name,
+      calls: g.calls,
+      total_ms: Number(g.total_ms.toFixed(3)),
+      share: Number((g.total_ms / Math.max(sum, 1e-9)).toFixed(4)),
+    }));
+  for (const g of groupKernels(kernels, (k) => k.name)) line("kernel", g);
+  for (const g of groupKernels(kernels, shapeKey).slice(0, top)) line("kernel+shape", g);
+  console.log(JSON.stringify({
+    profile: label,
+    group: "total",
+    ...meta,
+    kernels: kernels.length,
+    kernel_ms: Number(sum.toFixed(2)),
+    wall_ms: Number(wall.toFixed(2)),
+    peak_bytes: info.peakBytes,
+  }));
+}
+
+/** Runs the benchmark with command-line `args`; prints JSON lines. */
+export async function main(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      backend: { type: "string", default: PROFILE_DEFAULTS.backend },
+      models: { type: "string", default: PROFILE_DEFAULTS.models },
+      size: { type: "string", default: String(PROFILE_DEFAULTS.size) },
+      batch: { type: "string", default: String(PROFILE_DEFAULTS.batch) },
+      "train-size": { type: "string", default: String(PROFILE_DEFAULTS.trainSize) },
+      "train-batch": { type: "string", default: String(PROFILE_DEFAULTS.trainBatch) },
+      top: { type: "string", default: String(PROFILE_DEFAULTS.top) },
+      "skip-train": { type: "boolean", default: false },
+      "skip-infer": { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(`profile: per-kernel times of one inference and one training step
+defaults: ${JSON.stringify(PROFILE_DEFAULTS)}; flags --skip-train, --skip-infer`);
+    return;
+  }
+  const info = await setupBackend(values.backend);
+  const meta = { ...backendLabel(info), threads: info.threads, machine: machineName() };
+  const top = Number(values.top);
+  for (const arch of modelList(values.models)) {
+    if (!values["skip-infer"]) {
+      const size = Number(values.size), batch = Number(values.batch);
+      const model = await foldedModel(arch);
+      const x = tf.randomUniform([batch, size, size, 3], -2, 2, "float32", 1) as tf.Tensor4D;
+      try {
+        await profileOnce(
+          `infer_${arch}_b${batch}_${size}`,
+          async () => {
+            const y = model.predict(x);
+            await y.data();
+            return y;
+          },
+          meta,
+          top,
+        );
+      } finally {
+        x.dispose();
+        model.dispose();
+      }
+    }
+    if (!values["skip-train"]) {
+      const size = Number(values["train-size"]), batch = Number(values["train-batch"]);
+      const model = U2Net.create(arch);
+      const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });
+      const scheduler = createLrScheduler(optimizer, 100, 10, { warmupEpochs: 1 });
+      const images = tf.randomUniform([batch, size, size, 3], -2, 2, "float32", 2) as tf.Tensor4D;
+      const masks = tf.randomUniform([batch, size, size, 1], 0, 1, "float32", 3) as tf.Tensor4D;
+      try {
+        await profileOnce(
+          `train_${arch}_b${batch}_${size}`,
+          async () => {
+            await trainStep({ model, optimizer, scheduler }, { images, masks });
+            // Wait for the optimizer's update (queued after the loss read-back).
+            const probe = tf.sum(model.namedParameters().at(-1)![1]);
+            await probe.data();
+            return probe;
+          },
+          meta,
+          top,
+        );
+      } finally {
+        tf.dispose([images, masks]);
+        optimizer.dispose();
+        model.dispose();
+      }
+    }
+  }
+}
+
+if (import.meta.main) await main(Deno.args);

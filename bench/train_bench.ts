@@ -1,0 +1,143 @@
+/**
+ * Training-step benchmark: one `trainStep` (train-mode forward with BN batch
+ * statistics, the seed's criterion, gradients of every parameter, AdamW over
+ * the seed's parameter groups, lr-scheduler step) on a random batch, warm.
+ * The timed region ends with a read-back of a parameter reduction, so the
+ * optimizer update (queued after the loss read-back) is finished on GPUs.
+ * One JSON line per workload (`train_<arch>_b<batch>_<size>`).
+ *
+ *   deno run --allow-read=.,<wasm dir> --allow-env bench/train_bench.ts
+ *     [--backend auto|webgpu|cpu|wasm] [--models lite,full] [--size 288]
+ *     [--batches 8,16] [--runs 3] [--warmup 1] [--max-seconds 120] [--progress]
+ *
+ * Quick CPU run: `--backend wasm --models lite --size 64 --batches 2 --runs 2`.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { tf } from "../lib/deps.ts";
+import { type ArchName, U2Net } from "../lib/model/mod.ts";
+import { AdamW } from "../lib/train/adamw.ts";
+import { createLrScheduler } from "../lib/train/lr_scheduler.ts";
+import { getParamsGroups } from "../lib/train/params_groups.ts";
+import { trainStep } from "../lib/train/train_step.ts";
+import {
+  backendLabel,
+  emit,
+  machineName,
+  median,
+  modelList,
+  numberList,
+  progressPrinter,
+  setupBackend,
+  timeRuns,
+  type TimeRunsOptions,
+} from "./_common.ts";
+
+/** Defaults of the benchmark, printed by --help. */
+export const TRAIN_BENCH_DEFAULTS = {
+  backend: "auto",
+  models: "lite,full",
+  size: 288,
+  batches: "8,16",
+  runs: 3,
+  warmup: 1,
+  maxSeconds: 120,
+  lr: 1e-3,
+} as const;
+
+/** What {@linkcode benchTrainStep} measures (timing options included). */
+export interface TrainBenchOptions extends TimeRunsOptions {
+  /** Square crop size. */
+  size: number;
+  /** Batch size. */
+  batch: number;
+}
+
+/** Times warm training steps of a fresh network; returns ms per step and the last loss. */
+export async function benchTrainStep(
+  arch: ArchName,
+  options: TrainBenchOptions,
+): Promise<{ times: number[]; loss: number }> {
+  const model = U2Net.create(arch);
+  const optimizer = new AdamW(getParamsGroups(model.namedParameters()), {
+    lr: TRAIN_BENCH_DEFAULTS.lr,
+  });
+  // The seed's settings: warmup then cosine, stepped every iteration.
+  const scheduler = createLrScheduler(optimizer, 1000, 360, { warmupEpochs: 2 });
+  const { size, batch } = options;
+  const images = tf.randomUniform([batch, size, size, 3], -2, 2, "float32", 2) as tf.Tensor4D;
+  const masks = tf.tidy(() =>
+    tf.cast(
+      tf.greater(tf.randomUniform([batch, size, size, 1], 0, 1, "float32", 3), 0.5),
+      "float32",
+    )
+  ) as tf.Tensor4D;
+  const probeVar = model.namedParameters().at(-1)![1];
+  let loss = NaN;
+  try {
+    const times = await timeRuns(async () => {
+      loss = await trainStep({ model, optimizer, scheduler }, { images, masks });
+      const probe = tf.sum(probeVar);
+      try {
+        await probe.data();
+      } finally {
+        probe.dispose();
+      }
+    }, options);
+    return { times, loss };
+  } finally {
+    tf.dispose([images, masks]);
+    optimizer.dispose();
+    model.dispose();
+  }
+}
+
+/** Runs the benchmark with command-line `args`; prints JSON lines. */
+export async function main(args: string[]): Promise<void> {
+  const d = TRAIN_BENCH_DEFAULTS;
+  const { values } = parseArgs({
+    args,
+    options: {
+      backend: { type: "string", default: d.backend },
+      models: { type: "string", default: d.models },
+      size: { type: "string", default: String(d.size) },
+      batches: { type: "string", default: d.batches },
+      runs: { type: "string", default: String(d.runs) },
+      warmup: { type: "string", default: String(d.warmup) },
+      "max-seconds": { type: "string", default: String(d.maxSeconds) },
+      progress: { type: "boolean", default: false },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(`train_bench: one training step (trainStep + AdamW + lr scheduler)
+defaults: ${JSON.stringify(d)}; --progress prints every step (warm-ups too) on stderr`);
+    return;
+  }
+  const info = await setupBackend(values.backend);
+  const size = Number(values.size);
+  for (const arch of modelList(values.models)) {
+    for (const batch of numberList(values.batches, "batches")) {
+      const { times, loss } = await benchTrainStep(arch, {
+        size,
+        batch,
+        runs: Number(values.runs),
+        warmup: Number(values.warmup),
+        maxSeconds: Number(values["max-seconds"]),
+        onRun: values.progress ? progressPrinter(`train_${arch}_b${batch}_${size}`) : undefined,
+      });
+      emit({
+        workload: `train_${arch}_b${batch}_${size}`,
+        ...backendLabel(info),
+        machine: machineName(),
+        median_ms: median(times),
+        runs: times,
+        threads: info.threads,
+        loss: Number(loss.toFixed(4)),
+      });
+    }
+  }
+}
+
+if (import.meta.main) await main(Deno.args);

@@ -1,0 +1,81 @@
+/**
+ * File work of the training loop: initial weights, the best model, pruning
+ * old checkpoints, and the predicted mask of one evaluation sample.
+ *
+ * @module
+ */
+import { tf } from "../deps.ts";
+import type { SampleSource } from "../data/dataset.ts";
+import { evalSamples } from "../data/loader.ts";
+import { resizePrediction } from "../eval/metrics.ts";
+import { type LoadedWeights, readWeights } from "../io/read_weights.ts";
+import { writeSafetensors } from "../io/safetensors.ts";
+import type { U2Net } from "../model/u2net.ts";
+import { removeIfExists, writeFileAtomic } from "./atomic_write.ts";
+import type { BestScores } from "./results.ts";
+import type { TrainOptions } from "./train_options.ts";
+import { savePrediction } from "./_prediction_png.ts";
+
+/** Reads `--init-weights`, checking the architecture and that BatchNorm is not folded. */
+export async function readInitWeights(o: Required<TrainOptions>): Promise<LoadedWeights> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await Deno.readFile(o.initWeights);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw new TypeError(`Cannot train: current --init-weights ${o.initWeights} does not exist`);
+    }
+    throw e;
+  }
+  const w = await readWeights(bytes, o.initWeights);
+  if (w.arch !== o.arch) {
+    throw new RangeError(
+      `Cannot train: current --init-weights is u2net_${w.arch}, model is ${o.arch}`,
+    );
+  }
+  if (w.foldedBn) {
+    throw new TypeError("Cannot train: current --init-weights has BatchNorm folded in");
+  }
+  return w;
+}
+
+/** Writes `{dir}/model_best.safetensors` atomically (scores in its metadata); returns the path. */
+export async function saveBest(dir: string, model: U2Net, best: BestScores): Promise<string> {
+  const path = `${dir}/model_best.safetensors`;
+  const meta = {
+    format: "pt",
+    arch: model.config.name,
+    epoch: String(best.epoch),
+    mae: String(best.mae),
+    maxF: String(best.maxF),
+  };
+  await writeFileAtomic(path, writeSafetensors(await model.stateDict(), meta));
+  return path;
+}
+
+/** Deletes the three files of checkpoint `model_{epoch}` (the JSON first). */
+export async function removeCheckpoint(dir: string, epoch: number): Promise<void> {
+  if (epoch < 0) return;
+  for (const ext of [".json", ".safetensors", ".optim.safetensors"]) {
+    await removeIfExists(`${dir}/model_${epoch}${ext}`);
+  }
+}
+
+/** Saves the prediction of the first evaluation sample; returns its path. */
+export async function predictOne(
+  model: U2Net,
+  source: SampleSource,
+  inputSize: number,
+  dir: string,
+): Promise<string | undefined> {
+  for await (const s of evalSamples(source, { inputSize, prefetch: 0 })) {
+    const pred = tf.tidy(() => model.predict(tf.tensor4d(s.image, [1, inputSize, inputSize, 3])));
+    try {
+      const p = await resizePrediction(pred, s.maskHeight, s.maskWidth);
+      return await savePrediction(dir, s, p);
+    } finally {
+      pred.dispose();
+    }
+  }
+  return undefined;
+}

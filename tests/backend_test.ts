@@ -1,0 +1,37 @@
+import { assert, assertEquals } from "./io/_assert.ts";
+import { tf } from "../lib/deps.ts";
+import { selectBackend } from "../lib/backend.ts";
+
+Deno.test("selectBackend() activates cpu when asked for cpu", async () => {
+  const info = await selectBackend("cpu");
+  assertEquals(info, { backend: "cpu", requested: "cpu", fellBack: false });
+  assertEquals(tf.getBackend(), "cpu");
+});
+
+Deno.test("selectBackend() reports the adapter or the fallback when asked for auto", async () => {
+  const hasAdapter = Boolean(await navigator.gpu?.requestAdapter().catch(() => null));
+  const info = await selectBackend("auto");
+  if (hasAdapter) {
+    assertEquals(info.backend, "webgpu");
+    assert(info.adapter && !/^\d/.test(info.adapter), `adapter name ${info.adapter}`);
+    assertEquals(typeof info.fallbackAdapter, "boolean");
+  } else {
+    assertEquals(info, { backend: "cpu", requested: "auto", fellBack: true });
+  }
+  assertEquals(tf.getBackend(), info.backend);
+  await selectBackend("cpu");
+});
+
+Deno.test("selectBackend() refuses unknown names with the accepted list", async () => {
+  let message = "";
+  try {
+    await selectBackend("tpu" as "cpu");
+  } catch (e) {
+    assert(e instanceof TypeError);
+    message = e.message;
+  }
+  assertEquals(
+    message,
+    'Cannot select backend: current value is "tpu", expected one of auto, webgpu, cpu, wasm',
+  );
+});

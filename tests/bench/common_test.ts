@@ -1,0 +1,50 @@
+import { assertEquals, assertThrows } from "../io/_assert.ts";
+import { median, modelList, numberList, timeRuns } from "../../bench/_common.ts";
+import { groupKernels, shapeKey } from "../../bench/profile.ts";
+import { forwardWorkload } from "../../bench/forward_bench.ts";
+
+Deno.test("median() takes the middle value or the mean of the two middle ones", () => {
+  assertEquals(median([3, 1, 2]), 2);
+  assertEquals(median([4, 1, 3, 2]), 2.5);
+});
+
+Deno.test("numberList() and modelList() reject what the benchmarks cannot run", () => {
+  assertEquals(numberList("1, 8", "batches"), [1, 8]);
+  assertThrows(() => numberList("1,x", "batches"), RangeError);
+  assertThrows(() => numberList("0", "batches"), RangeError);
+  assertEquals(modelList("lite,full"), ["lite", "full"]);
+  assertThrows(() => modelList("lite,huge"), RangeError);
+});
+
+Deno.test("forwardWorkload() names batch 1 infer and larger batches throughput", () => {
+  assertEquals(forwardWorkload("lite", 1, 320), "infer_lite_b1_320");
+  assertEquals(forwardWorkload("full", 8, 320), "throughput_full_b8_320");
+});
+
+Deno.test("timeRuns() runs warm-ups untimed and stops at the time budget", async () => {
+  let calls = 0;
+  const seen: boolean[] = [];
+  const cpu: number[] = [];
+  const times = await timeRuns(async () => {
+    calls++;
+    await new Promise((r) => setTimeout(r, 5));
+  }, { warmup: 2, runs: 50, maxSeconds: 0.001, cpu, onRun: (_, w) => seen.push(w) });
+  assertEquals([times.length, calls, cpu.length], [1, 3, 1]);
+  assertEquals(seen, [true, true, false]);
+});
+
+Deno.test("groupKernels() sums kernel times by key, heaviest first", () => {
+  const k = (name: string, ms: number, shape = [1, 2]) => ({
+    name,
+    inputShapes: [shape],
+    outputShapes: [shape],
+    kernelTimeMs: ms,
+  });
+  const ks = [k("Add", 1), k("Conv2D", 5), k("Add", 2, [3]), k("Bad", 0)];
+  assertEquals(groupKernels(ks, (x) => x.name), [
+    { name: "Conv2D", calls: 1, total_ms: 5 },
+    { name: "Add", calls: 2, total_ms: 3 },
+    { name: "Bad", calls: 1, total_ms: 0 },
+  ]);
+  assertEquals(shapeKey(ks[0]), "Add [1,2] -> [1,2]");
+});

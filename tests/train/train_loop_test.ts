@@ -1,0 +1,191 @@
+import assert from "node:assert/strict";
+import { tf } from "../../lib/deps.ts";
+import { readSafetensors, writeSafetensors } from "../../lib/io/safetensors.ts";
+import { decodeImage, encodePng } from "../../lib/data/image_io.ts";
+import { syntheticSample } from "../../lib/data/synthetic.ts";
+import { train } from "../../lib/train/train_loop.ts";
+import { RESULTS_LINE_PATTERN } from "../../lib/train/results.ts";
+import { NonFiniteLossError } from "../../lib/train/train_step.ts";
+import type { TrainOptions } from "../../lib/train/train_options.ts";
+
+await tf.setBackend("cpu");
+const TMP = new URL("../.tmp/train_loop_test/", import.meta.url).pathname;
+
+async function freshDir(name: string): Promise<string> {
+  const dir = `${TMP}${name}`;
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  await Deno.mkdir(dir, { recursive: true });
+  return dir;
+}
+
+const files = (dir: string) => [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+const tensors = async (path: string) => readSafetensors(await Deno.readFile(path)).tensors;
+
+/** A smaller version of DEMO_TRAIN_OPTIONS (same lr and schedule shape). */
+const TINY: TrainOptions = {
+  arch: "lite",
+  inputSize: 20,
+  cropSize: 16,
+  batchSize: 4,
+  syntheticTrain: 8,
+  syntheticEval: 2,
+  epochs: 3,
+  warmupEpochs: 1,
+  lr: 0.003,
+  evalInterval: 2,
+  printFreq: 1,
+  keepCheckpoints: 2,
+};
+
+Deno.test("train() lowers the loss on the synthetic demo data and writes every output", async () => {
+  const dir = await freshDir("demo");
+  const start = tf.memory().numTensors;
+  const lines: string[] = [];
+  const r = await train({ ...TINY, outputDir: dir }, { onLog: (l) => lines.push(l) });
+  assert.equal(tf.memory().numTensors, start);
+  assert.equal(r.history.length, 3);
+  const [first, , last] = r.history;
+  assert.ok(last.trainLoss < first.trainLoss, `loss ${first.trainLoss} -> ${last.trainLoss}`);
+  assert.ok(
+    lines.includes(
+      "[epoch: 2] val_MAE: " + last.mae!.toFixed(3) + " val_maxF1: " + last.maxF!.toFixed(3),
+    ),
+  );
+  assert.ok(lines.some((l) => l.startsWith("Epoch: [0]  [0/2]  eta: ")), lines.join("\n"));
+  // results file: the seed's format, evaluated epochs 0 and 2
+  const results = await Deno.readTextFile(r.resultsFile);
+  assert.match(r.resultsFile, /\/results\d{8}-\d{6}\.txt$/);
+  const rl = results.split("\n").filter((l) => l);
+  assert.equal(rl.length, 2);
+  rl.forEach((l) => assert.match(l, RESULTS_LINE_PATTERN));
+  assert.ok(results.startsWith("[epoch: 0] ") && results.endsWith(" \n"));
+  // checkpoints: the last two kept, best, chart, predicted mask
+  const names = files(dir);
+  for (
+    const n of [
+      "model_1.json",
+      "model_2.json",
+      "model_2.safetensors",
+      "model_2.optim.safetensors",
+      "model_best.safetensors",
+    ]
+  ) {
+    assert.ok(names.includes(n), `${n} in ${names}`);
+  }
+  assert.ok(!names.includes("model_0.json") && !names.includes("model_0.safetensors"));
+  assert.ok(!names.some((n) => n.includes(".tmp-")));
+  assert.equal(r.lastCheckpoint, `${dir}/model_2.json`);
+  const svg = await Deno.readTextFile(r.chartFile);
+  assert.ok(svg.startsWith("<svg") && (svg.match(/<polyline/g) ?? []).length === 4);
+  const png = await decodeImage(await Deno.readFile(r.predictionFile!));
+  assert.deepEqual([png.width, png.height, png.channels], [20, 20, 1]);
+  assert.equal(r.predictionFile, `${dir}/prediction_synthetic_000008.png`);
+});
+
+Deno.test("train() resumed from a checkpoint continues bit for bit", async () => {
+  const base: TrainOptions = {
+    ...TINY,
+    inputSize: 16,
+    cropSize: 12,
+    batchSize: 2,
+    syntheticTrain: 2,
+    syntheticEval: 1,
+    evalInterval: 100,
+  };
+  const a = await freshDir("straight");
+  const b = await freshDir("resumed");
+  await train({ ...base, outputDir: a });
+  const stop = new AbortController();
+  const first = await train({ ...base, outputDir: b }, {
+    signal: stop.signal,
+    onEpoch: (rec) => rec.epoch === 1 && stop.abort(),
+  });
+  assert.equal(first.stopped, true);
+  assert.deepEqual(first.history.map((h) => h.epoch), [0, 1]);
+  assert.ok(!files(b).includes("model_2.json"));
+  const notes: string[] = [];
+  const second = await train({ resume: b, batchSize: 5 }, { onLog: (l) => notes.push(l) });
+  assert.ok(notes.some((n) => n.startsWith(`resuming from ${b}/model_1.json`)), notes.join("\n"));
+  assert.ok(notes.some((n) => n.startsWith("ignoring batchSize=5")));
+  assert.deepEqual(second.history.map((h) => h.epoch), [0, 1, 2]);
+  for (const f of ["model_2.safetensors", "model_2.optim.safetensors"]) {
+    const [x, y] = [await tensors(`${a}/${f}`), await tensors(`${b}/${f}`)];
+    assert.deepEqual([...x.keys()], [...y.keys()]);
+    for (const [k, v] of x) assert.deepEqual(y.get(k)!.data, v.data, `${f} ${k}`);
+  }
+  const strip = (s: string) => s.split("\n").filter((l) => l).at(-1);
+  const ra = await Deno.readTextFile(`${a}/${files(a).find((n) => n.endsWith(".txt"))}`);
+  assert.equal(strip(await Deno.readTextFile(second.resultsFile)), strip(ra));
+});
+
+Deno.test("train() stops on a non-finite loss and overwrites neither the last nor the best checkpoint", async () => {
+  const dir = await freshDir("nan");
+  const opts: TrainOptions = {
+    ...TINY,
+    inputSize: 16,
+    cropSize: 16,
+    batchSize: 2,
+    syntheticTrain: 2,
+    syntheticEval: 1,
+    epochs: 1,
+    warmupEpochs: 0,
+    outputDir: dir,
+  };
+  await train(opts);
+  const before = new Map(files(dir).map((n) => [n, Deno.readFileSync(`${dir}/${n}`)]));
+  assert.ok(before.has("model_0.json") && before.has("model_best.safetensors"));
+  const sd = await tensors(`${dir}/model_0.safetensors`);
+  (sd.get("encode_modules.0.conv_in.bn.weight")!.data as Float32Array)[0] = NaN;
+  const poisoned = `${TMP}poisoned.safetensors`;
+  await Deno.writeFile(poisoned, writeSafetensors(sd));
+  await assert.rejects(
+    train({ ...opts, initWeights: poisoned }),
+    (e: Error) =>
+      e instanceof NonFiniteLossError && /loss is NaN at epoch 0 iteration 0/.test(e.message),
+  );
+  for (const [n, bytes] of before) assert.deepEqual(Deno.readFileSync(`${dir}/${n}`), bytes, n);
+  assert.deepEqual(
+    files(dir).filter((n) => !n.startsWith("results")),
+    [...before.keys()].filter((n) => !n.startsWith("results")),
+  );
+});
+
+Deno.test("train() stops before training on a corrupt image or a missing mask unless skipBad is set", async () => {
+  const root = await freshDir("files");
+  await Deno.mkdir(`${root}/data/images`, { recursive: true });
+  await Deno.mkdir(`${root}/data/masks`, { recursive: true });
+  for (let i = 0; i < 4; i++) {
+    const s = syntheticSample(i, { size: 16 });
+    await Deno.writeFile(`${root}/data/images/${s.name}.png`, encodePng(16, 16, s.image.data, 3));
+    await Deno.writeFile(`${root}/data/masks/${s.name}.png`, encodePng(16, 16, s.mask.data, 1));
+  }
+  const good = await Deno.readFile(`${root}/data/images/synthetic_000001.png`);
+  await Deno.writeFile(`${root}/data/images/synthetic_000001.png`, good.subarray(0, 60));
+  const opts: TrainOptions = {
+    ...TINY,
+    dataPath: `${root}/data`,
+    inputSize: 16,
+    cropSize: 16,
+    batchSize: 2,
+    epochs: 1,
+    warmupEpochs: 0,
+    outputDir: `${root}/out`,
+  };
+  await Deno.rename(`${root}/data/masks/synthetic_000003.png`, `${root}/data/x.png`);
+  await assert.rejects(train(opts), /1 image\(s\) without a mask .*\(synthetic_000003\.png\)/);
+  await Deno.rename(`${root}/data/x.png`, `${root}/data/masks/synthetic_000003.png`);
+  await assert.rejects(train(opts), /unreadable sample.*--skip-bad.*synthetic_000001\.png/);
+  assert.deepEqual(files(`${root}/out`), []);
+  await Deno.remove(`${root}/data/masks/synthetic_000003.png`);
+  const lines: string[] = [];
+  const r = await train({ ...opts, skipBad: true }, { onLog: (l) => lines.push(l) });
+  assert.ok(
+    lines.some((l) => l.startsWith("skipping bad sample:") && l.includes("synthetic_000001.png")),
+  );
+  assert.ok(lines.some((l) => l === "skipping 1 image(s) without a mask: synthetic_000003.png"));
+  assert.ok(
+    lines.includes(`data: ${root}/data/images 2 train / ${root}/data/images 2 eval`),
+    lines.join("\n"),
+  );
+  assert.equal(r.history.length, 1);
+});
