@@ -66,7 +66,11 @@ function fsMessage(verb: string, path: string, e: unknown): string {
   if (e instanceof Deno.errors.NotFound) {
     return `cannot ${verb} "${path}": no such file or directory`;
   }
-  if (e instanceof Deno.errors.NotCapable || e instanceof Deno.errors.PermissionDenied) {
+  if (e instanceof Deno.errors.NotCapable) {
+    const flag = verb === "write" ? "--allow-write" : "--allow-read";
+    return `cannot ${verb} "${path}": convert needs ${flag}=${path} (run it through "deno task convert")`;
+  }
+  if (e instanceof Deno.errors.PermissionDenied) {
     return `cannot ${verb} "${path}": permission denied`;
   }
   if (e instanceof Deno.errors.IsADirectory) return `cannot ${verb} "${path}": it is a directory`;

@@ -6,6 +6,7 @@
  */
 import { BACKEND_NAMES, type BackendName } from "../lib/backend.ts";
 import { createApp } from "../lib/http/app.ts";
+import { resolveWeightsPath } from "../lib/predict/weights_path.ts";
 import { DEFAULT_MAX_PIXELS } from "../lib/http/handler.ts";
 import { DEFAULT_CONCURRENCY, DEFAULT_MAX_WAITING } from "../lib/http/queue.ts";
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_READ_TIMEOUT_MS } from "../lib/http/read_body.ts";
@@ -132,8 +133,10 @@ async function serve(args: string[]): Promise<number> {
     { name: "net", host: port ? `${hostname}:${port}` : hostname },
     `--allow-net=${hostname}`,
   );
+  const weights = resolveWeightsPath(stringOption(p, "weights", ""), { env: envWeights() });
+  requirePermission("serve", { name: "read", path: weights }, `--allow-read=${weights}`);
   const app = await createApp({
-    weights: stringOption(p, "weights", "") || undefined,
+    weights,
     env: envWeights(),
     backend: choiceOption(p, "backend", BACKEND_NAMES, "auto" as BackendName),
     inputSize: intOption(p, "input-size", DEFAULT_PREDICT_INPUT_SIZE, 8, 4096),

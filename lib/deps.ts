@@ -8,12 +8,62 @@
  *
  * @module
  */
-import * as tf from "npm:@tensorflow/tfjs@4.22.0";
+import * as tfjs from "npm:@tensorflow/tfjs@4.22.0";
 
 // Silences tfjs' "you are running in Node.js, install tfjs-node" banner.
-tf.env().set("PROD", true);
+tfjs.env().set("PROD", true);
 
-export { tf };
+/**
+ * The full `@tensorflow/tfjs@4.22.0` namespace (ops, `tidy`, `memory`,
+ * backends, gradients), re-exported as one symbol so that users of this
+ * module share its tfjs instance and registered backends. Its documentation
+ * is tfjs' own: https://js.tensorflow.org/api/4.22.0/
+ *
+ * The tensor types used in our public signatures are available as types
+ * under the same name (`tf.Tensor4D`, `tf.Variable`, …).
+ *
+ * @example
+ * ```ts
+ * import { tf } from "./deps.ts";
+ * const x: tf.Tensor4D = tf.zeros([1, 8, 8, 3]);
+ * console.log(x.shape); // [1, 8, 8, 3]
+ * x.dispose();
+ * ```
+ */
+export const tf: typeof tfjs = tfjs;
+
+/**
+ * Type-only companion of {@linkcode tf}: the tfjs types our public
+ * signatures use, so that `tf.Tensor4D` etc. work in type positions.
+ */
+export declare namespace tf {
+  /** A tfjs tensor of any rank. */
+  export type Tensor = tfjs.Tensor;
+  /** A rank-0 tensor. */
+  export type Scalar = tfjs.Scalar;
+  /** A rank-1 tensor. */
+  export type Tensor1D = tfjs.Tensor1D;
+  /** A rank-2 tensor. */
+  export type Tensor2D = tfjs.Tensor2D;
+  /** A rank-3 tensor. */
+  export type Tensor3D = tfjs.Tensor3D;
+  /** A rank-4 tensor; images are NHWC. */
+  export type Tensor4D = tfjs.Tensor4D;
+  /** A trainable (mutable) tensor of any rank. */
+  export type Variable = tfjs.Variable;
+  /** A tensor rank (`R0` … `R6`). */
+  export type Rank = tfjs.Rank;
+  /** A tensor element type (`"float32"`, `"int32"`, `"bool"`, …). */
+  export type DataType = tfjs.DataType;
+  /** Nested arrays / maps of tensors, as `tf.tidy` may return. */
+  export type TensorContainer = tfjs.TensorContainer;
+  /** A map from names to tensors. */
+  export type NamedTensorMap = tfjs.NamedTensorMap;
+  /** A kernel's view of a tensor (id, shape, dtype). */
+  export type TensorInfo = tfjs.TensorInfo;
+  /** A backend kernel implementation. */
+  export type KernelFunc = tfjs.KernelFunc;
+}
 
 /** Loads (and so registers) the WebGPU backend; called by `selectBackend`. */
 export const loadWebgpuBackend = (): Promise<unknown> =>

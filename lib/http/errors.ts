@@ -41,6 +41,13 @@ export class HttpError extends Error {
   /** Extra response headers (`Allow`, `Retry-After`). */
   readonly headers: Record<string, string>;
 
+  /**
+   * Creates the error; `status` follows from `kind`.
+   *
+   * @param kind The failure kind; it picks the status.
+   * @param message The one-line reason sent to the client.
+   * @param headers Extra response headers (`Allow`, `Retry-After`).
+   */
   constructor(kind: ErrorKind, message: string, headers: Record<string, string> = {}) {
     super(message);
     this.name = "HttpError";

@@ -22,3 +22,7 @@ export * from "./read_body.ts";
 export * from "./page.ts";
 export * from "./app.ts";
 export * from "../predict/mod.ts";
+export type { ForwardOptions, U2Net, U2NetOptions } from "../model/u2net.ts";
+export type { ArchName, StageConfig, U2NetConfig } from "../model/config.ts";
+export type { EntryInit, EntryRole, StateEntrySpec } from "../model/state_dict.ts";
+export type { RawData, RawDType, RawTensor, StateDict } from "../io/raw_tensor.ts";

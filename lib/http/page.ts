@@ -6,7 +6,7 @@
  */
 
 /** Content-Security-Policy of the page (inline script and style, blob images, same-origin fetch). */
-export const PAGE_CSP =
+export const PAGE_CSP: string =
   "default-src 'none'; img-src 'self' blob: data:; style-src 'unsafe-inline'; " +
   "script-src 'unsafe-inline'; connect-src 'self'; form-action 'none'; base-uri 'none'";
 

@@ -24,12 +24,30 @@ export {
 } from "./config.ts";
 export type { U2NetConfig } from "./config.ts";
 export { type ForwardOptions, U2Net, type U2NetOptions } from "./u2net.ts";
-export { buildRsu, type ConvLayerSpec, type RsuBlock, rsuForward } from "./rsu.ts";
-export { stateDictSpec, type StateEntrySpec } from "./state_dict.ts";
-export { type BackendInfo, type BackendName, selectBackend } from "../backend.ts";
+export {
+  buildRsu,
+  type ConvLayerFn,
+  type ConvLayerSpec,
+  type RsuBlock,
+  rsuForward,
+} from "./rsu.ts";
+export {
+  type EntryInit,
+  type EntryRole,
+  stateDictSpec,
+  type StateEntrySpec,
+  type StructureOptions,
+} from "./state_dict.ts";
+export {
+  type BackendInfo,
+  type BackendName,
+  selectBackend,
+  type SelectBackendOptions,
+} from "../backend.ts";
 export { tf } from "../deps.ts";
-export type { RawTensor, StateDict } from "../io/raw_tensor.ts";
-export { readSafetensors, writeSafetensors } from "../io/safetensors.ts";
+export type { RawData, RawDType, RawTensor, StateDict } from "../io/raw_tensor.ts";
+export type { Arch, Naming } from "../io/naming.ts";
+export { readSafetensors, type SafetensorsFile, writeSafetensors } from "../io/safetensors.ts";
 export {
   loadWeights,
   loadWeightsFile,
@@ -38,4 +56,9 @@ export {
 } from "./load_weights.ts";
 export { foldBatchNorm, foldStateDict } from "./fold_bn.ts";
 export { exportFolded, saveSafetensors } from "../io/export.ts";
-export { type LoadedWeights, readWeights, type WeightsFormat } from "../io/read_weights.ts";
+export {
+  type LoadedWeights,
+  readWeights,
+  type ReadWeightsOptions,
+  type WeightsFormat,
+} from "../io/read_weights.ts";

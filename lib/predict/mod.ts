@@ -21,3 +21,6 @@ export * from "./predictor.ts";
 export * from "./render.ts";
 export * from "./inference_backend.ts";
 export * from "./weights_path.ts";
+export type { DecodedImage } from "../data/image_io.ts";
+export type { BackendInfo, BackendName } from "../backend.ts";
+export { tf } from "../deps.ts";

@@ -29,7 +29,7 @@ export const DEFAULT_RESIZE: ResizeMode = "squash";
 export const DEFAULT_MAX_BATCH = 4;
 
 /** Default network input side (squash) or shorter side (shorter-side): the seed's 320. */
-export const DEFAULT_PREDICT_INPUT_SIZE = DEFAULT_INPUT_SIZE;
+export const DEFAULT_PREDICT_INPUT_SIZE: number = DEFAULT_INPUT_SIZE;
 
 /** What a predictor needs from a network: NHWC normalised RGB in, `[B,H,W,1]` probabilities out. */
 export interface PredictModel {

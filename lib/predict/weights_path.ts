@@ -17,7 +17,7 @@ export const DEFAULT_WEIGHTS_PATH = "runs/demo/model_best.safetensors";
 export const WEIGHTS_ENV = "U2NET_WEIGHTS";
 
 /** How to get weights, for the one-line refusal. */
-export const WEIGHTS_HINT =
+export const WEIGHTS_HINT: string =
   `train the demo model with "deno task train" (writes ${DEFAULT_WEIGHTS_PATH}) or convert ` +
   `a checkpoint with "deno task convert <u2net.pth> <out.safetensors>", then pass --weights ` +
   `or set ${WEIGHTS_ENV}`;

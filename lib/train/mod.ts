@@ -133,12 +133,15 @@ export {
   type EvalSample,
   evalSamples,
   type LoaderState,
+  type LoadOptions,
 } from "../data/loader.ts";
 export {
   type DatasetIndex,
   discoverDataset,
+  type DiscoverOptions,
   fileSource,
   type RawSample,
+  type SamplePaths,
   type SampleSource,
   type Split,
 } from "../data/dataset.ts";
@@ -152,12 +155,26 @@ export {
   augmentSample,
   DEFAULT_TRAIN_PRESET,
   evalPreset,
+  type EvalPresetOptions,
+  type FloatImage,
   predictPreset,
+  type PredictPresetOptions,
+  type SquashedSample,
   squashSample,
   trainPreset,
   type TrainPresetOptions,
+  type TrainSample,
 } from "../data/transforms.ts";
+export type { DecodedImage } from "../data/image_io.ts";
 export { mixSeed, Rng, type RngState } from "../data/rng.ts";
-export { U2Net } from "../model/u2net.ts";
-export { type BackendInfo, type BackendName, selectBackend } from "../backend.ts";
+export { type ForwardOptions, U2Net, type U2NetOptions } from "../model/u2net.ts";
+export type { ArchName, StageConfig, U2NetConfig } from "../model/config.ts";
+export type { EntryInit, EntryRole, StateEntrySpec } from "../model/state_dict.ts";
+export type { RawData, RawDType, RawTensor, StateDict } from "../io/raw_tensor.ts";
+export {
+  type BackendInfo,
+  type BackendName,
+  selectBackend,
+  type SelectBackendOptions,
+} from "../backend.ts";
 export { tf } from "../deps.ts";
