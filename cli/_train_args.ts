@@ -108,7 +108,8 @@ ${wrap(Object.entries(M).map(([k, v]) => `${k}=${v}`), 78)}`,
     "backend": {
       ...str,
       arg: BACKEND_NAMES.join("|"),
-      help: "tfjs backend (auto: WebGPU when present)",
+      help:
+        "tfjs backend (auto: hardware WebGPU, else wasm, else cpu; webgpu forces a software adapter)",
       default: "auto",
     },
     "skip-bad": { ...flag, help: "skip unreadable samples (default: stop before training)" },

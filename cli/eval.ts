@@ -8,7 +8,8 @@
  *
  * @module
  */
-import { BACKEND_NAMES, type BackendName, selectBackend } from "../lib/backend.ts";
+import { BACKEND_NAMES, type BackendName } from "../lib/backend.ts";
+import { selectInferenceBackend } from "../lib/predict/inference_backend.ts";
 import { discoverDataset, fileSource, type SampleSource } from "../lib/data/dataset.ts";
 import { evalSamples } from "../lib/data/loader.ts";
 import { syntheticSource } from "../lib/data/synthetic.ts";
@@ -142,7 +143,7 @@ export function run(args: string[]): Promise<number> {
     for (const path of [a.weights, a.dataPath]) {
       if (path) requirePermission("eval", { name: "read", path }, `--allow-read=${path}`);
     }
-    await selectBackend(a.backend);
+    await selectInferenceBackend(a.backend);
     const [source, label, inputSize] = await dataset(a);
     const model = await loadWeightsFile(a.weights);
     try {

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { selectBackend } from "../lib/backend.ts";
+import { selectInferenceBackend } from "../lib/predict/inference_backend.ts";
 import { train } from "../lib/train/train_loop.ts";
 import { formatProgressBar } from "../lib/train/progress_bar.ts";
 import type { TrainProgress } from "../lib/train/train_one_epoch.ts";
@@ -73,10 +73,12 @@ export function run(args: string[]): Promise<number> {
         return 0;
       }
       checkTrainPermissions(parsed.options);
-      const info = await selectBackend(parsed.backend);
+      // auto: a hardware WebGPU adapter, else wasm, else cpu (a software
+      // WebGPU adapter such as llvmpipe trains ~10x slower than wasm).
+      const info = await selectInferenceBackend(parsed.backend);
       out.log(
         `backend: ${info.backend}${info.adapter ? ` (${info.adapter})` : ""}${
-          info.fellBack ? " (no WebGPU adapter)" : ""
+          info.notes.length ? ` (${info.notes.join("; ")})` : ""
         }`,
       );
       try {
