@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "./io/_assert.ts";
+import { assert, assertEquals } from "./_assert.ts";
 
 const root = new URL("../", import.meta.url);
 

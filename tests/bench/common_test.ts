@@ -1,4 +1,4 @@
-import { assertEquals, assertThrows } from "../io/_assert.ts";
+import { assertEquals, assertThrows } from "../_assert.ts";
 import { median, modelList, numberList, timeRuns } from "../../bench/_common.ts";
 import { groupKernels, shapeKey } from "../../bench/profile.ts";
 import { forwardWorkload } from "../../bench/forward_bench.ts";

@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../io/_assert.ts";
+import { assert, assertEquals } from "../_assert.ts";
 import { tf } from "../../lib/deps.ts";
 import { U2Net } from "../../lib/model/u2net.ts";
 import { foldBatchNorm } from "../../lib/model/fold_bn.ts";

@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertMatch } from "../http/_assert.ts";
+import { assert, assertEquals, assertMatch } from "../_assert.ts";
 import { COMMANDS, main } from "../../cli/main.ts";
 import { capture, deno, subprocessUnavailable } from "./_capture.ts";
 

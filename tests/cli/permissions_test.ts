@@ -3,7 +3,7 @@
  * declares, cannot read or write outside them: it stops with one line that
  * names the flag, no stack trace, and leaves nothing behind.
  */
-import { assert, assertEquals } from "../io/_assert.ts";
+import { assert, assertEquals } from "../_assert.ts";
 
 const root = new URL("../../", import.meta.url);
 const tasks = JSON.parse(await Deno.readTextFile(new URL("deno.json", root))).tasks as Record<

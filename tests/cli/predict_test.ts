@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertMatch } from "../http/_assert.ts";
+import { assert, assertEquals, assertMatch } from "../_assert.ts";
 import { readImageHeader } from "../../lib/data/image_io.ts";
 import { run } from "../../cli/predict.ts";
 import { testPng } from "../http/_fixtures.ts";

@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "./_assert.ts";
+import { assert, assertEquals } from "../_assert.ts";
 import { CHROMIUM, CHROMIUM_INSTALL, chromiumUnavailable, launchBrowser } from "./_cdp.ts";
 import { testPng, tinyHandler } from "./_fixtures.ts";
 

@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertMatch } from "./_assert.ts";
+import { assert, assertEquals, assertMatch } from "../_assert.ts";
 import { tf } from "../../lib/deps.ts";
 import { decodeImage } from "../../lib/data/image_io.ts";
 import { createPredictHandler } from "../../lib/http/handler.ts";

@@ -1,5 +1,5 @@
 import { tf } from "../../lib/deps.ts";
-import { assert, assertEquals } from "./_assert.ts";
+import { assert, assertEquals } from "../_assert.ts";
 import { hostileCorpus } from "./_corpus.ts";
 import { post, testPng, tinyHandler } from "./_fixtures.ts";
 

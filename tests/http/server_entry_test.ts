@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertMatch } from "./_assert.ts";
+import { assert, assertEquals, assertMatch } from "../_assert.ts";
 import { readImageHeader } from "../../lib/data/image_io.ts";
 import { subprocessUnavailable } from "../cli/_capture.ts";
 import { testPng } from "./_fixtures.ts";

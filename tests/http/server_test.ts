@@ -1,6 +1,6 @@
 import { tf } from "../../lib/deps.ts";
 import { decodeImage } from "../../lib/data/image_io.ts";
-import { assert, assertEquals } from "./_assert.ts";
+import { assert, assertEquals } from "../_assert.ts";
 import { pngSize, testPng, tinyHandler } from "./_fixtures.ts";
 
 async function withServer(

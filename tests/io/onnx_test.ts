@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertThrows } from "./_assert.ts";
+import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { type OnnxModel, onnxToFoldedStateDict, parseOnnx } from "../../lib/io/onnx.ts";
 import { archKeys } from "../../lib/io/_arch_shapes.ts";
 import { normalizeStateDict } from "../../lib/io/naming.ts";

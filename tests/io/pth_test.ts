@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertThrows } from "./_assert.ts";
+import { assert, assertEquals, assertThrows } from "../_assert.ts";
 import { cat, f32Bytes, makeZip, pGlobal, pStr, pTensor } from "./_torch_files.ts";
 import { readPth } from "../../lib/io/pth.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";

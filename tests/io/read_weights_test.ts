@@ -1,4 +1,4 @@
-import { assertEquals, assertRejects, assertThrows } from "./_assert.ts";
+import { assertEquals, assertRejects, assertThrows } from "../_assert.ts";
 import { makeZip } from "./_torch_files.ts";
 import { readWeights, sniffWeightsFormat } from "../../lib/io/read_weights.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";

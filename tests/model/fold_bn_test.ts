@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../io/_assert.ts";
+import { assert, assertEquals } from "../_assert.ts";
 import { fixture, maxAbsDiff, nchwToNhwc, nhwcToNchw, testdata } from "../_helpers.ts";
 import { tf } from "../../lib/deps.ts";
 import { selectBackend } from "../../lib/backend.ts";

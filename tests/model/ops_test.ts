@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../io/_assert.ts";
+import { assert, assertEquals } from "../_assert.ts";
 import { tf } from "../../lib/deps.ts";
 import { conv2d, maxPoolCeil, resizeBilinear } from "../../lib/model/_ops.ts";
 import { maxAbsDiff, testBackends, useBackend } from "../_helpers.ts";

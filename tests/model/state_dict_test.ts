@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../io/_assert.ts";
+import { assert, assertEquals } from "../_assert.ts";
 import { U2NET_FULL, U2NET_LITE } from "../../lib/model/config.ts";
 import { hwioToOihw, oihwToHwio, stateDictSpec } from "../../lib/model/state_dict.ts";
 import { U2Net } from "../../lib/model/u2net.ts";

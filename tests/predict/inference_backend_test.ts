@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../http/_assert.ts";
+import { assert, assertEquals } from "../_assert.ts";
 import {
   selectInferenceBackend,
   wasmBinaryDir,

@@ -1,5 +1,5 @@
 import { tf } from "../../lib/deps.ts";
-import { assert, assertEquals } from "../http/_assert.ts";
+import { assert, assertEquals } from "../_assert.ts";
 import { createPredictor, networkSize, type PredictModel } from "../../lib/predict/predictor.ts";
 import { tinyModel } from "../http/_fixtures.ts";
 

@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertMatch } from "../http/_assert.ts";
+import { assert, assertEquals, assertMatch } from "../_assert.ts";
 import { DEFAULT_WEIGHTS_PATH, resolveWeightsPath } from "../../lib/predict/weights_path.ts";
 import { DEMO_TRAIN_OPTIONS } from "../../lib/train/train_options.ts";
 

@@ -1,5 +1,5 @@
 /**
- * Minimal assertions for the io tests (no Deno std available), on top of
+ * Minimal assertions for the tests (no Deno std available), on top of
  * `node:assert/strict`.
  *
  * @module
@@ -52,4 +52,9 @@ function checkError(e: unknown, ctor: new (...args: never[]) => Error, includes:
     throw new Error(`expected message including "${includes}", got "${e.message}"`);
   }
   if (e.message.includes("\n")) throw new Error(`expected a one-line message: "${e.message}"`);
+}
+
+/** Asserts that `text` matches `re`. */
+export function assertMatch(text: string, re: RegExp, msg?: string): void {
+  nodeAssert.match(text, re, msg);
 }
