@@ -24,3 +24,22 @@ Deno.test("selectInferenceBackend() refuses wasm with the --allow-read it needs 
 Deno.test("wasmBinaryDir() points into the npm cache's tfjs-backend-wasm package", () => {
   assert(/tfjs-backend-wasm\/4\.22\.0\/dist$/.test(wasmBinaryDir()), wasmBinaryDir());
 });
+
+Deno.test("selectInferenceBackend() skips a software WebGPU adapter and says why when auto", async () => {
+  const adapter = await navigator.gpu?.requestAdapter().catch(() => null);
+  const software = !adapter || adapter.info.isFallbackAdapter ||
+    /llvmpipe|swiftshader|lavapipe/i.test(`${adapter.info.description} ${adapter.info.device}`);
+  const info = await selectInferenceBackend("auto");
+  if (!software) {
+    assertEquals(info.backend, "webgpu"); // a hardware adapter is taken first
+    return;
+  }
+  assert(info.backend !== "webgpu", `took ${info.adapter}`);
+  assertEquals(info.notes[0], "webgpu: no hardware adapter");
+  if (wasmReadable()) assertEquals(info.backend, "wasm");
+  else {assertEquals([info.backend, info.notes[1]], [
+      "cpu",
+      `wasm: needs --allow-read=${wasmBinaryDir()}`,
+    ]);}
+  await selectInferenceBackend("cpu");
+});
