@@ -6,25 +6,10 @@
 import { tf } from "../deps.ts";
 import type { RawTensor, StateDict } from "../io/raw_tensor.ts";
 import { type ArchName, resolveConfig, type U2NetConfig } from "./config.ts";
-import {
-  batchNormEval,
-  batchNormTrain,
-  BN_MOMENTUM,
-  conv2d,
-  maxPoolCeil,
-  resizeBilinear,
-} from "./_ops.ts";
+import { type BatchStats, BN_MOMENTUM } from "./_ops.ts";
+import { convBnRelu, u2netLogits } from "./_forward.ts";
 import { initialValues, mulberry32 } from "./_init.ts";
-import { type ConvLayerSpec, type RsuBlock, rsuForward } from "./rsu.ts";
-import {
-  concatChannels,
-  convReluFewChannels,
-  fastEvalActive,
-  FEW_CHANNELS,
-  fuseSides,
-  rsuForwardFast,
-  sideConv,
-} from "./_fast_eval.ts";
+import type { ConvLayerSpec } from "./rsu.ts";
 import {
   buildBlocks,
   hwioToOihw,
@@ -182,87 +167,26 @@ export class U2Net {
   }
 
   #logits(x: tf.Tensor4D, training: boolean): tf.Tensor4D[] {
-    const [, height, width] = x.shape;
-    const run = (spec: ConvLayerSpec, h: tf.Tensor4D) => this.#convBnRelu(spec, h, training);
-    // Eval on wasm/cpu: our concat, side-conv and fuse kernels (see _fast_eval.ts).
-    const fast = !training && fastEvalActive();
-    const rsu = (block: RsuBlock, h: tf.Tensor4D) =>
-      fast ? rsuForwardFast(block, h, run, resizeBilinear, maxPoolCeil) : rsuForward(block, h, run);
-    const cat = (xs: tf.Tensor4D[]) => fast ? concatChannels(xs) : tf.concat(xs, 3);
-    const { encoders, decoders } = this.#blocks;
-    const enc: tf.Tensor4D[] = [];
-    let h = x;
-    encoders.forEach((block, i) => {
-      h = rsu(block, h);
-      enc.push(h);
-      if (i !== encoders.length - 1) h = maxPoolCeil(h);
-    });
-    h = enc.pop()!;
-    const dec = [h];
-    for (const block of decoders) {
-      const skip = enc.pop()!;
-      h = resizeBilinear(h, [skip.shape[1], skip.shape[2]]);
-      h = rsu(block, cat([h, skip]));
-      dec.unshift(h);
-    }
-    const v = (key: string) => this.#vars.get(key)!;
-    const sides: tf.Tensor4D[] = [];
-    for (let k = 0; k < this.#blocks.sideChannels.length; k++) {
-      const f = dec.pop()!;
-      const p = `side_modules.${k}`;
-      const s = fast
-        ? sideConv(f, v(`${p}.weight`) as tf.Tensor4D, v(`${p}.bias`))
-        : this.#conv(f, p, 1);
-      sides.unshift(resizeBilinear(s, [height, width]));
-    }
-    const fused = fast
-      ? fuseSides(sides, v("out_conv.weight"), v("out_conv.bias"))
-      : this.#conv(tf.concat(sides, 3), "out_conv", 1);
-    return [fused, ...sides];
-  }
-
-  #conv(x: tf.Tensor4D, prefix: string, dilation: number): tf.Tensor4D {
-    const y = conv2d(x, this.#vars.get(`${prefix}.weight`)! as tf.Tensor4D, dilation);
-    const bias = this.#vars.get(`${prefix}.bias`);
-    return bias ? tf.add(y, bias) : y;
-  }
-
-  #convBnRelu(spec: ConvLayerSpec, x: tf.Tensor4D, training: boolean): tf.Tensor4D {
-    if (!this.batchNorm && !training) {
-      const filter = this.#vars.get(`${spec.name}.conv.weight`)! as tf.Tensor4D;
-      const bias = this.#vars.get(`${spec.name}.conv.bias`)!;
-      if (spec.inCh <= FEW_CHANNELS && spec.dilation === 1 && fastEvalActive()) {
-        return convReluFewChannels(x, filter, bias); // the RGB input conv (wasm/cpu)
-      }
-      // Folded-BN inference: conv + bias + ReLU in one fused kernel.
-      return tf.fused.conv2d({
-        x,
-        filter,
-        bias,
-        strides: 1,
-        pad: "same",
-        dilations: spec.dilation,
-        activation: "relu",
+    const param = (key: string) => this.#vars.get(key);
+    const layer = (spec: ConvLayerSpec, h: tf.Tensor4D) =>
+      convBnRelu(spec, h, {
+        training,
+        batchNorm: this.batchNorm,
+        param,
+        onBatchStats: (stats) => this.#updateRunningStats(spec.name, stats),
       });
-    }
-    let y = this.#conv(x, `${spec.name}.conv`, spec.dilation);
-    if (this.batchNorm) {
-      const v = (s: string) => this.#vars.get(`${spec.name}.bn.${s}`)! as tf.Tensor1D;
-      if (training) {
-        const { y: out, stats } = batchNormTrain(y, v("weight"), v("bias"));
-        const m = BN_MOMENTUM;
-        this.#vars.get(`${spec.name}.bn.running_mean`)!
-          .assign(tf.add(tf.mul(v("running_mean"), 1 - m), tf.mul(stats.mean, m)));
-        this.#vars.get(`${spec.name}.bn.running_var`)!
-          .assign(tf.add(tf.mul(v("running_var"), 1 - m), tf.mul(stats.varUnbiased, m)));
-        const counter = `${spec.name}.bn.num_batches_tracked`;
-        this.#counters.set(counter, this.#counters.get(counter)! + 1n);
-        y = out;
-      } else {
-        y = batchNormEval(y, v("running_mean"), v("running_var"), v("weight"), v("bias"));
-      }
-    }
-    return tf.relu(y);
+    return u2netLogits(x, { blocks: this.#blocks, param, layer, training });
+  }
+
+  /** PyTorch's running-stat update: momentum 0.1, unbiased variance, counter + 1. */
+  #updateRunningStats(name: string, stats: BatchStats): void {
+    const m = BN_MOMENTUM;
+    const mean = this.#vars.get(`${name}.bn.running_mean`)!;
+    const variance = this.#vars.get(`${name}.bn.running_var`)!;
+    mean.assign(tf.add(tf.mul(mean, 1 - m), tf.mul(stats.mean, m)));
+    variance.assign(tf.add(tf.mul(variance, 1 - m), tf.mul(stats.varUnbiased, m)));
+    const counter = `${name}.bn.num_batches_tracked`;
+    this.#counters.set(counter, this.#counters.get(counter)! + 1n);
   }
 
   #toVariable(spec: StateEntrySpec, values: Float32Array): tf.Variable {
