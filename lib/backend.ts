@@ -34,7 +34,32 @@ export interface SelectBackendOptions {
   allowSoftwareAdapter?: boolean;
 }
 
-async function describeAdapter(): Promise<{ name: string; fallback: boolean } | undefined> {
+/** The WebGPU adapter of this process, as {@linkcode probeAdapter} reports it. */
+export interface AdapterProbe {
+  /** Description, vendor and architecture words. */
+  name: string;
+  /** True for a software adapter (llvmpipe, SwiftShader, lavapipe). */
+  fallback: boolean;
+}
+
+let probe: Promise<AdapterProbe | undefined> | undefined;
+
+/**
+ * Asks for a WebGPU adapter once per process (later calls reuse the answer:
+ * each request creates an adapter the driver must tear down at exit).
+ *
+ * @example
+ * ```ts
+ * import { probeAdapter } from "./backend.ts";
+ * const adapter = await probeAdapter(); // undefined without WebGPU
+ * ```
+ */
+export function probeAdapter(): Promise<AdapterProbe | undefined> {
+  probe ??= describeAdapter();
+  return probe;
+}
+
+async function describeAdapter(): Promise<AdapterProbe | undefined> {
   const gpu = (globalThis.navigator as Navigator | undefined)?.gpu;
   if (!gpu) return undefined;
   const adapter = await gpu.requestAdapter().catch(() => null);
@@ -75,7 +100,7 @@ export async function selectBackend(
   }
   const allowSoftware = options.allowSoftwareAdapter ?? true;
   if (name === "webgpu" || name === "auto") {
-    const adapter = await describeAdapter();
+    const adapter = await probeAdapter();
     if (adapter && (name === "webgpu" || allowSoftware || !adapter.fallback)) {
       await loadWebgpuBackend();
       if (await tf.setBackend("webgpu")) {

@@ -6,7 +6,7 @@
 import { tf } from "../lib/deps.ts";
 import { readSafetensors } from "../lib/io/safetensors.ts";
 import type { StateDict } from "../lib/io/raw_tensor.ts";
-import { type BackendName, selectBackend } from "../lib/backend.ts";
+import { type BackendName, probeAdapter, selectBackend } from "../lib/backend.ts";
 
 const cache = new Map<string, StateDict>();
 
@@ -60,7 +60,7 @@ export function maxAbs(a: ArrayLike<number>): number {
 export async function testBackends(): Promise<BackendName[]> {
   const env = Deno.env.get("U2NET_TEST_BACKENDS");
   if (env) return env.split(",") as BackendName[];
-  const adapter = await navigator.gpu?.requestAdapter().catch(() => null);
+  const adapter = await probeAdapter();
   return adapter ? ["cpu", "webgpu"] : ["cpu"];
 }
 

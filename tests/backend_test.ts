@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { tf } from "../lib/deps.ts";
-import { selectBackend } from "../lib/backend.ts";
+import { probeAdapter, selectBackend } from "../lib/backend.ts";
 
 Deno.test("selectBackend() activates cpu when asked for cpu", async () => {
   const info = await selectBackend("cpu");
@@ -9,7 +9,7 @@ Deno.test("selectBackend() activates cpu when asked for cpu", async () => {
 });
 
 Deno.test("selectBackend() reports the adapter or the fallback when asked for auto", async () => {
-  const hasAdapter = Boolean(await navigator.gpu?.requestAdapter().catch(() => null));
+  const hasAdapter = Boolean(await probeAdapter());
   const info = await selectBackend("auto");
   if (hasAdapter) {
     assertEquals(info.backend, "webgpu");

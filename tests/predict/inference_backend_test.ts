@@ -1,4 +1,5 @@
 import { assert, assertEquals } from "../_assert.ts";
+import { probeAdapter } from "../../lib/backend.ts";
 import {
   selectInferenceBackend,
   wasmBinaryDir,
@@ -26,9 +27,8 @@ Deno.test("wasmBinaryDir() points into the npm cache's tfjs-backend-wasm package
 });
 
 Deno.test("selectInferenceBackend() skips a software WebGPU adapter and says why when auto", async () => {
-  const adapter = await navigator.gpu?.requestAdapter().catch(() => null);
-  const software = !adapter || adapter.info.isFallbackAdapter ||
-    /llvmpipe|swiftshader|lavapipe/i.test(`${adapter.info.description} ${adapter.info.device}`);
+  const adapter = await probeAdapter();
+  const software = !adapter || adapter.fallback;
   const info = await selectInferenceBackend("auto");
   if (!software) {
     assertEquals(info.backend, "webgpu"); // a hardware adapter is taken first
