@@ -68,3 +68,12 @@ export async function testBackends(): Promise<BackendName[]> {
 export async function useBackend(name: BackendName): Promise<void> {
   await selectBackend(name);
 }
+
+// Destroy tfjs' WebGPU device while the runtime is still whole: left to
+// process exit, the driver teardown (Mesa llvmpipe through EGL) sometimes
+// aborts with "corrupted size vs. prev_size" after every test has passed.
+globalThis.addEventListener("unload", () => {
+  if (Deno.env.get("U2NET_TEST_KEEP_DEVICE")) return;
+  const backend = tf.engine().registry["webgpu"] as unknown as { device?: GPUDevice } | undefined;
+  backend?.device?.destroy();
+});
