@@ -7,6 +7,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { WEIGHTS_ENV } from "../lib/predict/weights_path.ts";
 
 /** A mistake of the user's: printed as one line, exit status 1. */
 export class UserError extends Error {
@@ -248,3 +249,20 @@ export async function runCommand(command: string, body: () => Promise<number>): 
 }
 
 export { createProgress, type Progress, type ProgressOptions } from "./_progress.ts";
+
+/**
+ * The weights path from `$U2NET_WEIGHTS`, or undefined when unset or not
+ * readable under the granted permissions.
+ *
+ * @example
+ * ```ts ignore
+ * const path = envWeights() ?? "runs/demo/model_best.safetensors";
+ * ```
+ */
+export function envWeights(): string | undefined {
+  try {
+    return Deno.env.get(WEIGHTS_ENV) || undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -31,6 +31,7 @@ import {
   choiceOption,
   type CommandSpec,
   createProgress,
+  envWeights,
   formatHelp,
   intOption,
   numberOption,
@@ -124,14 +125,6 @@ export const PREDICT_SPEC: CommandSpec = {
     "deno task predict photo.jpg --weights runs/demo/model_best.safetensors --resize shorter-side",
   ],
 };
-
-function envWeights(): string | undefined {
-  try {
-    return Deno.env.get(WEIGHTS_ENV) || undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 async function predict(args: string[]): Promise<number> {
   const p = parseCommand(args, PREDICT_SPEC);

@@ -20,6 +20,7 @@ import {
 import {
   choiceOption,
   type CommandSpec,
+  envWeights,
   formatHelp,
   intOption,
   parseCommand,
@@ -110,14 +111,6 @@ export const SERVE_SPEC: CommandSpec = {
     "curl -s --data-binary @photo.png -H 'content-type: image/png' 'http://127.0.0.1:8000/predict?format=cutout' -o cutout.png",
   ],
 };
-
-function envWeights(): string | undefined {
-  try {
-    return Deno.env.get(WEIGHTS_ENV) || undefined;
-  } catch {
-    return undefined;
-  }
-}
 
 async function serve(args: string[]): Promise<number> {
   const p = parseCommand(args, SERVE_SPEC);
