@@ -164,3 +164,32 @@ export function modelList(s: string): ArchName[] {
   }
   return xs as ArchName[];
 }
+
+/** Defaults every benchmark script shares. */
+export interface SharedBenchDefaults {
+  /** Backend name. */
+  backend: string;
+  /** Comma list of architectures. */
+  models: string;
+  /** Input side. */
+  size: number;
+  /** Comma list of batch sizes. */
+  batches: string;
+  /** Timed runs. */
+  runs: number;
+  /** Untimed warm-up runs. */
+  warmup: number;
+}
+
+/** The `parseArgs` options every benchmark script takes, with its defaults. */
+export function sharedBenchOptions(d: SharedBenchDefaults) {
+  return {
+    backend: { type: "string", default: d.backend },
+    models: { type: "string", default: d.models },
+    size: { type: "string", default: String(d.size) },
+    batches: { type: "string", default: d.batches },
+    runs: { type: "string", default: String(d.runs) },
+    warmup: { type: "string", default: String(d.warmup) },
+    help: { type: "boolean", default: false },
+  } as const;
+}

@@ -27,6 +27,7 @@ import {
   numberList,
   progressPrinter,
   setupBackend,
+  sharedBenchOptions,
   timeRuns,
   type TimeRunsOptions,
 } from "./_common.ts";
@@ -124,19 +125,13 @@ export async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
     options: {
-      backend: { type: "string", default: d.backend },
-      models: { type: "string", default: d.models },
-      size: { type: "string", default: String(d.size) },
-      batches: { type: "string", default: d.batches },
+      ...sharedBenchOptions(d),
       batch: { type: "string" },
-      runs: { type: "string", default: String(d.runs) },
-      warmup: { type: "string", default: String(d.warmup) },
       "max-seconds": { type: "string", default: String(d.maxSeconds) },
       bn: { type: "boolean", default: false },
       "no-fast": { type: "boolean", default: false },
       ab: { type: "boolean", default: false },
       progress: { type: "boolean", default: false },
-      help: { type: "boolean", default: false },
     },
   });
   if (values.help) {

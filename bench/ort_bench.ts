@@ -30,6 +30,7 @@ import {
   modelList,
   numberList,
   setupBackend,
+  sharedBenchOptions,
   timeRuns,
 } from "./_common.ts";
 import { forwardWorkload } from "./forward_bench.ts";
@@ -51,15 +52,9 @@ export async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
     options: {
-      backend: { type: "string", default: d.backend },
-      models: { type: "string", default: d.models },
-      size: { type: "string", default: String(d.size) },
-      batches: { type: "string", default: d.batches },
+      ...sharedBenchOptions(d),
       threads: { type: "string", default: d.threads },
-      runs: { type: "string", default: String(d.runs) },
-      warmup: { type: "string", default: String(d.warmup) },
       "skip-ours": { type: "boolean", default: false },
-      help: { type: "boolean", default: false },
     },
   });
   if (values.help) {

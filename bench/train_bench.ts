@@ -30,6 +30,7 @@ import {
   numberList,
   progressPrinter,
   setupBackend,
+  sharedBenchOptions,
   timeRuns,
   type TimeRunsOptions,
 } from "./_common.ts";
@@ -99,15 +100,9 @@ export async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
     options: {
-      backend: { type: "string", default: d.backend },
-      models: { type: "string", default: d.models },
-      size: { type: "string", default: String(d.size) },
-      batches: { type: "string", default: d.batches },
-      runs: { type: "string", default: String(d.runs) },
-      warmup: { type: "string", default: String(d.warmup) },
+      ...sharedBenchOptions(d),
       "max-seconds": { type: "string", default: String(d.maxSeconds) },
       progress: { type: "boolean", default: false },
-      help: { type: "boolean", default: false },
     },
   });
   if (values.help) {
