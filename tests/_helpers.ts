@@ -7,6 +7,7 @@ import { tf } from "../lib/deps.ts";
 import { readSafetensors } from "../lib/io/safetensors.ts";
 import type { StateDict } from "../lib/io/raw_tensor.ts";
 import { type BackendName, probeAdapter, selectBackend } from "../lib/backend.ts";
+import { wasmReadable } from "../lib/predict/inference_backend.ts";
 
 const cache = new Map<string, StateDict>();
 
@@ -56,12 +57,18 @@ export function maxAbs(a: ArrayLike<number>): number {
   return m;
 }
 
-/** Backends the suite runs on: `U2NET_TEST_BACKENDS` (comma list) or cpu + webgpu when an adapter exists. */
+/**
+ * Backends the suite runs on: `U2NET_TEST_BACKENDS` (comma list), or cpu,
+ * plus wasm when its binaries are readable (the test task grants it: the CLI
+ * uses wasm on machines without a GPU) and webgpu when an adapter exists.
+ */
 export async function testBackends(): Promise<BackendName[]> {
   const env = Deno.env.get("U2NET_TEST_BACKENDS");
   if (env) return env.split(",") as BackendName[];
-  const adapter = await probeAdapter();
-  return adapter ? ["cpu", "webgpu"] : ["cpu"];
+  const out: BackendName[] = ["cpu"];
+  if (wasmReadable()) out.push("wasm");
+  if (await probeAdapter()) out.push("webgpu");
+  return out;
 }
 
 /** Activates a backend for a test. */

@@ -11,15 +11,30 @@ Deno.test("selectInferenceBackend() activates cpu when asked", async () => {
   assertEquals([info.backend, info.notes], ["cpu", []]);
 });
 
-Deno.test("selectInferenceBackend() refuses wasm with the --allow-read it needs when the npm cache is not readable", async () => {
-  if (wasmReadable()) return; // this run may read it: nothing to refuse
-  let msg = "";
-  try {
-    await selectInferenceBackend("wasm");
-  } catch (e) {
-    msg = (e as Error).message;
-  }
-  assert(msg.includes(`--allow-read=${wasmBinaryDir()}`), msg);
+Deno.test({
+  name:
+    "selectInferenceBackend() refuses wasm with the --allow-read it needs when the npm cache is not readable",
+  ignore: (await Deno.permissions.query({ name: "run", command: "deno" })).state !== "granted",
+  async fn() {
+    // A child granted only the project folder, so the refusal is always exercised.
+    const root = new URL("../../", import.meta.url);
+    await Deno.mkdir(new URL("tests/.tmp/", root), { recursive: true });
+    const file = new URL("tests/.tmp/refuse_wasm.ts", root);
+    await Deno.writeTextFile(
+      file,
+      `import { selectInferenceBackend } from "../../lib/predict/inference_backend.ts";
+      try { await selectInferenceBackend("wasm"); console.log("no error"); }
+      catch (e) { console.log((e as Error).message); }`,
+    );
+    const out = await new Deno.Command("deno", {
+      args: ["run", "--allow-read=.", file.pathname],
+      cwd: root.pathname,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const msg = new TextDecoder().decode(out.stdout).trim();
+    assert(msg.includes(`--allow-read=${wasmBinaryDir()}`), msg);
+  },
 });
 
 Deno.test("wasmBinaryDir() points into the npm cache's tfjs-backend-wasm package", () => {
