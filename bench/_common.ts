@@ -10,6 +10,8 @@ import { tf } from "../lib/deps.ts";
 import { type BackendInfo, type BackendName, selectBackend } from "../lib/backend.ts";
 import { foldBatchNorm } from "../lib/model/fold_bn.ts";
 import { type ArchName, U2Net } from "../lib/model/mod.ts";
+import { webgpuKernelSettings } from "../lib/model/_webgpu.ts";
+import { webgpuResizeSettings } from "../lib/model/_resize_webgpu.ts";
 
 /** One benchmark result, printed as one JSON line. */
 export interface BenchRecord {
@@ -190,6 +192,54 @@ export function sharedBenchOptions(d: SharedBenchDefaults) {
     batches: { type: "string", default: d.batches },
     runs: { type: "string", default: String(d.runs) },
     warmup: { type: "string", default: String(d.warmup) },
+    "tfjs-kernels": { type: "boolean", default: false },
+    "submit-batch": { type: "string", default: "" },
     help: { type: "boolean", default: false },
   } as const;
+}
+
+/** Help text of the WebGPU knobs every benchmark takes. */
+export const WEBGPU_KNOBS_HELP =
+  "--tfjs-kernels: tfjs' own WebGPU kernels instead of ours (A/B); --submit-batch N: tfjs' WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE (dispatches per queue submit, tfjs default 15)";
+
+/**
+ * Applies `--tfjs-kernels` and `--submit-batch`; returns the fields every
+ * record carries about them.
+ */
+export function applyWebgpuKnobs(
+  values: { "tfjs-kernels"?: boolean; "submit-batch"?: string },
+): { kernels: "ours" | "tfjs"; submit_batch: number | null } {
+  const ours = !values["tfjs-kernels"];
+  for (const key of Object.keys(webgpuKernelSettings) as (keyof typeof webgpuKernelSettings)[]) {
+    webgpuKernelSettings[key] = ours;
+  }
+  webgpuResizeSettings.resizeGrad = webgpuResizeSettings.flipFilter = ours;
+  let batch: number | null = null;
+  if (values["submit-batch"]) {
+    batch = numberList(values["submit-batch"], "submit-batch")[0];
+    tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", batch);
+  }
+  return { kernels: ours ? "ours" : "tfjs", submit_batch: batch };
+}
+
+let dispatches = 0;
+let counting = false;
+
+/**
+ * GPU dispatches issued so far (WebGPU backend only; null elsewhere):
+ * every tfjs program run, ours included, counted by wrapping the backend's
+ * `runWebGPUProgram` on first use.
+ */
+export function dispatchCount(): number | null {
+  if (tf.getBackend() !== "webgpu") return null;
+  if (!counting) {
+    const backend = tf.backend() as unknown as { runWebGPUProgram: (...a: unknown[]) => unknown };
+    const run = backend.runWebGPUProgram.bind(backend);
+    backend.runWebGPUProgram = (...a: unknown[]) => {
+      dispatches++;
+      return run(...a);
+    };
+    counting = true;
+  }
+  return dispatches;
 }

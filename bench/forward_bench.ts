@@ -18,7 +18,9 @@ import { tf } from "../lib/deps.ts";
 import { type ArchName, U2Net } from "../lib/model/mod.ts";
 import { fastEvalSettings } from "../lib/model/_fast_eval.ts";
 import {
+  applyWebgpuKnobs,
   backendLabel,
+  dispatchCount,
   emit,
   foldedModel,
   machineName,
@@ -30,6 +32,7 @@ import {
   sharedBenchOptions,
   timeRuns,
   type TimeRunsOptions,
+  WEBGPU_KNOBS_HELP,
 } from "./_common.ts";
 
 /** Defaults of the benchmark, printed by --help. */
@@ -51,6 +54,8 @@ export interface ForwardBenchOptions extends TimeRunsOptions {
   batch: number;
   /** Keep BatchNorm (unfolded) instead of the folded network. */
   bn?: boolean;
+  /** Receives the GPU dispatches of every timed run (WebGPU only). */
+  dispatches?: number[];
 }
 
 /** Times warm eval-mode forwards of one model; returns ms per batch for each timed run. */
@@ -63,12 +68,14 @@ export async function benchForward(
   const x = tf.randomUniform(shape, -2, 2, "float32", 1) as tf.Tensor4D;
   try {
     return await timeRuns(async () => {
+      const d0 = dispatchCount();
       const y = model.predict(x);
       try {
         await y.data();
       } finally {
         y.dispose();
       }
+      if (d0 !== null) options.dispatches?.push(dispatchCount()! - d0);
     }, options);
   } finally {
     x.dispose();
@@ -139,10 +146,12 @@ export async function main(args: string[]): Promise<void> {
 defaults: ${JSON.stringify(d)}; --batch N is --batches N; --bn keeps BatchNorm;
 --no-fast turns off the wasm/cpu eval kernels (lib/model/_fast_eval.ts);
 --ab alternates runs with and without them and prints both rows and the paired ratio;
---progress prints every run (warm-ups too) on stderr`);
+--progress prints every run (warm-ups too) on stderr
+${WEBGPU_KNOBS_HELP}`);
     return;
   }
   const info = await setupBackend(values.backend);
+  const knobs = applyWebgpuKnobs(values);
   fastEvalSettings.enabled = !values["no-fast"];
   const size = Number(values.size);
   for (const arch of modelList(values.models)) {
@@ -172,8 +181,8 @@ defaults: ${JSON.stringify(d)}; --batch N is --batches N; --bn keeps BatchNorm;
         }
         continue;
       }
-      const cpu: number[] = [];
-      const times = await benchForward(arch, { ...opts, cpu });
+      const cpu: number[] = [], dispatches: number[] = [];
+      const times = await benchForward(arch, { ...opts, cpu, dispatches });
       const m = median(times);
       emit({
         workload: forwardWorkload(arch, batch, size) + (values.bn ? "_bn" : "") +
@@ -186,6 +195,8 @@ defaults: ${JSON.stringify(d)}; --batch N is --batches N; --bn keeps BatchNorm;
         cpu_ms: Number(median(cpu).toFixed(2)),
         ms_per_image: Number((m / batch).toFixed(2)),
         images_per_s: Number((1000 * batch / m).toFixed(2)),
+        dispatches: dispatches.at(-1) ?? null,
+        ...(info.backend === "webgpu" ? knobs : {}),
       });
     }
   }

@@ -22,7 +22,9 @@ import { createLrScheduler } from "../lib/train/lr_scheduler.ts";
 import { getParamsGroups } from "../lib/train/params_groups.ts";
 import { trainStep } from "../lib/train/train_step.ts";
 import {
+  applyWebgpuKnobs,
   backendLabel,
+  dispatchCount,
   emit,
   machineName,
   median,
@@ -33,6 +35,7 @@ import {
   sharedBenchOptions,
   timeRuns,
   type TimeRunsOptions,
+  WEBGPU_KNOBS_HELP,
 } from "./_common.ts";
 
 /** Defaults of the benchmark, printed by --help. */
@@ -59,7 +62,7 @@ export interface TrainBenchOptions extends TimeRunsOptions {
 export async function benchTrainStep(
   arch: ArchName,
   options: TrainBenchOptions,
-): Promise<{ times: number[]; loss: number }> {
+): Promise<{ times: number[]; loss: number; dispatches: number | null }> {
   const model = U2Net.create(arch);
   const optimizer = new AdamW(getParamsGroups(model.namedParameters()), {
     lr: TRAIN_BENCH_DEFAULTS.lr,
@@ -76,8 +79,10 @@ export async function benchTrainStep(
   ) as tf.Tensor4D;
   const probeVar = model.namedParameters().at(-1)![1];
   let loss = NaN;
+  let dispatches: number | null = null;
   try {
     const times = await timeRuns(async () => {
+      const d0 = dispatchCount();
       loss = await trainStep({ model, optimizer, scheduler }, { images, masks });
       const probe = tf.sum(probeVar);
       try {
@@ -85,8 +90,9 @@ export async function benchTrainStep(
       } finally {
         probe.dispose();
       }
+      if (d0 !== null) dispatches = dispatchCount()! - d0;
     }, options);
-    return { times, loss };
+    return { times, loss, dispatches };
   } finally {
     tf.dispose([images, masks]);
     optimizer.dispose();
@@ -107,14 +113,16 @@ export async function main(args: string[]): Promise<void> {
   });
   if (values.help) {
     console.log(`train_bench: one training step (trainStep + AdamW + lr scheduler)
-defaults: ${JSON.stringify(d)}; --progress prints every step (warm-ups too) on stderr`);
+defaults: ${JSON.stringify(d)}; --progress prints every step (warm-ups too) on stderr
+${WEBGPU_KNOBS_HELP}`);
     return;
   }
   const info = await setupBackend(values.backend);
+  const knobs = applyWebgpuKnobs(values);
   const size = Number(values.size);
   for (const arch of modelList(values.models)) {
     for (const batch of numberList(values.batches, "batches")) {
-      const { times, loss } = await benchTrainStep(arch, {
+      const { times, loss, dispatches } = await benchTrainStep(arch, {
         size,
         batch,
         runs: Number(values.runs),
@@ -130,6 +138,8 @@ defaults: ${JSON.stringify(d)}; --progress prints every step (warm-ups too) on s
         runs: times,
         threads: info.threads,
         loss: Number(loss.toFixed(4)),
+        dispatches,
+        ...(info.backend === "webgpu" ? knobs : {}),
       });
     }
   }

@@ -163,6 +163,12 @@ if [ "$ADAPTER_OK" = 1 ]; then
     step "train_${cfg/:/_b}" 45 "${DB[@]}" train "${W[@]}" --models "${cfg%:*}" \
       --batches "${cfg#*:}" --size "$TRAIN_SIZE" --runs 3 --warmup 1 --max-seconds 15
   done
+  # A/B in the same run: tfjs' own kernels (our per-tap conv gradient, tf-op
+  # BatchNorm and AdamW) instead of our WGSL ones; then more dispatches per submit.
+  step train_lite_b8_tfjs_kernels 60 "${DB[@]}" train "${W[@]}" --models lite --batches 8 \
+    --size "$TRAIN_SIZE" --runs 2 --warmup 1 --max-seconds 20 --tfjs-kernels
+  step train_lite_b16_submit64 45 "${DB[@]}" train "${W[@]}" --models lite --batches 16 \
+    --size "$TRAIN_SIZE" --runs 3 --warmup 1 --max-seconds 15 --submit-batch 64
   step profile_train_lite 45 "${DB[@]}" profile --backend webgpu --models lite --skip-infer \
     --train-size "$TRAIN_SIZE" --train-batch 8
 fi

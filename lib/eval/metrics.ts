@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { tf } from "../deps.ts";
+import type { tf } from "../deps.ts";
 
 export {
   bilinearResize,

@@ -15,6 +15,8 @@ import {
 } from "./_ops.ts";
 import { type ConvLayerFn, type ConvLayerSpec, type RsuBlock, rsuForward } from "./rsu.ts";
 import type { NetworkBlocks } from "./state_dict.ts";
+import { batchNormReluTrainWebgpu } from "./_bn_webgpu.ts";
+import { onWebgpu, webgpuKernelSettings } from "./_webgpu.ts";
 import {
   concatChannels,
   convReluFewChannels,
@@ -69,6 +71,12 @@ export function convBnRelu(spec: ConvLayerSpec, x: tf.Tensor4D, ctx: LayerContex
   let y = conv(x, param, `${spec.name}.conv`, spec.dilation);
   if (ctx.batchNorm) {
     const v = (s: string) => param(`${spec.name}.bn.${s}`) as tf.Tensor1D;
+    if (ctx.training && onWebgpu() && webgpuKernelSettings.batchNorm) {
+      // Fused BN + ReLU kernels with an analytic gradient (see _bn_webgpu.ts).
+      const { y: out, stats } = batchNormReluTrainWebgpu(y, v("weight"), v("bias"));
+      ctx.onBatchStats(stats);
+      return out;
+    }
     if (ctx.training) {
       const { y: out, stats } = batchNormTrain(y, v("weight"), v("bias"));
       ctx.onBatchStats(stats);

@@ -7,6 +7,13 @@
  * @module
  */
 import { tf } from "../deps.ts";
+import { CONV_GRAD_KERNELS, ensureConvGradKernels } from "./_conv_grad_webgpu.ts";
+import { onWebgpu, webgpuKernelSettings } from "./_webgpu.ts";
+import {
+  flipFilterWebgpu,
+  resizeBilinearGradWebgpu,
+  webgpuResizeSettings,
+} from "./_resize_webgpu.ts";
 
 type SaveFn = (tensors: tf.Tensor[]) => void;
 
@@ -19,7 +26,8 @@ export const BN_MOMENTUM = 0.1;
  * Filter gradient of a stride-1 "same" conv:
  * dW[ky,kx,ci,co] = Σ_{b,y,x} xpad[b, y+ky·d, x+kx·d, ci] · dy[b,y,x,co].
  *
- * On WebGPU: one matrix product per tap. Elsewhere (cpu, wasm): one conv of
+ * On WebGPU: one implicit-GEMM kernel for all taps (`_conv_grad_webgpu.ts`;
+ * one matrix product per tap when that kernel is switched off). Elsewhere (cpu, wasm): one conv of
  * the padded input with input channels as the batch and the batch as the
  * channels, dy as the filter and stride d (20-30x faster on cpu than the
  * per-tap slices, which tfjs copies element by element).
@@ -32,6 +40,11 @@ function convFilterGrad(
 ): tf.Tensor4D {
   const [kh, kw, ci, co] = kernel;
   const [b, h, w] = x.shape;
+  if (onWebgpu() && webgpuKernelSettings.convFilterGrad) {
+    ensureConvGradKernels();
+    const attrs = { kh, kw, dilation };
+    return tf.engine().runKernel(CONV_GRAD_KERNELS.filterGrad, { x, dy }, attrs) as tf.Tensor4D;
+  }
   const ph = ((kh - 1) / 2) * dilation;
   const pw = ((kw - 1) / 2) * dilation;
   const xp = ph || pw ? tf.pad(x, [[0, 0], [ph, ph], [pw, pw], [0, 0]]) : x;
@@ -57,7 +70,9 @@ function convFilterGrad(
  * kernel flipped in space and transposed in channels.
  */
 function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, dilation: number): tf.Tensor4D {
-  const flipped = tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
+  const flipped = onWebgpu() && webgpuResizeSettings.flipFilter
+    ? flipFilterWebgpu(w)
+    : tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
   return tf.conv2d(dy, flipped, 1, "same", "NHWC", dilation);
 }
 
@@ -116,8 +131,12 @@ function transposeMatrix(m: Float32Array, rows: number, cols: number): tf.Tensor
   return tf.tensor2d(t, [cols, rows]);
 }
 
-/** Adjoint of the bilinear resize: dX = Ahᵀ · dY · Aw, done as two matrix products. */
+/**
+ * Adjoint of the bilinear resize: dX = Ahᵀ · dY · Aw, done as two matrix
+ * products; on WebGPU as one gather kernel with the same weights.
+ */
 function resizeBilinearBackward(dy: tf.Tensor4D, inH: number, inW: number): tf.Tensor4D {
+  if (onWebgpu() && webgpuResizeSettings.resizeGrad) return resizeBilinearGradWebgpu(dy, inH, inW);
   const [b, oh, ow, c] = dy.shape;
   const ahT = transposeMatrix(bilinearMatrix(inH, oh), oh, inH); // [inH, oh]
   const awT = transposeMatrix(bilinearMatrix(inW, ow), ow, inW); // [inW, ow]

@@ -5,88 +5,25 @@
  * @module
  */
 import { tf } from "../deps.ts";
+import { onWebgpu, webgpuKernelSettings } from "../model/_webgpu.ts";
+import { adamwStepWebgpu } from "./_adamw_webgpu.ts";
+import {
+  type AdamWGroupInit,
+  type AdamWOptions,
+  type AdamWParamGroup,
+  type AdamWParamState,
+  type AdamWState,
+  resolveParamGroups,
+} from "./_adamw_types.ts";
 
-/** Options of {@linkcode AdamW}; a group's own fields override them. */
-export interface AdamWOptions {
-  /**
-   * Learning rate of groups without their own `lr`.
-   * @default {1e-3}
-   */
-  lr?: number;
-  /**
-   * Moment decay rates (β1, β2).
-   * @default {[0.9, 0.999]}
-   */
-  betas?: readonly [number, number];
-  /**
-   * Term added to the bias-corrected denominator.
-   * @default {1e-8}
-   */
-  eps?: number;
-  /**
-   * Decoupled weight decay of groups without their own `weightDecay` (PyTorch's default).
-   * @default {1e-2}
-   */
-  weightDecay?: number;
-}
-
-/** Defaults of {@linkcode AdamWOptions} (PyTorch 1.13's `AdamW` defaults). */
-export const DEFAULT_ADAMW_OPTIONS: Readonly<Required<AdamWOptions>> = Object.freeze({
-  lr: 1e-3,
-  betas: [0.9, 0.999] as const,
-  eps: 1e-8,
-  weightDecay: 1e-2,
-});
-
-/** A group as given to the constructor, e.g. from `getParamsGroups`. */
-export interface AdamWGroupInit extends AdamWOptions {
-  /** Float32 variables to optimise. */
-  params: tf.Variable[];
-  /** Their names, parallel to `params` (the keys of `applyGradients`); default `variable.name`. */
-  names?: string[];
-}
-
-/** A live parameter group; `lr` (and `initialLr`) are written by the lr scheduler. */
-export interface AdamWParamGroup {
-  /** The group's variables. */
-  readonly params: readonly tf.Variable[];
-  /** Their names, parallel to `params`. */
-  readonly names: readonly string[];
-  /** Current learning rate. */
-  lr: number;
-  /** Base learning rate, set by the lr scheduler (PyTorch's `initial_lr`). */
-  initialLr?: number;
-  /** Decoupled weight decay. */
-  weightDecay: number;
-  /** (β1, β2). */
-  betas: readonly [number, number];
-  /** Denominator epsilon. */
-  eps: number;
-}
-
-/** Host copy of one parameter's optimizer state. */
-export interface AdamWParamState {
-  /** Updates applied so far (PyTorch's `step`). */
-  step: number;
-  /** First moment, row-major in the variable's (tfjs) layout. */
-  expAvg: Float32Array;
-  /** Second moment, same layout. */
-  expAvgSq: Float32Array;
-}
-
-/** Serialisable optimizer state (only parameters that were stepped have an entry). */
-export interface AdamWState {
-  /** Hyper-parameters of every group, in group order. */
-  groups: {
-    lr: number;
-    initialLr?: number;
-    weightDecay: number;
-    betas: [number, number];
-    eps: number;
-  }[];
-  /** Per-parameter state keyed by parameter name, in group order. */
-  params: Record<string, AdamWParamState>;
-}
+export {
+  type AdamWGroupInit,
+  type AdamWOptions,
+  type AdamWParamGroup,
+  type AdamWParamState,
+  type AdamWState,
+  DEFAULT_ADAMW_OPTIONS,
+} from "./_adamw_types.ts";
 
 interface Slot {
   variable: tf.Variable;
@@ -102,10 +39,31 @@ interface Slot {
  * `p ← p·(1 − lr·wd)`; `m ← β1·m + (1 − β1)·g`; `v ← β2·v + (1 − β2)·g²`;
  * `p ← p − (lr/(1 − β1^t))·m / (sqrt(v)/sqrt(1 − β2^t) + eps)`.
  * Scalars are computed in float64 and applied in float32, like PyTorch.
+ * On webgpu (unless `webgpuKernelSettings.adamw` is off) each update is three
+ * fused WGSL dispatches (`_adamw_webgpu.ts`) in the same float32 order.
  *
  * @example
  * ```ts
  * import { tf } from "../deps.ts";
+import { onWebgpu, webgpuKernelSettings } from "../model/_webgpu.ts";
+import { adamwStepWebgpu } from "./_adamw_webgpu.ts";
+import {
+  type AdamWGroupInit,
+  type AdamWOptions,
+  type AdamWParamGroup,
+  type AdamWParamState,
+  type AdamWState,
+  resolveParamGroups,
+} from "./_adamw_types.ts";
+
+export {
+  type AdamWGroupInit,
+  type AdamWOptions,
+  type AdamWParamGroup,
+  type AdamWParamState,
+  type AdamWState,
+  DEFAULT_ADAMW_OPTIONS,
+} from "./_adamw_types.ts";
  * import { AdamW } from "./adamw.ts";
  * const w = tf.variable(tf.tensor1d([1, 2]));
  * const opt = new AdamW([{ params: [w], names: ["w"], weightDecay: 0 }], { lr: 0.1 });
@@ -127,24 +85,7 @@ export class AdamW {
    * @param options Defaults for groups; see {@linkcode DEFAULT_ADAMW_OPTIONS}.
    */
   constructor(groups: readonly AdamWGroupInit[], options: AdamWOptions = {}) {
-    const d = { ...DEFAULT_ADAMW_OPTIONS, ...options };
-    this.paramGroups = groups.map((g, gi) => {
-      const names = g.names ?? g.params.map((p) => p.name);
-      if (names.length !== g.params.length) {
-        throw new RangeError(
-          `Cannot create AdamW: current value is ${names.length} names for ${g.params.length} params in group ${gi}`,
-        );
-      }
-      const betas = g.betas ?? d.betas;
-      return {
-        params: [...g.params],
-        names: [...names],
-        lr: g.lr ?? d.lr,
-        weightDecay: g.weightDecay ?? d.weightDecay,
-        betas: [betas[0], betas[1]] as const,
-        eps: g.eps ?? d.eps,
-      };
-    });
+    this.paramGroups = resolveParamGroups(groups, options);
     for (const group of this.paramGroups) {
       group.params.forEach((variable, i) => {
         const name = group.names[i];
@@ -202,6 +143,14 @@ export class AdamW {
     const bc2Sqrt = Math.sqrt(1 - b2 ** t);
     const [oldM, oldV, p] = [slot.m, slot.v, slot.variable];
     const [m, v] = tf.tidy(() => {
+      if (onWebgpu() && webgpuKernelSettings.adamw) {
+        const g = grad.dtype === "float32" ? grad : tf.cast(grad, "float32");
+        const decay = 1 - lr * weightDecay;
+        const scalars = { beta1: b1, beta2: b2, decay, stepSize, bc2Sqrt, eps };
+        const [m, v, next] = adamwStepWebgpu(p, g, oldM, oldV, scalars);
+        p.assign(next);
+        return [m, v];
+      }
       const g = tf.cast(grad, "float32");
       const decayed = tf.mul(p, 1 - lr * weightDecay);
       const m = tf.add(tf.mul(oldM, b1), tf.mul(g, 1 - b1));

@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { tf } from "../../lib/deps.ts";
 import { AdamW, type AdamWState } from "../../lib/train/adamw.ts";
 import { createLrScheduler } from "../../lib/train/lr_scheduler.ts";
+import { webgpuKernelSettings } from "../../lib/model/_webgpu.ts";
+import { testBackends, useBackend } from "../_helpers.ts";
 
 await tf.setBackend("cpu");
 
@@ -174,4 +176,62 @@ Deno.test("AdamW.applyGradients() throws before updating when given an unknown n
   opt.dispose();
   assert.throws(() => opt.applyGradients({ a: good }), TypeError);
   tf.dispose([a, good, wrong]);
+});
+
+Deno.test("AdamW.applyGradients() matches the tf-op path when fused on webgpu", async (t) => {
+  if (!(await testBackends()).includes("webgpu")) {
+    await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
+    return;
+  }
+  const before = webgpuKernelSettings.adamw;
+  await useBackend("webgpu");
+  try {
+    const start = tf.memory().numTensors;
+    // 200 and 3·3·4·5 = 180 are not multiples of the workgroup size
+    const shapes = [[3, 3, 4, 5], [200], [64], [2, 3]];
+    const names = ["c.weight", "c.bias", "bn.weight", "s.weight"];
+    const run = async (fused: boolean) => {
+      webgpuKernelSettings.adamw = fused;
+      const vars = shapes.map((s, i) =>
+        tf.tidy(() => tf.variable(tf.randomNormal(s, 0, 1, "float32", i + 1)))
+      );
+      const opt = new AdamW([
+        { params: [vars[1], vars[2]], names: [names[1], names[2]], weightDecay: 0, lr: 0.02 },
+        { params: [vars[0], vars[3]], names: [names[0], names[3]], weightDecay: 0.05 },
+      ], { lr: 3e-3 });
+      let afterFirst = 0;
+      for (let s = 0; s < 4; s++) {
+        const grads = Object.fromEntries(names.map((n, i) => [
+          n,
+          tf.randomNormal(shapes[i], 0, 10 ** (i - 2), "float32", 100 + 10 * s + i),
+        ]));
+        opt.applyGradients(grads);
+        tf.dispose(Object.values(grads));
+        if (s === 0) afterFirst = tf.memory().numTensors;
+        else assert.equal(tf.memory().numTensors, afterFirst, `tensors after step ${s + 1}`);
+      }
+      const params = await Promise.all(vars.map((v) => v.data()));
+      const state = await opt.state();
+      opt.dispose();
+      tf.dispose(vars);
+      const moments = names.flatMap((n) => [state.params[n].expAvg, state.params[n].expAvgSq]);
+      return [...params, ...moments];
+    };
+    const fused = await run(true);
+    const ops = await run(false);
+    let maxRel = 0;
+    fused.forEach((a, k) => {
+      const b = ops[k];
+      assert.equal(a.length, b.length);
+      for (let i = 0; i < a.length; i++) {
+        const rel = Math.abs(a[i] - b[i]) / Math.max(Math.abs(b[i]), 1e-30);
+        maxRel = Math.max(maxRel, Number.isNaN(rel) ? Infinity : rel);
+      }
+    });
+    assert.ok(maxRel <= 1e-5, `max relative difference ${maxRel}`);
+    assert.equal(tf.memory().numTensors, start);
+  } finally {
+    webgpuKernelSettings.adamw = before;
+    await useBackend("cpu");
+  }
 });

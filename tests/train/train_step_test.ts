@@ -5,9 +5,11 @@ import { AdamW } from "../../lib/train/adamw.ts";
 import { getParamsGroups } from "../../lib/train/params_groups.ts";
 import { createLrScheduler } from "../../lib/train/lr_scheduler.ts";
 import { NonFiniteLossError, trainStep } from "../../lib/train/train_step.ts";
-import { fixture, maxAbsDiff, nchwToNhwc } from "../_helpers.ts";
+import { fixture, maxAbsDiff, nchwToNhwc, testBackends, useBackend } from "../_helpers.ts";
 
 await tf.setBackend("cpu");
+// cpu, and webgpu (where our WGSL conv-gradient, BatchNorm and AdamW kernels run).
+const parityBackends = (await testBackends()).filter((b) => b === "cpu" || b === "webgpu");
 
 /*
  * Parity with lite_train.safetensors (PyTorch 1.13, CPU): three AdamW steps of
@@ -39,75 +41,79 @@ await tf.setBackend("cpu");
  *     within 10%): this catches wrong lr, sign, decay or grouping;
  *   - BN running stats within 5e-2 abs (2x measured), batch counters advanced by 3.
  */
-Deno.test("trainStep() reproduces three PyTorch AdamW steps when started from lite_wz", async () => {
-  const wz = await fixture("lite_wz.safetensors");
-  const io = await fixture("lite_io.safetensors");
-  const ref = await fixture("lite_train.safetensors");
-  const start = tf.memory().numTensors;
-  const model = U2Net.create("lite");
-  const x = io.get("x")!;
-  const t = io.get("target")!;
-  const images = nchwToNhwc(x.data as Float32Array, x.shape);
-  const masks = nchwToNhwc(t.data as Float32Array, t.shape);
-  let optimizer: AdamW | undefined;
-  try {
-    model.loadStateDict(wz);
-    optimizer = new AdamW(getParamsGroups(model.namedParameters(), 1e-4), { lr: 1e-3 });
-    const scheduler = createLrScheduler(optimizer, 2, 3, { warmup: true, warmupEpochs: 1 });
-    const refLosses = ref.get("losses")!.data as Float32Array;
-    const refLrs = ref.get("lrs")!.data as Float32Array;
-    const lossTol = [1e-5, 2e-4, 2e-3];
-    const nParams = model.namedParameters().length;
-    const afterSetup = tf.memory().numTensors;
-    for (let i = 0; i < 3; i++) {
-      const lr: number = optimizer.paramGroups[0].lr;
-      assert.equal(Math.fround(lr), refLrs[i], `lr of step ${i}`);
-      assert.equal(optimizer.paramGroups[1].lr, lr);
-      const loss = await trainStep({ model, optimizer, scheduler }, { images, masks });
-      const rel = Math.abs(loss - refLosses[i]) / refLosses[i];
-      assert.ok(rel <= lossTol[i], `loss ${i}: ${loss} vs ${refLosses[i]} (rel ${rel})`);
-      // only the AdamW moments (two per parameter, made at the first step) remain
-      assert.equal(tf.memory().numTensors, afterSetup + 2 * nParams, `tensors after step ${i}`);
+for (const backend of parityBackends) {
+  Deno.test(`trainStep() reproduces three PyTorch AdamW steps when started from lite_wz on ${backend}`, async () => {
+    await useBackend(backend);
+    const wz = await fixture("lite_wz.safetensors");
+    const io = await fixture("lite_io.safetensors");
+    const ref = await fixture("lite_train.safetensors");
+    const start = tf.memory().numTensors;
+    const model = U2Net.create("lite");
+    const x = io.get("x")!;
+    const t = io.get("target")!;
+    const images = nchwToNhwc(x.data as Float32Array, x.shape);
+    const masks = nchwToNhwc(t.data as Float32Array, t.shape);
+    let optimizer: AdamW | undefined;
+    try {
+      model.loadStateDict(wz);
+      optimizer = new AdamW(getParamsGroups(model.namedParameters(), 1e-4), { lr: 1e-3 });
+      const scheduler = createLrScheduler(optimizer, 2, 3, { warmup: true, warmupEpochs: 1 });
+      const refLosses = ref.get("losses")!.data as Float32Array;
+      const refLrs = ref.get("lrs")!.data as Float32Array;
+      const lossTol = [1e-5, 2e-4, 2e-3];
+      const nParams = model.namedParameters().length;
+      const afterSetup = tf.memory().numTensors;
+      for (let i = 0; i < 3; i++) {
+        const lr: number = optimizer.paramGroups[0].lr;
+        assert.equal(Math.fround(lr), refLrs[i], `lr of step ${i}`);
+        assert.equal(optimizer.paramGroups[1].lr, lr);
+        const loss = await trainStep({ model, optimizer, scheduler }, { images, masks });
+        const rel = Math.abs(loss - refLosses[i]) / refLosses[i];
+        assert.ok(rel <= lossTol[i], `loss ${i}: ${loss} vs ${refLosses[i]} (rel ${rel})`);
+        // only the AdamW moments (two per parameter, made at the first step) remain
+        assert.equal(tf.memory().numTensors, afterSetup + 2 * nParams, `tensors after step ${i}`);
+      }
+      const sd = await model.stateDict();
+      let [dot, nOurs, nRef, maxParam, maxBuffer] = [0, 0, 0, 0, 0];
+      for (const [key, v] of sd) {
+        if (v.dtype === "I64") {
+          assert.equal(v.data[0], (wz.get(key)!.data[0] as bigint) + 3n, key);
+          continue;
+        }
+        const r = ref.get(`after3.${key}`);
+        assert.ok(r, `fixture lacks after3.${key}`);
+        const ours = v.data as Float32Array;
+        const theirs = r.data as Float32Array;
+        const d = maxAbsDiff(ours, theirs);
+        if (key.includes(".running_")) {
+          maxBuffer = Math.max(maxBuffer, d);
+          continue;
+        }
+        maxParam = Math.max(maxParam, d);
+        const w0 = wz.get(key)!.data as Float32Array;
+        for (let i = 0; i < ours.length; i++) {
+          const [uo, ur] = [ours[i] - w0[i], theirs[i] - w0[i]];
+          dot += uo * ur;
+          nOurs += uo * uo;
+          nRef += ur * ur;
+        }
+      }
+      const cos = dot / Math.sqrt(nOurs * nRef);
+      const ratio = Math.sqrt(nOurs / nRef);
+      assert.ok(maxParam <= 5e-3, `params max |diff| ${maxParam}`);
+      assert.ok(cos >= 0.8, `update cosine ${cos}`);
+      assert.ok(Math.abs(ratio - 1) <= 0.1, `update norm ratio ${ratio}`);
+      assert.ok(maxBuffer <= 5e-2, `BN buffers max |diff| ${maxBuffer}`);
+    } finally {
+      optimizer?.dispose();
+      images.dispose();
+      masks.dispose();
+      model.dispose();
     }
-    const sd = await model.stateDict();
-    let [dot, nOurs, nRef, maxParam, maxBuffer] = [0, 0, 0, 0, 0];
-    for (const [key, v] of sd) {
-      if (v.dtype === "I64") {
-        assert.equal(v.data[0], (wz.get(key)!.data[0] as bigint) + 3n, key);
-        continue;
-      }
-      const r = ref.get(`after3.${key}`);
-      assert.ok(r, `fixture lacks after3.${key}`);
-      const ours = v.data as Float32Array;
-      const theirs = r.data as Float32Array;
-      const d = maxAbsDiff(ours, theirs);
-      if (key.includes(".running_")) {
-        maxBuffer = Math.max(maxBuffer, d);
-        continue;
-      }
-      maxParam = Math.max(maxParam, d);
-      const w0 = wz.get(key)!.data as Float32Array;
-      for (let i = 0; i < ours.length; i++) {
-        const [uo, ur] = [ours[i] - w0[i], theirs[i] - w0[i]];
-        dot += uo * ur;
-        nOurs += uo * uo;
-        nRef += ur * ur;
-      }
-    }
-    const cos = dot / Math.sqrt(nOurs * nRef);
-    const ratio = Math.sqrt(nOurs / nRef);
-    assert.ok(maxParam <= 5e-3, `params max |diff| ${maxParam}`);
-    assert.ok(cos >= 0.8, `update cosine ${cos}`);
-    assert.ok(Math.abs(ratio - 1) <= 0.1, `update norm ratio ${ratio}`);
-    assert.ok(maxBuffer <= 5e-2, `BN buffers max |diff| ${maxBuffer}`);
-  } finally {
-    optimizer?.dispose();
-    images.dispose();
-    masks.dispose();
-    model.dispose();
-  }
-  assert.equal(tf.memory().numTensors, start);
-});
+    assert.equal(tf.memory().numTensors, start);
+    await useBackend("cpu");
+  });
+}
 
 Deno.test("trainStep() throws before the optimizer step when the loss is not finite", async () => {
   const start = tf.memory().numTensors;

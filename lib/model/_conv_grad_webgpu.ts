@@ -1,0 +1,194 @@
+/**
+ * The conv filter gradient on WebGPU as one implicit-GEMM kernel:
+ *
+ *   dW[t·Ci + ci, co] = Σ_k A[t·Ci + ci, k] · dy[k, co],
+ *   A[t·Ci + ci, (b,y,x)] = x[b, y + ky·d − ph, x + kx·d − pw, ci] (0 outside),
+ *
+ * with t = ky·kw + kx the tap, k = (b·H + y)·W + x the pixel, M = kh·kw·Ci
+ * rows and N = Co columns; the [M, N] result is the [kh, kw, Ci, Co] filter
+ * gradient. Padding, dilation and the nine taps are read in place (no pad,
+ * slice or stack), so one conv's gradient is one dispatch instead of ~21.
+ *
+ * The reduction over K = B·H·W (up to 1.3M at batch 16, 288²) is split
+ * across workgroups ("split-K"): each of S splits writes its partial [M, N]
+ * and a second kernel sums the S partials in a fixed order. No atomics: the
+ * result is deterministic. Tiles: 64 rows x {16, 32, 64} columns (the
+ * smallest that covers N) per 16x16 workgroup, 16 k per shared-memory step.
+ *
+ * @module
+ */
+import type { tf } from "../deps.ts";
+import { registerWebgpuKernels, runWgsl } from "./_webgpu.ts";
+
+/** Kernel names. */
+export const CONV_GRAD_KERNELS = { filterGrad: "U2NetConvFilterGrad" } as const;
+
+/**
+ * How the K reduction is split: aim for `targetWorkgroups` workgroups in
+ * all, never fewer than `minChunk` pixels per split (tests lower it).
+ */
+export const convGradTuning: { targetWorkgroups: number; minChunk: number } = {
+  targetWorkgroups: 1024,
+  minChunk: 1024,
+};
+
+const TM = 64;
+const TK = 16;
+
+/** Column tile for N output channels. */
+function tileN(n: number): number {
+  return n <= 16 ? 16 : n <= 32 ? 32 : 64;
+}
+
+/** The split of K: [splits, chunk] with chunk a multiple of TK. */
+export function splitK(m: number, n: number, k: number): [number, number] {
+  const tiles = Math.ceil(m / TM) * Math.ceil(n / tileN(n));
+  const maxSplits = Math.max(1, Math.ceil(k / convGradTuning.minChunk));
+  const want = Math.max(1, Math.min(maxSplits, Math.ceil(convGradTuning.targetWorkgroups / tiles)));
+  const chunk = Math.ceil(k / want / TK) * TK;
+  return [Math.ceil(k / chunk), chunk];
+}
+
+function filterGradCode(tn: number): string {
+  const rn = tn / 16;
+  return `
+var<workgroup> As : array<f32, ${TK * TM}>;
+var<workgroup> Bs : array<f32, ${TK * tn}>;
+fn main() {
+  let H = uniforms.xShape.y;
+  let W = uniforms.xShape.z;
+  let Ci = uniforms.xShape.w;
+  let N = uniforms.dyShape.w;
+  let M = uniforms.m;
+  let n0 = i32(workgroupId.x) * ${tn};
+  let m0 = i32(workgroupId.y) * ${TM};
+  let s = i32(workgroupId.z);
+  let kBegin = s * uniforms.chunk;
+  let kEnd = min(uniforms.k, kBegin + uniforms.chunk);
+  let tx = i32(localId.x);
+  let ty = i32(localId.y);
+  let li = i32(localIndex);
+  // acc[j][i]: row m0 + ty + 16·i, column n0 + tx + 16·j.
+  var acc : array<vec4<f32>, ${rn}>;
+  for (var j = 0; j < ${rn}; j++) { acc[j] = vec4<f32>(0.0); }
+  for (var k0 = kBegin; k0 < kEnd; k0 += ${TK}) {
+    for (var idx = li; idx < ${TK * TM}; idx += 256) {
+      let kk = idx / ${TM};
+      let m = m0 + idx % ${TM};
+      let k = k0 + kk;
+      var v = 0.0;
+      if (m < M && k < kEnd) {
+        let px = k % W;
+        let rest = k / W;
+        let py = rest % H;
+        let b = rest / H;
+        let tap = m / Ci;
+        let ci = m - tap * Ci;
+        let iy = py + (tap / uniforms.kw) * uniforms.dil - uniforms.ph;
+        let ix = px + (tap % uniforms.kw) * uniforms.dil - uniforms.pw;
+        if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
+          v = x[((b * H + iy) * W + ix) * Ci + ci];
+        }
+      }
+      As[idx] = v;
+    }
+    for (var idx = li; idx < ${TK * tn}; idx += 256) {
+      let k = k0 + idx / ${tn};
+      let n = n0 + idx % ${tn};
+      var v = 0.0;
+      if (n < N && k < kEnd) { v = dy[k * N + n]; }
+      Bs[idx] = v;
+    }
+    workgroupBarrier();
+    for (var kk = 0; kk < ${TK}; kk++) {
+      let r = kk * ${TM} + ty;
+      let a = vec4<f32>(As[r], As[r + 16], As[r + 32], As[r + 48]);
+      for (var j = 0; j < ${rn}; j++) {
+        acc[j] = fma(a, vec4<f32>(Bs[kk * ${tn} + tx + 16 * j]), acc[j]);
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0; i < 4; i++) {
+    let m = m0 + ty + 16 * i;
+    for (var j = 0; j < ${rn}; j++) {
+      let n = n0 + tx + 16 * j;
+      if (m < M && n < N) { result[(s * M + m) * N + n] = acc[j][i]; }
+    }
+  }
+}`;
+}
+
+const SUM_SPLITS_CODE = `
+fn main(index : i32) {
+  if (index < uniforms.size) {
+    var acc = 0.0;
+    for (var s = 0; s < uniforms.splits; s++) { acc += p[s * uniforms.size + index]; }
+    result[index] = acc;
+  }
+}`;
+
+interface Attrs {
+  kh: number;
+  kw: number;
+  dilation: number;
+}
+
+function filterGradKernel(
+  { inputs, backend, attrs }: { inputs: tf.NamedTensorMap; backend: unknown; attrs?: unknown },
+): tf.TensorInfo {
+  const { x, dy } = inputs as unknown as Record<string, tf.TensorInfo>;
+  const { kh, kw, dilation } = attrs as Attrs;
+  const [b, h, w, ci] = x.shape;
+  const co = dy.shape[3];
+  const m = kh * kw * ci, k = b * h * w, tn = tileN(co);
+  const [splits, chunk] = splitK(m, co, k);
+  const i32 = (v: number) => ({ type: "int32" as const, data: [v] });
+  const partial = runWgsl(
+    backend,
+    {
+      key: `u2netConvFilterGrad_${tn}`,
+      outputShape: [splits, m, co],
+      inputs: ["x", "dy"],
+      workgroupSize: [16, 16, 1],
+      dispatch: [Math.ceil(co / tn), Math.ceil(m / TM), splits],
+      uniforms: "m : i32, k : i32, chunk : i32, kw : i32, dil : i32, ph : i32, pw : i32,",
+      code: filterGradCode(tn),
+    },
+    [x, dy],
+    [
+      i32(m),
+      i32(k),
+      i32(chunk),
+      i32(kw),
+      i32(dilation),
+      i32(((kh - 1) / 2) * dilation),
+      i32(((kw - 1) / 2) * dilation),
+    ],
+  );
+  if (splits === 1) {
+    return { ...partial, shape: [kh, kw, ci, co] };
+  }
+  const out = runWgsl(
+    backend,
+    {
+      key: "u2netSumSplits",
+      outputShape: [kh, kw, ci, co],
+      inputs: ["p"],
+      workgroupSize: [64, 1, 1],
+      uniforms: "splits : i32,",
+      code: SUM_SPLITS_CODE,
+    },
+    [partial],
+    [i32(splits)],
+  );
+  (backend as { disposeData(id: unknown): void }).disposeData(partial.dataId);
+  return out;
+}
+
+/** Registers the kernels on the webgpu backend (idempotent). */
+export function ensureConvGradKernels(): void {
+  registerWebgpuKernels({
+    [CONV_GRAD_KERNELS.filterGrad]: filterGradKernel as unknown as tf.KernelFunc,
+  });
+}

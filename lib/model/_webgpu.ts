@@ -1,0 +1,118 @@
+/**
+ * Our own WGSL kernels on tfjs' WebGPU backend, registered as tfjs kernels
+ * under our own names (no built-in kernel is replaced).
+ *
+ * tfjs writes each shader's header: one `result` output buffer (binding 0),
+ * one read-only `array<f32>` per name in `variableNames` (bindings 1…), and a
+ * `uniforms` struct holding every input's and the output's shape and strides
+ * (`uniforms.xShape`, `uniforms.outShape`, …) plus the fields declared in
+ * `uniforms`, filled per dispatch from `runWgsl`'s values. A flat program
+ * (`flat: true`) writes `fn main(index : i32)` and guards `index <
+ * uniforms.size`; a grid program writes `fn main()` and reads the builtins
+ * `workgroupId`, `localId`, `localIndex`. Pipelines are cached by `key`
+ * (plus input ranks), so shapes must come from uniforms, not from the code.
+ *
+ * @module
+ */
+import { tf } from "../deps.ts";
+
+/** One uniform value as tfjs' WebGPU backend takes it. */
+export interface WgslUniform {
+  /** WGSL type: `int32` → i32, `float32` → f32. */
+  type: "int32" | "float32";
+  /** The values (one for a scalar field). */
+  data: number[];
+}
+
+/** The description of one WGSL program. */
+export interface WgslSpec {
+  /** Pipeline cache key: must change whenever `code` does. */
+  key: string;
+  /** Output shape. */
+  outputShape: number[];
+  /** Input buffer names, in input order. */
+  inputs: string[];
+  /** Workgroup size. */
+  workgroupSize: [number, number, number];
+  /** Grid programs: the workgroup counts. Flat programs: omitted (one invocation per output). */
+  dispatch?: [number, number, number];
+  /** Extra uniform fields, WGSL struct syntax (`"k : i32, lr : f32,"`). */
+  uniforms?: string;
+  /** The shader body: `fn main(index : i32)` (flat) or `fn main()` (grid) and helpers. */
+  code: string;
+}
+
+interface Program {
+  shaderKey: string;
+  outputShape: number[];
+  variableNames: string[];
+  workgroupSize: [number, number, number];
+  dispatchLayout: { x: number[]; y?: number[]; z?: number[] };
+  dispatch: [number, number, number];
+  uniforms?: string;
+  size?: boolean;
+  getUserCode(): string;
+}
+
+interface WebGpuBackendLike {
+  runWebGPUProgram(
+    program: Program,
+    inputs: tf.TensorInfo[],
+    dtype: string,
+    uniforms?: WgslUniform[],
+  ): tf.TensorInfo;
+}
+
+/**
+ * Runs one WGSL program on tfjs' WebGPU backend (inside a kernel function)
+ * and returns its float32 output.
+ */
+export function runWgsl(
+  backend: unknown,
+  spec: WgslSpec,
+  inputs: tf.TensorInfo[],
+  uniforms: WgslUniform[] = [],
+): tf.TensorInfo {
+  const flat = spec.dispatch === undefined;
+  const wg = spec.workgroupSize;
+  const size = spec.outputShape.reduce((a, b) => a * b, 1);
+  const program: Program = {
+    shaderKey: spec.key,
+    outputShape: spec.outputShape,
+    variableNames: spec.inputs,
+    workgroupSize: wg,
+    // A grid program's layout has a rank no output has, so tfjs writes no
+    // getOutputCoords for it; a flat one maps every output dim to x.
+    dispatchLayout: flat
+      ? { x: spec.outputShape.map((_, i) => i) }
+      : { x: [0], y: [1], z: [2, 3, 4, 5, 6] },
+    dispatch: spec.dispatch ?? [Math.ceil(size / (wg[0] * wg[1] * wg[2])), 1, 1],
+    uniforms: spec.uniforms,
+    size: flat,
+    getUserCode: () => spec.code,
+  };
+  return (backend as WebGpuBackendLike).runWebGPUProgram(program, inputs, "float32", uniforms);
+}
+
+/** Registers kernels for the `webgpu` backend once (kernel name → function). */
+export function registerWebgpuKernels(kernels: Record<string, tf.KernelFunc>): void {
+  for (const [kernelName, kernelFunc] of Object.entries(kernels)) {
+    if (tf.getKernel(kernelName, "webgpu")) continue;
+    tf.registerKernel({ kernelName, backendName: "webgpu", kernelFunc });
+  }
+}
+
+/** Switches for A/B timing and tests: our WebGPU kernels are on by default. */
+export const webgpuKernelSettings: {
+  /** Conv filter gradient as one implicit-GEMM kernel (+ split-K reduction). */
+  convFilterGrad: boolean;
+  /** Train-mode BatchNorm (+ ReLU) forward and backward as fused kernels. */
+  batchNorm: boolean;
+  /** AdamW as fused per-parameter kernels. */
+  adamw: boolean;
+} = { convFilterGrad: true, batchNorm: true, adamw: true };
+
+/** True when the active backend is tfjs' WebGPU backend. */
+export function onWebgpu(): boolean {
+  return tf.getBackend() === "webgpu";
+}

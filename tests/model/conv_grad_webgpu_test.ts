@@ -1,0 +1,78 @@
+import { assert, assertEquals } from "../_assert.ts";
+import { tf } from "../../lib/deps.ts";
+import { conv2d } from "../../lib/model/_ops.ts";
+import { convGradTuning, splitK } from "../../lib/model/_conv_grad_webgpu.ts";
+import { webgpuKernelSettings } from "../../lib/model/_webgpu.ts";
+import { testBackends, useBackend } from "../_helpers.ts";
+
+const hasWebgpu = (await testBackends()).includes("webgpu");
+
+Deno.test("splitK() gives whole tiles of 16 pixels that cover K when split", () => {
+  for (const [m, n, k] of [[27, 16, 1327104], [4608, 512, 1296], [576, 1, 2048], [9, 1, 5]]) {
+    const [splits, chunk] = splitK(m, n, k);
+    assertEquals(chunk % 16, 0);
+    assert(splits >= 1 && splits * chunk >= k && (splits - 1) * chunk < k, `${m},${n},${k}`);
+  }
+  // Few output tiles and a long reduction: many splits, each at least minChunk.
+  const [s] = splitK(27, 16, 1327104);
+  assert(s > 100, `splits ${s}`);
+});
+
+/** Filter gradient of Σ r·conv2d(x, w, d) by the kernel (on) or per-tap products (off). */
+async function filterGrad(
+  x: tf.Tensor4D,
+  w: tf.Tensor4D,
+  r: tf.Tensor,
+  d: number,
+  fused: boolean,
+): Promise<Float32Array> {
+  webgpuKernelSettings.convFilterGrad = fused;
+  try {
+    const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(conv2d(x, v as tf.Tensor4D, d), r)))(w);
+    const v = await g.data() as Float32Array;
+    g.dispose();
+    return v;
+  } finally {
+    webgpuKernelSettings.convFilterGrad = true;
+  }
+}
+
+Deno.test("conv2d() filter gradient matches the per-tap products when fused on webgpu", async (t) => {
+  if (!hasWebgpu) {
+    await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
+    return;
+  }
+  await useBackend("webgpu");
+  const saved = { ...convGradTuning };
+  convGradTuning.minChunk = 32; // force several splits at test sizes
+  const start = tf.memory().numTensors;
+  try {
+    // [x shape, output channels, dilation]: RGB input, one output channel,
+    // output channels past one tile, a dilation wider than the map, odd sizes.
+    const cases: [[number, number, number, number], number, number][] = [
+      [[2, 9, 7, 3], 16, 1],
+      [[1, 12, 12, 16], 1, 2],
+      [[2, 10, 6, 20], 64, 4],
+      [[1, 5, 6, 70], 33, 8],
+    ];
+    for (const [shape, co, d] of cases) {
+      const x = tf.randomNormal(shape, 0, 1, "float32", 1) as tf.Tensor4D;
+      const w = tf.randomNormal([3, 3, shape[3], co], 0, 1, "float32", 2) as tf.Tensor4D;
+      const r = tf.randomNormal([shape[0], shape[1], shape[2], co], 0, 1, "float32", 3);
+      const fused = await filterGrad(x, w, r, d, true);
+      const taps = await filterGrad(x, w, r, d, false);
+      const again = await filterGrad(x, w, r, d, true);
+      let diff = 0, scale = 0;
+      for (let i = 0; i < taps.length; i++) {
+        diff = Math.max(diff, Math.abs(fused[i] - taps[i]));
+        scale = Math.max(scale, Math.abs(taps[i]));
+      }
+      assert(diff <= 1e-5 * scale, `${shape} → ${co}, d=${d}: max |Δ| ${diff} of ${scale}`);
+      assertEquals(again, fused, "the split-K sum is deterministic");
+      tf.dispose([x, w, r]);
+    }
+  } finally {
+    Object.assign(convGradTuning, saved);
+  }
+  assertEquals(tf.memory().numTensors, start);
+});
