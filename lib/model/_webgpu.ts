@@ -110,7 +110,11 @@ export const webgpuKernelSettings: {
   batchNorm: boolean;
   /** AdamW as fused per-parameter kernels. */
   adamw: boolean;
-} = { convFilterGrad: true, batchNorm: true, adamw: true };
+  /** BatchNorm running-stat update as one kernel per buffer. */
+  runningStats: boolean;
+  /** Training criterion: fused BCE-with-logits forward and gradient kernels. */
+  criterion: boolean;
+} = { convFilterGrad: true, batchNorm: true, adamw: true, runningStats: true, criterion: true };
 
 /** True when the active backend is tfjs' WebGPU backend. */
 export function onWebgpu(): boolean {

@@ -19,6 +19,8 @@ import {
   type StateEntrySpec,
 } from "./state_dict.ts";
 import { loadStateDictInto } from "./_load.ts";
+import { runningStatWebgpu } from "./_running_stats_webgpu.ts";
+import { onWebgpu, webgpuKernelSettings } from "./_webgpu.ts";
 
 let nextNetworkId = 0;
 
@@ -183,8 +185,11 @@ export class U2Net {
     const m = BN_MOMENTUM;
     const mean = this.#vars.get(`${name}.bn.running_mean`)!;
     const variance = this.#vars.get(`${name}.bn.running_var`)!;
-    mean.assign(tf.add(tf.mul(mean, 1 - m), tf.mul(stats.mean, m)));
-    variance.assign(tf.add(tf.mul(variance, 1 - m), tf.mul(stats.varUnbiased, m)));
+    const fused = onWebgpu() && webgpuKernelSettings.runningStats; // one kernel per buffer
+    const update = (r: tf.Variable, s: tf.Tensor) =>
+      r.assign(fused ? runningStatWebgpu(r, s, m) : tf.add(tf.mul(r, 1 - m), tf.mul(s, m)));
+    update(mean, stats.mean);
+    update(variance, stats.varUnbiased);
     const counter = `${name}.bn.num_batches_tracked`;
     this.#counters.set(counter, this.#counters.get(counter)! + 1n);
   }

@@ -5,6 +5,8 @@
  * @module
  */
 import { tf } from "../deps.ts";
+import { onWebgpu, webgpuKernelSettings } from "../model/_webgpu.ts";
+import { meanBceWithLogitsWebgpu } from "./_loss_webgpu.ts";
 
 /**
  * Elementwise binary cross-entropy with logits, in PyTorch 1.13's stable form
@@ -40,6 +42,11 @@ export function bceWithLogits(x: tf.Tensor, y: tf.Tensor): tf.Tensor {
  * BCE-with-logits against the same target. All maps have weight 1; there is
  * no `pos_weight`.
  *
+ * On webgpu (unless `webgpuKernelSettings.criterion` is off) each map's term
+ * runs as fused kernels (`_loss_webgpu.ts`): the same forward value, the
+ * analytic gradient `(sigmoid(x) − y)/n` w.r.t. the logits, and none w.r.t.
+ * the target (a constant there).
+ *
  * @param outputs The network's logit maps (7 for U²-Net), each shaped like `target`
  *   (NHWC `[B, H, W, 1]` in this port).
  * @param target Soft mask in [0, 1], same shape as every output.
@@ -68,7 +75,11 @@ export function criterion(outputs: readonly tf.Tensor[], target: tf.Tensor): tf.
     }
   });
   return tf.tidy(() => {
-    const terms = outputs.map((o) => tf.mean(bceWithLogits(o, target)));
+    const fused = onWebgpu() && webgpuKernelSettings.criterion &&
+      [target, ...outputs].every((t) => t.dtype === "float32");
+    const terms = outputs.map((o) =>
+      fused ? meanBceWithLogitsWebgpu(o, target) : tf.mean(bceWithLogits(o, target))
+    );
     return (terms.length === 1 ? terms[0] : tf.addN(terms)) as tf.Scalar;
   });
 }
