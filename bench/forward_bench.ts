@@ -17,6 +17,7 @@ import { parseArgs } from "node:util";
 import { tf } from "../lib/deps.ts";
 import { type ArchName, U2Net } from "../lib/model/mod.ts";
 import { fastEvalSettings } from "../lib/model/_fast_eval.ts";
+import { GpuEngine } from "../lib/predict/gpu_engine.ts";
 import {
   applyWebgpuKnobs,
   backendLabel,
@@ -84,6 +85,36 @@ export async function benchForward(
 }
 
 /**
+ * Times warm calls of the recorded WebGPU engine (`lib/predict/gpu_engine.ts`)
+ * on the same folded network and input as {@linkcode benchForward}.
+ */
+export async function benchEngine(
+  arch: ArchName,
+  options: ForwardBenchOptions & { tileRows?: 32 | 64 },
+): Promise<{ times: number[]; dispatches: number }> {
+  const model = await foldedModel(arch);
+  const { batch, size } = options;
+  const x = tf.randomUniform([batch, size, size, 3], -2, 2, "float32", 1);
+  const input = await x.data() as Float32Array;
+  x.dispose();
+  const engine = await GpuEngine.create(model, {
+    batch,
+    height: size,
+    width: size,
+    tileRows: options.tileRows,
+  });
+  model.dispose();
+  try {
+    const times = await timeRuns(async () => {
+      await engine.run(input);
+    }, options);
+    return { times, dispatches: engine.dispatches };
+  } finally {
+    engine.dispose();
+  }
+}
+
+/**
  * A/B timing of the wasm/cpu eval kernels: runs alternate fast and regular
  * (so load drifts on a shared machine hit both alike); returns ms per run.
  */
@@ -138,6 +169,8 @@ export async function main(args: string[]): Promise<void> {
       bn: { type: "boolean", default: false },
       "no-fast": { type: "boolean", default: false },
       ab: { type: "boolean", default: false },
+      engine: { type: "boolean", default: false },
+      tile: { type: "string", default: "64" },
       progress: { type: "boolean", default: false },
     },
   });
@@ -147,6 +180,8 @@ defaults: ${JSON.stringify(d)}; --batch N is --batches N; --bn keeps BatchNorm;
 --no-fast turns off the wasm/cpu eval kernels (lib/model/_fast_eval.ts);
 --ab alternates runs with and without them and prints both rows and the paired ratio;
 --progress prints every run (warm-ups too) on stderr
+--engine times the recorded WebGPU engine (lib/predict/gpu_engine.ts) instead of tfjs;
+--tile 32|64 its conv tile rows
 ${WEBGPU_KNOBS_HELP}`);
     return;
   }
@@ -165,6 +200,24 @@ ${WEBGPU_KNOBS_HELP}`);
         bn: values.bn,
         onRun: values.progress ? progressPrinter(forwardWorkload(arch, batch, size)) : undefined,
       };
+      if (values.engine) {
+        const tileRows = Number(values.tile) as 32 | 64;
+        const { times, dispatches } = await benchEngine(arch, { ...opts, tileRows });
+        const m = median(times);
+        emit({
+          workload: forwardWorkload(arch, batch, size),
+          backend: "webgpu-engine",
+          adapter: info.adapter ?? null,
+          machine: machineName(),
+          median_ms: m,
+          runs: times,
+          ms_per_image: Number((m / batch).toFixed(2)),
+          images_per_s: Number((1000 * batch / m).toFixed(2)),
+          dispatches,
+          tile_rows: tileRows,
+        });
+        continue;
+      }
       if (values.ab) {
         const { fast, regular } = await benchForwardAB(arch, opts);
         const ratios = fast.map((f, i) => regular[i] / f);

@@ -153,23 +153,26 @@ fi
 if [ "$ADAPTER_OK" = 1 ]; then
   DB=("$DENO" run -A --no-prompt "${BENCH[@]}")
   W=(--backend webgpu --progress)
-  step forward_lite 50 "${DB[@]}" forward "${W[@]}" --models lite --size "$SIZE" --batches 1,8 \
-    --runs 10 --warmup 2 --max-seconds 10
-  step forward_full 60 "${DB[@]}" forward "${W[@]}" --models full --size "$SIZE" --batches 1,8 \
-    --runs 10 --warmup 2 --max-seconds 10
-  step profile_infer_lite 40 "${DB[@]}" profile --backend webgpu --models lite --size "$SIZE" \
-    --skip-train
-  for cfg in lite:8 lite:16 full:8 full:16; do
+  # In order of importance: a step that no longer fits the budget is skipped.
+  step forward_engine 70 "${DB[@]}" forward "${W[@]}" --engine --models lite,full --size "$SIZE" \
+    --batches 1,8 --runs 10 --warmup 2 --max-seconds 8
+  step forward_tfjs 80 "${DB[@]}" forward "${W[@]}" --models lite,full --size "$SIZE" \
+    --batches 1,8 --runs 10 --warmup 2 --max-seconds 8
+  for cfg in lite:16 full:16 lite:8 full:8; do
     step "train_${cfg/:/_b}" 45 "${DB[@]}" train "${W[@]}" --models "${cfg%:*}" \
       --batches "${cfg#*:}" --size "$TRAIN_SIZE" --runs 3 --warmup 1 --max-seconds 15
   done
   # A/B in the same run: tfjs' own kernels (our per-tap conv gradient, tf-op
-  # BatchNorm and AdamW) instead of our WGSL ones; then more dispatches per submit.
-  step train_lite_b8_tfjs_kernels 60 "${DB[@]}" train "${W[@]}" --models lite --batches 8 \
+  # BatchNorm, loss and AdamW) instead of our WGSL ones.
+  step train_lite_b8_tfjs_kernels 50 "${DB[@]}" train "${W[@]}" --models lite --batches 8 \
     --size "$TRAIN_SIZE" --runs 2 --warmup 1 --max-seconds 20 --tfjs-kernels
-  step train_lite_b16_submit64 45 "${DB[@]}" train "${W[@]}" --models lite --batches 16 \
-    --size "$TRAIN_SIZE" --runs 3 --warmup 1 --max-seconds 15 --submit-batch 64
   step profile_train_lite 45 "${DB[@]}" profile --backend webgpu --models lite --skip-infer \
     --train-size "$TRAIN_SIZE" --train-batch 8
+  step forward_engine_tile32 30 "${DB[@]}" forward "${W[@]}" --engine --tile 32 --models lite,full \
+    --size "$SIZE" --batches 1 --runs 10 --warmup 2 --max-seconds 5
+  step profile_infer_lite 40 "${DB[@]}" profile --backend webgpu --models lite --size "$SIZE" \
+    --skip-train
+  step train_lite_b16_submit64 45 "${DB[@]}" train "${W[@]}" --models lite --batches 16 \
+    --size "$TRAIN_SIZE" --runs 3 --warmup 1 --max-seconds 15 --submit-batch 64
 fi
 note done "{\"t_s\": $(($(date +%s) - T0)), \"records\": $(grep -c '"median_ms"' "$JSONL")}"

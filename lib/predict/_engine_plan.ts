@@ -1,0 +1,203 @@
+/**
+ * Plans the recorded inference engine: walks the folded U2-Net graph once
+ * for a fixed input shape and returns every dispatch (shader, buffers,
+ * uniforms, workgroups) and every buffer size. No GPU calls here.
+ *
+ * @module
+ */
+import { buildBlocks, type NetworkBlocks } from "../model/state_dict.ts";
+import type { U2NetConfig } from "../model/config.ts";
+import type { ConvLayerSpec, RsuBlock } from "../model/rsu.ts";
+import { convTileN } from "./_engine_wgsl.ts";
+
+/** A planned activation: buffer id and NHWC shape. */
+export interface PlannedMap {
+  /** Index into `EnginePlan.buffers`. */
+  buf: number;
+  /** Batch. */
+  n: number;
+  /** Height. */
+  h: number;
+  /** Width. */
+  w: number;
+  /** Channels. */
+  c: number;
+}
+
+/** One dispatch of the plan. */
+export interface PlannedStep {
+  /** Shader: `conv<tn>`, `convv<tm>x<tn>`, `side`, `pool`, `resize`, `fuse`. */
+  shader: string;
+  /** Buffer ids bound at 0, 1, …: the output first; `w:<key>` names a weight buffer. */
+  bindings: (number | string)[];
+  /** Uniform words (i32 unless listed in `floats`). */
+  uniforms: number[];
+  /** Indices of `uniforms` that are f32. */
+  floats?: number[];
+  /** Workgroup counts. */
+  workgroups: [number, number];
+}
+
+/** The whole plan. */
+export interface EnginePlan {
+  /** Sizes (in floats) of the activation buffers; 0 is the input. */
+  buffers: number[];
+  /** Dispatches in order. */
+  steps: PlannedStep[];
+  /** The output (sigmoid of the fused map). */
+  output: PlannedMap;
+}
+
+/** Workgroups of a flat 64-wide shader over `size` values (2-D past the dimension limit). */
+export function flatGroups(size: number): [number, number] {
+  const groups = Math.ceil(size / 64);
+  const x = Math.min(groups, 32768);
+  return [x, Math.ceil(groups / x)];
+}
+
+/**
+ * Plans a folded network of `config` for an [n, h, w, 3] input; `tileRows`
+ * (32 or 64) is the pixel side of the vec4 conv tiles.
+ */
+export function planEngine(
+  config: U2NetConfig,
+  shape: readonly [number, number, number],
+  tileRows = 64,
+): EnginePlan {
+  const [n, h, w] = shape;
+  const blocks: NetworkBlocks = buildBlocks(config);
+  const buffers: number[] = [n * h * w * 3];
+  const steps: PlannedStep[] = [];
+  const alloc = (nn: number, hh: number, ww: number, c: number): PlannedMap => {
+    buffers.push(nn * hh * ww * c);
+    return { buf: buffers.length - 1, n: nn, h: hh, w: ww, c };
+  };
+
+  const conv = (
+    key: string,
+    a: PlannedMap,
+    b: PlannedMap | null,
+    co: number,
+    o: { k?: number; dil?: number; relu?: boolean; res?: PlannedMap },
+  ): PlannedMap => {
+    const k = o.k ?? 3, dil = o.dil ?? 1;
+    const out = alloc(a.n, a.h, a.w, co);
+    const c2 = b ? b.c : 0;
+    const m = a.n * a.h * a.w, tn = convTileN(co);
+    if (co === 1 && !b && !o.relu && !o.res && a.c % 4 === 0) {
+      steps.push({
+        shader: "side",
+        bindings: [out.buf, a.buf, `w:${key}.weight`, `w:${key}.bias`],
+        uniforms: [m, a.h, a.w, a.c, k, ((k - 1) / 2) * dil],
+        workgroups: flatGroups(m),
+      });
+      return out;
+    }
+    const quads = a.c % 4 === 0 && c2 % 4 === 0 && co % 4 === 0;
+    const tm = quads ? tileRows : 64;
+    steps.push({
+      shader: quads ? `convv${tm}x${tn}` : `conv${tn}`,
+      bindings: [
+        out.buf,
+        a.buf,
+        b ? b.buf : a.buf,
+        o.res ? o.res.buf : a.buf,
+        `w:${key}.weight`,
+        `w:${key}.bias`,
+      ],
+      uniforms: [
+        m,
+        a.h,
+        a.w,
+        a.c,
+        c2,
+        co,
+        k,
+        dil,
+        o.relu ? 1 : 0,
+        o.res ? 1 : 0,
+        k * k * (a.c + c2),
+        ((k - 1) / 2) * dil,
+      ],
+      workgroups: [Math.ceil(co / tn), Math.ceil(m / tm)],
+    });
+    return out;
+  };
+  const pool = (x: PlannedMap): PlannedMap => {
+    const oh = Math.ceil(x.h / 2), ow = Math.ceil(x.w / 2);
+    const out = alloc(x.n, oh, ow, x.c);
+    const size = x.n * oh * ow * x.c;
+    steps.push({
+      shader: "pool",
+      bindings: [out.buf, x.buf],
+      uniforms: [size, x.h, x.w, x.c, oh, ow],
+      workgroups: flatGroups(size),
+    });
+    return out;
+  };
+  const resize = (x: PlannedMap, oh: number, ow: number): PlannedMap => {
+    if (x.h === oh && x.w === ow) return x;
+    const out = alloc(x.n, oh, ow, x.c);
+    const size = x.n * oh * ow * x.c;
+    steps.push({
+      shader: "resize",
+      bindings: [out.buf, x.buf],
+      uniforms: [size, x.h, x.w, x.c, oh, ow, Math.fround(x.h / oh), Math.fround(x.w / ow)],
+      floats: [6, 7],
+      workgroups: flatGroups(size),
+    });
+    return out;
+  };
+  const layer = (spec: ConvLayerSpec, a: PlannedMap, b: PlannedMap | null, res?: PlannedMap) =>
+    conv(`${spec.name}.conv`, a, b, spec.outCh, { dil: spec.dilation, relu: true, res });
+  const rsu = (block: RsuBlock, a: PlannedMap, b: PlannedMap | null): PlannedMap => {
+    const xIn = layer(block.convIn, a, b);
+    const feats: PlannedMap[] = [];
+    let cur = xIn;
+    for (const spec of block.encoders) {
+      cur = layer(spec, spec.pool ? pool(cur) : cur, null);
+      feats.push(cur);
+    }
+    cur = feats.pop()!;
+    block.decoders.forEach((spec, i) => {
+      const skip = feats.pop()!;
+      const deep = spec.upsample ? resize(cur, skip.h, skip.w) : cur;
+      const last = i === block.decoders.length - 1;
+      cur = layer(spec, deep, skip, last ? xIn : undefined);
+    });
+    return cur;
+  };
+
+  const enc: PlannedMap[] = [];
+  let cur: PlannedMap = { buf: 0, n, h, w, c: 3 };
+  blocks.encoders.forEach((block, i) => {
+    cur = rsu(block, cur, null);
+    enc.push(cur);
+    if (i !== blocks.encoders.length - 1) cur = pool(cur);
+  });
+  cur = enc.pop()!;
+  const dec = [cur];
+  for (const block of blocks.decoders) {
+    const skip = enc.pop()!;
+    cur = rsu(block, resize(cur, skip.h, skip.w), skip);
+    dec.unshift(cur);
+  }
+  const sides: PlannedMap[] = [];
+  for (let k = 0; k < blocks.sideChannels.length; k++) {
+    const s = conv(`side_modules.${k}`, dec.pop()!, null, 1, {});
+    sides.unshift(resize(s, h, w));
+  }
+  if (sides.length !== 6) {
+    throw new RangeError(`Cannot plan the engine: current value is ${sides.length} side outputs`);
+  }
+  const output = alloc(n, h, w, 1);
+  const size = n * h * w;
+  steps.push({
+    shader: "fuse",
+    bindings: [output.buf, ...sides.map((s) => s.buf)],
+    uniforms: [size, 0, 0, 0, 0, 0, 0, 0], // weights and bias: filled from out_conv by the engine
+    floats: [1, 2, 3, 4, 5, 6, 7],
+    workgroups: flatGroups(size),
+  });
+  return { buffers, steps, output };
+}

@@ -1,0 +1,327 @@
+/**
+ * WGSL of the recorded inference engine (`gpu_engine.ts`): a folded-BN
+ * U2-Net forward as four shaders, NHWC float32 throughout.
+ *
+ * - `conv`: k x k conv (k = 1 or 3, any dilation, "same" padding) + bias +
+ *   optional ReLU + optional residual add, reading its input as the channel
+ *   concat of two buffers (A then B) so decoder concats cost no copy. An
+ *   implicit GEMM: M = N·H·W pixels, N = Co, K = k²·(C1 + C2), 64 x TN tiles
+ *   (TN = 16, 32 or 64 by Co) per 16x16 workgroup, 16 k per shared step.
+ * - `pool`: 2x2 max pool, stride 2, ceil mode.
+ * - `resize`: bilinear, PyTorch's align_corners=False (half-pixel) rule.
+ * - `fuse`: sigmoid(b + Σ w_i·s_i) over the six resized side maps.
+ *
+ * @module
+ */
+
+/** Conv tile width for `co` output channels. */
+export function convTileN(co: number): number {
+  return co <= 16 ? 16 : co <= 32 ? 32 : 64;
+}
+
+/** The conv shader for a tile width (16, 32 or 64). */
+export function convShader(tn: number): string {
+  const rn = tn / 16;
+  return /* wgsl */ `
+struct P { M : i32, H : i32, W : i32, C1 : i32, C2 : i32, Co : i32,
+  k : i32, dil : i32, relu : i32, res : i32, K : i32, pad : i32 };
+@group(0) @binding(0) var<storage, read_write> dst : array<f32>;
+@group(0) @binding(1) var<storage, read> A : array<f32>;
+@group(0) @binding(2) var<storage, read> B : array<f32>;
+@group(0) @binding(3) var<storage, read> R : array<f32>;
+@group(0) @binding(4) var<storage, read> Wt : array<f32>;
+@group(0) @binding(5) var<storage, read> bias : array<f32>;
+@group(0) @binding(6) var<uniform> p : P;
+var<workgroup> As : array<f32, 1024>; // [64 pixels][16 k]
+var<workgroup> Bs : array<f32, ${16 * tn}>; // [16 k][${tn} channels]
+
+@compute @workgroup_size(16, 16, 1)
+fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) lid : vec3<u32>,
+        @builtin(local_invocation_index) li : u32) {
+  let n0 = i32(wid.x) * ${tn};
+  let m0 = i32(wid.y) * 64;
+  let tx = i32(lid.x);
+  let ty = i32(lid.y);
+  let cin = p.C1 + p.C2;
+  var acc : array<vec4<f32>, ${rn}>;
+  for (var k0 = 0; k0 < p.K; k0 += 16) {
+    for (var idx = i32(li); idx < 1024; idx += 256) {
+      let m = m0 + idx / 16;
+      let kq = k0 + idx % 16;
+      var v = 0.0;
+      if (m < p.M && kq < p.K) {
+        let tap = kq / cin;
+        let ci = kq - tap * cin;
+        let px = m % p.W;
+        let rest = m / p.W;
+        let py = rest % p.H;
+        let b = rest / p.H;
+        let iy = py + (tap / p.k) * p.dil - p.pad;
+        let ix = px + (tap % p.k) * p.dil - p.pad;
+        if (iy >= 0 && iy < p.H && ix >= 0 && ix < p.W) {
+          let pix = (b * p.H + iy) * p.W + ix;
+          if (ci < p.C1) { v = A[pix * p.C1 + ci]; } else { v = B[pix * p.C2 + ci - p.C1]; }
+        }
+      }
+      As[idx] = v;
+    }
+    for (var idx = i32(li); idx < ${16 * tn}; idx += 256) {
+      let kq = k0 + idx / ${tn};
+      let n = n0 + idx % ${tn};
+      var v = 0.0;
+      if (kq < p.K && n < p.Co) { v = Wt[kq * p.Co + n]; }
+      Bs[idx] = v;
+    }
+    workgroupBarrier();
+    for (var kk = 0; kk < 16; kk++) {
+      let a = vec4<f32>(As[ty * 16 + kk], As[(ty + 16) * 16 + kk], As[(ty + 32) * 16 + kk],
+                        As[(ty + 48) * 16 + kk]);
+      for (var j = 0; j < ${rn}; j++) {
+        acc[j] = fma(a, vec4<f32>(Bs[kk * ${tn} + tx + 16 * j]), acc[j]);
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0; i < 4; i++) {
+    let m = m0 + ty + 16 * i;
+    for (var j = 0; j < ${rn}; j++) {
+      let n = n0 + tx + 16 * j;
+      if (m < p.M && n < p.Co) {
+        var v = acc[j][i] + bias[n];
+        if (p.relu != 0) { v = max(v, 0.0); }
+        if (p.res != 0) { v = v + R[m * p.Co + n]; }
+        dst[m * p.Co + n] = v;
+      }
+    }
+  }
+}`;
+}
+
+/**
+ * The conv shader for channel counts that are multiples of 4 (every layer
+ * but the RGB input conv and the one-channel side convs): vec4 loads along
+ * channels, tiles of `tm` pixels x `tn` channels, a thread owns `rm` rows x
+ * 4 columns; each thread keeps its pixels' coordinates and walks (tap,
+ * channel) incrementally, so the K loop does no division.
+ */
+export function convShaderVec4(tm: number, tn: number, rm = 4): string {
+  const nq = tn / 4; // vec4 columns per tile = threads along x
+  const wy = tm / rm; // threads along y
+  const threads = nq * wy;
+  const per = (4 * tm) / threads; // A-tile quads each thread loads per step
+  if (!Number.isInteger(per) || per < 1) {
+    throw new RangeError(`Cannot tile: current value is ${tm}x${tn}/${rm}`);
+  }
+  const lanes = threads / 4; // pixels apart between one thread's loads
+  return /* wgsl */ `
+struct P { M : i32, H : i32, W : i32, C1 : i32, C2 : i32, Co : i32,
+  k : i32, dil : i32, relu : i32, res : i32, K : i32, pad : i32 };
+@group(0) @binding(0) var<storage, read_write> dst : array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> A : array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> B : array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> R : array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> Wt : array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> bias : array<vec4<f32>>;
+@group(0) @binding(6) var<uniform> p : P;
+var<workgroup> As : array<vec4<f32>, ${4 * tm}>; // [${tm} pixels][4 quads of k]
+var<workgroup> Bs : array<vec4<f32>, ${16 * nq}>; // [16 k][${nq} quads of channels]
+
+@compute @workgroup_size(${nq}, ${wy}, 1)
+fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) lid : vec3<u32>,
+        @builtin(local_invocation_index) li : u32) {
+  let n0 = i32(wid.x) * ${tn};
+  let m0 = i32(wid.y) * ${tm};
+  let tx = i32(lid.x);
+  let ty = i32(lid.y);
+  let cin = p.C1 + p.C2;
+  // This thread loads pixels m0 + li/4 + ${lanes}·r, channel quad q of every 16-k step.
+  let q = i32(li) % 4;
+  var pm : array<i32, ${per}>;
+  var py : array<i32, ${per}>;
+  var px : array<i32, ${per}>;
+  var pb : array<i32, ${per}>;
+  for (var r = 0; r < ${per}; r++) {
+    let m = m0 + i32(li) / 4 + ${lanes} * r;
+    pm[r] = m;
+    px[r] = m % p.W;
+    let rest = m / p.W;
+    py[r] = rest % p.H;
+    pb[r] = rest / p.H;
+  }
+  var ci = 4 * q;
+  var ky = 0;
+  var kx = 0;
+  loop {
+    if (ci < cin) { break; }
+    ci -= cin;
+    kx += 1;
+    if (kx == p.k) { kx = 0; ky += 1; }
+  }
+  var acc : array<vec4<f32>, ${rm}>;
+  for (var k0 = 0; k0 < p.K; k0 += 16) {
+    for (var r = 0; r < ${per}; r++) {
+      var v = vec4<f32>(0.0);
+      let iy = py[r] + ky * p.dil - p.pad;
+      let ix = px[r] + kx * p.dil - p.pad;
+      if (pm[r] < p.M && ky < p.k && iy >= 0 && iy < p.H && ix >= 0 && ix < p.W) {
+        let pix = (pb[r] * p.H + iy) * p.W + ix;
+        if (ci < p.C1) { v = A[(pix * p.C1 + ci) / 4]; } else { v = B[(pix * p.C2 + ci - p.C1) / 4]; }
+      }
+      As[i32(li) + ${threads} * r] = v;
+    }
+    ci += 16;
+    loop {
+      if (ci < cin) { break; }
+      ci -= cin;
+      kx += 1;
+      if (kx == p.k) { kx = 0; ky += 1; }
+    }
+    for (var idx = i32(li); idx < ${16 * nq}; idx += ${threads}) {
+      let kq = k0 + idx / ${nq};
+      let n = n0 + 4 * (idx % ${nq});
+      var w = vec4<f32>(0.0);
+      if (kq < p.K && n < p.Co) { w = Wt[(kq * p.Co + n) / 4]; }
+      Bs[idx] = w;
+    }
+    workgroupBarrier();
+    for (var qq = 0; qq < 4; qq++) {
+      let b0 = Bs[(4 * qq) * ${nq} + tx];
+      let b1 = Bs[(4 * qq + 1) * ${nq} + tx];
+      let b2 = Bs[(4 * qq + 2) * ${nq} + tx];
+      let b3 = Bs[(4 * qq + 3) * ${nq} + tx];
+      for (var i = 0; i < ${rm}; i++) {
+        let a = As[(ty + ${wy} * i) * 4 + qq];
+        acc[i] = fma(vec4<f32>(a.x), b0, acc[i]);
+        acc[i] = fma(vec4<f32>(a.y), b1, acc[i]);
+        acc[i] = fma(vec4<f32>(a.z), b2, acc[i]);
+        acc[i] = fma(vec4<f32>(a.w), b3, acc[i]);
+      }
+    }
+    workgroupBarrier();
+  }
+  let n = n0 + 4 * tx;
+  if (n >= p.Co) { return; }
+  for (var i = 0; i < ${rm}; i++) {
+    let row = m0 + ty + ${wy} * i;
+    if (row < p.M) {
+      var v = acc[i] + bias[n / 4];
+      if (p.relu != 0) { v = max(v, vec4<f32>(0.0)); }
+      if (p.res != 0) { v = v + R[(row * p.Co + n) / 4]; }
+      dst[(row * p.Co + n) / 4] = v;
+    }
+  }
+}`;
+}
+
+/**
+ * A k x k conv to one channel (the side outputs): one invocation per pixel,
+ * vec4 over channels (C a multiple of 4), + bias, no activation.
+ */
+export const SIDE_SHADER = /* wgsl */ `
+struct P { M : i32, H : i32, W : i32, C : i32, k : i32, pad : i32 };
+@group(0) @binding(0) var<storage, read_write> dst : array<f32>;
+@group(0) @binding(1) var<storage, read> X : array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> Wt : array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> bias : array<f32>;
+@group(0) @binding(4) var<uniform> p : P;
+@compute @workgroup_size(64, 1, 1)
+fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nw : vec3<u32>) {
+  let m = i32(gid.x + gid.y * nw.x * 64u);
+  if (m >= p.M) { return; }
+  let x = m % p.W;
+  let rest = m / p.W;
+  let y = rest % p.H;
+  let b = rest / p.H;
+  let cq = p.C / 4;
+  var acc = vec4<f32>(0.0);
+  for (var ky = 0; ky < p.k; ky++) {
+    let iy = y + ky - p.pad;
+    if (iy < 0 || iy >= p.H) { continue; }
+    for (var kx = 0; kx < p.k; kx++) {
+      let ix = x + kx - p.pad;
+      if (ix < 0 || ix >= p.W) { continue; }
+      let src = ((b * p.H + iy) * p.W + ix) * cq;
+      let wb = (ky * p.k + kx) * cq;
+      for (var c = 0; c < cq; c++) { acc = fma(X[src + c], Wt[wb + c], acc); }
+    }
+  }
+  dst[m] = bias[0] + acc.x + acc.y + acc.z + acc.w;
+}`;
+
+/** 2x2 max pool, ceil mode: one invocation per output value. */
+export const POOL_SHADER = /* wgsl */ `
+struct P { size : i32, H : i32, W : i32, C : i32, OH : i32, OW : i32 };
+@group(0) @binding(0) var<storage, read_write> dst : array<f32>;
+@group(0) @binding(1) var<storage, read> X : array<f32>;
+@group(0) @binding(2) var<uniform> p : P;
+@compute @workgroup_size(64, 1, 1)
+fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nw : vec3<u32>) {
+  let idx = i32(gid.x + gid.y * nw.x * 64u);
+  if (idx >= p.size) { return; }
+  let c = idx % p.C;
+  let r = idx / p.C;
+  let ox = r % p.OW;
+  let r2 = r / p.OW;
+  let oy = r2 % p.OH;
+  let b = r2 / p.OH;
+  var v = -3.4028235e38;
+  for (var dy = 0; dy < 2; dy++) {
+    for (var dx = 0; dx < 2; dx++) {
+      let iy = 2 * oy + dy;
+      let ix = 2 * ox + dx;
+      if (iy < p.H && ix < p.W) { v = max(v, X[((b * p.H + iy) * p.W + ix) * p.C + c]); }
+    }
+  }
+  dst[idx] = v;
+}`;
+
+/** Bilinear resize (half-pixel centres, no antialias): one invocation per output value. */
+export const RESIZE_SHADER = /* wgsl */ `
+struct P { size : i32, H : i32, W : i32, C : i32, OH : i32, OW : i32, sy : f32, sx : f32 };
+@group(0) @binding(0) var<storage, read_write> dst : array<f32>;
+@group(0) @binding(1) var<storage, read> X : array<f32>;
+@group(0) @binding(2) var<uniform> p : P;
+@compute @workgroup_size(64, 1, 1)
+fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nw : vec3<u32>) {
+  let idx = i32(gid.x + gid.y * nw.x * 64u);
+  if (idx >= p.size) { return; }
+  let c = idx % p.C;
+  let r = idx / p.C;
+  let ox = r % p.OW;
+  let r2 = r / p.OW;
+  let oy = r2 % p.OH;
+  let b = r2 / p.OH;
+  let fy = max(p.sy * (f32(oy) + 0.5) - 0.5, 0.0);
+  let fx = max(p.sx * (f32(ox) + 0.5) - 0.5, 0.0);
+  let y0 = min(i32(floor(fy)), p.H - 1);
+  let x0 = min(i32(floor(fx)), p.W - 1);
+  let y1 = min(y0 + 1, p.H - 1);
+  let x1 = min(x0 + 1, p.W - 1);
+  let ly = fy - f32(y0);
+  let lx = fx - f32(x0);
+  let row0 = (b * p.H + y0) * p.W;
+  let row1 = (b * p.H + y1) * p.W;
+  let top = X[(row0 + x0) * p.C + c] * (1.0 - lx) + X[(row0 + x1) * p.C + c] * lx;
+  let bottom = X[(row1 + x0) * p.C + c] * (1.0 - lx) + X[(row1 + x1) * p.C + c] * lx;
+  dst[idx] = top * (1.0 - ly) + bottom * ly;
+}`;
+
+/** The 1x1 fuse conv over six one-channel maps, then the sigmoid. */
+export const FUSE_SHADER = /* wgsl */ `
+struct P { size : i32, w0 : f32, w1 : f32, w2 : f32, w3 : f32, w4 : f32, w5 : f32, b : f32 };
+@group(0) @binding(0) var<storage, read_write> dst : array<f32>;
+@group(0) @binding(1) var<storage, read> S0 : array<f32>;
+@group(0) @binding(2) var<storage, read> S1 : array<f32>;
+@group(0) @binding(3) var<storage, read> S2 : array<f32>;
+@group(0) @binding(4) var<storage, read> S3 : array<f32>;
+@group(0) @binding(5) var<storage, read> S4 : array<f32>;
+@group(0) @binding(6) var<storage, read> S5 : array<f32>;
+@group(0) @binding(7) var<uniform> p : P;
+@compute @workgroup_size(64, 1, 1)
+fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nw : vec3<u32>) {
+  let i = i32(gid.x + gid.y * nw.x * 64u);
+  if (i >= p.size) { return; }
+  let z = p.b + p.w0 * S0[i] + p.w1 * S1[i] + p.w2 * S2[i] + p.w3 * S3[i] + p.w4 * S4[i] +
+    p.w5 * S5[i];
+  dst[i] = 1.0 / (1.0 + exp(-z));
+}`;

@@ -1,0 +1,281 @@
+/**
+ * A recorded WebGPU inference engine for U2-Net: the folded network's ~190
+ * dispatches are planned, compiled and bound once for a fixed input shape;
+ * each call uploads the input, encodes every dispatch into one compute pass
+ * and reads the probability map back. No tfjs on the hot path: per dispatch
+ * the host does three encoder calls instead of a tfjs op (kernel lookup,
+ * uniform buffer, bind group: ~50-100 µs each, measured here), which at
+ * batch 1 costs more than the GPU work.
+ *
+ * @module
+ */
+import type { U2Net } from "../model/u2net.ts";
+import { foldBatchNorm } from "../model/fold_bn.ts";
+import {
+  convShader,
+  convShaderVec4,
+  FUSE_SHADER,
+  POOL_SHADER,
+  RESIZE_SHADER,
+  SIDE_SHADER,
+} from "./_engine_wgsl.ts";
+import { type EnginePlan, planEngine } from "./_engine_plan.ts";
+
+/** Options of {@linkcode GpuEngine.create}. */
+export interface GpuEngineOptions {
+  /** Images per call. @default 1 */
+  batch?: number;
+  /** Input height. @default 320 */
+  height?: number;
+  /** Input width. @default 320 */
+  width?: number;
+  /** Pixel side of the conv tiles: 64 (fewer, larger workgroups) or 32. @default 64 */
+  tileRows?: 32 | 64;
+  /** A device to use; by default the engine requests its own from `navigator.gpu`. */
+  device?: GPUDevice;
+}
+
+/** Defaults of {@linkcode GpuEngineOptions}. */
+export const DEFAULT_GPU_ENGINE_OPTIONS: Readonly<Required<Omit<GpuEngineOptions, "device">>> =
+  Object.freeze({ batch: 1, height: 320, width: 320, tileRows: 64 as 32 | 64 });
+
+/** WGSL source of a planned shader key. */
+function shaderSource(key: string): string {
+  const vec = /^convv(\d+)x(\d+)$/.exec(key);
+  if (vec) return convShaderVec4(Number(vec[1]), Number(vec[2]));
+  const scalar = /^conv(\d+)$/.exec(key);
+  if (scalar) return convShader(Number(scalar[1]));
+  const fixed: Record<string, string> = {
+    side: SIDE_SHADER,
+    pool: POOL_SHADER,
+    resize: RESIZE_SHADER,
+    fuse: FUSE_SHADER,
+  };
+  return fixed[key];
+}
+
+async function requestDevice(): Promise<GPUDevice> {
+  const adapter = await navigator.gpu?.requestAdapter();
+  if (!adapter) throw new TypeError("Cannot create GpuEngine: current value is no WebGPU adapter");
+  const { maxStorageBufferBindingSize, maxBufferSize } = adapter.limits;
+  return await adapter.requestDevice({
+    requiredLimits: { maxStorageBufferBindingSize, maxBufferSize },
+  });
+}
+
+/** Reads a (folded) network's parameters to host arrays by seed key. */
+async function hostWeights(model: U2Net): Promise<Map<string, Float32Array>> {
+  const folded = model.batchNorm ? await foldBatchNorm(model) : model;
+  try {
+    const out = new Map<string, Float32Array>();
+    for (const [key, v] of folded.namedParameters()) out.set(key, await v.data() as Float32Array);
+    return out;
+  } finally {
+    if (folded !== model) folded.dispose();
+  }
+}
+
+/**
+ * U2-Net inference on WebGPU with every dispatch recorded at creation.
+ *
+ * @example
+ * ```ts ignore
+ * import { U2Net } from "../model/u2net.ts";
+ * import { GpuEngine } from "./gpu_engine.ts";
+ * const engine = await GpuEngine.create(U2Net.create("lite"), { height: 64, width: 64 });
+ * const probs = await engine.run(new Float32Array(64 * 64 * 3)); // NHWC, normalised
+ * console.log(probs.length); // 4096
+ * engine.dispose();
+ * ```
+ */
+export class GpuEngine {
+  /** The input shape [batch, height, width, 3]. */
+  readonly inputShape: readonly [number, number, number, number];
+  /** GPU dispatches per call. */
+  readonly dispatches: number;
+  readonly #device: GPUDevice;
+  readonly #ownDevice: boolean;
+  readonly #plan: EnginePlan;
+  readonly #buffers: GPUBuffer[];
+  readonly #pipelines: GPUComputePipeline[];
+  readonly #groups: GPUBindGroup[];
+  readonly #readback: GPUBuffer;
+  readonly #owned: GPUBuffer[] = [];
+  #pending: Promise<unknown> = Promise.resolve();
+  #disposed = false;
+
+  private constructor(
+    device: GPUDevice,
+    ownDevice: boolean,
+    plan: EnginePlan,
+    weights: Map<string, Float32Array>,
+    shape: [number, number, number, number],
+  ) {
+    this.#device = device;
+    this.#ownDevice = ownDevice;
+    this.#plan = plan;
+    this.inputShape = shape;
+    this.dispatches = plan.steps.length;
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+    this.#buffers = plan.buffers.map((n) =>
+      device.createBuffer({ size: Math.max(16, 4 * n), usage })
+    );
+    const weightBufs = new Map<string, GPUBuffer>();
+    const weightBuf = (key: string) => {
+      let buf = weightBufs.get(key);
+      if (buf) return buf;
+      const data = weights.get(key);
+      if (!data) throw new RangeError(`Cannot create GpuEngine: current value lacks "${key}"`);
+      buf = device.createBuffer({ size: Math.max(16, data.byteLength), usage });
+      device.queue.writeBuffer(buf, 0, data as Float32Array<ArrayBuffer>);
+      weightBufs.set(key, buf);
+      this.#owned.push(buf);
+      return buf;
+    };
+    const modules = new Map<string, GPUComputePipeline>();
+    const pipeline = (shader: string) => {
+      let p = modules.get(shader);
+      if (!p) {
+        const module = device.createShaderModule({ code: shaderSource(shader), label: shader });
+        p = device.createComputePipeline({
+          layout: "auto",
+          compute: { module, entryPoint: "main" },
+        });
+        modules.set(shader, p);
+      }
+      return p;
+    };
+    const fuseW = weights.get("out_conv.weight"), fuseB = weights.get("out_conv.bias");
+    this.#pipelines = [];
+    this.#groups = plan.steps.map((step) => {
+      const p = pipeline(step.shader);
+      this.#pipelines.push(p);
+      const words = step.shader === "fuse" && fuseW && fuseB
+        ? [step.uniforms[0], ...fuseW, fuseB[0]]
+        : step.uniforms;
+      const raw = new ArrayBuffer(Math.ceil((4 * words.length) / 16) * 16);
+      const ints = new Int32Array(raw), floats = new Float32Array(raw);
+      words.forEach((v, i) => (step.floats?.includes(i) ? (floats[i] = v) : (ints[i] = v)));
+      const uniform = device.createBuffer({
+        size: raw.byteLength,
+        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      });
+      device.queue.writeBuffer(uniform, 0, raw);
+      this.#owned.push(uniform);
+      const entries = step.bindings.map((b, binding) => ({
+        binding,
+        resource: { buffer: typeof b === "number" ? this.#buffers[b] : weightBuf(b.slice(2)) },
+      }));
+      entries.push({ binding: entries.length, resource: { buffer: uniform } });
+      return device.createBindGroup({ layout: p.getBindGroupLayout(0), entries });
+    });
+    const outBytes = 4 * plan.buffers[plan.output.buf];
+    this.#readback = device.createBuffer({
+      size: outBytes,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
+  }
+
+  /**
+   * Plans, compiles and binds the engine for one input shape. A network with
+   * BatchNorm is folded first (its weights are copied; the network is kept).
+   */
+  static async create(model: U2Net, options: GpuEngineOptions = {}): Promise<GpuEngine> {
+    const { batch, height, width, tileRows } = { ...DEFAULT_GPU_ENGINE_OPTIONS, ...options };
+    if (tileRows !== 32 && tileRows !== 64) {
+      throw new RangeError(`Cannot create GpuEngine: current tileRows is ${tileRows}`);
+    }
+    for (const [what, v] of [["batch", batch], ["height", height], ["width", width]] as const) {
+      if (!Number.isInteger(v) || v < 1) {
+        throw new RangeError(`Cannot create GpuEngine: current ${what} is ${v}`);
+      }
+    }
+    const plan = planEngine(model.config, [batch, height, width], tileRows);
+    const weights = await hostWeights(model);
+    const device = options.device ?? await requestDevice();
+    const largest = 4 * Math.max(...plan.buffers);
+    if (largest > device.limits.maxStorageBufferBindingSize) {
+      throw new RangeError(
+        `Cannot create GpuEngine: current largest buffer is ${largest} bytes, over the device's ${device.limits.maxStorageBufferBindingSize}`,
+      );
+    }
+    return new GpuEngine(device, !options.device, plan, weights, [batch, height, width, 3]);
+  }
+
+  /**
+   * Runs the network on a normalised NHWC input of `inputShape` and returns
+   * the sigmoid of the fused map, [batch, height, width] flattened. Calls are
+   * queued: one runs at a time.
+   */
+  async run(input: Float32Array): Promise<Float32Array> {
+    const want = this.#plan.buffers[0];
+    if (this.#disposed) throw new TypeError("Cannot run GpuEngine: current value is disposed");
+    if (input.length !== want) {
+      throw new RangeError(
+        `Cannot run GpuEngine: current input has ${input.length} values, expected ${want}`,
+      );
+    }
+    const job = this.#pending.then(() => this.#run(input));
+    this.#pending = job.catch(() => {});
+    return await job;
+  }
+
+  async #run(input: Float32Array): Promise<Float32Array> {
+    const device = this.#device;
+    device.queue.writeBuffer(this.#buffers[0], 0, input as Float32Array<ArrayBuffer>);
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    this.#plan.steps.forEach((step, i) => {
+      pass.setPipeline(this.#pipelines[i]);
+      pass.setBindGroup(0, this.#groups[i]);
+      pass.dispatchWorkgroups(step.workgroups[0], step.workgroups[1]);
+    });
+    pass.end();
+    encoder.copyBufferToBuffer(
+      this.#buffers[this.#plan.output.buf],
+      0,
+      this.#readback,
+      0,
+      this.#readback.size,
+    );
+    device.queue.submit([encoder.finish()]);
+    await this.#readback.mapAsync(GPUMapMode.READ);
+    try {
+      return new Float32Array(this.#readback.getMappedRange().slice(0));
+    } finally {
+      this.#readback.unmap();
+    }
+  }
+
+  /**
+   * Times every dispatch on its own (one submission each, awaited): coarse
+   * (includes a submission's overhead), for finding the heavy steps.
+   */
+  async profile(input: Float32Array): Promise<{ step: number; shader: string; ms: number }[]> {
+    await this.run(input); // warm, and validates the input
+    const device = this.#device;
+    const out: { step: number; shader: string; ms: number }[] = [];
+    for (const [i, step] of this.#plan.steps.entries()) {
+      const t0 = performance.now();
+      const encoder = device.createCommandEncoder();
+      const pass = encoder.beginComputePass();
+      pass.setPipeline(this.#pipelines[i]);
+      pass.setBindGroup(0, this.#groups[i]);
+      pass.dispatchWorkgroups(step.workgroups[0], step.workgroups[1]);
+      pass.end();
+      device.queue.submit([encoder.finish()]);
+      await device.queue.onSubmittedWorkDone();
+      out.push({ step: i, shader: step.shader, ms: performance.now() - t0 });
+    }
+    return out;
+  }
+
+  /** Frees the GPU buffers (and the device when the engine requested it). */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const b of [...this.#buffers, ...this.#owned]) b.destroy();
+    this.#readback.destroy();
+    if (this.#ownDevice) this.#device.destroy();
+  }
+}

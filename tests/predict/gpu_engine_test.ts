@@ -1,0 +1,92 @@
+import { assert, assertEquals, assertRejects } from "../_assert.ts";
+import { tf } from "../../lib/deps.ts";
+import { U2Net } from "../../lib/model/u2net.ts";
+import { GpuEngine } from "../../lib/predict/gpu_engine.ts";
+import { planEngine } from "../../lib/predict/_engine_plan.ts";
+import { U2NET_FULL, U2NET_LITE } from "../../lib/model/config.ts";
+import {
+  fixture,
+  maxAbsDiff,
+  nchwToNhwc,
+  nhwcToNchw,
+  testBackends,
+  useBackend,
+} from "../_helpers.ts";
+
+const hasWebgpu = (await testBackends()).includes("webgpu");
+
+Deno.test("planEngine() records fewer dispatches than the tfjs graph when planned for lite and full", () => {
+  const lite = planEngine(U2NET_LITE, [1, 320, 320]);
+  const full = planEngine(U2NET_FULL, [1, 320, 320]);
+  // 112 RSU convs + 6 side convs + 33 pools + 38 resizes + 1 fuse (tfjs: ~290).
+  assertEquals(lite.steps.length, 190);
+  assertEquals(full.steps.length, 190);
+  assertEquals(lite.buffers[lite.output.buf], 320 * 320);
+  assert(lite.steps.every((s) => s.workgroups[0] <= 65535 && s.workgroups[1] <= 65535));
+  const big = planEngine(U2NET_LITE, [8, 512, 512]);
+  assert(big.steps.every((s) => s.workgroups[0] <= 65535 && s.workgroups[1] <= 65535));
+});
+
+Deno.test("GpuEngine.run() reproduces eval_wz within 1e-5 when on webgpu", async (t) => {
+  if (!hasWebgpu) {
+    await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
+    return;
+  }
+  await useBackend("webgpu");
+  const io = await fixture("lite_io.safetensors");
+  const model = U2Net.create("lite");
+  model.loadStateDict(await fixture("lite_wz.safetensors"));
+  const x = nchwToNhwc(io.get("x")!.data as Float32Array, io.get("x")!.shape);
+  const engine = await GpuEngine.create(model, { batch: 2, height: 64, width: 64 });
+  try {
+    const out = await engine.run(await x.data() as Float32Array);
+    assertEquals(out.length, 2 * 64 * 64);
+    const y = tf.tensor4d(out, [2, 64, 64, 1]);
+    const diff = maxAbsDiff(await nhwcToNchw(y), io.get("eval_wz")!.data as Float32Array);
+    y.dispose();
+    assert(diff < 1e-5, `eval diff ${diff}`);
+    // Calls issued together are queued, and each gets its own answer.
+    const input = await x.data() as Float32Array;
+    const again = await Promise.all([engine.run(input), engine.run(input)]);
+    assertEquals(again[0], out);
+    assertEquals(again[1], out);
+  } finally {
+    engine.dispose();
+    x.dispose();
+    model.dispose();
+  }
+  await assertRejects(() => engine.run(new Float32Array(2 * 64 * 64 * 3)), TypeError);
+});
+
+Deno.test("GpuEngine.run() matches predict() when the size is odd and the tile is 32", async (t) => {
+  if (!hasWebgpu) {
+    await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
+    return;
+  }
+  await useBackend("webgpu");
+  const model = U2Net.create("lite", { seed: 4 });
+  const x = tf.randomUniform([1, 37, 29, 3], -2, 2, "float32", 5) as tf.Tensor4D;
+  const engine = await GpuEngine.create(model, { height: 37, width: 29, tileRows: 32 });
+  try {
+    const y = model.predict(x);
+    const want = await y.data() as Float32Array;
+    y.dispose();
+    const got = await engine.run(await x.data() as Float32Array);
+    assert(maxAbsDiff(got, want) < 1e-5, `max |Δ| ${maxAbsDiff(got, want)}`);
+    await assertRejects(() => engine.run(new Float32Array(5)), RangeError);
+  } finally {
+    engine.dispose();
+    x.dispose();
+    model.dispose();
+  }
+});
+
+Deno.test("GpuEngine.create() throws a RangeError when the shape is not a positive integer", async () => {
+  const model = U2Net.create("lite");
+  try {
+    await assertRejects(() => GpuEngine.create(model, { height: 0 }), RangeError);
+    await assertRejects(() => GpuEngine.create(model, { batch: 1.5 }), RangeError);
+  } finally {
+    model.dispose();
+  }
+});
