@@ -55,6 +55,11 @@ export {
   modelFromWeights,
 } from "./load_weights.ts";
 export { foldBatchNorm, foldStateDict } from "./fold_bn.ts";
+export {
+  DEFAULT_GPU_ENGINE_OPTIONS,
+  GpuEngine,
+  type GpuEngineOptions,
+} from "../predict/gpu_engine.ts";
 export { exportFolded, saveSafetensors } from "../io/export.ts";
 export {
   type LoadedWeights,
