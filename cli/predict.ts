@@ -20,6 +20,8 @@ import {
   DEFAULT_WEIGHTS_PATH,
   OUTPUT_FORMATS,
   parseColor,
+  PREDICT_ENGINES,
+  type PredictEngine,
   renderPng,
   RESIZE_MODES,
   resolveWeightsPath,
@@ -74,6 +76,12 @@ export const PREDICT_SPEC: CommandSpec = {
       arg: "T",
       help: "foreground where probability > T (mask, cutout)",
       default: DEFAULT_THRESHOLD,
+    },
+    engine: {
+      type: "string",
+      arg: PREDICT_ENGINES.join("|"),
+      help: "gpu: the recorded WebGPU engine; tfjs: tfjs ops; auto: gpu on the webgpu backend",
+      default: "auto",
     },
     resize: {
       type: "string",
@@ -137,6 +145,7 @@ async function predict(args: string[]): Promise<number> {
   const format = choiceOption(p, "format", OUTPUT_FORMATS, DEFAULT_FORMAT);
   const threshold = numberOption(p, "threshold", DEFAULT_THRESHOLD, 0, 1);
   const resize = choiceOption(p, "resize", RESIZE_MODES, DEFAULT_RESIZE);
+  const engine = choiceOption(p, "engine", PREDICT_ENGINES, "auto" as PredictEngine);
   const inputSize = intOption(p, "input-size", DEFAULT_PREDICT_INPUT_SIZE, 8, 4096);
   const batch = intOption(p, "batch-size", DEFAULT_MAX_BATCH, 1, 256);
   const arch = choiceOption(p, "model", ["auto", "full", "lite"] as const, "auto");
@@ -164,7 +173,7 @@ async function predict(args: string[]): Promise<number> {
     console.error(
       `predict: ${model.config.name} from ${weights} on ${backend.backend}, ${jobs.length} files`,
     );
-    const predictor = createPredictor(model, { inputSize, resize, maxBatch: batch });
+    const predictor = createPredictor(model, { inputSize, resize, maxBatch: batch, engine });
     const seen = new Set<string>();
     let written = 0, skipped = 0, failed = 0;
     const progress = createProgress(jobs.length, { label: "predict" });

@@ -14,6 +14,8 @@ import {
   DEFAULT_PREDICT_INPUT_SIZE,
   DEFAULT_RESIZE,
   DEFAULT_WEIGHTS_PATH,
+  PREDICT_ENGINES,
+  type PredictEngine,
   RESIZE_MODES,
   WEIGHTS_ENV,
 } from "../lib/predict/mod.ts";
@@ -68,6 +70,12 @@ export const SERVE_SPEC: CommandSpec = {
       arg: "N",
       help: "network input side",
       default: DEFAULT_PREDICT_INPUT_SIZE,
+    },
+    engine: {
+      type: "string",
+      arg: PREDICT_ENGINES.join("|"),
+      help: "gpu: the recorded WebGPU engine; tfjs: tfjs ops; auto: gpu on the webgpu backend",
+      default: "auto",
     },
     resize: {
       type: "string",
@@ -134,6 +142,7 @@ async function serve(args: string[]): Promise<number> {
     backend: choiceOption(p, "backend", BACKEND_NAMES, "auto" as BackendName),
     inputSize: intOption(p, "input-size", DEFAULT_PREDICT_INPUT_SIZE, 8, 4096),
     resize: choiceOption(p, "resize", RESIZE_MODES, DEFAULT_RESIZE),
+    engine: choiceOption(p, "engine", PREDICT_ENGINES, "auto" as PredictEngine),
     maxBodyBytes: intOption(p, "max-body-bytes", DEFAULT_MAX_BODY_BYTES, 1),
     maxPixels: intOption(p, "max-pixels", DEFAULT_MAX_PIXELS, 1, 2 ** 40),
     readTimeoutMs: intOption(p, "read-timeout", DEFAULT_READ_TIMEOUT_MS, 1),

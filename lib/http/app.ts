@@ -63,6 +63,7 @@ export async function createApp(options: AppOptions = {}): Promise<App> {
   const predictor = createPredictor(model, {
     inputSize: options.inputSize,
     resize: options.resize,
+    engine: options.engine,
     maxBatch: DEFAULT_SERVER_MAX_BATCH,
   });
   const health = {
@@ -70,6 +71,7 @@ export async function createApp(options: AppOptions = {}): Promise<App> {
     adapter: backend.adapter ?? null,
     fallbackAdapter: backend.fallbackAdapter ?? false,
     backendNotes: backend.notes,
+    engine: predictor.options.engine,
     model: {
       arch: model.config.name,
       parameters: model.numParameters(),

@@ -8,6 +8,7 @@
  */
 import { tf } from "../deps.ts";
 import { CONV_GRAD_KERNELS, ensureConvGradKernels } from "./_conv_grad_webgpu.ts";
+import { conv2dWebgpu, convFits } from "./_conv_webgpu.ts";
 import { onWebgpu, webgpuKernelSettings } from "./_webgpu.ts";
 import {
   flipFilterWebgpu,
@@ -73,7 +74,15 @@ function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, dilation: number): tf.Te
   const flipped = onWebgpu() && webgpuResizeSettings.flipFilter
     ? flipFilterWebgpu(w)
     : tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
-  return tf.conv2d(dy, flipped, 1, "same", "NHWC", dilation);
+  return sameConv(dy, flipped, dilation);
+}
+
+/** Stride-1 "same" conv: our vec4 kernel on webgpu where it fits, else tf.conv2d. */
+function sameConv(x: tf.Tensor4D, w: tf.Tensor4D, dilation: number): tf.Tensor4D {
+  if (onWebgpu() && webgpuKernelSettings.conv && convFits(x.shape, w.shape)) {
+    return conv2dWebgpu(x, w, dilation);
+  }
+  return tf.conv2d(x, w, 1, "same", "NHWC", dilation);
 }
 
 /**
@@ -89,7 +98,7 @@ export function conv2d(x: tf.Tensor4D, w: tf.Tensor4D, dilation: number): tf.Ten
     ((input: tf.Tensor4D, filter: tf.Tensor4D, save: SaveFn) => {
       save([input, filter]);
       return {
-        value: tf.conv2d(input, filter, 1, "same", "NHWC", dilation),
+        value: sameConv(input, filter, dilation),
         gradFunc: (dy: tf.Tensor4D, [xs, ws]: tf.Tensor4D[]) => [
           convInputGrad(dy, ws, dilation),
           convFilterGrad(xs, dy, ws.shape, dilation),

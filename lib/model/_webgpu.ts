@@ -38,6 +38,8 @@ export interface WgslSpec {
   dispatch?: [number, number, number];
   /** Extra uniform fields, WGSL struct syntax (`"k : i32, lr : f32,"`). */
   uniforms?: string;
+  /** Vector width of each input's and the output's elements (`array<vec4<f32>>` for 4). @default 1 */
+  components?: { inputs: number[]; output: number };
   /** The shader body: `fn main(index : i32)` (flat) or `fn main()` (grid) and helpers. */
   code: string;
 }
@@ -51,6 +53,8 @@ interface Program {
   dispatch: [number, number, number];
   uniforms?: string;
   size?: boolean;
+  variableComponents?: number[];
+  outputComponent?: number;
   getUserCode(): string;
 }
 
@@ -89,6 +93,9 @@ export function runWgsl(
     dispatch: spec.dispatch ?? [Math.ceil(size / (wg[0] * wg[1] * wg[2])), 1, 1],
     uniforms: spec.uniforms,
     size: flat,
+    ...(spec.components
+      ? { variableComponents: spec.components.inputs, outputComponent: spec.components.output }
+      : {}),
     getUserCode: () => spec.code,
   };
   return (backend as WebGpuBackendLike).runWebGPUProgram(program, inputs, "float32", uniforms);
@@ -104,6 +111,8 @@ export function registerWebgpuKernels(kernels: Record<string, tf.KernelFunc>): v
 
 /** Switches for A/B timing and tests: our WebGPU kernels are on by default. */
 export const webgpuKernelSettings: {
+  /** Train-mode conv forward and input gradient as our vec4 implicit-GEMM kernel. */
+  conv: boolean;
   /** Conv filter gradient as one implicit-GEMM kernel (+ split-K reduction). */
   convFilterGrad: boolean;
   /** Train-mode BatchNorm (+ ReLU) forward and backward as fused kernels. */
@@ -114,7 +123,14 @@ export const webgpuKernelSettings: {
   runningStats: boolean;
   /** Training criterion: fused BCE-with-logits forward and gradient kernels. */
   criterion: boolean;
-} = { convFilterGrad: true, batchNorm: true, adamw: true, runningStats: true, criterion: true };
+} = {
+  conv: true,
+  convFilterGrad: true,
+  batchNorm: true,
+  adamw: true,
+  runningStats: true,
+  criterion: true,
+};
 
 /** True when the active backend is tfjs' WebGPU backend. */
 export function onWebgpu(): boolean {

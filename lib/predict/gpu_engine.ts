@@ -11,9 +11,9 @@
  */
 import type { U2Net } from "../model/u2net.ts";
 import { foldBatchNorm } from "../model/fold_bn.ts";
+import { convShaderVec4 } from "../model/_conv_wgsl.ts";
 import {
   convShader,
-  convShaderVec4,
   FUSE_SHADER,
   POOL_SHADER,
   RESIZE_SHADER,

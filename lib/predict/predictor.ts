@@ -15,6 +15,13 @@ import {
   resizeBilinear,
   shorterSideSize,
 } from "../data/transforms.ts";
+import type { U2Net } from "../model/u2net.ts";
+import {
+  EngineRunner,
+  PREDICT_ENGINES,
+  type PredictEngine,
+  useGpuEngine,
+} from "./_engine_runner.ts";
 
 /** How images are brought to the network's input size. */
 export type ResizeMode = "squash" | "shorter-side";
@@ -45,6 +52,12 @@ export interface PredictorOptions {
   resize?: ResizeMode;
   /** Largest batch per network call. @default DEFAULT_MAX_BATCH */
   maxBatch?: number;
+  /**
+   * `gpu`: the recorded WebGPU engine (`gpu_engine.ts`; needs a U2Net on the
+   * webgpu backend); `tfjs`: the network's tfjs ops; `auto`: gpu when it can.
+   * @default "auto"
+   */
+  engine?: PredictEngine;
 }
 
 /** A foreground probability map at an image's own size (row-major, one value per pixel). */
@@ -63,6 +76,8 @@ export interface Predictor {
   readonly options: Readonly<Required<PredictorOptions>>;
   /** Probability maps at each image's original size, in input order. */
   predict(images: readonly DecodedImage[]): Promise<ProbabilityMap[]>;
+  /** Frees the recorded engines' GPU buffers, if any (the network is not owned). */
+  dispose?(): void;
 }
 
 /**
@@ -89,7 +104,15 @@ function resolve(options: PredictorOptions): Required<PredictorOptions> {
     inputSize: options.inputSize ?? DEFAULT_PREDICT_INPUT_SIZE,
     resize: options.resize ?? DEFAULT_RESIZE,
     maxBatch: options.maxBatch ?? DEFAULT_MAX_BATCH,
+    engine: options.engine ?? "auto",
   };
+  if (!PREDICT_ENGINES.includes(o.engine)) {
+    throw new TypeError(
+      `Cannot create predictor: current engine is "${o.engine}", expected ${
+        PREDICT_ENGINES.join("|")
+      }`,
+    );
+  }
   if (!Number.isInteger(o.inputSize) || o.inputSize < 8 || o.inputSize > 4096) {
     throw new RangeError(`Cannot create predictor: current inputSize is ${o.inputSize}`);
   }
@@ -110,6 +133,7 @@ async function runBatch(
   model: PredictModel,
   images: readonly DecodedImage[],
   o: Required<PredictorOptions>,
+  runner: EngineRunner | undefined,
 ): Promise<ProbabilityMap[]> {
   const { height: h, width: w } = networkSize(images[0], o);
   const input = new Float32Array(images.length * h * w * 3);
@@ -119,15 +143,19 @@ async function runBatch(
       : predictPreset(img, { shorterSide: o.inputSize });
     input.set(pre.data, i * h * w * 3);
   });
-  const x = tf.tensor4d(input, [images.length, h, w, 3]);
-  let y: tf.Tensor4D | undefined;
   let probs: Float32Array;
-  try {
-    y = model.predict(x);
-    probs = await y.data() as Float32Array;
-  } finally {
-    x.dispose();
-    y?.dispose();
+  if (runner) {
+    probs = await runner.run(input, [images.length, h, w]);
+  } else {
+    const x = tf.tensor4d(input, [images.length, h, w, 3]);
+    let y: tf.Tensor4D | undefined;
+    try {
+      y = model.predict(x);
+      probs = await y.data() as Float32Array;
+    } finally {
+      x.dispose();
+      y?.dispose();
+    }
   }
   return images.map((img, i) => {
     const small = probs.subarray(i * h * w, (i + 1) * h * w);
@@ -156,9 +184,15 @@ async function runBatch(
  * ```
  */
 export function createPredictor(model: PredictModel, options: PredictorOptions = {}): Predictor {
-  const o = Object.freeze(resolve(options));
+  const resolved = resolve(options);
+  const runner = useGpuEngine(resolved.engine, model)
+    ? new EngineRunner(model as U2Net)
+    : undefined;
+  // The options report the engine actually used ("auto" resolved).
+  const o = Object.freeze({ ...resolved, engine: runner ? "gpu" : "tfjs" } as const);
   return {
     options: o,
+    dispose: () => runner?.dispose(),
     async predict(images: readonly DecodedImage[]): Promise<ProbabilityMap[]> {
       const out: ProbabilityMap[] = new Array(images.length);
       const groups = new Map<string, number[]>();
@@ -170,7 +204,7 @@ export function createPredictor(model: PredictModel, options: PredictorOptions =
       for (const indices of groups.values()) {
         for (let k = 0; k < indices.length; k += o.maxBatch) {
           const chunk = indices.slice(k, k + o.maxBatch);
-          const maps = await runBatch(model, chunk.map((i) => images[i]), o);
+          const maps = await runBatch(model, chunk.map((i) => images[i]), o, runner);
           chunk.forEach((i, j) => out[i] = maps[j]);
         }
       }

@@ -3,6 +3,7 @@ import { tf } from "../../lib/deps.ts";
 import { conv2d } from "../../lib/model/_ops.ts";
 import { convGradTuning, splitK } from "../../lib/model/_conv_grad_webgpu.ts";
 import { webgpuKernelSettings } from "../../lib/model/_webgpu.ts";
+import { conv2dWebgpu, convFits } from "../../lib/model/_conv_webgpu.ts";
 import { testBackends, useBackend } from "../_helpers.ts";
 
 const hasWebgpu = (await testBackends()).includes("webgpu");
@@ -74,5 +75,39 @@ Deno.test("conv2d() filter gradient matches the per-tap products when fused on w
   } finally {
     Object.assign(convGradTuning, saved);
   }
+  assertEquals(tf.memory().numTensors, start);
+});
+
+Deno.test("conv2dWebgpu() matches tf.conv2d when channels are multiples of 4 on webgpu", async (t) => {
+  if (!hasWebgpu) {
+    await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
+    return;
+  }
+  await useBackend("webgpu");
+  const start = tf.memory().numTensors;
+  const cases: [[number, number, number, number], number, number, number][] = [
+    [[2, 9, 7, 4], 16, 3, 1],
+    [[1, 12, 12, 16], 20, 3, 2],
+    [[2, 10, 6, 32], 64, 3, 4],
+    [[1, 5, 6, 8], 4, 3, 8],
+    [[1, 70, 3, 12], 36, 1, 1],
+  ];
+  for (const [shape, co, k, d] of cases) {
+    assert(convFits(shape, [k, k, shape[3], co]));
+    const x = tf.randomNormal(shape, 0, 1, "float32", 4) as tf.Tensor4D;
+    const w = tf.randomNormal([k, k, shape[3], co], 0, 1, "float32", 5) as tf.Tensor4D;
+    const ours = conv2dWebgpu(x, w, d);
+    const ref = tf.conv2d(x, w, 1, "same", "NHWC", d);
+    assertEquals(ours.shape, ref.shape);
+    const [a, b] = [await ours.data(), await ref.data()];
+    let diff = 0, scale = 0;
+    for (let i = 0; i < a.length; i++) {
+      diff = Math.max(diff, Math.abs(a[i] - b[i]));
+      scale = Math.max(scale, Math.abs(b[i]));
+    }
+    assert(diff <= 1e-5 * scale, `${shape} → ${co}, k=${k}, d=${d}: max |Δ| ${diff} of ${scale}`);
+    tf.dispose([x, w, ours, ref]);
+  }
+  assert(!convFits([1, 8, 8, 3], [3, 3, 3, 16]) && !convFits([1, 8, 8, 16], [3, 3, 16, 1]));
   assertEquals(tf.memory().numTensors, start);
 });

@@ -1,4 +1,6 @@
-import { assert, assertEquals, assertRejects } from "../_assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../_assert.ts";
+import type { DecodedImage } from "../../lib/data/image_io.ts";
+import { createPredictor } from "../../lib/predict/predictor.ts";
 import { tf } from "../../lib/deps.ts";
 import { U2Net } from "../../lib/model/u2net.ts";
 import { GpuEngine } from "../../lib/predict/gpu_engine.ts";
@@ -89,4 +91,35 @@ Deno.test("GpuEngine.create() throws a RangeError when the shape is not a positi
   } finally {
     model.dispose();
   }
+});
+
+Deno.test("createPredictor() gives the tfjs maps with the gpu engine when on webgpu", async (t) => {
+  if (!hasWebgpu) {
+    await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
+    return;
+  }
+  await useBackend("webgpu");
+  const model = U2Net.create("lite", { seed: 8 });
+  const img = (w: number, h: number, seed: number): DecodedImage => ({
+    width: w,
+    height: h,
+    channels: 3,
+    data: Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * 7 + seed * 31) % 251),
+  });
+  const images = [img(40, 30, 1), img(24, 24, 2), img(40, 30, 3)];
+  const viaGpu = createPredictor(model, { inputSize: 32, engine: "gpu" });
+  const viaTfjs = createPredictor(model, { inputSize: 32, engine: "tfjs" });
+  try {
+    const a = await viaGpu.predict(images);
+    const b = await viaTfjs.predict(images);
+    a.forEach((m, i) => {
+      assertEquals([m.width, m.height], [b[i].width, b[i].height]);
+      assert(maxAbsDiff(m.data, b[i].data) < 1e-5, `image ${i}`);
+    });
+  } finally {
+    viaGpu.dispose?.();
+    model.dispose();
+  }
+  await useBackend("cpu");
+  assertThrows(() => createPredictor(U2Net.create("lite"), { engine: "gpu" }), TypeError);
 });

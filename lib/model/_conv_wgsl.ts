@@ -1,0 +1,151 @@
+/**
+ * The vec4 implicit-GEMM conv shader shared by the recorded inference
+ * engine (`lib/predict/gpu_engine.ts`, its own bindings) and the training
+ * forward/input-gradient conv on tfjs' WebGPU backend (`_conv_webgpu.ts`,
+ * tfjs' bindings).
+ *
+ * @module
+ */
+
+/** Options of {@linkcode convShaderVec4}. */
+export interface ConvShaderOptions {
+  /**
+   * tfjs mode: tfjs' header supplies the bindings (`result`, `A`, `Wt`) and
+   * `uniforms`; one input, no bias, no residual. @default false
+   */
+  tfjs?: boolean;
+}
+
+/**
+ * The conv shader for channel counts that are multiples of 4 (every layer
+ * but the RGB input conv and the one-channel side convs): vec4 loads along
+ * channels, tiles of `tm` pixels x `tn` channels, a thread owns `rm` rows x
+ * 4 columns; each thread keeps its pixels' coordinates and walks (tap,
+ * channel) incrementally, so the K loop does no division.
+ */
+export function convShaderVec4(tm: number, tn: number, options: ConvShaderOptions = {}): string {
+  const rm = 4;
+  const tfjs = options.tfjs ?? false;
+  const u = tfjs ? "uniforms" : "p";
+  const nq = tn / 4; // vec4 columns per tile = threads along x
+  const wy = tm / rm; // threads along y
+  const threads = nq * wy;
+  const per = (4 * tm) / threads; // A-tile quads each thread loads per step
+  if (!Number.isInteger(per) || per < 1) {
+    throw new RangeError(`Cannot tile: current value is ${tm}x${tn}/${rm}`);
+  }
+  const lanes = threads / 4; // pixels apart between one thread's loads
+  const header = tfjs ? "" : /* wgsl */ `
+struct P { M : i32, H : i32, W : i32, C1 : i32, C2 : i32, Co : i32,
+  k : i32, dil : i32, relu : i32, res : i32, K : i32, pad : i32 };
+@group(0) @binding(0) var<storage, read_write> result : array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> A : array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> B : array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> R : array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> Wt : array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> bias : array<vec4<f32>>;
+@group(0) @binding(6) var<uniform> p : P;`;
+  // tfjs writes its own bindings and entry point, and sets the workgroup size.
+  const entry = tfjs
+    ? `fn main() {
+  let wid = workgroupId;
+  let lid = localId;
+  let li = localIndex;`
+    : `@compute @workgroup_size(${nq}, ${wy}, 1)
+fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) lid : vec3<u32>,
+        @builtin(local_invocation_index) li : u32) {`;
+  // Without a second input (tfjs mode), no B read; without bias/residual, none added.
+  const load = tfjs
+    ? "v = A[(pix * p.C1 + ci) / 4];"
+    : "if (ci < p.C1) { v = A[(pix * p.C1 + ci) / 4]; } else { v = B[(pix * p.C2 + ci - p.C1) / 4]; }";
+  const epilogue = tfjs ? "var v = acc[i];" : `var v = acc[i] + bias[n / 4];`;
+  const residual = tfjs ? "" : "if (p.res != 0) { v = v + R[(row * p.Co + n) / 4]; }";
+  const code = /* wgsl */ `${header}
+var<workgroup> As : array<vec4<f32>, ${4 * tm}>; // [${tm} pixels][4 quads of k]
+var<workgroup> Bs : array<vec4<f32>, ${16 * nq}>; // [16 k][${nq} quads of channels]
+
+${entry}
+  let n0 = i32(wid.x) * ${tn};
+  let m0 = i32(wid.y) * ${tm};
+  let tx = i32(lid.x);
+  let ty = i32(lid.y);
+  let cin = p.C1 + p.C2;
+  // This thread loads pixels m0 + li/4 + ${lanes}·r, channel quad q of every 16-k step.
+  let q = i32(li) % 4;
+  var pm : array<i32, ${per}>;
+  var py : array<i32, ${per}>;
+  var px : array<i32, ${per}>;
+  var pb : array<i32, ${per}>;
+  for (var r = 0; r < ${per}; r++) {
+    let m = m0 + i32(li) / 4 + ${lanes} * r;
+    pm[r] = m;
+    px[r] = m % p.W;
+    let rest = m / p.W;
+    py[r] = rest % p.H;
+    pb[r] = rest / p.H;
+  }
+  var ci = 4 * q;
+  var ky = 0;
+  var kx = 0;
+  loop {
+    if (ci < cin) { break; }
+    ci -= cin;
+    kx += 1;
+    if (kx == p.k) { kx = 0; ky += 1; }
+  }
+  var acc : array<vec4<f32>, ${rm}>;
+  for (var k0 = 0; k0 < p.K; k0 += 16) {
+    for (var r = 0; r < ${per}; r++) {
+      var v = vec4<f32>(0.0);
+      let iy = py[r] + ky * p.dil - p.pad;
+      let ix = px[r] + kx * p.dil - p.pad;
+      if (pm[r] < p.M && ky < p.k && iy >= 0 && iy < p.H && ix >= 0 && ix < p.W) {
+        let pix = (pb[r] * p.H + iy) * p.W + ix;
+        ${load}
+      }
+      As[i32(li) + ${threads} * r] = v;
+    }
+    ci += 16;
+    loop {
+      if (ci < cin) { break; }
+      ci -= cin;
+      kx += 1;
+      if (kx == p.k) { kx = 0; ky += 1; }
+    }
+    for (var idx = i32(li); idx < ${16 * nq}; idx += ${threads}) {
+      let kq = k0 + idx / ${nq};
+      let n = n0 + 4 * (idx % ${nq});
+      var w = vec4<f32>(0.0);
+      if (kq < p.K && n < p.Co) { w = Wt[(kq * p.Co + n) / 4]; }
+      Bs[idx] = w;
+    }
+    workgroupBarrier();
+    for (var qq = 0; qq < 4; qq++) {
+      let b0 = Bs[(4 * qq) * ${nq} + tx];
+      let b1 = Bs[(4 * qq + 1) * ${nq} + tx];
+      let b2 = Bs[(4 * qq + 2) * ${nq} + tx];
+      let b3 = Bs[(4 * qq + 3) * ${nq} + tx];
+      for (var i = 0; i < ${rm}; i++) {
+        let a = As[(ty + ${wy} * i) * 4 + qq];
+        acc[i] = fma(vec4<f32>(a.x), b0, acc[i]);
+        acc[i] = fma(vec4<f32>(a.y), b1, acc[i]);
+        acc[i] = fma(vec4<f32>(a.z), b2, acc[i]);
+        acc[i] = fma(vec4<f32>(a.w), b3, acc[i]);
+      }
+    }
+    workgroupBarrier();
+  }
+  let n = n0 + 4 * tx;
+  if (n >= p.Co) { return; }
+  for (var i = 0; i < ${rm}; i++) {
+    let row = m0 + ty + ${wy} * i;
+    if (row < p.M) {
+      ${epilogue}
+      if (p.relu != 0) { v = max(v, vec4<f32>(0.0)); }
+      ${residual}
+      result[(row * p.Co + n) / 4] = v;
+    }
+  }
+}`;
+  return code.replace(/\bp\./g, `${u}.`);
+}
