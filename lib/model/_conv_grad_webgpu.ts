@@ -19,6 +19,7 @@
  */
 import type { tf } from "../deps.ts";
 import { registerWebgpuKernels, runWgsl } from "./_webgpu.ts";
+import { filterGradVec4Code } from "./_conv_grad_wgsl.ts";
 
 /** Kernel names. */
 export const CONV_GRAD_KERNELS = { filterGrad: "U2NetConvFilterGrad" } as const;
@@ -144,16 +145,19 @@ function filterGradKernel(
   const m = kh * kw * ci, k = b * h * w, tn = tileN(co);
   const [splits, chunk] = splitK(m, co, k);
   const i32 = (v: number) => ({ type: "int32" as const, data: [v] });
+  // vec4 kernel when channels come in fours (all but the RGB and side convs).
+  const quads = ci % 4 === 0 && co % 4 === 0;
   const partial = runWgsl(
     backend,
     {
-      key: `u2netConvFilterGrad_${tn}`,
+      key: `u2netConvFilterGrad_${quads ? "v" : ""}${tn}`,
       outputShape: [splits, m, co],
       inputs: ["x", "dy"],
-      workgroupSize: [16, 16, 1],
+      workgroupSize: quads ? [tn / 4, 16, 1] : [16, 16, 1],
       dispatch: [Math.ceil(co / tn), Math.ceil(m / TM), splits],
       uniforms: "m : i32, k : i32, chunk : i32, kw : i32, dil : i32, ph : i32, pw : i32,",
-      code: filterGradCode(tn),
+      code: quads ? filterGradVec4Code(tn) : filterGradCode(tn),
+      ...(quads ? { components: { inputs: [4, 4], output: 4 } } : {}),
     },
     [x, dy],
     [

@@ -12,15 +12,114 @@ import { tf } from "../deps.ts";
 import { convShaderVec4 } from "./_conv_wgsl.ts";
 import { registerWebgpuKernels, runWgsl } from "./_webgpu.ts";
 
-/** Kernel name. */
+/** Kernel names: the GEMM conv, and the conv to or from one channel. */
 export const CONV_KERNEL = "U2NetConv2D";
+/** See {@linkcode CONV_KERNEL}. */
+export const ONE_CHANNEL_KERNEL = "U2NetConvOneChannel";
 
 /** Pixel side of the tiles (64: fewer, larger workgroups). */
 const TILE_ROWS = 64;
 
-/** True when `x` [N,H,W,C] and a square odd filter [k,k,C,Co] suit the kernel. */
+/**
+ * True when `x` [N,H,W,C] and a square odd filter [k,k,C,Co] suit our
+ * kernels: channels in fours on both sides (the GEMM kernel), or one side
+ * with a single channel and the other in fours (the side convs and their
+ * input gradients: a per-pixel dot product / broadcast).
+ */
 export function convFits(x: readonly number[], w: readonly number[]): boolean {
-  return x[3] % 4 === 0 && w[3] % 4 === 0 && w[0] === w[1] && w[0] % 2 === 1;
+  const [c, co] = [x[3], w[3]];
+  const square = w[0] === w[1] && w[0] % 2 === 1;
+  return square && (c % 4 === 0 || c === 1) && (co % 4 === 0 || co === 1) && !(c === 1 && co === 1);
+}
+
+/** k x k conv from C (in fours) channels to one: one invocation per pixel. */
+const TO_ONE = /* wgsl */ `
+fn main(index : i32) {
+  if (index >= uniforms.size) { return; }
+  let H = uniforms.xShape.y;
+  let W = uniforms.xShape.z;
+  let cq = uniforms.xShape.w / 4;
+  let px = index % W;
+  let rest = index / W;
+  let py = rest % H;
+  let b = rest / H;
+  var acc = vec4<f32>(0.0);
+  for (var ky = 0; ky < uniforms.k; ky++) {
+    let iy = py + ky * uniforms.dil - uniforms.pad;
+    if (iy < 0 || iy >= H) { continue; }
+    for (var kx = 0; kx < uniforms.k; kx++) {
+      let ix = px + kx * uniforms.dil - uniforms.pad;
+      if (ix < 0 || ix >= W) { continue; }
+      let src = ((b * H + iy) * W + ix) * cq;
+      let wb = (ky * uniforms.k + kx) * cq;
+      for (var c = 0; c < cq; c++) {
+        let xv = vec4<f32>(x[4 * (src + c)], x[4 * (src + c) + 1], x[4 * (src + c) + 2], x[4 * (src + c) + 3]);
+        let wv = vec4<f32>(w[4 * (wb + c)], w[4 * (wb + c) + 1], w[4 * (wb + c) + 2], w[4 * (wb + c) + 3]);
+        acc = fma(xv, wv, acc);
+      }
+    }
+  }
+  result[index] = acc.x + acc.y + acc.z + acc.w;
+}`;
+
+/**
+ * k x k conv from one channel to Co (in fours): one invocation per pixel and
+ * 4 channels (`result` is vec4, `uniforms.size` counts vec4s).
+ */
+const FROM_ONE = /* wgsl */ `
+fn main(index : i32) {
+  if (index >= uniforms.size) { return; }
+  let H = uniforms.xShape.y;
+  let W = uniforms.xShape.z;
+  let co = uniforms.outShape.w;
+  let q = index % (co / 4);
+  let pix = index / (co / 4);
+  let px = pix % W;
+  let rest = pix / W;
+  let py = rest % H;
+  let b = rest / H;
+  var acc = vec4<f32>(0.0);
+  for (var ky = 0; ky < uniforms.k; ky++) {
+    let iy = py + ky * uniforms.dil - uniforms.pad;
+    if (iy < 0 || iy >= H) { continue; }
+    for (var kx = 0; kx < uniforms.k; kx++) {
+      let ix = px + kx * uniforms.dil - uniforms.pad;
+      if (ix < 0 || ix >= W) { continue; }
+      let wb = (ky * uniforms.k + kx) * co + 4 * q;
+      acc = fma(vec4<f32>(x[(b * H + iy) * W + ix]),
+                vec4<f32>(w[wb], w[wb + 1], w[wb + 2], w[wb + 3]), acc);
+    }
+  }
+  result[index] = acc;
+}`;
+
+function oneChannelKernel(
+  { inputs, backend, attrs }: { inputs: tf.NamedTensorMap; backend: unknown; attrs?: unknown },
+): tf.TensorInfo {
+  const { x, w } = inputs as unknown as Record<string, tf.TensorInfo>;
+  const { dilation } = attrs as { dilation: number };
+  const [n, h, wd] = x.shape;
+  const [k, , , co] = w.shape;
+  const toOne = co === 1;
+  const i32 = (v: number) => ({ type: "int32" as const, data: [v] });
+  return runWgsl(
+    backend,
+    {
+      key: toOne ? "u2netConvToOne" : "u2netConvFromOne",
+      // FROM_ONE runs one invocation per 4 output channels.
+      outputShape: toOne ? [n, h, wd, 1] : [n, h, wd, co],
+      inputs: ["x", "w"],
+      workgroupSize: [64, 1, 1],
+      uniforms: "k : i32, dil : i32, pad : i32,",
+      code: toOne ? TO_ONE : FROM_ONE,
+      ...(toOne ? {} : {
+        invocations: n * h * wd * (co / 4),
+        components: { inputs: [1, 1], output: 4 },
+      }),
+    },
+    [x, w],
+    [i32(k), i32(dilation), i32(((k - 1) / 2) * dilation)],
+  );
 }
 
 function tileN(co: number): number {
@@ -59,6 +158,10 @@ function convKernel(
  * (call only on webgpu, when {@linkcode convFits}).
  */
 export function conv2dWebgpu(x: tf.Tensor4D, w: tf.Tensor4D, dilation: number): tf.Tensor4D {
-  registerWebgpuKernels({ [CONV_KERNEL]: convKernel as unknown as tf.KernelFunc });
-  return tf.engine().runKernel(CONV_KERNEL, { x, w }, { dilation }) as tf.Tensor4D;
+  registerWebgpuKernels({
+    [CONV_KERNEL]: convKernel as unknown as tf.KernelFunc,
+    [ONE_CHANNEL_KERNEL]: oneChannelKernel as unknown as tf.KernelFunc,
+  });
+  const name = x.shape[3] === 1 || w.shape[3] === 1 ? ONE_CHANNEL_KERNEL : CONV_KERNEL;
+  return tf.engine().runKernel(name, { x, w }, { dilation }) as tf.Tensor4D;
 }

@@ -38,6 +38,8 @@ export interface WgslSpec {
   dispatch?: [number, number, number];
   /** Extra uniform fields, WGSL struct syntax (`"k : i32, lr : f32,"`). */
   uniforms?: string;
+  /** Flat programs: invocations when not one per output value (vec4 outputs: size / 4). */
+  invocations?: number;
   /** Vector width of each input's and the output's elements (`array<vec4<f32>>` for 4). @default 1 */
   components?: { inputs: number[]; output: number };
   /** The shader body: `fn main(index : i32)` (flat) or `fn main()` (grid) and helpers. */
@@ -90,7 +92,8 @@ export function runWgsl(
     dispatchLayout: flat
       ? { x: spec.outputShape.map((_, i) => i) }
       : { x: [0], y: [1], z: [2, 3, 4, 5, 6] },
-    dispatch: spec.dispatch ?? [Math.ceil(size / (wg[0] * wg[1] * wg[2])), 1, 1],
+    dispatch: spec.dispatch ??
+      [Math.ceil((spec.invocations ?? size) / (wg[0] * wg[1] * wg[2])), 1, 1],
     uniforms: spec.uniforms,
     size: flat,
     ...(spec.components

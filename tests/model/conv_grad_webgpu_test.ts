@@ -55,6 +55,11 @@ Deno.test("conv2d() filter gradient matches the per-tap products when fused on w
       [[1, 12, 12, 16], 1, 2],
       [[2, 10, 6, 20], 64, 4],
       [[1, 5, 6, 70], 33, 8],
+      // vec4 kernel: channels in fours; maps narrower than a 16-pixel step.
+      [[2, 9, 7, 4], 16, 1],
+      [[1, 12, 12, 16], 20, 2],
+      [[2, 3, 5, 8], 4, 8],
+      [[1, 17, 3, 12], 36, 1],
     ];
     for (const [shape, co, d] of cases) {
       const x = tf.randomNormal(shape, 0, 1, "float32", 1) as tf.Tensor4D;
@@ -78,7 +83,7 @@ Deno.test("conv2d() filter gradient matches the per-tap products when fused on w
   assertEquals(tf.memory().numTensors, start);
 });
 
-Deno.test("conv2dWebgpu() matches tf.conv2d when channels are multiples of 4 on webgpu", async (t) => {
+Deno.test("conv2dWebgpu() matches tf.conv2d when channels are multiples of 4 or one on webgpu", async (t) => {
   if (!hasWebgpu) {
     await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
     return;
@@ -91,6 +96,11 @@ Deno.test("conv2dWebgpu() matches tf.conv2d when channels are multiples of 4 on 
     [[2, 10, 6, 32], 64, 3, 4],
     [[1, 5, 6, 8], 4, 3, 8],
     [[1, 70, 3, 12], 36, 1, 1],
+    // to and from one channel (side convs and their input gradients)
+    [[2, 9, 7, 64], 1, 3, 1],
+    [[1, 6, 5, 8], 1, 3, 2],
+    [[2, 9, 7, 1], 64, 3, 1],
+    [[1, 6, 5, 1], 12, 3, 4],
   ];
   for (const [shape, co, k, d] of cases) {
     assert(convFits(shape, [k, k, shape[3], co]));
@@ -108,6 +118,6 @@ Deno.test("conv2dWebgpu() matches tf.conv2d when channels are multiples of 4 on 
     assert(diff <= 1e-5 * scale, `${shape} → ${co}, k=${k}, d=${d}: max |Δ| ${diff} of ${scale}`);
     tf.dispose([x, w, ours, ref]);
   }
-  assert(!convFits([1, 8, 8, 3], [3, 3, 3, 16]) && !convFits([1, 8, 8, 16], [3, 3, 16, 1]));
+  assert(!convFits([1, 8, 8, 3], [3, 3, 3, 16]) && !convFits([1, 8, 8, 1], [3, 3, 1, 1]));
   assertEquals(tf.memory().numTensors, start);
 });
