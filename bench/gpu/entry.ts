@@ -11,12 +11,14 @@
 import { main as forward } from "../forward_bench.ts";
 import { main as train } from "../train_bench.ts";
 import { main as profile } from "../profile.ts";
+import { main as host } from "../host_overhead.ts";
 
 /** The benchmarks the bundle can run. */
 export const GPU_ENTRIES: Record<string, (args: string[]) => Promise<void>> = {
   forward,
   train,
   profile,
+  host,
 };
 
 if (import.meta.main) {

@@ -1,0 +1,95 @@
+/**
+ * Host time per inference on WebGPU, tfjs against the recorded engine: for
+ * tfjs the synchronous part of `predict()` with queue submission deferred
+ * (so no GPU wait is counted), for the engine the time from `run()` to its
+ * one `queue.submit`. GPU-independent: it is what the CPU pays before the
+ * GPU can start, per call. One JSON line per model.
+ *
+ *   deno run --allow-read=. --allow-env bench/host_overhead.ts [--models lite,full] [--size 64] [--runs 6]
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { tf } from "../lib/deps.ts";
+import { GpuEngine } from "../lib/predict/gpu_engine.ts";
+import { foldedModel, machineName, median, modelList, setupBackend } from "./_common.ts";
+
+/** Defaults, printed by --help. */
+export const HOST_OVERHEAD_DEFAULTS = { models: "lite,full", size: 64, runs: 6 } as const;
+
+/** Median host ms per call of tfjs `predict()` and of `GpuEngine.run()`. */
+export async function hostOverhead(
+  arch: "lite" | "full",
+  size: number,
+  runs: number,
+): Promise<{ tfjs_ms: number; engine_ms: number; dispatches: number }> {
+  const model = await foldedModel(arch);
+  const x = tf.randomUniform([1, size, size, 3], -2, 2, "float32", 7) as tf.Tensor4D;
+  const input = await x.data() as Float32Array;
+  const engine = await GpuEngine.create(model, { height: size, width: size });
+  const batchSize = tf.env().get("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE");
+  tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", 1e9);
+  const submit = GPUQueue.prototype.submit;
+  let submitted = 0;
+  GPUQueue.prototype.submit = function (...a: Parameters<GPUQueue["submit"]>) {
+    submitted = performance.now();
+    return submit.apply(this, a);
+  };
+  const ours: number[] = [], theirs: number[] = [];
+  try {
+    for (let i = 0; i <= runs; i++) {
+      const t0 = performance.now();
+      await engine.run(input);
+      const engineHost = submitted - t0; // before tfjs' own submit below overwrites it
+      const t1 = performance.now();
+      const y = tf.tidy(() => model.predict(x));
+      const t2 = performance.now();
+      await y.data();
+      y.dispose();
+      if (i > 0) { // run 0 warms up
+        ours.push(engineHost);
+        theirs.push(t2 - t1);
+      }
+    }
+  } finally {
+    GPUQueue.prototype.submit = submit;
+    tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", batchSize);
+    engine.dispose();
+    x.dispose();
+    model.dispose();
+  }
+  return { tfjs_ms: median(theirs), engine_ms: median(ours), dispatches: engine.dispatches };
+}
+
+/** Runs with command-line `args`; prints JSON lines. */
+export async function main(args: string[]): Promise<void> {
+  const d = HOST_OVERHEAD_DEFAULTS;
+  const { values } = parseArgs({
+    args,
+    options: {
+      models: { type: "string", default: d.models },
+      size: { type: "string", default: String(d.size) },
+      runs: { type: "string", default: String(d.runs) },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(`host_overhead: host ms per inference, tfjs vs the recorded engine
+defaults: ${JSON.stringify(d)}`);
+    return;
+  }
+  const info = await setupBackend("webgpu");
+  for (const arch of modelList(values.models)) {
+    const r = await hostOverhead(arch, Number(values.size), Number(values.runs));
+    console.log(JSON.stringify({
+      workload: `host_${arch}_b1_${values.size}`,
+      adapter: info.adapter ?? null,
+      machine: machineName(),
+      tfjs_host_ms: Number(r.tfjs_ms.toFixed(2)),
+      engine_host_ms: Number(r.engine_ms.toFixed(2)),
+      engine_dispatches: r.dispatches,
+    }));
+  }
+}
+
+if (import.meta.main) await main(Deno.args);
