@@ -6,13 +6,25 @@
  * GPU can start, per call. One JSON line per model.
  *
  *   deno run --allow-read=. --allow-env bench/host_overhead.ts [--models lite,full] [--size 64] [--runs 6]
+ *     [--train [--tfjs-kernels]]
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { tf } from "../lib/deps.ts";
 import { GpuEngine } from "../lib/predict/gpu_engine.ts";
-import { foldedModel, machineName, median, modelList, setupBackend } from "./_common.ts";
+import { U2Net } from "../lib/model/u2net.ts";
+import { AdamW } from "../lib/train/adamw.ts";
+import { criterion } from "../lib/train/loss.ts";
+import { getParamsGroups } from "../lib/train/params_groups.ts";
+import {
+  applyWebgpuKnobs,
+  foldedModel,
+  machineName,
+  median,
+  modelList,
+  setupBackend,
+} from "./_common.ts";
 
 /** Defaults, printed by --help. */
 export const HOST_OVERHEAD_DEFAULTS = { models: "lite,full", size: 64, runs: 6 } as const;
@@ -61,6 +73,50 @@ export async function hostOverhead(
   return { tfjs_ms: median(theirs), engine_ms: median(ours), dispatches: engine.dispatches };
 }
 
+/**
+ * Median host ms of one training step (tape forward + backward, then AdamW)
+ * with submission deferred, at a tiny size (host work does not depend on
+ * it): what the CPU pays per step before the GPU can finish it.
+ */
+export async function hostTrainStep(arch: "lite" | "full", runs: number): Promise<number> {
+  const model = U2Net.create(arch).train();
+  const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });
+  const images = tf.randomUniform([2, 16, 16, 3], -1, 1, "float32", 1) as tf.Tensor4D;
+  const masks = tf.tidy(() =>
+    tf.cast(tf.greater(tf.randomUniform([2, 16, 16, 1], 0, 1, "float32", 2), 0.5), "float32")
+  ) as tf.Tensor4D;
+  const named = model.namedParameters();
+  const vars = named.map(([, v]) => v);
+  const batchSize = tf.env().get("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE");
+  tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", 1e9);
+  const times: number[] = [];
+  try {
+    for (let i = 0; i <= runs; i++) {
+      const t0 = performance.now();
+      const { value, grads } = tf.variableGrads(
+        () => criterion(model.forward(images), masks),
+        vars,
+      );
+      const t1 = performance.now();
+      await value.data();
+      const t2 = performance.now();
+      optimizer.applyGradients(new Map(named.map(([name, v]) => [name, grads[v.name]])));
+      const t3 = performance.now();
+      tf.dispose([value, ...Object.values(grads)]);
+      const probe = tf.sum(vars[0]);
+      await probe.data();
+      probe.dispose();
+      if (i > 0) times.push(t1 - t0 + (t3 - t2)); // run 0 warms up
+    }
+  } finally {
+    tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", batchSize);
+    tf.dispose([images, masks]);
+    optimizer.dispose();
+    model.dispose();
+  }
+  return median(times);
+}
+
 /** Runs with command-line `args`; prints JSON lines. */
 export async function main(args: string[]): Promise<void> {
   const d = HOST_OVERHEAD_DEFAULTS;
@@ -70,15 +126,32 @@ export async function main(args: string[]): Promise<void> {
       models: { type: "string", default: d.models },
       size: { type: "string", default: String(d.size) },
       runs: { type: "string", default: String(d.runs) },
+      train: { type: "boolean", default: false },
+      "tfjs-kernels": { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
   });
   if (values.help) {
     console.log(`host_overhead: host ms per inference, tfjs vs the recorded engine
-defaults: ${JSON.stringify(d)}`);
+defaults: ${JSON.stringify(d)}; --train: host ms of a training step instead
+(--tfjs-kernels: with our WebGPU kernels off)`);
     return;
   }
   const info = await setupBackend("webgpu");
+  const knobs = applyWebgpuKnobs(values);
+  if (values.train) {
+    for (const arch of modelList(values.models)) {
+      const ms = await hostTrainStep(arch, Number(values.runs));
+      console.log(JSON.stringify({
+        workload: `host_train_${arch}`,
+        adapter: info.adapter ?? null,
+        machine: machineName(),
+        host_ms: Number(ms.toFixed(2)),
+        ...knobs,
+      }));
+    }
+    return;
+  }
   for (const arch of modelList(values.models)) {
     const r = await hostOverhead(arch, Number(values.size), Number(values.runs));
     console.log(JSON.stringify({

@@ -155,6 +155,7 @@ if [ "$ADAPTER_OK" = 1 ]; then
   W=(--backend webgpu --progress)
   # In order of importance: a step that no longer fits the budget is skipped.
   step host_overhead 30 "${DB[@]}" host --models lite,full --size "$SIZE" --runs 5
+  step host_train 40 "${DB[@]}" host --train --models lite,full --runs 3
   step forward_engine 70 "${DB[@]}" forward "${W[@]}" --engine --models lite,full --size "$SIZE" \
     --batches 1,8 --runs 10 --warmup 2 --max-seconds 8
   step forward_tfjs 80 "${DB[@]}" forward "${W[@]}" --models lite,full --size "$SIZE" \
