@@ -29,6 +29,20 @@ Deno.test("planEngine() records fewer dispatches than the tfjs graph when planne
   assert(big.steps.every((s) => s.workgroups[0] <= 65535 && s.workgroups[1] <= 65535));
 });
 
+Deno.test("planEngine() shares activation buffers without a step reading its own output", () => {
+  const plan = planEngine(U2NET_FULL, [8, 320, 320]);
+  const bytes = 4 * plan.buffers.reduce((a, b) => a + b, 0);
+  assert(bytes < 1024 * 2 ** 20, `${bytes} bytes`); // 2,694 MiB without sharing
+  assert(plan.buffers.length < 32, `${plan.buffers.length} buffers`);
+  for (const step of plan.steps) {
+    const [out, ...ins] = step.bindings;
+    assert(!ins.includes(out), `${step.shader} reads its output buffer`);
+    assert(plan.buffers[out as number] > 0);
+  }
+  const written = new Set(plan.steps.map((s) => s.bindings[0]));
+  assert(!written.has(0), "the input buffer is never overwritten");
+});
+
 Deno.test("GpuEngine.run() reproduces eval_wz within 1e-5 when on webgpu", async (t) => {
   if (!hasWebgpu) {
     await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
