@@ -65,6 +65,25 @@ export interface AdamWParamGroup {
   eps: number;
 }
 
+/**
+ * `AdamW`'s live per-parameter record. The moments are in one of two
+ * layouts: split (`m`, `v`) or packed (`mv`); see `AdamW`.
+ */
+export interface AdamWSlot {
+  /** The parameter. */
+  variable: tf.Variable;
+  /** Its group. */
+  group: AdamWParamGroup;
+  /** Updates applied so far. */
+  step: number;
+  /** Split layout (cpu, wasm, unfused webgpu): first moment, shaped like the variable. */
+  m?: tf.Tensor;
+  /** Split layout: second moment, shaped like the variable. */
+  v?: tf.Tensor;
+  /** Packed layout (fused webgpu): `[m, v]` flattened into one `[2·size]` tensor. */
+  mv?: tf.Tensor;
+}
+
 /** Host copy of one parameter's optimizer state. */
 export interface AdamWParamState {
   /** Updates applied so far (PyTorch's `step`). */

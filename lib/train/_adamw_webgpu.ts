@@ -1,13 +1,15 @@
 /**
- * AdamW's per-parameter update on WebGPU as three fused element-wise kernels
- * instead of ~14 tfjs ops (cast, mul, add, sqrt, div, sub …):
+ * AdamW's per-parameter update on WebGPU as two fused element-wise kernels
+ * instead of ~14 tfjs ops (cast, mul, add, sqrt, div, sub …). Both moments of
+ * a parameter with `n` values live in ONE packed float32 tensor `mv` of shape
+ * `[2·n]`: the first moment `m` in `mv[0, n)`, the second `v` in `mv[n, 2n)`.
  *
- *   m' = m·β1 + g·(1 − β1)                          (U2NetAdamWFirstMoment)
- *   v' = v·β2 + (g·g)·(1 − β2)                      (U2NetAdamWSecondMoment)
+ *   m' = m·β1 + g·(1 − β1)      for i <  n        (U2NetAdamWMoments,
+ *   v' = v·β2 + (g·g)·(1 − β2)  for i >= n         one dispatch over 2n)
  *   p' = p·(1 − lr·wd) − (m'·stepSize) / (sqrt(v')/bc2Sqrt + eps)
  *                                                   (U2NetAdamWParam)
  *
- * The third kernel reads the new moments written by the first two, so every
+ * The second kernel reads the new moments written by the first, so every
  * value is computed once, in the same float32 operation order as the tf-op
  * path (a GPU compiler may still contract a multiply-add into an FMA). The
  * scalars are computed in float64 on the host and passed as f32 uniforms,
@@ -23,8 +25,7 @@ import { registerWebgpuKernels, runWgsl, type WgslUniform } from "../model/_webg
 
 /** Kernel names (our own: no built-in tfjs kernel is replaced). */
 export const ADAMW_KERNELS = {
-  firstMoment: "U2NetAdamWFirstMoment",
-  secondMoment: "U2NetAdamWSecondMoment",
+  moments: "U2NetAdamWMoments",
   param: "U2NetAdamWParam",
 } as const;
 
@@ -57,22 +58,15 @@ function grid(n: number): [number, number, number] {
 const f32 = (...data: number[]): WgslUniform => ({ type: "float32", data });
 const i32 = (n: number): WgslUniform => ({ type: "int32", data: [n] });
 
-const MOMENT_UNIFORMS = "count : i32, beta : f32, oneMinusBeta : f32,";
-
-const FIRST_MOMENT_CODE = `
+const MOMENTS_CODE = `
 fn main() {
   let index = getGlobalIndex();
-  if (index < uniforms.count) {
-    result[index] = m[index] * uniforms.beta + g[index] * uniforms.oneMinusBeta;
-  }
-}`;
-
-const SECOND_MOMENT_CODE = `
-fn main() {
-  let index = getGlobalIndex();
-  if (index < uniforms.count) {
-    let gi = g[index];
-    result[index] = v[index] * uniforms.beta + (gi * gi) * uniforms.oneMinusBeta;
+  let n = uniforms.count;
+  if (index < n) {
+    result[index] = mv[index] * uniforms.beta1 + g[index] * uniforms.oneMinusBeta1;
+  } else if (index < 2 * n) {
+    let gi = g[index - n];
+    result[index] = mv[index] * uniforms.beta2 + (gi * gi) * uniforms.oneMinusBeta2;
   }
 }`;
 
@@ -81,8 +75,8 @@ fn main() {
   let index = getGlobalIndex();
   if (index < uniforms.count) {
     let decayed = p[index] * uniforms.decay;
-    let denom = sqrt(v[index]) / uniforms.bc2Sqrt + uniforms.eps;
-    result[index] = decayed - (m[index] * uniforms.stepSize) / denom;
+    let denom = sqrt(mv[index + uniforms.count]) / uniforms.bc2Sqrt + uniforms.eps;
+    result[index] = decayed - (mv[index] * uniforms.stepSize) / denom;
   }
 }`;
 
@@ -92,90 +86,99 @@ type KernelArgs = {
   attrs?: Record<string, unknown>;
 };
 
-function momentKernel(key: string, name: "m" | "v", code: string) {
-  return ({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo => {
-    const [x, g] = [inputs[name], inputs.g];
-    const n = tf.util.sizeFromShape(x.shape);
-    const beta = (attrs as { beta: number }).beta;
-    return runWgsl(
-      backend,
-      {
-        key,
-        outputShape: [...x.shape],
-        inputs: [name, "g"],
-        workgroupSize: [WG, 1, 1],
-        dispatch: grid(n),
-        uniforms: MOMENT_UNIFORMS,
-        code,
-      },
-      [x, g],
-      [i32(n), f32(beta), f32(1 - beta)],
-    );
-  };
+function momentsKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const { mv, g } = inputs;
+  const n = tf.util.sizeFromShape(g.shape);
+  const s = attrs as unknown as AdamWStepScalars;
+  return runWgsl(
+    backend,
+    {
+      key: "u2netAdamWMoments",
+      outputShape: [2 * n],
+      inputs: ["mv", "g"],
+      workgroupSize: [WG, 1, 1],
+      dispatch: grid(2 * n),
+      uniforms: "count : i32, beta1 : f32, oneMinusBeta1 : f32, beta2 : f32, oneMinusBeta2 : f32,",
+      code: MOMENTS_CODE,
+    },
+    [mv, g],
+    [i32(n), f32(s.beta1), f32(1 - s.beta1), f32(s.beta2), f32(1 - s.beta2)],
+  );
 }
 
 function paramKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
-  const { p, m, v } = inputs;
+  const { p, mv } = inputs;
   const n = tf.util.sizeFromShape(p.shape);
   const s = attrs as unknown as AdamWStepScalars;
   return runWgsl(
     backend,
     {
-      key: "u2netAdamWParam",
+      key: "u2netAdamWPackedParam",
       outputShape: [...p.shape],
-      inputs: ["p", "m", "v"],
+      inputs: ["p", "mv"],
       workgroupSize: [WG, 1, 1],
       dispatch: grid(n),
       uniforms: "count : i32, decay : f32, stepSize : f32, bc2Sqrt : f32, eps : f32,",
       code: PARAM_CODE,
     },
-    [p, m, v],
+    [p, mv],
     [i32(n), f32(s.decay), f32(s.stepSize), f32(s.bc2Sqrt), f32(s.eps)],
   );
 }
 
-/** Registers the three kernels on the webgpu backend (idempotent). */
+/** Registers the two kernels on the webgpu backend (idempotent). */
 export function ensureAdamWKernels(): void {
   registerWebgpuKernels({
-    [ADAMW_KERNELS.firstMoment]: momentKernel(
-      "u2netAdamWFirstMoment",
-      "m",
-      FIRST_MOMENT_CODE,
-    ) as unknown as tf.KernelFunc,
-    [ADAMW_KERNELS.secondMoment]: momentKernel(
-      "u2netAdamWSecondMoment",
-      "v",
-      SECOND_MOMENT_CODE,
-    ) as unknown as tf.KernelFunc,
+    [ADAMW_KERNELS.moments]: momentsKernel as unknown as tf.KernelFunc,
     [ADAMW_KERNELS.param]: paramKernel as unknown as tf.KernelFunc,
   });
 }
 
 /**
- * One AdamW step of one float32 parameter on the webgpu backend, in three
- * dispatches. Nothing is assigned or disposed: the caller assigns the new
- * parameter and swaps the moments.
+ * One AdamW step of one float32 parameter on the webgpu backend, in two
+ * dispatches (plus a cast for a non-float32 gradient): assigns the new
+ * parameter and returns the new packed moments; `mv` is not disposed.
  *
  * @param p The parameter (before weight decay).
- * @param g Its float32 gradient, same shape.
- * @param m The first moment, same shape.
- * @param v The second moment, same shape.
+ * @param g Its gradient, same shape.
+ * @param mv The packed moments, shape `[2·p.size]` (m first, then v).
  * @param s The step's scalars.
- * @returns New tensors `[m', v', p']`.
+ * @returns The new packed moments `mv'`.
  */
 export function adamwStepWebgpu(
-  p: tf.Tensor,
+  p: tf.Variable,
   g: tf.Tensor,
-  m: tf.Tensor,
-  v: tf.Tensor,
+  mv: tf.Tensor,
   s: AdamWStepScalars,
-): [tf.Tensor, tf.Tensor, tf.Tensor] {
+): tf.Tensor {
   ensureAdamWKernels();
   const engine = tf.engine();
-  const run = (name: string, inputs: tf.NamedTensorMap, attrs: Record<string, number>) =>
-    engine.runKernel(name, inputs, attrs) as tf.Tensor;
-  const newM = run(ADAMW_KERNELS.firstMoment, { m, g }, { beta: s.beta1 });
-  const newV = run(ADAMW_KERNELS.secondMoment, { v, g }, { beta: s.beta2 });
-  const newP = run(ADAMW_KERNELS.param, { p, m: newM, v: newV }, { ...s });
-  return [newM, newV, newP];
+  const attrs = { ...s };
+  return tf.tidy(() => {
+    const g32 = g.dtype === "float32" ? g : tf.cast(g, "float32");
+    const newMv = engine.runKernel(ADAMW_KERNELS.moments, { mv, g: g32 }, attrs) as tf.Tensor;
+    p.assign(engine.runKernel(ADAMW_KERNELS.param, { p, mv: newMv }, attrs) as tf.Tensor);
+    return newMv;
+  });
+}
+
+/** Packs moments shaped like a parameter into one `[2·size]` tensor (exact; any backend). */
+export function packMoments(m: tf.Tensor, v: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.concat([tf.reshape(m, [-1]), tf.reshape(v, [-1])]));
+}
+
+/** Splits packed moments into `[m, v]` of `shape` (exact; any backend). */
+export function unpackMoments(mv: tf.Tensor, shape: readonly number[]): [tf.Tensor, tf.Tensor] {
+  return tf.tidy(() => {
+    const [m, v] = tf.split(mv, 2);
+    return [tf.reshape(m, [...shape]), tf.reshape(v, [...shape])];
+  });
+}
+
+/** Host packing of `state()` moments: `[expAvg, expAvgSq]` in one new array. */
+export function packHost(expAvg: ArrayLike<number>, expAvgSq: ArrayLike<number>): Float32Array {
+  const data = new Float32Array(expAvg.length + expAvgSq.length);
+  data.set(expAvg);
+  data.set(expAvgSq, expAvg.length);
+  return data;
 }

@@ -6,12 +6,13 @@
  */
 import { tf } from "../deps.ts";
 import { onWebgpu, webgpuKernelSettings } from "../model/_webgpu.ts";
-import { adamwStepWebgpu } from "./_adamw_webgpu.ts";
+import { adamwStepWebgpu, packHost, packMoments, unpackMoments } from "./_adamw_webgpu.ts";
 import {
   type AdamWGroupInit,
   type AdamWOptions,
   type AdamWParamGroup,
   type AdamWParamState,
+  type AdamWSlot as Slot,
   type AdamWState,
   resolveParamGroups,
 } from "./_adamw_types.ts";
@@ -25,13 +26,8 @@ export {
   DEFAULT_ADAMW_OPTIONS,
 } from "./_adamw_types.ts";
 
-interface Slot {
-  variable: tf.Variable;
-  group: AdamWParamGroup;
-  step: number;
-  m?: tf.Tensor;
-  v?: tf.Tensor;
-}
+/** True when the update runs as fused WGSL kernels (and the moments are packed). */
+const fused = (): boolean => onWebgpu() && webgpuKernelSettings.adamw;
 
 /**
  * AdamW (amsgrad off, no gradient clipping). For every parameter with a
@@ -39,31 +35,16 @@ interface Slot {
  * `p ← p·(1 − lr·wd)`; `m ← β1·m + (1 − β1)·g`; `v ← β2·v + (1 − β2)·g²`;
  * `p ← p − (lr/(1 − β1^t))·m / (sqrt(v)/sqrt(1 − β2^t) + eps)`.
  * Scalars are computed in float64 and applied in float32, like PyTorch.
- * On webgpu (unless `webgpuKernelSettings.adamw` is off) each update is three
- * fused WGSL dispatches (`_adamw_webgpu.ts`) in the same float32 order.
+ * On webgpu (unless `webgpuKernelSettings.adamw` is off) each update is two
+ * fused WGSL dispatches (`_adamw_webgpu.ts`) in the same float32 order, and
+ * a parameter's two moments are kept packed in one tensor; elsewhere they are
+ * two tensors shaped like the parameter. A slot's layout follows the path of
+ * each step (converted exactly, by concat or split, when the path changes);
+ * {@linkcode AdamW.state} always returns the moments separately.
  *
  * @example
  * ```ts
  * import { tf } from "../deps.ts";
-import { onWebgpu, webgpuKernelSettings } from "../model/_webgpu.ts";
-import { adamwStepWebgpu } from "./_adamw_webgpu.ts";
-import {
-  type AdamWGroupInit,
-  type AdamWOptions,
-  type AdamWParamGroup,
-  type AdamWParamState,
-  type AdamWState,
-  resolveParamGroups,
-} from "./_adamw_types.ts";
-
-export {
-  type AdamWGroupInit,
-  type AdamWOptions,
-  type AdamWParamGroup,
-  type AdamWParamState,
-  type AdamWState,
-  DEFAULT_ADAMW_OPTIONS,
-} from "./_adamw_types.ts";
  * import { AdamW } from "./adamw.ts";
  * const w = tf.variable(tf.tensor1d([1, 2]));
  * const opt = new AdamW([{ params: [w], names: ["w"], weightDecay: 0 }], { lr: 0.1 });
@@ -136,21 +117,22 @@ export class AdamW {
 
   #update(slot: Slot, grad: tf.Tensor): void {
     const { lr, weightDecay, betas: [b1, b2], eps } = slot.group;
-    slot.m ??= tf.zerosLike(slot.variable);
-    slot.v ??= tf.zerosLike(slot.variable);
+    const packed = fused();
+    this.#layout(slot, packed);
     const t = ++slot.step;
     const stepSize = lr / (1 - b1 ** t);
     const bc2Sqrt = Math.sqrt(1 - b2 ** t);
-    const [oldM, oldV, p] = [slot.m, slot.v, slot.variable];
+    const p = slot.variable;
+    if (packed) {
+      const oldMv = slot.mv!;
+      const decay = 1 - lr * weightDecay;
+      const scalars = { beta1: b1, beta2: b2, decay, stepSize, bc2Sqrt, eps };
+      slot.mv = adamwStepWebgpu(p, grad, oldMv, scalars);
+      oldMv.dispose();
+      return;
+    }
+    const [oldM, oldV] = [slot.m!, slot.v!];
     const [m, v] = tf.tidy(() => {
-      if (onWebgpu() && webgpuKernelSettings.adamw) {
-        const g = grad.dtype === "float32" ? grad : tf.cast(grad, "float32");
-        const decay = 1 - lr * weightDecay;
-        const scalars = { beta1: b1, beta2: b2, decay, stepSize, bc2Sqrt, eps };
-        const [m, v, next] = adamwStepWebgpu(p, g, oldM, oldV, scalars);
-        p.assign(next);
-        return [m, v];
-      }
       const g = tf.cast(grad, "float32");
       const decayed = tf.mul(p, 1 - lr * weightDecay);
       const m = tf.add(tf.mul(oldM, b1), tf.mul(g, 1 - b1));
@@ -165,17 +147,31 @@ export class AdamW {
     slot.v = v;
   }
 
+  /** Puts the slot's moments in the packed or split layout (zeros before the first step). */
+  #layout(slot: Slot, packed: boolean): void {
+    const { variable, m, v, mv } = slot;
+    if (packed && !mv) {
+      slot.mv = m && v ? packMoments(m, v) : tf.zeros([2 * variable.size], "float32");
+    } else if (!packed && !(m && v)) {
+      [slot.m, slot.v] = mv
+        ? unpackMoments(mv, variable.shape)
+        : [tf.zerosLike(variable), tf.zerosLike(variable)];
+    } else return;
+    tf.dispose(packed ? [m, v].filter((x) => x !== undefined) : mv);
+    if (packed) slot.m = slot.v = undefined;
+    else slot.mv = undefined;
+  }
+
   /** Host copy of the state (group hyper-parameters and per-parameter moments). */
   async state(): Promise<AdamWState> {
     this.#checkLive("read state");
     const params: Record<string, AdamWParamState> = {};
-    for (const [name, slot] of this.#slots) {
-      if (!slot.m || !slot.v) continue;
-      params[name] = {
-        step: slot.step,
-        expAvg: new Float32Array(await slot.m.data()),
-        expAvgSq: new Float32Array(await slot.v.data()),
-      };
+    for (const [name, { variable: { size }, step, m, v, mv }] of this.#slots) {
+      // one host array [m, v] either way (packed: as stored; split: copied together)
+      const host = mv ? await mv.data() : m && v ? packHost(await m.data(), await v.data()) : null;
+      if (!host) continue;
+      const f = host as Float32Array; // float32 moments
+      params[name] = { step, expAvg: f.slice(0, size), expAvgSq: f.slice(size, 2 * size) };
     }
     const groups = this.paramGroups.map((g) => ({
       lr: g.lr,
@@ -220,8 +216,13 @@ export class AdamW {
       const s = state.params[name];
       if (!s) continue;
       slot.step = s.step;
-      slot.m = tf.tensor(Float32Array.from(s.expAvg), slot.variable.shape, "float32");
-      slot.v = tf.tensor(Float32Array.from(s.expAvgSq), slot.variable.shape, "float32");
+      const { shape, size } = slot.variable;
+      if (fused()) {
+        slot.mv = tf.tensor(packHost(s.expAvg, s.expAvgSq), [2 * size], "float32");
+        continue;
+      }
+      slot.m = tf.tensor(Float32Array.from(s.expAvg), shape, "float32");
+      slot.v = tf.tensor(Float32Array.from(s.expAvgSq), shape, "float32");
     }
   }
 
@@ -232,9 +233,8 @@ export class AdamW {
   }
 
   #clear(slot: Slot): void {
-    slot.m?.dispose();
-    slot.v?.dispose();
-    slot.m = slot.v = undefined;
+    tf.dispose([slot.m, slot.v, slot.mv].filter((x) => x !== undefined));
+    slot.m = slot.v = slot.mv = undefined;
     slot.step = 0;
   }
 
