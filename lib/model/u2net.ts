@@ -19,7 +19,7 @@ import {
   type StateEntrySpec,
 } from "./state_dict.ts";
 import { loadStateDictInto } from "./_load.ts";
-import { runningStatWebgpu } from "./_running_stats_webgpu.ts";
+import { runningStatOfBatch } from "./_running_stats_webgpu.ts";
 import { onWebgpu, webgpuKernelSettings } from "./_webgpu.ts";
 
 let nextNetworkId = 0;
@@ -183,13 +183,14 @@ export class U2Net {
   /** PyTorch's running-stat update: momentum 0.1, unbiased variance, counter + 1. */
   #updateRunningStats(name: string, stats: BatchStats): void {
     const m = BN_MOMENTUM;
-    const mean = this.#vars.get(`${name}.bn.running_mean`)!;
-    const variance = this.#vars.get(`${name}.bn.running_var`)!;
-    const fused = onWebgpu() && webgpuKernelSettings.runningStats; // one kernel per buffer
-    const update = (r: tf.Variable, s: tf.Tensor) =>
-      r.assign(fused ? runningStatWebgpu(r, s, m) : tf.add(tf.mul(r, 1 - m), tf.mul(s, m)));
-    update(mean, stats.mean);
-    update(variance, stats.varUnbiased);
+    const fused = onWebgpu() && webgpuKernelSettings.runningStats; // 1 kernel per buffer
+    const update = (key: string, row: 0 | 1) => {
+      const r = this.#vars.get(`${name}.bn.running_${key}`)!;
+      const tfOps = () => tf.add(tf.mul(r, 1 - m), tf.mul(row ? stats.varUnbiased : stats.mean, m));
+      r.assign(fused ? runningStatOfBatch(r, stats, row, m) : tfOps());
+    };
+    update("mean", 0);
+    update("var", 1);
     const counter = `${name}.bn.num_batches_tracked`;
     this.#counters.set(counter, this.#counters.get(counter)! + 1n);
   }

@@ -46,6 +46,7 @@ Deno.test("partialPlan() covers every row with at most MAX_PARTIAL_GROUPS workgr
   }
   assert(partialPlan(16 * 288 * 288, 64).parts >= 256, "large R gets hundreds of workgroups");
   assert(partialPlan(2 * 40 * 40, 16).parts > 1, "the test shape [2,40,40,16] has P > 1");
+  assert(partialPlan(4 * 64 * 64, 32).parts > 64, "the test shape [4,64,64,32] has P > 64");
 });
 
 Deno.test("batchNormReluTrainWebgpu() matches the tf-op path when on webgpu", async (t) => {
@@ -54,7 +55,14 @@ Deno.test("batchNormReluTrainWebgpu() matches the tf-op path when on webgpu", as
     return;
   }
   await useBackend("webgpu");
-  const shapes: Shape4[] = [[2, 5, 7, 1], [1, 3, 5, 3], [2, 40, 40, 16], [2, 4, 4, 100]];
+  // [4,64,64,32]: large R, P = 128 chunks merged per channel.
+  const shapes: Shape4[] = [
+    [2, 5, 7, 1],
+    [1, 3, 5, 3],
+    [2, 40, 40, 16],
+    [2, 4, 4, 100],
+    [4, 64, 64, 32],
+  ];
   const names = ["y", "mean", "varUnbiased", "dx", "dgamma", "dbeta"];
   for (const [i, shape] of shapes.entries()) {
     await t.step(`shape [${shape}]`, async () => {
@@ -69,11 +77,34 @@ Deno.test("batchNormReluTrainWebgpu() matches the tf-op path when on webgpu", as
       const want = await evaluate(tfOpPath, ...args);
       const got = await evaluate(batchNormReluTrainWebgpu, ...args);
       tf.dispose([x, gamma, beta, w]);
-      names.forEach((name, k) => {
+      const diffs = names.map((name, k) => {
         const diff = maxAbsDiff(got[k], want[k]);
         assert(diff <= 1e-5 * Math.max(1, maxAbs(want[k])), `${name}: max diff ${diff}`);
+        return `${name} ${diff.toExponential(1)}`;
       });
+      console.log(`[${shape}] max |diff|: ${diffs.join(", ")}`);
       assertEquals(tf.memory().numTensors, start);
     });
   }
+});
+
+Deno.test("batchNormReluTrainWebgpu() packs mean and unbiased variance as [2, C] when on webgpu", async (t) => {
+  if (!(await testBackends()).includes("webgpu")) {
+    await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
+    return;
+  }
+  await useBackend("webgpu");
+  const start = tf.memory().numTensors;
+  const x = tf.tensor4d([1, 10, 2, 20, 3, 30, 6, 40], [1, 2, 2, 2]);
+  const out = tf.tidy(() => {
+    const { y, stats } = batchNormReluTrainWebgpu(x, tf.ones([2]), tf.zeros([2]));
+    return [y, stats.packed, stats.mean, stats.varUnbiased];
+  });
+  const [packed, mean, vu] = await Promise.all(out.slice(1).map((t) => t.data()));
+  assertEquals(out[1].shape, [2, 2]);
+  const want = [3, 25, 14 / 3, 500 / 3]; // mean (3, 25), unbiased var (14/3, 500/3)
+  assert(maxAbsDiff(packed, want) <= 1e-4, `packed ${packed}`);
+  assert(maxAbsDiff([...mean, ...vu], want) <= 1e-4, `mean ${mean}, varUnbiased ${vu}`);
+  tf.dispose([x, ...out]);
+  assertEquals(tf.memory().numTensors, start);
 });

@@ -72,6 +72,12 @@ Deno.test("runningStatWebgpu() computes r·0.9 + s·0.1 when given small buffers
   assert(maxAbsDiff(got, ref) <= REL_TOL * maxAbs(ref), `${got} vs ${ref}`);
   const bad = tf.zeros([3]);
   assertThrows(() => runningStatWebgpu(r, bad, 0.1), RangeError, "Cannot update running stat");
-  tf.dispose([r, s, out, want, bad]);
+  // Packed [2, C] statistics, read in place at row 1.
+  const packed = tf.tidy(() => tf.stack([tf.zeros([5]), s]));
+  const fromRow = runningStatWebgpu(r, packed, 0.1, 1);
+  assert(maxAbsDiff(await fromRow.data(), ref) <= REL_TOL * maxAbs(ref), "packed row 1");
+  assertThrows(() => runningStatWebgpu(r, packed, 0.1, 2), RangeError, "(row 2)");
+  assertThrows(() => runningStatWebgpu(r, s, 0.1, 0), RangeError, "Cannot update running stat");
+  tf.dispose([r, s, out, want, bad, packed, fromRow]);
   assertEquals(tf.memory().numTensors, start);
 });
