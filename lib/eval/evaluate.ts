@@ -8,6 +8,8 @@ import { tf } from "../deps.ts";
 import type { U2Net } from "../model/u2net.ts";
 import type { EvalSample } from "../data/loader.ts";
 import { FScore, MeanAbsoluteError, resizePrediction } from "./metrics.ts";
+import { type PredictEngine, useGpuEngine } from "../predict/_engine_runner.ts";
+import { GpuEngine } from "../predict/gpu_engine.ts";
 
 /** Progress of {@linkcode evaluate}, reported after each sample. */
 export interface EvalProgress {
@@ -34,6 +36,12 @@ export interface EvaluateOptions {
    * @default {undefined}
    */
   total?: number;
+  /**
+   * `gpu`: the recorded WebGPU engine (weights folded and bound once per
+   * call of `evaluate`); `tfjs`: tfjs ops; `auto`: gpu on the webgpu backend.
+   * @default "auto"
+   */
+  engine?: PredictEngine;
   /** Called after each sample. */
   onProgress?: (progress: EvalProgress) => void;
   /**
@@ -87,6 +95,18 @@ export async function evaluate(
   const wasTraining = model.training;
   const start = performance.now();
   model.eval();
+  // One engine per input size, on tfjs' device, for this call's weights.
+  const gpu = useGpuEngine(options.engine ?? "auto", model);
+  const engines = new Map<number, Promise<GpuEngine>>();
+  const engineFor = (size: number) => {
+    let e = engines.get(size);
+    if (!e) {
+      const device = (tf.backend() as unknown as { device?: GPUDevice }).device;
+      e = GpuEngine.create(model, { height: size, width: size, device });
+      engines.set(size, e);
+    }
+    return e;
+  };
   try {
     for await (const s of samples) {
       const size = Math.round(Math.sqrt(s.image.length / 3));
@@ -95,7 +115,9 @@ export async function evaluate(
           `Cannot evaluate sample "${s.name}": current image has ${s.image.length} values, not a square RGB`,
         );
       }
-      const pred = tf.tidy(() => model.forward(tf.tensor4d(s.image, [1, size, size, 3]))[0]);
+      const pred = gpu
+        ? tf.tensor4d(await (await engineFor(size)).run(s.image), [1, size, size, 1])
+        : tf.tidy(() => model.forward(tf.tensor4d(s.image, [1, size, size, 3]))[0]);
       let p: Float32Array;
       try {
         p = await resizePrediction(pred, s.maskHeight, s.maskWidth, { postNorm });
@@ -114,6 +136,7 @@ export async function evaluate(
     }
   } finally {
     model.train(wasTraining);
+    for (const e of engines.values()) e.then((x) => x.dispose(), () => {});
   }
   if (f1.count === 0) throw new RangeError("Cannot evaluate: current value is 0 samples");
   return { mae: mae.compute(), maxF: f1.compute(), count: f1.count };
