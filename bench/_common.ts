@@ -11,7 +11,6 @@ import { type BackendInfo, type BackendName, selectBackend } from "../lib/backen
 import { foldBatchNorm } from "../lib/model/fold_bn.ts";
 import { type ArchName, U2Net } from "../lib/model/mod.ts";
 import { webgpuKernelSettings } from "../lib/model/_webgpu.ts";
-import { webgpuResizeSettings } from "../lib/model/_resize_webgpu.ts";
 
 /** One benchmark result, printed as one JSON line. */
 export interface BenchRecord {
@@ -213,7 +212,6 @@ export function applyWebgpuKnobs(
   for (const key of Object.keys(webgpuKernelSettings) as (keyof typeof webgpuKernelSettings)[]) {
     webgpuKernelSettings[key] = ours;
   }
-  webgpuResizeSettings.resizeGrad = webgpuResizeSettings.flipFilter = ours;
   let batch: number | null = null;
   if (values["submit-batch"]) {
     batch = numberList(values["submit-batch"], "submit-batch")[0];

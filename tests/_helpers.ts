@@ -71,6 +71,19 @@ export async function testBackends(): Promise<BackendName[]> {
   return out;
 }
 
+/**
+ * Activates webgpu for a test and returns true; without an adapter, records
+ * an ignored step saying so and returns false (the test then returns).
+ */
+export async function webgpuOrSkip(t: Deno.TestContext): Promise<boolean> {
+  if (!(await testBackends()).includes("webgpu")) {
+    await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
+    return false;
+  }
+  await useBackend("webgpu");
+  return true;
+}
+
 /** Activates a backend for a test. */
 export async function useBackend(name: BackendName): Promise<void> {
   await selectBackend(name);

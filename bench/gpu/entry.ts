@@ -2,9 +2,9 @@
  * One entry for the GPU machine's bundle (`deno bundle` of this file): the
  * first argument picks the benchmark, the rest are its flags.
  *
- *   deno run -A bench.js forward --backend webgpu --models lite --batches 1
- *   deno run -A bench.js train   --backend webgpu --models lite --batches 8
- *   deno run -A bench.js profile --backend webgpu --models lite
+ *   deno run --allow-read=. --allow-env --allow-sys=cpus bench.js forward --backend webgpu --models lite --batches 1
+ *   deno run --allow-read=. --allow-env --allow-sys=cpus bench.js train   --backend webgpu --models lite --batches 8
+ *   deno run --allow-read=. --allow-env --allow-sys=cpus bench.js profile --backend webgpu --models lite
  *
  * @module
  */

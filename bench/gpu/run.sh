@@ -151,7 +151,7 @@ fi
 
 # --- Ours on WebGPU ------------------------------------------------------------
 if [ "$ADAPTER_OK" = 1 ]; then
-  DB=("$DENO" run -A --no-prompt "${BENCH[@]}")
+  DB=("$DENO" run --no-prompt --allow-read=. --allow-env --allow-sys=cpus "${BENCH[@]}")
   W=(--backend webgpu --progress)
   # In order of importance: a step that no longer fits the budget is skipped.
   step host_overhead 30 "${DB[@]}" host --models lite,full --size "$SIZE" --runs 5

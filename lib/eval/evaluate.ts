@@ -8,8 +8,7 @@ import { tf } from "../deps.ts";
 import type { U2Net } from "../model/u2net.ts";
 import type { EvalSample } from "../data/loader.ts";
 import { FScore, MeanAbsoluteError, resizePrediction } from "./metrics.ts";
-import { type PredictEngine, useGpuEngine } from "../predict/_engine_runner.ts";
-import { GpuEngine } from "../predict/gpu_engine.ts";
+import { EngineRunner, type PredictEngine, useGpuEngine } from "../predict/_engine_runner.ts";
 
 /** Progress of {@linkcode evaluate}, reported after each sample. */
 export interface EvalProgress {
@@ -95,18 +94,8 @@ export async function evaluate(
   const wasTraining = model.training;
   const start = performance.now();
   model.eval();
-  // One engine per input size, on tfjs' device, for this call's weights.
-  const gpu = useGpuEngine(options.engine ?? "auto", model);
-  const engines = new Map<number, Promise<GpuEngine>>();
-  const engineFor = (size: number) => {
-    let e = engines.get(size);
-    if (!e) {
-      const device = (tf.backend() as unknown as { device?: GPUDevice }).device;
-      e = GpuEngine.create(model, { height: size, width: size, device });
-      engines.set(size, e);
-    }
-    return e;
-  };
+  // Engines (one per input size) hold this call's weights: made here, freed below.
+  const runner = useGpuEngine(options.engine ?? "auto", model) ? new EngineRunner(model) : null;
   try {
     for await (const s of samples) {
       const size = Math.round(Math.sqrt(s.image.length / 3));
@@ -115,8 +104,8 @@ export async function evaluate(
           `Cannot evaluate sample "${s.name}": current image has ${s.image.length} values, not a square RGB`,
         );
       }
-      const pred = gpu
-        ? tf.tensor4d(await (await engineFor(size)).run(s.image), [1, size, size, 1])
+      const pred = runner
+        ? tf.tensor4d(await runner.run(s.image, [1, size, size]), [1, size, size, 1])
         : tf.tidy(() => model.forward(tf.tensor4d(s.image, [1, size, size, 3]))[0]);
       let p: Float32Array;
       try {
@@ -136,7 +125,7 @@ export async function evaluate(
     }
   } finally {
     model.train(wasTraining);
-    for (const e of engines.values()) e.then((x) => x.dispose(), () => {});
+    runner?.dispose();
   }
   if (f1.count === 0) throw new RangeError("Cannot evaluate: current value is 0 samples");
   return { mae: mae.compute(), maxF: f1.compute(), count: f1.count };

@@ -23,7 +23,7 @@
  */
 import { tf } from "../deps.ts";
 import type { BatchStats } from "./_ops.ts";
-import { registerWebgpuKernels } from "./_webgpu.ts";
+import { disposeInfos, registerWebgpuKernels } from "./_webgpu.ts";
 import { runFlat, runPartial, runReduce } from "./_bn_webgpu_kernels.ts";
 
 type SaveFn = (tensors: tf.Tensor[]) => void;
@@ -38,17 +38,12 @@ function take(inputs: Parameters<tf.KernelFunc>[0]["inputs"], names: string[]): 
   return names.map((name) => inputs[name] as Info);
 }
 
-/** Frees intermediate outputs of a kernel function. */
-function release(backend: unknown, infos: Info[]): void {
-  for (const info of infos) (backend as { disposeData(id: object): void }).disposeData(info.dataId);
-}
-
 const statsKernel: tf.KernelFunc = ({ inputs, backend }) => {
   const [x] = take(inputs, ["x"]);
   const rows = rowsOf(x.shape);
   const moments = runPartial(backend, "moments", [x], rows, x.shape[x.shape.length - 1]);
   const stats = runReduce(backend, "stats", moments, [], rows);
-  release(backend, [moments]);
+  disposeInfos(backend, [moments]);
   return stats;
 };
 
@@ -65,7 +60,7 @@ const backwardKernel: tf.KernelFunc = ({ inputs, backend }) => {
   const dgamma = runReduce(backend, "dgamma", part, [stats], rows);
   const coef = runReduce(backend, "coef", part, [stats, gamma], rows);
   const dx = runFlat(backend, "dx", [dy, y, x, stats, coef], x.shape);
-  release(backend, [part, coef]);
+  disposeInfos(backend, [part, coef]);
   return [dx, dgamma, dbeta];
 };
 

@@ -16,7 +16,7 @@
  * @module
  */
 import type { tf } from "../deps.ts";
-import { runWgsl, type WgslUniform } from "./_webgpu.ts";
+import { f32, i32, runWgsl, type WgslUniform } from "./_webgpu.ts";
 import { FLAT, gridCode, GROUP, PARTIALS, REDUCES } from "./_bn_webgpu_wgsl.ts";
 
 /** Channel-tile width of the partial passes (256-byte row segments). */
@@ -66,8 +66,6 @@ function uniforms(
   count: number,
   span = 0,
 ): WgslUniform[] {
-  const i32 = (v: number): WgslUniform => ({ type: "int32", data: [v] });
-  const f32 = (v: number): WgslUniform => ({ type: "float32", data: [v] });
   return [
     i32(rows),
     i32(channels),

@@ -18,8 +18,9 @@
  * @module
  */
 import type { tf } from "../deps.ts";
-import { registerWebgpuKernels, runWgsl } from "./_webgpu.ts";
-import { filterGradVec4Code } from "./_conv_grad_wgsl.ts";
+import { disposeInfos, i32, registerWebgpuKernels, runWgsl } from "./_webgpu.ts";
+import { filterGradCode, filterGradVec4Code } from "./_conv_grad_wgsl.ts";
+import { convTileN } from "./_conv_wgsl.ts";
 
 /** Kernel names. */
 export const CONV_GRAD_KERNELS = { filterGrad: "U2NetConvFilterGrad" } as const;
@@ -34,90 +35,15 @@ export const convGradTuning: { targetWorkgroups: number; minChunk: number } = {
 };
 
 const TM = 64;
-const TK = 16;
-
-/** Column tile for N output channels. */
-function tileN(n: number): number {
-  return n <= 16 ? 16 : n <= 32 ? 32 : 64;
-}
+const TK = 16; // pixels per shared-memory step (the shaders' 16)
 
 /** The split of K: [splits, chunk] with chunk a multiple of TK. */
 export function splitK(m: number, n: number, k: number): [number, number] {
-  const tiles = Math.ceil(m / TM) * Math.ceil(n / tileN(n));
+  const tiles = Math.ceil(m / TM) * Math.ceil(n / convTileN(n));
   const maxSplits = Math.max(1, Math.ceil(k / convGradTuning.minChunk));
   const want = Math.max(1, Math.min(maxSplits, Math.ceil(convGradTuning.targetWorkgroups / tiles)));
   const chunk = Math.ceil(k / want / TK) * TK;
   return [Math.ceil(k / chunk), chunk];
-}
-
-function filterGradCode(tn: number): string {
-  const rn = tn / 16;
-  return `
-var<workgroup> As : array<f32, ${TK * TM}>;
-var<workgroup> Bs : array<f32, ${TK * tn}>;
-fn main() {
-  let H = uniforms.xShape.y;
-  let W = uniforms.xShape.z;
-  let Ci = uniforms.xShape.w;
-  let N = uniforms.dyShape.w;
-  let M = uniforms.m;
-  let n0 = i32(workgroupId.x) * ${tn};
-  let m0 = i32(workgroupId.y) * ${TM};
-  let s = i32(workgroupId.z);
-  let kBegin = s * uniforms.chunk;
-  let kEnd = min(uniforms.k, kBegin + uniforms.chunk);
-  let tx = i32(localId.x);
-  let ty = i32(localId.y);
-  let li = i32(localIndex);
-  // acc[j][i]: row m0 + ty + 16·i, column n0 + tx + 16·j.
-  var acc : array<vec4<f32>, ${rn}>;
-  for (var j = 0; j < ${rn}; j++) { acc[j] = vec4<f32>(0.0); }
-  for (var k0 = kBegin; k0 < kEnd; k0 += ${TK}) {
-    for (var idx = li; idx < ${TK * TM}; idx += 256) {
-      let kk = idx / ${TM};
-      let m = m0 + idx % ${TM};
-      let k = k0 + kk;
-      var v = 0.0;
-      if (m < M && k < kEnd) {
-        let px = k % W;
-        let rest = k / W;
-        let py = rest % H;
-        let b = rest / H;
-        let tap = m / Ci;
-        let ci = m - tap * Ci;
-        let iy = py + (tap / uniforms.kw) * uniforms.dil - uniforms.ph;
-        let ix = px + (tap % uniforms.kw) * uniforms.dil - uniforms.pw;
-        if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
-          v = x[((b * H + iy) * W + ix) * Ci + ci];
-        }
-      }
-      As[idx] = v;
-    }
-    for (var idx = li; idx < ${TK * tn}; idx += 256) {
-      let k = k0 + idx / ${tn};
-      let n = n0 + idx % ${tn};
-      var v = 0.0;
-      if (n < N && k < kEnd) { v = dy[k * N + n]; }
-      Bs[idx] = v;
-    }
-    workgroupBarrier();
-    for (var kk = 0; kk < ${TK}; kk++) {
-      let r = kk * ${TM} + ty;
-      let a = vec4<f32>(As[r], As[r + 16], As[r + 32], As[r + 48]);
-      for (var j = 0; j < ${rn}; j++) {
-        acc[j] = fma(a, vec4<f32>(Bs[kk * ${tn} + tx + 16 * j]), acc[j]);
-      }
-    }
-    workgroupBarrier();
-  }
-  for (var i = 0; i < 4; i++) {
-    let m = m0 + ty + 16 * i;
-    for (var j = 0; j < ${rn}; j++) {
-      let n = n0 + tx + 16 * j;
-      if (m < M && n < N) { result[(s * M + m) * N + n] = acc[j][i]; }
-    }
-  }
-}`;
 }
 
 const SUM_SPLITS_CODE = `
@@ -142,9 +68,8 @@ function filterGradKernel(
   const { kh, kw, dilation } = attrs as Attrs;
   const [b, h, w, ci] = x.shape;
   const co = dy.shape[3];
-  const m = kh * kw * ci, k = b * h * w, tn = tileN(co);
+  const m = kh * kw * ci, k = b * h * w, tn = convTileN(co);
   const [splits, chunk] = splitK(m, co, k);
-  const i32 = (v: number) => ({ type: "int32" as const, data: [v] });
   // vec4 kernel when channels come in fours (all but the RGB and side convs).
   const quads = ci % 4 === 0 && co % 4 === 0;
   const partial = runWgsl(
@@ -186,7 +111,7 @@ function filterGradKernel(
     [partial],
     [i32(splits)],
   );
-  (backend as { disposeData(id: unknown): void }).disposeData(partial.dataId);
+  disposeInfos(backend, [partial]);
   return out;
 }
 

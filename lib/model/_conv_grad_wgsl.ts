@@ -1,6 +1,7 @@
 /**
- * WGSL of the vec4 conv filter-gradient kernel (`_conv_grad_webgpu.ts`), for
- * input and output channel counts that are multiples of 4: a thread owns a
+ * WGSL of the conv filter-gradient kernel (`_conv_grad_webgpu.ts`): a scalar
+ * shader for any channel counts, and a vec4 one for input and output channel
+ * counts that are multiples of 4, where a thread owns a
  * 4x4 block of dW (4 input channels of one tap x 4 output channels) and, per
  * 16-pixel step, loads one vec4 of dy and one to four vec4 of x, keeping its
  * pixels' coordinates incrementally (no division in the loop).
@@ -8,16 +9,12 @@
  * @module
  */
 
-/** The shader for a tile of 64 rows x `tn` (16, 32 or 64) output channels. */
-export function filterGradVec4Code(tn: number): string {
-  const nq = tn / 4; // threads along x (vec4 columns)
-  const threads = nq * 16; // 16 threads along y, 4 rows each
-  const per = 256 / threads; // x quads each thread loads per step
-  return /* wgsl */ `
-var<workgroup> As : array<vec4<f32>, 256>; // [16 pixels][16 quads of rows]
-var<workgroup> Bs : array<vec4<f32>, ${16 * nq}>; // [16 pixels][${nq} quads of channels]
-fn main() {
-  let H = uniforms.xShape.y;
+/**
+ * What both shaders start with: the shapes, this workgroup's tile (64 rows
+ * of dW from `m0`, `tn` channels from `n0`) and its split's pixel range.
+ */
+function prelude(tn: number): string {
+  return `let H = uniforms.xShape.y;
   let W = uniforms.xShape.z;
   let Ci = uniforms.xShape.w;
   let N = uniforms.dyShape.w;
@@ -26,7 +23,81 @@ fn main() {
   let m0 = i32(workgroupId.y) * 64;
   let s = i32(workgroupId.z);
   let kBegin = s * uniforms.chunk;
-  let kEnd = min(uniforms.k, kBegin + uniforms.chunk);
+  let kEnd = min(uniforms.k, kBegin + uniforms.chunk);`;
+}
+
+/** The scalar shader (any channel counts): 64 rows x `tn` columns per 16x16 workgroup. */
+export function filterGradCode(tn: number): string {
+  const rn = tn / 16;
+  return `
+var<workgroup> As : array<f32, 1024>;
+var<workgroup> Bs : array<f32, ${16 * tn}>;
+fn main() {
+  ${prelude(tn)}
+  let tx = i32(localId.x);
+  let ty = i32(localId.y);
+  let li = i32(localIndex);
+  // acc[j][i]: row m0 + ty + 16·i, column n0 + tx + 16·j.
+  var acc : array<vec4<f32>, ${rn}>;
+  for (var j = 0; j < ${rn}; j++) { acc[j] = vec4<f32>(0.0); }
+  for (var k0 = kBegin; k0 < kEnd; k0 += 16) {
+    for (var idx = li; idx < 1024; idx += 256) {
+      let kk = idx / 64;
+      let m = m0 + idx % 64;
+      let k = k0 + kk;
+      var v = 0.0;
+      if (m < M && k < kEnd) {
+        let px = k % W;
+        let rest = k / W;
+        let py = rest % H;
+        let b = rest / H;
+        let tap = m / Ci;
+        let ci = m - tap * Ci;
+        let iy = py + (tap / uniforms.kw) * uniforms.dil - uniforms.ph;
+        let ix = px + (tap % uniforms.kw) * uniforms.dil - uniforms.pw;
+        if (iy >= 0 && iy < H && ix >= 0 && ix < W) {
+          v = x[((b * H + iy) * W + ix) * Ci + ci];
+        }
+      }
+      As[idx] = v;
+    }
+    for (var idx = li; idx < ${16 * tn}; idx += 256) {
+      let k = k0 + idx / ${tn};
+      let n = n0 + idx % ${tn};
+      var v = 0.0;
+      if (n < N && k < kEnd) { v = dy[k * N + n]; }
+      Bs[idx] = v;
+    }
+    workgroupBarrier();
+    for (var kk = 0; kk < 16; kk++) {
+      let r = kk * 64 + ty;
+      let a = vec4<f32>(As[r], As[r + 16], As[r + 32], As[r + 48]);
+      for (var j = 0; j < ${rn}; j++) {
+        acc[j] = fma(a, vec4<f32>(Bs[kk * ${tn} + tx + 16 * j]), acc[j]);
+      }
+    }
+    workgroupBarrier();
+  }
+  for (var i = 0; i < 4; i++) {
+    let m = m0 + ty + 16 * i;
+    for (var j = 0; j < ${rn}; j++) {
+      let n = n0 + tx + 16 * j;
+      if (m < M && n < N) { result[(s * M + m) * N + n] = acc[j][i]; }
+    }
+  }
+}`;
+}
+
+/** The vec4 shader for a tile of 64 rows x `tn` (16, 32 or 64) output channels. */
+export function filterGradVec4Code(tn: number): string {
+  const nq = tn / 4; // threads along x (vec4 columns)
+  const threads = nq * 16; // 16 threads along y, 4 rows each
+  const per = 256 / threads; // x quads each thread loads per step
+  return /* wgsl */ `
+var<workgroup> As : array<vec4<f32>, 256>; // [16 pixels][16 quads of rows]
+var<workgroup> Bs : array<vec4<f32>, ${16 * nq}>; // [16 pixels][${nq} quads of channels]
+fn main() {
+  ${prelude(tn)}
   let li = i32(localIndex);
   let tx = li % ${nq};
   let ty = li / ${nq};

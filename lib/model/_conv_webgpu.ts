@@ -9,8 +9,8 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { convShaderVec4 } from "./_conv_wgsl.ts";
-import { registerWebgpuKernels, runWgsl } from "./_webgpu.ts";
+import { convShaderVec4, convTileN, convToOneShader } from "./_conv_wgsl.ts";
+import { i32, registerWebgpuKernels, runWgsl } from "./_webgpu.ts";
 
 /** Kernel names: the GEMM conv, and the conv to or from one channel. */
 export const CONV_KERNEL = "U2NetConv2D";
@@ -31,36 +31,6 @@ export function convFits(x: readonly number[], w: readonly number[]): boolean {
   const square = w[0] === w[1] && w[0] % 2 === 1;
   return square && (c % 4 === 0 || c === 1) && (co % 4 === 0 || co === 1) && !(c === 1 && co === 1);
 }
-
-/** k x k conv from C (in fours) channels to one: one invocation per pixel. */
-const TO_ONE = /* wgsl */ `
-fn main(index : i32) {
-  if (index >= uniforms.size) { return; }
-  let H = uniforms.xShape.y;
-  let W = uniforms.xShape.z;
-  let cq = uniforms.xShape.w / 4;
-  let px = index % W;
-  let rest = index / W;
-  let py = rest % H;
-  let b = rest / H;
-  var acc = vec4<f32>(0.0);
-  for (var ky = 0; ky < uniforms.k; ky++) {
-    let iy = py + ky * uniforms.dil - uniforms.pad;
-    if (iy < 0 || iy >= H) { continue; }
-    for (var kx = 0; kx < uniforms.k; kx++) {
-      let ix = px + kx * uniforms.dil - uniforms.pad;
-      if (ix < 0 || ix >= W) { continue; }
-      let src = ((b * H + iy) * W + ix) * cq;
-      let wb = (ky * uniforms.k + kx) * cq;
-      for (var c = 0; c < cq; c++) {
-        let xv = vec4<f32>(x[4 * (src + c)], x[4 * (src + c) + 1], x[4 * (src + c) + 2], x[4 * (src + c) + 3]);
-        let wv = vec4<f32>(w[4 * (wb + c)], w[4 * (wb + c) + 1], w[4 * (wb + c) + 2], w[4 * (wb + c) + 3]);
-        acc = fma(xv, wv, acc);
-      }
-    }
-  }
-  result[index] = acc.x + acc.y + acc.z + acc.w;
-}`;
 
 /**
  * k x k conv from one channel to Co (in fours): one invocation per pixel and
@@ -101,18 +71,17 @@ function oneChannelKernel(
   const [n, h, wd] = x.shape;
   const [k, , , co] = w.shape;
   const toOne = co === 1;
-  const i32 = (v: number) => ({ type: "int32" as const, data: [v] });
   return runWgsl(
     backend,
     {
       key: toOne ? "u2netConvToOne" : "u2netConvFromOne",
-      // FROM_ONE runs one invocation per 4 output channels.
       outputShape: toOne ? [n, h, wd, 1] : [n, h, wd, co],
-      inputs: ["x", "w"],
+      inputs: toOne ? ["X", "Wt"] : ["x", "w"],
       workgroupSize: [64, 1, 1],
       uniforms: "k : i32, dil : i32, pad : i32,",
-      code: toOne ? TO_ONE : FROM_ONE,
-      ...(toOne ? {} : {
+      code: toOne ? convToOneShader({ tfjs: true }) : FROM_ONE,
+      // FROM_ONE runs one invocation per 4 output channels.
+      ...(toOne ? { components: { inputs: [4, 4], output: 1 } } : {
         invocations: n * h * wd * (co / 4),
         components: { inputs: [1, 1], output: 4 },
       }),
@@ -122,10 +91,6 @@ function oneChannelKernel(
   );
 }
 
-function tileN(co: number): number {
-  return co <= 16 ? 16 : co <= 32 ? 32 : 64;
-}
-
 function convKernel(
   { inputs, backend, attrs }: { inputs: tf.NamedTensorMap; backend: unknown; attrs?: unknown },
 ): tf.TensorInfo {
@@ -133,8 +98,7 @@ function convKernel(
   const { dilation } = attrs as { dilation: number };
   const [n, h, wd, c] = x.shape;
   const [k, , , co] = w.shape;
-  const m = n * h * wd, tn = tileN(co);
-  const i32 = (v: number) => ({ type: "int32" as const, data: [v] });
+  const m = n * h * wd, tn = convTileN(co);
   return runWgsl(
     backend,
     {

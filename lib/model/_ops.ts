@@ -10,11 +10,7 @@ import { tf } from "../deps.ts";
 import { CONV_GRAD_KERNELS, ensureConvGradKernels } from "./_conv_grad_webgpu.ts";
 import { conv2dWebgpu, convFits } from "./_conv_webgpu.ts";
 import { onWebgpu, webgpuKernelSettings } from "./_webgpu.ts";
-import {
-  flipFilterWebgpu,
-  resizeBilinearGradWebgpu,
-  webgpuResizeSettings,
-} from "./_resize_webgpu.ts";
+import { flipFilterWebgpu, resizeBilinearGradWebgpu } from "./_resize_webgpu.ts";
 
 type SaveFn = (tensors: tf.Tensor[]) => void;
 
@@ -71,7 +67,7 @@ function convFilterGrad(
  * kernel flipped in space and transposed in channels.
  */
 function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, dilation: number): tf.Tensor4D {
-  const flipped = onWebgpu() && webgpuResizeSettings.flipFilter
+  const flipped = onWebgpu() && webgpuKernelSettings.flipFilter
     ? flipFilterWebgpu(w)
     : tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
   return sameConv(dy, flipped, dilation);
@@ -145,7 +141,7 @@ function transposeMatrix(m: Float32Array, rows: number, cols: number): tf.Tensor
  * products; on WebGPU as one gather kernel with the same weights.
  */
 function resizeBilinearBackward(dy: tf.Tensor4D, inH: number, inW: number): tf.Tensor4D {
-  if (onWebgpu() && webgpuResizeSettings.resizeGrad) return resizeBilinearGradWebgpu(dy, inH, inW);
+  if (onWebgpu() && webgpuKernelSettings.resizeGrad) return resizeBilinearGradWebgpu(dy, inH, inW);
   const [b, oh, ow, c] = dy.shape;
   const ahT = transposeMatrix(bilinearMatrix(inH, oh), oh, inH); // [inH, oh]
   const awT = transposeMatrix(bilinearMatrix(inW, ow), ow, inW); // [inW, ow]

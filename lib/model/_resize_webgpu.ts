@@ -13,23 +13,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { registerWebgpuKernels, runWgsl } from "./_webgpu.ts";
-
-/**
- * Switches for A/B timing and tests: both kernels are used on WebGPU by
- * default; off, `_ops.ts` runs its portable path there too.
- *
- * @example
- * ```ts
- * webgpuResizeSettings.resizeGrad = false; // matrix path, for comparison
- * ```
- */
-export const webgpuResizeSettings: {
-  /** Bilinear resize gradient as one gather kernel. */
-  resizeGrad: boolean;
-  /** Conv input gradient's flipped filter as one kernel. */
-  flipFilter: boolean;
-} = { resizeGrad: true, flipFilter: true };
+import { f32, registerWebgpuKernels, runWgsl } from "./_webgpu.ts";
 
 // Weight of input `i` in output `o`'s interpolation along one axis: entry
 // [o, i] of bilinearMatrix(n, outSize), the same float32 operations. `span`
@@ -113,12 +97,7 @@ registerWebgpuKernels({
         code: RESIZE_GRAD_WGSL,
       },
       [dy],
-      [
-        { type: "float32", data: [f(inH / oh)] },
-        { type: "float32", data: [f(inW / ow)] },
-        { type: "float32", data: [f(oh / inH)] },
-        { type: "float32", data: [f(ow / inW)] },
-      ],
+      [f32(f(inH / oh)), f32(f(inW / ow)), f32(f(oh / inH)), f32(f(ow / inW))],
     );
   },
   U2NetFlipFilter: ({ inputs, backend }) => {

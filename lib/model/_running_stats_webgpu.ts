@@ -16,7 +16,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { registerWebgpuKernels, runWgsl } from "./_webgpu.ts";
+import { f32, i32, registerWebgpuKernels, runWgsl } from "./_webgpu.ts";
 import type { BatchStats } from "./_ops.ts";
 import { packedStatsOf } from "./_bn_webgpu.ts";
 
@@ -59,11 +59,7 @@ function register(): void {
           code: RUNNING_STAT_WGSL,
         },
         [r, s],
-        [
-          { type: "float32", data: [1 - momentum] },
-          { type: "float32", data: [momentum] },
-          { type: "int32", data: [offset] },
-        ],
+        [f32(1 - momentum), f32(momentum), i32(offset)],
       );
     },
   });

@@ -104,6 +104,27 @@ export function runWgsl(
   return (backend as WebGpuBackendLike).runWebGPUProgram(program, inputs, "float32", uniforms);
 }
 
+/** An i32 uniform value for {@linkcode runWgsl}. */
+export function i32(v: number): WgslUniform {
+  return { type: "int32", data: [v] };
+}
+
+/** An f32 uniform value for {@linkcode runWgsl}. */
+export function f32(v: number): WgslUniform {
+  return { type: "float32", data: [v] };
+}
+
+/** Frees intermediate outputs of {@linkcode runWgsl} inside a kernel function. */
+export function disposeInfos(backend: unknown, infos: tf.TensorInfo[]): void {
+  for (const info of infos) (backend as { disposeData(id: object): void }).disposeData(info.dataId);
+}
+
+/** tfjs' WebGPU device (undefined unless the webgpu backend is active). */
+export function tfjsDevice(): GPUDevice | undefined {
+  if (!onWebgpu()) return undefined;
+  return (tf.backend() as unknown as { device?: GPUDevice }).device;
+}
+
 /** Registers kernels for the `webgpu` backend once (kernel name → function). */
 export function registerWebgpuKernels(kernels: Record<string, tf.KernelFunc>): void {
   for (const [kernelName, kernelFunc] of Object.entries(kernels)) {
@@ -126,6 +147,10 @@ export const webgpuKernelSettings: {
   runningStats: boolean;
   /** Training criterion: fused BCE-with-logits forward and gradient kernels. */
   criterion: boolean;
+  /** Bilinear resize gradient as one gather kernel (`_resize_webgpu.ts`). */
+  resizeGrad: boolean;
+  /** Conv input gradient's flipped filter as one kernel (`_resize_webgpu.ts`). */
+  flipFilter: boolean;
 } = {
   conv: true,
   convFilterGrad: true,
@@ -133,6 +158,8 @@ export const webgpuKernelSettings: {
   adamw: true,
   runningStats: true,
   criterion: true,
+  resizeGrad: true,
+  flipFilter: true,
 };
 
 /** True when the active backend is tfjs' WebGPU backend. */

@@ -8,7 +8,7 @@
 import { buildBlocks, type NetworkBlocks } from "../model/state_dict.ts";
 import type { U2NetConfig } from "../model/config.ts";
 import type { ConvLayerSpec, RsuBlock } from "../model/rsu.ts";
-import { convTileN } from "./_engine_wgsl.ts";
+import { convTileN } from "../model/_conv_wgsl.ts";
 
 /** A planned activation: buffer id and NHWC shape. */
 export interface PlannedMap {
@@ -88,7 +88,7 @@ export function planEngine(
       steps.push({
         shader: "side",
         bindings: [out.buf, a.buf, `w:${key}.weight`, `w:${key}.bias`],
-        uniforms: [m, a.h, a.w, a.c, k, ((k - 1) / 2) * dil],
+        uniforms: [m, a.h, a.w, a.c, k, dil, ((k - 1) / 2) * dil],
         workgroups: flatGroups(m),
       });
       return out;

@@ -8,6 +8,7 @@
 import { tf } from "../deps.ts";
 import { U2Net } from "../model/u2net.ts";
 import { GpuEngine } from "./gpu_engine.ts";
+import { tfjsDevice } from "../model/_webgpu.ts";
 
 /** Which engine a predictor runs the network with. */
 export type PredictEngine = "auto" | "tfjs" | "gpu";
@@ -51,9 +52,8 @@ export class EngineRunner {
     const key = shape.join("x");
     let engine = this.#engines.get(key);
     if (!engine) {
-      const device = (tf.backend() as unknown as { device?: GPUDevice }).device;
       const [batch, height, width] = shape;
-      engine = GpuEngine.create(this.#model, { batch, height, width, device });
+      engine = GpuEngine.create(this.#model, { batch, height, width, device: tfjsDevice() });
       this.#engines.set(key, engine);
       engine.catch(() => this.#engines.delete(key));
       if (this.#engines.size > ENGINE_CACHE_SIZE) {

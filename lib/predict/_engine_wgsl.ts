@@ -1,8 +1,9 @@
 /**
- * WGSL of the recorded inference engine (`gpu_engine.ts`): a folded-BN
- * U2-Net forward as four shaders, NHWC float32 throughout.
+ * WGSL of the recorded inference engine (`gpu_engine.ts`), NHWC float32
+ * throughout. The vec4 conv and the conv to one channel (side outputs) are
+ * shared with the training kernels in `lib/model/_conv_wgsl.ts`; here:
  *
- * - `conv`: k x k conv (k = 1 or 3, any dilation, "same" padding) + bias +
+ * - `conv`: the scalar conv (the RGB input layer): k x k conv (k = 1 or 3, any dilation, "same" padding) + bias +
  *   optional ReLU + optional residual add, reading its input as the channel
  *   concat of two buffers (A then B) so decoder concats cost no copy. An
  *   implicit GEMM: M = N·H·W pixels, N = Co, K = k²·(C1 + C2), 64 x TN tiles
@@ -13,11 +14,6 @@
  *
  * @module
  */
-
-/** Conv tile width for `co` output channels. */
-export function convTileN(co: number): number {
-  return co <= 16 ? 16 : co <= 32 ? 32 : 64;
-}
 
 /** The conv shader for a tile width (16, 32 or 64). */
 export function convShader(tn: number): string {
@@ -97,49 +93,12 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
 }`;
 }
 
-/**
- * A k x k conv to one channel (the side outputs): one invocation per pixel,
- * vec4 over channels (C a multiple of 4), + bias, no activation.
- */
-export const SIDE_SHADER = /* wgsl */ `
-struct P { M : i32, H : i32, W : i32, C : i32, k : i32, pad : i32 };
-@group(0) @binding(0) var<storage, read_write> dst : array<f32>;
-@group(0) @binding(1) var<storage, read> X : array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> Wt : array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> bias : array<f32>;
-@group(0) @binding(4) var<uniform> p : P;
-@compute @workgroup_size(64, 1, 1)
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nw : vec3<u32>) {
-  let m = i32(gid.x + gid.y * nw.x * 64u);
-  if (m >= p.M) { return; }
-  let x = m % p.W;
-  let rest = m / p.W;
-  let y = rest % p.H;
-  let b = rest / p.H;
-  let cq = p.C / 4;
-  var acc = vec4<f32>(0.0);
-  for (var ky = 0; ky < p.k; ky++) {
-    let iy = y + ky - p.pad;
-    if (iy < 0 || iy >= p.H) { continue; }
-    for (var kx = 0; kx < p.k; kx++) {
-      let ix = x + kx - p.pad;
-      if (ix < 0 || ix >= p.W) { continue; }
-      let src = ((b * p.H + iy) * p.W + ix) * cq;
-      let wb = (ky * p.k + kx) * cq;
-      for (var c = 0; c < cq; c++) { acc = fma(X[src + c], Wt[wb + c], acc); }
-    }
-  }
-  dst[m] = bias[0] + acc.x + acc.y + acc.z + acc.w;
-}`;
+/** Entry point of the one-invocation-per-value shaders (64 wide, 2-D grid past the limit). */
+const FLAT_ENTRY = `@compute @workgroup_size(64, 1, 1)
+fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nw : vec3<u32>) {`;
 
-/** 2x2 max pool, ceil mode: one invocation per output value. */
-export const POOL_SHADER = /* wgsl */ `
-struct P { size : i32, H : i32, W : i32, C : i32, OH : i32, OW : i32 };
-@group(0) @binding(0) var<storage, read_write> dst : array<f32>;
-@group(0) @binding(1) var<storage, read> X : array<f32>;
-@group(0) @binding(2) var<uniform> p : P;
-@compute @workgroup_size(64, 1, 1)
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nw : vec3<u32>) {
+/** FLAT_ENTRY plus the output value's NHWC coordinates (b, oy, ox, c) for `p.size` values. */
+const NHWC_OUTPUT = `${FLAT_ENTRY}
   let idx = i32(gid.x + gid.y * nw.x * 64u);
   if (idx >= p.size) { return; }
   let c = idx % p.C;
@@ -147,7 +106,15 @@ fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups)
   let ox = r % p.OW;
   let r2 = r / p.OW;
   let oy = r2 % p.OH;
-  let b = r2 / p.OH;
+  let b = r2 / p.OH;`;
+
+/** 2x2 max pool, ceil mode: one invocation per output value. */
+export const POOL_SHADER = /* wgsl */ `
+struct P { size : i32, H : i32, W : i32, C : i32, OH : i32, OW : i32 };
+@group(0) @binding(0) var<storage, read_write> dst : array<f32>;
+@group(0) @binding(1) var<storage, read> X : array<f32>;
+@group(0) @binding(2) var<uniform> p : P;
+${NHWC_OUTPUT}
   var v = -3.4028235e38;
   for (var dy = 0; dy < 2; dy++) {
     for (var dx = 0; dx < 2; dx++) {
@@ -165,16 +132,7 @@ struct P { size : i32, H : i32, W : i32, C : i32, OH : i32, OW : i32, sy : f32, 
 @group(0) @binding(0) var<storage, read_write> dst : array<f32>;
 @group(0) @binding(1) var<storage, read> X : array<f32>;
 @group(0) @binding(2) var<uniform> p : P;
-@compute @workgroup_size(64, 1, 1)
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nw : vec3<u32>) {
-  let idx = i32(gid.x + gid.y * nw.x * 64u);
-  if (idx >= p.size) { return; }
-  let c = idx % p.C;
-  let r = idx / p.C;
-  let ox = r % p.OW;
-  let r2 = r / p.OW;
-  let oy = r2 % p.OH;
-  let b = r2 / p.OH;
+${NHWC_OUTPUT}
   let fy = max(p.sy * (f32(oy) + 0.5) - 0.5, 0.0);
   let fx = max(p.sx * (f32(ox) + 0.5) - 0.5, 0.0);
   let y0 = min(i32(floor(fy)), p.H - 1);
@@ -201,8 +159,7 @@ struct P { size : i32, w0 : f32, w1 : f32, w2 : f32, w3 : f32, w4 : f32, w5 : f3
 @group(0) @binding(5) var<storage, read> S4 : array<f32>;
 @group(0) @binding(6) var<storage, read> S5 : array<f32>;
 @group(0) @binding(7) var<uniform> p : P;
-@compute @workgroup_size(64, 1, 1)
-fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups) nw : vec3<u32>) {
+${FLAT_ENTRY}
   let i = i32(gid.x + gid.y * nw.x * 64u);
   if (i >= p.size) { return; }
   let z = p.b + p.w0 * S0[i] + p.w1 * S1[i] + p.w2 * S2[i] + p.w3 * S3[i] + p.w4 * S4[i] +

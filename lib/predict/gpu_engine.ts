@@ -11,14 +11,8 @@
  */
 import type { U2Net } from "../model/u2net.ts";
 import { foldBatchNorm } from "../model/fold_bn.ts";
-import { convShaderVec4 } from "../model/_conv_wgsl.ts";
-import {
-  convShader,
-  FUSE_SHADER,
-  POOL_SHADER,
-  RESIZE_SHADER,
-  SIDE_SHADER,
-} from "./_engine_wgsl.ts";
+import { convShaderVec4, convToOneShader } from "../model/_conv_wgsl.ts";
+import { convShader, FUSE_SHADER, POOL_SHADER, RESIZE_SHADER } from "./_engine_wgsl.ts";
 import { type EnginePlan, planEngine } from "./_engine_plan.ts";
 
 /** Options of {@linkcode GpuEngine.create}. */
@@ -46,7 +40,7 @@ function shaderSource(key: string): string {
   const scalar = /^conv(\d+)$/.exec(key);
   if (scalar) return convShader(Number(scalar[1]));
   const fixed: Record<string, string> = {
-    side: SIDE_SHADER,
+    side: convToOneShader(),
     pool: POOL_SHADER,
     resize: RESIZE_SHADER,
     fuse: FUSE_SHADER,

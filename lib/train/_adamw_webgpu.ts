@@ -21,7 +21,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { registerWebgpuKernels, runWgsl, type WgslUniform } from "../model/_webgpu.ts";
+import { f32, i32, registerWebgpuKernels, runWgsl } from "../model/_webgpu.ts";
 
 /** Kernel names (our own: no built-in tfjs kernel is replaced). */
 export const ADAMW_KERNELS = {
@@ -54,9 +54,6 @@ function grid(n: number): [number, number, number] {
   const y = Math.ceil(groups / MAX_GROUPS);
   return [Math.ceil(groups / y), y, 1];
 }
-
-const f32 = (...data: number[]): WgslUniform => ({ type: "float32", data });
-const i32 = (n: number): WgslUniform => ({ type: "int32", data: [n] });
 
 const MOMENTS_CODE = `
 fn main() {

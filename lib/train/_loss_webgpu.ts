@@ -20,7 +20,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { registerWebgpuKernels, runWgsl, type WgslUniform } from "../model/_webgpu.ts";
+import { i32, registerWebgpuKernels, runWgsl } from "../model/_webgpu.ts";
 
 /** Kernel names (our own: no built-in tfjs kernel is replaced). */
 const BCE_KERNELS = {
@@ -72,8 +72,6 @@ fn main() {
   }
 }`;
 
-const count = (n: number): WgslUniform => ({ type: "int32", data: [n] });
-
 function program(key: string, code: string, shape: number[], inputs: string[]) {
   const n = tf.util.sizeFromShape(shape);
   const spec = {
@@ -85,7 +83,7 @@ function program(key: string, code: string, shape: number[], inputs: string[]) {
     uniforms: "count : i32,",
     code,
   };
-  return { spec, uniforms: [count(n)] };
+  return { spec, uniforms: [i32(n)] };
 }
 
 let registered = false;

@@ -5,7 +5,7 @@ import { type EvalSample, evalSamples } from "../../lib/data/loader.ts";
 import { syntheticSource } from "../../lib/data/synthetic.ts";
 import { evaluate } from "../../lib/eval/evaluate.ts";
 import { FScore, MeanAbsoluteError } from "../../lib/eval/metrics.ts";
-import { testBackends, useBackend } from "../_helpers.ts";
+import { useBackend, webgpuOrSkip } from "../_helpers.ts";
 
 await tf.setBackend("cpu");
 
@@ -97,12 +97,9 @@ Deno.test("evaluate() throws on an empty sample list and on a non-square image",
 });
 
 Deno.test("evaluate() scores the same with the gpu engine as with tfjs when on webgpu", async (t) => {
-  if (!(await testBackends()).includes("webgpu")) {
-    await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
-    return;
-  }
-  await useBackend("webgpu");
+  if (!(await webgpuOrSkip(t))) return;
   const model = U2Net.create("lite", { seed: 6 });
+  const start = tf.memory().numTensors;
   try {
     const samples = () => evalSamples(syntheticSource({ count: 3, size: 40 }), { inputSize: 32 });
     const viaTfjs = await evaluate(model, samples(), { engine: "tfjs" });
@@ -110,6 +107,7 @@ Deno.test("evaluate() scores the same with the gpu engine as with tfjs when on w
     assert.equal(viaGpu.count, 3);
     assert.ok(Math.abs(viaGpu.mae - viaTfjs.mae) < 1e-6, `${viaGpu.mae} vs ${viaTfjs.mae}`);
     assert.ok(Math.abs(viaGpu.maxF - viaTfjs.maxF) < 1e-6, `${viaGpu.maxF} vs ${viaTfjs.maxF}`);
+    assert.equal(tf.memory().numTensors, start, "evaluate() leaves no tensor behind");
   } finally {
     model.dispose();
     await useBackend("cpu");

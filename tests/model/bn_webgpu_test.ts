@@ -3,7 +3,7 @@ import { tf } from "../../lib/deps.ts";
 import { batchNormTrain } from "../../lib/model/_ops.ts";
 import { batchNormReluTrainWebgpu } from "../../lib/model/_bn_webgpu.ts";
 import { MAX_PARTIAL_GROUPS, partialPlan } from "../../lib/model/_bn_webgpu_kernels.ts";
-import { maxAbs, maxAbsDiff, testBackends, useBackend } from "../_helpers.ts";
+import { maxAbs, maxAbsDiff, webgpuOrSkip } from "../_helpers.ts";
 
 type Shape4 = [number, number, number, number];
 type BnRelu = (x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D) => {
@@ -50,11 +50,7 @@ Deno.test("partialPlan() covers every row with at most MAX_PARTIAL_GROUPS workgr
 });
 
 Deno.test("batchNormReluTrainWebgpu() matches the tf-op path when on webgpu", async (t) => {
-  if (!(await testBackends()).includes("webgpu")) {
-    await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
-    return;
-  }
-  await useBackend("webgpu");
+  if (!(await webgpuOrSkip(t))) return;
   // [4,64,64,32]: large R, P = 128 chunks merged per channel.
   const shapes: Shape4[] = [
     [2, 5, 7, 1],
@@ -89,11 +85,7 @@ Deno.test("batchNormReluTrainWebgpu() matches the tf-op path when on webgpu", as
 });
 
 Deno.test("batchNormReluTrainWebgpu() packs mean and unbiased variance as [2, C] when on webgpu", async (t) => {
-  if (!(await testBackends()).includes("webgpu")) {
-    await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
-    return;
-  }
-  await useBackend("webgpu");
+  if (!(await webgpuOrSkip(t))) return;
   const start = tf.memory().numTensors;
   const x = tf.tensor4d([1, 10, 2, 20, 3, 30, 6, 40], [1, 2, 2, 2]);
   const out = tf.tidy(() => {

@@ -4,9 +4,7 @@ import { conv2d } from "../../lib/model/_ops.ts";
 import { convGradTuning, splitK } from "../../lib/model/_conv_grad_webgpu.ts";
 import { webgpuKernelSettings } from "../../lib/model/_webgpu.ts";
 import { conv2dWebgpu, convFits } from "../../lib/model/_conv_webgpu.ts";
-import { testBackends, useBackend } from "../_helpers.ts";
-
-const hasWebgpu = (await testBackends()).includes("webgpu");
+import { webgpuOrSkip } from "../_helpers.ts";
 
 Deno.test("splitK() gives whole tiles of 16 pixels that cover K when split", () => {
   for (const [m, n, k] of [[27, 16, 1327104], [4608, 512, 1296], [576, 1, 2048], [9, 1, 5]]) {
@@ -39,11 +37,7 @@ async function filterGrad(
 }
 
 Deno.test("conv2d() filter gradient matches the per-tap products when fused on webgpu", async (t) => {
-  if (!hasWebgpu) {
-    await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
-    return;
-  }
-  await useBackend("webgpu");
+  if (!(await webgpuOrSkip(t))) return;
   const saved = { ...convGradTuning };
   convGradTuning.minChunk = 32; // force several splits at test sizes
   const start = tf.memory().numTensors;
@@ -84,11 +78,7 @@ Deno.test("conv2d() filter gradient matches the per-tap products when fused on w
 });
 
 Deno.test("conv2dWebgpu() matches tf.conv2d when channels are multiples of 4 or one on webgpu", async (t) => {
-  if (!hasWebgpu) {
-    await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
-    return;
-  }
-  await useBackend("webgpu");
+  if (!(await webgpuOrSkip(t))) return;
   const start = tf.memory().numTensors;
   const cases: [[number, number, number, number], number, number, number][] = [
     [[2, 9, 7, 4], 16, 3, 1],

@@ -1,10 +1,9 @@
 import { assert, assertEquals } from "../_assert.ts";
 import { tf } from "../../lib/deps.ts";
 import { conv2d, resizeBilinear } from "../../lib/model/_ops.ts";
-import { flipFilterWebgpu, webgpuResizeSettings } from "../../lib/model/_resize_webgpu.ts";
-import { maxAbs, maxAbsDiff, testBackends, useBackend } from "../_helpers.ts";
-
-const hasWebgpu = (await testBackends()).includes("webgpu");
+import { flipFilterWebgpu } from "../../lib/model/_resize_webgpu.ts";
+import { webgpuKernelSettings } from "../../lib/model/_webgpu.ts";
+import { maxAbs, maxAbsDiff, webgpuOrSkip } from "../_helpers.ts";
 
 /** Gradient of Σ resizeBilinear(x)·gy with the WebGPU kernels on or off. */
 async function gradient(
@@ -13,7 +12,7 @@ async function gradient(
   gy: tf.Tensor,
   kernel: boolean,
 ): Promise<Float32Array> {
-  webgpuResizeSettings.resizeGrad = kernel;
+  webgpuKernelSettings.resizeGrad = kernel;
   try {
     const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(resizeBilinear(a as tf.Tensor4D, size), gy)))(
       x,
@@ -22,16 +21,12 @@ async function gradient(
     g.dispose();
     return out;
   } finally {
-    webgpuResizeSettings.resizeGrad = true;
+    webgpuKernelSettings.resizeGrad = true;
   }
 }
 
 Deno.test("resizeBilinear() gradient matches the matrix path when on webgpu", async (t) => {
-  if (!hasWebgpu) {
-    await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
-    return;
-  }
-  await useBackend("webgpu");
+  if (!(await webgpuOrSkip(t))) return;
   const start = tf.memory().numTensors;
   // [batch, inH, inW, channels] → [outH, outW]: up, down, odd, extreme factors.
   const cases: [[number, number, number, number], [number, number]][] = [
@@ -63,11 +58,7 @@ Deno.test("resizeBilinear() gradient matches the matrix path when on webgpu", as
 });
 
 Deno.test("flipFilterWebgpu() equals reverse + transpose exactly when on webgpu", async (t) => {
-  if (!hasWebgpu) {
-    await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
-    return;
-  }
-  await useBackend("webgpu");
+  if (!(await webgpuOrSkip(t))) return;
   const start = tf.memory().numTensors;
   const shapes: [number, number, number, number][] = [[3, 3, 4, 5], [1, 1, 3, 2], [3, 3, 1, 1], [
     3,
@@ -87,24 +78,20 @@ Deno.test("flipFilterWebgpu() equals reverse + transpose exactly when on webgpu"
 });
 
 Deno.test("conv2d() input gradient is unchanged by the flip kernel when on webgpu", async (t) => {
-  if (!hasWebgpu) {
-    await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
-    return;
-  }
-  await useBackend("webgpu");
+  if (!(await webgpuOrSkip(t))) return;
   const start = tf.memory().numTensors;
   const x = tf.randomNormal([2, 6, 5, 3], 0, 1, "float32", 4) as tf.Tensor4D;
   const w = tf.randomNormal([3, 3, 3, 4], 0, 1, "float32", 5) as tf.Tensor4D;
   const gy = tf.randomNormal([2, 6, 5, 4], 0, 1, "float32", 6);
   const inputGrad = async (kernel: boolean, d: number) => {
-    webgpuResizeSettings.flipFilter = kernel;
+    webgpuKernelSettings.flipFilter = kernel;
     try {
       const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(conv2d(a as tf.Tensor4D, w, d), gy)))(x);
       const out = await g.data();
       g.dispose();
       return out;
     } finally {
-      webgpuResizeSettings.flipFilter = true;
+      webgpuKernelSettings.flipFilter = true;
     }
   };
   for (const d of [1, 2]) {

@@ -9,9 +9,8 @@ import { tf } from "../../lib/deps.ts";
 import { U2Net } from "../../lib/model/u2net.ts";
 import { runningStatWebgpu } from "../../lib/model/_running_stats_webgpu.ts";
 import { webgpuKernelSettings } from "../../lib/model/_webgpu.ts";
-import { maxAbs, maxAbsDiff, testBackends, useBackend } from "../_helpers.ts";
+import { maxAbs, maxAbsDiff, webgpuOrSkip } from "../_helpers.ts";
 
-const hasWebgpu = (await testBackends()).includes("webgpu");
 const REL_TOL = 1e-7;
 
 /** Running buffers (`…running_mean`, `…running_var`) after two train-mode forwards. */
@@ -36,11 +35,7 @@ async function runningStats(fused: boolean): Promise<Map<string, Float32Array>> 
 }
 
 Deno.test("forward() updates running stats like the tf-op path when the kernel is on", async (t) => {
-  if (!hasWebgpu) {
-    await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
-    return;
-  }
-  await useBackend("webgpu");
+  if (!(await webgpuOrSkip(t))) return;
   const start = tf.memory().numTensors;
   const fused = await runningStats(true);
   const reference = await runningStats(false);
@@ -58,11 +53,7 @@ Deno.test("forward() updates running stats like the tf-op path when the kernel i
 });
 
 Deno.test("runningStatWebgpu() computes r·0.9 + s·0.1 when given small buffers", async (t) => {
-  if (!hasWebgpu) {
-    await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
-    return;
-  }
-  await useBackend("webgpu");
+  if (!(await webgpuOrSkip(t))) return;
   const start = tf.memory().numTensors;
   const r = tf.tensor1d([0, 1, -2.5, 1e-3, 7]);
   const s = tf.tensor1d([1, 1, 3, -4e-3, 0.25]);

@@ -11,6 +11,7 @@ import {
   nhwcToNchw,
   testBackends,
   useBackend,
+  webgpuOrSkip,
 } from "../_helpers.ts";
 
 // Measured on this network (tests/model/README.md): in train mode at 64x64,
@@ -175,11 +176,7 @@ Deno.test("variableGrads() agrees with finite differences when in eval mode", as
 });
 
 Deno.test("predict() runs the full model at 64x64 on webgpu when an adapter exists", async (t) => {
-  if (!(await testBackends()).includes("webgpu")) {
-    await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
-    return;
-  }
-  await useBackend("webgpu");
+  if (!(await webgpuOrSkip(t))) return;
   const start = tf.memory().numTensors;
   const model = U2Net.create("full", { seed: 5 });
   const x = tf.randomUniform([1, 64, 64, 3], -1, 1, "float32", 9) as tf.Tensor4D;

@@ -11,11 +11,9 @@ import {
   maxAbsDiff,
   nchwToNhwc,
   nhwcToNchw,
-  testBackends,
   useBackend,
+  webgpuOrSkip,
 } from "../_helpers.ts";
-
-const hasWebgpu = (await testBackends()).includes("webgpu");
 
 Deno.test("planEngine() records fewer dispatches than the tfjs graph when planned for lite and full", () => {
   const lite = planEngine(U2NET_LITE, [1, 320, 320]);
@@ -44,11 +42,7 @@ Deno.test("planEngine() shares activation buffers without a step reading its own
 });
 
 Deno.test("GpuEngine.run() reproduces eval_wz within 1e-5 when on webgpu", async (t) => {
-  if (!hasWebgpu) {
-    await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
-    return;
-  }
-  await useBackend("webgpu");
+  if (!(await webgpuOrSkip(t))) return;
   const io = await fixture("lite_io.safetensors");
   const model = U2Net.create("lite");
   model.loadStateDict(await fixture("lite_wz.safetensors"));
@@ -75,11 +69,7 @@ Deno.test("GpuEngine.run() reproduces eval_wz within 1e-5 when on webgpu", async
 });
 
 Deno.test("GpuEngine.run() matches predict() when the size is odd and the tile is 32", async (t) => {
-  if (!hasWebgpu) {
-    await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
-    return;
-  }
-  await useBackend("webgpu");
+  if (!(await webgpuOrSkip(t))) return;
   const model = U2Net.create("lite", { seed: 4 });
   const x = tf.randomUniform([1, 37, 29, 3], -2, 2, "float32", 5) as tf.Tensor4D;
   const engine = await GpuEngine.create(model, { height: 37, width: 29, tileRows: 32 });
@@ -108,11 +98,7 @@ Deno.test("GpuEngine.create() throws a RangeError when the shape is not a positi
 });
 
 Deno.test("createPredictor() gives the tfjs maps with the gpu engine when on webgpu", async (t) => {
-  if (!hasWebgpu) {
-    await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
-    return;
-  }
-  await useBackend("webgpu");
+  if (!(await webgpuOrSkip(t))) return;
   const model = U2Net.create("lite", { seed: 8 });
   const img = (w: number, h: number, seed: number): DecodedImage => ({
     width: w,
@@ -123,9 +109,11 @@ Deno.test("createPredictor() gives the tfjs maps with the gpu engine when on web
   const images = [img(40, 30, 1), img(24, 24, 2), img(40, 30, 3)];
   const viaGpu = createPredictor(model, { inputSize: 32, engine: "gpu" });
   const viaTfjs = createPredictor(model, { inputSize: 32, engine: "tfjs" });
+  const start = tf.memory().numTensors;
   try {
     const a = await viaGpu.predict(images);
     const b = await viaTfjs.predict(images);
+    assertEquals(tf.memory().numTensors, start, "predict() leaves no tensor behind");
     a.forEach((m, i) => {
       assertEquals([m.width, m.height], [b[i].width, b[i].height]);
       assert(maxAbsDiff(m.data, b[i].data) < 1e-5, `image ${i}`);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { tf } from "../../lib/deps.ts";
 import { AdamW, type AdamWState } from "../../lib/train/adamw.ts";
 import { webgpuKernelSettings } from "../../lib/model/_webgpu.ts";
-import { testBackends, useBackend } from "../_helpers.ts";
+import { useBackend, webgpuOrSkip } from "../_helpers.ts";
 
 // webgpu cases: 200 and 3·3·4·5 = 180 are not multiples of the workgroup size
 const SHAPES = [[3, 3, 4, 5], [200], [64], [2, 3]];
@@ -44,11 +44,8 @@ function assertRel(as: ArrayLike<number>[], bs: ArrayLike<number>[], tol: number
 }
 /** Runs `fn` on webgpu (skipped without an adapter), restoring the backend, setting and tensors. */
 async function withWebgpu(t: Deno.TestContext, fn: () => Promise<void>): Promise<void> {
-  if (!(await testBackends()).includes("webgpu")) {
-    return void await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
-  }
   const before = webgpuKernelSettings.adamw;
-  await useBackend("webgpu");
+  if (!(await webgpuOrSkip(t))) return;
   const start = tf.memory().numTensors;
   try {
     await fn();

@@ -8,9 +8,8 @@ import { assert, assertEquals } from "../_assert.ts";
 import { tf } from "../../lib/deps.ts";
 import { webgpuKernelSettings } from "../../lib/model/_webgpu.ts";
 import { criterion } from "../../lib/train/loss.ts";
-import { maxAbs, maxAbsDiff, testBackends, useBackend } from "../_helpers.ts";
+import { maxAbs, maxAbsDiff, webgpuOrSkip } from "../_helpers.ts";
 
-const hasWebgpu = (await testBackends()).includes("webgpu");
 const REL_TOL = 1e-6;
 
 interface CriterionCase {
@@ -69,11 +68,7 @@ function analytic(x: Float32Array, y: Float32Array): Float64Array {
 }
 
 Deno.test("criterion() matches the tf-op path on webgpu when given large logits", async (t) => {
-  if (!hasWebgpu) {
-    await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
-    return;
-  }
-  await useBackend("webgpu");
+  if (!(await webgpuOrSkip(t))) return;
   const start = tf.memory().numTensors;
   for (const [seed, shape] of [[1, [2, 8, 8, 1]], [7, [1, 16, 12, 1]]] as const) {
     const { maps, target } = randomCase(seed, [...shape]);
@@ -94,11 +89,7 @@ Deno.test("criterion() matches the tf-op path on webgpu when given large logits"
 });
 
 Deno.test("criterion() matches the tf-op path on webgpu when the target is a cast mask", async (t) => {
-  if (!hasWebgpu) {
-    await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
-    return;
-  }
-  await useBackend("webgpu");
+  if (!(await webgpuOrSkip(t))) return;
   const start = tf.memory().numTensors;
   // tf.cast(bool → float32) keeps the bool (i32) buffer on webgpu.
   const shape: [number, number, number, number] = [2, 8, 8, 1];
@@ -119,11 +110,7 @@ Deno.test("criterion() matches the tf-op path on webgpu when the target is a cas
 });
 
 Deno.test("criterion() matches criterion.json and §10 on webgpu when fused", async (t) => {
-  if (!hasWebgpu) {
-    await t.step({ name: "no WebGPU adapter here", ignore: true, fn() {} });
-    return;
-  }
-  await useBackend("webgpu");
+  if (!(await webgpuOrSkip(t))) return;
   const start = tf.memory().numTensors;
   const fixture: { cases: CriterionCase[] } = JSON.parse(
     await Deno.readTextFile(new URL("../testdata/criterion.json", import.meta.url)),
