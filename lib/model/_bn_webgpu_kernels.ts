@@ -16,7 +16,7 @@
  * @module
  */
 import type { tf } from "../deps.ts";
-import { f32, i32, runWgsl, type WgslUniform } from "./_webgpu.ts";
+import { f32, i32, runCall, type WgslCall, type WgslUniform } from "./_webgpu.ts";
 import { FLAT, gridCode, GROUP, PARTIALS, REDUCES } from "./_bn_webgpu_wgsl.ts";
 
 /** Channel-tile width of the partial passes (256-byte row segments). */
@@ -78,19 +78,16 @@ function uniforms(
 }
 
 /** Partial pass `name` over `[R, C]` inputs → `[P, 2, C]` (P chunks of `partialPlan`). */
-export function runPartial(
-  backend: unknown,
+export function partialCall(
   name: keyof typeof PARTIALS,
-  inputs: tf.TensorInfo[],
   rows: number,
   channels: number,
-): tf.TensorInfo {
+): WgslCall {
   const t = PARTIALS[name];
   const pl = partialPlan(rows, channels);
   const [a, b] = t.out;
-  return runWgsl(
-    backend,
-    {
+  return {
+    spec: {
       key: `u2netBnPartial_${name}`,
       outputShape: [pl.parts, 2, channels],
       inputs: t.inputs,
@@ -104,30 +101,37 @@ export function runPartial(
         t.helpers,
       ),
     },
-    inputs,
-    uniforms(rows, channels, pl, rows),
-  );
+    uniforms: uniforms(rows, channels, pl, rows),
+  };
+}
+
+/** Runs {@linkcode partialCall} on tfjs. */
+export function runPartial(
+  backend: unknown,
+  name: keyof typeof PARTIALS,
+  inputs: tf.TensorInfo[],
+  rows: number,
+  channels: number,
+): tf.TensorInfo {
+  return runCall(backend, partialCall(name, rows, channels), inputs);
 }
 
 /**
- * Reduce pass: folds `part` `[P, 2, C]` over P and writes epilogue `name`
+ * Reduce pass: folds partials `[P, 2, C]` over P and writes epilogue `name`
  * (R = `count` rows in all, in the chunks of `partialPlan(R, C)`).
  */
-export function runReduce(
-  backend: unknown,
+export function reduceCall(
   name: keyof typeof REDUCES,
-  part: tf.TensorInfo,
-  extra: tf.TensorInfo[],
+  parts: number,
+  channels: number,
   count: number,
-): tf.TensorInfo {
+): WgslCall {
   const e = REDUCES[name];
-  const [parts, , channels] = part.shape;
   const pl = reducePlan(parts, channels);
   const item = e.item ??
     "vec2<f32>(part[2 * r * uniforms.nCh + c], part[(2 * r + 1) * uniforms.nCh + c])";
-  return runWgsl(
-    backend,
-    {
+  return {
+    spec: {
       key: `u2netBnReduce_${name}`,
       outputShape: e.rows === 1 ? [channels] : [e.rows, channels],
       inputs: ["part", ...e.inputs],
@@ -136,24 +140,29 @@ export function runReduce(
       uniforms: UNIFORMS,
       code: gridCode(e.grid, item, e.write),
     },
-    [part, ...extra],
-    uniforms(parts, channels, pl, count, partialPlan(count, channels).chunk),
-  );
+    uniforms: uniforms(parts, channels, pl, count, partialPlan(count, channels).chunk),
+  };
+}
+
+/** Runs {@linkcode reduceCall} on tfjs over `part` `[P, 2, C]` and `extra` inputs. */
+export function runReduce(
+  backend: unknown,
+  name: keyof typeof REDUCES,
+  part: tf.TensorInfo,
+  extra: tf.TensorInfo[],
+  count: number,
+): tf.TensorInfo {
+  const [parts, , channels] = part.shape;
+  return runCall(backend, reduceCall(name, parts, channels, count), [part, ...extra]);
 }
 
 /** Flat pass `name`: one invocation per element of the `[N, H, W, C]` output. */
-export function runFlat(
-  backend: unknown,
-  name: keyof typeof FLAT,
-  inputs: tf.TensorInfo[],
-  shape: number[],
-): tf.TensorInfo {
+export function flatCall(name: keyof typeof FLAT, shape: number[]): WgslCall {
   const f = FLAT[name];
   const channels = shape[shape.length - 1];
   const rows = shape.reduce((a, b) => a * b, 1) / channels;
-  return runWgsl(
-    backend,
-    {
+  return {
+    spec: {
       key: `u2netBnFlat_${name}`,
       outputShape: shape,
       inputs: f.inputs,
@@ -166,7 +175,16 @@ export function runFlat(
   }
 }`,
     },
-    inputs,
-    uniforms(rows, channels, { cw: 1, tiles: 1, chunk: 1, parts: 1 }, rows),
-  );
+    uniforms: uniforms(rows, channels, { cw: 1, tiles: 1, chunk: 1, parts: 1 }, rows),
+  };
+}
+
+/** Runs {@linkcode flatCall} on tfjs. */
+export function runFlat(
+  backend: unknown,
+  name: keyof typeof FLAT,
+  inputs: tf.TensorInfo[],
+  shape: number[],
+): tf.TensorInfo {
+  return runCall(backend, flatCall(name, shape), inputs);
 }

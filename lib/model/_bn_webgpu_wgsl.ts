@@ -83,6 +83,13 @@ export const PARTIALS: Record<
     item: "vec3<f32>(1.0, x[r * uniforms.nCh + c], 0.0)",
     out: ["s.y", "s.z"],
   },
+  // Column sums of x (bias gradients of the recorded training step; Σx, 0).
+  colsum: {
+    inputs: ["x"],
+    grid: SUM,
+    item: "vec2<f32>(x[r * uniforms.nCh + c], 0.0)",
+    out: ["s.x", "s.y"],
+  },
   // g = dy·(y > 0): Σg and Σg·(x − mean).
   grad: {
     inputs: ["dy", "y", "x", "stats"],

@@ -18,7 +18,7 @@
  * @module
  */
 import type { tf } from "../deps.ts";
-import { disposeInfos, i32, registerWebgpuKernels, runWgsl } from "./_webgpu.ts";
+import { disposeInfos, i32, registerWebgpuKernels, runCall, type WgslCall } from "./_webgpu.ts";
 import { filterGradCode, filterGradVec4Code } from "./_conv_grad_wgsl.ts";
 import { convTileN } from "./_conv_wgsl.ts";
 
@@ -61,20 +61,26 @@ interface Attrs {
   dilation: number;
 }
 
-function filterGradKernel(
-  { inputs, backend, attrs }: { inputs: tf.NamedTensorMap; backend: unknown; attrs?: unknown },
-): tf.TensorInfo {
-  const { x, dy } = inputs as unknown as Record<string, tf.TensorInfo>;
-  const { kh, kw, dilation } = attrs as Attrs;
-  const [b, h, w, ci] = x.shape;
-  const co = dy.shape[3];
+/**
+ * The filter gradient of a stride-1 "same" conv of x `[B,H,W,Ci]` with a
+ * `[kh,kw,Ci,Co]` filter as program calls: the implicit GEMM (writing
+ * `[splits, kh·kw·Ci, Co]` partials) and, when K is split, the sum of the
+ * splits in split order into `[kh,kw,Ci,Co]`.
+ */
+export function filterGradCalls(
+  xShape: readonly number[],
+  co: number,
+  kh: number,
+  kw: number,
+  dilation: number,
+): { gemm: WgslCall; sum?: WgslCall } {
+  const [b, h, w, ci] = xShape;
   const m = kh * kw * ci, k = b * h * w, tn = convTileN(co);
   const [splits, chunk] = splitK(m, co, k);
   // vec4 kernel when channels come in fours (all but the RGB and side convs).
   const quads = ci % 4 === 0 && co % 4 === 0;
-  const partial = runWgsl(
-    backend,
-    {
+  const gemm: WgslCall = {
+    spec: {
       key: `u2netConvFilterGrad_${quads ? "v" : ""}${tn}`,
       outputShape: [splits, m, co],
       inputs: ["x", "dy"],
@@ -84,8 +90,7 @@ function filterGradKernel(
       code: quads ? filterGradVec4Code(tn) : filterGradCode(tn),
       ...(quads ? { components: { inputs: [4, 4], output: 4 } } : {}),
     },
-    [x, dy],
-    [
+    uniforms: [
       i32(m),
       i32(k),
       i32(chunk),
@@ -94,13 +99,10 @@ function filterGradKernel(
       i32(((kh - 1) / 2) * dilation),
       i32(((kw - 1) / 2) * dilation),
     ],
-  );
-  if (splits === 1) {
-    return { ...partial, shape: [kh, kw, ci, co] };
-  }
-  const out = runWgsl(
-    backend,
-    {
+  };
+  if (splits === 1) return { gemm };
+  const sum: WgslCall = {
+    spec: {
       key: "u2netSumSplits",
       outputShape: [kh, kw, ci, co],
       inputs: ["p"],
@@ -108,9 +110,22 @@ function filterGradKernel(
       uniforms: "splits : i32,",
       code: SUM_SPLITS_CODE,
     },
-    [partial],
-    [i32(splits)],
-  );
+    uniforms: [i32(splits)],
+  };
+  return { gemm, sum };
+}
+
+function filterGradKernel(
+  { inputs, backend, attrs }: { inputs: tf.NamedTensorMap; backend: unknown; attrs?: unknown },
+): tf.TensorInfo {
+  const { x, dy } = inputs as unknown as Record<string, tf.TensorInfo>;
+  const { kh, kw, dilation } = attrs as Attrs;
+  const [, , , ci] = x.shape;
+  const co = dy.shape[3];
+  const { gemm, sum } = filterGradCalls(x.shape, co, kh, kw, dilation);
+  const partial = runCall(backend, gemm, [x, dy]);
+  if (!sum) return { ...partial, shape: [kh, kw, ci, co] };
+  const out = runCall(backend, sum, [partial]);
   disposeInfos(backend, [partial]);
   return out;
 }

@@ -10,7 +10,7 @@
  */
 import { tf } from "../deps.ts";
 import { convShaderVec4, convTileN, convToOneShader } from "./_conv_wgsl.ts";
-import { i32, registerWebgpuKernels, runWgsl } from "./_webgpu.ts";
+import { i32, registerWebgpuKernels, runCall, runWgsl, type WgslCall } from "./_webgpu.ts";
 
 /** Kernel names: the GEMM conv, and the conv to or from one channel. */
 export const CONV_KERNEL = "U2NetConv2D";
@@ -63,17 +63,21 @@ fn main(index : i32) {
   result[index] = acc;
 }`;
 
-function oneChannelKernel(
-  { inputs, backend, attrs }: { inputs: tf.NamedTensorMap; backend: unknown; attrs?: unknown },
-): tf.TensorInfo {
-  const { x, w } = inputs as unknown as Record<string, tf.TensorInfo>;
-  const { dilation } = attrs as { dilation: number };
-  const [n, h, wd] = x.shape;
-  const [k, , , co] = w.shape;
+/**
+ * The one-channel conv program: to one channel (`convToOneShader`, tfjs mode)
+ * or from one channel to Co in fours (`FROM_ONE`), x `[N,H,W,C]`, filter
+ * `[k,k,C,Co]`.
+ */
+export function oneChannelCall(
+  xShape: readonly number[],
+  wShape: readonly number[],
+  dilation: number,
+): WgslCall {
+  const [n, h, wd] = xShape;
+  const [k, , , co] = wShape;
   const toOne = co === 1;
-  return runWgsl(
-    backend,
-    {
+  return {
+    spec: {
       key: toOne ? "u2netConvToOne" : "u2netConvFromOne",
       outputShape: toOne ? [n, h, wd, 1] : [n, h, wd, co],
       inputs: toOne ? ["X", "Wt"] : ["x", "w"],
@@ -86,9 +90,16 @@ function oneChannelKernel(
         components: { inputs: [1, 1], output: 4 },
       }),
     },
-    [x, w],
-    [i32(k), i32(dilation), i32(((k - 1) / 2) * dilation)],
-  );
+    uniforms: [i32(k), i32(dilation), i32(((k - 1) / 2) * dilation)],
+  };
+}
+
+function oneChannelKernel(
+  { inputs, backend, attrs }: { inputs: tf.NamedTensorMap; backend: unknown; attrs?: unknown },
+): tf.TensorInfo {
+  const { x, w } = inputs as unknown as Record<string, tf.TensorInfo>;
+  const { dilation } = attrs as { dilation: number };
+  return runCall(backend, oneChannelCall(x.shape, w.shape, dilation), [x, w]);
 }
 
 function convKernel(

@@ -13,7 +13,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { f32, registerWebgpuKernels, runWgsl } from "./_webgpu.ts";
+import { f32, registerWebgpuKernels, runCall, type WgslCall } from "./_webgpu.ts";
 
 // Weight of input `i` in output `o`'s interpolation along one axis: entry
 // [o, i] of bilinearMatrix(n, outSize), the same float32 operations. `span`
@@ -80,36 +80,47 @@ interface ResizeGradAttrs {
   inW: number;
 }
 
-registerWebgpuKernels({
-  U2NetResizeBilinearGrad: ({ inputs, backend, attrs }) => {
-    const { inH, inW } = attrs as unknown as ResizeGradAttrs;
-    const dy = inputs.dy!;
-    const [b, oh, ow, c] = dy.shape;
-    const f = Math.fround;
-    return runWgsl(
-      backend,
-      {
-        key: "u2netResizeBilinearGrad",
-        outputShape: [b, inH, inW, c],
-        inputs: ["dy"],
-        workgroupSize: [64, 1, 1],
-        uniforms: "scaleH : f32, scaleW : f32, invH : f32, invW : f32,",
-        code: RESIZE_GRAD_WGSL,
-      },
-      [dy],
-      [f32(f(inH / oh)), f32(f(inW / ow)), f32(f(oh / inH)), f32(f(ow / inW))],
-    );
-  },
-  U2NetFlipFilter: ({ inputs, backend }) => {
-    const w = inputs.w!;
-    const [kh, kw, ci, co] = w.shape;
-    return runWgsl(backend, {
+/** The resize-gradient program: dy `[B,OH,OW,C]` → dx `[B,inH,inW,C]`. */
+export function resizeGradCall(dyShape: readonly number[], inH: number, inW: number): WgslCall {
+  const [b, oh, ow, c] = dyShape;
+  const f = Math.fround;
+  return {
+    spec: {
+      key: "u2netResizeBilinearGrad",
+      outputShape: [b, inH, inW, c],
+      inputs: ["dy"],
+      workgroupSize: [64, 1, 1],
+      uniforms: "scaleH : f32, scaleW : f32, invH : f32, invW : f32,",
+      code: RESIZE_GRAD_WGSL,
+    },
+    uniforms: [f32(f(inH / oh)), f32(f(inW / ow)), f32(f(oh / inH)), f32(f(ow / inW))],
+  };
+}
+
+/** The filter flip program: w `[kh,kw,ci,co]` → `[kh,kw,co,ci]` flipped in space. */
+export function flipFilterCall(wShape: readonly number[]): WgslCall {
+  const [kh, kw, ci, co] = wShape;
+  return {
+    spec: {
       key: "u2netFlipFilter",
       outputShape: [kh, kw, co, ci],
       inputs: ["w"],
       workgroupSize: [64, 1, 1],
       code: FLIP_FILTER_WGSL,
-    }, [w]);
+    },
+    uniforms: [],
+  };
+}
+
+registerWebgpuKernels({
+  U2NetResizeBilinearGrad: ({ inputs, backend, attrs }) => {
+    const { inH, inW } = attrs as unknown as ResizeGradAttrs;
+    const dy = inputs.dy!;
+    return runCall(backend, resizeGradCall(dy.shape, inH, inW), [dy]);
+  },
+  U2NetFlipFilter: ({ inputs, backend }) => {
+    const w = inputs.w!;
+    return runCall(backend, flipFilterCall(w.shape), [w]);
   },
 });
 

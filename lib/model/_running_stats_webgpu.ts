@@ -16,7 +16,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { f32, i32, registerWebgpuKernels, runWgsl } from "./_webgpu.ts";
+import { f32, i32, registerWebgpuKernels, runCall, type WgslCall } from "./_webgpu.ts";
 import type { BatchStats } from "./_ops.ts";
 import { packedStatsOf } from "./_bn_webgpu.ts";
 
@@ -38,6 +38,28 @@ interface RunningStatAttrs {
   offset: number;
 }
 
+/**
+ * The running-stat program: `r·(1 − momentum) + s[offset + i]·momentum` for
+ * each value i of a running buffer shaped `shape`.
+ */
+export function runningStatCall(
+  shape: readonly number[],
+  momentum: number,
+  offset: number,
+): WgslCall {
+  return {
+    spec: {
+      key: "u2netRunningStat",
+      outputShape: [...shape],
+      inputs: ["r", "s"],
+      workgroupSize: [64, 1, 1],
+      uniforms: "keep : f32, momentum : f32, offset : i32,",
+      code: RUNNING_STAT_WGSL,
+    },
+    uniforms: [f32(1 - momentum), f32(momentum), i32(offset)],
+  };
+}
+
 let registered = false;
 
 /** Registers the kernel on the webgpu backend (idempotent). */
@@ -48,19 +70,7 @@ function register(): void {
       const { momentum, offset } = attrs as unknown as RunningStatAttrs;
       const r = inputs.r!;
       const s = inputs.s!;
-      return runWgsl(
-        backend,
-        {
-          key: "u2netRunningStat",
-          outputShape: [...r.shape],
-          inputs: ["r", "s"],
-          workgroupSize: [64, 1, 1],
-          uniforms: "keep : f32, momentum : f32, offset : i32,",
-          code: RUNNING_STAT_WGSL,
-        },
-        [r, s],
-        [f32(1 - momentum), f32(momentum), i32(offset)],
-      );
+      return runCall(backend, runningStatCall(r.shape, momentum, offset), [r, s]);
     },
   });
   registered = true;

@@ -70,6 +70,23 @@ interface WebGpuBackendLike {
 }
 
 /**
+ * One program invocation: its description and uniform values. Kernels build
+ * these with pure functions of shapes, so the same WGSL runs on tfjs
+ * (`runWgsl`) and in the recorded training step (`_wgsl_standalone.ts`).
+ */
+export interface WgslCall {
+  /** The program. */
+  spec: WgslSpec;
+  /** Values of the fields declared in `spec.uniforms`, in order. */
+  uniforms: WgslUniform[];
+}
+
+/** {@linkcode runWgsl} of a {@linkcode WgslCall}. */
+export function runCall(backend: unknown, call: WgslCall, inputs: tf.TensorInfo[]): tf.TensorInfo {
+  return runWgsl(backend, call.spec, inputs, call.uniforms);
+}
+
+/**
  * Runs one WGSL program on tfjs' WebGPU backend (inside a kernel function)
  * and returns its float32 output.
  */

@@ -21,7 +21,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { f32, i32, registerWebgpuKernels, runWgsl } from "../model/_webgpu.ts";
+import { f32, i32, registerWebgpuKernels, runCall, type WgslCall } from "../model/_webgpu.ts";
 
 /** Kernel names (our own: no built-in tfjs kernel is replaced). */
 export const ADAMW_KERNELS = {
@@ -83,13 +83,10 @@ type KernelArgs = {
   attrs?: Record<string, unknown>;
 };
 
-function momentsKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
-  const { mv, g } = inputs;
-  const n = tf.util.sizeFromShape(g.shape);
-  const s = attrs as unknown as AdamWStepScalars;
-  return runWgsl(
-    backend,
-    {
+/** The moments program over packed `mv` `[2n]` and the gradient `g` `[n]`. */
+export function momentsCall(n: number, s: AdamWStepScalars): WgslCall {
+  return {
+    spec: {
       key: "u2netAdamWMoments",
       outputShape: [2 * n],
       inputs: ["mv", "g"],
@@ -98,29 +95,36 @@ function momentsKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
       uniforms: "count : i32, beta1 : f32, oneMinusBeta1 : f32, beta2 : f32, oneMinusBeta2 : f32,",
       code: MOMENTS_CODE,
     },
-    [mv, g],
-    [i32(n), f32(s.beta1), f32(1 - s.beta1), f32(s.beta2), f32(1 - s.beta2)],
-  );
+    uniforms: [i32(n), f32(s.beta1), f32(1 - s.beta1), f32(s.beta2), f32(1 - s.beta2)],
+  };
 }
 
-function paramKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
-  const { p, mv } = inputs;
-  const n = tf.util.sizeFromShape(p.shape);
-  const s = attrs as unknown as AdamWStepScalars;
-  return runWgsl(
-    backend,
-    {
+/** The parameter program over `p` (`shape`) and the new packed moments. */
+export function paramCall(shape: readonly number[], s: AdamWStepScalars): WgslCall {
+  const n = shape.reduce((a, b) => a * b, 1);
+  return {
+    spec: {
       key: "u2netAdamWPackedParam",
-      outputShape: [...p.shape],
+      outputShape: [...shape],
       inputs: ["p", "mv"],
       workgroupSize: [WG, 1, 1],
       dispatch: grid(n),
       uniforms: "count : i32, decay : f32, stepSize : f32, bc2Sqrt : f32, eps : f32,",
       code: PARAM_CODE,
     },
-    [p, mv],
-    [i32(n), f32(s.decay), f32(s.stepSize), f32(s.bc2Sqrt), f32(s.eps)],
-  );
+    uniforms: [i32(n), f32(s.decay), f32(s.stepSize), f32(s.bc2Sqrt), f32(s.eps)],
+  };
+}
+
+function momentsKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const { mv, g } = inputs;
+  const n = tf.util.sizeFromShape(g.shape);
+  return runCall(backend, momentsCall(n, attrs as unknown as AdamWStepScalars), [mv, g]);
+}
+
+function paramKernel({ inputs, backend, attrs }: KernelArgs): tf.TensorInfo {
+  const { p, mv } = inputs;
+  return runCall(backend, paramCall(p.shape, attrs as unknown as AdamWStepScalars), [p, mv]);
 }
 
 /** Registers the two kernels on the webgpu backend (idempotent). */

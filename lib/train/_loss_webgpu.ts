@@ -38,32 +38,37 @@ function grid(n: number): [number, number, number] {
   return [Math.ceil(groups / y), y, 1];
 }
 
-// Inputs are read through f32(): a float32 tensor cast from bool or int32
-// keeps its i32 buffer on tfjs' WebGPU backend (`tf.cast` is an identity
-// there), so the generated header may declare it array<i32>.
-// relu(−x) as tfjs writes it: select(a, 0, a < 0).
-const FORWARD_WGSL = `
-fn main() {
-  let index = getGlobalIndex();
-  if (index < uniforms.count) {
-    let xi = f32(x[index]);
-    let negX = -xi;
-    let m = select(negX, 0.0, negX < 0.0);
-    let linear = (1.0 - f32(y[index])) * xi;
-    let logTerm = log(exp(-m) + exp(negX - m));
-    result[index] = (linear + m) + logTerm;
-  }
-}`;
+/** WGSL: PyTorch's stable BCE-with-logits term and a stable sigmoid (shared with the trainer). */
+export const BCE_WGSL = `
+fn bceTerm(xi : f32, yi : f32) -> f32 {
+  let negX = -xi;
+  let m = select(negX, 0.0, negX < 0.0);
+  let linear = (1.0 - yi) * xi;
+  let logTerm = log(exp(-m) + exp(negX - m));
+  return (linear + m) + logTerm;
+}
 
-const BACKWARD_WGSL = `
 fn stableSigmoid(v : f32) -> f32 {
   if (v >= 0.0) {
     return 1.0 / (1.0 + exp(-v));
   }
   let e = exp(v);
   return e / (1.0 + e);
-}
+}`;
 
+// Inputs are read through f32(): a float32 tensor cast from bool or int32
+// keeps its i32 buffer on tfjs' WebGPU backend (`tf.cast` is an identity
+// there), so the generated header may declare it array<i32>.
+// relu(−x) as tfjs writes it: select(a, 0, a < 0).
+const FORWARD_WGSL = `${BCE_WGSL}
+fn main() {
+  let index = getGlobalIndex();
+  if (index < uniforms.count) {
+    result[index] = bceTerm(f32(x[index]), f32(y[index]));
+  }
+}`;
+
+const BACKWARD_WGSL = `${BCE_WGSL}
 fn main() {
   let index = getGlobalIndex();
   if (index < uniforms.count) {

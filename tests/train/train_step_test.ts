@@ -5,7 +5,8 @@ import { AdamW } from "../../lib/train/adamw.ts";
 import { getParamsGroups } from "../../lib/train/params_groups.ts";
 import { createLrScheduler } from "../../lib/train/lr_scheduler.ts";
 import { NonFiniteLossError, trainStep } from "../../lib/train/train_step.ts";
-import { fixture, maxAbsDiff, nchwToNhwc, testBackends, useBackend } from "../_helpers.ts";
+import { fixture, nchwToNhwc, testBackends, useBackend } from "../_helpers.ts";
+import { assertNearReference } from "./_train_parity.ts";
 
 await tf.setBackend("cpu");
 // cpu, and webgpu (where our WGSL conv-gradient, BatchNorm and AdamW kernels run).
@@ -75,37 +76,7 @@ for (const backend of parityBackends) {
         const moments = (backend === "webgpu" ? 1 : 2) * nParams;
         assert.equal(tf.memory().numTensors, afterSetup + moments, `tensors after step ${i}`);
       }
-      const sd = await model.stateDict();
-      let [dot, nOurs, nRef, maxParam, maxBuffer] = [0, 0, 0, 0, 0];
-      for (const [key, v] of sd) {
-        if (v.dtype === "I64") {
-          assert.equal(v.data[0], (wz.get(key)!.data[0] as bigint) + 3n, key);
-          continue;
-        }
-        const r = ref.get(`after3.${key}`);
-        assert.ok(r, `fixture lacks after3.${key}`);
-        const ours = v.data as Float32Array;
-        const theirs = r.data as Float32Array;
-        const d = maxAbsDiff(ours, theirs);
-        if (key.includes(".running_")) {
-          maxBuffer = Math.max(maxBuffer, d);
-          continue;
-        }
-        maxParam = Math.max(maxParam, d);
-        const w0 = wz.get(key)!.data as Float32Array;
-        for (let i = 0; i < ours.length; i++) {
-          const [uo, ur] = [ours[i] - w0[i], theirs[i] - w0[i]];
-          dot += uo * ur;
-          nOurs += uo * uo;
-          nRef += ur * ur;
-        }
-      }
-      const cos = dot / Math.sqrt(nOurs * nRef);
-      const ratio = Math.sqrt(nOurs / nRef);
-      assert.ok(maxParam <= 5e-3, `params max |diff| ${maxParam}`);
-      assert.ok(cos >= 0.8, `update cosine ${cos}`);
-      assert.ok(Math.abs(ratio - 1) <= 0.1, `update norm ratio ${ratio}`);
-      assert.ok(maxBuffer <= 5e-2, `BN buffers max |diff| ${maxBuffer}`);
+      await assertNearReference(model, wz, ref);
     } finally {
       optimizer?.dispose();
       images.dispose();

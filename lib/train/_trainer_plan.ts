@@ -1,0 +1,393 @@
+/**
+ * Plans the recorded training step (`gpu_trainer.ts`) for a fixed batch
+ * shape: the train-mode forward (conv → BN → ReLU layers, pools, resizes,
+ * concats, residual adds, side convs, fuse conv), the criterion, the
+ * backward pass of every op in reverse (gradients of maps used twice are
+ * summed), the BN running-stat updates and the AdamW dispatches. Parameters,
+ * their gradients and the running statistics live in flat buffers with
+ * 256-byte aligned segments, bound by range. No GPU calls here.
+ *
+ * @module
+ */
+import { buildBlocks } from "../model/state_dict.ts";
+import type { U2NetConfig } from "../model/config.ts";
+import type { ConvLayerSpec, RsuBlock } from "../model/rsu.ts";
+import { convShaderVec4, convTileN, convToOneShader } from "../model/_conv_wgsl.ts";
+import { convShader, POOL_SHADER, RESIZE_SHADER } from "../predict/_engine_wgsl.ts";
+import { flatGroups } from "../predict/_engine_plan.ts";
+import type { WgslCall } from "../model/_webgpu.ts";
+import { flatCall, partialCall, partialPlan, reduceCall } from "../model/_bn_webgpu_kernels.ts";
+import { filterGradCalls } from "../model/_conv_grad_webgpu.ts";
+import { flipFilterCall, resizeGradCall } from "../model/_resize_webgpu.ts";
+import { oneChannelCall } from "../model/_conv_webgpu.ts";
+import { runningStatCall } from "../model/_running_stats_webgpu.ts";
+import { BN_MOMENTUM } from "../model/_ops.ts";
+import * as K from "./_trainer_wgsl.ts";
+import { type ParamInfo, type Seg, TrainPlanBuilder } from "./_trainer_builder.ts";
+
+export type { ParamInfo, Seg, TrainDispatch, TrainPlan } from "./_trainer_builder.ts";
+export { adamUniform } from "./_trainer_builder.ts";
+
+/** A planned NHWC map (an activation or a gradient). */
+interface MapRef {
+  id: string;
+  shape: [number, number, number, number];
+}
+
+/** What the backward pass of one forward op needs. */
+type TapeOp =
+  | {
+    op: "layer";
+    spec: ConvLayerSpec;
+    x: MapRef;
+    y: MapRef;
+    z: MapRef;
+    stats: Seg;
+    first: boolean;
+  }
+  | { op: "pool"; x: MapRef; out: MapRef }
+  | { op: "resize"; x: MapRef; out: MapRef }
+  | { op: "concat"; a: MapRef; b: MapRef; out: MapRef }
+  | { op: "add"; a: MapRef; b: MapRef; out: MapRef }
+  | { op: "side"; key: string; x: MapRef; out: MapRef };
+
+const size = (m: MapRef) => m.shape.reduce((a, b) => a * b, 1);
+
+/**
+ * Plans one training step of `config` on an `[n, h, w, 3]` batch;
+ * `params` lists every trainable parameter (in optimizer-group order) and
+ * `groups` the number of optimizer groups.
+ */
+export function planTrainer(
+  config: U2NetConfig,
+  shape: readonly [number, number, number],
+  params: readonly ParamInfo[],
+  groups: number,
+) {
+  const [n, h, w] = shape;
+  const b = new TrainPlanBuilder(params, groups, buildBlocks(config));
+  const blocks = b.blocks;
+  let next = 0;
+  const alloc = (s: readonly number[]): MapRef => {
+    const m: MapRef = { id: `a${next++}`, shape: [s[0], s[1], s[2], s[3]] };
+    b.buffer(m.id, size(m));
+    return m;
+  };
+  const seg = (m: MapRef): Seg => ({ buf: m.id, off: 0, len: size(m) });
+  const io = (m: MapRef) => ({ seg: seg(m), shape: m.shape as number[] });
+  const call = (c: WgslCall, out: Seg, inputs: { seg: Seg; shape: number[] }[], label: string) =>
+    b.call(c, out, inputs, label);
+  const tape: TapeOp[] = [];
+  const image: MapRef = { id: "x", shape: [n, h, w, 3] };
+  const mask: MapRef = { id: "y", shape: [n, h, w, 1] };
+  b.buffer("x", n * h * w * 3);
+  b.buffer("y", n * h * w);
+
+  // Engine conv (stride 1, "same"): out = conv(x, Wt) + bias.
+  const conv = (x: MapRef, wt: Seg, bias: Seg, co: number, k: number, dil: number): MapRef => {
+    const out = alloc([x.shape[0], x.shape[1], x.shape[2], co]);
+    const [, hh, ww, c] = x.shape;
+    const m = x.shape[0] * hh * ww, tn = convTileN(co);
+    const quads = c % 4 === 0 && co % 4 === 0;
+    b.raw(
+      quads ? convShaderVec4(64, tn) : convShader(tn),
+      [seg(out), seg(x), seg(x), seg(x), wt, bias],
+      [m, hh, ww, c, 0, co, k, dil, 0, 0, k * k * c, ((k - 1) / 2) * dil],
+      [],
+      [Math.ceil(co / tn), Math.ceil(m / 64), 1],
+      "conv",
+    );
+    return out;
+  };
+
+  const layer = (spec: ConvLayerSpec, x: MapRef, first: boolean): MapRef => {
+    const p = spec.name;
+    const bias = b.hasParam(`${p}.conv.bias`) ? b.param(`${p}.conv.bias`) : b.zeros(spec.outCh);
+    const y = conv(x, b.param(`${p}.conv.weight`), bias, spec.outCh, 3, spec.dilation);
+    const rows = size(y) / spec.outCh, c = spec.outCh;
+    const parts = partialPlan(rows, c).parts;
+    const part = alloc([parts, 2, c, 1]);
+    call(partialCall("moments", rows, c), seg(part), [io(y)], "bn.moments");
+    const stats = seg(alloc([2, c, 1, 1]));
+    const ps = { seg: seg(part), shape: [parts, 2, c] };
+    call(reduceCall("stats", parts, c, rows), stats, [ps], "bn.stats");
+    const running = b.state(p, c);
+    call(runningStatCall([2 * c], BN_MOMENTUM, 0), { ...running, buf: "stateNext" }, [
+      { seg: running, shape: [2 * c] },
+      { seg: stats, shape: [2, c] },
+    ], "bn.running");
+    const z = alloc(y.shape);
+    call(flatCall("normRelu", y.shape), seg(z), [
+      io(y),
+      { seg: stats, shape: [2, c] },
+      { seg: b.param(`${p}.bn.weight`), shape: [c] },
+      { seg: b.param(`${p}.bn.bias`), shape: [c] },
+    ], "bn.normRelu");
+    tape.push({ op: "layer", spec, x, y, z, stats, first });
+    return z;
+  };
+  const pool = (x: MapRef): MapRef => {
+    const [nn, hh, ww, c] = x.shape;
+    const oh = Math.ceil(hh / 2), ow = Math.ceil(ww / 2);
+    const out = alloc([nn, oh, ow, c]);
+    const s = size(out);
+    b.raw(
+      POOL_SHADER,
+      [seg(out), seg(x)],
+      [s, hh, ww, c, oh, ow],
+      [],
+      [...flatGroups(s), 1],
+      "pool",
+    );
+    tape.push({ op: "pool", x, out });
+    return out;
+  };
+  const resize = (x: MapRef, oh: number, ow: number): MapRef => {
+    const [nn, hh, ww, c] = x.shape;
+    if (hh === oh && ww === ow) return x;
+    const out = alloc([nn, oh, ow, c]);
+    const s = size(out);
+    const f = Math.fround;
+    b.raw(
+      RESIZE_SHADER,
+      [seg(out), seg(x)],
+      [s, hh, ww, c, oh, ow, f(hh / oh), f(ww / ow)],
+      [6, 7],
+      [
+        ...flatGroups(s),
+        1,
+      ],
+      "resize",
+    );
+    tape.push({ op: "resize", x, out });
+    return out;
+  };
+  const concat = (a: MapRef, c: MapRef): MapRef => {
+    const out = alloc([a.shape[0], a.shape[1], a.shape[2], a.shape[3] + c.shape[3]]);
+    call(K.concatCall(out.shape), seg(out), [io(a), io(c)], "concat");
+    tape.push({ op: "concat", a, b: c, out });
+    return out;
+  };
+  const add = (a: MapRef, c: MapRef): MapRef => {
+    const out = alloc(a.shape);
+    call(K.sliceAddCall(out.shape, 0, true), seg(out), [io(a), io(c)], "add");
+    tape.push({ op: "add", a, b: c, out });
+    return out;
+  };
+  const rsu = (block: RsuBlock, x: MapRef): MapRef => {
+    const xIn = layer(block.convIn, x, x === image);
+    const feats: MapRef[] = [];
+    let cur = xIn;
+    for (const spec of block.encoders) {
+      cur = layer(spec, spec.pool ? pool(cur) : cur, false);
+      feats.push(cur);
+    }
+    cur = feats.pop()!;
+    for (const spec of block.decoders) {
+      const skip = feats.pop()!;
+      const deep = spec.upsample ? resize(cur, skip.shape[1], skip.shape[2]) : cur;
+      cur = layer(spec, concat(deep, skip), false);
+    }
+    return add(cur, xIn);
+  };
+
+  // Forward.
+  const enc: MapRef[] = [];
+  let cur = image;
+  blocks.encoders.forEach((block, i) => {
+    cur = rsu(block, cur);
+    enc.push(cur);
+    if (i !== blocks.encoders.length - 1) cur = pool(cur);
+  });
+  cur = enc.pop()!;
+  const dec = [cur];
+  for (const block of blocks.decoders) {
+    const skip = enc.pop()!;
+    cur = rsu(block, concat(resize(cur, skip.shape[1], skip.shape[2]), skip));
+    dec.unshift(cur);
+  }
+  const sides: MapRef[] = [];
+  for (let k = 0; k < blocks.sideChannels.length; k++) {
+    const x = dec.pop()!;
+    const key = `side_modules.${k}`;
+    const s = alloc([x.shape[0], x.shape[1], x.shape[2], 1]);
+    const m = size(s);
+    b.raw(
+      convToOneShader(),
+      [seg(s), seg(x), b.param(`${key}.weight`), b.param(`${key}.bias`)],
+      [m, x.shape[1], x.shape[2], x.shape[3], 3, 1, 1],
+      [],
+      [...flatGroups(m), 1],
+      "side",
+    );
+    tape.push({ op: "side", key, x, out: s });
+    sides.unshift(resize(s, h, w));
+  }
+  if (sides.length !== 6) {
+    throw new RangeError(`Cannot plan training: current value is ${sides.length} side outputs`);
+  }
+  const offW = b.offset("out_conv.weight"), offB = b.offset("out_conv.bias");
+  const all = { seg: { buf: "params", off: 0, len: b.paramsLen }, shape: [b.paramsLen] };
+  const fused = alloc(mask.shape);
+  call(K.fuseCall(fused.shape, offW, offB), seg(fused), [...sides.map(io), all], "fuse");
+
+  [fused, ...sides].forEach((map, k) => b.named.set(`logit${k}`, map.id));
+  // Criterion: partial sums of the seven terms, then the loss.
+  const m = n * h * w;
+  const [parts] = K.foldParts(m);
+  const lossPart = alloc([7 * parts, 1, 1, 1]);
+  [fused, ...sides].forEach((map, k) => {
+    call(
+      K.bcePartialCall(m, k * parts, 7 * parts),
+      seg(lossPart),
+      [io(map), io(mask)],
+      "loss.partial",
+    );
+  });
+  b.buffer("loss", 4);
+  call(K.lossSumCall(m, 7), { buf: "loss", off: 0, len: 1 }, [{
+    seg: seg(lossPart),
+    shape: [7 * parts],
+  }], "loss.sum");
+
+  // Backward: the criterion and the fuse conv.
+  const grads = new Map<string, MapRef>();
+  const dF = alloc(mask.shape);
+  call(K.bceGradCall(mask.shape, -1), seg(dF), [io(fused), io(mask), io(fused), all], "loss.grad");
+  sides.forEach((s, k) => {
+    const g = alloc(mask.shape);
+    call(K.bceGradCall(mask.shape, offW + k), seg(g), [io(s), io(mask), io(dF), all], "loss.grad");
+    grads.set(s.id, g);
+  });
+  b.named.set("dlogit0", dF.id);
+  sides.forEach((s, k) => b.named.set(`dlogit${k + 1}`, grads.get(s.id)!.id));
+  const fusePart = alloc([K.foldParts(m)[0], 7, 1, 1]);
+  call(K.fuseGradPartialCall(m), seg(fusePart), [io(dF), ...sides.map(io)], "fuse.grad");
+  call(
+    K.fuseGradReduceCall(m, b.paramsLen, offW, offB),
+    { buf: "grads", off: 0, len: b.paramsLen },
+    [{ seg: seg(fusePart), shape: [parts, 7] }],
+    "fuse.grad",
+  );
+
+  // Backward through the tape.
+  const accumulate = (target: MapRef, g: MapRef) => {
+    const have = grads.get(target.id);
+    if (!have) return void grads.set(target.id, g);
+    const sum = alloc(target.shape);
+    call(K.sliceAddCall(sum.shape, 0, true), seg(sum), [io(g), io(have)], "grad.add");
+    grads.set(target.id, sum);
+  };
+  const sliceInto = (target: MapRef, g: MapRef, off: number) => {
+    const have = grads.get(target.id);
+    const out = alloc(target.shape);
+    call(K.sliceAddCall(out.shape, off, !!have), seg(out), [io(g), io(have ?? g)], "grad.slice");
+    grads.set(target.id, out);
+  };
+  const colsum = (g: MapRef, out: Seg) => {
+    const c = g.shape[3], rows = size(g) / c;
+    const part = alloc([partialPlan(rows, c).parts, 2, c, 1]);
+    call(
+      partialCall("colsum", rows, c),
+      seg(part),
+      [{ seg: seg(g), shape: [rows, c] }],
+      "bias.partial",
+    );
+    call(reduceCall("dbeta", partialPlan(rows, c).parts, c, rows), out, [{
+      seg: seg(part),
+      shape: [partialPlan(rows, c).parts, 2, c],
+    }], "bias.reduce");
+  };
+  const filterGrad = (x: MapRef, dy: MapRef, key: string, k: number, dil: number) => {
+    const co = dy.shape[3];
+    const { gemm, sum } = filterGradCalls(x.shape, co, k, k, dil);
+    if (!sum) return void call(gemm, b.grad(key), [io(x), io(dy)], "conv.filterGrad");
+    const splits = gemm.spec.outputShape[0];
+    const part = alloc([splits * k * k * x.shape[3] * co, 1, 1, 1]);
+    call(gemm, seg(part), [io(x), io(dy)], "conv.filterGrad");
+    call(
+      sum,
+      b.grad(key),
+      [{ seg: seg(part), shape: [...gemm.spec.outputShape] }],
+      "conv.sumSplits",
+    );
+  };
+  const flipped = (key: string, wShape: readonly number[]): Seg => {
+    const id = `f${next++}`;
+    const len = wShape.reduce((a, c) => a * c, 1);
+    b.buffer(id, len);
+    const out = { buf: id, off: 0, len };
+    call(flipFilterCall(wShape), out, [{ seg: b.param(key), shape: [...wShape] }], "conv.flip");
+    return out;
+  };
+
+  for (const op of tape.reverse()) {
+    if (op.op === "layer") {
+      const dz = grads.get(op.z.id)!;
+      const c = op.spec.outCh, rows = size(op.y) / c, p = op.spec.name;
+      const parts = partialPlan(rows, c).parts;
+      const part = alloc([parts, 2, c, 1]);
+      const st = { seg: op.stats, shape: [2, c] };
+      call(
+        partialCall("grad", rows, c),
+        seg(part),
+        [io(dz), io(op.z), io(op.y), st],
+        "bn.gradPartial",
+      );
+      const ps = { seg: seg(part), shape: [parts, 2, c] };
+      call(reduceCall("dbeta", parts, c, rows), b.grad(`${p}.bn.bias`), [ps], "bn.dbeta");
+      call(reduceCall("dgamma", parts, c, rows), b.grad(`${p}.bn.weight`), [ps, st], "bn.dgamma");
+      const coef = alloc([3, c, 1, 1]);
+      const gamma = { seg: b.param(`${p}.bn.weight`), shape: [c] };
+      call(reduceCall("coef", parts, c, rows), seg(coef), [ps, st, gamma], "bn.coef");
+      const dy = alloc(op.y.shape);
+      call(flatCall("dx", op.y.shape), seg(dy), [io(dz), io(op.z), io(op.y), st, {
+        seg: seg(coef),
+        shape: [3, c],
+      }], "bn.dx");
+      if (b.hasParam(`${p}.conv.bias`)) colsum(dy, b.grad(`${p}.conv.bias`));
+      filterGrad(op.x, dy, `${p}.conv.weight`, 3, op.spec.dilation);
+      if (!op.first) {
+        const wShape = b.shapeOf(`${p}.conv.weight`);
+        const wf = flipped(`${p}.conv.weight`, wShape);
+        const dx = conv(dy, wf, b.zeros(op.x.shape[3]), op.x.shape[3], 3, op.spec.dilation);
+        accumulate(op.x, dx);
+      }
+    } else if (op.op === "pool") {
+      const dx = alloc(op.x.shape);
+      call(K.poolGradCall(op.x.shape), seg(dx), [io(grads.get(op.out.id)!), io(op.x)], "pool.grad");
+      accumulate(op.x, dx);
+    } else if (op.op === "resize") {
+      const dout = grads.get(op.out.id)!;
+      const dx = alloc(op.x.shape);
+      call(
+        resizeGradCall(dout.shape, op.x.shape[1], op.x.shape[2]),
+        seg(dx),
+        [io(dout)],
+        "resize.grad",
+      );
+      accumulate(op.x, dx);
+    } else if (op.op === "concat") {
+      const g = grads.get(op.out.id)!;
+      sliceInto(op.a, g, 0);
+      sliceInto(op.b, g, op.a.shape[3]);
+    } else if (op.op === "add") {
+      const g = grads.get(op.out.id)!;
+      accumulate(op.a, g);
+      accumulate(op.b, g);
+    } else {
+      const ds = grads.get(op.out.id)!;
+      filterGrad(op.x, ds, `${op.key}.weight`, 3, 1);
+      colsum(ds, b.grad(`${op.key}.bias`));
+      const wShape = b.shapeOf(`${op.key}.weight`);
+      const wf = flipped(`${op.key}.weight`, wShape);
+      const dx = alloc(op.x.shape);
+      call(oneChannelCall(ds.shape, [3, 3, 1, op.x.shape[3]], 1), seg(dx), [io(ds), {
+        seg: wf,
+        shape: [3, 3, 1, op.x.shape[3]],
+      }], "side.inputGrad");
+      accumulate(op.x, dx);
+    }
+  }
+  return b.finish();
+}

@@ -1,0 +1,145 @@
+import assert from "node:assert/strict";
+import { tf } from "../../lib/deps.ts";
+import { U2Net } from "../../lib/model/u2net.ts";
+import { U2NET_FULL, U2NET_LITE } from "../../lib/model/config.ts";
+import { AdamW } from "../../lib/train/adamw.ts";
+import { getParamsGroups } from "../../lib/train/params_groups.ts";
+import { createLrScheduler } from "../../lib/train/lr_scheduler.ts";
+import { NonFiniteLossError } from "../../lib/train/train_step.ts";
+import { GpuTrainer } from "../../lib/train/gpu_trainer.ts";
+import { planTrainer } from "../../lib/train/_trainer_plan.ts";
+import { fixture, nchwToNhwc, useBackend, webgpuOrSkip } from "../_helpers.ts";
+import { assertNearReference } from "./_train_parity.ts";
+
+function paramInfo(model: U2Net) {
+  return getParamsGroups(model.namedParameters()).flatMap((g, group) =>
+    g.params.map((v, i) => ({ key: g.names[i], shape: v.shape, group }))
+  );
+}
+
+Deno.test("planTrainer() plans every parameter's gradient and aligned segments when planned for lite and full", () => {
+  for (const config of [U2NET_LITE, U2NET_FULL]) {
+    const model = U2Net.create(config);
+    try {
+      const info = paramInfo(model);
+      const plan = planTrainer(config, [2, 64, 64], info, 2);
+      // Every trainable parameter gets a gradient (written by some dispatch into its segment).
+      const written = plan.steps.flatMap((s) =>
+        s.bindings[0].buf === "grads" ? [s.bindings[0]] : []
+      );
+      for (const { key } of info) {
+        const slot = plan.params.get(key)!;
+        assert.equal(slot.off % 64, 0, key);
+        const hit = written.some((w) =>
+          (w.off === slot.off && w.len === slot.len) || (w.off === 0 && w.len >= slot.off)
+        );
+        assert.ok(hit, `no gradient written for ${key}`);
+      }
+      for (const s of [...plan.steps, ...plan.optimizer]) {
+        const [out, ...ins] = s.bindings;
+        assert.ok(!ins.some((i) => i.buf === out.buf), `${s.label} reads its output buffer`);
+        assert.ok(s.workgroups.every((g) => g >= 1 && g <= 65535), s.label);
+      }
+      assert.equal(plan.optimizer.length, 4); // moments + param per group
+    } finally {
+      model.dispose();
+    }
+  }
+});
+
+/*
+ * The recorded step against lite_train.safetensors (PyTorch 1.13, three AdamW
+ * steps of u2net_lite at 64x64, batch 2), at the tolerances of
+ * train_step_test.ts (their derivation is there).
+ */
+Deno.test("GpuTrainer.step() reproduces three PyTorch AdamW steps when started from lite_wz", async (t) => {
+  if (!(await webgpuOrSkip(t))) return;
+  const wz = await fixture("lite_wz.safetensors");
+  const io = await fixture("lite_io.safetensors");
+  const ref = await fixture("lite_train.safetensors");
+  const start = tf.memory().numTensors;
+  const model = U2Net.create("lite");
+  const x = io.get("x")!, target = io.get("target")!;
+  const images = nchwToNhwc(x.data as Float32Array, x.shape);
+  const masks = nchwToNhwc(target.data as Float32Array, target.shape);
+  const optimizer = new AdamW(getParamsGroups(model.namedParameters(), 1e-4), { lr: 1e-3 });
+  let trainer: GpuTrainer | undefined;
+  try {
+    model.loadStateDict(wz);
+    const scheduler = createLrScheduler(optimizer, 2, 3, { warmup: true, warmupEpochs: 1 });
+    const [, , h, w] = x.shape;
+    trainer = await GpuTrainer.create({ model, optimizer, scheduler }, {
+      batch: x.shape[0],
+      height: h,
+      width: w,
+    });
+    const refLosses = ref.get("losses")!.data as Float32Array;
+    const refLrs = ref.get("lrs")!.data as Float32Array;
+    const lossTol = [1e-5, 2e-4, 2e-3];
+    for (let i = 0; i < 3; i++) {
+      assert.equal(Math.fround(optimizer.paramGroups[0].lr), refLrs[i], `lr of step ${i}`);
+      const loss = await trainer.step(images, masks);
+      const rel = Math.abs(loss - refLosses[i]) / refLosses[i];
+      assert.ok(rel <= lossTol[i], `loss ${i}: ${loss} vs ${refLosses[i]} (rel ${rel})`);
+    }
+    await trainer.sync();
+    await assertNearReference(model, wz, ref);
+    // The moments came back into the optimizer: three steps each.
+    const state = await optimizer.state();
+    assert.equal(Object.keys(state.params).length, model.namedParameters().length);
+    assert.ok(Object.values(state.params).every((p) => p.step === 3));
+  } finally {
+    trainer?.dispose();
+    optimizer.dispose();
+    images.dispose();
+    masks.dispose();
+    model.dispose();
+  }
+  assert.equal(tf.memory().numTensors, start);
+  await useBackend("cpu");
+});
+
+Deno.test("GpuTrainer.step() throws before the optimizer step when the loss is not finite", async (t) => {
+  if (!(await webgpuOrSkip(t))) return;
+  const model = U2Net.create("lite", { seed: 3 });
+  const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });
+  const trainer = await GpuTrainer.create({ model, optimizer }, {
+    batch: 1,
+    height: 16,
+    width: 16,
+  });
+  try {
+    const before = await trainer.read("params");
+    await assert.rejects(
+      // NaN masks (NaN images may not survive: WGSL's max(NaN, 0) can be 0).
+      trainer.step(new Float32Array(16 * 16 * 3), new Float32Array(16 * 16).fill(NaN), {
+        epoch: 2,
+        step: 5,
+      }),
+      (e: Error) => e instanceof NonFiniteLossError && /NaN at epoch 2 iteration 5/.test(e.message),
+    );
+    assert.deepEqual(await trainer.read("params"), before);
+    await assert.rejects(trainer.step(new Float32Array(3), new Float32Array(16 * 16)), RangeError);
+    await trainer.sync();
+    assert.deepEqual((await optimizer.state()).params, {});
+  } finally {
+    trainer.dispose();
+    optimizer.dispose();
+    model.dispose();
+  }
+  await useBackend("cpu");
+});
+
+Deno.test("GpuTrainer.create() rejects a folded network and bad shapes", async (t) => {
+  if (!(await webgpuOrSkip(t))) return;
+  const model = U2Net.create("lite", { batchNorm: false });
+  const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });
+  try {
+    await assert.rejects(GpuTrainer.create({ model, optimizer }), /without BatchNorm/);
+    await assert.rejects(GpuTrainer.create({ model, optimizer }, { batch: 0 }), RangeError);
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+  }
+  await useBackend("cpu");
+});
