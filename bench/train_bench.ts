@@ -21,6 +21,7 @@ import { AdamW } from "../lib/train/adamw.ts";
 import { createLrScheduler } from "../lib/train/lr_scheduler.ts";
 import { getParamsGroups } from "../lib/train/params_groups.ts";
 import { trainStep } from "../lib/train/train_step.ts";
+import { GpuTrainer } from "../lib/train/gpu_trainer.ts";
 import {
   applyWebgpuKnobs,
   backendLabel,
@@ -48,6 +49,7 @@ export const TRAIN_BENCH_DEFAULTS = {
   warmup: 1,
   maxSeconds: 120,
   lr: 1e-3,
+  engine: "tfjs",
 } as const;
 
 /** What {@linkcode benchTrainStep} measures (timing options included). */
@@ -56,13 +58,15 @@ export interface TrainBenchOptions extends TimeRunsOptions {
   size: number;
   /** Batch size. */
   batch: number;
+  /** `tfjs`: trainStep on the active backend; `gpu`: the recorded GpuTrainer (WebGPU). */
+  engine?: "tfjs" | "gpu";
 }
 
 /** Times warm training steps of a fresh network; returns ms per step and the last loss. */
 export async function benchTrainStep(
   arch: ArchName,
   options: TrainBenchOptions,
-): Promise<{ times: number[]; loss: number; dispatches: number | null }> {
+): Promise<{ times: number[]; loss: number; dispatches: number | null; hostMs?: number }> {
   const model = U2Net.create(arch);
   const optimizer = new AdamW(getParamsGroups(model.namedParameters()), {
     lr: TRAIN_BENCH_DEFAULTS.lr,
@@ -80,6 +84,28 @@ export async function benchTrainStep(
   const probeVar = model.namedParameters().at(-1)![1];
   let loss = NaN;
   let dispatches: number | null = null;
+  if (options.engine === "gpu") {
+    const trainer = await GpuTrainer.create({ model, optimizer, scheduler }, {
+      batch,
+      height: size,
+      width: size,
+    });
+    const hostMs: number[] = [];
+    try {
+      const [x, y] = [await images.data() as Float32Array, await masks.data() as Float32Array];
+      const times = await timeRuns(async () => {
+        loss = await trainer.step(x, y);
+        await trainer.flush(); // the optimizer pass too
+        hostMs.push(trainer.lastHostMs);
+      }, options);
+      return { times, loss, dispatches: trainer.dispatches, hostMs: median(hostMs) };
+    } finally {
+      trainer.dispose();
+      tf.dispose([images, masks]);
+      optimizer.dispose();
+      model.dispose();
+    }
+  }
   try {
     const times = await timeRuns(async () => {
       const d0 = dispatchCount();
@@ -109,22 +135,29 @@ export async function main(args: string[]): Promise<void> {
       ...sharedBenchOptions(d),
       "max-seconds": { type: "string", default: String(d.maxSeconds) },
       progress: { type: "boolean", default: false },
+      engine: { type: "string", default: d.engine },
     },
   });
   if (values.help) {
     console.log(`train_bench: one training step (trainStep + AdamW + lr scheduler)
 defaults: ${JSON.stringify(d)}; --progress prints every step (warm-ups too) on stderr
+--engine gpu: the recorded GpuTrainer (whole step planned once; WebGPU only)
 ${WEBGPU_KNOBS_HELP}`);
     return;
   }
   const info = await setupBackend(values.backend);
   const knobs = applyWebgpuKnobs(values);
   const size = Number(values.size);
+  const engine = values.engine === "gpu" ? "gpu" : "tfjs";
+  if (values.engine !== engine) {
+    throw new RangeError(`Cannot run train_bench: current --engine is ${values.engine}`);
+  }
   for (const arch of modelList(values.models)) {
     for (const batch of numberList(values.batches, "batches")) {
-      const { times, loss, dispatches } = await benchTrainStep(arch, {
+      const { times, loss, dispatches, hostMs } = await benchTrainStep(arch, {
         size,
         batch,
+        engine,
         runs: Number(values.runs),
         warmup: Number(values.warmup),
         maxSeconds: Number(values["max-seconds"]),
@@ -139,7 +172,9 @@ ${WEBGPU_KNOBS_HELP}`);
         threads: info.threads,
         loss: Number(loss.toFixed(4)),
         dispatches,
-        ...(info.backend === "webgpu" ? knobs : {}),
+        engine,
+        ...(hostMs === undefined ? {} : { host_ms: Number(hostMs.toFixed(2)) }),
+        ...(info.backend === "webgpu" && engine === "tfjs" ? knobs : {}),
       });
     }
   }

@@ -27,11 +27,21 @@ export async function requestTrainerDevice(): Promise<GPUDevice> {
 /** Creates every planned buffer (sizes rounded up to 16 bytes). */
 export function createBuffers(device: GPUDevice, plan: TrainPlan): Map<string, GPUBuffer> {
   const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
-  const largest = 4 * Math.max(...plan.buffers.values());
-  if (largest > device.limits.maxStorageBufferBindingSize) {
-    throw new RangeError(
-      `Cannot create GpuTrainer: current largest buffer is ${largest} bytes, over the device's ${device.limits.maxStorageBufferBindingSize}`,
-    );
+  const binding = 4 * Math.max(
+    ...[...plan.steps, ...plan.optimizer].flatMap((d) => d.bindings.map((b) => b.len)),
+  );
+  const buffer = 4 * Math.max(...plan.buffers.values());
+  for (
+    const [what, bytes, limit] of [
+      ["binding", binding, device.limits.maxStorageBufferBindingSize],
+      ["buffer", buffer, device.limits.maxBufferSize],
+    ] as const
+  ) {
+    if (bytes > limit) {
+      throw new RangeError(
+        `Cannot create GpuTrainer: current largest ${what} is ${bytes} bytes, over the device's ${limit}`,
+      );
+    }
   }
   const out = new Map<string, GPUBuffer>();
   for (const [id, len] of plan.buffers) {
@@ -114,14 +124,13 @@ export async function uploadStart(
     running.set(await stats.get(`${name}.bn.running_var`)!.data() as Float32Array, off + channels);
   }
   device.queue.writeBuffer(buffers.get("state")!, 0, running);
-  plan.groups.forEach((g, i) => {
-    if (!g.len) return;
-    const mv = new Float32Array(2 * g.len);
+  plan.chunks.forEach((c, i) => {
+    const mv = new Float32Array(2 * c.len);
     for (const [key, slot] of plan.params) {
       const s = state.params[key];
-      if (slot.group !== i || !s) continue;
-      mv.set(s.expAvg, slot.off - g.off);
-      mv.set(s.expAvgSq, g.len + slot.off - g.off);
+      if (slot.chunk !== i || !s) continue;
+      mv.set(s.expAvg, slot.off - c.off);
+      mv.set(s.expAvgSq, c.len + slot.off - c.off);
     }
     device.queue.writeBuffer(buffers.get(`mv${i}`)!, 0, mv);
   });

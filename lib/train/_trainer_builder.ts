@@ -60,8 +60,8 @@ export interface TrainDispatch {
   workgroups: [number, number, number];
   /** What it computes (for profiles). */
   label: string;
-  /** AdamW dispatches: rewritten every step with the step's scalars. */
-  adam?: { group: number; kind: "moments" | "param"; n: number };
+  /** AdamW dispatches: rewritten every step with the step's scalars (`chunk` of `TrainPlan.chunks`). */
+  adam?: { chunk: number; kind: "moments" | "param"; n: number };
 }
 
 /** A parameter's place in the flat buffers. */
@@ -74,6 +74,18 @@ export interface ParamSlot {
   shape: number[];
   /** Optimizer group. */
   group: number;
+  /** Index of its AdamW chunk. */
+  chunk: number;
+}
+
+/** A range of one optimizer group's parameters, updated by one pair of AdamW dispatches. */
+export interface AdamChunk {
+  /** Optimizer group. */
+  group: number;
+  /** First value in the flat parameters. */
+  off: number;
+  /** Values (moments: `mv<i>` holds m then v, 2·len values). */
+  len: number;
 }
 
 /** The whole plan. */
@@ -82,8 +94,10 @@ export interface TrainPlan {
   buffers: Map<string, number>;
   /** Parameters by seed key. */
   params: Map<string, ParamSlot>;
-  /** Optimizer groups' ranges of the flat parameter buffer. */
-  groups: { off: number; len: number }[];
+  /** AdamW chunks: ranges of one group each, at most `MAX_CHUNK` values. */
+  chunks: AdamChunk[];
+  /** The flat-parameter range holding the fuse conv's weight and bias. */
+  fuse: { off: number; len: number };
   /** BN layers by name: running mean at `off`, running var at `off + channels`. */
   state: Map<string, { off: number; channels: number }>;
   /** Forward, criterion and backward (one compute pass). */
@@ -95,6 +109,8 @@ export interface TrainPlan {
 }
 
 const ALIGN = 64;
+/** Values per AdamW chunk: its packed moments (2·32 MiB) stay under a 128 MiB binding limit. */
+export const MAX_CHUNK = 8 * 2 ** 20;
 const up = (v: number, a: number) => Math.ceil(v / a) * a;
 
 /** Collects buffers and dispatches while the planner walks the network. */
@@ -102,7 +118,7 @@ export class TrainPlanBuilder {
   readonly blocks: NetworkBlocks;
   readonly paramsLen: number;
   readonly #params = new Map<string, ParamSlot>();
-  readonly #groups: { off: number; len: number }[] = [];
+  readonly #chunks: AdamChunk[] = [];
   readonly #state = new Map<string, { off: number; channels: number }>();
   readonly #buffers = new Map<string, number>();
   readonly #steps: TrainDispatch[] = [];
@@ -115,15 +131,39 @@ export class TrainPlanBuilder {
     this.blocks = blocks;
     let off = 0;
     for (let g = 0; g < groups; g++) {
-      const start = off;
-      for (const p of params.filter((q) => q.group === g)) {
+      // The fuse conv's bias last in its group and its weight first in the
+      // next, so one short range holds both (the default groups: no decay, decay).
+      const mine = params.filter((q) => q.group === g);
+      const rank = (q: ParamInfo) =>
+        q.key === "out_conv.bias" ? 1 : q.key === "out_conv.weight" ? -1 : 0;
+      mine.sort((a, b) => rank(a) - rank(b));
+      let chunk = { group: g, off, len: 0 };
+      for (const p of mine) {
         const len = p.shape.reduce((a, b) => a * b, 1);
-        this.#params.set(p.key, { off, len, shape: [...p.shape], group: g });
+        if (chunk.len && off + len - chunk.off > MAX_CHUNK) {
+          this.#chunks.push(chunk);
+          chunk = { group: g, off, len: 0 };
+        }
+        this.#params.set(p.key, {
+          off,
+          len,
+          shape: [...p.shape],
+          group: g,
+          chunk: this.#chunks.length,
+        });
         off = up(off + len, ALIGN);
+        chunk.len = off - chunk.off;
       }
-      this.#groups.push({ off: start, len: off - start });
+      if (chunk.len) this.#chunks.push(chunk);
     }
     this.paramsLen = Math.max(off, ALIGN);
+  }
+
+  /** The flat range holding `out_conv.weight` (6 values) and `out_conv.bias`. */
+  fuseRange(): { off: number; len: number } {
+    const w = this.#slot("out_conv.weight"), b = this.#slot("out_conv.bias");
+    const off = Math.min(w.off, b.off);
+    return { off, len: Math.max(w.off + w.len, b.off + b.len) - off };
   }
 
   /** Declares a buffer of `len` values. */
@@ -209,21 +249,16 @@ export class TrainPlanBuilder {
   finish(): TrainPlan {
     const optimizer: TrainDispatch[] = [];
     const scalars = { beta1: 0.9, beta2: 0.999, decay: 1, stepSize: 0, bc2Sqrt: 1, eps: 1e-8 };
-    this.#groups.forEach((g, group) => {
-      if (g.len === 0) return;
-      const mv = { buf: `mv${group}`, off: 0, len: 2 * g.len };
-      const grads = { buf: "grads", off: g.off, len: g.len };
-      const params = { buf: "params", off: g.off, len: g.len };
-      this.buffer(`mv${group}`, 2 * g.len);
-      this.buffer(`mvNext${group}`, 2 * g.len);
+    this.#chunks.forEach((c, i) => {
+      const mv = { buf: `mv${i}`, off: 0, len: 2 * c.len };
+      const next = { ...mv, buf: `mvNext${i}` };
+      const grads = { buf: "grads", off: c.off, len: c.len };
+      const params = { buf: "params", off: c.off, len: c.len };
+      this.buffer(mv.buf, mv.len);
+      this.buffer(next.buf, mv.len);
+      optimizer.push(this.#adam("moments", i, c.len, [next, mv, grads], scalars));
       optimizer.push(
-        this.#adam("moments", group, g.len, [{ ...mv, buf: `mvNext${group}` }, mv, grads], scalars),
-      );
-      optimizer.push(
-        this.#adam("param", group, g.len, [{ ...params, buf: "paramsNext" }, params, {
-          ...mv,
-          buf: `mvNext${group}`,
-        }], scalars),
+        this.#adam("param", i, c.len, [{ ...params, buf: "paramsNext" }, params, next], scalars),
       );
     });
     for (const id of ["params", "grads", "paramsNext"]) this.buffer(id, this.paramsLen);
@@ -231,12 +266,19 @@ export class TrainPlanBuilder {
     this.buffer("state", stateLen);
     this.buffer("stateNext", stateLen);
     this.buffer("zeros", up(this.#zeros, ALIGN));
+    const keep = new Set(this.named.values());
+    const { buffers, steps } = shareBuffers(
+      this.#buffers,
+      this.#steps,
+      (id) => /^[af]\d/.test(id) && !keep.has(id),
+    );
     return {
-      buffers: this.#buffers,
+      buffers,
       params: this.#params,
-      groups: this.#groups,
+      chunks: this.#chunks,
+      fuse: this.fuseRange(),
       state: this.#state,
-      steps: this.#steps,
+      steps,
       optimizer,
       named: this.named,
     };
@@ -244,7 +286,7 @@ export class TrainPlanBuilder {
 
   #adam(
     kind: "moments" | "param",
-    group: number,
+    chunk: number,
     n: number,
     bindings: Seg[],
     s: AdamWStepScalars,
@@ -257,7 +299,50 @@ export class TrainPlanBuilder {
       uniform: p.uniform,
       workgroups: p.workgroups,
       label: `adamw.${kind}`,
-      adam: { group, kind, n },
+      adam: { chunk, kind, n },
     };
   }
+}
+
+/**
+ * Lets the step's temporaries share GPU buffers by lifetime: a buffer is
+ * free after the last dispatch that binds it, and a dispatch's output takes
+ * the smallest free buffer that fits (never one it also reads). Dispatches
+ * in one pass see each other's writes in order, so reuse needs no copies.
+ */
+export function shareBuffers(
+  sizes: Map<string, number>,
+  steps: TrainDispatch[],
+  shareable: (id: string) => boolean,
+): { buffers: Map<string, number>; steps: TrainDispatch[] } {
+  const lastUse = new Map<string, number>();
+  steps.forEach((d, i) => d.bindings.forEach((b) => lastUse.set(b.buf, i)));
+  const buffers = new Map([...sizes].filter(([id]) => !shareable(id)));
+  const map = new Map<string, string>();
+  const free: string[] = [];
+  let next = 0;
+  const out = steps.map((d, i) => {
+    const id = d.bindings[0].buf;
+    if (shareable(id) && !map.has(id)) {
+      const need = sizes.get(id)!;
+      const reads = new Set(d.bindings.slice(1).map((b) => map.get(b.buf)));
+      let best = -1;
+      free.forEach((p, j) => {
+        if (reads.has(p) || buffers.get(p)! < need) return;
+        if (best < 0 || buffers.get(p)! < buffers.get(free[best])!) best = j;
+      });
+      if (best >= 0) map.set(id, free.splice(best, 1)[0]);
+      else {
+        const p = `p${next++}`;
+        buffers.set(p, need);
+        map.set(id, p);
+      }
+    }
+    const bindings = d.bindings.map((b) => map.has(b.buf) ? { ...b, buf: map.get(b.buf)! } : b);
+    for (const b of new Set(d.bindings.map((x) => x.buf))) {
+      if (lastUse.get(b) === i && map.has(b)) free.push(map.get(b)!);
+    }
+    return { ...d, bindings };
+  });
+  return { buffers, steps: out };
 }

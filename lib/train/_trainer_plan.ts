@@ -226,8 +226,11 @@ export function planTrainer(
   if (sides.length !== 6) {
     throw new RangeError(`Cannot plan training: current value is ${sides.length} side outputs`);
   }
-  const offW = b.offset("out_conv.weight"), offB = b.offset("out_conv.bias");
-  const all = { seg: { buf: "params", off: 0, len: b.paramsLen }, shape: [b.paramsLen] };
+  // The fuse weights and bias: one short range of the flat parameters (offsets relative to it).
+  const range = b.fuseRange();
+  const offW = b.offset("out_conv.weight") - range.off,
+    offB = b.offset("out_conv.bias") - range.off;
+  const all = { seg: { buf: "params", ...range }, shape: [range.len] };
   const fused = alloc(mask.shape);
   call(K.fuseCall(fused.shape, offW, offB), seg(fused), [...sides.map(io), all], "fuse");
 
@@ -264,8 +267,8 @@ export function planTrainer(
   const fusePart = alloc([K.foldParts(m)[0], 7, 1, 1]);
   call(K.fuseGradPartialCall(m), seg(fusePart), [io(dF), ...sides.map(io)], "fuse.grad");
   call(
-    K.fuseGradReduceCall(m, b.paramsLen, offW, offB),
-    { buf: "grads", off: 0, len: b.paramsLen },
+    K.fuseGradReduceCall(m, range.len, offW, offB),
+    { buf: "grads", ...range },
     [{ seg: seg(fusePart), shape: [parts, 7] }],
     "fuse.grad",
   );

@@ -74,6 +74,7 @@ export class GpuTrainer {
   readonly #readback: GPUBuffer;
   #step: number;
   #unsynced = 0;
+  #hostMs = 0;
   #pending: Promise<unknown> = Promise.resolve();
   #disposed = false;
 
@@ -177,7 +178,9 @@ export class GpuTrainer {
   }
 
   async #host(t: Float32Array | tf.Tensor, want: number, what: string): Promise<Float32Array> {
-    const data = t instanceof Float32Array ? t : await t.data() as Float32Array;
+    // A tfjs float32 tensor cast from bool can hold integers (webgpu): convert.
+    const raw = t instanceof tf.Tensor ? await t.data() : t;
+    const data = raw instanceof Float32Array ? raw : Float32Array.from(raw as ArrayLike<number>);
     if (data.length !== want) {
       throw new RangeError(
         `Cannot step GpuTrainer: current ${what} has ${data.length} values, expected ${want}`,
@@ -212,6 +215,7 @@ export class GpuTrainer {
     const x = await this.#host(images, n * h * w * 3, "images");
     const y = await this.#host(masks, n * h * w, "masks");
     const device = this.#device;
+    let t0 = performance.now();
     device.queue.writeBuffer(this.#buffers.get("x")!, 0, x as Float32Array<ArrayBuffer>);
     device.queue.writeBuffer(this.#buffers.get("y")!, 0, y as Float32Array<ArrayBuffer>);
     let encoder = device.createCommandEncoder();
@@ -219,16 +223,21 @@ export class GpuTrainer {
     // The running statistics see the batch whatever the loss (as in PyTorch).
     this.#copy(encoder, "stateNext", "state");
     encoder.copyBufferToBuffer(this.#buffers.get("loss")!, 0, this.#readback, 0, 4);
-    device.queue.submit([encoder.finish()]);
+    const commands = encoder.finish();
+    const host = performance.now() - t0;
+    device.queue.submit([commands]);
     this.#unsynced++;
+
     await this.#readback.mapAsync(GPUMapMode.READ);
     const loss = new Float32Array(this.#readback.getMappedRange(0, 4))[0];
     this.#readback.unmap();
     if (!Number.isFinite(loss)) throw new NonFiniteLossError(loss, options);
 
+    t0 = performance.now();
     const t = this.#step + 1;
     this.#plan.optimizer.forEach((d, i) => {
-      const g = this.#trainer.optimizer.paramGroups[d.adam!.group];
+      const chunk = this.#plan.chunks[d.adam!.chunk];
+      const g = this.#trainer.optimizer.paramGroups[chunk.group];
       const { lr, weightDecay, betas: [b1, b2], eps } = g;
       const s = {
         beta1: b1,
@@ -247,13 +256,29 @@ export class GpuTrainer {
     encoder = device.createCommandEncoder();
     this.#encode(encoder, 1);
     this.#copy(encoder, "paramsNext", "params");
-    this.#plan.groups.forEach((g, i) => {
-      if (g.len) this.#copy(encoder, `mvNext${i}`, `mv${i}`);
-    });
-    device.queue.submit([encoder.finish()]);
+    this.#plan.chunks.forEach((_, i) => this.#copy(encoder, `mvNext${i}`, `mv${i}`));
+    const update = encoder.finish();
+    this.#hostMs = host + performance.now() - t0;
+    device.queue.submit([update]);
     this.#step = t;
     this.#trainer.scheduler?.step();
     return loss;
+  }
+
+  /**
+   * Host milliseconds of the last step before submission: queueing the
+   * batch upload and the AdamW uniforms, encoding both passes (not
+   * `queue.submit`, which a software adapter runs synchronously, nor the
+   * waits for the GPU).
+   */
+  get lastHostMs(): number {
+    return this.#hostMs;
+  }
+
+  /** Waits until every submitted step has finished on the GPU. */
+  async flush(): Promise<void> {
+    await this.#pending;
+    await this.#device.queue.onSubmittedWorkDone();
   }
 
   /**
@@ -296,14 +321,14 @@ export class GpuTrainer {
     if (counters.size) model.loadStateDict(counters, { strict: false });
     this.#unsynced = 0;
     const moments = await Promise.all(
-      this.#plan.groups.map((g, i) => g.len ? read(`mv${i}`) : null),
+      this.#plan.chunks.map((_, i) => read(`mv${i}`)),
     );
     const current = await optimizer.state();
     const out: AdamWState = { groups: current.groups, params: {} };
     if (this.#step > 0) {
       for (const [key, slot] of this.#plan.params) {
-        const mv = moments[slot.group]!, len = this.#plan.groups[slot.group].len;
-        const at = slot.off - this.#plan.groups[slot.group].off;
+        const mv = moments[slot.chunk], { off, len } = this.#plan.chunks[slot.chunk];
+        const at = slot.off - off;
         out.params[key] = {
           step: this.#step,
           expAvg: mv.slice(at, at + slot.len),
