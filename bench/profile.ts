@@ -23,6 +23,7 @@ import { U2Net } from "../lib/model/mod.ts";
 import { AdamW } from "../lib/train/adamw.ts";
 import { createLrScheduler } from "../lib/train/lr_scheduler.ts";
 import { getParamsGroups } from "../lib/train/params_groups.ts";
+import { GpuTrainer } from "../lib/train/gpu_trainer.ts";
 import { trainStep } from "../lib/train/train_step.ts";
 import { backendLabel, foldedModel, machineName, modelList, setupBackend } from "./_common.ts";
 
@@ -113,6 +114,57 @@ async function profileOnce(
   }));
 }
 
+/** Prints the recorded GpuTrainer step's time per dispatch label (one submission each). */
+async function profileRecorded(
+  arch: "lite" | "full",
+  size: number,
+  batch: number,
+  meta: Record<string, unknown>,
+): Promise<void> {
+  const model = U2Net.create(arch);
+  const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });
+  const trainer = await GpuTrainer.create({ model, optimizer }, {
+    batch,
+    height: size,
+    width: size,
+  });
+  const x = Float32Array.from({ length: batch * size * size * 3 }, (_, i) => Math.sin(i));
+  const y = Float32Array.from({ length: batch * size * size }, (_, i) => (i % 3 ? 1 : 0));
+  try {
+    await trainer.step(x, y); // warm
+    await trainer.flush();
+    const t0 = performance.now();
+    await trainer.step(x, y);
+    await trainer.flush();
+    const wall = performance.now() - t0;
+    const rows = await trainer.profile(x, y);
+    const label = `train_recorded_${arch}_b${batch}_${size}`;
+    const total = rows.reduce((a, r) => a + r.ms, 0);
+    for (const r of rows) {
+      console.log(JSON.stringify({
+        profile: label,
+        group: "label",
+        name: r.label,
+        count: r.count,
+        ms: Number(r.ms.toFixed(2)),
+        share: Number((r.ms / total).toFixed(4)),
+      }));
+    }
+    console.log(JSON.stringify({
+      profile: label,
+      group: "total",
+      wall_ms: Number(wall.toFixed(2)),
+      sum_ms: Number(total.toFixed(2)),
+      dispatches: trainer.dispatches,
+      ...meta,
+    }));
+  } finally {
+    trainer.dispose();
+    optimizer.dispose();
+    model.dispose();
+  }
+}
+
 /** Runs the benchmark with command-line `args`; prints JSON lines. */
 export async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -127,12 +179,14 @@ export async function main(args: string[]): Promise<void> {
       top: { type: "string", default: String(PROFILE_DEFAULTS.top) },
       "skip-train": { type: "boolean", default: false },
       "skip-infer": { type: "boolean", default: false },
+      recorded: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
   });
   if (values.help) {
     console.log(`profile: per-kernel times of one inference and one training step
-defaults: ${JSON.stringify(PROFILE_DEFAULTS)}; flags --skip-train, --skip-infer`);
+defaults: ${JSON.stringify(PROFILE_DEFAULTS)}; flags --skip-train, --skip-infer,
+--recorded (the training step of the recorded GpuTrainer, timed per dispatch label)`);
     return;
   }
   const info = await setupBackend(values.backend);
@@ -159,7 +213,14 @@ defaults: ${JSON.stringify(PROFILE_DEFAULTS)}; flags --skip-train, --skip-infer`
         model.dispose();
       }
     }
-    if (!values["skip-train"]) {
+    if (!values["skip-train"] && values.recorded) {
+      await profileRecorded(
+        arch,
+        Number(values["train-size"]),
+        Number(values["train-batch"]),
+        meta,
+      );
+    } else if (!values["skip-train"]) {
       const size = Number(values["train-size"]), batch = Number(values["train-batch"]);
       const model = U2Net.create(arch);
       const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });

@@ -66,7 +66,9 @@ export interface TrainBenchOptions extends TimeRunsOptions {
 export async function benchTrainStep(
   arch: ArchName,
   options: TrainBenchOptions,
-): Promise<{ times: number[]; loss: number; dispatches: number | null; hostMs?: number }> {
+): Promise<
+  { times: number[]; loss: number; dispatches: number | null; hostMs?: number; gpuMiB?: number }
+> {
   const model = U2Net.create(arch);
   const optimizer = new AdamW(getParamsGroups(model.namedParameters()), {
     lr: TRAIN_BENCH_DEFAULTS.lr,
@@ -98,7 +100,13 @@ export async function benchTrainStep(
         await trainer.flush(); // the optimizer pass too
         hostMs.push(trainer.lastHostMs);
       }, options);
-      return { times, loss, dispatches: trainer.dispatches, hostMs: median(hostMs) };
+      return {
+        times,
+        loss,
+        dispatches: trainer.dispatches,
+        hostMs: median(hostMs),
+        gpuMiB: trainer.bytes / 2 ** 20,
+      };
     } finally {
       trainer.dispose();
       tf.dispose([images, masks]);
@@ -154,7 +162,7 @@ ${WEBGPU_KNOBS_HELP}`);
   }
   for (const arch of modelList(values.models)) {
     for (const batch of numberList(values.batches, "batches")) {
-      const { times, loss, dispatches, hostMs } = await benchTrainStep(arch, {
+      const { times, loss, dispatches, hostMs, gpuMiB } = await benchTrainStep(arch, {
         size,
         batch,
         engine,
@@ -174,6 +182,7 @@ ${WEBGPU_KNOBS_HELP}`);
         dispatches,
         engine,
         ...(hostMs === undefined ? {} : { host_ms: Number(hostMs.toFixed(2)) }),
+        ...(gpuMiB === undefined ? {} : { gpu_mib: Math.round(gpuMiB) }),
         ...(info.backend === "webgpu" && engine === "tfjs" ? knobs : {}),
       });
     }

@@ -5,6 +5,7 @@
  * @module
  */
 import { BACKEND_NAMES, type BackendName } from "../lib/backend.ts";
+import { TRAIN_ENGINES } from "../lib/train/step_runner.ts";
 import {
   DEFAULT_TRAIN_OPTIONS,
   DEMO_TRAIN_OPTIONS,
@@ -112,6 +113,12 @@ ${wrap(Object.entries(M).map(([k, v]) => `${k}=${v}`), 78)}`,
         "tfjs backend (auto: hardware WebGPU, else wasm, else cpu; webgpu forces a software adapter)",
       default: "auto",
     },
+    "engine": {
+      ...str,
+      arg: TRAIN_ENGINES.join("|"),
+      help: "training step: gpu = the recorded WebGPU step, tfjs = tfjs ops, auto = gpu on webgpu",
+      default: D.engine,
+    },
     "skip-bad": { ...flag, help: "skip unreadable samples (default: stop before training)" },
     "cache": {
       ...flag,
@@ -180,6 +187,7 @@ export function parseTrainArgs(
     cache: p.values["cache"] ? true : undefined,
     syntheticTrain: int(p, "synthetic-train", 1),
     syntheticEval: int(p, "synthetic-eval", 1),
+    engine: given(p, "engine") ? choiceOption(p, "engine", TRAIN_ENGINES, "auto") : undefined,
   };
   const backend = choiceOption(p, "backend", BACKEND_NAMES, "auto");
   return { options, backend };

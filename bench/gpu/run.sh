@@ -156,11 +156,16 @@ if [ "$ADAPTER_OK" = 1 ]; then
   # In order of importance: a step that no longer fits the budget is skipped.
   step host_overhead 30 "${DB[@]}" host --models lite,full --size "$SIZE" --runs 5
   step host_train 40 "${DB[@]}" host --train --models lite,full --runs 3
+  # The recorded training step (GpuTrainer): the rows the training target is judged on.
+  step train_recorded 120 "${DB[@]}" train "${W[@]}" --engine gpu --models lite,full \
+    --batches 16,8 --size "$TRAIN_SIZE" --runs 5 --warmup 2 --max-seconds 10
+  step profile_train_recorded 40 "${DB[@]}" profile --backend webgpu --models lite --skip-infer \
+    --recorded --train-size "$TRAIN_SIZE" --train-batch 16
   step forward_engine 70 "${DB[@]}" forward "${W[@]}" --engine --models lite,full --size "$SIZE" \
     --batches 1,8 --runs 10 --warmup 2 --max-seconds 8
   step forward_tfjs 80 "${DB[@]}" forward "${W[@]}" --models lite,full --size "$SIZE" \
     --batches 1,8 --runs 10 --warmup 2 --max-seconds 8
-  for cfg in lite:16 full:16 lite:8 full:8; do
+  for cfg in lite:16 full:16; do
     step "train_${cfg/:/_b}" 45 "${DB[@]}" train "${W[@]}" --models "${cfg%:*}" \
       --batches "${cfg#*:}" --size "$TRAIN_SIZE" --runs 3 --warmup 1 --max-seconds 15
   done

@@ -19,7 +19,12 @@ export async function requestTrainerDevice(): Promise<GPUDevice> {
   if (!adapter) throw new TypeError("Cannot create GpuTrainer: current value is no WebGPU adapter");
   const { maxStorageBufferBindingSize, maxBufferSize, maxStorageBuffersPerShaderStage } =
     adapter.limits;
+  // Timestamp queries, where offered, let `profile()` time each dispatch on the GPU.
+  const requiredFeatures: GPUFeatureName[] = adapter.features.has("timestamp-query")
+    ? ["timestamp-query"]
+    : [];
   return await adapter.requestDevice({
+    requiredFeatures,
     requiredLimits: { maxStorageBufferBindingSize, maxBufferSize, maxStorageBuffersPerShaderStage },
   });
 }

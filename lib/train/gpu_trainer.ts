@@ -65,6 +65,8 @@ export class GpuTrainer {
   readonly inputShape: readonly [number, number, number, number];
   /** Dispatches per step (both passes). */
   readonly dispatches: number;
+  /** Bytes of GPU buffers the trainer holds (activations, parameters, gradients, moments). */
+  readonly bytes: number;
   readonly #trainer: Trainer;
   readonly #device: GPUDevice;
   readonly #ownDevice: boolean;
@@ -94,6 +96,7 @@ export class GpuTrainer {
     this.#step = step;
     this.dispatches = plan.steps.length + plan.optimizer.length;
     this.#buffers = createBuffers(device, plan);
+    this.bytes = [...this.#buffers.values()].reduce((a, b) => a + b.size, 0);
     this.#bound = [plan.steps, plan.optimizer].map((list) => bindAll(device, list, this.#buffers));
     this.#readback = device.createBuffer({
       size: 16,
@@ -266,6 +269,28 @@ export class GpuTrainer {
   }
 
   /**
+   * Uploads the model's parameters and running statistics and the
+   * optimizer's moments and step count again (after the model or the
+   * optimizer changed outside this trainer, e.g. a tfjs step).
+   */
+  async reload(): Promise<void> {
+    await this.#pending;
+    const { model, optimizer } = this.#trainer;
+    const state = await optimizer.state();
+    const steps = new Set(this.#plan.params.keys().map((k) => state.params[k]?.step ?? 0));
+    if (steps.size > 1) {
+      throw new RangeError(
+        `Cannot reload GpuTrainer: current parameters have taken different step counts (${[
+          ...steps,
+        ]})`,
+      );
+    }
+    await uploadStart(this.#device, this.#plan, this.#buffers, model, state);
+    this.#step = [...steps][0] ?? 0;
+    this.#unsynced = 0;
+  }
+
+  /**
    * Host milliseconds of the last step before submission: queueing the
    * batch upload and the AdamW uniforms, encoding both passes (not
    * `queue.submit`, which a software adapter runs synchronously, nor the
@@ -370,6 +395,88 @@ export class GpuTrainer {
     } finally {
       staging.destroy();
     }
+  }
+
+  /**
+   * Times one step's dispatches by label: with timestamp queries, each
+   * dispatch in its own pass stamped on the GPU; without, each submitted and
+   * awaited on its own (coarse: includes a submission's overhead); after one
+   * normal step on the batch; the replay's results are discarded, so the
+   * trainer ends one step further.
+   */
+  async profile(
+    images: Float32Array | tf.Tensor,
+    masks: Float32Array | tf.Tensor,
+  ): Promise<{ label: string; count: number; ms: number }[]> {
+    await this.step(images, masks);
+    await this.flush();
+    const device = this.#device;
+    const out = new Map<string, { label: string; count: number; ms: number }>();
+    const add = (label: string, ms: number) => {
+      const row = out.get(label) ?? { label, count: 0, ms: 0 };
+      row.count++;
+      row.ms += ms;
+      out.set(label, row);
+    };
+    const all = [
+      ...this.#plan.steps.map((d, i) => ({ d, b: this.#bound[0][i] })),
+      ...this.#plan.optimizer.map((d, i) => ({ d, b: this.#bound[1][i] })),
+    ];
+    const run = (cp: GPUComputePassEncoder, { d, b }: (typeof all)[number]) => {
+      cp.setPipeline(b.pipeline);
+      cp.setBindGroup(0, b.group);
+      cp.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
+      cp.end();
+    };
+    if (device.features.has("timestamp-query")) {
+      // One pass per dispatch, its start and end stamped on the GPU.
+      const querySet = device.createQuerySet({ type: "timestamp", count: 2 * all.length });
+      const bytes = 16 * all.length;
+      const resolve = device.createBuffer({
+        size: bytes,
+        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+      });
+      const staging = device.createBuffer({
+        size: bytes,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      });
+      try {
+        const encoder = device.createCommandEncoder();
+        all.forEach((x, i) => {
+          run(
+            encoder.beginComputePass({
+              timestampWrites: {
+                querySet,
+                beginningOfPassWriteIndex: 2 * i,
+                endOfPassWriteIndex: 2 * i + 1,
+              },
+            }),
+            x,
+          );
+        });
+        encoder.resolveQuerySet(querySet, 0, 2 * all.length, resolve, 0);
+        encoder.copyBufferToBuffer(resolve, 0, staging, 0, bytes);
+        device.queue.submit([encoder.finish()]);
+        await staging.mapAsync(GPUMapMode.READ);
+        const ns = new BigInt64Array(staging.getMappedRange().slice(0));
+        all.forEach(({ d }, i) => add(d.label, Number(ns[2 * i + 1] - ns[2 * i]) / 1e6));
+      } finally {
+        querySet.destroy();
+        resolve.destroy();
+        staging.destroy();
+      }
+    } else {
+      for (const x of all) {
+        const t0 = performance.now();
+        const encoder = device.createCommandEncoder();
+        run(encoder.beginComputePass(), x);
+        device.queue.submit([encoder.finish()]);
+        await device.queue.onSubmittedWorkDone();
+        add(x.d.label, performance.now() - t0);
+      }
+    }
+    // The replay's results stay in the Next buffers: the trainer's state is unchanged.
+    return [...out.values()].sort((a, b) => b.ms - a.ms);
   }
 
   /** Dispatch labels with their counts (what one step runs). */

@@ -24,6 +24,7 @@ import {
 } from "./results.ts";
 import { renderTrainingChart } from "./training_chart.ts";
 import { trainOneEpoch, type TrainProgress } from "./train_one_epoch.ts";
+import { StepRunner } from "./step_runner.ts";
 import type { TrainOptions } from "./train_options.ts";
 import { buildTrainData } from "./_train_data.ts";
 import { type LoopState, startState } from "./_resume.ts";
@@ -104,6 +105,7 @@ export async function train(
   const optimizer = new AdamW(getParamsGroups(model.namedParameters(), o.weightDecay), {
     lr: o.lr,
   });
+  let runner: StepRunner | undefined;
   try {
     if (init) model.loadStateDict(init.stateDict);
     const loader = new DataLoader(data.train, {
@@ -131,13 +133,15 @@ export async function train(
     } else if (o.startEpoch > 0) {
       loader.loadState({ ...loader.state(), epoch: o.startEpoch, batch: 0 });
     }
+    // Created after any resume: the GPU copy starts from the loaded state.
+    runner = new StepRunner({ model, optimizer, scheduler }, o.engine);
     const resultsFile = `${dir}/${saved?.resultsFile ?? resultsFileName()}`;
     const chartFile = resultsFile.replace(/\.txt$/, ".svg");
     const title = `u2net_${o.arch}: ${data.description}`;
     log(
       `u2net_${o.arch} (${model.numParameters().toLocaleString("en-US")} parameters), ` +
         `${loader.batchesPerEpoch} iterations/epoch, epochs ${o.startEpoch}..${o.epochs - 1}, ` +
-        `backend ${tf.getBackend()}, output ${dir}`,
+        `backend ${tf.getBackend()} (${runner.active} steps), output ${dir}`,
     );
     const result: TrainResult = {
       outputDir: dir,
@@ -154,6 +158,7 @@ export async function train(
       }
       const t0 = performance.now();
       const stats = await trainOneEpoch({ model, optimizer, scheduler }, loader, {
+        runner,
         epoch,
         printFreq: o.printFreq,
         onLog: log,
@@ -218,6 +223,7 @@ export async function train(
     log(`training time ${formatDuration((performance.now() - started) / 1000)}`);
     return result;
   } finally {
+    runner?.dispose();
     optimizer.dispose();
     model.dispose();
   }

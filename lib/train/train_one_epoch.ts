@@ -1,13 +1,14 @@
 /**
  * The seed's `train_one_epoch`: every batch of one epoch through
- * {@linkcode trainStep}, with MetricLogger-style progress.
+ * {@linkcode trainStep} or the recorded {@linkcode GpuTrainer}, with
+ * MetricLogger-style progress.
  *
  * @module
  */
-import { tf } from "../deps.ts";
-import type { Batch, DataLoader } from "../data/loader.ts";
+import type { DataLoader } from "../data/loader.ts";
 import { formatDuration, formatProgressLine, SmoothedValue } from "./metric_logger.ts";
-import { type Trainer, trainStep } from "./train_step.ts";
+import type { Trainer } from "./train_step.ts";
+import { StepRunner, type TrainEngine } from "./step_runner.ts";
 
 /** Progress of a training run, for progress bars. */
 export interface TrainProgress {
@@ -39,6 +40,14 @@ export interface TrainOneEpochOptions {
   onProgress?: (progress: TrainProgress) => void;
   /** Stops after the current iteration when aborted. */
   signal?: AbortSignal;
+  /**
+   * Step engine: `gpu` the recorded {@linkcode GpuTrainer} (WebGPU), `tfjs`
+   * {@linkcode trainStep}, `auto` gpu on the webgpu backend. Ignored when
+   * `runner` is given. @default {"auto"}
+   */
+  engine?: TrainEngine;
+  /** A step runner to reuse across epochs (keeps the GPU copy alive). */
+  runner?: StepRunner;
 }
 
 /** What {@linkcode trainOneEpoch} returns. */
@@ -51,13 +60,6 @@ export interface EpochStats {
   steps: number;
   /** True when `signal` stopped the epoch early. */
   aborted: boolean;
-}
-
-function toTensors(b: Batch): { images: tf.Tensor4D; masks: tf.Tensor4D } {
-  return {
-    images: tf.tensor4d(b.images, [b.size, b.height, b.width, 3]),
-    masks: tf.tensor4d(b.masks, [b.size, b.height, b.width, 1]),
-  };
 }
 
 /**
@@ -101,39 +103,40 @@ export async function trainOneEpoch(
   let last = start;
   let i = loader.state().batch;
   let aborted = false;
-  for await (const batch of loader.epoch()) {
-    dataTime.update((performance.now() - last) / 1000);
-    const t = toTensors(batch);
-    try {
-      loss.update(await trainStep(trainer, t, { step: i, epoch }));
-    } finally {
-      t.images.dispose();
-      t.masks.dispose();
+  const runner = options.runner ?? new StepRunner(trainer, options.engine);
+  try {
+    for await (const batch of loader.epoch()) {
+      dataTime.update((performance.now() - last) / 1000);
+      loss.update(await runner.step(batch, { step: i, epoch }));
+      const now = performance.now();
+      iterTime.update((now - last) / 1000);
+      last = now;
+      const etaSeconds = iterTime.globalAvg * (steps - i - 1);
+      const lr = lrOf();
+      options.onProgress?.({
+        phase: "train",
+        epoch,
+        done: i + 1,
+        total: steps,
+        loss: loss.median,
+        lr,
+        etaSeconds,
+      });
+      if (i % printFreq === 0 || i === steps - 1) {
+        options.onLog?.(
+          formatProgressLine({ epoch, step: i, steps, etaSeconds, lr, loss, iterTime, dataTime }),
+        );
+      }
+      i++;
+      if (options.signal?.aborted) {
+        aborted = true;
+        break;
+      }
     }
-    const now = performance.now();
-    iterTime.update((now - last) / 1000);
-    last = now;
-    const etaSeconds = iterTime.globalAvg * (steps - i - 1);
-    const lr = lrOf();
-    options.onProgress?.({
-      phase: "train",
-      epoch,
-      done: i + 1,
-      total: steps,
-      loss: loss.median,
-      lr,
-      etaSeconds,
-    });
-    if (i % printFreq === 0 || i === steps - 1) {
-      options.onLog?.(
-        formatProgressLine({ epoch, step: i, steps, etaSeconds, lr, loss, iterTime, dataTime }),
-      );
-    }
-    i++;
-    if (options.signal?.aborted) {
-      aborted = true;
-      break;
-    }
+    // The model and optimizer hold the trained state when this returns.
+    await runner.sync();
+  } finally {
+    if (!options.runner) runner.dispose();
   }
   options.onLog?.(
     `Epoch: [${epoch}] Total time: ${formatDuration((performance.now() - start) / 1000)}`,

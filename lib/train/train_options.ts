@@ -5,6 +5,7 @@
  * @module
  */
 import type { ArchName } from "../model/config.ts";
+import { TRAIN_ENGINES, type TrainEngine } from "./step_runner.ts";
 
 /** Options of {@linkcode train} (`lib/train/train_loop.ts`). JSON-serialisable. */
 export interface TrainOptions {
@@ -60,6 +61,11 @@ export interface TrainOptions {
   syntheticEval?: number;
   /** Decode and check every sample before training (needed to stop early on bad files). @default {true} */
   checkData?: boolean;
+  /**
+   * Training-step engine: `gpu` the recorded WebGPU step (`GpuTrainer`),
+   * `tfjs` tfjs ops, `auto` gpu on the webgpu backend. @default {"auto"}
+   */
+  engine?: TrainEngine;
 }
 
 /** The seed's `train.py` defaults (plus this port's additions). */
@@ -88,6 +94,7 @@ export const DEFAULT_TRAIN_OPTIONS: Readonly<Required<TrainOptions>> = Object.fr
   syntheticTrain: 256,
   syntheticEval: 32,
   checkData: true,
+  engine: "auto",
 });
 
 /**
@@ -170,6 +177,11 @@ function validate(o: Required<TrainOptions>): void {
   if (o.warmupEpochs >= o.epochs) {
     throw new RangeError(
       `Cannot train: current warmupEpochs ${o.warmupEpochs} >= epochs ${o.epochs}`,
+    );
+  }
+  if (!TRAIN_ENGINES.includes(o.engine)) {
+    throw new RangeError(
+      `Cannot train: current engine is "${o.engine}", expected ${TRAIN_ENGINES.join(", ")}`,
     );
   }
   if (o.arch !== "full" && o.arch !== "lite") {

@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import { tf } from "../../lib/deps.ts";
+import type { Batch } from "../../lib/data/loader.ts";
+import { U2Net } from "../../lib/model/u2net.ts";
+import { AdamW } from "../../lib/train/adamw.ts";
+import { getParamsGroups } from "../../lib/train/params_groups.ts";
+import { StepRunner, type TrainEngine } from "../../lib/train/step_runner.ts";
+import { GpuTrainer } from "../../lib/train/gpu_trainer.ts";
+import { useBackend, webgpuOrSkip } from "../_helpers.ts";
+
+function batchOf(size: number, side: number, seed: number): Batch {
+  const n = size * side * side;
+  return {
+    images: Float32Array.from({ length: 3 * n }, (_, i) => Math.sin(i * 0.37 + seed)),
+    masks: Float32Array.from({ length: n }, (_, i) => (Math.sin(i * 0.11 + seed) > 0 ? 1 : 0)),
+    names: Array.from({ length: size }, (_, i) => `s${i}`),
+    indices: Array.from({ length: size }, (_, i) => i),
+    size,
+    height: side,
+    width: side,
+    epoch: 0,
+    step: 0,
+  };
+}
+
+Deno.test("StepRunner runs tfjs steps when auto on cpu, and rejects unknown engines", async () => {
+  await useBackend("cpu");
+  const model = U2Net.create("lite", { seed: 2 });
+  const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });
+  try {
+    const runner = new StepRunner({ model, optimizer });
+    assert.equal(runner.active, "tfjs");
+    assert.ok(Number.isFinite(await runner.step(batchOf(1, 16, 1))));
+    await runner.sync();
+    runner.dispose();
+    assert.throws(
+      () => new StepRunner({ model, optimizer }, "fast" as TrainEngine),
+      /current engine is fast/,
+    );
+    await assert.rejects(
+      new StepRunner({ model, optimizer }, "gpu").step(batchOf(1, 16, 1)),
+      /current backend is cpu/,
+    );
+  } finally {
+    optimizer.dispose();
+    model.dispose();
+  }
+});
+
+/*
+ * The hand-over between the engines: the runner's gpu step, tfjs step (a batch
+ * of another shape: sync first) and gpu step again (reload) must end exactly
+ * where the same sequence ends when done by hand with a fresh GpuTrainer each
+ * time (every kernel is deterministic), so reload() uploads all that create()
+ * does and sync() hands back all a tfjs step needs.
+ */
+Deno.test("StepRunner.step() hands state between engines when a batch of another shape runs on tfjs", async (t) => {
+  if (!(await webgpuOrSkip(t))) return;
+  const start = tf.memory().numTensors;
+  const make = () => {
+    const model = U2Net.create("lite", { seed: 5 });
+    const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });
+    return { model, optimizer };
+  };
+  const a = make(), c = make();
+  const runner = new StepRunner(a, "gpu");
+  try {
+    const batches = [batchOf(2, 32, 1), batchOf(1, 32, 2), batchOf(2, 32, 3)];
+    const ours: number[] = [];
+    for (const batch of batches) ours.push(await runner.step(batch));
+    await runner.sync();
+    // By hand.
+    const theirs: number[] = [];
+    for (const [i, batch] of batches.entries()) {
+      if (i === 1) {
+        theirs.push(await new StepRunner(c, "tfjs").step(batch));
+        continue;
+      }
+      const gt = await GpuTrainer.create(c, { batch: batch.size, height: 32, width: 32 });
+      theirs.push(await gt.step(batch.images, batch.masks));
+      await gt.sync();
+      gt.dispose();
+    }
+    assert.deepEqual(ours, theirs);
+    const [sa, sc] = [await a.model.stateDict(), await c.model.stateDict()];
+    for (const [key, v] of sa) assert.deepEqual(v.data, sc.get(key)!.data, key);
+    assert.equal(sa.get("encode_modules.0.conv_in.bn.num_batches_tracked")!.data[0], 3n);
+    const [oa, oc] = [await a.optimizer.state(), await c.optimizer.state()];
+    assert.deepEqual(oa, oc);
+    assert.ok(Object.values(oa.params).every((p) => p.step === 3));
+  } finally {
+    runner.dispose();
+    for (const x of [a, c]) {
+      x.optimizer.dispose();
+      x.model.dispose();
+    }
+  }
+  assert.equal(tf.memory().numTensors, start);
+  await useBackend("cpu");
+});
