@@ -125,6 +125,7 @@ export function reduceCall(
   parts: number,
   channels: number,
   count: number,
+  span = partialPlan(count, channels).chunk,
 ): WgslCall {
   const e = REDUCES[name];
   const pl = reducePlan(parts, channels);
@@ -140,7 +141,7 @@ export function reduceCall(
       uniforms: UNIFORMS,
       code: gridCode(e.grid, item, e.write),
     },
-    uniforms: uniforms(parts, channels, pl, count, partialPlan(count, channels).chunk),
+    uniforms: uniforms(parts, channels, pl, count, span),
   };
 }
 
@@ -156,8 +157,11 @@ export function runReduce(
   return runCall(backend, reduceCall(name, parts, channels, count), [part, ...extra]);
 }
 
-/** Flat pass `name`: one invocation per element of the `[N, H, W, C]` output. */
-export function flatCall(name: keyof typeof FLAT, shape: number[]): WgslCall {
+/**
+ * Flat pass `name`: one invocation per element of the `[N, H, W, C]` output
+ * (`span`: the offset uniform of `dxSums`).
+ */
+export function flatCall(name: keyof typeof FLAT, shape: number[], span = 0): WgslCall {
   const f = FLAT[name];
   const channels = shape[shape.length - 1];
   const rows = shape.reduce((a, b) => a * b, 1) / channels;
@@ -175,7 +179,7 @@ export function flatCall(name: keyof typeof FLAT, shape: number[]): WgslCall {
   }
 }`,
     },
-    uniforms: uniforms(rows, channels, { cw: 1, tiles: 1, chunk: 1, parts: 1 }, rows),
+    uniforms: uniforms(rows, channels, { cw: 1, tiles: 1, chunk: 1, parts: 1 }, rows, span),
   };
 }
 

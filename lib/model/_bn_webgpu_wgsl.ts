@@ -120,6 +120,15 @@ export const REDUCES: Record<
     result[uniforms.nCh + c] = max(s.z / uniforms.count, 0.0) * uniforms.unbias;`,
   },
   dbeta: { grid: SUM, inputs: [], rows: 1, write: "result[c] = s.x;" },
+  // dγ at [0, C) and dβ at [span, span + C) of one range (the recorded step's
+  // flat gradients, where bn.weight and bn.bias are adjacent segments).
+  gradSums: {
+    grid: SUM,
+    inputs: ["stats"],
+    rows: 2,
+    write: `result[c] = s.y * ${RSTD};
+    result[uniforms.span + c] = s.x;`,
+  },
   dgamma: { grid: SUM, inputs: ["stats"], rows: 1, write: `result[c] = s.y * ${RSTD};` },
   // dx = a·g − c1 − (x − mean)·c2 with a = γ·rstd, c1 = a·Σg/R, c2 = a·rstd²·Σg(x − mean)/R.
   coef: {
@@ -140,6 +149,16 @@ export const FLAT: Record<string, { inputs: string[]; body: string }> = {
     inputs: ["x", "stats", "gamma", "beta"],
     body: `let s = gamma[c] * ${RSTD};
     result[index] = max((x[index] - stats[c]) * s + beta[c], 0.0);`,
+  },
+  // dx from dγ, dβ directly (the recorded step): a = γ·rstd,
+  // dx = a·g − a·dβ/R − (x − mean)·a·rstd·dγ/R; sums as written by gradSums.
+  dxSums: {
+    inputs: ["dy", "y", "x", "stats", "gamma", "sums"],
+    body: `let g = select(0.0, dy[index], y[index] > 0.0);
+    let rstd = ${RSTD};
+    let a = gamma[c] * rstd;
+    result[index] = a * g - a * sums[uniforms.span + c] / uniforms.count -
+      (x[index] - stats[c]) * (a * rstd * sums[c] / uniforms.count);`,
   },
   dx: {
     inputs: ["dy", "y", "x", "stats", "coef"],

@@ -19,6 +19,13 @@ export interface ConvShaderOptions {
    * `uniforms`; one input, no bias, no residual. @default false
    */
   tfjs?: boolean;
+  /**
+   * Engine mode: `Wt` is the *forward* filter `[k,k,Co,C1]` of the conv this
+   * one is the input gradient of, read flipped in space and transposed in
+   * channels (`w'[ky,kx,c,o] = w[k−1−ky,k−1−kx,o,c]`), so no flipped copy is
+   * needed. @default false
+   */
+  flipped?: boolean;
 }
 
 /**
@@ -31,6 +38,7 @@ export interface ConvShaderOptions {
 export function convShaderVec4(tm: number, tn: number, options: ConvShaderOptions = {}): string {
   const rm = 4;
   const tfjs = options.tfjs ?? false;
+  const flipped = !tfjs && (options.flipped ?? false);
   const u = tfjs ? "uniforms" : "p";
   const nq = tn / 4; // vec4 columns per tile = threads along x
   const wy = tm / rm; // threads along y
@@ -47,7 +55,7 @@ struct P { M : i32, H : i32, W : i32, C1 : i32, C2 : i32, Co : i32,
 @group(0) @binding(1) var<storage, read> A : array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> B : array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> R : array<vec4<f32>>;
-@group(0) @binding(4) var<storage, read> Wt : array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read> Wt : array<${flipped ? "f32" : "vec4<f32>"}>;
 @group(0) @binding(5) var<storage, read> bias : array<vec4<f32>>;
 @group(0) @binding(6) var<uniform> p : P;`;
   // tfjs writes its own bindings and entry point, and sets the workgroup size.
@@ -65,6 +73,12 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
     : "if (ci < p.C1) { v = A[(pix * p.C1 + ci) / 4]; } else { v = B[(pix * p.C2 + ci - p.C1) / 4]; }";
   const epilogue = tfjs ? "var v = acc[i];" : `var v = acc[i] + bias[n / 4];`;
   const residual = tfjs ? "" : "if (p.res != 0) { v = v + R[(row * p.Co + n) / 4]; }";
+  // Flipped: w'[tap, c, n + j] = w[k² − 1 − tap, n + j, c], 4 values cin apart.
+  const weightLoad = flipped
+    ? `let tap = kq / cin;
+        let base = ((p.k * p.k - 1 - tap) * p.Co + n) * cin + kq - tap * cin;
+        w = vec4<f32>(Wt[base], Wt[base + cin], Wt[base + 2 * cin], Wt[base + 3 * cin]);`
+    : "w = Wt[(kq * p.Co + n) / 4];";
   const code = /* wgsl */ `${header}
 var<workgroup> As : array<vec4<f32>, ${4 * tm}>; // [${tm} pixels][4 quads of k]
 var<workgroup> Bs : array<vec4<f32>, ${16 * nq}>; // [16 k][${nq} quads of channels]
@@ -121,7 +135,7 @@ ${entry}
       let kq = k0 + idx / ${nq};
       let n = n0 + 4 * (idx % ${nq});
       var w = vec4<f32>(0.0);
-      if (kq < p.K && n < p.Co) { w = Wt[(kq * p.Co + n) / 4]; }
+      if (kq < p.K && n < p.Co) { ${weightLoad} }
       Bs[idx] = w;
     }
     workgroupBarrier();

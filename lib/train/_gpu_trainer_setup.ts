@@ -2,8 +2,8 @@
  * GPU setup of the recorded training step (`gpu_trainer.ts`): the device,
  * the planned buffers, one pipeline per distinct shader (explicit layouts:
  * the output as read-write storage, the inputs read-only, the uniforms
- * last), one bind group and uniform buffer per dispatch, and the first
- * upload of parameters, running statistics and moments.
+ * last), one bind group and uniform buffer per dispatch, the first upload
+ * of parameters, running statistics and moments, and buffer read-backs.
  *
  * @module
  */
@@ -140,4 +140,21 @@ export async function uploadStart(
     device.queue.writeBuffer(buffers.get(`mv${i}`)!, 0, mv);
   });
   await device.queue.onSubmittedWorkDone();
+}
+
+/** A copy of `buffer`'s contents, read back through a staging buffer. */
+export async function readBuffer(device: GPUDevice, buffer: GPUBuffer): Promise<Float32Array> {
+  const staging = device.createBuffer({
+    size: buffer.size,
+    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+  });
+  try {
+    const encoder = device.createCommandEncoder();
+    encoder.copyBufferToBuffer(buffer, 0, staging, 0, buffer.size);
+    device.queue.submit([encoder.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    return new Float32Array(staging.getMappedRange().slice(0));
+  } finally {
+    staging.destroy();
+  }
 }

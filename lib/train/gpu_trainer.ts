@@ -8,7 +8,7 @@
  * of a tfjs op (kernel lookup, tensor bookkeeping, uniform buffer, bind
  * group). The kernels are the tfjs path's own WGSL (made standalone by
  * `_wgsl_standalone.ts`) plus a few for what tfjs does with tf ops
- * (`_trainer_wgsl.ts`).
+ * (`_trainer_wgsl.ts`, `_trainer_folds.ts`).
  *
  * Parameters, moments and running statistics live on the GPU while
  * training; {@linkcode GpuTrainer.sync} copies them back into the model and
@@ -16,13 +16,21 @@
  *
  * @module
  */
-import { tf } from "../deps.ts";
+import type { tf } from "../deps.ts";
 import type { Trainer } from "./train_step.ts";
 import { NonFiniteLossError, type TrainStepOptions } from "./train_step.ts";
-import { adamUniform, planTrainer, type TrainDispatch, type TrainPlan } from "./_trainer_plan.ts";
-import type { AdamWState } from "./_adamw_types.ts";
-import type { StateDict } from "../io/raw_tensor.ts";
-import { bindAll, createBuffers, requestTrainerDevice, uploadStart } from "./_gpu_trainer_setup.ts";
+import { planTrainer, type TrainDispatch, type TrainPlan } from "./_trainer_plan.ts";
+import {
+  bindAll,
+  createBuffers,
+  readBuffer,
+  requestTrainerDevice,
+  uploadStart,
+} from "./_gpu_trainer_setup.ts";
+import { adamWStateOf, syncModel } from "./_gpu_trainer_sync.ts";
+import { timeDispatches } from "./_gpu_trainer_profile.ts";
+import { checkTrainer } from "./_gpu_trainer_check.ts";
+import { hostData, writeAdamUniforms } from "./_gpu_trainer_step.ts";
 
 /** Options of {@linkcode GpuTrainer.create}. */
 export interface GpuTrainerOptions {
@@ -118,28 +126,7 @@ export class GpuTrainer {
       }
     }
     const { model, optimizer } = trainer;
-    if (!model.batchNorm) {
-      throw new TypeError("Cannot create GpuTrainer: current value is a network without BatchNorm");
-    }
-    const info = optimizer.paramGroups.flatMap((g, group) =>
-      g.params.map((v, i) => ({ key: g.names[i], shape: v.shape, group }))
-    );
-    const trainable = model.namedParameters().filter(([, v]) => v.trainable).map(([k]) => k);
-    const missing = trainable.filter((k) => !info.some((p) => p.key === k));
-    if (missing.length) {
-      throw new RangeError(
-        `Cannot create GpuTrainer: current optimizer lacks parameter "${missing[0]}"`,
-      );
-    }
-    const state = await optimizer.state();
-    const steps = new Set(info.map((p) => state.params[p.key]?.step ?? 0));
-    if (steps.size > 1) {
-      throw new RangeError(
-        `Cannot create GpuTrainer: current parameters have taken different step counts (${[
-          ...steps,
-        ]})`,
-      );
-    }
+    const { info, state, step } = await checkTrainer(trainer);
     const plan = planTrainer(
       model.config,
       [batch, height, width],
@@ -153,9 +140,7 @@ export class GpuTrainer {
       !options.device,
       plan,
       [batch, height, width, 3],
-      [
-        ...steps,
-      ][0],
+      step,
     );
     await uploadStart(device, plan, out.#buffers, model, state);
     return out;
@@ -178,18 +163,6 @@ export class GpuTrainer {
     const job = this.#pending.then(() => this.#run(images, masks, options));
     this.#pending = job.catch(() => {});
     return await job;
-  }
-
-  async #host(t: Float32Array | tf.Tensor, want: number, what: string): Promise<Float32Array> {
-    // A tfjs float32 tensor cast from bool can hold integers (webgpu): convert.
-    const raw = t instanceof tf.Tensor ? await t.data() : t;
-    const data = raw instanceof Float32Array ? raw : Float32Array.from(raw as ArrayLike<number>);
-    if (data.length !== want) {
-      throw new RangeError(
-        `Cannot step GpuTrainer: current ${what} has ${data.length} values, expected ${want}`,
-      );
-    }
-    return data;
   }
 
   #encode(encoder: GPUCommandEncoder, pass: number): void {
@@ -215,8 +188,8 @@ export class GpuTrainer {
     options: TrainStepOptions,
   ): Promise<number> {
     const [n, h, w] = this.inputShape;
-    const x = await this.#host(images, n * h * w * 3, "images");
-    const y = await this.#host(masks, n * h * w, "masks");
+    const x = await hostData(images, n * h * w * 3, "images");
+    const y = await hostData(masks, n * h * w, "masks");
     const device = this.#device;
     let t0 = performance.now();
     device.queue.writeBuffer(this.#buffers.get("x")!, 0, x as Float32Array<ArrayBuffer>);
@@ -238,24 +211,7 @@ export class GpuTrainer {
 
     t0 = performance.now();
     const t = this.#step + 1;
-    this.#plan.optimizer.forEach((d, i) => {
-      const chunk = this.#plan.chunks[d.adam!.chunk];
-      const g = this.#trainer.optimizer.paramGroups[chunk.group];
-      const { lr, weightDecay, betas: [b1, b2], eps } = g;
-      const s = {
-        beta1: b1,
-        beta2: b2,
-        decay: 1 - lr * weightDecay,
-        stepSize: lr / (1 - b1 ** t),
-        bc2Sqrt: Math.sqrt(1 - b2 ** t),
-        eps,
-      };
-      device.queue.writeBuffer(
-        this.#bound[1][i].uniform,
-        0,
-        adamUniform(d.adam!.kind, d.adam!.n, s),
-      );
-    });
+    writeAdamUniforms(device, this.#plan, this.#bound[1], this.#trainer.optimizer, t);
     encoder = device.createCommandEncoder();
     this.#encode(encoder, 1);
     this.#copy(encoder, "paramsNext", "params");
@@ -315,53 +271,12 @@ export class GpuTrainer {
   async sync(): Promise<void> {
     await this.#pending;
     const { model, optimizer } = this.#trainer;
-    const read = (name: string) => this.#read(name);
-    const params = await read("params");
-    const assign = (v: tf.Variable, data: Float32Array) => {
-      const value = tf.tensor(data, v.shape, "float32");
-      v.assign(value);
-      value.dispose();
-    };
-    for (const [key, v] of model.namedParameters()) {
-      const slot = this.#plan.params.get(key);
-      if (slot) assign(v, params.subarray(slot.off, slot.off + slot.len));
-    }
-    const state = await read("state");
-    const buffers = new Map(model.namedBuffers());
-    const counters: StateDict = new Map();
-    const old = this.#unsynced ? await model.stateDict() : new Map();
-    for (const [name, { off, channels }] of this.#plan.state) {
-      assign(buffers.get(`${name}.bn.running_mean`)!, state.subarray(off, off + channels));
-      assign(
-        buffers.get(`${name}.bn.running_var`)!,
-        state.subarray(off + channels, off + 2 * channels),
-      );
-      const key = `${name}.bn.num_batches_tracked`;
-      const before = old.get(key);
-      if (before) {
-        const data = new BigInt64Array([(before.data[0] as bigint) + BigInt(this.#unsynced)]);
-        counters.set(key, { dtype: "I64", shape: [], data });
-      }
-    }
-    if (counters.size) model.loadStateDict(counters, { strict: false });
+    const read = (name: string) => readBuffer(this.#device, this.#buffers.get(name)!);
+    await syncModel(model, this.#plan, read, () => this.#unsynced);
     this.#unsynced = 0;
-    const moments = await Promise.all(
-      this.#plan.chunks.map((_, i) => read(`mv${i}`)),
-    );
+    const moments = await Promise.all(this.#plan.chunks.map((_, i) => read(`mv${i}`)));
     const current = await optimizer.state();
-    const out: AdamWState = { groups: current.groups, params: {} };
-    if (this.#step > 0) {
-      for (const [key, slot] of this.#plan.params) {
-        const mv = moments[slot.chunk], { off, len } = this.#plan.chunks[slot.chunk];
-        const at = slot.off - off;
-        out.params[key] = {
-          step: this.#step,
-          expAvg: mv.slice(at, at + slot.len),
-          expAvgSq: mv.slice(len + at, len + at + slot.len),
-        };
-      }
-    }
-    optimizer.loadState(out);
+    optimizer.loadState(adamWStateOf(this.#plan, current.groups, moments, this.#step));
   }
 
   /**
@@ -377,24 +292,7 @@ export class GpuTrainer {
         `Cannot read GpuTrainer buffer: current value is unknown name "${name}"`,
       );
     }
-    return await this.#read(id);
-  }
-
-  async #read(name: string): Promise<Float32Array> {
-    const src = this.#buffers.get(name)!;
-    const staging = this.#device.createBuffer({
-      size: src.size,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
-    try {
-      const encoder = this.#device.createCommandEncoder();
-      encoder.copyBufferToBuffer(src, 0, staging, 0, src.size);
-      this.#device.queue.submit([encoder.finish()]);
-      await staging.mapAsync(GPUMapMode.READ);
-      return new Float32Array(staging.getMappedRange().slice(0));
-    } finally {
-      staging.destroy();
-    }
+    return await readBuffer(this.#device, this.#buffers.get(id)!);
   }
 
   /**
@@ -410,73 +308,12 @@ export class GpuTrainer {
   ): Promise<{ label: string; count: number; ms: number }[]> {
     await this.step(images, masks);
     await this.flush();
-    const device = this.#device;
-    const out = new Map<string, { label: string; count: number; ms: number }>();
-    const add = (label: string, ms: number) => {
-      const row = out.get(label) ?? { label, count: 0, ms: 0 };
-      row.count++;
-      row.ms += ms;
-      out.set(label, row);
-    };
     const all = [
-      ...this.#plan.steps.map((d, i) => ({ d, b: this.#bound[0][i] })),
-      ...this.#plan.optimizer.map((d, i) => ({ d, b: this.#bound[1][i] })),
+      ...this.#plan.steps.map((dispatch, i) => ({ dispatch, ...this.#bound[0][i] })),
+      ...this.#plan.optimizer.map((dispatch, i) => ({ dispatch, ...this.#bound[1][i] })),
     ];
-    const run = (cp: GPUComputePassEncoder, { d, b }: (typeof all)[number]) => {
-      cp.setPipeline(b.pipeline);
-      cp.setBindGroup(0, b.group);
-      cp.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
-      cp.end();
-    };
-    if (device.features.has("timestamp-query")) {
-      // One pass per dispatch, its start and end stamped on the GPU.
-      const querySet = device.createQuerySet({ type: "timestamp", count: 2 * all.length });
-      const bytes = 16 * all.length;
-      const resolve = device.createBuffer({
-        size: bytes,
-        usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
-      });
-      const staging = device.createBuffer({
-        size: bytes,
-        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-      });
-      try {
-        const encoder = device.createCommandEncoder();
-        all.forEach((x, i) => {
-          run(
-            encoder.beginComputePass({
-              timestampWrites: {
-                querySet,
-                beginningOfPassWriteIndex: 2 * i,
-                endOfPassWriteIndex: 2 * i + 1,
-              },
-            }),
-            x,
-          );
-        });
-        encoder.resolveQuerySet(querySet, 0, 2 * all.length, resolve, 0);
-        encoder.copyBufferToBuffer(resolve, 0, staging, 0, bytes);
-        device.queue.submit([encoder.finish()]);
-        await staging.mapAsync(GPUMapMode.READ);
-        const ns = new BigInt64Array(staging.getMappedRange().slice(0));
-        all.forEach(({ d }, i) => add(d.label, Number(ns[2 * i + 1] - ns[2 * i]) / 1e6));
-      } finally {
-        querySet.destroy();
-        resolve.destroy();
-        staging.destroy();
-      }
-    } else {
-      for (const x of all) {
-        const t0 = performance.now();
-        const encoder = device.createCommandEncoder();
-        run(encoder.beginComputePass(), x);
-        device.queue.submit([encoder.finish()]);
-        await device.queue.onSubmittedWorkDone();
-        add(x.d.label, performance.now() - t0);
-      }
-    }
     // The replay's results stay in the Next buffers: the trainer's state is unchanged.
-    return [...out.values()].sort((a, b) => b.ms - a.ms);
+    return await timeDispatches(this.#device, all);
   }
 
   /** Dispatch labels with their counts (what one step runs). */

@@ -1,0 +1,158 @@
+/**
+ * The backward pass of the training-step planner (`_trainer_plan.ts`): every
+ * op of the forward tape in reverse (BN and conv gradients, pool, resize,
+ * concat, residual add, side conv), gradients of maps used twice summed.
+ *
+ * @module
+ */
+import type { WgslCall } from "../model/_webgpu.ts";
+import { flatCall, partialCall, partialPlan, reduceCall } from "../model/_bn_webgpu_kernels.ts";
+import { filterGradCalls } from "../model/_conv_grad_webgpu.ts";
+import { flipFilterCall, resizeGradCall } from "../model/_resize_webgpu.ts";
+import { oneChannelCall } from "../model/_conv_webgpu.ts";
+import * as K from "./_trainer_wgsl.ts";
+import type { Seg, TrainPlanBuilder } from "./_trainer_builder.ts";
+import { type MapRef, mapSize as size, type TapeOp } from "./_trainer_tape.ts";
+
+/** What the backward pass needs of the planner. */
+export interface BackwardContext {
+  /** The plan being built. */
+  b: TrainPlanBuilder;
+  /** Gradients by map id (the criterion's and the fuse conv's already in). */
+  grads: Map<string, MapRef>;
+  /** A new planned map of shape `s`. */
+  alloc: (s: readonly number[]) => MapRef;
+  /** The whole of a map as a segment. */
+  seg: (m: MapRef) => Seg;
+  /** A map as a dispatch input. */
+  io: (m: MapRef) => { seg: Seg; shape: number[] };
+  /** A dispatch of a tfjs-form program. */
+  call: (c: WgslCall, out: Seg, inputs: { seg: Seg; shape: number[] }[], label: string) => void;
+  /** An engine conv (stride 1, "same"): `conv(x, Wt) + bias`. */
+  conv: (x: MapRef, wt: Seg, bias: Seg, co: number, k: number, dil: number) => MapRef;
+  /** The next buffer number (shared with `alloc`'s). */
+  nextId: () => number;
+}
+
+/** Plans the backward pass of every op of `tape`, last first (reverses `tape`). */
+export function planBackward(ctx: BackwardContext, tape: TapeOp[]): void {
+  const { b, grads, alloc, seg, io, call, conv } = ctx;
+  const accumulate = (target: MapRef, g: MapRef) => {
+    const have = grads.get(target.id);
+    if (!have) return void grads.set(target.id, g);
+    const sum = alloc(target.shape);
+    call(K.sliceAddCall(sum.shape, 0, true), seg(sum), [io(g), io(have)], "grad.add");
+    grads.set(target.id, sum);
+  };
+  const sliceInto = (target: MapRef, g: MapRef, off: number) => {
+    const have = grads.get(target.id);
+    const out = alloc(target.shape);
+    call(K.sliceAddCall(out.shape, off, !!have), seg(out), [io(g), io(have ?? g)], "grad.slice");
+    grads.set(target.id, out);
+  };
+  const colsum = (g: MapRef, out: Seg) => {
+    const c = g.shape[3], rows = size(g) / c;
+    const part = alloc([partialPlan(rows, c).parts, 2, c, 1]);
+    call(
+      partialCall("colsum", rows, c),
+      seg(part),
+      [{ seg: seg(g), shape: [rows, c] }],
+      "bias.partial",
+    );
+    call(reduceCall("dbeta", partialPlan(rows, c).parts, c, rows), out, [{
+      seg: seg(part),
+      shape: [partialPlan(rows, c).parts, 2, c],
+    }], "bias.reduce");
+  };
+  const filterGrad = (x: MapRef, dy: MapRef, key: string, k: number, dil: number) => {
+    const co = dy.shape[3];
+    const { gemm, sum } = filterGradCalls(x.shape, co, k, k, dil);
+    if (!sum) return void call(gemm, b.grad(key), [io(x), io(dy)], "conv.filterGrad");
+    const splits = gemm.spec.outputShape[0];
+    const part = alloc([splits * k * k * x.shape[3] * co, 1, 1, 1]);
+    call(gemm, seg(part), [io(x), io(dy)], "conv.filterGrad");
+    call(
+      sum,
+      b.grad(key),
+      [{ seg: seg(part), shape: [...gemm.spec.outputShape] }],
+      "conv.sumSplits",
+    );
+  };
+  const flipped = (key: string, wShape: readonly number[]): Seg => {
+    const id = `f${ctx.nextId()}`;
+    const len = wShape.reduce((a, c) => a * c, 1);
+    b.buffer(id, len);
+    const out = { buf: id, off: 0, len };
+    call(flipFilterCall(wShape), out, [{ seg: b.param(key), shape: [...wShape] }], "conv.flip");
+    return out;
+  };
+
+  for (const op of tape.reverse()) {
+    if (op.op === "layer") {
+      const dz = grads.get(op.z.id)!;
+      const c = op.spec.outCh, rows = size(op.y) / c, p = op.spec.name;
+      const parts = partialPlan(rows, c).parts;
+      const part = alloc([parts, 2, c, 1]);
+      const st = { seg: op.stats, shape: [2, c] };
+      call(
+        partialCall("grad", rows, c),
+        seg(part),
+        [io(dz), io(op.z), io(op.y), st],
+        "bn.gradPartial",
+      );
+      const ps = { seg: seg(part), shape: [parts, 2, c] };
+      call(reduceCall("dbeta", parts, c, rows), b.grad(`${p}.bn.bias`), [ps], "bn.dbeta");
+      call(reduceCall("dgamma", parts, c, rows), b.grad(`${p}.bn.weight`), [ps, st], "bn.dgamma");
+      const coef = alloc([3, c, 1, 1]);
+      const gamma = { seg: b.param(`${p}.bn.weight`), shape: [c] };
+      call(reduceCall("coef", parts, c, rows), seg(coef), [ps, st, gamma], "bn.coef");
+      const dy = alloc(op.y.shape);
+      call(flatCall("dx", op.y.shape), seg(dy), [io(dz), io(op.z), io(op.y), st, {
+        seg: seg(coef),
+        shape: [3, c],
+      }], "bn.dx");
+      if (b.hasParam(`${p}.conv.bias`)) colsum(dy, b.grad(`${p}.conv.bias`));
+      filterGrad(op.x, dy, `${p}.conv.weight`, 3, op.spec.dilation);
+      if (!op.first) {
+        const wShape = b.shapeOf(`${p}.conv.weight`);
+        const wf = flipped(`${p}.conv.weight`, wShape);
+        const dx = conv(dy, wf, b.zeros(op.x.shape[3]), op.x.shape[3], 3, op.spec.dilation);
+        accumulate(op.x, dx);
+      }
+    } else if (op.op === "pool") {
+      const dx = alloc(op.x.shape);
+      call(K.poolGradCall(op.x.shape), seg(dx), [io(grads.get(op.out.id)!), io(op.x)], "pool.grad");
+      accumulate(op.x, dx);
+    } else if (op.op === "resize") {
+      const dout = grads.get(op.out.id)!;
+      const dx = alloc(op.x.shape);
+      call(
+        resizeGradCall(dout.shape, op.x.shape[1], op.x.shape[2]),
+        seg(dx),
+        [io(dout)],
+        "resize.grad",
+      );
+      accumulate(op.x, dx);
+    } else if (op.op === "concat") {
+      const g = grads.get(op.out.id)!;
+      sliceInto(op.a, g, 0);
+      sliceInto(op.b, g, op.a.shape[3]);
+    } else if (op.op === "add") {
+      const g = grads.get(op.out.id)!;
+      accumulate(op.a, g);
+      accumulate(op.b, g);
+    } else {
+      const ds = grads.get(op.out.id)!;
+      filterGrad(op.x, ds, `${op.key}.weight`, 3, 1);
+      colsum(ds, b.grad(`${op.key}.bias`));
+      const wShape = b.shapeOf(`${op.key}.weight`);
+      const wf = flipped(`${op.key}.weight`, wShape);
+      const dx = alloc(op.x.shape);
+      call(oneChannelCall(ds.shape, [3, 3, 1, op.x.shape[3]], 1), seg(dx), [io(ds), {
+        seg: wf,
+        shape: [3, 3, 1, op.x.shape[3]],
+      }], "side.inputGrad");
+      accumulate(op.x, dx);
+    }
+  }
+}

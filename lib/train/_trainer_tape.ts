@@ -1,0 +1,35 @@
+/**
+ * The tape of the training-step planner (`_trainer_plan.ts`): the planned
+ * NHWC maps and, per forward op, what its backward pass
+ * (`_trainer_backward.ts`) needs.
+ *
+ * @module
+ */
+import type { ConvLayerSpec } from "../model/rsu.ts";
+import type { Seg } from "./_trainer_builder.ts";
+
+/** A planned NHWC map (an activation or a gradient). */
+export interface MapRef {
+  id: string;
+  shape: [number, number, number, number];
+}
+
+/** What the backward pass of one forward op needs. */
+export type TapeOp =
+  | {
+    op: "layer";
+    spec: ConvLayerSpec;
+    x: MapRef;
+    y: MapRef;
+    z: MapRef;
+    stats: Seg;
+    first: boolean;
+  }
+  | { op: "pool"; x: MapRef; out: MapRef }
+  | { op: "resize"; x: MapRef; out: MapRef }
+  | { op: "concat"; a: MapRef; b: MapRef; out: MapRef }
+  | { op: "add"; a: MapRef; b: MapRef; out: MapRef }
+  | { op: "side"; key: string; x: MapRef; out: MapRef };
+
+/** Values of a planned map. */
+export const mapSize = (m: MapRef): number => m.shape.reduce((a, b) => a * b, 1);
