@@ -28,8 +28,19 @@ export interface BackwardContext {
   io: (m: MapRef) => { seg: Seg; shape: number[] };
   /** A dispatch of a tfjs-form program. */
   call: (c: WgslCall, out: Seg, inputs: { seg: Seg; shape: number[] }[], label: string) => void;
-  /** An engine conv (stride 1, "same"): `conv(x, Wt) + bias`. */
-  conv: (x: MapRef, wt: Seg, bias: Seg, co: number, k: number, dil: number) => MapRef;
+  /**
+   * An engine conv (stride 1, "same"): `conv(x, Wt) + bias`; `flipped`: Wt is
+   * the forward filter of the conv whose input gradient this is.
+   */
+  conv: (
+    x: MapRef,
+    wt: Seg,
+    bias: Seg,
+    co: number,
+    k: number,
+    dil: number,
+    flipped?: boolean,
+  ) => MapRef;
   /** The next buffer number (shared with `alloc`'s). */
   nextId: () => number;
 }
@@ -101,22 +112,37 @@ export function planBackward(ctx: BackwardContext, tape: TapeOp[]): void {
         "bn.gradPartial",
       );
       const ps = { seg: seg(part), shape: [parts, 2, c] };
-      call(reduceCall("dbeta", parts, c, rows), b.grad(`${p}.bn.bias`), [ps], "bn.dbeta");
-      call(reduceCall("dgamma", parts, c, rows), b.grad(`${p}.bn.weight`), [ps, st], "bn.dgamma");
-      const coef = alloc([3, c, 1, 1]);
       const gamma = { seg: b.param(`${p}.bn.weight`), shape: [c] };
-      call(reduceCall("coef", parts, c, rows), seg(coef), [ps, st, gamma], "bn.coef");
       const dy = alloc(op.y.shape);
-      call(flatCall("dx", op.y.shape), seg(dy), [io(dz), io(op.z), io(op.y), st, {
-        seg: seg(coef),
-        shape: [3, c],
-      }], "bn.dx");
+      const [gw, gb] = [b.grad(`${p}.bn.weight`), b.grad(`${p}.bn.bias`)];
+      if (gb.off > gw.off) {
+        // dγ and dβ into one range of the flat gradients, dx straight from them.
+        const sums = { ...gw, len: gb.off + gb.len - gw.off };
+        const span = gb.off - gw.off;
+        call(reduceCall("gradSums", parts, c, rows, span), sums, [ps, st], "bn.gradSums");
+        call(flatCall("dxSums", op.y.shape, span), seg(dy), [
+          io(dz),
+          io(op.z),
+          io(op.y),
+          st,
+          gamma,
+          { seg: sums, shape: [sums.len] },
+        ], "bn.dx");
+      } else {
+        call(reduceCall("dbeta", parts, c, rows), gb, [ps], "bn.dbeta");
+        call(reduceCall("dgamma", parts, c, rows), gw, [ps, st], "bn.dgamma");
+        const coef = alloc([3, c, 1, 1]);
+        call(reduceCall("coef", parts, c, rows), seg(coef), [ps, st, gamma], "bn.coef");
+        call(flatCall("dx", op.y.shape), seg(dy), [io(dz), io(op.z), io(op.y), st, {
+          seg: seg(coef),
+          shape: [3, c],
+        }], "bn.dx");
+      }
       if (b.hasParam(`${p}.conv.bias`)) colsum(dy, b.grad(`${p}.conv.bias`));
       filterGrad(op.x, dy, `${p}.conv.weight`, 3, op.spec.dilation);
       if (!op.first) {
-        const wShape = b.shapeOf(`${p}.conv.weight`);
-        const wf = flipped(`${p}.conv.weight`, wShape);
-        const dx = conv(dy, wf, b.zeros(op.x.shape[3]), op.x.shape[3], 3, op.spec.dilation);
+        const w = b.param(`${p}.conv.weight`), ci = op.x.shape[3];
+        const dx = conv(dy, w, b.zeros(ci), ci, 3, op.spec.dilation, true);
         accumulate(op.x, dx);
       }
     } else if (op.op === "pool") {

@@ -207,6 +207,11 @@ export class TrainPlanBuilder {
     return { buf: "zeros", off: 0, len };
   }
 
+  /** Values of the flat running statistics (and of the batch statistics laid out alike). */
+  get stateLen(): number {
+    return Math.max(this.#stateLen, ALIGN);
+  }
+
   /** BN layer `name`'s running mean and var, adjacent (`2·channels` values). */
   state(name: string, channels: number): Seg {
     let s = this.#state.get(name);
@@ -263,9 +268,8 @@ export class TrainPlanBuilder {
       );
     });
     for (const id of ["params", "grads", "paramsNext"]) this.buffer(id, this.paramsLen);
-    const stateLen = Math.max(this.#stateLen, ALIGN);
-    this.buffer("state", stateLen);
-    this.buffer("stateNext", stateLen);
+    const stateLen = this.stateLen;
+    for (const id of ["state", "stateNext", "bnStats"]) this.buffer(id, stateLen);
     this.buffer("zeros", up(this.#zeros, ALIGN));
     const keep = new Set(this.named.values());
     const { buffers, steps } = shareBuffers(

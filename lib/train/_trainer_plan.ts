@@ -66,13 +66,25 @@ export function planTrainer(
   b.buffer("y", n * h * w);
 
   // Engine conv (stride 1, "same"): out = conv(x, Wt) + bias.
-  const conv = (x: MapRef, wt: Seg, bias: Seg, co: number, k: number, dil: number): MapRef => {
+  // `flipped`: wt is the forward filter of the conv whose input gradient this is.
+  const conv = (
+    x: MapRef,
+    wt: Seg,
+    bias: Seg,
+    co: number,
+    k: number,
+    dil: number,
+    flipped = false,
+  ): MapRef => {
     const out = alloc([x.shape[0], x.shape[1], x.shape[2], co]);
     const [, hh, ww, c] = x.shape;
     const m = x.shape[0] * hh * ww, tn = convTileN(co);
     const quads = c % 4 === 0 && co % 4 === 0;
+    if (flipped && !quads) {
+      throw new RangeError(`Cannot plan an input gradient: current channels are ${c} → ${co}`);
+    }
     b.raw(
-      quads ? convShaderVec4(64, tn) : convShader(tn),
+      quads ? convShaderVec4(64, tn, { flipped }) : convShader(tn),
       [seg(out), seg(x), seg(x), seg(x), wt, bias],
       [m, hh, ww, c, 0, co, k, dil, 0, 0, k * k * c, ((k - 1) / 2) * dil],
       [],
@@ -90,14 +102,10 @@ export function planTrainer(
     const parts = partialPlan(rows, c).parts;
     const part = alloc([parts, 2, c, 1]);
     call(partialCall("moments", rows, c), seg(part), [io(y)], "bn.moments");
-    const stats = seg(alloc([2, c, 1, 1]));
+    // Batch stats laid out like the running ones: one update for every layer at the end.
+    const stats = { ...b.state(p, c), buf: "bnStats" };
     const ps = { seg: seg(part), shape: [parts, 2, c] };
     call(reduceCall("stats", parts, c, rows), stats, [ps], "bn.stats");
-    const running = b.state(p, c);
-    call(runningStatCall([2 * c], BN_MOMENTUM, 0), { ...running, buf: "stateNext" }, [
-      { seg: running, shape: [2 * c] },
-      { seg: stats, shape: [2, c] },
-    ], "bn.running");
     const z = alloc(y.shape);
     call(flatCall("normRelu", y.shape), seg(z), [
       io(y),
@@ -217,6 +225,12 @@ export function planTrainer(
   call(K.fuseCall(fused.shape, offW, offB), seg(fused), [...sides.map(io), all], "fuse");
 
   [fused, ...sides].forEach((map, k) => b.named.set(`logit${k}`, map.id));
+  // Every BN layer's running mean and var in one dispatch (padding stays 0).
+  const all2 = { buf: "state", off: 0, len: b.stateLen };
+  call(runningStatCall([b.stateLen], BN_MOMENTUM, 0), { ...all2, buf: "stateNext" }, [
+    { seg: all2, shape: [b.stateLen] },
+    { seg: { ...all2, buf: "bnStats" }, shape: [b.stateLen] },
+  ], "bn.running");
   // Criterion: partial sums of the seven terms, then the loss.
   const m = n * h * w;
   const [parts] = foldParts(m);

@@ -295,6 +295,14 @@ export class GpuTrainer {
     return await readBuffer(this.#device, this.#buffers.get(id)!);
   }
 
+  /** Diagnostics: the last step's gradient of every parameter, by seed key (tfjs layout). */
+  async gradients(): Promise<Map<string, Float32Array>> {
+    const flat = await this.read("grads");
+    const out = new Map<string, Float32Array>();
+    for (const [key, s] of this.#plan.params) out.set(key, flat.slice(s.off, s.off + s.len));
+    return out;
+  }
+
   /**
    * Times one step's dispatches by label: with timestamp queries, each
    * dispatch in its own pass stamped on the GPU; without, each submitted and
