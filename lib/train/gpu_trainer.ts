@@ -85,6 +85,9 @@ export class GpuTrainer {
   #step: number;
   #unsynced = 0;
   #hostMs = 0;
+  /** The next step's pass A, encoded ahead, and the ms that took. */
+  #prepared?: GPUCommandBuffer;
+  #prepareMs = 0;
   #pending: Promise<unknown> = Promise.resolve();
   #disposed = false;
 
@@ -182,6 +185,16 @@ export class GpuTrainer {
     encoder.copyBufferToBuffer(a, 0, b, 0, a.size);
   }
 
+  /** Pass A (forward, loss, backward) with the running-stat copy and the loss read-back. */
+  #encodeForward(): GPUCommandBuffer {
+    const encoder = this.#device.createCommandEncoder();
+    this.#encode(encoder, 0);
+    // The running statistics see the batch whatever the loss (as in PyTorch).
+    this.#copy(encoder, "stateNext", "state");
+    encoder.copyBufferToBuffer(this.#buffers.get("loss")!, 0, this.#readback, 0, 4);
+    return encoder.finish();
+  }
+
   async #run(
     images: Float32Array | tf.Tensor,
     masks: Float32Array | tf.Tensor,
@@ -194,13 +207,12 @@ export class GpuTrainer {
     let t0 = performance.now();
     device.queue.writeBuffer(this.#buffers.get("x")!, 0, x as Float32Array<ArrayBuffer>);
     device.queue.writeBuffer(this.#buffers.get("y")!, 0, y as Float32Array<ArrayBuffer>);
-    let encoder = device.createCommandEncoder();
-    this.#encode(encoder, 0);
-    // The running statistics see the batch whatever the loss (as in PyTorch).
-    this.#copy(encoder, "stateNext", "state");
-    encoder.copyBufferToBuffer(this.#buffers.get("loss")!, 0, this.#readback, 0, 4);
-    const commands = encoder.finish();
-    const host = performance.now() - t0;
+    // Pass A does not depend on the data (it arrives by writeBuffer, which
+    // the queue orders before the submission): encoded ahead, during the
+    // previous step's optimizer pass.
+    const commands = this.#prepared ?? this.#encodeForward();
+    this.#prepared = undefined;
+    const host = this.#prepareMs + performance.now() - t0;
     device.queue.submit([commands]);
     this.#unsynced++;
 
@@ -212,13 +224,16 @@ export class GpuTrainer {
     t0 = performance.now();
     const t = this.#step + 1;
     writeAdamUniforms(device, this.#plan, this.#bound[1], this.#trainer.optimizer, t);
-    encoder = device.createCommandEncoder();
+    const encoder = device.createCommandEncoder();
     this.#encode(encoder, 1);
     this.#copy(encoder, "paramsNext", "params");
     this.#plan.chunks.forEach((_, i) => this.#copy(encoder, `mvNext${i}`, `mv${i}`));
     const update = encoder.finish();
     this.#hostMs = host + performance.now() - t0;
     device.queue.submit([update]);
+    t0 = performance.now();
+    this.#prepared = this.#encodeForward();
+    this.#prepareMs = performance.now() - t0;
     this.#step = t;
     this.#trainer.scheduler?.step();
     return loss;
@@ -248,9 +263,10 @@ export class GpuTrainer {
 
   /**
    * Host milliseconds of the last step before submission: queueing the
-   * batch upload and the AdamW uniforms, encoding both passes (not
-   * `queue.submit`, which a software adapter runs synchronously, nor the
-   * waits for the GPU).
+   * batch upload and the AdamW uniforms, encoding both passes (pass A is
+   * encoded ahead, while the GPU runs the previous optimizer pass, and
+   * counted here); not `queue.submit`, which a software adapter runs
+   * synchronously, nor the waits for the GPU.
    */
   get lastHostMs(): number {
     return this.#hostMs;
