@@ -1,9 +1,10 @@
 /**
  * Host time per inference on WebGPU, tfjs against the recorded engine: for
  * tfjs the synchronous part of `predict()` with queue submission deferred
- * (so no GPU wait is counted), for the engine the time from `run()` to its
- * one `queue.submit`. GPU-independent: it is what the CPU pays before the
- * GPU can start, per call. One JSON line per model.
+ * (so no GPU wait is counted), for the engine its own host work per call
+ * (`GpuEngine.lastHostMs`: total, and the part before its submit, which is
+ * what delays the GPU's start). GPU-independent: what the CPU pays per call.
+ * One JSON line per model.
  *
  *   deno run --allow-read=. --allow-env bench/host_overhead.ts [--models lite,full] [--size 64] [--runs 6]
  *     [--train [--tfjs-kernels]]
@@ -35,43 +36,40 @@ export async function hostOverhead(
   arch: "lite" | "full",
   size: number,
   runs: number,
-): Promise<{ tfjs_ms: number; engine_ms: number; dispatches: number }> {
+): Promise<{ tfjs_ms: number; engine_ms: number; engine_critical_ms: number; dispatches: number }> {
   const model = await foldedModel(arch);
   const x = tf.randomUniform([1, size, size, 3], -2, 2, "float32", 7) as tf.Tensor4D;
   const input = await x.data() as Float32Array;
   const engine = await GpuEngine.create(model, { height: size, width: size });
   const batchSize = tf.env().get("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE");
   tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", 1e9);
-  const submit = GPUQueue.prototype.submit;
-  let submitted = 0;
-  GPUQueue.prototype.submit = function (...a: Parameters<GPUQueue["submit"]>) {
-    submitted = performance.now();
-    return submit.apply(this, a);
-  };
-  const ours: number[] = [], theirs: number[] = [];
+  const ours: number[] = [], critical: number[] = [], theirs: number[] = [];
   try {
     for (let i = 0; i <= runs; i++) {
-      const t0 = performance.now();
       await engine.run(input);
-      const engineHost = submitted - t0; // before tfjs' own submit below overwrites it
       const t1 = performance.now();
       const y = tf.tidy(() => model.predict(x));
       const t2 = performance.now();
       await y.data();
       y.dispose();
       if (i > 0) { // run 0 warms up
-        ours.push(engineHost);
+        ours.push(engine.lastHostMs.total);
+        critical.push(engine.lastHostMs.beforeSubmit);
         theirs.push(t2 - t1);
       }
     }
   } finally {
-    GPUQueue.prototype.submit = submit;
     tf.env().set("WEBGPU_DEFERRED_SUBMIT_BATCH_SIZE", batchSize);
     engine.dispose();
     x.dispose();
     model.dispose();
   }
-  return { tfjs_ms: median(theirs), engine_ms: median(ours), dispatches: engine.dispatches };
+  return {
+    tfjs_ms: median(theirs),
+    engine_ms: median(ours),
+    engine_critical_ms: median(critical),
+    dispatches: engine.dispatches,
+  };
 }
 
 /**
@@ -194,6 +192,7 @@ recorded GpuTrainer before submission)
       machine: machineName(),
       tfjs_host_ms: Number(r.tfjs_ms.toFixed(2)),
       engine_host_ms: Number(r.engine_ms.toFixed(2)),
+      engine_before_submit_ms: Number(r.engine_critical_ms.toFixed(2)),
       engine_dispatches: r.dispatches,
     }));
   }

@@ -85,9 +85,8 @@ export class GpuTrainer {
   #step: number;
   #unsynced = 0;
   #hostMs = 0;
-  /** The next step's pass A, encoded ahead, and the ms that took. */
+  /** The next step's pass A, encoded while the GPU runs the current one. */
   #prepared?: GPUCommandBuffer;
-  #prepareMs = 0;
   #pending: Promise<unknown> = Promise.resolve();
   #disposed = false;
 
@@ -207,13 +206,15 @@ export class GpuTrainer {
     let t0 = performance.now();
     device.queue.writeBuffer(this.#buffers.get("x")!, 0, x as Float32Array<ArrayBuffer>);
     device.queue.writeBuffer(this.#buffers.get("y")!, 0, y as Float32Array<ArrayBuffer>);
-    // Pass A does not depend on the data (it arrives by writeBuffer, which
-    // the queue orders before the submission): encoded ahead, during the
-    // previous step's optimizer pass.
     const commands = this.#prepared ?? this.#encodeForward();
-    this.#prepared = undefined;
-    const host = this.#prepareMs + performance.now() - t0;
+    let host = performance.now() - t0;
     device.queue.submit([commands]);
+    // Pass A does not depend on the data (it arrives by writeBuffer, which
+    // the queue orders before a submission): the next step's is encoded now,
+    // while the GPU runs this one.
+    t0 = performance.now();
+    this.#prepared = this.#encodeForward();
+    host += performance.now() - t0;
     this.#unsynced++;
 
     await this.#readback.mapAsync(GPUMapMode.READ);
@@ -231,9 +232,6 @@ export class GpuTrainer {
     const update = encoder.finish();
     this.#hostMs = host + performance.now() - t0;
     device.queue.submit([update]);
-    t0 = performance.now();
-    this.#prepared = this.#encodeForward();
-    this.#prepareMs = performance.now() - t0;
     this.#step = t;
     this.#trainer.scheduler?.step();
     return loss;
@@ -263,10 +261,10 @@ export class GpuTrainer {
 
   /**
    * Host milliseconds of the last step before submission: queueing the
-   * batch upload and the AdamW uniforms, encoding both passes (pass A is
-   * encoded ahead, while the GPU runs the previous optimizer pass, and
-   * counted here); not `queue.submit`, which a software adapter runs
-   * synchronously, nor the waits for the GPU.
+   * batch upload and the AdamW uniforms, encoding both passes (the next
+   * step's pass A is encoded while the GPU runs this one's, and counted
+   * here); not `queue.submit` (a software adapter runs the work in it) nor
+   * the waits for the GPU.
    */
   get lastHostMs(): number {
     return this.#hostMs;
