@@ -24,6 +24,7 @@ import { AdamW } from "../lib/train/adamw.ts";
 import { createLrScheduler } from "../lib/train/lr_scheduler.ts";
 import { getParamsGroups } from "../lib/train/params_groups.ts";
 import { GpuTrainer } from "../lib/train/gpu_trainer.ts";
+import { GpuEngine } from "../lib/predict/gpu_engine.ts";
 import { trainStep } from "../lib/train/train_step.ts";
 import { backendLabel, foldedModel, machineName, modelList, setupBackend } from "./_common.ts";
 
@@ -114,7 +115,58 @@ async function profileOnce(
   }));
 }
 
-/** Prints the recorded GpuTrainer step's time per dispatch label (one submission each). */
+/** Prints the recorded GpuEngine's time per shader (per dispatch, summed by shader). */
+async function profileEngine(
+  arch: "lite" | "full",
+  size: number,
+  batch: number,
+  meta: Record<string, unknown>,
+): Promise<void> {
+  const model = U2Net.create(arch);
+  const engine = await GpuEngine.create(model, { batch, height: size, width: size });
+  const x = Float32Array.from({ length: batch * size * size * 3 }, (_, i) => Math.sin(i));
+  try {
+    await engine.run(x); // warm
+    const t0 = performance.now();
+    await engine.run(x);
+    const wall = performance.now() - t0;
+    const steps = await engine.profile(x);
+    const rows = new Map<string, { count: number; ms: number }>();
+    for (const s of steps) {
+      const r = rows.get(s.shader) ?? { count: 0, ms: 0 };
+      r.count++;
+      r.ms += s.ms;
+      rows.set(s.shader, r);
+    }
+    const label = `infer_engine_${arch}_b${batch}_${size}`;
+    const total = steps.reduce((a, r) => a + r.ms, 0);
+    for (const [name, r] of [...rows].sort((a, b) => b[1].ms - a[1].ms)) {
+      console.log(JSON.stringify({
+        profile: label,
+        group: "shader",
+        name,
+        count: r.count,
+        ms: Number(r.ms.toFixed(3)),
+        share: Number((r.ms / total).toFixed(4)),
+      }));
+    }
+    const top = [...steps].sort((a, b) => b.ms - a.ms).slice(0, 5);
+    console.log(JSON.stringify({
+      profile: label,
+      group: "total",
+      wall_ms: Number(wall.toFixed(2)),
+      sum_ms: Number(total.toFixed(2)),
+      dispatches: engine.dispatches,
+      slowest: top.map((s) => [s.step, s.shader, Number(s.ms.toFixed(3))]),
+      ...meta,
+    }));
+  } finally {
+    engine.dispose();
+    model.dispose();
+  }
+}
+
+/** Prints the recorded GpuTrainer step's time per dispatch label. */
 async function profileRecorded(
   arch: "lite" | "full",
   size: number,
@@ -186,14 +238,16 @@ export async function main(args: string[]): Promise<void> {
   if (values.help) {
     console.log(`profile: per-kernel times of one inference and one training step
 defaults: ${JSON.stringify(PROFILE_DEFAULTS)}; flags --skip-train, --skip-infer,
---recorded (the training step of the recorded GpuTrainer, timed per dispatch label)`);
+--recorded (the recorded GpuEngine and GpuTrainer instead of tfjs, timed per dispatch label)`);
     return;
   }
   const info = await setupBackend(values.backend);
   const meta = { ...backendLabel(info), threads: info.threads, machine: machineName() };
   const top = Number(values.top);
   for (const arch of modelList(values.models)) {
-    if (!values["skip-infer"]) {
+    if (!values["skip-infer"] && values.recorded) {
+      await profileEngine(arch, Number(values.size), Number(values.batch), meta);
+    } else if (!values["skip-infer"]) {
       const size = Number(values.size), batch = Number(values.batch);
       const model = await foldedModel(arch);
       const x = tf.randomUniform([batch, size, size, 3], -2, 2, "float32", 1) as tf.Tensor4D;

@@ -161,6 +161,8 @@ if [ "$ADAPTER_OK" = 1 ]; then
     --batches 16,8 --size "$TRAIN_SIZE" --runs 5 --warmup 2 --max-seconds 10
   step profile_train_recorded 40 "${DB[@]}" profile --backend webgpu --models lite --skip-infer \
     --recorded --train-size "$TRAIN_SIZE" --train-batch 16
+  step profile_infer_engine 30 "${DB[@]}" profile --backend webgpu --models lite,full --size "$SIZE" \
+    --skip-train --recorded
   step forward_engine 70 "${DB[@]}" forward "${W[@]}" --engine --models lite,full --size "$SIZE" \
     --batches 1,8 --runs 10 --warmup 2 --max-seconds 8
   step forward_tfjs 80 "${DB[@]}" forward "${W[@]}" --models lite,full --size "$SIZE" \

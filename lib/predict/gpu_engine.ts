@@ -14,6 +14,7 @@ import { foldBatchNorm } from "../model/fold_bn.ts";
 import { convShaderVec4, convToOneShader } from "../model/_conv_wgsl.ts";
 import { convShader, FUSE_SHADER, POOL_SHADER, RESIZE_SHADER } from "./_engine_wgsl.ts";
 import { type EnginePlan, planEngine } from "./_engine_plan.ts";
+import { timeEach } from "../model/_gpu_profile.ts";
 
 /** Options of {@linkcode GpuEngine.create}. */
 export interface GpuEngineOptions {
@@ -52,7 +53,12 @@ async function requestDevice(): Promise<GPUDevice> {
   const adapter = await navigator.gpu?.requestAdapter();
   if (!adapter) throw new TypeError("Cannot create GpuEngine: current value is no WebGPU adapter");
   const { maxStorageBufferBindingSize, maxBufferSize } = adapter.limits;
+  // Timestamp queries, where offered, let `profile()` time each dispatch on the GPU.
+  const requiredFeatures: GPUFeatureName[] = adapter.features.has("timestamp-query")
+    ? ["timestamp-query"]
+    : [];
   return await adapter.requestDevice({
+    requiredFeatures,
     requiredLimits: { maxStorageBufferBindingSize, maxBufferSize },
   });
 }
@@ -269,26 +275,21 @@ export class GpuEngine {
   }
 
   /**
-   * Times every dispatch on its own (one submission each, awaited): coarse
-   * (includes a submission's overhead), for finding the heavy steps.
+   * Times every dispatch once, after one normal call: with timestamp
+   * queries (requested where the adapter offers them), each dispatch in its
+   * own pass stamped on the GPU; without, each submitted and awaited on its
+   * own (coarse: includes a submission's overhead).
    */
   async profile(input: Float32Array): Promise<{ step: number; shader: string; ms: number }[]> {
     await this.run(input); // warm, and validates the input
-    const device = this.#device;
-    const out: { step: number; shader: string; ms: number }[] = [];
-    for (const [i, step] of this.#plan.steps.entries()) {
-      const t0 = performance.now();
-      const encoder = device.createCommandEncoder();
-      const pass = encoder.beginComputePass();
-      pass.setPipeline(this.#pipelines[i]);
-      pass.setBindGroup(0, this.#groups[i]);
-      pass.dispatchWorkgroups(step.workgroups[0], step.workgroups[1]);
-      pass.end();
-      device.queue.submit([encoder.finish()]);
-      await device.queue.onSubmittedWorkDone();
-      out.push({ step: i, shader: step.shader, ms: performance.now() - t0 });
-    }
-    return out;
+    const items = this.#plan.steps.map((step, i) => ({
+      label: step.shader,
+      workgroups: step.workgroups,
+      pipeline: this.#pipelines[i],
+      group: this.#groups[i],
+    }));
+    const ms = await timeEach(this.#device, items);
+    return this.#plan.steps.map((step, i) => ({ step: i, shader: step.shader, ms: ms[i] }));
   }
 
   /** Frees the GPU buffers (and the device when the engine requested it). */

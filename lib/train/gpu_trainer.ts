@@ -28,7 +28,7 @@ import {
   uploadStart,
 } from "./_gpu_trainer_setup.ts";
 import { adamWStateOf, syncModel } from "./_gpu_trainer_sync.ts";
-import { timeDispatches } from "./_gpu_trainer_profile.ts";
+import { timeDispatches } from "../model/_gpu_profile.ts";
 import { checkTrainer } from "./_gpu_trainer_check.ts";
 import { hostData, writeAdamUniforms } from "./_gpu_trainer_step.ts";
 
@@ -330,9 +330,15 @@ export class GpuTrainer {
   ): Promise<{ label: string; count: number; ms: number }[]> {
     await this.step(images, masks);
     await this.flush();
+    const item = (d: TrainDispatch, b: { pipeline: GPUComputePipeline; group: GPUBindGroup }) => ({
+      label: d.label,
+      workgroups: d.workgroups,
+      pipeline: b.pipeline,
+      group: b.group,
+    });
     const all = [
-      ...this.#plan.steps.map((dispatch, i) => ({ dispatch, ...this.#bound[0][i] })),
-      ...this.#plan.optimizer.map((dispatch, i) => ({ dispatch, ...this.#bound[1][i] })),
+      ...this.#plan.steps.map((d, i) => item(d, this.#bound[0][i])),
+      ...this.#plan.optimizer.map((d, i) => item(d, this.#bound[1][i])),
     ];
     // The replay's results stay in the Next buffers: the trainer's state is unchanged.
     return await timeDispatches(this.#device, all);
