@@ -63,6 +63,12 @@ export interface SampleSource {
   name(index: number): string;
   /** Reads and decodes sample `index`; rejects with an error naming the file. */
   load(index: number): Promise<RawSample>;
+  /**
+   * Files of sample `index` (no I/O), for sources whose `load` reads exactly
+   * these with {@linkcode fileSource}'s decoding; a `DataLoader` with
+   * `workers` decodes such samples in Web Workers. Absent: in-memory sources.
+   */
+  paths?(index: number): SamplePaths;
 }
 
 const IMAGE_EXT = /\.(jpe?g|png)$/i;
@@ -185,7 +191,8 @@ async function readAndDecode(
 /**
  * A {@linkcode SampleSource} over discovered files: reads and decodes the
  * image (RGB, `cv2.IMREAD_COLOR` semantics) and the mask (grey,
- * `IMREAD_GRAYSCALE` semantics) of each pair.
+ * `IMREAD_GRAYSCALE` semantics) of each pair. Its `paths(i)` returns a copy
+ * of pair `i`.
  *
  * @example
  * ```ts
@@ -205,6 +212,7 @@ export function fileSource(index: DatasetIndex | SamplePaths[]): SampleSource {
   return {
     size: samples.length,
     name: (i) => check(i).name,
+    paths: (i) => ({ ...check(i) }),
     async load(i) {
       const s = check(i);
       const [image, mask] = await Promise.all([

@@ -6,11 +6,14 @@
  * the crop/flip of sample `i` in epoch `e` by `(seed, e, i)`, so batches do not
  * depend on prefetch depth, caching, timing or skipped samples, and a run
  * resumed from {@linkcode DataLoader.state} yields exactly the batches the
- * uninterrupted run would have.
+ * uninterrupted run would have. With `workers`, files are read, decoded and
+ * squashed in Web Workers (same code, same results); the crop/flip stays on
+ * the calling thread.
  *
  * @module
  */
 import type { SampleSource } from "./dataset.ts";
+import { DecodePool } from "./_decode_pool.ts";
 import { mixSeed, Rng } from "./rng.ts";
 import {
   augmentSample,
@@ -42,6 +45,13 @@ export interface DataLoaderOptions extends TrainPresetOptions, LoadOptions {
   cache?: boolean;
   /** Memory budget of the cache; samples past it are not kept. @default 2 GiB */
   cacheMaxBytes?: number;
+  /**
+   * Web Workers that read, decode and squash samples, for sources with
+   * `paths` (`fileSource`); started on first use, ended by
+   * {@linkcode DataLoader.dispose}. 0: the calling thread (in-memory sources
+   * always are). Batches are the same either way. @default 0
+   */
+  workers?: number;
 }
 
 /** Default {@linkcode DataLoaderOptions} (besides the train preset's). */
@@ -53,6 +63,7 @@ export const DEFAULT_LOADER = {
   cache: false,
   cacheMaxBytes: 2 * 1024 ** 3,
   skipBad: false,
+  workers: 0,
 } as const;
 
 /** A training batch, NHWC. */
@@ -103,6 +114,7 @@ export interface LoaderState {
  *   batchSize: 4, inputSize: 64, cropSize: 56,
  * });
  * for await (const batch of loader.epoch()) console.log(batch.names, loader.state());
+ * loader.dispose(); // ends its workers, if any
  * ```
  */
 export class DataLoader {
@@ -115,17 +127,22 @@ export class DataLoader {
   #cacheBytes = 0;
   #epoch = 0;
   #batch = 0;
+  #pool: DecodePool | undefined;
+  #disposed = false;
 
   /** Wraps `source`; see {@linkcode DataLoaderOptions}. */
   constructor(source: SampleSource, options: DataLoaderOptions = {}) {
     this.#src = source;
     this.#o = { ...DEFAULT_TRAIN_PRESET, ...DEFAULT_LOADER, ...defined(options) };
-    const { batchSize, prefetch, cropSize, inputSize } = this.#o;
+    const { batchSize, prefetch, cropSize, inputSize, workers } = this.#o;
     if (!Number.isInteger(batchSize) || batchSize < 1) {
       throw new RangeError(`Cannot create DataLoader: current batchSize is ${batchSize}`);
     }
     if (!Number.isInteger(prefetch) || prefetch < 0) {
       throw new RangeError(`Cannot create DataLoader: current prefetch is ${prefetch}`);
+    }
+    if (!Number.isInteger(workers) || workers < 0) {
+      throw new RangeError(`Cannot create DataLoader: current workers is ${workers}`);
     }
     if (cropSize > inputSize) {
       throw new RangeError(
@@ -186,6 +203,7 @@ export class DataLoader {
    * after training on a batch resumes with the one after it.
    */
   async *epoch(): AsyncGenerator<Batch> {
+    if (this.#disposed) throw new TypeError("Cannot read batches: current loader is disposed");
     const epoch = this.#epoch;
     const order = this.order(epoch);
     const bs = this.#o.batchSize;
@@ -242,14 +260,47 @@ export class DataLoader {
     const hit = this.#cache.get(index);
     if (hit) return hit;
     if (this.#bad.has(index)) return null;
-    const raw = await loadOrSkip(this.#src, index, this.#o, this.#bad);
-    if (!raw) return null;
-    const s = squashSample(raw.image, raw.mask, { inputSize: this.#o.inputSize });
+    const s = await this.#load(index);
+    if (!s) return null;
     const bytes = s.image.data.byteLength + s.mask.data.byteLength;
     if (this.#o.cache && this.#cacheBytes + bytes <= this.#o.cacheMaxBytes) {
       this.#cache.set(index, s);
       this.#cacheBytes += bytes;
     }
     return s;
+  }
+
+  /** Sample `index` squashed, on this thread or in the pool; null when skipped. */
+  async #load(index: number): Promise<SquashedSample | null> {
+    const { inputSize, workers } = this.#o;
+    const paths = this.#src.paths;
+    if (workers === 0 || !paths) {
+      const raw = await loadOrSkip(this.#src, index, this.#o, this.#bad);
+      return raw && squashSample(raw.image, raw.mask, { inputSize });
+    }
+    if (this.#disposed) throw new TypeError("Cannot load sample: current loader is disposed");
+    this.#pool ??= new DecodePool(workers);
+    const r = await this.#pool.squash(paths.call(this.#src, index), inputSize);
+    if (r.ok) return r.sample;
+    // the sample's error, under the calling thread's skip rules
+    const src = this.#src;
+    const failed: SampleSource = {
+      size: src.size,
+      name: (i) => src.name(i),
+      load: () => Promise.reject(r.error),
+    };
+    await loadOrSkip(failed, index, this.#o, this.#bad);
+    return null;
+  }
+
+  /**
+   * Terminates the decode workers (pending loads reject); afterwards the
+   * loader serves no more batches. Idempotent; needed only with `workers`,
+   * whose threads would otherwise keep the process alive.
+   */
+  dispose(): void {
+    this.#disposed = true;
+    this.#pool?.dispose();
+    this.#pool = undefined;
   }
 }

@@ -37,6 +37,8 @@ const RESUME_OVERRIDABLE: readonly (keyof TrainOptions)[] = [
   "skipBad",
   "checkData",
   "keepCheckpoints",
+  "workers",
+  "engine",
 ];
 
 /** A checkpoint JSON path from `--resume` (a file of a checkpoint, or a folder: its newest). */

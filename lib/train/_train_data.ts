@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { DecodePool } from "../data/_decode_pool.ts";
 import { discoverDataset, fileSource, type SampleSource } from "../data/dataset.ts";
 import { syntheticSource } from "../data/synthetic.ts";
 import type { TrainOptions } from "./train_options.ts";
@@ -35,27 +36,48 @@ export function subsetSource(src: SampleSource, indices: readonly number[]): Sam
     }
     return indices[i];
   };
-  return { size: indices.length, name: (i) => src.name(at(i)), load: (i) => src.load(at(i)) };
+  const paths = src.paths;
+  return {
+    size: indices.length,
+    name: (i) => src.name(at(i)),
+    load: (i) => src.load(at(i)),
+    // file sources keep their paths, so the decode workers still serve them
+    ...(paths ? { paths: (i: number) => paths.call(src, at(i)) } : {}),
+  };
 }
+
+/** Side the check's workers squash to (the decode is what is checked; small is cheap). */
+const CHECK_SIZE = 8;
 
 const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
 
-/** Loads every sample (two at a time); drops failures when `skipBad`, else throws listing them. */
+/**
+ * Loads every sample (two at a time, or on `workers` decode workers for a
+ * file source); drops failures when `skipBad`, else throws listing them.
+ */
 async function checkSource(
   src: SampleSource,
   split: string,
   skipBad: boolean,
   hooks: TrainDataHooks,
+  workers = 0,
 ): Promise<SampleSource> {
   const bad: string[] = [];
   const good: number[] = [];
   let next = 0;
   let done = 0;
+  const paths = src.paths;
+  const pool = paths && workers > 0 ? new DecodePool(workers) : undefined;
+  const load = async (i: number) => {
+    if (!pool) return void await src.load(i);
+    const r = await pool.squash(paths!.call(src, i), CHECK_SIZE);
+    if (!r.ok) throw r.error;
+  };
   const worker = async () => {
     while (next < src.size) {
       const i = next++;
       try {
-        await src.load(i);
+        await load(i);
         good.push(i);
       } catch (e) {
         bad.push((e as Error).message);
@@ -63,7 +85,11 @@ async function checkSource(
       hooks.progress?.(++done, src.size, split);
     }
   };
-  await Promise.all([worker(), worker()]);
+  try {
+    await Promise.all(Array.from({ length: Math.max(2, 2 * workers) }, worker));
+  } finally {
+    pool?.dispose();
+  }
   if (bad.length === 0) return src;
   if (!skipBad) {
     const more = bad.length > 3 ? `; … and ${bad.length - 3} more` : "";
@@ -100,7 +126,7 @@ async function folder(
     hooks.log(`skipping ${ds.unmatchedImages.length} image(s) without a mask: ${names}`);
   }
   let src = fileSource(ds);
-  if (o.checkData) src = await checkSource(src, label, o.skipBad, hooks);
+  if (o.checkData) src = await checkSource(src, label, o.skipBad, hooks, o.workers);
   return [src, `${label} ${src.size}`];
 }
 

@@ -106,9 +106,10 @@ export async function train(
     lr: o.lr,
   });
   let runner: StepRunner | undefined;
+  let loader: DataLoader | undefined;
   try {
     if (init) model.loadStateDict(init.stateDict);
-    const loader = new DataLoader(data.train, {
+    loader = new DataLoader(data.train, {
       batchSize: o.batchSize,
       shuffle: o.shuffle,
       seed: o.seed,
@@ -118,6 +119,7 @@ export async function train(
       cache: o.cache,
       skipBad: o.skipBad,
       onBadSample: (b) => log(`skipping bad sample: ${b.error.message}`),
+      workers: o.workers, // used for file sources only
     });
     const scheduler = createLrScheduler(optimizer, loader.batchesPerEpoch, o.epochs, {
       warmup: o.warmupEpochs > 0, // the seed's formula divides by zero without warmup epochs
@@ -223,6 +225,7 @@ export async function train(
     log(`training time ${formatDuration((performance.now() - started) / 1000)}`);
     return result;
   } finally {
+    loader?.dispose();
     runner?.dispose();
     optimizer.dispose();
     model.dispose();

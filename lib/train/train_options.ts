@@ -53,6 +53,14 @@ export interface TrainOptions {
   skipBad?: boolean;
   /** Keep decoded, resized samples in memory across epochs. @default {false} */
   cache?: boolean;
+  /**
+   * Web Workers reading, decoding and resizing training samples from files
+   * (the seed's DataLoader `num_workers`); 0: the main thread. In-memory
+   * sources (the synthetic demo) never use them. Unset: the seed's rule,
+   * {@linkcode defaultWorkers} of the batch size.
+   * @default {min(navigator.hardwareConcurrency, batchSize, 8)}
+   */
+  workers?: number;
   /** Epoch checkpoints kept (the seed keeps 10). @default {10} */
   keepCheckpoints?: number;
   /** Synthetic dataset: training samples. @default {256} */
@@ -66,6 +74,20 @@ export interface TrainOptions {
    * `tfjs` tfjs ops, `auto` gpu on the webgpu backend. @default {"auto"}
    */
   engine?: TrainEngine;
+}
+
+/**
+ * The seed's number of DataLoader workers, `min(cpu_count, batch_size, 8)`,
+ * with cores from `navigator.hardwareConcurrency`.
+ *
+ * @example
+ * ```ts
+ * import { defaultWorkers } from "./train_options.ts";
+ * console.log(defaultWorkers(4)); // 2 on a 2-core machine
+ * ```
+ */
+export function defaultWorkers(batchSize: number): number {
+  return Math.min(navigator.hardwareConcurrency || 1, batchSize, 8);
 }
 
 /** The seed's `train.py` defaults (plus this port's additions). */
@@ -90,6 +112,7 @@ export const DEFAULT_TRAIN_OPTIONS: Readonly<Required<TrainOptions>> = Object.fr
   outputDir: "./runs/train",
   skipBad: false,
   cache: false,
+  workers: defaultWorkers(16),
   keepCheckpoints: 10,
   syntheticTrain: 256,
   syntheticEval: 32,
@@ -122,7 +145,8 @@ export const DEMO_TRAIN_OPTIONS: Readonly<TrainOptions> = Object.freeze({
 /**
  * Resolves options: `DEFAULT_TRAIN_OPTIONS`, then `DEMO_TRAIN_OPTIONS` when no
  * data path is given (unless `demo` is false), then the caller's values
- * (`undefined` fields are ignored).
+ * (`undefined` fields are ignored); `workers`, unless given, is
+ * {@linkcode defaultWorkers} of the resolved batch size.
  *
  * @example
  * ```ts
@@ -139,6 +163,7 @@ export function resolveTrainOptions(
   ) as TrainOptions;
   const demo = (config.demo ?? true) && !given.dataPath;
   const o = { ...DEFAULT_TRAIN_OPTIONS, ...(demo ? DEMO_TRAIN_OPTIONS : {}), ...given };
+  if (given.workers === undefined) o.workers = defaultWorkers(o.batchSize);
   validate(o);
   return o;
 }
@@ -161,7 +186,7 @@ function validate(o: Required<TrainOptions>): void {
       throw new RangeError(`Cannot train: current ${k} is ${v}, expected a positive integer`);
     }
   }
-  for (const k of ["startEpoch", "warmupEpochs", "seed"] as const) {
+  for (const k of ["startEpoch", "warmupEpochs", "seed", "workers"] as const) {
     if (!Number.isInteger(o[k]) || o[k] < 0) {
       throw new RangeError(`Cannot train: current ${k} is ${o[k]}, expected an integer >= 0`);
     }
