@@ -198,10 +198,15 @@ export class GpuEngine {
     const weights = await hostWeights(model);
     const device = options.device ?? await requestDevice();
     const largest = 4 * Math.max(...plan.buffers);
-    if (largest > device.limits.maxStorageBufferBindingSize) {
-      throw new RangeError(
-        `Cannot create GpuEngine: current largest buffer is ${largest} bytes, over the device's ${device.limits.maxStorageBufferBindingSize}`,
-      );
+    const groups = Math.max(...plan.steps.flatMap((s) => s.workgroups));
+    const problem = largest > device.limits.maxStorageBufferBindingSize
+      ? `largest buffer is ${largest} bytes, over the device's ${device.limits.maxStorageBufferBindingSize}`
+      : groups > device.limits.maxComputeWorkgroupsPerDimension
+      ? `most workgroups in one dimension is ${groups}, over the device's ${device.limits.maxComputeWorkgroupsPerDimension}`
+      : "";
+    if (problem) {
+      if (!options.device) device.destroy();
+      throw new RangeError(`Cannot create GpuEngine: current ${problem} (use a smaller batch)`);
     }
     return new GpuEngine(device, !options.device, plan, weights, [batch, height, width, 3]);
   }

@@ -29,25 +29,34 @@ export async function requestTrainerDevice(): Promise<GPUDevice> {
   });
 }
 
-/** Creates every planned buffer (sizes rounded up to 16 bytes). */
-export function createBuffers(device: GPUDevice, plan: TrainPlan): Map<string, GPUBuffer> {
-  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
-  const binding = 4 * Math.max(
-    ...[...plan.steps, ...plan.optimizer].flatMap((d) => d.bindings.map((b) => b.len)),
-  );
+/**
+ * Throws a RangeError when the plan exceeds the device: its largest storage
+ * binding, its largest buffer, or a dispatch's workgroups per dimension (a
+ * batch of 16 at 512x512 needs 65,536 conv workgroups along one).
+ */
+export function checkFits(device: GPUDevice, plan: TrainPlan): void {
+  const all = [...plan.steps, ...plan.optimizer];
+  const binding = 4 * Math.max(...all.flatMap((d) => d.bindings.map((b) => b.len)));
   const buffer = 4 * Math.max(...plan.buffers.values());
+  const groups = Math.max(...all.flatMap((d) => d.workgroups));
   for (
-    const [what, bytes, limit] of [
-      ["binding", binding, device.limits.maxStorageBufferBindingSize],
-      ["buffer", buffer, device.limits.maxBufferSize],
+    const [what, value, limit] of [
+      ["largest binding", binding, device.limits.maxStorageBufferBindingSize],
+      ["largest buffer", buffer, device.limits.maxBufferSize],
+      ["most workgroups in one dimension", groups, device.limits.maxComputeWorkgroupsPerDimension],
     ] as const
   ) {
-    if (bytes > limit) {
+    if (value > limit) {
       throw new RangeError(
-        `Cannot create GpuTrainer: current largest ${what} is ${bytes} bytes, over the device's ${limit}`,
+        `Cannot create GpuTrainer: current ${what} is ${value}, over the device's ${limit} (use a smaller batch or crop)`,
       );
     }
   }
+}
+
+/** Creates every planned buffer (sizes rounded up to 16 bytes). */
+export function createBuffers(device: GPUDevice, plan: TrainPlan): Map<string, GPUBuffer> {
+  const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
   const out = new Map<string, GPUBuffer>();
   for (const [id, len] of plan.buffers) {
     out.set(id, device.createBuffer({ size: up(Math.max(4 * len, 16), 16), usage, label: id }));

@@ -22,6 +22,7 @@ import { NonFiniteLossError, type TrainStepOptions } from "./train_step.ts";
 import { planTrainer, type TrainDispatch, type TrainPlan } from "./_trainer_plan.ts";
 import {
   bindAll,
+  checkFits,
   createBuffers,
   readBuffer,
   requestTrainerDevice,
@@ -136,16 +137,17 @@ export class GpuTrainer {
       optimizer.paramGroups.length,
     );
     const device = options.device ?? await requestTrainerDevice();
-    const out = new GpuTrainer(
-      trainer,
-      device,
-      !options.device,
-      plan,
-      [batch, height, width, 3],
-      step,
-    );
-    await uploadStart(device, plan, out.#buffers, model, state);
-    return out;
+    let out: GpuTrainer | undefined;
+    try {
+      checkFits(device, plan);
+      out = new GpuTrainer(trainer, device, !options.device, plan, [batch, height, width, 3], step);
+      await uploadStart(device, plan, out.#buffers, model, state);
+      return out;
+    } catch (e) {
+      if (out) out.dispose();
+      else if (!options.device) device.destroy();
+      throw e;
+    }
   }
 
   /**

@@ -70,7 +70,12 @@ export {
   type TrainOneEpochOptions,
   type TrainProgress,
 } from "./train_one_epoch.ts";
-export { StepRunner, TRAIN_ENGINES, type TrainEngine } from "./step_runner.ts";
+export {
+  StepRunner,
+  type StepRunnerOptions,
+  TRAIN_ENGINES,
+  type TrainEngine,
+} from "./step_runner.ts";
 export { DEFAULT_GPU_TRAINER_OPTIONS, GpuTrainer, type GpuTrainerOptions } from "./gpu_trainer.ts";
 export { train, type TrainCallbacks, type TrainResult } from "./train_loop.ts";
 export {

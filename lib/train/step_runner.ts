@@ -18,6 +18,12 @@ export const TRAIN_ENGINES = ["auto", "gpu", "tfjs"] as const;
 /** One of {@linkcode TRAIN_ENGINES}. */
 export type TrainEngine = typeof TRAIN_ENGINES[number];
 
+/** Options of {@linkcode StepRunner}. */
+export interface StepRunnerOptions {
+  /** Receives a note when `auto` falls back to tfjs (the batch does not fit the recorded step). */
+  onLog?: (line: string) => void;
+}
+
 /**
  * Runs training steps on the chosen engine.
  *
@@ -50,19 +56,23 @@ export class StepRunner {
   #stale = false;
   /** The model/optimizer are behind the GPU copy. */
   #dirty = false;
+  /** auto: the recorded step did not fit the device. */
+  #tooLarge = false;
+  readonly #onLog?: (line: string) => void;
 
   /** A runner for `trainer` on `engine`. */
-  constructor(trainer: Trainer, engine: TrainEngine = "auto") {
+  constructor(trainer: Trainer, engine: TrainEngine = "auto", options: StepRunnerOptions = {}) {
     if (!TRAIN_ENGINES.includes(engine)) {
       throw new RangeError(`Cannot train: current engine is ${engine}`);
     }
     this.#trainer = trainer;
     this.#engine = engine;
+    this.#onLog = options.onLog;
   }
 
   /** The engine steps run on now: `gpu` or `tfjs`. */
   get active(): "gpu" | "tfjs" {
-    if (this.#engine === "auto") return onWebgpu() ? "gpu" : "tfjs";
+    if (this.#engine === "auto") return onWebgpu() && !this.#tooLarge ? "gpu" : "tfjs";
     return this.#engine;
   }
 
@@ -76,21 +86,30 @@ export class StepRunner {
         );
       }
       if (!this.#gpu) {
-        this.#gpu = await GpuTrainer.create(this.#trainer, {
-          batch: batch.size,
-          height: batch.height,
-          width: batch.width,
-        });
+        try {
+          this.#gpu = await GpuTrainer.create(this.#trainer, {
+            batch: batch.size,
+            height: batch.height,
+            width: batch.width,
+          });
+        } catch (e) {
+          // auto: a batch past the device's limits trains on tfjs instead
+          if (this.#engine !== "auto" || !(e instanceof RangeError)) throw e;
+          this.#tooLarge = true;
+          this.#onLog?.(`recorded step unavailable, training on tfjs ops: ${e.message}`);
+        }
         this.#shape = shape;
       }
-      if (shape === this.#shape) {
+      if (this.#gpu && shape === this.#shape) {
         if (this.#stale) await this.#gpu.reload();
         this.#stale = false;
         this.#dirty = true; // the running statistics change even when the step throws
         return await this.#gpu.step(batch.images, batch.masks, where);
       }
-      await this.sync();
-      this.#stale = true;
+      if (this.#gpu) {
+        await this.sync();
+        this.#stale = true;
+      }
     }
     const images = tf.tensor4d(batch.images, [batch.size, batch.height, batch.width, 3]);
     const masks = tf.tensor4d(batch.masks, [batch.size, batch.height, batch.width, 1]);

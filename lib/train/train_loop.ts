@@ -136,7 +136,7 @@ export async function train(
       loader.loadState({ ...loader.state(), epoch: o.startEpoch, batch: 0 });
     }
     // Created after any resume: the GPU copy starts from the loaded state.
-    runner = new StepRunner({ model, optimizer, scheduler }, o.engine);
+    runner = new StepRunner({ model, optimizer, scheduler }, o.engine, { onLog: log });
     const resultsFile = `${dir}/${saved?.resultsFile ?? resultsFileName()}`;
     const chartFile = resultsFile.replace(/\.txt$/, ".svg");
     const title = `u2net_${o.arch}: ${data.description}`;

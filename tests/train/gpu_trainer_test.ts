@@ -192,7 +192,7 @@ Deno.test("GpuTrainer.step() throws before the optimizer step when the loss is n
   await useBackend("cpu");
 });
 
-Deno.test("GpuTrainer.create() rejects a folded network and bad shapes", async (t) => {
+Deno.test("GpuTrainer.create() rejects a folded network, bad shapes and batches past the device's limits", async (t) => {
   if (!(await webgpuOrSkip(t))) return;
   const model = U2Net.create("lite", { batchNorm: false });
   const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });
@@ -202,6 +202,19 @@ Deno.test("GpuTrainer.create() rejects a folded network and bad shapes", async (
   } finally {
     optimizer.dispose();
     model.dispose();
+  }
+  // Past the device's limits (65,536 conv workgroups along one dimension at
+  // batch 16, 512x512): a RangeError before any GPU buffer is made.
+  const lite = U2Net.create("lite");
+  const adam = new AdamW(getParamsGroups(lite.namedParameters()), { lr: 1e-3 });
+  try {
+    await assert.rejects(
+      GpuTrainer.create({ model: lite, optimizer: adam }, { batch: 16, height: 512, width: 512 }),
+      (e: Error) => e instanceof RangeError && /over the device's/.test(e.message),
+    );
+  } finally {
+    adam.dispose();
+    lite.dispose();
   }
   await useBackend("cpu");
 });
