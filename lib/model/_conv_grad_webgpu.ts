@@ -73,22 +73,29 @@ export function filterGradCalls(
   kh: number,
   kw: number,
   dilation: number,
+  x2Channels = 0,
 ): { gemm: WgslCall; sum?: WgslCall } {
-  const [b, h, w, ci] = xShape;
+  const [b, h, w, c1] = xShape;
+  const ci = c1 + x2Channels, concat = x2Channels > 0;
   const m = kh * kw * ci, k = b * h * w, tn = convTileN(co);
   const [splits, chunk] = splitK(m, co, k);
   // vec4 kernel when channels come in fours (all but the RGB and side convs).
-  const quads = ci % 4 === 0 && co % 4 === 0;
+  const quads = c1 % 4 === 0 && x2Channels % 4 === 0 && co % 4 === 0;
+  if (concat && !quads) {
+    throw new RangeError(
+      `Cannot plan a concat filter gradient: current channels are ${c1}+${x2Channels} → ${co}`,
+    );
+  }
   const gemm: WgslCall = {
     spec: {
-      key: `u2netConvFilterGrad_${quads ? "v" : ""}${tn}`,
+      key: `u2netConvFilterGrad_${quads ? "v" : ""}${tn}${concat ? "_cat" : ""}`,
       outputShape: [splits, m, co],
-      inputs: ["x", "dy"],
+      inputs: concat ? ["x", "x2", "dy"] : ["x", "dy"],
       workgroupSize: quads ? [tn / 4, 16, 1] : [16, 16, 1],
       dispatch: [Math.ceil(co / tn), Math.ceil(m / TM), splits],
       uniforms: "m : i32, k : i32, chunk : i32, kw : i32, dil : i32, ph : i32, pw : i32,",
-      code: quads ? filterGradVec4Code(tn) : filterGradCode(tn),
-      ...(quads ? { components: { inputs: [4, 4], output: 4 } } : {}),
+      code: quads ? filterGradVec4Code(tn, concat) : filterGradCode(tn),
+      ...(quads ? { components: { inputs: concat ? [4, 4, 4] : [4, 4], output: 4 } } : {}),
     },
     uniforms: [
       i32(m),

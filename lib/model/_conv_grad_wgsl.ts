@@ -13,10 +13,10 @@
  * What both shaders start with: the shapes, this workgroup's tile (64 rows
  * of dW from `m0`, `tn` channels from `n0`) and its split's pixel range.
  */
-function prelude(tn: number): string {
+function prelude(tn: number, concat = false): string {
   return `let H = uniforms.xShape.y;
   let W = uniforms.xShape.z;
-  let Ci = uniforms.xShape.w;
+  let Ci = uniforms.xShape.w${concat ? " + uniforms.x2Shape.w" : ""};
   let N = uniforms.dyShape.w;
   let M = uniforms.m;
   let n0 = i32(workgroupId.x) * ${tn};
@@ -88,8 +88,12 @@ fn main() {
 }`;
 }
 
-/** The vec4 shader for a tile of 64 rows x `tn` (16, 32 or 64) output channels. */
-export function filterGradVec4Code(tn: number): string {
+/**
+ * The vec4 shader for a tile of 64 rows x `tn` (16, 32 or 64) output
+ * channels. `concat`: the conv's input is the channel concat of inputs `x`
+ * and `x2` (read in place: the recorded training step keeps no concat).
+ */
+export function filterGradVec4Code(tn: number, concat = false): string {
   const nq = tn / 4; // threads along x (vec4 columns)
   const threads = nq * 16; // 16 threads along y, 4 rows each
   const per = 256 / threads; // x quads each thread loads per step
@@ -97,7 +101,7 @@ export function filterGradVec4Code(tn: number): string {
 var<workgroup> As : array<vec4<f32>, 256>; // [16 pixels][16 quads of rows]
 var<workgroup> Bs : array<vec4<f32>, ${16 * nq}>; // [16 pixels][${nq} quads of channels]
 fn main() {
-  ${prelude(tn)}
+  ${prelude(tn, concat)}
   let li = i32(localIndex);
   let tx = li % ${nq};
   let ty = li / ${nq};
@@ -127,7 +131,17 @@ fn main() {
       let iy = py[r] + offY;
       let ix = px[r] + offX;
       if (k < kEnd && mRow < M && iy >= 0 && iy < H && ix >= 0 && ix < W) {
-        v = x[((pb[r] * H + iy) * W + ix) * (Ci / 4) + ciq];
+        ${
+    concat
+      ? `let c1q = uniforms.xShape.w / 4;
+        let pix = (pb[r] * H + iy) * W + ix;
+        if (ciq < c1q) {
+          v = x[pix * c1q + ciq];
+        } else {
+          v = x2[pix * (uniforms.x2Shape.w / 4) + ciq - c1q];
+        }`
+      : "v = x[((pb[r] * H + iy) * W + ix) * (Ci / 4) + ciq];"
+  }
       }
       As[li + ${threads} * r] = v;
       px[r] += 16;

@@ -26,6 +26,13 @@ export interface ConvShaderOptions {
    * needed. @default false
    */
   flipped?: boolean;
+  /**
+   * Engine mode: output channels `[0, p.split)` go to `result` (`[M, split]`)
+   * and the rest to `result2` (binding 6, `[M, Co − split]`; the uniforms
+   * move to binding 7): the input gradient of a concat, written as its two
+   * parts. @default false
+   */
+  split?: boolean;
 }
 
 /**
@@ -39,6 +46,7 @@ export function convShaderVec4(tm: number, tn: number, options: ConvShaderOption
   const rm = 4;
   const tfjs = options.tfjs ?? false;
   const flipped = !tfjs && (options.flipped ?? false);
+  const split = !tfjs && (options.split ?? false);
   const u = tfjs ? "uniforms" : "p";
   const nq = tn / 4; // vec4 columns per tile = threads along x
   const wy = tm / rm; // threads along y
@@ -50,14 +58,19 @@ export function convShaderVec4(tm: number, tn: number, options: ConvShaderOption
   const lanes = threads / 4; // pixels apart between one thread's loads
   const header = tfjs ? "" : /* wgsl */ `
 struct P { M : i32, H : i32, W : i32, C1 : i32, C2 : i32, Co : i32,
-  k : i32, dil : i32, relu : i32, res : i32, K : i32, pad : i32 };
+  k : i32, dil : i32, relu : i32, res : i32, K : i32, pad : i32${split ? ", split : i32" : ""} };
 @group(0) @binding(0) var<storage, read_write> result : array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> A : array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> B : array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> R : array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read> Wt : array<${flipped ? "f32" : "vec4<f32>"}>;
 @group(0) @binding(5) var<storage, read> bias : array<vec4<f32>>;
-@group(0) @binding(6) var<uniform> p : P;`;
+${
+    split
+      ? `@group(0) @binding(6) var<storage, read_write> result2 : array<vec4<f32>>;
+@group(0) @binding(7) var<uniform> p : P;`
+      : "@group(0) @binding(6) var<uniform> p : P;"
+  }`;
   // tfjs writes its own bindings and entry point, and sets the workgroup size.
   const entry = tfjs
     ? `fn main() {
@@ -162,7 +175,15 @@ ${entry}
       ${epilogue}
       if (p.relu != 0) { v = max(v, vec4<f32>(0.0)); }
       ${residual}
-      result[(row * p.Co + n) / 4] = v;
+      ${
+    split
+      ? `if (n < p.split) {
+        result[(row * p.split + n) / 4] = v;
+      } else {
+        result2[(row * (p.Co - p.split) + n - p.split) / 4] = v;
+      }`
+      : "result[(row * p.Co + n) / 4] = v;"
+  }
     }
   }
 }`;

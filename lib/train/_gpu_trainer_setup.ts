@@ -72,13 +72,13 @@ export function bindAll(
 ): { pipeline: GPUComputePipeline; group: GPUBindGroup; uniform: GPUBuffer }[] {
   const pipelines = new Map<string, { pipeline: GPUComputePipeline; layout: GPUBindGroupLayout }>();
   const pipelineOf = (d: TrainDispatch) => {
-    const key = `${d.bindings.length}|${d.entry}|${d.code}`;
+    const key = `${d.bindings.length}|${d.writable ?? ""}|${d.entry}|${d.code}`;
     let p = pipelines.get(key);
     if (!p) {
       const entries: GPUBindGroupLayoutEntry[] = d.bindings.map((_, i) => ({
         binding: i,
         visibility: GPUShaderStage.COMPUTE,
-        buffer: { type: i === 0 ? "storage" : "read-only-storage" },
+        buffer: { type: i === 0 || d.writable?.includes(i) ? "storage" : "read-only-storage" },
       }));
       entries.push({
         binding: d.bindings.length,

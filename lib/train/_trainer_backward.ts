@@ -40,7 +40,13 @@ export interface BackwardContext {
     k: number,
     dil: number,
     flipped?: boolean,
+    x2?: MapRef,
   ) => MapRef;
+  /**
+   * The input gradient of a 3x3 conv whose input was `c1 ‖ c2` channels
+   * (`wt` its forward filter), written as the two parts' maps.
+   */
+  convSplit: (dy: MapRef, wt: Seg, c1: number, c2: number, dil: number) => [MapRef, MapRef];
   /** The next buffer number (shared with `alloc`'s). */
   nextId: () => number;
 }
@@ -75,13 +81,21 @@ export function planBackward(ctx: BackwardContext, tape: TapeOp[]): void {
       shape: [partialPlan(rows, c).parts, 2, c],
     }], "bias.reduce");
   };
-  const filterGrad = (x: MapRef, dy: MapRef, key: string, k: number, dil: number) => {
-    const co = dy.shape[3];
-    const { gemm, sum } = filterGradCalls(x.shape, co, k, k, dil);
-    if (!sum) return void call(gemm, b.grad(key), [io(x), io(dy)], "conv.filterGrad");
+  const filterGrad = (
+    x: MapRef,
+    dy: MapRef,
+    key: string,
+    k: number,
+    dil: number,
+    x2?: MapRef,
+  ) => {
+    const co = dy.shape[3], c2 = x2 ? x2.shape[3] : 0;
+    const { gemm, sum } = filterGradCalls(x.shape, co, k, k, dil, c2);
+    const inputs = x2 ? [io(x), io(x2), io(dy)] : [io(x), io(dy)];
+    if (!sum) return void call(gemm, b.grad(key), inputs, "conv.filterGrad");
     const splits = gemm.spec.outputShape[0];
-    const part = alloc([splits * k * k * x.shape[3] * co, 1, 1, 1]);
-    call(gemm, seg(part), [io(x), io(dy)], "conv.filterGrad");
+    const part = alloc([splits * k * k * (x.shape[3] + c2) * co, 1, 1, 1]);
+    call(gemm, seg(part), inputs, "conv.filterGrad");
     call(
       sum,
       b.grad(key),
@@ -139,11 +153,23 @@ export function planBackward(ctx: BackwardContext, tape: TapeOp[]): void {
         }], "bn.dx");
       }
       if (b.hasParam(`${p}.conv.bias`)) colsum(dy, b.grad(`${p}.conv.bias`));
-      filterGrad(op.x, dy, `${p}.conv.weight`, 3, op.spec.dilation);
+      filterGrad(op.x, dy, `${p}.conv.weight`, 3, op.spec.dilation, op.x2);
       if (!op.first) {
-        const w = b.param(`${p}.conv.weight`), ci = op.x.shape[3];
-        const dx = conv(dy, w, b.zeros(ci), ci, 3, op.spec.dilation, true);
-        accumulate(op.x, dx);
+        const w = b.param(`${p}.conv.weight`), c1 = op.x.shape[3];
+        const c2 = op.x2 ? op.x2.shape[3] : 0, dil = op.spec.dilation;
+        if (op.x2 && !grads.has(op.x.id) && !grads.has(op.x2.id)) {
+          // Both parts' first gradients: written apart by one conv.
+          const [d1, d2] = ctx.convSplit(dy, w, c1, c2, dil);
+          grads.set(op.x.id, d1);
+          grads.set(op.x2.id, d2);
+        } else {
+          const dx = conv(dy, w, b.zeros(c1 + c2), c1 + c2, 3, dil, true);
+          if (op.x2) {
+            // The concat input's gradient, split between its parts.
+            sliceInto(op.x, dx, 0);
+            sliceInto(op.x2, dx, c1);
+          } else accumulate(op.x, dx);
+        }
       }
     } else if (op.op === "pool") {
       const dx = alloc(op.x.shape);
@@ -159,10 +185,6 @@ export function planBackward(ctx: BackwardContext, tape: TapeOp[]): void {
         "resize.grad",
       );
       accumulate(op.x, dx);
-    } else if (op.op === "concat") {
-      const g = grads.get(op.out.id)!;
-      sliceInto(op.a, g, 0);
-      sliceInto(op.b, g, op.a.shape[3]);
     } else if (op.op === "add") {
       const g = grads.get(op.out.id)!;
       accumulate(op.a, g);

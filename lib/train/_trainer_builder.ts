@@ -61,6 +61,8 @@ export interface TrainDispatch {
   workgroups: [number, number, number];
   /** What it computes (for profiles). */
   label: string;
+  /** Bindings after the first that the shader writes too (e.g. a split conv's second output). */
+  writable?: number[];
   /** AdamW dispatches: rewritten every step with the step's scalars (`chunk` of `TrainPlan.chunks`). */
   adam?: { chunk: number; kind: "moments" | "param"; n: number };
 }
@@ -231,11 +233,20 @@ export class TrainPlanBuilder {
     floats: number[],
     workgroups: [number, number, number],
     label: string,
+    writable?: number[],
   ): void {
     const raw = new ArrayBuffer(up(4 * words.length, 16));
     const ints = new Int32Array(raw), fl = new Float32Array(raw);
     words.forEach((v, i) => (floats.includes(i) ? (fl[i] = v) : (ints[i] = v)));
-    this.#steps.push({ code, entry: "main", bindings, uniform: raw, workgroups, label });
+    this.#steps.push({
+      code,
+      entry: "main",
+      bindings,
+      uniform: raw,
+      workgroups,
+      label,
+      ...(writable ? { writable } : {}),
+    });
   }
 
   /** A dispatch of a tfjs-form program, made standalone for the inputs' shapes. */

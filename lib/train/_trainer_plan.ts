@@ -65,7 +65,8 @@ export function planTrainer(
   b.buffer("x", n * h * w * 3);
   b.buffer("y", n * h * w);
 
-  // Engine conv (stride 1, "same"): out = conv(x, Wt) + bias.
+  // Engine conv (stride 1, "same"): out = conv(x ‖ x2, Wt) + bias, the
+  // input read as the channel concat of x and x2 (when given) in place.
   // `flipped`: wt is the forward filter of the conv whose input gradient this is.
   const conv = (
     x: MapRef,
@@ -75,18 +76,20 @@ export function planTrainer(
     k: number,
     dil: number,
     flipped = false,
+    x2?: MapRef,
   ): MapRef => {
     const out = alloc([x.shape[0], x.shape[1], x.shape[2], co]);
     const [, hh, ww, c] = x.shape;
+    const c2 = x2 ? x2.shape[3] : 0;
     const m = x.shape[0] * hh * ww, tn = convTileN(co);
-    const quads = c % 4 === 0 && co % 4 === 0;
-    if (flipped && !quads) {
-      throw new RangeError(`Cannot plan an input gradient: current channels are ${c} → ${co}`);
+    const quads = c % 4 === 0 && c2 % 4 === 0 && co % 4 === 0;
+    if ((flipped || x2) && !quads) {
+      throw new RangeError(`Cannot plan a conv: current channels are ${c}+${c2} → ${co}`);
     }
     b.raw(
       quads ? convShaderVec4(64, tn, { flipped }) : convShader(tn),
-      [seg(out), seg(x), seg(x), seg(x), wt, bias],
-      [m, hh, ww, c, 0, co, k, dil, 0, 0, k * k * c, ((k - 1) / 2) * dil],
+      [seg(out), seg(x), seg(x2 ?? x), seg(x), wt, bias],
+      [m, hh, ww, c, c2, co, k, dil, 0, 0, k * k * (c + c2), ((k - 1) / 2) * dil],
       [],
       [Math.ceil(co / tn), Math.ceil(m / 64), 1],
       "conv",
@@ -94,10 +97,12 @@ export function planTrainer(
     return out;
   };
 
-  const layer = (spec: ConvLayerSpec, x: MapRef, first: boolean): MapRef => {
+  // conv → BN → ReLU of x, or of the channel concat x ‖ x2 (decoders; no concat is stored).
+  const layer = (spec: ConvLayerSpec, x: MapRef, first: boolean, x2?: MapRef): MapRef => {
     const p = spec.name;
     const bias = b.hasParam(`${p}.conv.bias`) ? b.param(`${p}.conv.bias`) : b.zeros(spec.outCh);
-    const y = conv(x, b.param(`${p}.conv.weight`), bias, spec.outCh, 3, spec.dilation);
+    const w = b.param(`${p}.conv.weight`);
+    const y = conv(x, w, bias, spec.outCh, 3, spec.dilation, false, x2);
     const rows = size(y) / spec.outCh, c = spec.outCh;
     const parts = partialPlan(rows, c).parts;
     const part = alloc([parts, 2, c, 1]);
@@ -113,7 +118,7 @@ export function planTrainer(
       { seg: b.param(`${p}.bn.weight`), shape: [c] },
       { seg: b.param(`${p}.bn.bias`), shape: [c] },
     ], "bn.normRelu");
-    tape.push({ op: "layer", spec, x, y, z, stats, first });
+    tape.push({ op: "layer", spec, x, x2, y, z, stats, first });
     return z;
   };
   const pool = (x: MapRef): MapRef => {
@@ -152,20 +157,15 @@ export function planTrainer(
     tape.push({ op: "resize", x, out });
     return out;
   };
-  const concat = (a: MapRef, c: MapRef): MapRef => {
-    const out = alloc([a.shape[0], a.shape[1], a.shape[2], a.shape[3] + c.shape[3]]);
-    call(K.concatCall(out.shape), seg(out), [io(a), io(c)], "concat");
-    tape.push({ op: "concat", a, b: c, out });
-    return out;
-  };
+
   const add = (a: MapRef, c: MapRef): MapRef => {
     const out = alloc(a.shape);
     call(K.sliceAddCall(out.shape, 0, true), seg(out), [io(a), io(c)], "add");
     tape.push({ op: "add", a, b: c, out });
     return out;
   };
-  const rsu = (block: RsuBlock, x: MapRef): MapRef => {
-    const xIn = layer(block.convIn, x, x === image);
+  const rsu = (block: RsuBlock, x: MapRef, x2?: MapRef): MapRef => {
+    const xIn = layer(block.convIn, x, x === image, x2);
     const feats: MapRef[] = [];
     let cur = xIn;
     for (const spec of block.encoders) {
@@ -176,7 +176,7 @@ export function planTrainer(
     for (const spec of block.decoders) {
       const skip = feats.pop()!;
       const deep = spec.upsample ? resize(cur, skip.shape[1], skip.shape[2]) : cur;
-      cur = layer(spec, concat(deep, skip), false);
+      cur = layer(spec, deep, false, skip);
     }
     return add(cur, xIn);
   };
@@ -193,7 +193,7 @@ export function planTrainer(
   const dec = [cur];
   for (const block of blocks.decoders) {
     const skip = enc.pop()!;
-    cur = rsu(block, concat(resize(cur, skip.shape[1], skip.shape[2]), skip));
+    cur = rsu(block, resize(cur, skip.shape[1], skip.shape[2]), skip);
     dec.unshift(cur);
   }
   const sides: MapRef[] = [];
@@ -270,6 +270,25 @@ export function planTrainer(
   );
 
   // Backward through the tape.
-  planBackward({ b, grads, alloc, seg, io, call, conv, nextId: () => next++ }, tape);
+  // The input gradient of a concat-input conv, written as its two parts.
+  const convSplit = (dy: MapRef, wt: Seg, c1: number, c2: number, dil: number) => {
+    const [nn, hh, ww, co] = dy.shape;
+    const parts: [MapRef, MapRef] = [alloc([nn, hh, ww, c1]), alloc([nn, hh, ww, c2])];
+    const m = nn * hh * ww, ci = c1 + c2, tn = convTileN(ci);
+    if ([co, c1, c2].some((c) => c % 4 !== 0)) {
+      throw new RangeError(`Cannot plan a split conv: current channels are ${co} → ${c1}+${c2}`);
+    }
+    b.raw(
+      convShaderVec4(64, tn, { flipped: true, split: true }),
+      [seg(parts[0]), seg(dy), seg(dy), seg(dy), wt, b.zeros(ci), seg(parts[1])],
+      [m, hh, ww, co, 0, ci, 3, dil, 0, 0, 9 * co, dil, c1],
+      [],
+      [Math.ceil(ci / tn), Math.ceil(m / 64), 1],
+      "conv",
+      [6],
+    );
+    return parts;
+  };
+  planBackward({ b, grads, alloc, seg, io, call, conv, convSplit, nextId: () => next++ }, tape);
   return b.finish();
 }

@@ -9,8 +9,8 @@ import type { TrainDispatch } from "./_trainer_builder.ts";
 
 /**
  * Lets the step's temporaries share GPU buffers by lifetime: a buffer is
- * free after the last dispatch that binds it, and a dispatch's output takes
- * the smallest free buffer that fits (never one it also reads). Dispatches
+ * free after the last dispatch that binds it, and a dispatch's outputs take
+ * the smallest free buffers that fit (never one it also binds). Dispatches
  * in one pass see each other's writes in order, so reuse needs no copies.
  */
 export function shareBuffers(
@@ -25,10 +25,12 @@ export function shareBuffers(
   const free: string[] = [];
   let next = 0;
   const out = steps.map((d, i) => {
-    const id = d.bindings[0].buf;
-    if (shareable(id) && !map.has(id)) {
+    // Outputs: binding 0 and any other binding the shader writes.
+    for (const at of [0, ...(d.writable ?? [])]) {
+      const id = d.bindings[at].buf;
+      if (!shareable(id) || map.has(id)) continue;
       const need = sizes.get(id)!;
-      const reads = new Set(d.bindings.slice(1).map((b) => map.get(b.buf)));
+      const reads = new Set(d.bindings.map((b) => map.get(b.buf)));
       let best = -1;
       free.forEach((p, j) => {
         if (reads.has(p) || buffers.get(p)! < need) return;

@@ -19,7 +19,10 @@ export type TapeOp =
   | {
     op: "layer";
     spec: ConvLayerSpec;
+    /** The conv's input, or its first part. */
     x: MapRef;
+    /** The second part of a concat input (decoder layers), read in place. */
+    x2?: MapRef;
     y: MapRef;
     z: MapRef;
     stats: Seg;
@@ -27,7 +30,6 @@ export type TapeOp =
   }
   | { op: "pool"; x: MapRef; out: MapRef }
   | { op: "resize"; x: MapRef; out: MapRef }
-  | { op: "concat"; a: MapRef; b: MapRef; out: MapRef }
   | { op: "add"; a: MapRef; b: MapRef; out: MapRef }
   | { op: "side"; key: string; x: MapRef; out: MapRef };
 

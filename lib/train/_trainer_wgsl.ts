@@ -1,6 +1,6 @@
 /**
  * Programs of the recorded training step (`gpu_trainer.ts`) that the tfjs
- * path does with tf ops: channel concat and its split, gradient
+ * path does with tf ops: the split of a concat input's gradient, gradient
  * accumulation, the max-pool gradient, the fuse conv and the criterion's
  * gradient; the folds (the criterion's partial sums, the fuse conv's weight
  * gradient) are in `_trainer_folds.ts`. Each is a {@linkcode WgslCall} in
@@ -13,28 +13,6 @@ import { f32, i32, type WgslCall } from "../model/_webgpu.ts";
 import { BCE_WGSL } from "./_loss_webgpu.ts";
 
 const FLAT_WG: [number, number, number] = [64, 1, 1];
-
-/** `result = concat(A, B)` along channels (`[M, C1]`, `[M, C2]` → `[M, C1 + C2]`). */
-export function concatCall(shape: readonly number[]): WgslCall {
-  return {
-    spec: {
-      key: "u2netTrainConcat",
-      outputShape: [...shape],
-      inputs: ["A", "B"],
-      workgroupSize: FLAT_WG,
-      code: `fn main(index : i32) {
-  if (index < uniforms.size) {
-    let c1 = uniforms.aShape.w;
-    let co = uniforms.outShape.w;
-    let c = index % co;
-    let m = index / co;
-    if (c < c1) { result[index] = A[m * c1 + c]; } else { result[index] = B[m * (co - c1) + c - c1]; }
-  }
-}`,
-    },
-    uniforms: [],
-  };
-}
 
 /**
  * `result[m, c] = G[m, off + c] (+ R[m, c])` for an `[M, C]` result: a

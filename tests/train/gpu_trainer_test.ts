@@ -36,8 +36,11 @@ Deno.test("planTrainer() plans every parameter's gradient and aligned segments w
         assert.ok(hit, `no gradient written for ${key}`);
       }
       for (const s of [...plan.steps, ...plan.optimizer]) {
-        const [out, ...ins] = s.bindings;
-        assert.ok(!ins.some((i) => i.buf === out.buf), `${s.label} reads its output buffer`);
+        for (const at of [0, ...(s.writable ?? [])]) {
+          const out = s.bindings[at];
+          const others = s.bindings.filter((_, i) => i !== at);
+          assert.ok(!others.some((i) => i.buf === out.buf), `${s.label} binds its output twice`);
+        }
         assert.ok(s.workgroups.every((g) => g >= 1 && g <= 65535), s.label);
       }
       // moments + param per AdamW chunk; chunks within one group and under the cap
