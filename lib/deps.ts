@@ -74,20 +74,6 @@ export const loadWasmBackend = (): Promise<
   typeof import("npm:@tensorflow/tfjs-backend-wasm@4.22.0")
 > => import("npm:@tensorflow/tfjs-backend-wasm@4.22.0");
 
-// Image codecs (imagescript 1.3.1). The `wasm/node/*.js` wrappers read their
-// `.wasm` from the npm cache at run time (read permission outside the project)
-// and read `process.env` (env permission), so the wasm binaries are loaded by
-// source-phase import instead: no permissions needed, and the module graph
-// records them like any other import.
-
-/** imagescript's PNG decoder as a compiled (not yet instantiated) wasm module. */
-export const loadPngWasm = (): Promise<WebAssembly.Module> =>
-  // @ts-ignore: TypeScript does not type source-phase imports yet; Deno runs them.
-  import.source("npm:imagescript@1.3.1/wasm/any/png.wasm");
-
-/** imagescript's JPEG decoder/encoder as a compiled (not yet instantiated) wasm module. */
-export const loadJpegWasm = (): Promise<WebAssembly.Module> =>
-  // @ts-ignore: TypeScript does not type source-phase imports yet; Deno runs them.
-  import.source("npm:imagescript@1.3.1/wasm/any/jpeg.wasm");
-
-export { encode as encodePngBytes } from "npm:imagescript@1.3.1/png/src/png.mjs";
+// The image codecs live in their own module, so that the data loader's
+// decode workers load them without tfjs.
+export { encodePngBytes, loadJpegWasm, loadPngWasm } from "./deps_codecs.ts";

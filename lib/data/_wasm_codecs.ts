@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { loadJpegWasm, loadPngWasm } from "../deps.ts";
+import { loadJpegWasm, loadPngWasm } from "../deps_codecs.ts";
 import type { DecodedImage } from "./image_io.ts";
 
 // Instances are kept between calls; one whose memory grew past this is

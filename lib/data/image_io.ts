@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { encodePngBytes } from "../deps.ts";
+import { encodePngBytes } from "../deps_codecs.ts";
 import { readImageHeader } from "./_image_header.ts";
 import { decodeJpeg, decodePng, encodeJpegRgb } from "./_wasm_codecs.ts";
 
