@@ -84,6 +84,17 @@ export async function webgpuOrSkip(t: Deno.TestContext): Promise<boolean> {
   return true;
 }
 
+/**
+ * Runs `fn` under `tf.profile` and returns its result with the names of the
+ * kernels it ran, so a test can check which path (ours or tf ops) it took.
+ */
+export async function withKernels<T extends tf.TensorContainer>(
+  fn: () => T,
+): Promise<{ result: T; kernels: string[] }> {
+  const info = await tf.profile(fn);
+  return { result: info.result as T, kernels: info.kernels.map((k) => k.name) };
+}
+
 /** Activates a backend for a test. */
 export async function useBackend(name: BackendName): Promise<void> {
   await selectBackend(name);

@@ -100,6 +100,11 @@ export class DecodePool {
     });
   }
 
+  /** Workers started so far (they start on demand, up to the pool's size). */
+  get started(): number {
+    return this.#slots.length;
+  }
+
   /** Terminates the workers; pending jobs reject. Idempotent. */
   dispose(): void {
     this.#fail(new TypeError("Cannot load sample: current decode pool is disposed"));

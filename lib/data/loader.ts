@@ -293,6 +293,11 @@ export class DataLoader {
     return null;
   }
 
+  /** Decode workers running now (0 on the calling thread, or once disposed). */
+  get decodeWorkers(): number {
+    return this.#pool?.started ?? 0;
+  }
+
   /**
    * Terminates the decode workers (pending loads reject); afterwards the
    * loader serves no more batches. Idempotent; needed only with `workers`,

@@ -46,12 +46,16 @@ async function writeDataset(root: string, n: number): Promise<DatasetIndex> {
 
 const SMALL = { inputSize: 24, cropSize: 20, batchSize: 3 };
 
-/** All batches of `epochs` epochs; disposes the loader. */
+/** Decode workers each collected loader had running before it was disposed. */
+const started: number[] = [];
+
+/** All batches of `epochs` epochs; disposes the loader (noting its workers in `started`). */
 async function collect(loader: DataLoader, epochs = 1): Promise<Batch[]> {
   const out: Batch[] = [];
   try {
     for (let e = 0; e < epochs; e++) for await (const b of loader.epoch()) out.push(b);
   } finally {
+    started.push(loader.decodeWorkers);
     loader.dispose();
   }
   return out;
@@ -71,7 +75,9 @@ Deno.test("DataLoader.epoch() yields bit-identical batches with workers 2 and 0 
     for (const extra of [{ seed: 3 }, { seed: 4, cache: true, prefetch: 0 }]) {
       const run = (workers: number) =>
         collect(new DataLoader(fileSource(ds), { ...SMALL, ...extra, workers }), 2);
+      started.splice(0);
       const [main, pooled] = [await run(0), await run(2)];
+      assert.deepEqual(started.splice(0), [0, 2]); // the second run did decode on workers
       assert.equal(main.length, 6);
       assert.deepEqual(bits(pooled), bits(main));
     }
@@ -101,6 +107,7 @@ Deno.test("DataLoader.epoch() skips the same bad samples with skipBad, with or w
     await Deno.writeFile(ds.samples[1].imagePath, new Uint8Array([1, 2, 3, 4, 5, 6, 7, 8]));
     await Deno.remove(ds.samples[4].maskPath);
     const runs: { batches: Batch[]; bad: [number, string, string, string][] }[] = [];
+    started.splice(0);
     for (const workers of [0, 2]) {
       const bad: [number, string, string, string][] = [];
       const onBadSample = (b: BadSample) =>
@@ -113,6 +120,7 @@ Deno.test("DataLoader.epoch() skips the same bad samples with skipBad, with or w
       });
       runs.push({ batches: await collect(loader, 2), bad });
     }
+    assert.deepEqual(started.splice(0), [0, 2]);
     for (const r of runs) r.bad.sort((a, b) => a[0] - b[0]); // reported as loads finish
     assert.deepEqual(runs[0].bad.map((b) => b[0]), [1, 4]); // each once, over 2 epochs
     assert.match(runs[0].bad[1][3], /mask file .*s4\.png is missing/);
@@ -130,7 +138,9 @@ Deno.test("DataLoader.dispose() ends the workers, rejects further use and is ide
       assert.equal(b.size, 3);
       break; // batches 1 and 2 are still being decoded
     }
+    assert.equal(loader.decodeWorkers, 2);
     loader.dispose();
+    assert.equal(loader.decodeWorkers, 0);
     loader.dispose();
     await assert.rejects(loader.epoch().next(), {
       name: "TypeError",
@@ -142,7 +152,9 @@ Deno.test("DataLoader.dispose() ends the workers, rejects further use and is ide
 Deno.test("DataLoader keeps in-memory sources on the calling thread when given workers", async () => {
   const src = syntheticSource({ count: 5, size: 24 });
   const run = (workers: number) => collect(new DataLoader(src, { ...SMALL, workers }));
+  started.splice(0);
   assert.deepEqual(bits(await run(2)), bits(await run(0)));
+  assert.deepEqual(started.splice(0), [0, 0]); // no paths: no worker started
   assert.throws(() => new DataLoader(src, { workers: 1.5 }), /current workers is 1.5/);
   assert.throws(() => new DataLoader(src, { workers: -1 }), /current workers is -1/);
 });

@@ -4,7 +4,7 @@ import { conv2d } from "../../lib/model/_ops.ts";
 import { convGradTuning, splitK } from "../../lib/model/_conv_grad_webgpu.ts";
 import { webgpuKernelSettings } from "../../lib/model/_webgpu.ts";
 import { conv2dWebgpu, convFits } from "../../lib/model/_conv_webgpu.ts";
-import { webgpuOrSkip } from "../_helpers.ts";
+import { webgpuOrSkip, withKernels } from "../_helpers.ts";
 
 Deno.test("splitK() gives whole tiles of 16 pixels that cover K when split", () => {
   for (const [m, n, k] of [[27, 16, 1327104], [4608, 512, 1296], [576, 1, 2048], [9, 1, 5]]) {
@@ -27,7 +27,11 @@ async function filterGrad(
 ): Promise<Float32Array> {
   webgpuKernelSettings.convFilterGrad = fused;
   try {
-    const g = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(conv2d(x, v as tf.Tensor4D, d), r)))(w);
+    const { result: g, kernels } = await withKernels(() =>
+      tf.grad((v: tf.Tensor) => tf.sum(tf.mul(conv2d(x, v as tf.Tensor4D, d), r)))(w)
+    );
+    // the switch decides the path: our GEMM kernel, or the per-tap products
+    assertEquals(kernels.includes("U2NetConvFilterGrad"), fused);
     const v = await g.data() as Float32Array;
     g.dispose();
     return v;

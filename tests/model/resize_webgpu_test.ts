@@ -3,7 +3,7 @@ import { tf } from "../../lib/deps.ts";
 import { conv2d, resizeBilinear } from "../../lib/model/_ops.ts";
 import { flipFilterWebgpu } from "../../lib/model/_resize_webgpu.ts";
 import { webgpuKernelSettings } from "../../lib/model/_webgpu.ts";
-import { maxAbs, maxAbsDiff, webgpuOrSkip } from "../_helpers.ts";
+import { maxAbs, maxAbsDiff, webgpuOrSkip, withKernels } from "../_helpers.ts";
 
 /** Gradient of Σ resizeBilinear(x)·gy with the WebGPU kernels on or off. */
 async function gradient(
@@ -14,9 +14,11 @@ async function gradient(
 ): Promise<Float32Array> {
   webgpuKernelSettings.resizeGrad = kernel;
   try {
-    const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(resizeBilinear(a as tf.Tensor4D, size), gy)))(
-      x,
+    const { result: g, kernels } = await withKernels(() =>
+      tf.grad((a: tf.Tensor) => tf.sum(tf.mul(resizeBilinear(a as tf.Tensor4D, size), gy)))(x)
     );
+    // the switch decides the path: our gather kernel, or the matrix products
+    assertEquals(kernels.includes("U2NetResizeBilinearGrad"), kernel);
     const out = await g.data() as Float32Array;
     g.dispose();
     return out;

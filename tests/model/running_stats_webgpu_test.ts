@@ -9,7 +9,7 @@ import { tf } from "../../lib/deps.ts";
 import { U2Net } from "../../lib/model/u2net.ts";
 import { runningStatWebgpu } from "../../lib/model/_running_stats_webgpu.ts";
 import { webgpuKernelSettings } from "../../lib/model/_webgpu.ts";
-import { maxAbs, maxAbsDiff, webgpuOrSkip } from "../_helpers.ts";
+import { maxAbs, maxAbsDiff, webgpuOrSkip, withKernels } from "../_helpers.ts";
 
 const REL_TOL = 1e-7;
 
@@ -21,7 +21,10 @@ async function runningStats(fused: boolean): Promise<Map<string, Float32Array>> 
   try {
     for (const seed of [1, 2]) {
       const x = tf.randomUniform([2, 32, 32, 3], -1, 1, "float32", seed) as tf.Tensor4D;
-      tf.dispose([x, ...model.forward(x)]);
+      const { result, kernels } = await withKernels(() => model.forward(x));
+      // the switch decides the path: our update kernel, or tf ops
+      assertEquals(kernels.includes("U2NetRunningStat"), fused);
+      tf.dispose([x, ...result]);
     }
     const out = new Map<string, Float32Array>();
     for (const [key, raw] of await model.stateDict()) {

@@ -8,7 +8,7 @@ import { assert, assertEquals } from "../_assert.ts";
 import { tf } from "../../lib/deps.ts";
 import { webgpuKernelSettings } from "../../lib/model/_webgpu.ts";
 import { criterion } from "../../lib/train/loss.ts";
-import { maxAbs, maxAbsDiff, webgpuOrSkip } from "../_helpers.ts";
+import { maxAbs, maxAbsDiff, webgpuOrSkip, withKernels } from "../_helpers.ts";
 
 const REL_TOL = 1e-6;
 
@@ -28,7 +28,12 @@ async function lossAndGrads(
   const before = webgpuKernelSettings.criterion;
   webgpuKernelSettings.criterion = fused;
   try {
-    const { value, grads } = tf.valueAndGrads((...xs: tf.Tensor[]) => criterion(xs, target))(maps);
+    const { result, kernels } = await withKernels(() =>
+      tf.valueAndGrads((...xs: tf.Tensor[]) => criterion(xs, target))(maps)
+    );
+    const { value, grads } = result;
+    // the switch decides the path: our BCE kernels, or the tf-op form
+    assert(kernels.includes("U2NetBceWithLogits") === fused, `fused ${fused}: ${kernels}`);
     try {
       const loss = (await value.data())[0];
       return {
