@@ -25,6 +25,7 @@ import { createLrScheduler } from "../lib/train/lr_scheduler.ts";
 import { getParamsGroups } from "../lib/train/params_groups.ts";
 import { GpuTrainer } from "../lib/train/gpu_trainer.ts";
 import { GpuEngine } from "../lib/predict/gpu_engine.ts";
+import { byLabel, type ProfileRow } from "../lib/model/_gpu_profile.ts";
 import { trainStep } from "../lib/train/train_step.ts";
 import { backendLabel, foldedModel, machineName, modelList, setupBackend } from "./_common.ts";
 
@@ -115,6 +116,22 @@ async function profileOnce(
   }));
 }
 
+/** Prints one JSON line per row (`group`: what the rows are by); returns their total ms. */
+function printRows(label: string, group: string, rows: ProfileRow[]): number {
+  const total = rows.reduce((a, r) => a + r.ms, 0);
+  for (const r of rows) {
+    console.log(JSON.stringify({
+      profile: label,
+      group,
+      name: r.label,
+      count: r.count,
+      ms: Number(r.ms.toFixed(3)),
+      share: Number((r.ms / total).toFixed(4)),
+    }));
+  }
+  return total;
+}
+
 /** Prints the recorded GpuEngine's time per shader (per dispatch, summed by shader). */
 async function profileEngine(
   arch: "lite" | "full",
@@ -131,25 +148,12 @@ async function profileEngine(
     await engine.run(x);
     const wall = performance.now() - t0;
     const steps = await engine.profile(x);
-    const rows = new Map<string, { count: number; ms: number }>();
-    for (const s of steps) {
-      const r = rows.get(s.shader) ?? { count: 0, ms: 0 };
-      r.count++;
-      r.ms += s.ms;
-      rows.set(s.shader, r);
-    }
     const label = `infer_engine_${arch}_b${batch}_${size}`;
-    const total = steps.reduce((a, r) => a + r.ms, 0);
-    for (const [name, r] of [...rows].sort((a, b) => b[1].ms - a[1].ms)) {
-      console.log(JSON.stringify({
-        profile: label,
-        group: "shader",
-        name,
-        count: r.count,
-        ms: Number(r.ms.toFixed(3)),
-        share: Number((r.ms / total).toFixed(4)),
-      }));
-    }
+    const total = printRows(
+      label,
+      "shader",
+      byLabel(steps.map((s) => s.shader), steps.map((s) => s.ms)),
+    );
     const top = [...steps].sort((a, b) => b.ms - a.ms).slice(0, 5);
     console.log(JSON.stringify({
       profile: label,
@@ -191,17 +195,7 @@ async function profileRecorded(
     const wall = performance.now() - t0;
     const rows = await trainer.profile(x, y);
     const label = `train_recorded_${arch}_b${batch}_${size}`;
-    const total = rows.reduce((a, r) => a + r.ms, 0);
-    for (const r of rows) {
-      console.log(JSON.stringify({
-        profile: label,
-        group: "label",
-        name: r.label,
-        count: r.count,
-        ms: Number(r.ms.toFixed(2)),
-        share: Number((r.ms / total).toFixed(4)),
-      }));
-    }
+    const total = printRows(label, "label", rows);
     console.log(JSON.stringify({
       profile: label,
       group: "total",

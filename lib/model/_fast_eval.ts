@@ -21,7 +21,6 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import type { ConvLayerFn, RsuBlock } from "./rsu.ts";
 import { ensureFastKernels, FAST_KERNELS } from "./_fast_kernels.ts";
 
 /** Backends whose eval forward uses these kernels. */
@@ -127,34 +126,3 @@ export function convReluFewChannels(x: tf.Tensor4D, w: tf.Tensor4D, bias: tf.Ten
 
 /** Input channels up to which {@linkcode convReluFewChannels} replaces the direct conv. */
 export const FEW_CHANNELS = 4;
-
-/**
- * `rsuForward` with {@linkcode concatChannels} for the decoder's concats.
- *
- * @example
- * ```ts ignore
- * const y = rsuForwardFast(block, x, (spec, h) => convBnRelu(spec, h));
- * ```
- */
-export function rsuForwardFast(
-  block: RsuBlock,
-  x: tf.Tensor4D,
-  runLayer: ConvLayerFn,
-  resize: (x: tf.Tensor4D, size: [number, number]) => tf.Tensor4D,
-  pool: (x: tf.Tensor4D) => tf.Tensor4D,
-): tf.Tensor4D {
-  const xIn = runLayer(block.convIn, x);
-  const feats: tf.Tensor4D[] = [];
-  let h = xIn;
-  for (const spec of block.encoders) {
-    h = runLayer(spec, spec.pool ? pool(h) : h);
-    feats.push(h);
-  }
-  h = feats.pop()!;
-  for (const spec of block.decoders) {
-    const skip = feats.pop()!;
-    const deep = spec.upsample ? resize(h, [skip.shape[1], skip.shape[2]]) : h;
-    h = runLayer(spec, concatChannels([deep, skip]));
-  }
-  return tf.add(h, xIn);
-}

@@ -13,7 +13,8 @@ import {
   maxPoolCeil,
   resizeBilinear,
 } from "./_ops.ts";
-import { type ConvLayerFn, type ConvLayerSpec, type RsuBlock, rsuForward } from "./rsu.ts";
+import { type ConvLayerFn, type ConvLayerSpec, tensorOps } from "./rsu.ts";
+import { walkStages } from "./_graph_walk.ts";
 import type { NetworkBlocks } from "./state_dict.ts";
 import { batchNormReluTrainWebgpu } from "./_bn_webgpu.ts";
 import { onWebgpu, webgpuKernelSettings } from "./_webgpu.ts";
@@ -23,7 +24,6 @@ import {
   fastEvalActive,
   FEW_CHANNELS,
   fuseSides,
-  rsuForwardFast,
   sideConv,
 } from "./_fast_eval.ts";
 
@@ -106,27 +106,9 @@ export function u2netLogits(x: tf.Tensor4D, ctx: GraphContext): tf.Tensor4D[] {
   const { param, layer } = ctx;
   // Eval on wasm/cpu: our concat, side-conv and fuse kernels (see _fast_eval.ts).
   const fast = !ctx.training && fastEvalActive();
-  const rsu = (block: RsuBlock, h: tf.Tensor4D) =>
-    fast
-      ? rsuForwardFast(block, h, layer, resizeBilinear, maxPoolCeil)
-      : rsuForward(block, h, layer);
   const cat = (xs: tf.Tensor4D[]) => fast ? concatChannels(xs) : tf.concat(xs, 3);
-  const { encoders, decoders, sideChannels } = ctx.blocks;
-  const enc: tf.Tensor4D[] = [];
-  let h = x;
-  encoders.forEach((block, i) => {
-    h = rsu(block, h);
-    enc.push(h);
-    if (i !== encoders.length - 1) h = maxPoolCeil(h);
-  });
-  h = enc.pop()!;
-  const dec = [h];
-  for (const block of decoders) {
-    const skip = enc.pop()!;
-    h = resizeBilinear(h, [skip.shape[1], skip.shape[2]]);
-    h = rsu(block, cat([h, skip]));
-    dec.unshift(h); // dec = [De1, De2, …, De5, En6]
-  }
+  const { sideChannels } = ctx.blocks;
+  const dec = walkStages(ctx.blocks, x, tensorOps(layer, cat, resizeBilinear, maxPoolCeil));
   const sides: tf.Tensor4D[] = [];
   for (let k = 0; k < sideChannels.length; k++) {
     const f = dec.pop()!; // En6 first, De1 last

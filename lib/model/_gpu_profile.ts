@@ -87,18 +87,22 @@ export async function timeEach(device: GPUDevice, all: readonly ProfileItem[]): 
   }
 }
 
-/** {@linkcode timeEach}, summed by label, slowest first. */
-export async function timeDispatches(
-  device: GPUDevice,
-  all: readonly ProfileItem[],
-): Promise<ProfileRow[]> {
-  const ms = await timeEach(device, all);
+/** Milliseconds summed by label (`labels[i]` took `ms[i]`), slowest first. */
+export function byLabel(labels: readonly string[], ms: readonly number[]): ProfileRow[] {
   const out = new Map<string, ProfileRow>();
-  all.forEach(({ label }, i) => {
+  labels.forEach((label, i) => {
     const row = out.get(label) ?? { label, count: 0, ms: 0 };
     row.count++;
     row.ms += ms[i];
     out.set(label, row);
   });
   return [...out.values()].sort((a, b) => b.ms - a.ms);
+}
+
+/** {@linkcode timeEach}, summed by label, slowest first. */
+export async function timeDispatches(
+  device: GPUDevice,
+  all: readonly ProfileItem[],
+): Promise<ProfileRow[]> {
+  return byLabel(all.map((x) => x.label), await timeEach(device, all));
 }

@@ -121,6 +121,17 @@ export function runWgsl(
   return (backend as WebGpuBackendLike).runWebGPUProgram(program, inputs, "float32", uniforms);
 }
 
+/**
+ * Workgroup counts for `n` elements at `perGroup` per workgroup, spread
+ * evenly over x and y so neither passes 65535 (for programs indexing with
+ * tfjs' `getGlobalIndex()`).
+ */
+export function spreadGroups(n: number, perGroup: number): [number, number, number] {
+  const groups = Math.max(1, Math.ceil(n / perGroup));
+  const y = Math.ceil(groups / 65535);
+  return [Math.ceil(groups / y), y, 1];
+}
+
 /** An i32 uniform value for {@linkcode runWgsl}. */
 export function i32(v: number): WgslUniform {
   return { type: "int32", data: [v] };

@@ -7,6 +7,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
+import { type GraphOps, walkRsu } from "./_graph_walk.ts";
 import type { StageConfig } from "./config.ts";
 import { maxPoolCeil, resizeBilinear } from "./_ops.ts";
 
@@ -103,18 +104,26 @@ export type ConvLayerFn = (spec: ConvLayerSpec, x: tf.Tensor4D) => tf.Tensor4D;
  * ```
  */
 export function rsuForward(block: RsuBlock, x: tf.Tensor4D, run: ConvLayerFn): tf.Tensor4D {
-  const xIn = run(block.convIn, x);
-  const feats: tf.Tensor4D[] = [];
-  let h = xIn;
-  for (const spec of block.encoders) {
-    h = run(spec, spec.pool ? maxPoolCeil(h) : h);
-    feats.push(h);
-  }
-  h = feats.pop()!;
-  for (const spec of block.decoders) {
-    const skip = feats.pop()!;
-    const deep = spec.upsample ? resizeBilinear(h, [skip.shape[1], skip.shape[2]]) : h;
-    h = run(spec, tf.concat([deep, skip], 3));
-  }
-  return tf.add(h, xIn);
+  return walkRsu(block, x, tensorOps(run, (xs) => tf.concat(xs, 3), resizeBilinear, maxPoolCeil));
+}
+
+/**
+ * The graph ops over tfjs tensors: `run` for the conv → BN → ReLU layer,
+ * `cat` for decoder concats (tf.concat, or a faster kernel), and the two
+ * resampling ops.
+ */
+export function tensorOps(
+  run: ConvLayerFn,
+  cat: (xs: tf.Tensor4D[]) => tf.Tensor4D,
+  resize: (x: tf.Tensor4D, size: [number, number]) => tf.Tensor4D,
+  pool: (x: tf.Tensor4D) => tf.Tensor4D,
+): GraphOps<tf.Tensor4D> {
+  return {
+    layer: (spec, x, skip, residual) => {
+      const y = run(spec, skip ? cat([x, skip]) : x);
+      return residual ? tf.add(y, residual) as tf.Tensor4D : y;
+    },
+    pool,
+    resizeTo: (x, like) => resize(x, [like.shape[1], like.shape[2]]),
+  };
 }

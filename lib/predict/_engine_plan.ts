@@ -7,7 +7,8 @@
  */
 import { buildBlocks, type NetworkBlocks } from "../model/state_dict.ts";
 import type { U2NetConfig } from "../model/config.ts";
-import type { ConvLayerSpec, RsuBlock } from "../model/rsu.ts";
+import type { ConvLayerSpec } from "../model/rsu.ts";
+import { walkStages } from "../model/_graph_walk.ts";
 import { convTileN } from "../model/_conv_wgsl.ts";
 
 /** A planned activation: buffer id and NHWC shape. */
@@ -150,38 +151,11 @@ export function planEngine(
   };
   const layer = (spec: ConvLayerSpec, a: PlannedMap, b: PlannedMap | null, res?: PlannedMap) =>
     conv(`${spec.name}.conv`, a, b, spec.outCh, { dil: spec.dilation, relu: true, res });
-  const rsu = (block: RsuBlock, a: PlannedMap, b: PlannedMap | null): PlannedMap => {
-    const xIn = layer(block.convIn, a, b);
-    const feats: PlannedMap[] = [];
-    let cur = xIn;
-    for (const spec of block.encoders) {
-      cur = layer(spec, spec.pool ? pool(cur) : cur, null);
-      feats.push(cur);
-    }
-    cur = feats.pop()!;
-    block.decoders.forEach((spec, i) => {
-      const skip = feats.pop()!;
-      const deep = spec.upsample ? resize(cur, skip.h, skip.w) : cur;
-      const last = i === block.decoders.length - 1;
-      cur = layer(spec, deep, skip, last ? xIn : undefined);
-    });
-    return cur;
-  };
-
-  const enc: PlannedMap[] = [];
-  let cur: PlannedMap = { buf: 0, n, h, w, c: 3 };
-  blocks.encoders.forEach((block, i) => {
-    cur = rsu(block, cur, null);
-    enc.push(cur);
-    if (i !== blocks.encoders.length - 1) cur = pool(cur);
+  const dec = walkStages(blocks, { buf: 0, n, h, w, c: 3 }, {
+    layer: (spec, a, b, res) => layer(spec, a, b ?? null, res),
+    pool,
+    resizeTo: (x, like) => resize(x, like.h, like.w),
   });
-  cur = enc.pop()!;
-  const dec = [cur];
-  for (const block of blocks.decoders) {
-    const skip = enc.pop()!;
-    cur = rsu(block, resize(cur, skip.h, skip.w), skip);
-    dec.unshift(cur);
-  }
   const sides: PlannedMap[] = [];
   for (let k = 0; k < blocks.sideChannels.length; k++) {
     const s = conv(`side_modules.${k}`, dec.pop()!, null, 1, {});

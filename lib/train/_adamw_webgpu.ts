@@ -21,7 +21,14 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { f32, i32, registerWebgpuKernels, runCall, type WgslCall } from "../model/_webgpu.ts";
+import {
+  f32,
+  i32,
+  registerWebgpuKernels,
+  runCall,
+  spreadGroups,
+  type WgslCall,
+} from "../model/_webgpu.ts";
 
 /** Kernel names (our own: no built-in tfjs kernel is replaced). */
 export const ADAMW_KERNELS = {
@@ -46,14 +53,9 @@ export interface AdamWStepScalars {
 }
 
 const WG = 128;
-const MAX_GROUPS = 65535;
 
 /** Workgroup counts covering `n` elements, at most 65535 per dimension. */
-function grid(n: number): [number, number, number] {
-  const groups = Math.max(1, Math.ceil(n / WG));
-  const y = Math.ceil(groups / MAX_GROUPS);
-  return [Math.ceil(groups / y), y, 1];
-}
+const grid = (n: number) => spreadGroups(n, WG);
 
 const MOMENTS_CODE = `
 fn main() {

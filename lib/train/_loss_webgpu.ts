@@ -20,7 +20,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { i32, registerWebgpuKernels, runWgsl } from "../model/_webgpu.ts";
+import { i32, registerWebgpuKernels, runWgsl, spreadGroups } from "../model/_webgpu.ts";
 
 /** Kernel names (our own: no built-in tfjs kernel is replaced). */
 const BCE_KERNELS = {
@@ -29,14 +29,9 @@ const BCE_KERNELS = {
 } as const;
 
 const WG = 128;
-const MAX_GROUPS = 65535;
 
 /** Workgroup counts covering `n` elements, at most 65535 per dimension. */
-function grid(n: number): [number, number, number] {
-  const groups = Math.max(1, Math.ceil(n / WG));
-  const y = Math.ceil(groups / MAX_GROUPS);
-  return [Math.ceil(groups / y), y, 1];
-}
+const grid = (n: number) => spreadGroups(n, WG);
 
 /** WGSL: PyTorch's stable BCE-with-logits term and a stable sigmoid (shared with the trainer). */
 export const BCE_WGSL = `

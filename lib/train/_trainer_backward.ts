@@ -12,7 +12,7 @@ import { flipFilterCall, resizeGradCall } from "../model/_resize_webgpu.ts";
 import { oneChannelCall } from "../model/_conv_webgpu.ts";
 import * as K from "./_trainer_wgsl.ts";
 import type { Seg, TrainPlanBuilder } from "./_trainer_builder.ts";
-import { type MapRef, mapSize as size, type TapeOp } from "./_trainer_tape.ts";
+import { type MapRef, mapSize as size, type PlanConv, type TapeOp } from "./_trainer_tape.ts";
 
 /** What the backward pass needs of the planner. */
 export interface BackwardContext {
@@ -28,20 +28,8 @@ export interface BackwardContext {
   io: (m: MapRef) => { seg: Seg; shape: number[] };
   /** A dispatch of a tfjs-form program. */
   call: (c: WgslCall, out: Seg, inputs: { seg: Seg; shape: number[] }[], label: string) => void;
-  /**
-   * An engine conv (stride 1, "same"): `conv(x, Wt) + bias`; `flipped`: Wt is
-   * the forward filter of the conv whose input gradient this is.
-   */
-  conv: (
-    x: MapRef,
-    wt: Seg,
-    bias: Seg,
-    co: number,
-    k: number,
-    dil: number,
-    flipped?: boolean,
-    x2?: MapRef,
-  ) => MapRef;
+  /** The planner's 3x3 engine conv. */
+  conv: PlanConv;
   /**
    * The input gradient of a 3x3 conv whose input was `c1 ‖ c2` channels
    * (`wt` its forward filter), written as the two parts' maps.
@@ -163,7 +151,7 @@ export function planBackward(ctx: BackwardContext, tape: TapeOp[]): void {
           grads.set(op.x.id, d1);
           grads.set(op.x2.id, d2);
         } else {
-          const dx = conv(dy, w, b.zeros(c1 + c2), c1 + c2, 3, dil, true);
+          const dx = conv(dy, { wt: w, bias: b.zeros(c1 + c2), co: c1 + c2, dil, flipped: true });
           if (op.x2) {
             // The concat input's gradient, split between its parts.
             sliceInto(op.x, dx, 0);

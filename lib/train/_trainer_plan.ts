@@ -12,7 +12,8 @@
  */
 import { buildBlocks } from "../model/state_dict.ts";
 import type { U2NetConfig } from "../model/config.ts";
-import type { ConvLayerSpec, RsuBlock } from "../model/rsu.ts";
+import type { ConvLayerSpec } from "../model/rsu.ts";
+import { walkStages } from "../model/_graph_walk.ts";
 import { convShaderVec4, convTileN, convToOneShader } from "../model/_conv_wgsl.ts";
 import { convShader, POOL_SHADER, RESIZE_SHADER } from "../predict/_engine_wgsl.ts";
 import { flatGroups } from "../predict/_engine_plan.ts";
@@ -29,7 +30,7 @@ import {
   lossSumCall,
 } from "./_trainer_folds.ts";
 import { type ParamInfo, type Seg, TrainPlanBuilder } from "./_trainer_builder.ts";
-import { type MapRef, mapSize as size, type TapeOp } from "./_trainer_tape.ts";
+import { type MapRef, mapSize as size, type PlanConv, type TapeOp } from "./_trainer_tape.ts";
 import { planBackward } from "./_trainer_backward.ts";
 
 export type { ParamInfo, Seg, TrainDispatch, TrainPlan } from "./_trainer_builder.ts";
@@ -67,17 +68,8 @@ export function planTrainer(
 
   // Engine conv (stride 1, "same"): out = conv(x ‖ x2, Wt) + bias, the
   // input read as the channel concat of x and x2 (when given) in place.
-  // `flipped`: wt is the forward filter of the conv whose input gradient this is.
-  const conv = (
-    x: MapRef,
-    wt: Seg,
-    bias: Seg,
-    co: number,
-    k: number,
-    dil: number,
-    flipped = false,
-    x2?: MapRef,
-  ): MapRef => {
+  const conv: PlanConv = (x, { wt, bias, co, dil, flipped = false, x2 }) => {
+    const k = 3;
     const out = alloc([x.shape[0], x.shape[1], x.shape[2], co]);
     const [, hh, ww, c] = x.shape;
     const c2 = x2 ? x2.shape[3] : 0;
@@ -102,7 +94,7 @@ export function planTrainer(
     const p = spec.name;
     const bias = b.hasParam(`${p}.conv.bias`) ? b.param(`${p}.conv.bias`) : b.zeros(spec.outCh);
     const w = b.param(`${p}.conv.weight`);
-    const y = conv(x, w, bias, spec.outCh, 3, spec.dilation, false, x2);
+    const y = conv(x, { wt: w, bias, co: spec.outCh, dil: spec.dilation, x2 });
     const rows = size(y) / spec.outCh, c = spec.outCh;
     const parts = partialPlan(rows, c).parts;
     const part = alloc([parts, 2, c, 1]);
@@ -164,38 +156,15 @@ export function planTrainer(
     tape.push({ op: "add", a, b: c, out });
     return out;
   };
-  const rsu = (block: RsuBlock, x: MapRef, x2?: MapRef): MapRef => {
-    const xIn = layer(block.convIn, x, x === image, x2);
-    const feats: MapRef[] = [];
-    let cur = xIn;
-    for (const spec of block.encoders) {
-      cur = layer(spec, spec.pool ? pool(cur) : cur, false);
-      feats.push(cur);
-    }
-    cur = feats.pop()!;
-    for (const spec of block.decoders) {
-      const skip = feats.pop()!;
-      const deep = spec.upsample ? resize(cur, skip.shape[1], skip.shape[2]) : cur;
-      cur = layer(spec, deep, false, skip);
-    }
-    return add(cur, xIn);
-  };
-
   // Forward.
-  const enc: MapRef[] = [];
-  let cur = image;
-  blocks.encoders.forEach((block, i) => {
-    cur = rsu(block, cur);
-    enc.push(cur);
-    if (i !== blocks.encoders.length - 1) cur = pool(cur);
+  const dec = walkStages(blocks, image, {
+    layer: (spec, x, skip, residual) => {
+      const z = layer(spec, x, x === image, skip);
+      return residual ? add(z, residual) : z;
+    },
+    pool,
+    resizeTo: (x, like) => resize(x, like.shape[1], like.shape[2]),
   });
-  cur = enc.pop()!;
-  const dec = [cur];
-  for (const block of blocks.decoders) {
-    const skip = enc.pop()!;
-    cur = rsu(block, resize(cur, skip.shape[1], skip.shape[2]), skip);
-    dec.unshift(cur);
-  }
   const sides: MapRef[] = [];
   for (let k = 0; k < blocks.sideChannels.length; k++) {
     const x = dec.pop()!;

@@ -35,3 +35,22 @@ export type TapeOp =
 
 /** Values of a planned map. */
 export const mapSize = (m: MapRef): number => m.shape.reduce((a, b) => a * b, 1);
+
+/** What the planner's 3x3 engine conv takes besides its input. */
+export interface PlanConvOptions {
+  /** The filter's segment (HWIO). */
+  wt: Seg;
+  /** The bias segment (a zero segment for bias-free convs). */
+  bias: Seg;
+  /** Output channels. */
+  co: number;
+  /** Dilation (= padding). */
+  dil: number;
+  /** `wt` is the forward filter of the conv whose input gradient this is. @default false */
+  flipped?: boolean;
+  /** A second input read as channels after the first (a concat, in place). */
+  x2?: MapRef;
+}
+
+/** The planner's 3x3 engine conv (stride 1, "same"): `conv(x ‖ x2, wt) + bias`. */
+export type PlanConv = (x: MapRef, options: PlanConvOptions) => MapRef;

@@ -4,7 +4,8 @@ import { U2Net } from "../../lib/model/u2net.ts";
 import { U2NET_FULL, U2NET_LITE } from "../../lib/model/config.ts";
 import { AdamW } from "../../lib/train/adamw.ts";
 import { getParamsGroups } from "../../lib/train/params_groups.ts";
-import { createLrScheduler } from "../../lib/train/lr_scheduler.ts";
+import { createLrScheduler, type LrScheduler } from "../../lib/train/lr_scheduler.ts";
+import type { StateDict } from "../../lib/io/raw_tensor.ts";
 import { NonFiniteLossError } from "../../lib/train/train_step.ts";
 import { criterion } from "../../lib/train/loss.ts";
 import { GpuTrainer } from "../../lib/train/gpu_trainer.ts";
@@ -53,49 +54,51 @@ Deno.test("planTrainer() plans every parameter's gradient and aligned segments w
   }
 });
 
-/*
- * The recorded step against lite_train.safetensors (PyTorch 1.13, three AdamW
- * steps of u2net_lite at 64x64, batch 2), at the tolerances of
- * train_step_test.ts (their derivation is there).
+/** lite_wz's network, lite_io's batch and an AdamW made by `adamw`, on a trainer of their shape. */
+interface LiteFixture {
+  wz: StateDict;
+  model: U2Net;
+  optimizer: AdamW;
+  images: tf.Tensor4D;
+  masks: tf.Tensor4D;
+  /** A GpuTrainer for the batch's shape (with `scheduler` when given). */
+  trainer(scheduler?: LrScheduler): Promise<GpuTrainer>;
+}
+
+/**
+ * Runs `fn` on webgpu (skipped without an adapter) with the lite_wz fixture,
+ * then frees everything and checks that no tensor is left.
  */
-Deno.test("GpuTrainer.step() reproduces three PyTorch AdamW steps when started from lite_wz", async (t) => {
+async function withLiteFixture(
+  t: Deno.TestContext,
+  adamw: (model: U2Net) => AdamW,
+  fn: (f: LiteFixture) => Promise<void>,
+): Promise<void> {
   if (!(await webgpuOrSkip(t))) return;
   const wz = await fixture("lite_wz.safetensors");
   const io = await fixture("lite_io.safetensors");
-  const ref = await fixture("lite_train.safetensors");
   const start = tf.memory().numTensors;
   const model = U2Net.create("lite");
   const x = io.get("x")!, target = io.get("target")!;
   const images = nchwToNhwc(x.data as Float32Array, x.shape);
   const masks = nchwToNhwc(target.data as Float32Array, target.shape);
-  const optimizer = new AdamW(getParamsGroups(model.namedParameters(), 1e-4), { lr: 1e-3 });
-  let trainer: GpuTrainer | undefined;
+  const optimizer = adamw(model);
+  const trainers: GpuTrainer[] = [];
   try {
     model.loadStateDict(wz);
-    const scheduler = createLrScheduler(optimizer, 2, 3, { warmup: true, warmupEpochs: 1 });
-    const [, , h, w] = x.shape;
-    trainer = await GpuTrainer.create({ model, optimizer, scheduler }, {
-      batch: x.shape[0],
-      height: h,
-      width: w,
-    });
-    const refLosses = ref.get("losses")!.data as Float32Array;
-    const refLrs = ref.get("lrs")!.data as Float32Array;
-    const lossTol = [1e-5, 2e-4, 2e-3];
-    for (let i = 0; i < 3; i++) {
-      assert.equal(Math.fround(optimizer.paramGroups[0].lr), refLrs[i], `lr of step ${i}`);
-      const loss = await trainer.step(images, masks);
-      const rel = Math.abs(loss - refLosses[i]) / refLosses[i];
-      assert.ok(rel <= lossTol[i], `loss ${i}: ${loss} vs ${refLosses[i]} (rel ${rel})`);
-    }
-    await trainer.sync();
-    await assertNearReference(model, wz, ref);
-    // The moments came back into the optimizer: three steps each.
-    const state = await optimizer.state();
-    assert.equal(Object.keys(state.params).length, model.namedParameters().length);
-    assert.ok(Object.values(state.params).every((p) => p.step === 3));
+    const [n, , h, w] = x.shape;
+    const trainer = async (scheduler?: LrScheduler) => {
+      const made = await GpuTrainer.create({ model, optimizer, scheduler }, {
+        batch: n,
+        height: h,
+        width: w,
+      });
+      trainers.push(made);
+      return made;
+    };
+    await fn({ wz, model, optimizer, images, masks, trainer });
   } finally {
-    trainer?.dispose();
+    for (const made of trainers) made.dispose();
     optimizer.dispose();
     images.dispose();
     masks.dispose();
@@ -103,6 +106,35 @@ Deno.test("GpuTrainer.step() reproduces three PyTorch AdamW steps when started f
   }
   assert.equal(tf.memory().numTensors, start);
   await useBackend("cpu");
+}
+
+/*
+ * The recorded step against lite_train.safetensors (PyTorch 1.13, three AdamW
+ * steps of u2net_lite at 64x64, batch 2), at the tolerances of
+ * train_step_test.ts (their derivation is there).
+ */
+Deno.test("GpuTrainer.step() reproduces three PyTorch AdamW steps when started from lite_wz", async (t) => {
+  const ref = await fixture("lite_train.safetensors");
+  const adamw = (m: U2Net) => new AdamW(getParamsGroups(m.namedParameters(), 1e-4), { lr: 1e-3 });
+  await withLiteFixture(t, adamw, async ({ wz, model, optimizer, images, masks, trainer }) => {
+    const scheduler = createLrScheduler(optimizer, 2, 3, { warmup: true, warmupEpochs: 1 });
+    const gpu = await trainer(scheduler);
+    const refLosses = ref.get("losses")!.data as Float32Array;
+    const refLrs = ref.get("lrs")!.data as Float32Array;
+    const lossTol = [1e-5, 2e-4, 2e-3];
+    for (let i = 0; i < 3; i++) {
+      assert.equal(Math.fround(optimizer.paramGroups[0].lr), refLrs[i], `lr of step ${i}`);
+      const loss = await gpu.step(images, masks);
+      const rel = Math.abs(loss - refLosses[i]) / refLosses[i];
+      assert.ok(rel <= lossTol[i], `loss ${i}: ${loss} vs ${refLosses[i]} (rel ${rel})`);
+    }
+    await gpu.sync();
+    await assertNearReference(model, wz, ref);
+    // The moments came back into the optimizer: three steps each.
+    const state = await optimizer.state();
+    assert.equal(Object.keys(state.params).length, model.namedParameters().length);
+    assert.ok(Object.values(state.params).every((p) => p.step === 3));
+  });
 });
 
 /*
@@ -114,18 +146,8 @@ Deno.test("GpuTrainer.step() reproduces three PyTorch AdamW steps when started f
  * wrong gradient is off by O(1), so every parameter must be within 10%.
  */
 Deno.test("GpuTrainer.gradients() match tfjs' autodiff per parameter when started from lite_wz", async (t) => {
-  if (!(await webgpuOrSkip(t))) return;
-  const wz = await fixture("lite_wz.safetensors");
-  const io = await fixture("lite_io.safetensors");
-  const start = tf.memory().numTensors;
-  const model = U2Net.create("lite");
-  const x = io.get("x")!, target = io.get("target")!;
-  const images = nchwToNhwc(x.data as Float32Array, x.shape);
-  const masks = nchwToNhwc(target.data as Float32Array, target.shape);
-  const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 0 });
-  let trainer: GpuTrainer | undefined;
-  try {
-    model.loadStateDict(wz);
+  const adamw = (m: U2Net) => new AdamW(getParamsGroups(m.namedParameters()), { lr: 0 });
+  await withLiteFixture(t, adamw, async ({ model, images, masks, trainer }) => {
     model.train();
     const named = model.namedParameters();
     const { value, grads } = tf.variableGrads(
@@ -136,15 +158,10 @@ Deno.test("GpuTrainer.gradients() match tfjs' autodiff per parameter when starte
     for (const [key, v] of named) theirs.set(key, await grads[v.name].data() as Float32Array);
     const loss = (await value.data())[0];
     tf.dispose([value, ...Object.values(grads)]);
-    const [, , h, w] = x.shape;
-    trainer = await GpuTrainer.create({ model, optimizer }, {
-      batch: x.shape[0],
-      height: h,
-      width: w,
-    });
-    const ours = await trainer.step(images, masks);
+    const gpu = await trainer();
+    const ours = await gpu.step(images, masks);
     assert.ok(Math.abs(ours - loss) / loss <= 1e-6, `loss ${ours} vs ${loss}`);
-    const mine = await trainer.gradients();
+    const mine = await gpu.gradients();
     assert.equal(mine.size, named.length);
     for (const [key, g] of theirs) {
       const o = mine.get(key)!;
@@ -153,15 +170,7 @@ Deno.test("GpuTrainer.gradients() match tfjs' autodiff per parameter when starte
       const rel = Math.sqrt(d / n);
       assert.ok(rel <= 0.1, `${key}: relative error ${rel}`);
     }
-  } finally {
-    trainer?.dispose();
-    optimizer.dispose();
-    images.dispose();
-    masks.dispose();
-    model.dispose();
-  }
-  assert.equal(tf.memory().numTensors, start);
-  await useBackend("cpu");
+  });
 });
 
 Deno.test("GpuTrainer.step() throws before the optimizer step when the loss is not finite", async (t) => {
