@@ -90,7 +90,7 @@ export async function benchForward(
  */
 export async function benchEngine(
   arch: ArchName,
-  options: ForwardBenchOptions & { tileRows?: 32 | 64 },
+  options: ForwardBenchOptions & { tileRows?: 32 | 64 | 128; tileCols?: 64 | 128 },
 ): Promise<{ times: number[]; dispatches: number }> {
   const model = await foldedModel(arch);
   const { batch, size } = options;
@@ -102,6 +102,7 @@ export async function benchEngine(
     height: size,
     width: size,
     tileRows: options.tileRows,
+    tileCols: options.tileCols,
   });
   model.dispose();
   try {
@@ -171,6 +172,7 @@ export async function main(args: string[]): Promise<void> {
       ab: { type: "boolean", default: false },
       engine: { type: "boolean", default: false },
       tile: { type: "string", default: "64" },
+      "tile-cols": { type: "string", default: "64" },
       progress: { type: "boolean", default: false },
     },
   });
@@ -181,7 +183,7 @@ defaults: ${JSON.stringify(d)}; --batch N is --batches N; --bn keeps BatchNorm;
 --ab alternates runs with and without them and prints both rows and the paired ratio;
 --progress prints every run (warm-ups too) on stderr
 --engine times the recorded WebGPU engine (lib/predict/gpu_engine.ts) instead of tfjs;
---tile 32|64 its conv tile rows
+--tile 32|64|128 its conv tile rows, --tile-cols 64|128 its most channels per tile
 ${WEBGPU_KNOBS_HELP}`);
     return;
   }
@@ -201,8 +203,9 @@ ${WEBGPU_KNOBS_HELP}`);
         onRun: values.progress ? progressPrinter(forwardWorkload(arch, batch, size)) : undefined,
       };
       if (values.engine) {
-        const tileRows = Number(values.tile) as 32 | 64;
-        const { times, dispatches } = await benchEngine(arch, { ...opts, tileRows });
+        const tileRows = Number(values.tile) as 32 | 64 | 128;
+        const tileCols = Number(values["tile-cols"]) as 64 | 128;
+        const { times, dispatches } = await benchEngine(arch, { ...opts, tileRows, tileCols });
         const m = median(times);
         emit({
           workload: forwardWorkload(arch, batch, size),
@@ -215,6 +218,7 @@ ${WEBGPU_KNOBS_HELP}`);
           images_per_s: Number((1000 * batch / m).toFixed(2)),
           dispatches,
           tile_rows: tileRows,
+          tile_cols: tileCols,
         });
         continue;
       }

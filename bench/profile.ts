@@ -27,7 +27,15 @@ import { GpuTrainer } from "../lib/train/gpu_trainer.ts";
 import { GpuEngine } from "../lib/predict/gpu_engine.ts";
 import { byLabel, type ProfileRow } from "../lib/model/_gpu_profile.ts";
 import { trainStep } from "../lib/train/train_step.ts";
-import { backendLabel, foldedModel, machineName, modelList, setupBackend } from "./_common.ts";
+import {
+  applyTiling,
+  backendLabel,
+  foldedModel,
+  machineName,
+  modelList,
+  setupBackend,
+  TILING_HELP,
+} from "./_common.ts";
 
 /** Defaults of the profiler, printed by --help. */
 export const PROFILE_DEFAULTS = {
@@ -173,8 +181,7 @@ async function profileEngine(
 /** Prints the recorded GpuTrainer step's time per dispatch label. */
 async function profileRecorded(
   arch: "lite" | "full",
-  size: number,
-  batch: number,
+  [size, batch, top]: [number, number, number],
   meta: Record<string, unknown>,
 ): Promise<void> {
   const model = U2Net.create(arch);
@@ -193,15 +200,19 @@ async function profileRecorded(
     await trainer.step(x, y);
     await trainer.flush();
     const wall = performance.now() - t0;
-    const rows = await trainer.profile(x, y);
+    const each = await trainer.profileDispatches(x, y);
+    const rows = byLabel(each.map((d) => d.label), each.map((d) => d.ms));
     const label = `train_recorded_${arch}_b${batch}_${size}`;
     const total = printRows(label, "label", rows);
+    // The slowest dispatches: [step, label, ms, workgroups, binding sizes (output first)].
+    const slowest = each.map((d, i) => ({ i, ...d })).sort((a, b) => b.ms - a.ms).slice(0, top);
     console.log(JSON.stringify({
       profile: label,
       group: "total",
       wall_ms: Number(wall.toFixed(2)),
       sum_ms: Number(total.toFixed(2)),
       dispatches: trainer.dispatches,
+      slowest: slowest.map((d) => [d.i, d.label, Number(d.ms.toFixed(3)), d.workgroups, d.sizes]),
       ...meta,
     }));
   } finally {
@@ -226,17 +237,25 @@ export async function main(args: string[]): Promise<void> {
       "skip-train": { type: "boolean", default: false },
       "skip-infer": { type: "boolean", default: false },
       recorded: { type: "boolean", default: false },
+      tiling: { type: "string", default: "" },
       help: { type: "boolean", default: false },
     },
   });
   if (values.help) {
     console.log(`profile: per-kernel times of one inference and one training step
 defaults: ${JSON.stringify(PROFILE_DEFAULTS)}; flags --skip-train, --skip-infer,
---recorded (the recorded GpuEngine and GpuTrainer instead of tfjs, timed per dispatch label)`);
+--recorded (the recorded GpuEngine and GpuTrainer instead of tfjs, timed per dispatch label)
+${TILING_HELP}`);
     return;
   }
   const info = await setupBackend(values.backend);
-  const meta = { ...backendLabel(info), threads: info.threads, machine: machineName() };
+  const tiling = applyTiling(values.tiling);
+  const meta = {
+    ...backendLabel(info),
+    threads: info.threads,
+    machine: machineName(),
+    ...(info.backend === "webgpu" ? { tiling } : {}),
+  };
   const top = Number(values.top);
   for (const arch of modelList(values.models)) {
     if (!values["skip-infer"] && values.recorded) {
@@ -264,8 +283,7 @@ defaults: ${JSON.stringify(PROFILE_DEFAULTS)}; flags --skip-train, --skip-infer,
     if (!values["skip-train"] && values.recorded) {
       await profileRecorded(
         arch,
-        Number(values["train-size"]),
-        Number(values["train-batch"]),
+        [Number(values["train-size"]), Number(values["train-batch"]), top],
         meta,
       );
     } else if (!values["skip-train"]) {

@@ -23,6 +23,7 @@ import { getParamsGroups } from "../lib/train/params_groups.ts";
 import { trainStep } from "../lib/train/train_step.ts";
 import { GpuTrainer } from "../lib/train/gpu_trainer.ts";
 import {
+  applyTiling,
   applyWebgpuKnobs,
   backendLabel,
   dispatchCount,
@@ -34,6 +35,7 @@ import {
   progressPrinter,
   setupBackend,
   sharedBenchOptions,
+  TILING_HELP,
   timeRuns,
   type TimeRunsOptions,
   WEBGPU_KNOBS_HELP,
@@ -150,11 +152,13 @@ export async function main(args: string[]): Promise<void> {
     console.log(`train_bench: one training step (trainStep + AdamW + lr scheduler)
 defaults: ${JSON.stringify(d)}; --progress prints every step (warm-ups too) on stderr
 --engine gpu: the recorded GpuTrainer (whole step planned once; WebGPU only)
-${WEBGPU_KNOBS_HELP}`);
+${WEBGPU_KNOBS_HELP}
+${TILING_HELP}`);
     return;
   }
   const info = await setupBackend(values.backend);
   const knobs = applyWebgpuKnobs(values);
+  const tiling = applyTiling(values.tiling);
   const size = Number(values.size);
   const engine = values.engine === "gpu" ? "gpu" : "tfjs";
   if (values.engine !== engine) {
@@ -184,6 +188,7 @@ ${WEBGPU_KNOBS_HELP}`);
         ...(hostMs === undefined ? {} : { host_ms: Number(hostMs.toFixed(2)) }),
         ...(gpuMiB === undefined ? {} : { gpu_mib: Math.round(gpuMiB) }),
         ...(info.backend === "webgpu" && engine === "tfjs" ? knobs : {}),
+        ...(info.backend === "webgpu" ? { tiling } : {}),
       });
     }
   }

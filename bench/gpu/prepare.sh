@@ -2,6 +2,7 @@
 # Prepares the carried folders for bench/gpu/run.sh, here (with network), in
 # the repo root:
 #   .gpu/bench.js          deno bundle of bench/gpu/entry.ts (no npm cache needed)
+#   .gpu/check.js          deno bundle of bench/gpu/check.ts (the WebGPU tests)
 #   .gpu_a/deno.xz.part1   this machine's Deno, xz'd (x86 BCJ + LZMA2 9e), first 24 MiB
 #   .gpu/deno.xz.part2     the rest
 #   .gl/                   Vulkan loader debs (amd64)
@@ -19,6 +20,8 @@ for d in /.gpu/ /.gpu_a/; do
 done
 deno bundle --quiet --config bench/gpu/bundle.json --platform deno -o .gpu/bench.js \
   bench/gpu/entry.ts
+deno bundle --quiet --config bench/gpu/bundle.json --platform deno -o .gpu/check.js \
+  bench/gpu/check.ts
 DENO_BIN=$(readlink -f "$(command -v deno)")
 if [ ! -f .gpu/deno.xz.part2 ] || [ "$DENO_BIN" -nt .gpu/deno.xz.part2 ]; then
   # about 80 s on one core; 95.6 MB -> 28.8 MB for Deno 2.9.6

@@ -5,7 +5,8 @@
 #   .gl/    Vulkan loader debs (unpacked only on a GPU machine without libvulkan)
 #   .gpu_a/ deno.xz.part1: first part of the xz'd Deno 2.9.6 binary
 #   .gpu/   deno.xz.part2 (the rest), deno.xz.sha256, bench.js (deno bundle of
-#           bench/gpu/entry.ts with bench/gpu/bundle.json)
+#           bench/gpu/entry.ts with bench/gpu/bundle.json), check.js (the same
+#           for bench/gpu/check.ts: the WebGPU correctness tests)
 # The tree (39 MB of test data) plus the whole binary is over the device tool's
 # 64 MiB per call, so the run takes two calls on one warm machine:
 #   1. run(command="SKIP_DENO=1 bash bench/gpu/run.sh", carry=[".gl", ".gpu_a"], timeout_s=200)
@@ -20,7 +21,8 @@
 #
 # Knobs (environment): BUDGET_S (total, default 470), SIZE (320), TRAIN_SIZE
 # (288), PYTHON (python3), ALLOW_SOFTWARE=1 to bench a software WebGPU adapter
-# (llvmpipe), SKIP_TORCH=1, SKIP_DENO=1.
+# (llvmpipe), SKIP_TORCH=1, SKIP_DENO=1, PLAN=tiling (the kernel-tiling sweep
+# instead of the main list; see below).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 T0=$(date +%s)
@@ -150,7 +152,50 @@ if [ "${SKIP_TORCH:-0}" != 1 ]; then
 fi
 
 # --- Ours on WebGPU ------------------------------------------------------------
-if [ "$ADAPTER_OK" = 1 ]; then
+check_webgpu() { # the WebGPU correctness tests on this GPU (bench/gpu/check.ts)
+  if [ -f .gpu/check.js ]; then
+    cp .gpu/check.js tests/_gpu_check.js
+    step check_webgpu "$1" env NO_COLOR=1 "$DENO" test --no-prompt --allow-read=. --allow-env \
+      --allow-sys=cpus --reporter=dot --junit-path="$LOGDIR/check.xml" tests/_gpu_check.js
+  fi
+}
+
+if [ "$ADAPTER_OK" = 1 ] && [ "${PLAN:-main}" = tiling ]; then
+  # PLAN=tiling: the recorded training step (lite and full, b16) under each
+  # kernel tiling (--tiling), the default first; then each model's fastest on
+  # b8 and in a profile; the engine's rows; the checks.
+  DB=("$DENO" run --no-prompt --allow-read=. --allow-env --allow-sys=cpus "${BENCH[@]}")
+  W=(--backend webgpu)
+  T=(--size "$TRAIN_SIZE" --runs 3 --warmup 1 --max-seconds 5)
+  # Measured on an H200 on 2026-11-27 and slower than the default, so left out:
+  # grad128, conv128, conv128+cols128 (and a register prefetch, since removed).
+  for t in "" unrolled grad128,unrolled unrolled,wg2048 unrolled,wg512; do
+    step "tiling_${t:-default}" 30 "${DB[@]}" train "${W[@]}" --engine gpu --models lite,full \
+      --batches 16 "${T[@]}" ${t:+--tiling "$t"}
+  done
+  for m in lite full; do
+    best=$("$PYTHON" - "$JSONL" "train_${m}_b16_$TRAIN_SIZE" <<'PY'
+import json, sys
+rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith('{"workload"')]
+rows = [r for r in rows if r["workload"] == sys.argv[2] and "tiling" in r]
+print(min(rows, key=lambda r: r["median_ms"])["tiling"] if rows else "")
+PY
+    )
+    note "best_tiling_$m" "\"$best\""
+    step "train_best_${m}_b8" 25 "${DB[@]}" train "${W[@]}" --engine gpu --models "$m" --batches 8 \
+      "${T[@]}" ${best:+--tiling "$best"}
+    step "train_default_${m}_b8" 25 "${DB[@]}" train "${W[@]}" --engine gpu --models "$m" \
+      --batches 8 "${T[@]}"
+    step "profile_best_$m" 30 "${DB[@]}" profile --backend webgpu --models "$m" --skip-infer \
+      --recorded --train-size "$TRAIN_SIZE" --train-batch 16 ${best:+--tiling "$best"}
+  done
+  for tiles in 64:64; do
+    step "forward_engine_${tiles/:/x}" 30 "${DB[@]}" forward "${W[@]}" --engine --tile "${tiles%:*}" \
+      --tile-cols "${tiles#*:}" --models lite,full --size "$SIZE" --batches 1,8 --runs 10 \
+      --warmup 2 --max-seconds 3
+  done
+  check_webgpu 100
+elif [ "$ADAPTER_OK" = 1 ]; then
   DB=("$DENO" run --no-prompt --allow-read=. --allow-env --allow-sys=cpus "${BENCH[@]}")
   W=(--backend webgpu --progress)
   # In order of importance: a step that no longer fits the budget is skipped.
@@ -159,6 +204,7 @@ if [ "$ADAPTER_OK" = 1 ]; then
   # The recorded training step (GpuTrainer): the rows the training target is judged on.
   step train_recorded 120 "${DB[@]}" train "${W[@]}" --engine gpu --models lite,full \
     --batches 16,8 --size "$TRAIN_SIZE" --runs 5 --warmup 2 --max-seconds 10
+  check_webgpu 75
   step profile_train_recorded 40 "${DB[@]}" profile --backend webgpu --models lite --skip-infer \
     --recorded --train-size "$TRAIN_SIZE" --train-batch 16
   step profile_infer_engine 30 "${DB[@]}" profile --backend webgpu --models lite,full --size "$SIZE" \

@@ -12,8 +12,9 @@
  * The reduction over K = B·H·W (up to 1.3M at batch 16, 288²) is split
  * across workgroups ("split-K"): each of S splits writes its partial [M, N]
  * and a second kernel sums the S partials in a fixed order. No atomics: the
- * result is deterministic. Tiles: 64 rows x {16, 32, 64} columns (the
- * smallest that covers N) per 16x16 workgroup, 16 k per shared-memory step.
+ * result is deterministic. Tiles: 64 (or 128) rows x {16, 32, 64} columns
+ * (the smallest that covers N), 16 threads along y, 16 k per shared-memory
+ * step.
  *
  * @module
  */
@@ -26,20 +27,29 @@ import { convTileN } from "./_conv_wgsl.ts";
 export const CONV_GRAD_KERNELS = { filterGrad: "U2NetConvFilterGrad" } as const;
 
 /**
- * How the K reduction is split: aim for `targetWorkgroups` workgroups in
- * all, never fewer than `minChunk` pixels per split (tests lower it).
+ * How the kernel runs: the K reduction split for about `targetWorkgroups`
+ * workgroups in all, never fewer than `minChunk` pixels per split (tests
+ * lower it); for channel counts in fours, `rows` dW rows per tile and
+ * `unrolled` (see {@linkcode FilterGradShaderOptions}). Read when a kernel
+ * is planned; benchmarks switch it.
  */
-export const convGradTuning: { targetWorkgroups: number; minChunk: number } = {
+export const convGradTuning: {
+  targetWorkgroups: number;
+  minChunk: number;
+  rows: 64 | 128;
+  unrolled: boolean;
+} = {
   targetWorkgroups: 1024,
   minChunk: 1024,
+  rows: 64,
+  unrolled: false,
 };
 
-const TM = 64;
 const TK = 16; // pixels per shared-memory step (the shaders' 16)
 
-/** The split of K: [splits, chunk] with chunk a multiple of TK. */
-export function splitK(m: number, n: number, k: number): [number, number] {
-  const tiles = Math.ceil(m / TM) * Math.ceil(n / convTileN(n));
+/** The split of K for tiles of `tm` rows: [splits, chunk] with chunk a multiple of TK. */
+export function splitK(m: number, n: number, k: number, tm = 64): [number, number] {
+  const tiles = Math.ceil(m / tm) * Math.ceil(n / convTileN(n));
   const maxSplits = Math.max(1, Math.ceil(k / convGradTuning.minChunk));
   const want = Math.max(1, Math.min(maxSplits, Math.ceil(convGradTuning.targetWorkgroups / tiles)));
   const chunk = Math.ceil(k / want / TK) * TK;
@@ -78,9 +88,10 @@ export function filterGradCalls(
   const [b, h, w, c1] = xShape;
   const ci = c1 + x2Channels, concat = x2Channels > 0;
   const m = kh * kw * ci, k = b * h * w, tn = convTileN(co);
-  const [splits, chunk] = splitK(m, co, k);
   // vec4 kernel when channels come in fours (all but the RGB and side convs).
   const quads = c1 % 4 === 0 && x2Channels % 4 === 0 && co % 4 === 0;
+  const { rows, unrolled } = quads ? convGradTuning : { rows: 64 as const, unrolled: false };
+  const [splits, chunk] = splitK(m, co, k, rows);
   if (concat && !quads) {
     throw new RangeError(
       `Cannot plan a concat filter gradient: current channels are ${c1}+${x2Channels} → ${co}`,
@@ -88,13 +99,15 @@ export function filterGradCalls(
   }
   const gemm: WgslCall = {
     spec: {
-      key: `u2netConvFilterGrad_${quads ? "v" : ""}${tn}${concat ? "_cat" : ""}`,
+      key: `u2netConvFilterGrad_${quads ? `v${rows}${unrolled ? "u" : ""}x` : ""}${tn}${
+        concat ? "_cat" : ""
+      }`,
       outputShape: [splits, m, co],
       inputs: concat ? ["x", "x2", "dy"] : ["x", "dy"],
       workgroupSize: quads ? [tn / 4, 16, 1] : [16, 16, 1],
-      dispatch: [Math.ceil(co / tn), Math.ceil(m / TM), splits],
+      dispatch: [Math.ceil(co / tn), Math.ceil(m / rows), splits],
       uniforms: "m : i32, k : i32, chunk : i32, kw : i32, dil : i32, ph : i32, pw : i32,",
-      code: quads ? filterGradVec4Code(tn, concat) : filterGradCode(tn),
+      code: quads ? filterGradVec4Code(tn, { concat, rows, unrolled }) : filterGradCode(tn),
       ...(quads ? { components: { inputs: concat ? [4, 4, 4] : [4, 4], output: 4 } } : {}),
     },
     uniforms: [

@@ -9,18 +9,20 @@
  * @module
  */
 
+import { filterGradUnrolledCode } from "./_conv_grad_unrolled_wgsl.ts";
+
 /**
- * What both shaders start with: the shapes, this workgroup's tile (64 rows
- * of dW from `m0`, `tn` channels from `n0`) and its split's pixel range.
+ * What both shaders start with: the shapes, this workgroup's tile (`rows`
+ * rows of dW from `m0`, `tn` channels from `n0`) and its split's pixel range.
  */
-function prelude(tn: number, concat = false): string {
+function prelude(tn: number, concat = false, rows = 64): string {
   return `let H = uniforms.xShape.y;
   let W = uniforms.xShape.z;
   let Ci = uniforms.xShape.w${concat ? " + uniforms.x2Shape.w" : ""};
   let N = uniforms.dyShape.w;
   let M = uniforms.m;
   let n0 = i32(workgroupId.x) * ${tn};
-  let m0 = i32(workgroupId.y) * 64;
+  let m0 = i32(workgroupId.y) * ${rows};
   let s = i32(workgroupId.z);
   let kBegin = s * uniforms.chunk;
   let kEnd = min(uniforms.k, kBegin + uniforms.chunk);`;
@@ -88,62 +90,58 @@ fn main() {
 }`;
 }
 
+/** Options of {@linkcode filterGradVec4Code}. */
+export interface FilterGradShaderOptions {
+  /**
+   * The conv's input is the channel concat of inputs `x` and `x2` (read in
+   * place: the recorded training step keeps no concat). @default false
+   */
+  concat?: boolean;
+  /** dW rows per workgroup tile: 64 (4 per thread) or 128 (8). @default 64 */
+  rows?: 64 | 128;
+  /**
+   * Per-thread arrays and fixed loops unrolled when the WGSL is written
+   * (`_conv_grad_unrolled_wgsl.ts`). @default false
+   */
+  unrolled?: boolean;
+}
+
 /**
- * The vec4 shader for a tile of 64 rows x `tn` (16, 32 or 64) output
- * channels. `concat`: the conv's input is the channel concat of inputs `x`
- * and `x2` (read in place: the recorded training step keeps no concat).
+ * The vec4 shader for a tile of `rows` dW rows x `tn` (16, 32 or 64) output
+ * channels, 16 threads along y: a thread owns `rows / 64` quads of rows x 4
+ * channels.
  */
-export function filterGradVec4Code(tn: number, concat = false): string {
-  const nq = tn / 4; // threads along x (vec4 columns)
-  const threads = nq * 16; // 16 threads along y, 4 rows each
-  const per = 256 / threads; // x quads each thread loads per step
-  return /* wgsl */ `
-var<workgroup> As : array<vec4<f32>, 256>; // [16 pixels][16 quads of rows]
-var<workgroup> Bs : array<vec4<f32>, ${16 * nq}>; // [16 pixels][${nq} quads of channels]
-fn main() {
-  ${prelude(tn, concat)}
-  let li = i32(localIndex);
-  let tx = li % ${nq};
-  let ty = li / ${nq};
-  // Rows this thread loads: quad mq (4 channels of one tap), fixed for the whole loop.
-  let mq = li % 16;
-  let mRow = m0 + 4 * mq;
-  let tap = mRow / Ci;
-  let ciq = (mRow - tap * Ci) / 4;
-  let offY = (tap / uniforms.kw) * uniforms.dil - uniforms.ph;
-  let offX = (tap % uniforms.kw) * uniforms.dil - uniforms.pw;
-  // Pixels this thread loads: kBegin + li/16 + ${threads / 16}·r, walked 16 at a time.
-  var pb : array<i32, ${per}>;
-  var py : array<i32, ${per}>;
-  var px : array<i32, ${per}>;
-  for (var r = 0; r < ${per}; r++) {
-    let k = kBegin + li / 16 + ${threads / 16} * r;
-    px[r] = k % W;
-    let rest = k / W;
-    py[r] = rest % H;
-    pb[r] = rest / H;
+export function filterGradVec4Code(tn: number, options: FilterGradShaderOptions = {}): string {
+  const { concat = false, rows = 64, unrolled = false } = options;
+  if (unrolled) {
+    return filterGradUnrolledCode(tn, { concat, rows, prelude: prelude(tn, concat, rows) });
   }
-  var acc : array<vec4<f32>, 4>;
-  for (var k0 = kBegin; k0 < kEnd; k0 += 16) {
-    for (var r = 0; r < ${per}; r++) {
-      var v = vec4<f32>(0.0);
-      let k = k0 + li / 16 + ${threads / 16} * r;
-      let iy = py[r] + offY;
-      let ix = px[r] + offX;
-      if (k < kEnd && mRow < M && iy >= 0 && iy < H && ix >= 0 && ix < W) {
-        ${
+  const nq = tn / 4; // threads along x (vec4 columns)
+  const threads = nq * 16;
+  const rq = rows / 4; // quads of rows per tile
+  const own = rq / 16; // quads of rows per thread
+  const per = (16 * rq) / threads; // x quads each thread loads per step
+  const lanes = threads / rq; // pixels apart between one thread's loads
+  const load = (r: string) =>
     concat
       ? `let c1q = uniforms.xShape.w / 4;
-        let pix = (pb[r] * H + iy) * W + ix;
+        let pix = (pb[${r}] * H + iy) * W + ix;
         if (ciq < c1q) {
           v = x[pix * c1q + ciq];
         } else {
           v = x2[pix * (uniforms.x2Shape.w / 4) + ciq - c1q];
         }`
-      : "v = x[((pb[r] * H + iy) * W + ix) * (Ci / 4) + ciq];"
-  }
+      : `v = x[((pb[${r}] * H + iy) * W + ix) * (Ci / 4) + ciq];`;
+  // Reads step k0's x quads into va and its dy quad into vb, then walks the pixels on.
+  const fetch = `for (var r = 0; r < ${per}; r++) {
+      var v = vec4<f32>(0.0);
+      let k = k0 + li / ${rq} + ${lanes} * r;
+      let iy = py[r] + offY;
+      let ix = px[r] + offX;
+      if (k < kEnd && mRow < M && iy >= 0 && iy < H && ix >= 0 && ix < W) {
+        ${load("r")}
       }
-      As[li + ${threads} * r] = v;
+      va[r] = v;
       px[r] += 16;
       loop {
         if (px[r] < W) { break; }
@@ -155,25 +153,65 @@ fn main() {
     {
       let k = k0 + li / ${nq};
       let n = n0 + 4 * (li % ${nq});
-      var v = vec4<f32>(0.0);
-      if (k < kEnd && n < N) { v = dy[(k * N + n) / 4]; }
-      Bs[li] = v;
-    }
+      vb = vec4<f32>(0.0);
+      if (k < kEnd && n < N) { vb = dy[(k * N + n) / 4]; }
+    }`;
+  const store = `for (var r = 0; r < ${per}; r++) { As[li + ${threads} * r] = va[r]; }
+    Bs[li] = vb;`;
+  const math = Array.from({ length: own }, (_, j) =>
+    `{
+        let a = As[kk * ${rq} + ty + ${16 * j}];
+        acc[${4 * j}] = fma(vec4<f32>(a.x), b, acc[${4 * j}]);
+        acc[${4 * j + 1}] = fma(vec4<f32>(a.y), b, acc[${4 * j + 1}]);
+        acc[${4 * j + 2}] = fma(vec4<f32>(a.z), b, acc[${4 * j + 2}]);
+        acc[${4 * j + 3}] = fma(vec4<f32>(a.w), b, acc[${4 * j + 3}]);
+      }`).join("\n      ");
+  const loop = `for (var k0 = kBegin; k0 < kEnd; k0 += 16) {
+    ${fetch}
+    ${store}
     workgroupBarrier();
     for (var kk = 0; kk < 16; kk++) {
-      let a = As[kk * 16 + ty];
       let b = Bs[kk * ${nq} + tx];
-      acc[0] = fma(vec4<f32>(a.x), b, acc[0]);
-      acc[1] = fma(vec4<f32>(a.y), b, acc[1]);
-      acc[2] = fma(vec4<f32>(a.z), b, acc[2]);
-      acc[3] = fma(vec4<f32>(a.w), b, acc[3]);
+      ${math}
     }
     workgroupBarrier();
+  }`;
+  return /* wgsl */ `
+var<workgroup> As : array<vec4<f32>, ${16 * rq}>; // [16 pixels][${rq} quads of rows]
+var<workgroup> Bs : array<vec4<f32>, ${16 * nq}>; // [16 pixels][${nq} quads of channels]
+fn main() {
+  ${prelude(tn, concat, rows)}
+  let li = i32(localIndex);
+  let tx = li % ${nq};
+  let ty = li / ${nq};
+  // Rows this thread loads: quad mq (4 channels of one tap), fixed for the whole loop.
+  let mq = li % ${rq};
+  let mRow = m0 + 4 * mq;
+  let tap = mRow / Ci;
+  let ciq = (mRow - tap * Ci) / 4;
+  let offY = (tap / uniforms.kw) * uniforms.dil - uniforms.ph;
+  let offX = (tap % uniforms.kw) * uniforms.dil - uniforms.pw;
+  // Pixels this thread loads: kBegin + li/${rq} + ${lanes}·r, walked 16 at a time.
+  var pb : array<i32, ${per}>;
+  var py : array<i32, ${per}>;
+  var px : array<i32, ${per}>;
+  for (var r = 0; r < ${per}; r++) {
+    let k = kBegin + li / ${rq} + ${lanes} * r;
+    px[r] = k % W;
+    let rest = k / W;
+    py[r] = rest % H;
+    pb[r] = rest / H;
   }
+  var va : array<vec4<f32>, ${per}>;
+  var vb : vec4<f32>;
+  var acc : array<vec4<f32>, ${4 * own}>;
+  ${loop}
   let n = n0 + 4 * tx;
-  for (var r = 0; r < 4; r++) {
-    let m = m0 + 4 * ty + r;
-    if (m < M && n < N) { result[((s * M + m) * N + n) / 4] = acc[r]; }
+  for (var j = 0; j < ${own}; j++) {
+    for (var r = 0; r < 4; r++) {
+      let m = m0 + 4 * (ty + 16 * j) + r;
+      if (m < M && n < N) { result[((s * M + m) * N + n) / 4] = acc[4 * j + r]; }
+    }
   }
 }`;
 }

@@ -7,9 +7,30 @@
  * @module
  */
 
-/** Conv tile width (output channels per workgroup) for `co` output channels. */
-export function convTileN(co: number): number {
-  return co <= 16 ? 16 : co <= 32 ? 32 : 64;
+/**
+ * Conv tile width (output channels per workgroup) for `co` output channels:
+ * the smallest of 16, 32, 64 (or `max`, 128) that covers them.
+ */
+export function convTileN(co: number, max: 64 | 128 = 64): number {
+  return co <= 16 ? 16 : co <= 32 ? 32 : co <= 64 || max === 64 ? 64 : 128;
+}
+
+/**
+ * Conv tiling of the recorded training step (`GpuTrainer`): pixels per
+ * workgroup tile, 64 or 128, and at most `cols` output channels per tile
+ * (64 or 128; see {@linkcode convThreads} for the threads). Read when a
+ * trainer is planned; benchmarks switch it.
+ */
+export const convTuning: { rows: 64 | 128; cols: 64 | 128 } = { rows: 64, cols: 64 };
+
+/**
+ * The workgroup of a {@linkcode convShaderVec4} tile: rows per thread `rm`
+ * (4, or more so that a workgroup stays within 256 threads) and threads
+ * along y `wy`; the x size is `tn / 4`.
+ */
+export function convThreads(tm: number, tn: number): { rm: number; wy: number } {
+  const rm = Math.max(4, (tm * tn) / 4 / 256);
+  return { rm, wy: tm / rm };
 }
 
 /** Options of {@linkcode convShaderVec4} and {@linkcode convToOneShader}. */
@@ -39,17 +60,16 @@ export interface ConvShaderOptions {
  * The conv shader for channel counts that are multiples of 4 (every layer
  * but the RGB input conv and the one-channel side convs): vec4 loads along
  * channels, tiles of `tm` pixels x `tn` channels, a thread owns `rm` rows x
- * 4 columns; each thread keeps its pixels' coordinates and walks (tap,
+ * 4 columns ({@linkcode convThreads}); each thread keeps its pixels' coordinates and walks (tap,
  * channel) incrementally, so the K loop does no division.
  */
 export function convShaderVec4(tm: number, tn: number, options: ConvShaderOptions = {}): string {
-  const rm = 4;
+  const { rm, wy } = convThreads(tm, tn);
   const tfjs = options.tfjs ?? false;
   const flipped = !tfjs && (options.flipped ?? false);
   const split = !tfjs && (options.split ?? false);
   const u = tfjs ? "uniforms" : "p";
   const nq = tn / 4; // vec4 columns per tile = threads along x
-  const wy = tm / rm; // threads along y
   const threads = nq * wy;
   const per = (4 * tm) / threads; // A-tile quads each thread loads per step
   if (!Number.isInteger(per) || per < 1) {

@@ -58,12 +58,13 @@ export function flatGroups(size: number): [number, number] {
 
 /**
  * Plans a folded network of `config` for an [n, h, w, 3] input; `tileRows`
- * (32 or 64) is the pixel side of the vec4 conv tiles.
+ * (32, 64 or 128) pixels and at most `tileCols` (64 or 128) channels per
+ * vec4 conv tile.
  */
 export function planEngine(
   config: U2NetConfig,
   shape: readonly [number, number, number],
-  tileRows = 64,
+  { tileRows = 64, tileCols = 64 }: { tileRows?: number; tileCols?: 64 | 128 } = {},
 ): EnginePlan {
   const [n, h, w] = shape;
   const blocks: NetworkBlocks = buildBlocks(config);
@@ -84,7 +85,7 @@ export function planEngine(
     const k = o.k ?? 3, dil = o.dil ?? 1;
     const out = alloc(a.n, a.h, a.w, co);
     const c2 = b ? b.c : 0;
-    const m = a.n * a.h * a.w, tn = convTileN(co);
+    const m = a.n * a.h * a.w;
     if (co === 1 && !b && !o.relu && !o.res && a.c % 4 === 0) {
       steps.push({
         shader: "side",
@@ -95,7 +96,7 @@ export function planEngine(
       return out;
     }
     const quads = a.c % 4 === 0 && c2 % 4 === 0 && co % 4 === 0;
-    const tm = quads ? tileRows : 64;
+    const tm = quads ? tileRows : 64, tn = convTileN(co, quads ? tileCols : 64);
     steps.push({
       shader: quads ? `convv${tm}x${tn}` : `conv${tn}`,
       bindings: [

@@ -24,15 +24,23 @@ export interface GpuEngineOptions {
   height?: number;
   /** Input width. @default 320 */
   width?: number;
-  /** Pixel side of the conv tiles: 64 (fewer, larger workgroups) or 32. @default 64 */
-  tileRows?: 32 | 64;
+  /** Pixels per conv tile: 64, 128 (fewer, larger workgroups; 8 rows per thread) or 32. @default 64 */
+  tileRows?: 32 | 64 | 128;
+  /** Most output channels per conv tile: 64, or 128 (wider layers in fewer workgroups; not with 32 rows). @default 64 */
+  tileCols?: 64 | 128;
   /** A device to use; by default the engine requests its own from `navigator.gpu`. */
   device?: GPUDevice;
 }
 
 /** Defaults of {@linkcode GpuEngineOptions}. */
 export const DEFAULT_GPU_ENGINE_OPTIONS: Readonly<Required<Omit<GpuEngineOptions, "device">>> =
-  Object.freeze({ batch: 1, height: 320, width: 320, tileRows: 64 as 32 | 64 });
+  Object.freeze({
+    batch: 1,
+    height: 320,
+    width: 320,
+    tileRows: 64 as 32 | 64 | 128,
+    tileCols: 64 as 64 | 128,
+  });
 
 /** WGSL source of a planned shader key. */
 function shaderSource(key: string): string {
@@ -185,16 +193,22 @@ export class GpuEngine {
    * BatchNorm is folded first (its weights are copied; the network is kept).
    */
   static async create(model: U2Net, options: GpuEngineOptions = {}): Promise<GpuEngine> {
-    const { batch, height, width, tileRows } = { ...DEFAULT_GPU_ENGINE_OPTIONS, ...options };
-    if (tileRows !== 32 && tileRows !== 64) {
+    const { batch, height, width, tileRows, tileCols } = {
+      ...DEFAULT_GPU_ENGINE_OPTIONS,
+      ...options,
+    };
+    if (tileRows !== 32 && tileRows !== 64 && tileRows !== 128) {
       throw new RangeError(`Cannot create GpuEngine: current tileRows is ${tileRows}`);
+    }
+    if ((tileCols !== 64 && tileCols !== 128) || (tileCols === 128 && tileRows === 32)) {
+      throw new RangeError(`Cannot create GpuEngine: current tileCols is ${tileCols}`);
     }
     for (const [what, v] of [["batch", batch], ["height", height], ["width", width]] as const) {
       if (!Number.isInteger(v) || v < 1) {
         throw new RangeError(`Cannot create GpuEngine: current ${what} is ${v}`);
       }
     }
-    const plan = planEngine(model.config, [batch, height, width], tileRows);
+    const plan = planEngine(model.config, [batch, height, width], { tileRows, tileCols });
     const weights = await hostWeights(model);
     const device = options.device ?? await requestDevice();
     const largest = 4 * Math.max(...plan.buffers);

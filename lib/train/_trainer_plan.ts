@@ -14,7 +14,7 @@ import { buildBlocks } from "../model/state_dict.ts";
 import type { U2NetConfig } from "../model/config.ts";
 import type { ConvLayerSpec } from "../model/rsu.ts";
 import { walkStages } from "../model/_graph_walk.ts";
-import { convShaderVec4, convTileN, convToOneShader } from "../model/_conv_wgsl.ts";
+import { convShaderVec4, convTileN, convToOneShader, convTuning } from "../model/_conv_wgsl.ts";
 import { convShader, POOL_SHADER, RESIZE_SHADER } from "../predict/_engine_wgsl.ts";
 import { flatGroups } from "../predict/_engine_plan.ts";
 import type { WgslCall } from "../model/_webgpu.ts";
@@ -73,17 +73,17 @@ export function planTrainer(
     const out = alloc([x.shape[0], x.shape[1], x.shape[2], co]);
     const [, hh, ww, c] = x.shape;
     const c2 = x2 ? x2.shape[3] : 0;
-    const m = x.shape[0] * hh * ww, tn = convTileN(co);
-    const quads = c % 4 === 0 && c2 % 4 === 0 && co % 4 === 0;
+    const quads = c % 4 === 0 && c2 % 4 === 0 && co % 4 === 0, tm = convTuning.rows;
+    const m = x.shape[0] * hh * ww, tn = convTileN(co, quads ? convTuning.cols : 64);
     if ((flipped || x2) && !quads) {
       throw new RangeError(`Cannot plan a conv: current channels are ${c}+${c2} → ${co}`);
     }
     b.raw(
-      quads ? convShaderVec4(64, tn, { flipped }) : convShader(tn),
+      quads ? convShaderVec4(tm, tn, { flipped }) : convShader(tn),
       [seg(out), seg(x), seg(x2 ?? x), seg(x), wt, bias],
       [m, hh, ww, c, c2, co, k, dil, 0, 0, k * k * (c + c2), ((k - 1) / 2) * dil],
       [],
-      [Math.ceil(co / tn), Math.ceil(m / 64), 1],
+      [Math.ceil(co / tn), Math.ceil(m / (quads ? tm : 64)), 1],
       "conv",
     );
     return out;
@@ -243,16 +243,16 @@ export function planTrainer(
   const convSplit = (dy: MapRef, wt: Seg, c1: number, c2: number, dil: number) => {
     const [nn, hh, ww, co] = dy.shape;
     const parts: [MapRef, MapRef] = [alloc([nn, hh, ww, c1]), alloc([nn, hh, ww, c2])];
-    const m = nn * hh * ww, ci = c1 + c2, tn = convTileN(ci);
+    const m = nn * hh * ww, ci = c1 + c2, tn = convTileN(ci, convTuning.cols);
     if ([co, c1, c2].some((c) => c % 4 !== 0)) {
       throw new RangeError(`Cannot plan a split conv: current channels are ${co} → ${c1}+${c2}`);
     }
     b.raw(
-      convShaderVec4(64, tn, { flipped: true, split: true }),
+      convShaderVec4(convTuning.rows, tn, { flipped: true, split: true }),
       [seg(parts[0]), seg(dy), seg(dy), seg(dy), wt, b.zeros(ci), seg(parts[1])],
       [m, hh, ww, co, 0, ci, 3, dil, 0, 0, 9 * co, dil, c1],
       [],
-      [Math.ceil(ci / tn), Math.ceil(m / 64), 1],
+      [Math.ceil(ci / tn), Math.ceil(m / convTuning.rows), 1],
       "conv",
       [6],
     );

@@ -29,7 +29,7 @@ import {
   uploadStart,
 } from "./_gpu_trainer_setup.ts";
 import { adamWStateOf, syncModel } from "./_gpu_trainer_sync.ts";
-import { timeDispatches } from "../model/_gpu_profile.ts";
+import { byLabel, timeEach } from "../model/_gpu_profile.ts";
 import { checkTrainer } from "./_gpu_trainer_check.ts";
 import { hostData, writeAdamUniforms } from "./_gpu_trainer_step.ts";
 
@@ -330,6 +330,18 @@ export class GpuTrainer {
     images: Float32Array | tf.Tensor,
     masks: Float32Array | tf.Tensor,
   ): Promise<{ label: string; count: number; ms: number }[]> {
+    const each = await this.profileDispatches(images, masks);
+    return byLabel(each.map((d) => d.label), each.map((d) => d.ms));
+  }
+
+  /**
+   * {@linkcode GpuTrainer.profile}, one row per dispatch in step order: its
+   * label, workgroups and storage bindings' sizes (floats; the output first).
+   */
+  async profileDispatches(
+    images: Float32Array | tf.Tensor,
+    masks: Float32Array | tf.Tensor,
+  ): Promise<{ label: string; workgroups: number[]; sizes: number[]; ms: number }[]> {
     await this.step(images, masks);
     await this.flush();
     const item = (d: TrainDispatch, b: { pipeline: GPUComputePipeline; group: GPUBindGroup }) => ({
@@ -343,7 +355,13 @@ export class GpuTrainer {
       ...this.#plan.optimizer.map((d, i) => item(d, this.#bound[1][i])),
     ];
     // The replay's results stay in the Next buffers: the trainer's state is unchanged.
-    return await timeDispatches(this.#device, all);
+    const ms = await timeEach(this.#device, all);
+    return [...this.#plan.steps, ...this.#plan.optimizer].map((d, i) => ({
+      label: d.label,
+      workgroups: [...d.workgroups],
+      sizes: d.bindings.map((b) => b.len),
+      ms: ms[i],
+    }));
   }
 
   /** Dispatch labels with their counts (what one step runs). */

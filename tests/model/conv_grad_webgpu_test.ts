@@ -58,21 +58,33 @@ Deno.test("conv2d() filter gradient matches the per-tap products when fused on w
       [[1, 12, 12, 16], 20, 2],
       [[2, 3, 5, 8], 4, 8],
       [[1, 17, 3, 12], 36, 1],
+      [[2, 11, 13, 32], 64, 2], // 288 rows: past one 128-row tile
     ];
+    // The vec4 kernel's tilings: 64 or 128 rows per tile, looped or unrolled.
+    const variants = [[64, false], [128, false], [64, true], [128, true]] as const;
     for (const [shape, co, d] of cases) {
       const x = tf.randomNormal(shape, 0, 1, "float32", 1) as tf.Tensor4D;
       const w = tf.randomNormal([3, 3, shape[3], co], 0, 1, "float32", 2) as tf.Tensor4D;
       const r = tf.randomNormal([shape[0], shape[1], shape[2], co], 0, 1, "float32", 3);
-      const fused = await filterGrad(x, w, r, d, true);
       const taps = await filterGrad(x, w, r, d, false);
-      const again = await filterGrad(x, w, r, d, true);
-      let diff = 0, scale = 0;
-      for (let i = 0; i < taps.length; i++) {
-        diff = Math.max(diff, Math.abs(fused[i] - taps[i]));
-        scale = Math.max(scale, Math.abs(taps[i]));
+      // The unrolled shader sums in the looped one's order: the same bits.
+      const looped = new Map<number, Float32Array>();
+      const quads = shape[3] % 4 === 0 && co % 4 === 0;
+      for (const [rows, unrolled] of quads ? variants : [[64, false] as const]) {
+        Object.assign(convGradTuning, { rows, unrolled });
+        const fused = await filterGrad(x, w, r, d, true);
+        const again = await filterGrad(x, w, r, d, true);
+        let diff = 0, scale = 0;
+        for (let i = 0; i < taps.length; i++) {
+          diff = Math.max(diff, Math.abs(fused[i] - taps[i]));
+          scale = Math.max(scale, Math.abs(taps[i]));
+        }
+        const what = `${shape} → ${co}, d=${d}, rows ${rows}, unrolled ${unrolled}`;
+        assert(diff <= 1e-5 * scale, `${what}: max |Δ| ${diff} of ${scale}`);
+        assertEquals(again, fused, `${what}: the split-K sum is deterministic`);
+        if (!unrolled) looped.set(rows, fused);
+        if (unrolled) assertEquals(fused, looped.get(rows), `${what}: same bits as looped`);
       }
-      assert(diff <= 1e-5 * scale, `${shape} → ${co}, d=${d}: max |Δ| ${diff} of ${scale}`);
-      assertEquals(again, fused, "the split-K sum is deterministic");
       tf.dispose([x, w, r]);
     }
   } finally {

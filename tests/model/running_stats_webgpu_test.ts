@@ -11,7 +11,9 @@ import { runningStatWebgpu } from "../../lib/model/_running_stats_webgpu.ts";
 import { webgpuKernelSettings } from "../../lib/model/_webgpu.ts";
 import { maxAbs, maxAbsDiff, webgpuOrSkip, withKernels } from "../_helpers.ts";
 
-const REL_TOL = 1e-7;
+// Two float32 roundings of the largest value: r·0.9 + s·0.1 rounds once more
+// or less where a GPU fuses the multiply-add (1.06e-7 measured on an H200).
+const REL_TOL = 2.5e-7;
 
 /** Running buffers (`…running_mean`, `…running_var`) after two train-mode forwards. */
 async function runningStats(fused: boolean): Promise<Map<string, Float32Array>> {

@@ -11,6 +11,8 @@ import { criterion } from "../../lib/train/loss.ts";
 import { GpuTrainer } from "../../lib/train/gpu_trainer.ts";
 import { planTrainer } from "../../lib/train/_trainer_plan.ts";
 import { MAX_CHUNK } from "../../lib/train/_trainer_builder.ts";
+import { convTuning } from "../../lib/model/_conv_wgsl.ts";
+import { convGradTuning } from "../../lib/model/_conv_grad_webgpu.ts";
 import { fixture, nchwToNhwc, useBackend, webgpuOrSkip } from "../_helpers.ts";
 import { assertNearReference } from "./_train_parity.ts";
 
@@ -169,6 +171,38 @@ Deno.test("GpuTrainer.gradients() match tfjs' autodiff per parameter when starte
       for (let i = 0; i < g.length; i++) [d, n] = [d + (o[i] - g[i]) ** 2, n + g[i] ** 2];
       const rel = Math.sqrt(d / n);
       assert.ok(rel <= 0.1, `${key}: relative error ${rel}`);
+    }
+  });
+});
+
+/*
+ * The tilings the benchmarks switch (128 x 128 conv tiles: the decoders'
+ * 128-channel input gradients; 128-row unrolled filter gradient tiles)
+ * against the default ones, from lite_wz: the
+ * conv sums each output in the same order whatever the tile, so only the
+ * filter gradients' split sums may differ, by rounding.
+ */
+Deno.test("GpuTrainer.gradients() agree across conv tilings when the tiles are 128 rows and unrolled", async (t) => {
+  const adamw = (m: U2Net) => new AdamW(getParamsGroups(m.namedParameters()), { lr: 0 });
+  await withLiteFixture(t, adamw, async ({ images, masks, trainer }) => {
+    const base = await trainer();
+    const loss = await base.step(images, masks);
+    const want = await base.gradients();
+    const saved = [{ ...convTuning }, { ...convGradTuning }] as const;
+    Object.assign(convGradTuning, { rows: 128, unrolled: true });
+    Object.assign(convTuning, { rows: 128, cols: 128 });
+    try {
+      const tiled = await trainer();
+      assert.equal(await tiled.step(images, masks), loss);
+      for (const [key, g] of await tiled.gradients()) {
+        const o = want.get(key)!;
+        let [d, n] = [0, 0];
+        for (let i = 0; i < g.length; i++) [d, n] = [d + (o[i] - g[i]) ** 2, n + o[i] ** 2];
+        assert.ok(Math.sqrt(d / n) <= 1e-5, `${key}: relative difference ${Math.sqrt(d / n)}`);
+      }
+    } finally {
+      Object.assign(convTuning, saved[0]);
+      Object.assign(convGradTuning, saved[1]);
     }
   });
 });

@@ -8,7 +8,7 @@ import { assert, assertEquals } from "../_assert.ts";
 import { tf } from "../../lib/deps.ts";
 import { webgpuKernelSettings } from "../../lib/model/_webgpu.ts";
 import { criterion } from "../../lib/train/loss.ts";
-import { maxAbs, maxAbsDiff, webgpuOrSkip, withKernels } from "../_helpers.ts";
+import { maxAbs, maxAbsDiff, testdata, webgpuOrSkip, withKernels } from "../_helpers.ts";
 
 const REL_TOL = 1e-6;
 
@@ -118,7 +118,7 @@ Deno.test("criterion() matches criterion.json and §10 on webgpu when fused", as
   if (!(await webgpuOrSkip(t))) return;
   const start = tf.memory().numTensors;
   const fixture: { cases: CriterionCase[] } = JSON.parse(
-    await Deno.readTextFile(new URL("../testdata/criterion.json", import.meta.url)),
+    await Deno.readTextFile(testdata("criterion.json")),
   );
   const cases = fixture.cases.map((c) => {
     const [b, , h, w] = c.shape; // NCHW [B,1,H,W] has NHWC [B,H,W,1]'s element order
