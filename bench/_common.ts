@@ -202,28 +202,30 @@ export function sharedBenchOptions(d: SharedBenchDefaults) {
 
 /** Help text of `--tiling`. */
 export const TILING_HELP =
-  "--tiling conv128,cols128,grad128,unrolled,wg2048: our WebGPU kernels' tiles (conv pixels 64|128 and most channels 64|128 per tile; filter-gradient rows per tile 64|128, unrolled shader, split-K workgroups target)";
+  "--tiling conv128,grad128,unrolled,wg2048: our WebGPU kernels' tiles (conv pixels per tile 64|128; filter-gradient rows per tile 64|128, split-K workgroups target; unrolled shaders: unrolled for both, convunrolled, gradunrolled)";
 
 /**
- * Applies `--tiling` (comma-separated `convN`, `colsN`, `gradN`, `unrolled`,
- * `wgN`) to the kernels' tuning and returns what is in force, e.g.
- * `"conv64,cols64,grad64,wg1024"`.
+ * Applies `--tiling` (comma-separated `convN`, `gradN`, `wgN`,
+ * `unrolled`, `convunrolled`, `gradunrolled`) to the kernels' tuning and returns what is in force, e.g.
+ * `"conv64,grad64,wg1024"`.
  */
 export function applyTiling(spec: string): string {
   for (const part of spec.split(",").map((p) => p.trim()).filter((p) => p)) {
     const [, what, n] = /^([a-z]+)(\d*)$/.exec(part) ?? [];
     const v = Number(n);
     if (what === "conv" && (v === 64 || v === 128)) convTuning.rows = v;
-    else if (what === "cols" && (v === 64 || v === 128)) convTuning.cols = v;
     else if (what === "grad" && (v === 64 || v === 128)) convGradTuning.rows = v;
-    else if (what === "unrolled" && !n) convGradTuning.unrolled = true;
+    else if (what === "unrolled" && !n) convGradTuning.unrolled = convTuning.unrolled = true;
+    else if (what === "gradunrolled" && !n) convGradTuning.unrolled = true;
+    else if (what === "convunrolled" && !n) convTuning.unrolled = true;
     else if (what === "wg" && v >= 1) convGradTuning.targetWorkgroups = v;
     else throw new RangeError(`Cannot apply --tiling: current part is "${part}"`);
   }
   const g = convGradTuning;
   const c = convTuning;
-  const grad = `grad${g.rows}${g.unrolled ? ",unrolled" : ""}`;
-  return `conv${c.rows},cols${c.cols},${grad},wg${g.targetWorkgroups}`;
+  const conv = `conv${c.rows}${c.unrolled ? ",convunrolled" : ""}`;
+  const grad = `grad${g.rows}${g.unrolled ? ",gradunrolled" : ""}`;
+  return `${conv},${grad},wg${g.targetWorkgroups}`;
 }
 
 /** Help text of the WebGPU knobs every benchmark takes. */

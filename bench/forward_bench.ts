@@ -90,7 +90,7 @@ export async function benchForward(
  */
 export async function benchEngine(
   arch: ArchName,
-  options: ForwardBenchOptions & { tileRows?: 32 | 64 | 128; tileCols?: 64 | 128 },
+  options: ForwardBenchOptions & { tileRows?: 32 | 64 | "auto"; unrolled?: boolean },
 ): Promise<{ times: number[]; dispatches: number }> {
   const model = await foldedModel(arch);
   const { batch, size } = options;
@@ -102,7 +102,7 @@ export async function benchEngine(
     height: size,
     width: size,
     tileRows: options.tileRows,
-    tileCols: options.tileCols,
+    unrolled: options.unrolled,
   });
   model.dispose();
   try {
@@ -171,8 +171,8 @@ export async function main(args: string[]): Promise<void> {
       "no-fast": { type: "boolean", default: false },
       ab: { type: "boolean", default: false },
       engine: { type: "boolean", default: false },
-      tile: { type: "string", default: "64" },
-      "tile-cols": { type: "string", default: "64" },
+      tile: { type: "string", default: "auto" },
+      unrolled: { type: "boolean", default: false },
       progress: { type: "boolean", default: false },
     },
   });
@@ -183,7 +183,7 @@ defaults: ${JSON.stringify(d)}; --batch N is --batches N; --bn keeps BatchNorm;
 --ab alternates runs with and without them and prints both rows and the paired ratio;
 --progress prints every run (warm-ups too) on stderr
 --engine times the recorded WebGPU engine (lib/predict/gpu_engine.ts) instead of tfjs;
---tile 32|64|128 its conv tile rows, --tile-cols 64|128 its most channels per tile
+--tile auto|32|64 its conv tile rows (auto: 32 at batch 1, else 64), --unrolled its unrolled conv shader
 ${WEBGPU_KNOBS_HELP}`);
     return;
   }
@@ -203,9 +203,12 @@ ${WEBGPU_KNOBS_HELP}`);
         onRun: values.progress ? progressPrinter(forwardWorkload(arch, batch, size)) : undefined,
       };
       if (values.engine) {
-        const tileRows = Number(values.tile) as 32 | 64 | 128;
-        const tileCols = Number(values["tile-cols"]) as 64 | 128;
-        const { times, dispatches } = await benchEngine(arch, { ...opts, tileRows, tileCols });
+        const tileRows = values.tile === "auto" ? "auto" : Number(values.tile) as 32 | 64;
+        const { times, dispatches } = await benchEngine(arch, {
+          ...opts,
+          tileRows,
+          unrolled: values.unrolled,
+        });
         const m = median(times);
         emit({
           workload: forwardWorkload(arch, batch, size),
@@ -218,7 +221,7 @@ ${WEBGPU_KNOBS_HELP}`);
           images_per_s: Number((1000 * batch / m).toFixed(2)),
           dispatches,
           tile_rows: tileRows,
-          tile_cols: tileCols,
+          unrolled: values.unrolled,
         });
         continue;
       }

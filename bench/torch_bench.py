@@ -5,6 +5,7 @@ PyTorch eager fp32 (CUDA when available, else CPU), printing the same JSON lines
 Workloads (names as in forward_bench.ts / train_bench.ts):
   infer_<arch>_b1_<size>       eval forward, BatchNorm folded into the convs
   throughput_<arch>_b8_<size>  the same at batch 8
+  gemm_<M>x<N>x<K>             C = At^T B in fp32 (bench/gemm_bench.ts's reference)
   train_<arch>_b<B>_<size>     one step: train-mode forward, seven BCE-with-logits,
                                backward, AdamW (two param groups), LambdaLR step
 
@@ -16,7 +17,7 @@ align_corners=False resizes to the skip's size.
 
   python3 bench/torch_bench.py [--device auto|cuda|cpu] [--models lite,full]
       [--size 320] [--infer-batches 1,8] [--train-size 288] [--train-batches 8,16]
-      [--runs 10] [--warmup 3] [--workloads infer,train] [--threads N] [--no-fold]
+      [--runs 10] [--warmup 3] [--workloads infer,train,gemm] [--threads N] [--no-fold]
 """
 import argparse
 import json
@@ -259,7 +260,9 @@ def main():
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--max-seconds", type=float, default=60)
-    ap.add_argument("--workloads", default="infer,train")
+    ap.add_argument("--workloads", default="infer,train,gemm")
+    ap.add_argument("--gemm-size", default="2048x2048x4096",
+                    help="MxNxK of the gemm workload (bench/gemm_bench.ts's C = At^T B)")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     ap.add_argument("--tf32", action="store_true", help="allow TF32 convs/matmuls on CUDA")
     ap.add_argument("--no-fold", action="store_true", help="keep BatchNorm in inference")
@@ -283,6 +286,15 @@ def main():
     extra = {"torch": torch.__version__, "threads": torch.get_num_threads(), "tf32": a.tf32}
     works = a.workloads.split(",")
     torch.manual_seed(0)
+
+    if "gemm" in works:
+        m, n, k = (int(v) for v in a.gemm_size.split("x"))
+        at = torch.rand(k, m, device=dev)
+        b = torch.rand(k, n, device=dev)
+        times = timed(lambda: torch.mm(at.t(), b), sync, a.runs, a.warmup, a.max_seconds)
+        emit(f"gemm_{a.gemm_size}", backend, adapter, times,
+             tflops=round(2 * m * n * k / statistics.median(times) / 1e9, 2), **extra)
+        del at, b
 
     for arch in a.models.split(","):
         if "infer" in works:

@@ -12,6 +12,7 @@ import { main as forward } from "../forward_bench.ts";
 import { main as train } from "../train_bench.ts";
 import { main as profile } from "../profile.ts";
 import { main as host } from "../host_overhead.ts";
+import { main as gemm } from "../gemm_bench.ts";
 
 /** The benchmarks the bundle can run. */
 export const GPU_ENTRIES: Record<string, (args: string[]) => Promise<void>> = {
@@ -19,6 +20,7 @@ export const GPU_ENTRIES: Record<string, (args: string[]) => Promise<void>> = {
   train,
   profile,
   host,
+  gemm,
 };
 
 if (import.meta.main) {

@@ -20,7 +20,7 @@
 # {"timeout": step, "limit_s": N} and the run goes on.
 #
 # Knobs (environment): BUDGET_S (total, default 470), SIZE (320), TRAIN_SIZE
-# (288), PYTHON (python3), ALLOW_SOFTWARE=1 to bench a software WebGPU adapter
+# (288), GEMM_SIZE (2048x2048x4096), PYTHON (python3), ALLOW_SOFTWARE=1 to bench a software WebGPU adapter
 # (llvmpipe), SKIP_TORCH=1, SKIP_DENO=1, PLAN=tiling (the kernel-tiling sweep
 # instead of the main list; see below).
 set -u
@@ -29,6 +29,7 @@ T0=$(date +%s)
 BUDGET_S=${BUDGET_S:-470}
 SIZE=${SIZE:-320}
 TRAIN_SIZE=${TRAIN_SIZE:-288}
+GEMM_SIZE=${GEMM_SIZE:-2048x2048x4096}
 PYTHON=${PYTHON:-python3}
 LOGDIR=${OUT:-/tmp/u2net_gpu_bench}
 mkdir -p "$LOGDIR"
@@ -147,7 +148,7 @@ fi
 
 # --- PyTorch: the reference rows, same workloads ----------------------------
 if [ "${SKIP_TORCH:-0}" != 1 ]; then
-  step torch 100 "$PYTHON" bench/torch_bench.py --device cuda --parity tests/testdata \
+  step torch 100 "$PYTHON" bench/torch_bench.py --device cuda --parity tests/testdata --gemm-size "$GEMM_SIZE" \
     --size "$SIZE" --train-size "$TRAIN_SIZE" --runs 20 --warmup 5 --max-seconds 5
 fi
 
@@ -167,9 +168,10 @@ if [ "$ADAPTER_OK" = 1 ] && [ "${PLAN:-main}" = tiling ]; then
   DB=("$DENO" run --no-prompt --allow-read=. --allow-env --allow-sys=cpus "${BENCH[@]}")
   W=(--backend webgpu)
   T=(--size "$TRAIN_SIZE" --runs 3 --warmup 1 --max-seconds 5)
+  step gemm 40 "${DB[@]}" gemm --size "$GEMM_SIZE" --reps 10 --runs 5
   # Measured on an H200 on 2026-11-27 and slower than the default, so left out:
-  # grad128, conv128, conv128+cols128 (and a register prefetch, since removed).
-  for t in "" unrolled grad128,unrolled unrolled,wg2048 unrolled,wg512; do
+  # grad128, conv128, 128x128 conv tiles and a register prefetch (the last two since removed).
+  for t in "" unrolled gradunrolled convunrolled grad128,unrolled unrolled,wg2048; do
     step "tiling_${t:-default}" 30 "${DB[@]}" train "${W[@]}" --engine gpu --models lite,full \
       --batches 16 "${T[@]}" ${t:+--tiling "$t"}
   done
@@ -189,10 +191,9 @@ PY
     step "profile_best_$m" 30 "${DB[@]}" profile --backend webgpu --models "$m" --skip-infer \
       --recorded --train-size "$TRAIN_SIZE" --train-batch 16 ${best:+--tiling "$best"}
   done
-  for tiles in 64:64; do
-    step "forward_engine_${tiles/:/x}" 30 "${DB[@]}" forward "${W[@]}" --engine --tile "${tiles%:*}" \
-      --tile-cols "${tiles#*:}" --models lite,full --size "$SIZE" --batches 1,8 --runs 10 \
-      --warmup 2 --max-seconds 3
+  for u in "" --unrolled; do
+    step "forward_engine${u:+_unrolled}" 30 "${DB[@]}" forward "${W[@]}" --engine --models lite,full \
+      --size "$SIZE" --batches 1,8 --runs 10 --warmup 2 --max-seconds 3 $u
   done
   check_webgpu 100
 elif [ "$ADAPTER_OK" = 1 ]; then
@@ -200,6 +201,7 @@ elif [ "$ADAPTER_OK" = 1 ]; then
   W=(--backend webgpu --progress)
   # In order of importance: a step that no longer fits the budget is skipped.
   step host_overhead 30 "${DB[@]}" host --models lite,full --size "$SIZE" --runs 5
+  step gemm 40 "${DB[@]}" gemm --size "$GEMM_SIZE" --reps 10 --runs 5
   step host_train 40 "${DB[@]}" host --train --models lite,full --runs 3
   # The recorded training step (GpuTrainer): the rows the training target is judged on.
   step train_recorded 120 "${DB[@]}" train "${W[@]}" --engine gpu --models lite,full \
@@ -223,7 +225,7 @@ elif [ "$ADAPTER_OK" = 1 ]; then
     --size "$TRAIN_SIZE" --runs 2 --warmup 1 --max-seconds 20 --tfjs-kernels
   step profile_train_lite 45 "${DB[@]}" profile --backend webgpu --models lite --skip-infer \
     --train-size "$TRAIN_SIZE" --train-batch 8
-  step forward_engine_tile32 30 "${DB[@]}" forward "${W[@]}" --engine --tile 32 --models lite,full \
+  step forward_engine_tile64 30 "${DB[@]}" forward "${W[@]}" --engine --tile 64 --models lite,full \
     --size "$SIZE" --batches 1 --runs 10 --warmup 2 --max-seconds 5
   step profile_infer_lite 40 "${DB[@]}" profile --backend webgpu --models lite --size "$SIZE" \
     --skip-train

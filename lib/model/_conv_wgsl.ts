@@ -7,21 +7,18 @@
  * @module
  */
 
-/**
- * Conv tile width (output channels per workgroup) for `co` output channels:
- * the smallest of 16, 32, 64 (or `max`, 128) that covers them.
- */
-export function convTileN(co: number, max: 64 | 128 = 64): number {
-  return co <= 16 ? 16 : co <= 32 ? 32 : co <= 64 || max === 64 ? 64 : 128;
+/** Conv tile width (output channels per workgroup) for `co` output channels. */
+export function convTileN(co: number): number {
+  return co <= 16 ? 16 : co <= 32 ? 32 : 64;
 }
 
 /**
  * Conv tiling of the recorded training step (`GpuTrainer`): pixels per
- * workgroup tile, 64 or 128, and at most `cols` output channels per tile
- * (64 or 128; see {@linkcode convThreads} for the threads). Read when a
- * trainer is planned; benchmarks switch it.
+ * workgroup tile, 64 or 128 (see {@linkcode convThreads} for the threads),
+ * and the unrolled shader ({@linkcode ConvShaderOptions.unrolled}). Read
+ * when a trainer is planned; benchmarks switch it.
  */
-export const convTuning: { rows: 64 | 128; cols: 64 | 128 } = { rows: 64, cols: 64 };
+export const convTuning: { rows: 64 | 128; unrolled: boolean } = { rows: 64, unrolled: false };
 
 /**
  * The workgroup of a {@linkcode convShaderVec4} tile: rows per thread `rm`
@@ -54,6 +51,12 @@ export interface ConvShaderOptions {
    * parts. @default false
    */
   split?: boolean;
+  /**
+   * Per-thread arrays (pixel walkers, accumulators) and fixed loops unrolled
+   * into scalars when the WGSL is written; the same sums in the same order.
+   * @default false
+   */
+  unrolled?: boolean;
 }
 
 /**
@@ -68,6 +71,7 @@ export function convShaderVec4(tm: number, tn: number, options: ConvShaderOption
   const tfjs = options.tfjs ?? false;
   const flipped = !tfjs && (options.flipped ?? false);
   const split = !tfjs && (options.split ?? false);
+  const unrolled = options.unrolled ?? false;
   const u = tfjs ? "uniforms" : "p";
   const nq = tn / 4; // vec4 columns per tile = threads along x
   const threads = nq * wy;
@@ -104,7 +108,7 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
   const load = tfjs
     ? "v = A[(pix * p.C1 + ci) / 4];"
     : "if (ci < p.C1) { v = A[(pix * p.C1 + ci) / 4]; } else { v = B[(pix * p.C2 + ci - p.C1) / 4]; }";
-  const epilogue = tfjs ? "var v = acc[i];" : `var v = acc[i] + bias[n / 4];`;
+  const epilogue = (acc: string) => tfjs ? `var v = ${acc};` : `var v = ${acc} + bias[n / 4];`;
   const residual = tfjs ? "" : "if (p.res != 0) { v = v + R[(row * p.Co + n) / 4]; }";
   // Flipped: w'[tap, c, n + j] = w[k² − 1 − tap, n + j, c], 4 values cin apart.
   const weightLoad = flipped
@@ -112,6 +116,96 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
         let base = ((p.k * p.k - 1 - tap) * p.Co + n) * cin + kq - tap * cin;
         w = vec4<f32>(Wt[base], Wt[base + cin], Wt[base + 2 * cin], Wt[base + 3 * cin]);`
     : "w = Wt[(kq * p.Co + n) / 4];";
+  const R = [...Array(per).keys()], I = [...Array(rm).keys()];
+  // Pixels this thread loads: m0 + li/4 + lanes·r (pm), with their coordinates.
+  const walkers = unrolled
+    ? R.map((r) =>
+      `let pm${r} = m0 + i32(li) / 4 + ${lanes * r};
+  let px${r} = pm${r} % p.W;
+  let py${r} = (pm${r} / p.W) % p.H;
+  let pb${r} = pm${r} / p.W / p.H;`
+    ).join("\n  ")
+    : `var pm : array<i32, ${per}>;
+  var py : array<i32, ${per}>;
+  var px : array<i32, ${per}>;
+  var pb : array<i32, ${per}>;
+  for (var r = 0; r < ${per}; r++) {
+    let m = m0 + i32(li) / 4 + ${lanes} * r;
+    pm[r] = m;
+    px[r] = m % p.W;
+    let rest = m / p.W;
+    py[r] = rest % p.H;
+    pb[r] = rest / p.H;
+  }`;
+  const accs = unrolled
+    ? I.map((i) => `var acc${i} = vec4<f32>(0.0);`).join("\n  ")
+    : `var acc : array<vec4<f32>, ${rm}>;`;
+  const loadOne = (r: string, at: (a: string) => string) =>
+    `{
+      var v = vec4<f32>(0.0);
+      let iy = ${at("py")} + ky * p.dil - p.pad;
+      let ix = ${at("px")} + kx * p.dil - p.pad;
+      if (${at("pm")} < p.M && ky < p.k && iy >= 0 && iy < p.H && ix >= 0 && ix < p.W) {
+        let pix = (${at("pb")} * p.H + iy) * p.W + ix;
+        ${load}
+      }
+      As[i32(li) + ${threads} * ${r}] = v;
+    }`;
+  const loads = unrolled
+    ? R.map((r) => loadOne(String(r), (a) => `${a}${r}`)).join("\n    ")
+    : `for (var r = 0; r < ${per}; r++) ${loadOne("r", (a) => `${a}[r]`)}`;
+  // One quad of k: four rows of B, then each owned row's A quad into its accumulator.
+  const quad = (qq: string, rows: string) =>
+    `let b0 = Bs[(4 * ${qq}) * ${nq} + tx];
+      let b1 = Bs[(4 * ${qq} + 1) * ${nq} + tx];
+      let b2 = Bs[(4 * ${qq} + 2) * ${nq} + tx];
+      let b3 = Bs[(4 * ${qq} + 3) * ${nq} + tx];
+      ${rows}`;
+  const fmas = (i: number | string, qq: string, acc: (i: number | string) => string) =>
+    `{
+        let a = As[(ty + ${wy} * ${i}) * 4 + ${qq}];
+        ${acc(i)} = fma(vec4<f32>(a.x), b0, ${acc(i)});
+        ${acc(i)} = fma(vec4<f32>(a.y), b1, ${acc(i)});
+        ${acc(i)} = fma(vec4<f32>(a.z), b2, ${acc(i)});
+        ${acc(i)} = fma(vec4<f32>(a.w), b3, ${acc(i)});
+      }`;
+  const math = unrolled
+    ? [0, 1, 2, 3].map((qq) =>
+      `{
+      ${
+        quad(
+          String(qq),
+          I.map((i) => fmas(i, String(qq), (k) => `acc${k}`)).join("\n      "),
+        )
+      }
+    }`
+    ).join("\n    ")
+    : `for (var qq = 0; qq < 4; qq++) {
+      ${
+      quad(
+        "qq",
+        `for (var i = 0; i < ${rm}; i++) ${fmas("i", "qq", (k) => `acc[${k}]`)}`,
+      )
+    }
+    }`;
+  const write = split
+    ? `if (n < p.split) {
+        result[(row * p.split + n) / 4] = v;
+      } else {
+        result2[(row * (p.Co - p.split) + n - p.split) / 4] = v;
+      }`
+    : "result[(row * p.Co + n) / 4] = v;";
+  const storeRow = (i: number | string, acc: string) =>
+    `  let row = m0 + ty + ${wy} * ${i};
+    if (row < p.M) {
+      ${epilogue(acc)}
+      if (p.relu != 0) { v = max(v, vec4<f32>(0.0)); }
+      ${residual}
+      ${write}
+    }`;
+  const store = unrolled
+    ? I.map((i) => `{\n  ${storeRow(i, `acc${i}`)}\n  }`).join("\n  ")
+    : storeRow("i", "acc[i]");
   const code = /* wgsl */ `${header}
 var<workgroup> As : array<vec4<f32>, ${4 * tm}>; // [${tm} pixels][4 quads of k]
 var<workgroup> Bs : array<vec4<f32>, ${16 * nq}>; // [16 k][${nq} quads of channels]
@@ -124,18 +218,7 @@ ${entry}
   let cin = p.C1 + p.C2;
   // This thread loads pixels m0 + li/4 + ${lanes}·r, channel quad q of every 16-k step.
   let q = i32(li) % 4;
-  var pm : array<i32, ${per}>;
-  var py : array<i32, ${per}>;
-  var px : array<i32, ${per}>;
-  var pb : array<i32, ${per}>;
-  for (var r = 0; r < ${per}; r++) {
-    let m = m0 + i32(li) / 4 + ${lanes} * r;
-    pm[r] = m;
-    px[r] = m % p.W;
-    let rest = m / p.W;
-    py[r] = rest % p.H;
-    pb[r] = rest / p.H;
-  }
+  ${walkers}
   var ci = 4 * q;
   var ky = 0;
   var kx = 0;
@@ -145,18 +228,9 @@ ${entry}
     kx += 1;
     if (kx == p.k) { kx = 0; ky += 1; }
   }
-  var acc : array<vec4<f32>, ${rm}>;
+  ${accs}
   for (var k0 = 0; k0 < p.K; k0 += 16) {
-    for (var r = 0; r < ${per}; r++) {
-      var v = vec4<f32>(0.0);
-      let iy = py[r] + ky * p.dil - p.pad;
-      let ix = px[r] + kx * p.dil - p.pad;
-      if (pm[r] < p.M && ky < p.k && iy >= 0 && iy < p.H && ix >= 0 && ix < p.W) {
-        let pix = (pb[r] * p.H + iy) * p.W + ix;
-        ${load}
-      }
-      As[i32(li) + ${threads} * r] = v;
-    }
+    ${loads}
     ci += 16;
     loop {
       if (ci < cin) { break; }
@@ -172,40 +246,14 @@ ${entry}
       Bs[idx] = w;
     }
     workgroupBarrier();
-    for (var qq = 0; qq < 4; qq++) {
-      let b0 = Bs[(4 * qq) * ${nq} + tx];
-      let b1 = Bs[(4 * qq + 1) * ${nq} + tx];
-      let b2 = Bs[(4 * qq + 2) * ${nq} + tx];
-      let b3 = Bs[(4 * qq + 3) * ${nq} + tx];
-      for (var i = 0; i < ${rm}; i++) {
-        let a = As[(ty + ${wy} * i) * 4 + qq];
-        acc[i] = fma(vec4<f32>(a.x), b0, acc[i]);
-        acc[i] = fma(vec4<f32>(a.y), b1, acc[i]);
-        acc[i] = fma(vec4<f32>(a.z), b2, acc[i]);
-        acc[i] = fma(vec4<f32>(a.w), b3, acc[i]);
-      }
-    }
+    ${math}
     workgroupBarrier();
   }
   let n = n0 + 4 * tx;
   if (n >= p.Co) { return; }
-  for (var i = 0; i < ${rm}; i++) {
-    let row = m0 + ty + ${wy} * i;
-    if (row < p.M) {
-      ${epilogue}
-      if (p.relu != 0) { v = max(v, vec4<f32>(0.0)); }
-      ${residual}
-      ${
-    split
-      ? `if (n < p.split) {
-        result[(row * p.split + n) / 4] = v;
-      } else {
-        result2[(row * (p.Co - p.split) + n - p.split) / 4] = v;
-      }`
-      : "result[(row * p.Co + n) / 4] = v;"
-  }
-    }
-  }
+  ${unrolled ? "" : `for (var i = 0; i < ${rm}; i++) {`}
+  ${store}
+  ${unrolled ? "" : "}"}
 }`;
   return code.replace(/\bp\./g, `${u}.`);
 }

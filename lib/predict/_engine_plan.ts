@@ -27,7 +27,7 @@ export interface PlannedMap {
 
 /** One dispatch of the plan. */
 export interface PlannedStep {
-  /** Shader: `conv<tn>`, `convv<tm>x<tn>`, `side`, `pool`, `resize`, `fuse`. */
+  /** Shader: `conv<tn>`, `convv<tm>x<tn>` (+`u`: unrolled), `side`, `pool`, `resize`, `fuse`. */
   shader: string;
   /** Buffer ids bound at 0, 1, …: the output first; `w:<key>` names a weight buffer. */
   bindings: (number | string)[];
@@ -58,13 +58,13 @@ export function flatGroups(size: number): [number, number] {
 
 /**
  * Plans a folded network of `config` for an [n, h, w, 3] input; `tileRows`
- * (32, 64 or 128) pixels and at most `tileCols` (64 or 128) channels per
- * vec4 conv tile.
+ * (32 or 64) is the pixel side of the vec4 conv tiles; `unrolled` picks the
+ * unrolled conv shader.
  */
 export function planEngine(
   config: U2NetConfig,
   shape: readonly [number, number, number],
-  { tileRows = 64, tileCols = 64 }: { tileRows?: number; tileCols?: 64 | 128 } = {},
+  { tileRows = 64, unrolled = false }: { tileRows?: number; unrolled?: boolean } = {},
 ): EnginePlan {
   const [n, h, w] = shape;
   const blocks: NetworkBlocks = buildBlocks(config);
@@ -96,9 +96,9 @@ export function planEngine(
       return out;
     }
     const quads = a.c % 4 === 0 && c2 % 4 === 0 && co % 4 === 0;
-    const tm = quads ? tileRows : 64, tn = convTileN(co, quads ? tileCols : 64);
+    const tm = quads ? tileRows : 64, tn = convTileN(co);
     steps.push({
-      shader: quads ? `convv${tm}x${tn}` : `conv${tn}`,
+      shader: quads ? `convv${tm}x${tn}${unrolled ? "u" : ""}` : `conv${tn}`,
       bindings: [
         out.buf,
         a.buf,

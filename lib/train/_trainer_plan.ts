@@ -74,12 +74,12 @@ export function planTrainer(
     const [, hh, ww, c] = x.shape;
     const c2 = x2 ? x2.shape[3] : 0;
     const quads = c % 4 === 0 && c2 % 4 === 0 && co % 4 === 0, tm = convTuning.rows;
-    const m = x.shape[0] * hh * ww, tn = convTileN(co, quads ? convTuning.cols : 64);
+    const m = x.shape[0] * hh * ww, tn = convTileN(co);
     if ((flipped || x2) && !quads) {
       throw new RangeError(`Cannot plan a conv: current channels are ${c}+${c2} → ${co}`);
     }
     b.raw(
-      quads ? convShaderVec4(tm, tn, { flipped }) : convShader(tn),
+      quads ? convShaderVec4(tm, tn, { flipped, unrolled: convTuning.unrolled }) : convShader(tn),
       [seg(out), seg(x), seg(x2 ?? x), seg(x), wt, bias],
       [m, hh, ww, c, c2, co, k, dil, 0, 0, k * k * (c + c2), ((k - 1) / 2) * dil],
       [],
@@ -243,12 +243,16 @@ export function planTrainer(
   const convSplit = (dy: MapRef, wt: Seg, c1: number, c2: number, dil: number) => {
     const [nn, hh, ww, co] = dy.shape;
     const parts: [MapRef, MapRef] = [alloc([nn, hh, ww, c1]), alloc([nn, hh, ww, c2])];
-    const m = nn * hh * ww, ci = c1 + c2, tn = convTileN(ci, convTuning.cols);
+    const m = nn * hh * ww, ci = c1 + c2, tn = convTileN(ci);
     if ([co, c1, c2].some((c) => c % 4 !== 0)) {
       throw new RangeError(`Cannot plan a split conv: current channels are ${co} → ${c1}+${c2}`);
     }
     b.raw(
-      convShaderVec4(convTuning.rows, tn, { flipped: true, split: true }),
+      convShaderVec4(convTuning.rows, tn, {
+        flipped: true,
+        split: true,
+        unrolled: convTuning.unrolled,
+      }),
       [seg(parts[0]), seg(dy), seg(dy), seg(dy), wt, b.zeros(ci), seg(parts[1])],
       [m, hh, ww, co, 0, ci, 3, dil, 0, 0, 9 * co, dil, c1],
       [],

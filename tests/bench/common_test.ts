@@ -1,5 +1,8 @@
 import { assertEquals, assertThrows } from "../_assert.ts";
-import { median, modelList, numberList, timeRuns } from "../../bench/_common.ts";
+import { applyTiling, median, modelList, numberList, timeRuns } from "../../bench/_common.ts";
+import { GEMM_VARIANTS, gemmShader } from "../../bench/gemm_bench.ts";
+import { convTuning } from "../../lib/model/_conv_wgsl.ts";
+import { convGradTuning } from "../../lib/model/_conv_grad_webgpu.ts";
 import { groupKernels, shapeKey } from "../../bench/profile.ts";
 import { forwardWorkload } from "../../bench/forward_bench.ts";
 
@@ -47,4 +50,31 @@ Deno.test("groupKernels() sums kernel times by key, heaviest first", () => {
     { name: "Bad", calls: 1, total_ms: 0 },
   ]);
   assertEquals(shapeKey(ks[0]), "Add [1,2] -> [1,2]");
+});
+
+Deno.test("applyTiling() sets the kernels' tuning and rejects unknown parts", () => {
+  const saved = [{ ...convTuning }, { ...convGradTuning }] as const;
+  try {
+    assertEquals(applyTiling(""), "conv64,grad64,wg1024");
+    assertEquals(
+      applyTiling("grad128, gradunrolled,wg512"),
+      "conv64,grad128,gradunrolled,wg512",
+    );
+    assertEquals(convGradTuning.rows, 128);
+    assertEquals(applyTiling("unrolled"), "conv64,convunrolled,grad128,gradunrolled,wg512");
+    assertThrows(() => applyTiling("grad96"), RangeError);
+    assertThrows(() => applyTiling("prefetch"), RangeError);
+  } finally {
+    Object.assign(convTuning, saved[0]);
+    Object.assign(convGradTuning, saved[1]);
+  }
+});
+
+Deno.test("gemmShader() writes every variant's tile and style", () => {
+  assertEquals(GEMM_VARIANTS.length, 6);
+  for (const v of GEMM_VARIANTS) {
+    const code = gemmShader(v);
+    assertEquals(code.includes("var acc"), !v.unroll, JSON.stringify(v));
+    assertEquals(code.includes(`var<workgroup> As : array<vec4<f32>, ${4 * v.tm}>`), true);
+  }
 });

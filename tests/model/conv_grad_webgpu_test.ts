@@ -69,8 +69,10 @@ Deno.test("conv2d() filter gradient matches the per-tap products when fused on w
       const taps = await filterGrad(x, w, r, d, false);
       // The unrolled shader sums in the looped one's order: the same bits.
       const looped = new Map<number, Float32Array>();
+      // Every tiling on one case (each compiles for 5-11 s on a software adapter).
+      const tilings = `${shape}` === "2,11,13,32" ? variants : [[64, false] as const];
       const quads = shape[3] % 4 === 0 && co % 4 === 0;
-      for (const [rows, unrolled] of quads ? variants : [[64, false] as const]) {
+      for (const [rows, unrolled] of quads ? tilings : [[64, false] as const]) {
         Object.assign(convGradTuning, { rows, unrolled });
         const fused = await filterGrad(x, w, r, d, true);
         const again = await filterGrad(x, w, r, d, true);
