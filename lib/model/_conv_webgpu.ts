@@ -9,7 +9,8 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { convShaderVec4, convTileN, convToOneShader } from "./_conv_wgsl.ts";
+import { convShaderVec4, convTileN } from "./_conv_wgsl.ts";
+import { convToOneShader } from "./_conv_one_wgsl.ts";
 import { i32, registerWebgpuKernels, runCall, runWgsl, type WgslCall } from "./_webgpu.ts";
 
 /** Kernel names: the GEMM conv, and the conv to or from one channel. */

@@ -11,7 +11,8 @@
  */
 import type { U2Net } from "../model/u2net.ts";
 import { foldBatchNorm } from "../model/fold_bn.ts";
-import { convShaderVec4, convToOneShader } from "../model/_conv_wgsl.ts";
+import { convShaderVec4 } from "../model/_conv_wgsl.ts";
+import { convToOneShader } from "../model/_conv_one_wgsl.ts";
 import { convShader, FUSE_SHADER, POOL_SHADER, RESIZE_SHADER } from "./_engine_wgsl.ts";
 import { type EnginePlan, planEngine } from "./_engine_plan.ts";
 import { timeEach } from "../model/_gpu_profile.ts";
