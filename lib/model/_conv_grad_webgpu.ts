@@ -20,7 +20,7 @@
  */
 import type { tf } from "../deps.ts";
 import { disposeInfos, i32, registerWebgpuKernels, runCall, type WgslCall } from "./_webgpu.ts";
-import { filterGradCode, filterGradVec4Code } from "./_conv_grad_wgsl.ts";
+import { filterGradCode, filterGradToOneCode, filterGradVec4Code } from "./_conv_grad_wgsl.ts";
 import { convTileN } from "./_conv_wgsl.ts";
 
 /** Kernel names. */
@@ -90,6 +90,8 @@ export function filterGradCalls(
   const m = kh * kw * ci, k = b * h * w, tn = convTileN(co);
   // vec4 kernel when channels come in fours (all but the RGB and side convs).
   const quads = c1 % 4 === 0 && x2Channels % 4 === 0 && co % 4 === 0;
+  // One output channel from channels in fours (the side convs): a reduction per row quad.
+  const toOne = co === 1 && c1 % 4 === 0 && !concat;
   const { rows, unrolled } = quads ? convGradTuning : { rows: 64 as const, unrolled: false };
   const [splits, chunk] = splitK(m, co, k, rows);
   if (concat && !quads) {
@@ -97,7 +99,7 @@ export function filterGradCalls(
       `Cannot plan a concat filter gradient: current channels are ${c1}+${x2Channels} → ${co}`,
     );
   }
-  const gemm: WgslCall = {
+  const gemm: WgslCall = toOne ? toOneCall(m, co, splits) : {
     spec: {
       key: `u2netConvFilterGrad_${quads ? `v${rows}${unrolled ? "u" : ""}x` : ""}${tn}${
         concat ? "_cat" : ""
@@ -110,16 +112,17 @@ export function filterGradCalls(
       code: quads ? filterGradVec4Code(tn, { concat, rows, unrolled }) : filterGradCode(tn),
       ...(quads ? { components: { inputs: concat ? [4, 4, 4] : [4, 4], output: 4 } } : {}),
     },
-    uniforms: [
-      i32(m),
-      i32(k),
-      i32(chunk),
-      i32(kw),
-      i32(dilation),
-      i32(((kh - 1) / 2) * dilation),
-      i32(((kw - 1) / 2) * dilation),
-    ],
+    uniforms: [],
   };
+  gemm.uniforms = [
+    i32(m),
+    i32(k),
+    i32(chunk),
+    i32(kw),
+    i32(dilation),
+    i32(((kh - 1) / 2) * dilation),
+    i32(((kw - 1) / 2) * dilation),
+  ];
   if (splits === 1) return { gemm };
   const sum: WgslCall = {
     spec: {
@@ -133,6 +136,23 @@ export function filterGradCalls(
     uniforms: [i32(splits)],
   };
   return { gemm, sum };
+}
+
+/** The one-output-channel program (`filterGradToOneCode`); uniforms are set by the caller. */
+function toOneCall(m: number, co: number, splits: number): WgslCall {
+  return {
+    spec: {
+      key: "u2netConvFilterGrad_one",
+      outputShape: [splits, m, co],
+      inputs: ["x", "dy"],
+      workgroupSize: [256, 1, 1],
+      dispatch: [1, Math.ceil(m / 64), splits],
+      uniforms: "m : i32, k : i32, chunk : i32, kw : i32, dil : i32, ph : i32, pw : i32,",
+      code: filterGradToOneCode(),
+      components: { inputs: [4, 1], output: 4 },
+    },
+    uniforms: [],
+  };
 }
 
 function filterGradKernel(

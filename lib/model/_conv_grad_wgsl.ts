@@ -90,6 +90,55 @@ fn main() {
 }`;
 }
 
+/**
+ * The shader for one output channel (the side convs, whose filter gradient
+ * in a 16-column tile wastes 15 of 16 columns): a 256-thread workgroup owns
+ * 64 rows of dW (16 quads of one tap's channels) and its split's pixels; a
+ * thread sums one quad over every 16th pixel (vec4 x times the scalar dy),
+ * then the 16 pixel lanes are added in a fixed order.
+ */
+export function filterGradToOneCode(): string {
+  return /* wgsl */ `
+var<workgroup> red : array<vec4<f32>, 256>;
+fn main() {
+  ${prelude(16)}
+  let li = i32(localIndex);
+  let q = li % 16;
+  let lane = li / 16;
+  let mRow = m0 + 4 * q;
+  let tap = mRow / Ci;
+  let ciq = (mRow - tap * Ci) / 4;
+  let offY = (tap / uniforms.kw) * uniforms.dil - uniforms.ph;
+  let offX = (tap % uniforms.kw) * uniforms.dil - uniforms.pw;
+  let k0 = kBegin + lane;
+  var px = k0 % W;
+  var py = (k0 / W) % H;
+  var pb = k0 / W / H;
+  var acc = vec4<f32>(0.0);
+  for (var k = k0; k < kEnd; k += 16) {
+    let iy = py + offY;
+    let ix = px + offX;
+    if (mRow < M && iy >= 0 && iy < H && ix >= 0 && ix < W) {
+      acc = fma(x[((pb * H + iy) * W + ix) * (Ci / 4) + ciq], vec4<f32>(dy[k]), acc);
+    }
+    px += 16;
+    loop {
+      if (px < W) { break; }
+      px -= W;
+      py += 1;
+      if (py == H) { py = 0; pb += 1; }
+    }
+  }
+  red[li] = acc;
+  workgroupBarrier();
+  if (li < 16 && m0 + 4 * li < M) {
+    var sum = vec4<f32>(0.0);
+    for (var l = 0; l < 16; l++) { sum += red[l * 16 + li]; }
+    result[(s * M + m0) / 4 + li] = sum;
+  }
+}`;
+}
+
 /** Options of {@linkcode filterGradVec4Code}. */
 export interface FilterGradShaderOptions {
   /**

@@ -46,7 +46,7 @@ Deno.test("conv2d() filter gradient matches the per-tap products when fused on w
   convGradTuning.minChunk = 32; // force several splits at test sizes
   const start = tf.memory().numTensors;
   try {
-    // [x shape, output channels, dilation]: RGB input, one output channel,
+    // [x shape, output channels, dilation]: RGB input, one output channel (16 channels in),
     // output channels past one tile, a dilation wider than the map, odd sizes.
     const cases: [[number, number, number, number], number, number][] = [
       [[2, 9, 7, 3], 16, 1],
@@ -59,6 +59,8 @@ Deno.test("conv2d() filter gradient matches the per-tap products when fused on w
       [[2, 3, 5, 8], 4, 8],
       [[1, 17, 3, 12], 36, 1],
       [[2, 11, 13, 32], 64, 2], // 288 rows: past one 128-row tile
+      // to one channel from channels in fours (the side convs' own kernel), rows past one tile
+      [[2, 9, 11, 64], 1, 1],
     ];
     // The vec4 kernel's tilings: 64 or 128 rows per tile, looped or unrolled.
     const variants = [[64, false], [128, false], [64, true], [128, true]] as const;
