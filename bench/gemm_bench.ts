@@ -26,6 +26,7 @@
  */
 import { parseArgs } from "node:util";
 import { machineName, median } from "./_common.ts";
+import { readBuffer } from "../lib/train/_gpu_trainer_setup.ts";
 
 /** Defaults, printed by --help. */
 export const GEMM_BENCH_DEFAULTS = { size: "2048x2048x4096", reps: 10, runs: 5 } as const;
@@ -164,24 +165,6 @@ async function prepare(
   };
 }
 
-async function readBuffer(
-  device: GPUDevice,
-  src: GPUBuffer,
-  floats: number,
-): Promise<Float32Array> {
-  const staging = device.createBuffer({
-    size: 4 * floats,
-    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-  });
-  const enc = device.createCommandEncoder();
-  enc.copyBufferToBuffer(src, 0, staging, 0, 4 * floats);
-  device.queue.submit([enc.finish()]);
-  await staging.mapAsync(GPUMapMode.READ);
-  const out = new Float32Array(staging.getMappedRange().slice(0));
-  staging.destroy();
-  return out;
-}
-
 /** Max |ours − CPU| / max |CPU| of a variant on a small problem. */
 export async function gemmError(device: GPUDevice, v: GemmVariant): Promise<number> {
   const [m, n, k] = [256, 128, 48];
@@ -196,7 +179,7 @@ export async function gemmError(device: GPUDevice, v: GemmVariant): Promise<numb
     cp.dispatchWorkgroups(...p.workgroups);
     cp.end();
     device.queue.submit([enc.finish()]);
-    const got = await readBuffer(device, p.c, m * n);
+    const got = await readBuffer(device, p.c);
     let [err, scale] = [0, 0];
     for (let i = 0; i < m; i++) {
       for (let j = 0; j < n; j++) {
@@ -249,7 +232,7 @@ export async function timeGemm(
       device.queue.submit([enc.finish()]);
       let ms: number;
       if (qs) {
-        const raw = await readBuffer(device, resolve, 4);
+        const raw = await readBuffer(device, resolve);
         const ns = new BigInt64Array(raw.buffer);
         ms = Number(ns[1] - ns[0]) / 1e6;
       } else {

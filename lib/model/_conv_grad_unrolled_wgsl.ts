@@ -1,8 +1,8 @@
 /**
  * The vec4 filter-gradient shader (`_conv_grad_wgsl.ts`) with every
  * per-thread array and fixed-count loop unrolled when the WGSL is written:
- * accumulators, pixel walkers and loaded quads are scalar `var`s, the 16
- * pixels of a step are 16 straight-line blocks. Same tiles, same loads,
+ * accumulators and pixel walkers are scalar `var`s, a step's loads and its
+ * 16 pixels' products are straight-line blocks. Same tiles, same loads,
  * same summation order per output (so the same results, bit for bit) as
  * the looped shader; what changes is only what a driver must promote to
  * registers. Measured on an H200 (Deno 2.9.6, Vulkan), the looped shader
@@ -13,47 +13,28 @@
  * @module
  */
 
+import { fetchQuad, vec4TileHead } from "./_conv_grad_parts_wgsl.ts";
+
 /**
  * WGSL of the unrolled vec4 filter-gradient tile: `rows` dW rows x `tn`
  * output channels, 16 threads along y; `concat` reads the conv's input as
- * the channel concat of `x` and `x2`. The bindings, uniforms and prelude
- * are those of the looped shader, passed in as `prelude`.
+ * the channel concat of `x` and `x2`. Bindings, uniforms, opening and loads
+ * are the looped shader's (`_conv_grad_parts_wgsl.ts`).
  */
 export function filterGradUnrolledCode(
   tn: number,
-  { concat, rows, prelude }: { concat: boolean; rows: 64 | 128; prelude: string },
+  { concat, rows }: { concat: boolean; rows: 64 | 128 },
 ): string {
   const nq = tn / 4, threads = nq * 16, rq = rows / 4, own = rq / 16;
   const per = (16 * rq) / threads, lanes = threads / rq;
   const R = [...Array(per).keys()], J = [...Array(own).keys()];
-  const load = (r: number) =>
-    concat
-      ? `let c1q = uniforms.xShape.w / 4;
-        let pix = (pb${r} * H + iy) * W + ix;
-        if (ciq < c1q) {
-          v = x[pix * c1q + ciq];
-        } else {
-          v = x2[pix * (uniforms.x2Shape.w / 4) + ciq - c1q];
-        }`
-      : `v = x[((pb${r} * H + iy) * W + ix) * (Ci / 4) + ciq];`;
   const fetch = (r: number) =>
-    `{
-      var v = vec4<f32>(0.0);
-      let k = k0 + li / ${rq} + ${lanes * r};
-      let iy = py${r} + offY;
-      let ix = px${r} + offX;
-      if (k < kEnd && mRow < M && iy >= 0 && iy < H && ix >= 0 && ix < W) {
-        ${load(r)}
-      }
-      As[li + ${threads * r}] = v;
-      px${r} += 16;
-      loop {
-        if (px${r} < W) { break; }
-        px${r} -= W;
-        py${r} += 1;
-        if (py${r} == H) { py${r} = 0; pb${r} += 1; }
-      }
-    }`;
+    fetchQuad({
+      concat,
+      k: `k0 + li / ${rq} + ${lanes * r}`,
+      slot: `li + ${threads * r}`,
+      w: { px: `px${r}`, py: `py${r}`, pb: `pb${r}` },
+    });
   const math = (kk: number) =>
     [
       `let b${kk} = Bs[${kk * nq} + tx];`,
@@ -77,20 +58,7 @@ export function filterGradUnrolledCode(
   }`
     )
   ).join("\n  ");
-  return /* wgsl */ `
-var<workgroup> As : array<vec4<f32>, ${16 * rq}>; // [16 pixels][${rq} quads of rows]
-var<workgroup> Bs : array<vec4<f32>, ${16 * nq}>; // [16 pixels][${nq} quads of channels]
-fn main() {
-  ${prelude}
-  let li = i32(localIndex);
-  let tx = li % ${nq};
-  let ty = li / ${nq};
-  let mq = li % ${rq};
-  let mRow = m0 + 4 * mq;
-  let tap = mRow / Ci;
-  let ciq = (mRow - tap * Ci) / 4;
-  let offY = (tap / uniforms.kw) * uniforms.dil - uniforms.ph;
-  let offX = (tap % uniforms.kw) * uniforms.dil - uniforms.pw;
+  return /* wgsl */ `${vec4TileHead(tn, concat, rows)}
   ${walkers}
   ${[...Array(4 * own).keys()].map((i) => `var acc${i} = vec4<f32>(0.0);`).join("\n  ")}
   for (var k0 = kBegin; k0 < kEnd; k0 += 16) {

@@ -99,7 +99,16 @@ export function filterGradCalls(
       `Cannot plan a concat filter gradient: current channels are ${c1}+${x2Channels} → ${co}`,
     );
   }
-  const gemm: WgslCall = toOne ? toOneCall(m, co, splits) : {
+  const uniforms = [
+    i32(m),
+    i32(k),
+    i32(chunk),
+    i32(kw),
+    i32(dilation),
+    i32(((kh - 1) / 2) * dilation),
+    i32(((kw - 1) / 2) * dilation),
+  ];
+  const gemm: WgslCall = toOne ? toOneCall(m, splits, uniforms) : {
     spec: {
       key: `u2netConvFilterGrad_${quads ? `v${rows}${unrolled ? "u" : ""}x` : ""}${tn}${
         concat ? "_cat" : ""
@@ -112,17 +121,8 @@ export function filterGradCalls(
       code: quads ? filterGradVec4Code(tn, { concat, rows, unrolled }) : filterGradCode(tn),
       ...(quads ? { components: { inputs: concat ? [4, 4, 4] : [4, 4], output: 4 } } : {}),
     },
-    uniforms: [],
+    uniforms,
   };
-  gemm.uniforms = [
-    i32(m),
-    i32(k),
-    i32(chunk),
-    i32(kw),
-    i32(dilation),
-    i32(((kh - 1) / 2) * dilation),
-    i32(((kw - 1) / 2) * dilation),
-  ];
   if (splits === 1) return { gemm };
   const sum: WgslCall = {
     spec: {
@@ -138,12 +138,12 @@ export function filterGradCalls(
   return { gemm, sum };
 }
 
-/** The one-output-channel program (`filterGradToOneCode`); uniforms are set by the caller. */
-function toOneCall(m: number, co: number, splits: number): WgslCall {
+/** The one-output-channel program (`filterGradToOneCode`) with the filter gradient's uniforms. */
+function toOneCall(m: number, splits: number, uniforms: WgslCall["uniforms"]): WgslCall {
   return {
     spec: {
       key: "u2netConvFilterGrad_one",
-      outputShape: [splits, m, co],
+      outputShape: [splits, m, 1],
       inputs: ["x", "dy"],
       workgroupSize: [256, 1, 1],
       dispatch: [1, Math.ceil(m / 64), splits],
@@ -151,7 +151,7 @@ function toOneCall(m: number, co: number, splits: number): WgslCall {
       code: filterGradToOneCode(),
       components: { inputs: [4, 1], output: 4 },
     },
-    uniforms: [],
+    uniforms,
   };
 }
 

@@ -10,23 +10,7 @@
  */
 
 import { filterGradUnrolledCode } from "./_conv_grad_unrolled_wgsl.ts";
-
-/**
- * What both shaders start with: the shapes, this workgroup's tile (`rows`
- * rows of dW from `m0`, `tn` channels from `n0`) and its split's pixel range.
- */
-function prelude(tn: number, concat = false, rows = 64): string {
-  return `let H = uniforms.xShape.y;
-  let W = uniforms.xShape.z;
-  let Ci = uniforms.xShape.w${concat ? " + uniforms.x2Shape.w" : ""};
-  let N = uniforms.dyShape.w;
-  let M = uniforms.m;
-  let n0 = i32(workgroupId.x) * ${tn};
-  let m0 = i32(workgroupId.y) * ${rows};
-  let s = i32(workgroupId.z);
-  let kBegin = s * uniforms.chunk;
-  let kEnd = min(uniforms.k, kBegin + uniforms.chunk);`;
-}
+import { fetchQuad, prelude, vec4TileHead, walk16 } from "./_conv_grad_parts_wgsl.ts";
 
 /** The scalar shader (any channel counts): 64 rows x `tn` columns per 16x16 workgroup. */
 export function filterGradCode(tn: number): string {
@@ -121,13 +105,7 @@ fn main() {
     if (mRow < M && iy >= 0 && iy < H && ix >= 0 && ix < W) {
       acc = fma(x[((pb * H + iy) * W + ix) * (Ci / 4) + ciq], vec4<f32>(dy[k]), acc);
     }
-    px += 16;
-    loop {
-      if (px < W) { break; }
-      px -= W;
-      py += 1;
-      if (py == H) { py = 0; pb += 1; }
-    }
+    ${walk16("px", "py", "pb")}
   }
   red[li] = acc;
   workgroupBarrier();
@@ -162,51 +140,19 @@ export interface FilterGradShaderOptions {
  */
 export function filterGradVec4Code(tn: number, options: FilterGradShaderOptions = {}): string {
   const { concat = false, rows = 64, unrolled = false } = options;
-  if (unrolled) {
-    return filterGradUnrolledCode(tn, { concat, rows, prelude: prelude(tn, concat, rows) });
-  }
+  if (unrolled) return filterGradUnrolledCode(tn, { concat, rows });
   const nq = tn / 4; // threads along x (vec4 columns)
   const threads = nq * 16;
   const rq = rows / 4; // quads of rows per tile
   const own = rq / 16; // quads of rows per thread
   const per = (16 * rq) / threads; // x quads each thread loads per step
   const lanes = threads / rq; // pixels apart between one thread's loads
-  const load = (r: string) =>
-    concat
-      ? `let c1q = uniforms.xShape.w / 4;
-        let pix = (pb[${r}] * H + iy) * W + ix;
-        if (ciq < c1q) {
-          v = x[pix * c1q + ciq];
-        } else {
-          v = x2[pix * (uniforms.x2Shape.w / 4) + ciq - c1q];
-        }`
-      : `v = x[((pb[${r}] * H + iy) * W + ix) * (Ci / 4) + ciq];`;
-  // Reads step k0's x quads into va and its dy quad into vb, then walks the pixels on.
-  const fetch = `for (var r = 0; r < ${per}; r++) {
-      var v = vec4<f32>(0.0);
-      let k = k0 + li / ${rq} + ${lanes} * r;
-      let iy = py[r] + offY;
-      let ix = px[r] + offX;
-      if (k < kEnd && mRow < M && iy >= 0 && iy < H && ix >= 0 && ix < W) {
-        ${load("r")}
-      }
-      va[r] = v;
-      px[r] += 16;
-      loop {
-        if (px[r] < W) { break; }
-        px[r] -= W;
-        py[r] += 1;
-        if (py[r] == H) { py[r] = 0; pb[r] += 1; }
-      }
-    }
-    {
-      let k = k0 + li / ${nq};
-      let n = n0 + 4 * (li % ${nq});
-      vb = vec4<f32>(0.0);
-      if (k < kEnd && n < N) { vb = dy[(k * N + n) / 4]; }
-    }`;
-  const store = `for (var r = 0; r < ${per}; r++) { As[li + ${threads} * r] = va[r]; }
-    Bs[li] = vb;`;
+  const fetch = fetchQuad({
+    concat,
+    k: `k0 + li / ${rq} + ${lanes} * r`,
+    slot: `li + ${threads} * r`,
+    w: { px: "px[r]", py: "py[r]", pb: "pb[r]" },
+  });
   const math = Array.from({ length: own }, (_, j) =>
     `{
         let a = As[kk * ${rq} + ty + ${16 * j}];
@@ -215,31 +161,7 @@ export function filterGradVec4Code(tn: number, options: FilterGradShaderOptions 
         acc[${4 * j + 2}] = fma(vec4<f32>(a.z), b, acc[${4 * j + 2}]);
         acc[${4 * j + 3}] = fma(vec4<f32>(a.w), b, acc[${4 * j + 3}]);
       }`).join("\n      ");
-  const loop = `for (var k0 = kBegin; k0 < kEnd; k0 += 16) {
-    ${fetch}
-    ${store}
-    workgroupBarrier();
-    for (var kk = 0; kk < 16; kk++) {
-      let b = Bs[kk * ${nq} + tx];
-      ${math}
-    }
-    workgroupBarrier();
-  }`;
-  return /* wgsl */ `
-var<workgroup> As : array<vec4<f32>, ${16 * rq}>; // [16 pixels][${rq} quads of rows]
-var<workgroup> Bs : array<vec4<f32>, ${16 * nq}>; // [16 pixels][${nq} quads of channels]
-fn main() {
-  ${prelude(tn, concat, rows)}
-  let li = i32(localIndex);
-  let tx = li % ${nq};
-  let ty = li / ${nq};
-  // Rows this thread loads: quad mq (4 channels of one tap), fixed for the whole loop.
-  let mq = li % ${rq};
-  let mRow = m0 + 4 * mq;
-  let tap = mRow / Ci;
-  let ciq = (mRow - tap * Ci) / 4;
-  let offY = (tap / uniforms.kw) * uniforms.dil - uniforms.ph;
-  let offX = (tap % uniforms.kw) * uniforms.dil - uniforms.pw;
+  return /* wgsl */ `${vec4TileHead(tn, concat, rows)}
   // Pixels this thread loads: kBegin + li/${rq} + ${lanes}·r, walked 16 at a time.
   var pb : array<i32, ${per}>;
   var py : array<i32, ${per}>;
@@ -251,10 +173,23 @@ fn main() {
     py[r] = rest % H;
     pb[r] = rest / H;
   }
-  var va : array<vec4<f32>, ${per}>;
-  var vb : vec4<f32>;
   var acc : array<vec4<f32>, ${4 * own}>;
-  ${loop}
+  for (var k0 = kBegin; k0 < kEnd; k0 += 16) {
+    for (var r = 0; r < ${per}; r++) ${fetch}
+    {
+      let k = k0 + li / ${nq};
+      let n = n0 + 4 * (li % ${nq});
+      var v = vec4<f32>(0.0);
+      if (k < kEnd && n < N) { v = dy[(k * N + n) / 4]; }
+      Bs[li] = v;
+    }
+    workgroupBarrier();
+    for (var kk = 0; kk < 16; kk++) {
+      let b = Bs[kk * ${nq} + tx];
+      ${math}
+    }
+    workgroupBarrier();
+  }
   let n = n0 + 4 * tx;
   for (var j = 0; j < ${own}; j++) {
     for (var r = 0; r < 4; r++) {

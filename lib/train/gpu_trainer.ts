@@ -344,19 +344,19 @@ export class GpuTrainer {
   ): Promise<{ label: string; workgroups: number[]; sizes: number[]; ms: number }[]> {
     await this.step(images, masks);
     await this.flush();
-    const item = (d: TrainDispatch, b: { pipeline: GPUComputePipeline; group: GPUBindGroup }) => ({
-      label: d.label,
-      workgroups: d.workgroups,
-      pipeline: b.pipeline,
-      group: b.group,
-    });
-    const all = [
-      ...this.#plan.steps.map((d, i) => item(d, this.#bound[0][i])),
-      ...this.#plan.optimizer.map((d, i) => item(d, this.#bound[1][i])),
-    ];
+    const dispatches = [...this.#plan.steps, ...this.#plan.optimizer];
+    const bound = [...this.#bound[0], ...this.#bound[1]];
     // The replay's results stay in the Next buffers: the trainer's state is unchanged.
-    const ms = await timeEach(this.#device, all);
-    return [...this.#plan.steps, ...this.#plan.optimizer].map((d, i) => ({
+    const ms = await timeEach(
+      this.#device,
+      dispatches.map((d, i) => ({
+        label: d.label,
+        workgroups: d.workgroups,
+        pipeline: bound[i].pipeline,
+        group: bound[i].group,
+      })),
+    );
+    return dispatches.map((d, i) => ({
       label: d.label,
       workgroups: [...d.workgroups],
       sizes: d.bindings.map((b) => b.len),
