@@ -1,7 +1,7 @@
 import { assert, assertEquals } from "../_assert.ts";
 import { tf } from "../../lib/deps.ts";
 import { conv2d } from "../../lib/model/_ops.ts";
-import { convGradTuning, splitK } from "../../lib/model/_conv_grad_webgpu.ts";
+import { convGradTuning, filterGradCalls, splitK } from "../../lib/model/_conv_grad_webgpu.ts";
 import { webgpuKernelSettings } from "../../lib/model/_webgpu.ts";
 import { conv2dWebgpu, convFits } from "../../lib/model/_conv_webgpu.ts";
 import { webgpuOrSkip, withKernels } from "../_helpers.ts";
@@ -15,6 +15,16 @@ Deno.test("splitK() gives whole tiles of 16 pixels that cover K when split", () 
   // Few output tiles and a long reduction: many splits, each at least minChunk.
   const [s] = splitK(27, 16, 1327104);
   assert(s > 100, `splits ${s}`);
+});
+
+Deno.test("filterGradCalls() picks the one-channel, vec4 or scalar program by channel counts", () => {
+  const key = (x: number[], co: number, x2 = 0) =>
+    filterGradCalls(x, co, 3, 3, 1, x2).gemm.spec.key;
+  assertEquals(key([2, 9, 11, 64], 1), "u2netConvFilterGrad_one"); // side convs
+  assertEquals(key([2, 9, 11, 64], 16), "u2netConvFilterGrad_v64x16");
+  assertEquals(key([2, 9, 11, 32], 64, 32), "u2netConvFilterGrad_v64x64_cat");
+  assertEquals(key([2, 9, 11, 3], 64), "u2netConvFilterGrad_64"); // RGB input
+  assertEquals(key([2, 9, 11, 3], 1), "u2netConvFilterGrad_16"); // one channel, not from fours
 });
 
 /** Filter gradient of Σ r·conv2d(x, w, d) by the kernel (on) or per-tap products (off). */
