@@ -202,12 +202,14 @@ export function sharedBenchOptions(d: SharedBenchDefaults) {
 
 /** Help text of `--tiling`. */
 export const TILING_HELP =
-  "--tiling conv128,grad128,unrolled,wg2048: our WebGPU kernels' tiles (conv pixels per tile 64|128; filter-gradient rows per tile 64|128, split-K workgroups target; unrolled shaders: unrolled for both, convunrolled, gradunrolled)";
+  "--tiling conv128,grad128,looped,wg1024: our WebGPU kernels' tiles (conv pixels per tile 64|128; filter-gradient rows per tile 64|128; split-K workgroups target; shader style: unrolled (default) or looped, for both or as convlooped, gradlooped, convunrolled, gradunrolled)";
 
 /**
- * Applies `--tiling` (comma-separated `convN`, `gradN`, `wgN`,
- * `unrolled`, `convunrolled`, `gradunrolled`) to the kernels' tuning and returns what is in force, e.g.
- * `"conv64,grad64,wg1024"`.
+ * Applies `--tiling` (comma-separated `convN`, `gradN`, `wgN`, `looped`,
+ * `unrolled`, `convlooped`, `convunrolled`, `gradlooped`, `gradunrolled`)
+ * to the kernels' tuning and returns what is in force, e.g.
+ * `"conv64,grad64,wg2048"` (a looped shader is named: `convlooped`,
+ * `gradlooped`; unrolled is the default since 2026-11-27).
  */
 export function applyTiling(spec: string): string {
   for (const part of spec.split(",").map((p) => p.trim()).filter((p) => p)) {
@@ -215,16 +217,17 @@ export function applyTiling(spec: string): string {
     const v = Number(n);
     if (what === "conv" && (v === 64 || v === 128)) convTuning.rows = v;
     else if (what === "grad" && (v === 64 || v === 128)) convGradTuning.rows = v;
-    else if (what === "unrolled" && !n) convGradTuning.unrolled = convTuning.unrolled = true;
-    else if (what === "gradunrolled" && !n) convGradTuning.unrolled = true;
-    else if (what === "convunrolled" && !n) convTuning.unrolled = true;
-    else if (what === "wg" && v >= 1) convGradTuning.targetWorkgroups = v;
+    else if (/^(conv|grad)?(unrolled|looped)$/.test(what) && !n) {
+      const unrolled = what.endsWith("unrolled");
+      if (!what.startsWith("grad")) convTuning.unrolled = unrolled;
+      if (!what.startsWith("conv")) convGradTuning.unrolled = unrolled;
+    } else if (what === "wg" && v >= 1) convGradTuning.targetWorkgroups = v;
     else throw new RangeError(`Cannot apply --tiling: current part is "${part}"`);
   }
   const g = convGradTuning;
   const c = convTuning;
-  const conv = `conv${c.rows}${c.unrolled ? ",convunrolled" : ""}`;
-  const grad = `grad${g.rows}${g.unrolled ? ",gradunrolled" : ""}`;
+  const conv = `conv${c.rows}${c.unrolled ? "" : ",convlooped"}`;
+  const grad = `grad${g.rows}${g.unrolled ? "" : ",gradlooped"}`;
   return `${conv},${grad},wg${g.targetWorkgroups}`;
 }
 

@@ -17,7 +17,7 @@ import { parseArgs } from "node:util";
 import { tf } from "../lib/deps.ts";
 import { type ArchName, U2Net } from "../lib/model/mod.ts";
 import { fastEvalSettings } from "../lib/model/_fast_eval.ts";
-import { GpuEngine } from "../lib/predict/gpu_engine.ts";
+import { DEFAULT_GPU_ENGINE_OPTIONS, GpuEngine } from "../lib/predict/gpu_engine.ts";
 import {
   applyWebgpuKnobs,
   backendLabel,
@@ -86,11 +86,18 @@ export async function benchForward(
 
 /**
  * Times warm calls of the recorded WebGPU engine (`lib/predict/gpu_engine.ts`)
- * on the same folded network and input as {@linkcode benchForward}.
+ * on the same folded network and input as {@linkcode benchForward}; with
+ * `inflight` N > 1, a timed run is N calls made together (they overlap:
+ * see `GpuEngine.run`), so per call is the median / N.
  */
 export async function benchEngine(
   arch: ArchName,
-  options: ForwardBenchOptions & { tileRows?: 32 | 64 | "auto"; unrolled?: boolean },
+  options: ForwardBenchOptions & {
+    tileRows?: 32 | 64 | 128 | "auto";
+    unrolled?: boolean;
+    splitTarget?: number;
+    inflight?: number;
+  },
 ): Promise<{ times: number[]; dispatches: number }> {
   const model = await foldedModel(arch);
   const { batch, size } = options;
@@ -103,11 +110,13 @@ export async function benchEngine(
     width: size,
     tileRows: options.tileRows,
     unrolled: options.unrolled,
+    splitTarget: options.splitTarget,
   });
   model.dispose();
   try {
+    const calls = [...Array(options.inflight ?? 1).keys()];
     const times = await timeRuns(async () => {
-      await engine.run(input);
+      await Promise.all(calls.map(() => engine.run(input)));
     }, options);
     return { times, dispatches: engine.dispatches };
   } finally {
@@ -153,9 +162,13 @@ export async function benchForwardAB(
   }
 }
 
-/** Workload name of a forward benchmark row. */
-export function forwardWorkload(arch: string, batch: number, size: number): string {
-  return `${batch === 1 ? "infer" : "throughput"}_${arch}_b${batch}_${size}`;
+/**
+ * Workload name of a forward benchmark row: `infer_` at batch 1, else
+ * `throughput_`; `pipelined_` when calls overlap (`inflight` > 1).
+ */
+export function forwardWorkload(arch: string, batch: number, size: number, inflight = 1): string {
+  const kind = inflight > 1 ? "pipelined" : batch === 1 ? "infer" : "throughput";
+  return `${kind}_${arch}_b${batch}_${size}`;
 }
 
 /** Runs the benchmark with command-line `args`; prints JSON lines. */
@@ -171,8 +184,10 @@ export async function main(args: string[]): Promise<void> {
       "no-fast": { type: "boolean", default: false },
       ab: { type: "boolean", default: false },
       engine: { type: "boolean", default: false },
-      tile: { type: "string", default: "auto" },
-      unrolled: { type: "boolean", default: false },
+      tile: { type: "string", default: String(DEFAULT_GPU_ENGINE_OPTIONS.tileRows) },
+      looped: { type: "boolean", default: false },
+      split: { type: "string", default: String(DEFAULT_GPU_ENGINE_OPTIONS.splitTarget) },
+      inflight: { type: "string", default: "1" },
       progress: { type: "boolean", default: false },
     },
   });
@@ -183,7 +198,9 @@ defaults: ${JSON.stringify(d)}; --batch N is --batches N; --bn keeps BatchNorm;
 --ab alternates runs with and without them and prints both rows and the paired ratio;
 --progress prints every run (warm-ups too) on stderr
 --engine times the recorded WebGPU engine (lib/predict/gpu_engine.ts) instead of tfjs;
---tile auto|32|64 its conv tile rows (auto: 32 at batch 1, else 64), --unrolled its unrolled conv shader
+--tile auto|32|64|128 its conv tile rows (default ${DEFAULT_GPU_ENGINE_OPTIONS.tileRows}; auto: 32 at batch 1, else 64), --looped its looped conv shader (default: unrolled),
+--split N its split-K workgroup target (0: off; default ${DEFAULT_GPU_ENGINE_OPTIONS.splitTarget}),
+--inflight N makes N calls together per timed run (rows "pipelined_…", ms per call)
 ${WEBGPU_KNOBS_HELP}`);
     return;
   }
@@ -203,15 +220,19 @@ ${WEBGPU_KNOBS_HELP}`);
         onRun: values.progress ? progressPrinter(forwardWorkload(arch, batch, size)) : undefined,
       };
       if (values.engine) {
-        const tileRows = values.tile === "auto" ? "auto" : Number(values.tile) as 32 | 64;
-        const { times, dispatches } = await benchEngine(arch, {
+        const tileRows = values.tile === "auto" ? "auto" : Number(values.tile) as 32 | 64 | 128;
+        const inflight = Number(values.inflight);
+        const { times: groups, dispatches } = await benchEngine(arch, {
           ...opts,
           tileRows,
-          unrolled: values.unrolled,
+          unrolled: !values.looped,
+          splitTarget: Number(values.split),
+          inflight,
         });
+        const times = groups.map((t) => Number((t / inflight).toFixed(3)));
         const m = median(times);
         emit({
-          workload: forwardWorkload(arch, batch, size),
+          workload: forwardWorkload(arch, batch, size, inflight),
           backend: "webgpu-engine",
           adapter: info.adapter ?? null,
           machine: machineName(),
@@ -221,7 +242,9 @@ ${WEBGPU_KNOBS_HELP}`);
           images_per_s: Number((1000 * batch / m).toFixed(2)),
           dispatches,
           tile_rows: tileRows,
-          unrolled: values.unrolled,
+          unrolled: !values.looped,
+          split_target: Number(values.split),
+          ...(inflight > 1 ? { inflight } : {}),
         });
         continue;
       }

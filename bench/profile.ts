@@ -162,7 +162,7 @@ async function profileEngine(
       "shader",
       byLabel(steps.map((s) => s.shader), steps.map((s) => s.ms)),
     );
-    const top = [...steps].sort((a, b) => b.ms - a.ms).slice(0, 5);
+    const top = [...steps].sort((a, b) => b.ms - a.ms).slice(0, 12);
     console.log(JSON.stringify({
       profile: label,
       group: "total",

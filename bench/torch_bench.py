@@ -17,7 +17,7 @@ align_corners=False resizes to the skip's size.
 
   python3 bench/torch_bench.py [--device auto|cuda|cpu] [--models lite,full]
       [--size 320] [--infer-batches 1,8] [--train-size 288] [--train-batches 8,16]
-      [--runs 10] [--warmup 3] [--workloads infer,train,gemm] [--threads N] [--no-fold]
+      [--runs 10] [--warmup 3] [--workloads infer,train,gemm] [--inflight 8] [--threads N] [--no-fold]
 """
 import argparse
 import json
@@ -263,6 +263,8 @@ def main():
     ap.add_argument("--workloads", default="infer,train,gemm")
     ap.add_argument("--gemm-size", default="2048x2048x4096",
                     help="MxNxK of the gemm workload (bench/gemm_bench.ts's C = At^T B)")
+    ap.add_argument("--inflight", type=int, default=8,
+                    help="batch-1 inference also as N calls and one wait (pipelined_ rows; 1: off)")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     ap.add_argument("--tf32", action="store_true", help="allow TF32 convs/matmuls on CUDA")
     ap.add_argument("--no-fold", action="store_true", help="keep BatchNorm in inference")
@@ -309,6 +311,18 @@ def main():
                 emit(f"{kind}_{arch}_b{b}_{a.size}" + ("_bn" if a.no_fold else ""), backend, adapter,
                      times, ms_per_image=round(statistics.median(times) / b, 2),
                      images_per_s=round(1000 * b / statistics.median(times), 2), **extra)
+                if a.inflight > 1 and b == 1:
+                    # forward_bench --inflight N: N calls, one wait (CUDA queues them)
+                    def calls():
+                        for _ in range(a.inflight):
+                            model(x)
+                    with torch.no_grad():
+                        group = timed(calls, sync, a.runs, a.warmup, a.max_seconds)
+                    times = [t / a.inflight for t in group]
+                    emit(f"pipelined_{arch}_b{b}_{a.size}" + ("_bn" if a.no_fold else ""), backend,
+                         adapter, times, ms_per_image=round(statistics.median(times) / b, 2),
+                         images_per_s=round(1000 * b / statistics.median(times), 2),
+                         inflight=a.inflight, **extra)
             del model
         if "train" in works:
             for b in [int(v) for v in a.train_batches.split(",")]:

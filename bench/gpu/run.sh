@@ -162,40 +162,60 @@ check_webgpu() { # the WebGPU correctness tests on this GPU (bench/gpu/check.ts)
 }
 
 if [ "$ADAPTER_OK" = 1 ] && [ "${PLAN:-main}" = tiling ]; then
-  # PLAN=tiling: the recorded training step (lite and full, b16) under each
-  # kernel tiling (--tiling), the default first; then each model's fastest on
-  # b8 and in a profile; the engine's rows; the checks.
+  # PLAN=tiling: the defaults first (the recorded training step, lite and
+  # full at b16; the engine at b1 and b8) and the correctness checks; then
+  # the training step under each other kernel tiling (--tiling), each
+  # model's fastest at b8 (and the default's, when another won) and its
+  # profile; the engine's split-K targets and tile sizes, and its profile.
   DB=("$DENO" run --no-prompt --allow-read=. --allow-env --allow-sys=cpus "${BENCH[@]}")
   W=(--backend webgpu)
   T=(--size "$TRAIN_SIZE" --runs 3 --warmup 1 --max-seconds 5)
-  step gemm 40 "${DB[@]}" gemm --size "$GEMM_SIZE" --reps 10 --runs 5
+  E=(--size "$SIZE" --runs 10 --warmup 2 --max-seconds 3)
+  [ "${GEMM:-0}" = 1 ] && step gemm 40 "${DB[@]}" gemm --size "$GEMM_SIZE" --reps 10 --runs 5
+  step tiling_default 30 "${DB[@]}" train "${W[@]}" --engine gpu --models lite,full --batches 16 "${T[@]}"
+  step forward_engine 25 "${DB[@]}" forward "${W[@]}" --engine --models lite,full --batches 1,8 "${E[@]}"
+  # Eight batch-1 calls made together (they overlap; torch_bench's pipelined_ rows likewise).
+  step forward_engine_inflight8 25 "${DB[@]}" forward "${W[@]}" --engine --models lite,full \
+    --batches 1 "${E[@]}" --inflight 8
+  check_webgpu 100
   # Measured on an H200 on 2026-11-27 and slower than the default, so left out:
-  # grad128, conv128, 128x128 conv tiles and a register prefetch (the last two since removed).
-  for t in "" unrolled gradunrolled convunrolled grad128,unrolled unrolled,wg2048; do
-    step "tiling_${t:-default}" 30 "${DB[@]}" train "${W[@]}" --engine gpu --models lite,full \
-      --batches 16 "${T[@]}" ${t:+--tiling "$t"}
+  # looped shaders (3-4x slower), grad128, wg1024, 128x128 conv tiles and a
+  # register prefetch (the last two since removed).
+  for t in conv128 wg4096; do
+    step "tiling_$t" 30 "${DB[@]}" train "${W[@]}" --engine gpu --models lite,full \
+      --batches 16 "${T[@]}" --tiling "$t"
   done
   for m in lite full; do
+    # The fastest tiling at b16, or "" when it is the default (the first row).
     best=$("$PYTHON" - "$JSONL" "train_${m}_b16_$TRAIN_SIZE" <<'PY'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith('{"workload"')]
 rows = [r for r in rows if r["workload"] == sys.argv[2] and "tiling" in r]
-print(min(rows, key=lambda r: r["median_ms"])["tiling"] if rows else "")
+best = min(rows, key=lambda r: r["median_ms"]) if rows else None
+print(best["tiling"] if best and best is not rows[0] else "")
 PY
     )
-    note "best_tiling_$m" "\"$best\""
-    step "train_best_${m}_b8" 25 "${DB[@]}" train "${W[@]}" --engine gpu --models "$m" --batches 8 \
-      "${T[@]}" ${best:+--tiling "$best"}
+    note "best_tiling_$m" "\"${best:-default}\""
     step "train_default_${m}_b8" 25 "${DB[@]}" train "${W[@]}" --engine gpu --models "$m" \
       --batches 8 "${T[@]}"
+    if [ -n "$best" ]; then
+      step "train_best_${m}_b8" 25 "${DB[@]}" train "${W[@]}" --engine gpu --models "$m" \
+        --batches 8 "${T[@]}" --tiling "$best"
+    fi
     step "profile_best_$m" 30 "${DB[@]}" profile --backend webgpu --models "$m" --skip-infer \
       --recorded --train-size "$TRAIN_SIZE" --train-batch 16 ${best:+--tiling "$best"}
   done
-  for u in "" --unrolled; do
-    step "forward_engine${u:+_unrolled}" 30 "${DB[@]}" forward "${W[@]}" --engine --models lite,full \
-      --size "$SIZE" --batches 1,8 --runs 10 --warmup 2 --max-seconds 3 $u
+  # The engine: other split-K targets (the default is 1024), other tiles.
+  for s in 0 256 4096; do
+    step "forward_engine_split$s" 25 "${DB[@]}" forward "${W[@]}" --engine --models lite,full \
+      --batches 1,8 "${E[@]}" --split "$s"
   done
-  check_webgpu 100
+  step forward_engine_tile64 20 "${DB[@]}" forward "${W[@]}" --engine --models lite,full \
+    --batches 1 "${E[@]}" --tile 64
+  step forward_engine_tile128 25 "${DB[@]}" forward "${W[@]}" --engine --models lite,full \
+    --batches 1,8 "${E[@]}" --tile 128
+  step profile_infer_engine 30 "${DB[@]}" profile --backend webgpu --models lite,full --size "$SIZE" \
+    --skip-train --recorded
 elif [ "$ADAPTER_OK" = 1 ]; then
   DB=("$DENO" run --no-prompt --allow-read=. --allow-env --allow-sys=cpus "${BENCH[@]}")
   W=(--backend webgpu --progress)
@@ -213,6 +233,8 @@ elif [ "$ADAPTER_OK" = 1 ]; then
     --skip-train --recorded
   step forward_engine 70 "${DB[@]}" forward "${W[@]}" --engine --models lite,full --size "$SIZE" \
     --batches 1,8 --runs 10 --warmup 2 --max-seconds 8
+  step forward_engine_inflight8 30 "${DB[@]}" forward "${W[@]}" --engine --models lite,full \
+    --size "$SIZE" --batches 1 --runs 10 --warmup 2 --max-seconds 5 --inflight 8
   step forward_tfjs 80 "${DB[@]}" forward "${W[@]}" --models lite,full --size "$SIZE" \
     --batches 1,8 --runs 10 --warmup 2 --max-seconds 8
   for cfg in lite:16 full:16; do

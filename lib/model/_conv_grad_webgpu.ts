@@ -31,7 +31,10 @@ export const CONV_GRAD_KERNELS = { filterGrad: "U2NetConvFilterGrad" } as const;
  * workgroups in all, never fewer than `minChunk` pixels per split (tests
  * lower it); for channel counts in fours, `rows` dW rows per tile and
  * `unrolled` (see {@linkcode FilterGradShaderOptions}). Read when a kernel
- * is planned; benchmarks switch it.
+ * is planned; benchmarks switch it. The defaults are the fastest measured on
+ * an H200 (2026-11-27): unrolled (lite b16 step 465 -> 150 ms with the conv
+ * unrolled too), a 2,048-workgroup target (1% faster than 1,024 on lite and
+ * full), 64 rows (128: 10% slower).
  */
 export const convGradTuning: {
   targetWorkgroups: number;
@@ -39,10 +42,10 @@ export const convGradTuning: {
   rows: 64 | 128;
   unrolled: boolean;
 } = {
-  targetWorkgroups: 1024,
+  targetWorkgroups: 2048,
   minChunk: 1024,
   rows: 64,
-  unrolled: false,
+  unrolled: true,
 };
 
 const TK = 16; // pixels per shared-memory step (the shaders' 16)

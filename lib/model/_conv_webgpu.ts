@@ -9,7 +9,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { convShaderVec4, convTileN } from "./_conv_wgsl.ts";
+import { convShaderVec4, convTileN, convTuning } from "./_conv_wgsl.ts";
 import { convToOneShader } from "./_conv_one_wgsl.ts";
 import { i32, registerWebgpuKernels, runCall, runWgsl, type WgslCall } from "./_webgpu.ts";
 
@@ -110,11 +110,11 @@ function convKernel(
   const { dilation } = attrs as { dilation: number };
   const [n, h, wd, c] = x.shape;
   const [k, , , co] = w.shape;
-  const m = n * h * wd, tn = convTileN(co);
+  const m = n * h * wd, tn = convTileN(co), unrolled = convTuning.unrolled;
   return runWgsl(
     backend,
     {
-      key: `u2netConv2D_${TILE_ROWS}x${tn}`,
+      key: `u2netConv2D_${TILE_ROWS}x${tn}${unrolled ? "u" : ""}`,
       outputShape: [n, h, wd, co],
       inputs: ["A", "Wt"],
       components: { inputs: [4, 4], output: 4 },
@@ -122,7 +122,7 @@ function convKernel(
       dispatch: [Math.ceil(co / tn), Math.ceil(m / TILE_ROWS), 1],
       uniforms:
         "M : i32, H : i32, W : i32, C1 : i32, C2 : i32, Co : i32, k : i32, dil : i32, relu : i32, res : i32, K : i32, pad : i32,",
-      code: convShaderVec4(TILE_ROWS, tn, { tfjs: true }),
+      code: convShaderVec4(TILE_ROWS, tn, { tfjs: true, unrolled }),
     },
     [x, w],
     [m, h, wd, c, 0, co, k, dilation, 0, 0, k * k * c, ((k - 1) / 2) * dilation].map(i32),

@@ -13,12 +13,15 @@ export function convTileN(co: number): number {
 }
 
 /**
- * Conv tiling of the recorded training step (`GpuTrainer`): pixels per
- * workgroup tile, 64 or 128 (see {@linkcode convThreads} for the threads),
- * and the unrolled shader ({@linkcode ConvShaderOptions.unrolled}). Read
- * when a trainer is planned; benchmarks switch it.
+ * Conv tiling of the recorded training step (`GpuTrainer`) and of the tfjs
+ * conv kernel: pixels per workgroup tile, 64 or 128 (see
+ * {@linkcode convThreads} for the threads; the tfjs kernel keeps 64), and
+ * the unrolled shader ({@linkcode ConvShaderOptions.unrolled}). Read when a
+ * trainer or kernel is planned; benchmarks switch it. Unrolled is the
+ * default since it measured 3-4x faster on an H200 (2026-11-27: lite b16
+ * step 465 -> 150 ms with both shaders unrolled, conv alone 339 ms).
  */
-export const convTuning: { rows: 64 | 128; unrolled: boolean } = { rows: 64, unrolled: false };
+export const convTuning: { rows: 64 | 128; unrolled: boolean } = { rows: 64, unrolled: true };
 
 /**
  * The workgroup of a {@linkcode convShaderVec4} tile: rows per thread `rm`
@@ -57,6 +60,14 @@ export interface ConvShaderOptions {
    * @default false
    */
   unrolled?: boolean;
+  /**
+   * Engine mode, split K: workgroup z sums K values `[z·chunk, (z+1)·chunk)`
+   * (uniform `chunk`, a multiple of 16) and writes its raw sums to `result`
+   * at `[z, M, Co]`, with no bias, ReLU or residual (bindings 3 and 5 are
+   * not declared); a `splitsum` dispatch adds the parts in order and
+   * finishes. For layers with too few tiles to fill the GPU. @default false
+   */
+  splitK?: boolean;
 }
 
 /**
@@ -71,6 +82,7 @@ export function convShaderVec4(tm: number, tn: number, options: ConvShaderOption
   const tfjs = options.tfjs ?? false;
   const flipped = !tfjs && (options.flipped ?? false);
   const split = !tfjs && (options.split ?? false);
+  const splitK = !tfjs && !split && (options.splitK ?? false);
   const unrolled = options.unrolled ?? false;
   const u = tfjs ? "uniforms" : "p";
   const nq = tn / 4; // vec4 columns per tile = threads along x
@@ -82,13 +94,15 @@ export function convShaderVec4(tm: number, tn: number, options: ConvShaderOption
   const lanes = threads / 4; // pixels apart between one thread's loads
   const header = tfjs ? "" : /* wgsl */ `
 struct P { M : i32, H : i32, W : i32, C1 : i32, C2 : i32, Co : i32,
-  k : i32, dil : i32, relu : i32, res : i32, K : i32, pad : i32${split ? ", split : i32" : ""} };
+  k : i32, dil : i32, relu : i32, res : i32, K : i32, pad : i32${
+    split ? ", split : i32" : splitK ? ", chunk : i32" : ""
+  } };
 @group(0) @binding(0) var<storage, read_write> result : array<vec4<f32>>;
 @group(0) @binding(1) var<storage, read> A : array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> B : array<vec4<f32>>;
-@group(0) @binding(3) var<storage, read> R : array<vec4<f32>>;
+${splitK ? "" : "@group(0) @binding(3) var<storage, read> R : array<vec4<f32>>;"}
 @group(0) @binding(4) var<storage, read> Wt : array<${flipped ? "f32" : "vec4<f32>"}>;
-@group(0) @binding(5) var<storage, read> bias : array<vec4<f32>>;
+${splitK ? "" : "@group(0) @binding(5) var<storage, read> bias : array<vec4<f32>>;"}
 ${
     split
       ? `@group(0) @binding(6) var<storage, read_write> result2 : array<vec4<f32>>;
@@ -108,8 +122,10 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
   const load = tfjs
     ? "v = A[(pix * p.C1 + ci) / 4];"
     : "if (ci < p.C1) { v = A[(pix * p.C1 + ci) / 4]; } else { v = B[(pix * p.C2 + ci - p.C1) / 4]; }";
-  const epilogue = (acc: string) => tfjs ? `var v = ${acc};` : `var v = ${acc} + bias[n / 4];`;
-  const residual = tfjs ? "" : "if (p.res != 0) { v = v + R[(row * p.Co + n) / 4]; }";
+  const epilogue = (acc: string) =>
+    tfjs || splitK ? `var v = ${acc};` : `var v = ${acc} + bias[n / 4];`;
+  const relu = splitK ? "" : "if (p.relu != 0) { v = max(v, vec4<f32>(0.0)); }";
+  const residual = tfjs || splitK ? "" : "if (p.res != 0) { v = v + R[(row * p.Co + n) / 4]; }";
   // Flipped: w'[tap, c, n + j] = w[k² − 1 − tap, n + j, c], 4 values cin apart.
   const weightLoad = flipped
     ? `let tap = kq / cin;
@@ -194,12 +210,14 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
       } else {
         result2[(row * (p.Co - p.split) + n - p.split) / 4] = v;
       }`
+    : splitK
+    ? "result[((i32(wid.z) * p.M + row) * p.Co + n) / 4] = v;"
     : "result[(row * p.Co + n) / 4] = v;";
   const storeRow = (i: number | string, acc: string) =>
     `  let row = m0 + ty + ${wy} * ${i};
     if (row < p.M) {
       ${epilogue(acc)}
-      if (p.relu != 0) { v = max(v, vec4<f32>(0.0)); }
+      ${relu}
       ${residual}
       ${write}
     }`;
@@ -219,7 +237,13 @@ ${entry}
   // This thread loads pixels m0 + li/4 + ${lanes}·r, channel quad q of every 16-k step.
   let q = i32(li) % 4;
   ${walkers}
-  var ci = 4 * q;
+  ${
+    splitK
+      ? `let kStart = i32(wid.z) * p.chunk;
+  let kEnd = min(p.K, kStart + p.chunk);
+  var ci = 4 * q + kStart;`
+      : "var ci = 4 * q;"
+  }
   var ky = 0;
   var kx = 0;
   loop {
@@ -229,7 +253,7 @@ ${entry}
     if (kx == p.k) { kx = 0; ky += 1; }
   }
   ${accs}
-  for (var k0 = 0; k0 < p.K; k0 += 16) {
+  for (var k0 = ${splitK ? "kStart; k0 < kEnd" : "0; k0 < p.K"}; k0 += 16) {
     ${loads}
     ci += 16;
     loop {

@@ -27,16 +27,22 @@ export interface PlannedMap {
 
 /** One dispatch of the plan. */
 export interface PlannedStep {
-  /** Shader: `conv<tn>`, `convv<tm>x<tn>` (+`u`: unrolled), `side`, `pool`, `resize`, `fuse`. */
+  /**
+   * Shader: `conv<tn>`, `convv<tm>x<tn>` (+`u`: unrolled, +`k`: split K),
+   * `side`, `pool`, `resize`, `fuse`, `splitsum`.
+   */
   shader: string;
-  /** Buffer ids bound at 0, 1, …: the output first; `w:<key>` names a weight buffer. */
-  bindings: (number | string)[];
+  /**
+   * Buffer ids bound at 0, 1, …: the output first; `w:<key>` names a weight
+   * buffer; `null`, a binding the shader does not declare.
+   */
+  bindings: (number | string | null)[];
   /** Uniform words (i32 unless listed in `floats`). */
   uniforms: number[];
   /** Indices of `uniforms` that are f32. */
   floats?: number[];
-  /** Workgroup counts. */
-  workgroups: [number, number];
+  /** Workgroup counts (x, y and, for a split-K conv, z: the splits). */
+  workgroups: [number, number] | [number, number, number];
 }
 
 /** The whole plan. */
@@ -56,15 +62,43 @@ export function flatGroups(size: number): [number, number] {
   return [x, Math.ceil(groups / x)];
 }
 
+/** Fewest K values per split of a split-K conv (16 shared-memory steps). */
+export const MIN_SPLIT_CHUNK = 256;
+
 /**
- * Plans a folded network of `config` for an [n, h, w, 3] input; `tileRows`
- * (32 or 64) is the pixel side of the vec4 conv tiles; `unrolled` picks the
- * unrolled conv shader.
+ * The K split of a conv with `groups` tiles: [splits, chunk] (chunk a
+ * multiple of 16) so that about `target` workgroups run, never under
+ * {@linkcode MIN_SPLIT_CHUNK} values each; [1, K] when that is one split.
+ */
+export function splitConvK(k: number, groups: number, target: number): [number, number] {
+  const want = Math.min(Math.ceil(target / groups), Math.floor(k / MIN_SPLIT_CHUNK));
+  if (target <= 0 || groups >= target || want < 2) return [1, k];
+  const chunk = Math.ceil(k / want / 16) * 16;
+  return [Math.ceil(k / chunk), chunk];
+}
+
+/** Options of {@linkcode planEngine}. */
+export interface PlanEngineOptions {
+  /** Pixel side of the vec4 conv tiles, 32 or 64. @default 64 */
+  tileRows?: number;
+  /** The unrolled conv shader. @default true */
+  unrolled?: boolean;
+  /**
+   * A vec4 conv with fewer tiles than this splits its K reduction over
+   * about this many workgroups ({@linkcode splitConvK}); 0: never.
+   * @default 0
+   */
+  splitTarget?: number;
+}
+
+/**
+ * Plans a folded network of `config` for an [n, h, w, 3] input (see
+ * {@linkcode PlanEngineOptions}).
  */
 export function planEngine(
   config: U2NetConfig,
   shape: readonly [number, number, number],
-  { tileRows = 64, unrolled = false }: { tileRows?: number; unrolled?: boolean } = {},
+  { tileRows = 64, unrolled = true, splitTarget = 0 }: PlanEngineOptions = {},
 ): EnginePlan {
   const [n, h, w] = shape;
   const blocks: NetworkBlocks = buildBlocks(config);
@@ -97,6 +131,25 @@ export function planEngine(
     }
     const quads = a.c % 4 === 0 && c2 % 4 === 0 && co % 4 === 0;
     const tm = quads ? tileRows : 64, tn = convTileN(co);
+    const kk = k * k * (a.c + c2), groups = Math.ceil(co / tn) * Math.ceil(m / tm);
+    const [splits, chunk] = quads ? splitConvK(kk, groups, splitTarget) : [1, kk];
+    if (splits > 1) {
+      buffers.push(splits * m * co);
+      const parts = buffers.length - 1;
+      steps.push({
+        shader: `convv${tm}x${tn}${unrolled ? "u" : ""}k`,
+        bindings: [parts, a.buf, b ? b.buf : a.buf, null, `w:${key}.weight`, null],
+        uniforms: [m, a.h, a.w, a.c, c2, co, k, dil, 0, 0, kk, ((k - 1) / 2) * dil, chunk],
+        workgroups: [Math.ceil(co / tn), Math.ceil(m / tm), splits],
+      });
+      steps.push({
+        shader: "splitsum",
+        bindings: [out.buf, parts, o.res ? o.res.buf : parts, `w:${key}.bias`],
+        uniforms: [(m * co) / 4, co / 4, splits, o.relu ? 1 : 0, o.res ? 1 : 0],
+        workgroups: flatGroups((m * co) / 4),
+      });
+      return out;
+    }
     steps.push({
       shader: quads ? `convv${tm}x${tn}${unrolled ? "u" : ""}` : `conv${tn}`,
       bindings: [
@@ -118,7 +171,7 @@ export function planEngine(
         dil,
         o.relu ? 1 : 0,
         o.res ? 1 : 0,
-        k * k * (a.c + c2),
+        kk,
         ((k - 1) / 2) * dil,
       ],
       workgroups: [Math.ceil(co / tn), Math.ceil(m / tm)],

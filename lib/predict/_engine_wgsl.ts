@@ -11,6 +11,8 @@
  * - `pool`: 2x2 max pool, stride 2, ceil mode.
  * - `resize`: bilinear, PyTorch's align_corners=False (half-pixel) rule.
  * - `fuse`: sigmoid(b + Σ w_i·s_i) over the six resized side maps.
+ * - `splitsum`: finishes a split-K conv: its parts summed in order, + bias,
+ *   optional ReLU, optional residual add.
  *
  * @module
  */
@@ -107,6 +109,29 @@ const NHWC_OUTPUT = `${FLAT_ENTRY}
   let r2 = r / p.OW;
   let oy = r2 % p.OH;
   let b = r2 / p.OH;`;
+
+/**
+ * The end of a split-K conv (`convShaderVec4(…, { splitK: true })`): for
+ * each output quad, the `S` parts `[S, M, Co]` summed in order, then the
+ * conv's epilogue (bias, ReLU, residual), one invocation per quad.
+ */
+export const SPLITSUM_SHADER = /* wgsl */ `
+struct P { size : i32, Co4 : i32, S : i32, relu : i32, res : i32 };
+@group(0) @binding(0) var<storage, read_write> dst : array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> parts : array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> R : array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read> bias : array<vec4<f32>>;
+@group(0) @binding(4) var<uniform> p : P;
+${FLAT_ENTRY}
+  let idx = i32(gid.x + gid.y * nw.x * 64u);
+  if (idx >= p.size) { return; }
+  var v = parts[idx];
+  for (var s = 1; s < p.S; s++) { v = v + parts[s * p.size + idx]; }
+  v = v + bias[idx % p.Co4];
+  if (p.relu != 0) { v = max(v, vec4<f32>(0.0)); }
+  if (p.res != 0) { v = v + R[idx]; }
+  dst[idx] = v;
+}`;
 
 /** 2x2 max pool, ceil mode: one invocation per output value. */
 export const POOL_SHADER = /* wgsl */ `

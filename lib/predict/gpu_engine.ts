@@ -13,7 +13,13 @@ import type { U2Net } from "../model/u2net.ts";
 import { foldBatchNorm } from "../model/fold_bn.ts";
 import { convShaderVec4 } from "../model/_conv_wgsl.ts";
 import { convToOneShader } from "../model/_conv_one_wgsl.ts";
-import { convShader, FUSE_SHADER, POOL_SHADER, RESIZE_SHADER } from "./_engine_wgsl.ts";
+import {
+  convShader,
+  FUSE_SHADER,
+  POOL_SHADER,
+  RESIZE_SHADER,
+  SPLITSUM_SHADER,
+} from "./_engine_wgsl.ts";
 import { type EnginePlan, planEngine } from "./_engine_plan.ts";
 import { timeEach } from "../model/_gpu_profile.ts";
 
@@ -26,15 +32,28 @@ export interface GpuEngineOptions {
   /** Input width. @default 320 */
   width?: number;
   /**
-   * Pixels per conv tile: 32 or 64; `"auto"` is 32 at batch 1 (more
+   * Pixels per conv tile: 32, 64 or 128; `"auto"` is 32 at batch 1 (more
    * workgroups for the small deep layers) and 64 otherwise. Measured on an
-   * H200 at 320², batch 1: full 60.2 ms with 32 and 64.7 with 64, lite 25.8
-   * and 26.0 (128-pixel tiles took 136 and 33 ms; 128-channel tiles 99 ms
-   * for full: both removed). @default "auto"
+   * H200 at 320², batch 1, with split K: full 21.2 ms with 64, 21.9 with
+   * 32 and 22.1 with 128; lite 17.4 with each. (Before split K, 32 was
+   * faster at batch 1: full 60.2 vs 64.7 ms, looped shaders.) @default 64
    */
-  tileRows?: 32 | 64 | "auto";
-  /** The conv shader with its per-thread arrays and fixed loops unrolled (same results). @default false */
+  tileRows?: 32 | 64 | 128 | "auto";
+  /**
+   * The conv shader with its per-thread arrays and fixed loops unrolled (same
+   * results). Measured on an H200 at 320², batch 1: lite 18.1 ms unrolled
+   * and 25.9 looped, full 33.1 and 60.5. @default true
+   */
   unrolled?: boolean;
+  /**
+   * A vec4 conv with fewer tiles than this many workgroups splits its K
+   * reduction over about this many (a `splitsum` dispatch adds the parts):
+   * the deep 20² and 10² layers, which alone cannot fill a large GPU. 0
+   * turns it off. Measured on an H200 at 320², batch 1 (32-row tiles): full
+   * 33.0 ms without, 23.5 with 256, 21.9 with 1,024, 21.8 with 4,096; lite
+   * 18.1, 18.0, 17.4, 17.9; batch 8: full 64.5 → 59.7 ms. @default 1024
+   */
+  splitTarget?: number;
   /** A device to use; by default the engine requests its own from `navigator.gpu`. */
   device?: GPUDevice;
 }
@@ -45,14 +64,20 @@ export const DEFAULT_GPU_ENGINE_OPTIONS: Readonly<Required<Omit<GpuEngineOptions
     batch: 1,
     height: 320,
     width: 320,
-    tileRows: "auto" as 32 | 64 | "auto",
-    unrolled: false,
+    tileRows: 64 as 32 | 64 | 128 | "auto",
+    unrolled: true,
+    splitTarget: 1024,
   });
 
 /** WGSL source of a planned shader key. */
 function shaderSource(key: string): string {
-  const vec = /^convv(\d+)x(\d+)(u?)$/.exec(key);
-  if (vec) return convShaderVec4(Number(vec[1]), Number(vec[2]), { unrolled: vec[3] === "u" });
+  const vec = /^convv(\d+)x(\d+)(u?)(k?)$/.exec(key);
+  if (vec) {
+    return convShaderVec4(Number(vec[1]), Number(vec[2]), {
+      unrolled: vec[3] === "u",
+      splitK: vec[4] === "k",
+    });
+  }
   const scalar = /^conv(\d+)$/.exec(key);
   if (scalar) return convShader(Number(scalar[1]));
   const fixed: Record<string, string> = {
@@ -60,6 +85,7 @@ function shaderSource(key: string): string {
     pool: POOL_SHADER,
     resize: RESIZE_SHADER,
     fuse: FUSE_SHADER,
+    splitsum: SPLITSUM_SHADER,
   };
   return fixed[key];
 }
@@ -114,12 +140,17 @@ export class GpuEngine {
   readonly #buffers: GPUBuffer[];
   readonly #pipelines: GPUComputePipeline[];
   readonly #groups: GPUBindGroup[];
-  readonly #readback: GPUBuffer;
+  /** Two read-back buffers, so that two calls can be in flight. */
+  readonly #readbacks: [GPUBuffer, GPUBuffer];
   readonly #owned: GPUBuffer[] = [];
-  #pending: Promise<unknown> = Promise.resolve();
+  /** The last call's submission (calls submit in order). */
+  #submitted: Promise<unknown> = Promise.resolve();
+  /** Per read-back slot: its last call's end (a slot's next call waits for it). */
+  #slotFree: Promise<unknown>[] = [Promise.resolve(), Promise.resolve()];
+  #slot = 0;
   #disposed = false;
   /** The next call's commands, encoded while the GPU runs the current one. */
-  #prepared?: GPUCommandBuffer;
+  #prepared?: { slot: number; commands: GPUCommandBuffer };
   #hostMs = 0;
   #criticalMs = 0;
 
@@ -181,18 +212,22 @@ export class GpuEngine {
       });
       device.queue.writeBuffer(uniform, 0, raw);
       this.#owned.push(uniform);
-      const entries = step.bindings.map((b, binding) => ({
-        binding,
-        resource: { buffer: typeof b === "number" ? this.#buffers[b] : weightBuf(b.slice(2)) },
-      }));
-      entries.push({ binding: entries.length, resource: { buffer: uniform } });
+      const entries = step.bindings.flatMap((b, binding) =>
+        b === null ? [] : [{
+          binding,
+          resource: { buffer: typeof b === "number" ? this.#buffers[b] : weightBuf(b.slice(2)) },
+        }]
+      );
+      entries.push({ binding: step.bindings.length, resource: { buffer: uniform } });
       return device.createBindGroup({ layout: p.getBindGroupLayout(0), entries });
     });
     const outBytes = 4 * plan.buffers[plan.output.buf];
-    this.#readback = device.createBuffer({
-      size: outBytes,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
+    const readback = () =>
+      device.createBuffer({
+        size: outBytes,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      });
+    this.#readbacks = [readback(), readback()];
   }
 
   /**
@@ -200,12 +235,12 @@ export class GpuEngine {
    * BatchNorm is folded first (its weights are copied; the network is kept).
    */
   static async create(model: U2Net, options: GpuEngineOptions = {}): Promise<GpuEngine> {
-    const { batch, height, width, unrolled, ...rest } = {
+    const { batch, height, width, unrolled, splitTarget, ...rest } = {
       ...DEFAULT_GPU_ENGINE_OPTIONS,
       ...options,
     };
     const tileRows = rest.tileRows === "auto" ? (batch === 1 ? 32 : 64) : rest.tileRows;
-    if (tileRows !== 32 && tileRows !== 64) {
+    if (tileRows !== 32 && tileRows !== 64 && tileRows !== 128) {
       throw new RangeError(`Cannot create GpuEngine: current tileRows is ${tileRows}`);
     }
     for (const [what, v] of [["batch", batch], ["height", height], ["width", width]] as const) {
@@ -213,7 +248,14 @@ export class GpuEngine {
         throw new RangeError(`Cannot create GpuEngine: current ${what} is ${v}`);
       }
     }
-    const plan = planEngine(model.config, [batch, height, width], { tileRows, unrolled });
+    if (!Number.isInteger(splitTarget) || splitTarget < 0) {
+      throw new RangeError(`Cannot create GpuEngine: current splitTarget is ${splitTarget}`);
+    }
+    const plan = planEngine(model.config, [batch, height, width], {
+      tileRows,
+      unrolled,
+      splitTarget,
+    });
     const weights = await hostWeights(model);
     const device = options.device ?? await requestDevice();
     const largest = 4 * Math.max(...plan.buffers);
@@ -232,8 +274,11 @@ export class GpuEngine {
 
   /**
    * Runs the network on a normalised NHWC input of `inputShape` and returns
-   * the sigmoid of the fused map, [batch, height, width] flattened. Calls are
-   * queued: one runs at a time.
+   * the sigmoid of the fused map, [batch, height, width] flattened. Calls
+   * made without awaiting the previous one overlap: a call's GPU work is
+   * submitted while the previous call's result is read back (Deno 2.9.6
+   * resolves every read-back at least 10 ms after the GPU is done), two
+   * calls at most in flight; each gets its own answer, in call order.
    */
   async run(input: Float32Array): Promise<Float32Array> {
     const want = this.#plan.buffers[0];
@@ -243,48 +288,60 @@ export class GpuEngine {
         `Cannot run GpuEngine: current input has ${input.length} values, expected ${want}`,
       );
     }
-    const job = this.#pending.then(() => this.#run(input));
-    this.#pending = job.catch(() => {});
+    const slot = this.#slot;
+    this.#slot = 1 - slot;
+    const ready = Promise.all([this.#submitted, this.#slotFree[slot]]);
+    let submitted!: () => void;
+    this.#submitted = new Promise<void>((resolve) => (submitted = resolve));
+    const job = ready.then(() => this.#run(input, slot, submitted));
+    this.#slotFree[slot] = job.catch(() => {});
     return await job;
   }
 
   /** The whole network as one command buffer (input and output through fixed buffers). */
-  #encodeCall(): GPUCommandBuffer {
+  #encodeCall(slot: number): GPUCommandBuffer {
     const encoder = this.#device.createCommandEncoder();
     const pass = encoder.beginComputePass();
     this.#plan.steps.forEach((step, i) => {
       pass.setPipeline(this.#pipelines[i]);
       pass.setBindGroup(0, this.#groups[i]);
-      pass.dispatchWorkgroups(step.workgroups[0], step.workgroups[1]);
+      const [x, y, z = 1] = step.workgroups;
+      pass.dispatchWorkgroups(x, y, z);
     });
     pass.end();
-    encoder.copyBufferToBuffer(
-      this.#buffers[this.#plan.output.buf],
-      0,
-      this.#readback,
-      0,
-      this.#readback.size,
-    );
+    const readback = this.#readbacks[slot];
+    encoder.copyBufferToBuffer(this.#buffers[this.#plan.output.buf], 0, readback, 0, readback.size);
     return encoder.finish();
   }
 
-  async #run(input: Float32Array): Promise<Float32Array> {
+  /**
+   * One call: upload, submit (then `submitted()`), read back through
+   * `slot`. The queue orders a later call's input upload after this
+   * submission, so the activations can be shared by calls in flight.
+   */
+  async #run(input: Float32Array, slot: number, submitted: () => void): Promise<Float32Array> {
     const device = this.#device;
-    let t0 = performance.now();
-    device.queue.writeBuffer(this.#buffers[0], 0, input as Float32Array<ArrayBuffer>);
-    const commands = this.#prepared ?? this.#encodeCall();
-    this.#criticalMs = performance.now() - t0;
-    device.queue.submit([commands]);
-    // The next call's commands, encoded while the GPU runs this one (the
-    // input arrives by writeBuffer, which the queue orders before a submit).
-    t0 = performance.now();
-    this.#prepared = this.#encodeCall();
-    this.#hostMs = this.#criticalMs + performance.now() - t0;
-    await this.#readback.mapAsync(GPUMapMode.READ);
     try {
-      return new Float32Array(this.#readback.getMappedRange().slice(0));
+      const t0 = performance.now();
+      device.queue.writeBuffer(this.#buffers[0], 0, input as Float32Array<ArrayBuffer>);
+      const prepared = this.#prepared?.slot === slot ? this.#prepared.commands : undefined;
+      this.#prepared = undefined;
+      const commands = prepared ?? this.#encodeCall(slot);
+      this.#criticalMs = performance.now() - t0;
+      device.queue.submit([commands]);
     } finally {
-      this.#readback.unmap();
+      submitted();
+    }
+    // The next call's commands, encoded while the GPU runs this one.
+    const t1 = performance.now();
+    this.#prepared = { slot: 1 - slot, commands: this.#encodeCall(1 - slot) };
+    this.#hostMs = this.#criticalMs + performance.now() - t1;
+    const readback = this.#readbacks[slot];
+    await readback.mapAsync(GPUMapMode.READ);
+    try {
+      return new Float32Array(readback.getMappedRange().slice(0));
+    } finally {
+      readback.unmap();
     }
   }
 
@@ -321,7 +378,7 @@ export class GpuEngine {
     if (this.#disposed) return;
     this.#disposed = true;
     for (const b of [...this.#buffers, ...this.#owned]) b.destroy();
-    this.#readback.destroy();
+    for (const b of this.#readbacks) b.destroy();
     if (this.#ownDevice) this.#device.destroy();
   }
 }

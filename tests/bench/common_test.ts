@@ -19,9 +19,10 @@ Deno.test("numberList() and modelList() reject what the benchmarks cannot run", 
   assertThrows(() => modelList("lite,huge"), RangeError);
 });
 
-Deno.test("forwardWorkload() names batch 1 infer and larger batches throughput", () => {
+Deno.test("forwardWorkload() names batch 1 infer, larger batches throughput and overlapping calls pipelined", () => {
   assertEquals(forwardWorkload("lite", 1, 320), "infer_lite_b1_320");
   assertEquals(forwardWorkload("full", 8, 320), "throughput_full_b8_320");
+  assertEquals(forwardWorkload("lite", 1, 320, 8), "pipelined_lite_b1_320");
 });
 
 Deno.test("timeRuns() runs warm-ups untimed and stops at the time budget", async () => {
@@ -55,13 +56,12 @@ Deno.test("groupKernels() sums kernel times by key, heaviest first", () => {
 Deno.test("applyTiling() sets the kernels' tuning and rejects unknown parts", () => {
   const saved = [{ ...convTuning }, { ...convGradTuning }] as const;
   try {
-    assertEquals(applyTiling(""), "conv64,grad64,wg1024");
-    assertEquals(
-      applyTiling("grad128, gradunrolled,wg512"),
-      "conv64,grad128,gradunrolled,wg512",
-    );
+    assertEquals(applyTiling(""), "conv64,grad64,wg2048");
+    assertEquals(applyTiling("grad128, gradlooped,wg512"), "conv64,grad128,gradlooped,wg512");
     assertEquals(convGradTuning.rows, 128);
-    assertEquals(applyTiling("unrolled"), "conv64,convunrolled,grad128,gradunrolled,wg512");
+    assertEquals(applyTiling("looped"), "conv64,convlooped,grad128,gradlooped,wg512");
+    assertEquals(applyTiling("convunrolled"), "conv64,grad128,gradlooped,wg512");
+    assertEquals(applyTiling("unrolled,conv128"), "conv128,grad128,wg512");
     assertThrows(() => applyTiling("grad96"), RangeError);
     assertThrows(() => applyTiling("prefetch"), RangeError);
   } finally {

@@ -21,8 +21,8 @@ Deno.test("filterGradCalls() picks the one-channel, vec4 or scalar program by ch
   const key = (x: number[], co: number, x2 = 0) =>
     filterGradCalls(x, co, 3, 3, 1, x2).gemm.spec.key;
   assertEquals(key([2, 9, 11, 64], 1), "u2netConvFilterGrad_one"); // side convs
-  assertEquals(key([2, 9, 11, 64], 16), "u2netConvFilterGrad_v64x16");
-  assertEquals(key([2, 9, 11, 32], 64, 32), "u2netConvFilterGrad_v64x64_cat");
+  assertEquals(key([2, 9, 11, 64], 16), "u2netConvFilterGrad_v64ux16");
+  assertEquals(key([2, 9, 11, 32], 64, 32), "u2netConvFilterGrad_v64ux64_cat");
   assertEquals(key([2, 9, 11, 3], 64), "u2netConvFilterGrad_64"); // RGB input
   assertEquals(key([2, 9, 11, 3], 1), "u2netConvFilterGrad_16"); // one channel, not from fours
 });
