@@ -11,7 +11,7 @@ import { type BackendInfo, type BackendName, selectBackend } from "../lib/backen
 import { foldBatchNorm } from "../lib/model/fold_bn.ts";
 import { type ArchName, U2Net } from "../lib/model/mod.ts";
 import { webgpuKernelSettings } from "../lib/model/_webgpu.ts";
-import { convTuning } from "../lib/model/_conv_wgsl.ts";
+import { convTuning, scalarTuning } from "../lib/model/_conv_wgsl.ts";
 import { convGradTuning } from "../lib/model/_conv_grad_webgpu.ts";
 
 /** One benchmark result, printed as one JSON line. */
@@ -202,11 +202,12 @@ export function sharedBenchOptions(d: SharedBenchDefaults) {
 
 /** Help text of `--tiling`. */
 export const TILING_HELP =
-  "--tiling conv128,grad128,looped,wg1024: our WebGPU kernels' tiles (conv pixels per tile 64|128; filter-gradient rows per tile 64|128; split-K workgroups target; shader style: unrolled (default) or looped, for both or as convlooped, gradlooped, convunrolled, gradunrolled)";
+  "--tiling conv128,grad128,looped,wg1024: our WebGPU kernels' tiles (conv pixels per tile 64|128; filter-gradient rows per tile 64|128; split-K workgroups target; shader style: unrolled (default) or looped, for both or as convlooped, gradlooped, convunrolled, gradunrolled; scalarlooped: the RGB layer's scalar shaders looped)";
 
 /**
  * Applies `--tiling` (comma-separated `convN`, `gradN`, `wgN`, `looped`,
- * `unrolled`, `convlooped`, `convunrolled`, `gradlooped`, `gradunrolled`)
+ * `unrolled`, `convlooped`, `convunrolled`, `gradlooped`, `gradunrolled`,
+ * `scalarlooped`)
  * to the kernels' tuning and returns what is in force, e.g.
  * `"conv64,grad64,wg2048"` (a looped shader is named: `convlooped`,
  * `gradlooped`; unrolled is the default since 2026-11-27).
@@ -222,13 +223,14 @@ export function applyTiling(spec: string): string {
       if (!what.startsWith("grad")) convTuning.unrolled = unrolled;
       if (!what.startsWith("conv")) convGradTuning.unrolled = unrolled;
     } else if (what === "wg" && v >= 1) convGradTuning.targetWorkgroups = v;
+    else if (what === "scalarlooped" && !n) scalarTuning.unrolled = false;
     else throw new RangeError(`Cannot apply --tiling: current part is "${part}"`);
   }
   const g = convGradTuning;
   const c = convTuning;
   const conv = `conv${c.rows}${c.unrolled ? "" : ",convlooped"}`;
   const grad = `grad${g.rows}${g.unrolled ? "" : ",gradlooped"}`;
-  return `${conv},${grad},wg${g.targetWorkgroups}`;
+  return `${conv},${grad},wg${g.targetWorkgroups}${scalarTuning.unrolled ? "" : ",scalarlooped"}`;
 }
 
 /** Help text of the WebGPU knobs every benchmark takes. */

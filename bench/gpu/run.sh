@@ -22,7 +22,8 @@
 # Knobs (environment): BUDGET_S (total, default 470), SIZE (320), TRAIN_SIZE
 # (288), GEMM_SIZE (2048x2048x4096), PYTHON (python3), ALLOW_SOFTWARE=1 to bench a software WebGPU adapter
 # (llvmpipe), SKIP_TORCH=1, SKIP_DENO=1, PLAN=tiling (the kernel-tiling sweep
-# instead of the main list; see below).
+# instead of the main list; see below; its lists: TILINGS, SPLITS,
+# ENGINE_TILES; GEMM=1 adds the GEMM variants).
 set -u
 cd "$(dirname "$0")/../.." || exit 1
 T0=$(date +%s)
@@ -178,10 +179,11 @@ if [ "$ADAPTER_OK" = 1 ] && [ "${PLAN:-main}" = tiling ]; then
   step forward_engine_inflight8 25 "${DB[@]}" forward "${W[@]}" --engine --models lite,full \
     --batches 1 "${E[@]}" --inflight 8
   check_webgpu 100
-  # Measured on an H200 on 2026-11-27 and slower than the default, so left out:
-  # looped shaders (3-4x slower), grad128, wg1024, 128x128 conv tiles and a
-  # register prefetch (the last two since removed).
-  for t in conv128 wg4096; do
+  # TILINGS: the other tilings to time (space-separated `--tiling` values).
+  # Measured on an H200 on 2026-11-27 and no faster than the default, so left
+  # out: looped shaders (3-4x slower), grad128, wg1024, wg4096, conv128,
+  # 128x128 conv tiles and a register prefetch (the last two since removed).
+  for t in ${TILINGS-scalarlooped}; do
     step "tiling_$t" 30 "${DB[@]}" train "${W[@]}" --engine gpu --models lite,full \
       --batches 16 "${T[@]}" --tiling "$t"
   done
@@ -205,15 +207,15 @@ PY
     step "profile_best_$m" 30 "${DB[@]}" profile --backend webgpu --models "$m" --skip-infer \
       --recorded --train-size "$TRAIN_SIZE" --train-batch 16 ${best:+--tiling "$best"}
   done
-  # The engine: other split-K targets (the default is 1024), other tiles.
-  for s in 0 256 4096; do
+  # The engine: other split-K targets (the default is 1024; SPLITS), other tiles (ENGINE_TILES).
+  for s in ${SPLITS-0}; do
     step "forward_engine_split$s" 25 "${DB[@]}" forward "${W[@]}" --engine --models lite,full \
       --batches 1,8 "${E[@]}" --split "$s"
   done
-  step forward_engine_tile64 20 "${DB[@]}" forward "${W[@]}" --engine --models lite,full \
-    --batches 1 "${E[@]}" --tile 64
-  step forward_engine_tile128 25 "${DB[@]}" forward "${W[@]}" --engine --models lite,full \
-    --batches 1,8 "${E[@]}" --tile 128
+  for tile in ${ENGINE_TILES-32}; do
+    step "forward_engine_tile$tile" 25 "${DB[@]}" forward "${W[@]}" --engine --models lite,full \
+      --batches 1,8 "${E[@]}" --tile "$tile"
+  done
   step profile_infer_engine 30 "${DB[@]}" profile --backend webgpu --models lite,full --size "$SIZE" \
     --skip-train --recorded
 elif [ "$ADAPTER_OK" = 1 ]; then

@@ -21,7 +21,7 @@
 import type { tf } from "../deps.ts";
 import { disposeInfos, i32, registerWebgpuKernels, runCall, type WgslCall } from "./_webgpu.ts";
 import { filterGradCode, filterGradToOneCode, filterGradVec4Code } from "./_conv_grad_wgsl.ts";
-import { convTileN } from "./_conv_wgsl.ts";
+import { convTileN, scalarTuning } from "./_conv_wgsl.ts";
 
 /** Kernel names. */
 export const CONV_GRAD_KERNELS = { filterGrad: "U2NetConvFilterGrad" } as const;
@@ -95,7 +95,10 @@ export function filterGradCalls(
   const quads = c1 % 4 === 0 && x2Channels % 4 === 0 && co % 4 === 0;
   // One output channel from channels in fours (the side convs): a reduction per row quad.
   const toOne = co === 1 && c1 % 4 === 0 && !concat;
-  const { rows, unrolled } = quads ? convGradTuning : { rows: 64 as const, unrolled: false };
+  const { rows, unrolled } = quads ? convGradTuning : {
+    rows: 64 as const,
+    unrolled: convGradTuning.unrolled && scalarTuning.unrolled,
+  };
   const [splits, chunk] = splitK(m, co, k, rows);
   if (concat && !quads) {
     throw new RangeError(
@@ -114,14 +117,16 @@ export function filterGradCalls(
   const gemm: WgslCall = toOne ? toOneCall(m, splits, uniforms) : {
     spec: {
       key: `u2netConvFilterGrad_${quads ? `v${rows}${unrolled ? "u" : ""}x` : ""}${tn}${
-        concat ? "_cat" : ""
-      }`,
+        !quads && unrolled ? "u" : ""
+      }${concat ? "_cat" : ""}`,
       outputShape: [splits, m, co],
       inputs: concat ? ["x", "x2", "dy"] : ["x", "dy"],
       workgroupSize: quads ? [tn / 4, 16, 1] : [16, 16, 1],
       dispatch: [Math.ceil(co / tn), Math.ceil(m / rows), splits],
       uniforms: "m : i32, k : i32, chunk : i32, kw : i32, dil : i32, ph : i32, pw : i32,",
-      code: quads ? filterGradVec4Code(tn, { concat, rows, unrolled }) : filterGradCode(tn),
+      code: quads
+        ? filterGradVec4Code(tn, { concat, rows, unrolled })
+        : filterGradCode(tn, unrolled),
       ...(quads ? { components: { inputs: concat ? [4, 4, 4] : [4, 4], output: 4 } } : {}),
     },
     uniforms,

@@ -9,7 +9,7 @@ import { buildBlocks, type NetworkBlocks } from "../model/state_dict.ts";
 import type { U2NetConfig } from "../model/config.ts";
 import type { ConvLayerSpec } from "../model/rsu.ts";
 import { walkStages } from "../model/_graph_walk.ts";
-import { convTileN } from "../model/_conv_wgsl.ts";
+import { convTileN, scalarTuning } from "../model/_conv_wgsl.ts";
 
 /** A planned activation: buffer id and NHWC shape. */
 export interface PlannedMap {
@@ -28,7 +28,7 @@ export interface PlannedMap {
 /** One dispatch of the plan. */
 export interface PlannedStep {
   /**
-   * Shader: `conv<tn>`, `convv<tm>x<tn>` (+`u`: unrolled, +`k`: split K),
+   * Shader: `conv<tn>`, `convv<tm>x<tn>` (each +`u`: unrolled; then +`k`: split K),
    * `side`, `pool`, `resize`, `fuse`, `splitsum`.
    */
   shader: string;
@@ -151,7 +151,9 @@ export function planEngine(
       return out;
     }
     steps.push({
-      shader: quads ? `convv${tm}x${tn}${unrolled ? "u" : ""}` : `conv${tn}`,
+      shader: `conv${quads ? `v${tm}x` : ""}${tn}${
+        unrolled && (quads || scalarTuning.unrolled) ? "u" : ""
+      }`,
       bindings: [
         out.buf,
         a.buf,

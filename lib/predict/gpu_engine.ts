@@ -78,8 +78,8 @@ function shaderSource(key: string): string {
       splitK: vec[4] === "k",
     });
   }
-  const scalar = /^conv(\d+)$/.exec(key);
-  if (scalar) return convShader(Number(scalar[1]));
+  const scalar = /^conv(\d+)(u?)$/.exec(key);
+  if (scalar) return convShader(Number(scalar[1]), scalar[2] === "u");
   const fixed: Record<string, string> = {
     side: convToOneShader(),
     pool: POOL_SHADER,

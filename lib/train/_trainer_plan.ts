@@ -14,7 +14,7 @@ import { buildBlocks } from "../model/state_dict.ts";
 import type { U2NetConfig } from "../model/config.ts";
 import type { ConvLayerSpec } from "../model/rsu.ts";
 import { walkStages } from "../model/_graph_walk.ts";
-import { convShaderVec4, convTileN, convTuning } from "../model/_conv_wgsl.ts";
+import { convShaderVec4, convTileN, convTuning, scalarTuning } from "../model/_conv_wgsl.ts";
 import { convToOneShader } from "../model/_conv_one_wgsl.ts";
 import { convShader, POOL_SHADER, RESIZE_SHADER } from "../predict/_engine_wgsl.ts";
 import { flatGroups } from "../predict/_engine_plan.ts";
@@ -80,7 +80,9 @@ export function planTrainer(
       throw new RangeError(`Cannot plan a conv: current channels are ${c}+${c2} → ${co}`);
     }
     b.raw(
-      quads ? convShaderVec4(tm, tn, { flipped, unrolled: convTuning.unrolled }) : convShader(tn),
+      quads
+        ? convShaderVec4(tm, tn, { flipped, unrolled: convTuning.unrolled })
+        : convShader(tn, convTuning.unrolled && scalarTuning.unrolled),
       [seg(out), seg(x), seg(x2 ?? x), seg(x), wt, bias],
       [m, hh, ww, c, c2, co, k, dil, 0, 0, k * k * (c + c2), ((k - 1) / 2) * dil],
       [],

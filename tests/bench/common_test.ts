@@ -1,7 +1,7 @@
 import { assertEquals, assertThrows } from "../_assert.ts";
 import { applyTiling, median, modelList, numberList, timeRuns } from "../../bench/_common.ts";
 import { GEMM_VARIANTS, gemmShader } from "../../bench/gemm_bench.ts";
-import { convTuning } from "../../lib/model/_conv_wgsl.ts";
+import { convTuning, scalarTuning } from "../../lib/model/_conv_wgsl.ts";
 import { convGradTuning } from "../../lib/model/_conv_grad_webgpu.ts";
 import { groupKernels, shapeKey } from "../../bench/profile.ts";
 import { forwardWorkload } from "../../bench/forward_bench.ts";
@@ -54,7 +54,7 @@ Deno.test("groupKernels() sums kernel times by key, heaviest first", () => {
 });
 
 Deno.test("applyTiling() sets the kernels' tuning and rejects unknown parts", () => {
-  const saved = [{ ...convTuning }, { ...convGradTuning }] as const;
+  const saved = [{ ...convTuning }, { ...convGradTuning }, { ...scalarTuning }] as const;
   try {
     assertEquals(applyTiling(""), "conv64,grad64,wg2048");
     assertEquals(applyTiling("grad128, gradlooped,wg512"), "conv64,grad128,gradlooped,wg512");
@@ -62,11 +62,13 @@ Deno.test("applyTiling() sets the kernels' tuning and rejects unknown parts", ()
     assertEquals(applyTiling("looped"), "conv64,convlooped,grad128,gradlooped,wg512");
     assertEquals(applyTiling("convunrolled"), "conv64,grad128,gradlooped,wg512");
     assertEquals(applyTiling("unrolled,conv128"), "conv128,grad128,wg512");
+    assertEquals(applyTiling("scalarlooped"), "conv128,grad128,wg512,scalarlooped");
     assertThrows(() => applyTiling("grad96"), RangeError);
     assertThrows(() => applyTiling("prefetch"), RangeError);
   } finally {
     Object.assign(convTuning, saved[0]);
     Object.assign(convGradTuning, saved[1]);
+    Object.assign(scalarTuning, saved[2]);
   }
 });
 

@@ -23,8 +23,8 @@ Deno.test("filterGradCalls() picks the one-channel, vec4 or scalar program by ch
   assertEquals(key([2, 9, 11, 64], 1), "u2netConvFilterGrad_one"); // side convs
   assertEquals(key([2, 9, 11, 64], 16), "u2netConvFilterGrad_v64ux16");
   assertEquals(key([2, 9, 11, 32], 64, 32), "u2netConvFilterGrad_v64ux64_cat");
-  assertEquals(key([2, 9, 11, 3], 64), "u2netConvFilterGrad_64"); // RGB input
-  assertEquals(key([2, 9, 11, 3], 1), "u2netConvFilterGrad_16"); // one channel, not from fours
+  assertEquals(key([2, 9, 11, 3], 64), "u2netConvFilterGrad_64u"); // RGB input
+  assertEquals(key([2, 9, 11, 3], 1), "u2netConvFilterGrad_16u"); // one channel, not from fours
 });
 
 /** Filter gradient of Σ r·conv2d(x, w, d) by the kernel (on) or per-tap products (off). */
@@ -83,8 +83,12 @@ Deno.test("conv2d() filter gradient matches the per-tap products when fused on w
       const looped = new Map<number, Float32Array>();
       // Every tiling on one case (each compiles for 5-11 s on a software adapter).
       const tilings = `${shape}` === "2,11,13,32" ? variants : [[64, false] as const];
+      // The scalar kernel (the RGB case), looped and unrolled.
+      const scalar = `${shape}` === "2,9,7,3"
+        ? [[64, false], [64, true]] as const
+        : [[64, false] as const];
       const quads = shape[3] % 4 === 0 && co % 4 === 0;
-      for (const [rows, unrolled] of quads ? tilings : [[64, false] as const]) {
+      for (const [rows, unrolled] of quads ? tilings : scalar) {
         Object.assign(convGradTuning, { rows, unrolled });
         const fused = await filterGrad(x, w, r, d, true);
         const again = await filterGrad(x, w, r, d, true);
