@@ -164,10 +164,11 @@ check_webgpu() { # the WebGPU correctness tests on this GPU (bench/gpu/check.ts)
 
 if [ "$ADAPTER_OK" = 1 ] && [ "${PLAN:-main}" = tiling ]; then
   # PLAN=tiling: the defaults first (the recorded training step, lite and
-  # full at b16; the engine at b1 and b8) and the correctness checks; then
-  # the training step under each other kernel tiling (--tiling), each
-  # model's fastest at b8 (and the default's, when another won) and its
-  # profile; the engine's split-K targets and tile sizes, and its profile.
+  # full at b16; the engine at b1 and b8, and with calls in flight), the
+  # training step under each other kernel tiling (--tiling) and the
+  # correctness checks; then each model's b8 rows (the fastest tiling's
+  # too, when another won) and profile; the engine's other split-K targets
+  # and tile sizes, and its profile.
   DB=("$DENO" run --no-prompt --allow-read=. --allow-env --allow-sys=cpus "${BENCH[@]}")
   W=(--backend webgpu)
   T=(--size "$TRAIN_SIZE" --runs 3 --warmup 1 --max-seconds 5)
@@ -178,7 +179,6 @@ if [ "$ADAPTER_OK" = 1 ] && [ "${PLAN:-main}" = tiling ]; then
   # Eight batch-1 calls made together (they overlap; torch_bench's pipelined_ rows likewise).
   step forward_engine_inflight8 25 "${DB[@]}" forward "${W[@]}" --engine --models lite,full \
     --batches 1 "${E[@]}" --inflight 8
-  check_webgpu 100
   # TILINGS: the other tilings to time (space-separated `--tiling` values).
   # Measured on an H200 on 2026-11-27 and no faster than the default, so left
   # out: looped shaders (3-4x slower), grad128, wg1024, wg4096, conv128,
@@ -187,6 +187,7 @@ if [ "$ADAPTER_OK" = 1 ] && [ "${PLAN:-main}" = tiling ]; then
     step "tiling_$t" 30 "${DB[@]}" train "${W[@]}" --engine gpu --models lite,full \
       --batches 16 "${T[@]}" --tiling "$t"
   done
+  check_webgpu 100
   for m in lite full; do
     # The fastest tiling at b16, or "" when it is the default (the first row).
     best=$("$PYTHON" - "$JSONL" "train_${m}_b16_$TRAIN_SIZE" <<'PY'
