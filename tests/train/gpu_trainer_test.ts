@@ -11,7 +11,6 @@ import { criterion } from "../../lib/train/loss.ts";
 import { GpuTrainer } from "../../lib/train/gpu_trainer.ts";
 import { planTrainer } from "../../lib/train/_trainer_plan.ts";
 import { MAX_CHUNK } from "../../lib/train/_trainer_builder.ts";
-import { convTuning } from "../../lib/model/_conv_wgsl.ts";
 import { convGradTuning } from "../../lib/model/_conv_grad_webgpu.ts";
 import { fixture, nchwToNhwc, useBackend, webgpuOrSkip } from "../_helpers.ts";
 import { assertNearReference } from "./_train_parity.ts";
@@ -176,20 +175,21 @@ Deno.test("GpuTrainer.gradients() match tfjs' autodiff per parameter when starte
 });
 
 /*
- * The tilings the benchmarks switch (128-pixel conv tiles, 128-row looped
- * filter gradient tiles) against the default ones (64, unrolled), from
- * lite_wz: the conv sums each output in the same order whatever the tile,
- * so only the filter gradients' split sums may differ, by rounding.
+ * A tiling the benchmarks switch (128-row looped filter-gradient tiles)
+ * against the default (64 rows, unrolled), from lite_wz: only the filter
+ * gradients' split sums may differ, by rounding. (Conv tiles of any size
+ * sum each output in the same order: the engine's tests check 32, 64 and
+ * 128 rows bit for bit; compiling the trainer's convs again here would
+ * cost a minute of cold compiles on a software adapter.)
  */
-Deno.test("GpuTrainer.gradients() agree across conv tilings when the tiles are 128 rows or looped", async (t) => {
+Deno.test("GpuTrainer.gradients() agree across filter-gradient tilings when the tiles are 128 rows and looped", async (t) => {
   const adamw = (m: U2Net) => new AdamW(getParamsGroups(m.namedParameters()), { lr: 0 });
   await withLiteFixture(t, adamw, async ({ images, masks, trainer }) => {
     const base = await trainer();
     const loss = await base.step(images, masks);
     const want = await base.gradients();
-    const saved = [{ ...convTuning }, { ...convGradTuning }] as const;
+    const saved = { ...convGradTuning };
     Object.assign(convGradTuning, { rows: 128, unrolled: false });
-    Object.assign(convTuning, { rows: 128, unrolled: true });
     try {
       const tiled = await trainer();
       assert.equal(await tiled.step(images, masks), loss);
@@ -200,8 +200,7 @@ Deno.test("GpuTrainer.gradients() agree across conv tilings when the tiles are 1
         assert.ok(Math.sqrt(d / n) <= 1e-5, `${key}: relative difference ${Math.sqrt(d / n)}`);
       }
     } finally {
-      Object.assign(convTuning, saved[0]);
-      Object.assign(convGradTuning, saved[1]);
+      Object.assign(convGradTuning, saved);
     }
   });
 });
