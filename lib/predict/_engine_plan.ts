@@ -79,7 +79,7 @@ export function splitConvK(k: number, groups: number, target: number): [number, 
 
 /** Options of {@linkcode planEngine}. */
 export interface PlanEngineOptions {
-  /** Pixel side of the vec4 conv tiles, 32 or 64. @default 64 */
+  /** Pixel side of the vec4 conv tiles: 32, 64 or 128. @default 64 */
   tileRows?: number;
   /** The unrolled conv shader. @default true */
   unrolled?: boolean;
