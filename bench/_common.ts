@@ -11,7 +11,8 @@ import { type BackendInfo, type BackendName, selectBackend } from "../lib/backen
 import { foldBatchNorm } from "../lib/model/fold_bn.ts";
 import { type ArchName, U2Net } from "../lib/model/mod.ts";
 import { webgpuKernelSettings } from "../lib/model/_webgpu.ts";
-import { convTuning, scalarTuning } from "../lib/model/_conv_wgsl.ts";
+import { convTuning } from "../lib/model/_conv_wgsl.ts";
+import { scalarTuning } from "../lib/model/_scalar_tile_wgsl.ts";
 import { convGradTuning } from "../lib/model/_conv_grad_webgpu.ts";
 
 /** One benchmark result, printed as one JSON line. */

@@ -21,7 +21,8 @@
 import type { tf } from "../deps.ts";
 import { disposeInfos, i32, registerWebgpuKernels, runCall, type WgslCall } from "./_webgpu.ts";
 import { filterGradCode, filterGradToOneCode, filterGradVec4Code } from "./_conv_grad_wgsl.ts";
-import { convTileN, scalarTuning } from "./_conv_wgsl.ts";
+import { convTileN } from "./_conv_wgsl.ts";
+import { scalarUnrolled } from "./_scalar_tile_wgsl.ts";
 
 /** Kernel names. */
 export const CONV_GRAD_KERNELS = { filterGrad: "U2NetConvFilterGrad" } as const;
@@ -97,7 +98,7 @@ export function filterGradCalls(
   const toOne = co === 1 && c1 % 4 === 0 && !concat;
   const { rows, unrolled } = quads ? convGradTuning : {
     rows: 64 as const,
-    unrolled: convGradTuning.unrolled && scalarTuning.unrolled,
+    unrolled: scalarUnrolled(convGradTuning.unrolled),
   };
   const [splits, chunk] = splitK(m, co, k, rows);
   if (concat && !quads) {

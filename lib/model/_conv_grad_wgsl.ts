@@ -11,6 +11,7 @@
 
 import { filterGradUnrolledCode } from "./_conv_grad_unrolled_wgsl.ts";
 import { fetchQuad, prelude, vec4TileHead, walk16 } from "./_conv_grad_parts_wgsl.ts";
+import { scalarTileAccs } from "./_scalar_tile_wgsl.ts";
 
 /**
  * The scalar shader (any channel counts): 64 rows x `tn` columns per 16x16
@@ -19,28 +20,12 @@ import { fetchQuad, prelude, vec4TileHead, walk16 } from "./_conv_grad_parts_wgs
  */
 export function filterGradCode(tn: number, unrolled = false): string {
   const rn = tn / 16;
-  const J = [...Array(rn).keys()];
-  const accs = unrolled
-    ? J.map((j) => `var acc${j} = vec4<f32>(0.0);`).join("\n  ")
-    : `var acc : array<vec4<f32>, ${rn}>;
+  const accs = scalarTileAccs(tn, unrolled);
+  const init = unrolled ? "" : `
   for (var j = 0; j < ${rn}; j++) { acc[j] = vec4<f32>(0.0); }`;
-  const math = unrolled
-    ? J.map((j) => `acc${j} = fma(a, vec4<f32>(Bs[kk * ${tn} + tx + ${16 * j}]), acc${j});`)
-      .join("\n      ")
-    : `for (var j = 0; j < ${rn}; j++) {
-        acc[j] = fma(a, vec4<f32>(Bs[kk * ${tn} + tx + 16 * j]), acc[j]);
-      }`;
-  const store = unrolled
-    ? J.map((j) =>
-      `{
-      let n = n0 + tx + ${16 * j};
-      if (m < M && n < N) { result[(s * M + m) * N + n] = acc${j}[i]; }
-    }`
-    ).join("\n    ")
-    : `for (var j = 0; j < ${rn}; j++) {
-      let n = n0 + tx + 16 * j;
-      if (m < M && n < N) { result[(s * M + m) * N + n] = acc[j][i]; }
-    }`;
+  const store = (j: string, acc: string) =>
+    `let n = n0 + tx + ${j};
+      if (m < M && n < N) { result[(s * M + m) * N + n] = ${acc}[i]; }`;
   return `
 var<workgroup> As : array<f32, 1024>;
 var<workgroup> Bs : array<f32, ${16 * tn}>;
@@ -50,7 +35,7 @@ fn main() {
   let ty = i32(localId.y);
   let li = i32(localIndex);
   // acc[j][i]: row m0 + ty + 16·i, column n0 + tx + 16·j.
-  ${accs}
+  ${accs.decl}${init}
   for (var k0 = kBegin; k0 < kEnd; k0 += 16) {
     for (var idx = li; idx < 1024; idx += 256) {
       let kk = idx / 64;
@@ -83,13 +68,13 @@ fn main() {
     for (var kk = 0; kk < 16; kk++) {
       let r = kk * 64 + ty;
       let a = vec4<f32>(As[r], As[r + 16], As[r + 32], As[r + 48]);
-      ${math}
+      ${accs.step}
     }
     workgroupBarrier();
   }
   for (var i = 0; i < 4; i++) {
     let m = m0 + ty + 16 * i;
-    ${store}
+    ${accs.each(store)}
   }
 }`;
 }

@@ -24,13 +24,6 @@ export function convTileN(co: number): number {
 export const convTuning: { rows: 64 | 128; unrolled: boolean } = { rows: 64, unrolled: true };
 
 /**
- * Whether the scalar conv and filter-gradient shaders (the RGB input layer:
- * `convShader`, `filterGradCode`) are unrolled where their caller asks for
- * unrolled shaders: an A/B knob for the benchmarks (`--tiling scalarlooped`).
- */
-export const scalarTuning: { unrolled: boolean } = { unrolled: true };
-
-/**
  * The workgroup of a {@linkcode convShaderVec4} tile: rows per thread `rm`
  * (4, or more so that a workgroup stays within 256 threads) and threads
  * along y `wy`; the x size is `tn / 4`.

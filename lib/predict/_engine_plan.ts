@@ -9,7 +9,8 @@ import { buildBlocks, type NetworkBlocks } from "../model/state_dict.ts";
 import type { U2NetConfig } from "../model/config.ts";
 import type { ConvLayerSpec } from "../model/rsu.ts";
 import { walkStages } from "../model/_graph_walk.ts";
-import { convTileN, scalarTuning } from "../model/_conv_wgsl.ts";
+import { convTileN } from "../model/_conv_wgsl.ts";
+import { scalarUnrolled } from "../model/_scalar_tile_wgsl.ts";
 
 /** A planned activation: buffer id and NHWC shape. */
 export interface PlannedMap {
@@ -152,7 +153,7 @@ export function planEngine(
     }
     steps.push({
       shader: `conv${quads ? `v${tm}x` : ""}${tn}${
-        unrolled && (quads || scalarTuning.unrolled) ? "u" : ""
+        (quads ? unrolled : scalarUnrolled(unrolled)) ? "u" : ""
       }`,
       bindings: [
         out.buf,

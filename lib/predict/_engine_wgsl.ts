@@ -17,6 +17,8 @@
  * @module
  */
 
+import { scalarTileAccs } from "../model/_scalar_tile_wgsl.ts";
+
 /**
  * The conv shader for a tile width (16, 32 or 64); `unrolled` writes the
  * per-thread accumulators as scalars and their loops out (the same sums in
@@ -24,16 +26,7 @@
  */
 export function convShader(tn: number, unrolled = false): string {
   const rn = tn / 16;
-  const J = [...Array(rn).keys()];
-  const accs = unrolled
-    ? J.map((j) => `var acc${j} = vec4<f32>(0.0);`).join("\n  ")
-    : `var acc : array<vec4<f32>, ${rn}>;`;
-  const math = unrolled
-    ? J.map((j) => `acc${j} = fma(a, vec4<f32>(Bs[kk * ${tn} + tx + ${16 * j}]), acc${j});`)
-      .join("\n      ")
-    : `for (var j = 0; j < ${rn}; j++) {
-        acc[j] = fma(a, vec4<f32>(Bs[kk * ${tn} + tx + 16 * j]), acc[j]);
-      }`;
+  const accs = scalarTileAccs(tn, unrolled);
   const storeOne = (j: string, acc: string) =>
     `let n = n0 + tx + ${j};
       if (m < p.M && n < p.Co) {
@@ -42,15 +35,6 @@ export function convShader(tn: number, unrolled = false): string {
         if (p.res != 0) { v = v + R[m * p.Co + n]; }
         dst[m * p.Co + n] = v;
       }`;
-  const store = unrolled
-    ? J.map((j) =>
-      `{
-      ${storeOne(String(16 * j), `acc${j}`)}
-    }`
-    ).join("\n    ")
-    : `for (var j = 0; j < ${rn}; j++) {
-      ${storeOne("16 * j", "acc[j]")}
-    }`;
   return /* wgsl */ `
 struct P { M : i32, H : i32, W : i32, C1 : i32, C2 : i32, Co : i32,
   k : i32, dil : i32, relu : i32, res : i32, K : i32, pad : i32 };
@@ -72,7 +56,7 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
   let tx = i32(lid.x);
   let ty = i32(lid.y);
   let cin = p.C1 + p.C2;
-  ${accs}
+  ${accs.decl}
   for (var k0 = 0; k0 < p.K; k0 += 16) {
     for (var idx = i32(li); idx < 1024; idx += 256) {
       let m = m0 + idx / 16;
@@ -105,13 +89,13 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
     for (var kk = 0; kk < 16; kk++) {
       let a = vec4<f32>(As[ty * 16 + kk], As[(ty + 16) * 16 + kk], As[(ty + 32) * 16 + kk],
                         As[(ty + 48) * 16 + kk]);
-      ${math}
+      ${accs.step}
     }
     workgroupBarrier();
   }
   for (var i = 0; i < 4; i++) {
     let m = m0 + ty + 16 * i;
-    ${store}
+    ${accs.each(storeOne)}
   }
 }`;
 }

@@ -14,7 +14,8 @@ import { buildBlocks } from "../model/state_dict.ts";
 import type { U2NetConfig } from "../model/config.ts";
 import type { ConvLayerSpec } from "../model/rsu.ts";
 import { walkStages } from "../model/_graph_walk.ts";
-import { convShaderVec4, convTileN, convTuning, scalarTuning } from "../model/_conv_wgsl.ts";
+import { convShaderVec4, convTileN, convTuning } from "../model/_conv_wgsl.ts";
+import { scalarUnrolled } from "../model/_scalar_tile_wgsl.ts";
 import { convToOneShader } from "../model/_conv_one_wgsl.ts";
 import { convShader, POOL_SHADER, RESIZE_SHADER } from "../predict/_engine_wgsl.ts";
 import { flatGroups } from "../predict/_engine_plan.ts";
@@ -82,7 +83,7 @@ export function planTrainer(
     b.raw(
       quads
         ? convShaderVec4(tm, tn, { flipped, unrolled: convTuning.unrolled })
-        : convShader(tn, convTuning.unrolled && scalarTuning.unrolled),
+        : convShader(tn, scalarUnrolled(convTuning.unrolled)),
       [seg(out), seg(x), seg(x2 ?? x), seg(x), wt, bias],
       [m, hh, ww, c, c2, co, k, dil, 0, 0, k * k * (c + c2), ((k - 1) / 2) * dil],
       [],

@@ -1,7 +1,8 @@
 import { assertEquals, assertThrows } from "../_assert.ts";
 import { applyTiling, median, modelList, numberList, timeRuns } from "../../bench/_common.ts";
 import { GEMM_VARIANTS, gemmShader } from "../../bench/gemm_bench.ts";
-import { convTuning, scalarTuning } from "../../lib/model/_conv_wgsl.ts";
+import { convTuning } from "../../lib/model/_conv_wgsl.ts";
+import { scalarTuning } from "../../lib/model/_scalar_tile_wgsl.ts";
 import { convGradTuning } from "../../lib/model/_conv_grad_webgpu.ts";
 import { groupKernels, shapeKey } from "../../bench/profile.ts";
 import { forwardWorkload } from "../../bench/forward_bench.ts";
