@@ -1,0 +1,439 @@
+/*
+ * U2-Net's CPU inference kernels (wasm SIMD128), driven by cpu_engine.ts.
+ * Maps are NHWC float32 for one image. Build: ./build.sh (clang + wasm-ld).
+ * Mul + add throughout (no fused multiply-add), so results do not depend on
+ * the CPU.
+ */
+#include <wasm_simd128.h>
+
+#define LD(p) wasm_v128_load(p)
+#define ST(p, v) wasm_v128_store(p, v)
+#define SPL(p) wasm_v128_load32_splat(p)
+#define ADD wasm_f32x4_add
+#define SUB wasm_f32x4_sub
+#define MUL wasm_f32x4_mul
+#define MAC(acc, x, w) acc = ADD(acc, MUL(x, w))
+#define PX 4
+
+static float zeros[8192] __attribute__((aligned(16)));
+extern unsigned char __heap_base;
+
+/** First free byte after the module's own data. */
+__attribute__((export_name("heap_base"))) int heap_base(void) { return (int)&__heap_base; }
+
+static v128_t finish(v128_t r, int relu) {
+  return relu ? wasm_f32x4_max(r, wasm_f32x4_splat(0.f)) : r;
+}
+
+/* Stores 8 channels of one pixel: bias was the accumulators' start. */
+static void store8(float* out, const float* res, long o, v128_t r0, v128_t r1, int nco, int relu) {
+  r0 = finish(r0, relu);
+  r1 = finish(r1, relu);
+  if (nco == 8) {
+    if (res) { r0 = ADD(r0, LD(res + o)); r1 = ADD(r1, LD(res + o + 4)); }
+    ST(out + o, r0);
+    ST(out + o + 4, r1);
+    return;
+  }
+  float t[8] __attribute__((aligned(16)));
+  ST(t, r0);
+  ST(t + 4, r1);
+  for (int j = 0; j < nco; j++) out[o + j] = t[j] + (res ? res[o + j] : 0.f);
+}
+
+/*
+ * Direct conv: out = relu?(conv(a ‖ b) + bias) (+ res). Weights packed
+ * [ceil(co/8)][k*k][ca+cb][8], bias padded to a multiple of 8.
+ */
+__attribute__((export_name("conv_direct")))
+void conv_direct(float* out, const float* a, const float* b, const float* res, const float* wp,
+                 const float* bias, int H, int W, int ca, int cb, int co, int k, int dil,
+                 int relu, int pad) {
+  int ci = ca + cb, taps = k * k;
+  for (int cob = 0; cob < co; cob += 8) {
+    const float* wb = wp + (long)(cob / 8) * taps * ci * 8;
+    v128_t b0 = LD(bias + cob), b1 = LD(bias + cob + 4);
+    int nco = co - cob < 8 ? co - cob : 8;
+    for (int y = 0; y < H; y++) {
+      for (int x0 = 0; x0 < W; x0 += PX) {
+        int np = W - x0 < PX ? W - x0 : PX;
+        v128_t acc[PX][2];
+        for (int p = 0; p < PX; p++) { acc[p][0] = b0; acc[p][1] = b1; }
+        for (int ky = 0; ky < k; ky++) {
+          int iy = y + ky * dil - pad;
+          if (iy < 0 || iy >= H) continue;
+          for (int kx = 0; kx < k; kx++) {
+            const float* w = wb + (ky * k + kx) * ci * 8;
+            const float* pa[PX];
+            const float* pb[PX];
+            for (int p = 0; p < PX; p++) {
+              int ix = x0 + p + kx * dil - pad;
+              int ok = p < np && ix >= 0 && ix < W;
+              long off = (long)iy * W + ix;
+              pa[p] = ok ? a + off * ca : zeros;
+              pb[p] = ok ? b + off * cb : zeros;
+            }
+            for (int c = 0; c < ca; c++) {
+              v128_t w0 = LD(w), w1 = LD(w + 4);
+              w += 8;
+              for (int p = 0; p < PX; p++) {
+                v128_t xv = SPL(pa[p] + c);
+                MAC(acc[p][0], xv, w0);
+                MAC(acc[p][1], xv, w1);
+              }
+            }
+            for (int c = 0; c < cb; c++) {
+              v128_t w0 = LD(w), w1 = LD(w + 4);
+              w += 8;
+              for (int p = 0; p < PX; p++) {
+                v128_t xv = SPL(pb[p] + c);
+                MAC(acc[p][0], xv, w0);
+                MAC(acc[p][1], xv, w1);
+              }
+            }
+          }
+        }
+        for (int p = 0; p < np; p++) {
+          store8(out, res, ((long)y * W + x0 + p) * co + cob, acc[p][0], acc[p][1], nco, relu);
+        }
+      }
+    }
+  }
+}
+
+/* A conv to one channel (the side outputs): weights [k*k][c], c a multiple of 4. */
+__attribute__((export_name("conv_one")))
+void conv_one(float* out, const float* a, const float* w, float bias, int H, int W, int c, int k,
+              int dil, int pad) {
+  for (int y = 0; y < H; y++) {
+    for (int x = 0; x < W; x++) {
+      v128_t acc = wasm_f32x4_splat(0.f);
+      for (int ky = 0; ky < k; ky++) {
+        int iy = y + ky * dil - pad;
+        if (iy < 0 || iy >= H) continue;
+        for (int kx = 0; kx < k; kx++) {
+          int ix = x + kx * dil - pad;
+          if (ix < 0 || ix >= W) continue;
+          const float* p = a + ((long)iy * W + ix) * c;
+          const float* q = w + (ky * k + kx) * c;
+          for (int i = 0; i < c; i += 4) MAC(acc, LD(p + i), LD(q + i));
+        }
+      }
+      out[(long)y * W + x] = bias + wasm_f32x4_extract_lane(acc, 0) +
+        wasm_f32x4_extract_lane(acc, 1) + wasm_f32x4_extract_lane(acc, 2) +
+        wasm_f32x4_extract_lane(acc, 3);
+    }
+  }
+}
+
+/* 2x2 max pool, stride 2, ceil mode; c a multiple of 4. */
+__attribute__((export_name("pool")))
+void pool(float* out, const float* in, int H, int W, int c) {
+  int oh = (H + 1) / 2, ow = (W + 1) / 2;
+  for (int y = 0; y < oh; y++) {
+    for (int x = 0; x < ow; x++) {
+      float* o = out + ((long)y * ow + x) * c;
+      int y1 = 2 * y + 1 < H ? 2 * y + 1 : 2 * y, x1 = 2 * x + 1 < W ? 2 * x + 1 : 2 * x;
+      const float* p00 = in + ((long)(2 * y) * W + 2 * x) * c;
+      const float* p01 = in + ((long)(2 * y) * W + x1) * c;
+      const float* p10 = in + ((long)y1 * W + 2 * x) * c;
+      const float* p11 = in + ((long)y1 * W + x1) * c;
+      for (int i = 0; i < c; i += 4) {
+        ST(o + i, wasm_f32x4_max(wasm_f32x4_max(LD(p00 + i), LD(p01 + i)),
+                                 wasm_f32x4_max(LD(p10 + i), LD(p11 + i))));
+      }
+    }
+  }
+}
+
+/* Bilinear resize, half-pixel centres (align_corners=False), as the engine's WGSL. */
+__attribute__((export_name("resize")))
+void resize(float* out, const float* in, int H, int W, int c, int oh, int ow, float sy, float sx) {
+  for (int y = 0; y < oh; y++) {
+    float fy = sy * ((float)y + 0.5f) - 0.5f;
+    if (fy < 0.f) fy = 0.f;
+    int y0 = (int)fy;
+    if (y0 > H - 1) y0 = H - 1;
+    int y1 = y0 + 1 < H ? y0 + 1 : H - 1;
+    float ly = fy - (float)y0;
+    for (int x = 0; x < ow; x++) {
+      float fx = sx * ((float)x + 0.5f) - 0.5f;
+      if (fx < 0.f) fx = 0.f;
+      int x0 = (int)fx;
+      if (x0 > W - 1) x0 = W - 1;
+      int x1 = x0 + 1 < W ? x0 + 1 : W - 1;
+      float lx = fx - (float)x0;
+      const float* r0 = in + (long)y0 * W * c;
+      const float* r1 = in + (long)y1 * W * c;
+      float* o = out + ((long)y * ow + x) * c;
+      if ((c & 3) == 0) {
+        v128_t vlx = wasm_f32x4_splat(lx), vly = wasm_f32x4_splat(ly);
+        v128_t mlx = wasm_f32x4_splat(1.f - lx), mly = wasm_f32x4_splat(1.f - ly);
+        for (int i = 0; i < c; i += 4) {
+          v128_t top = ADD(MUL(LD(r0 + x0 * c + i), mlx), MUL(LD(r0 + x1 * c + i), vlx));
+          v128_t bot = ADD(MUL(LD(r1 + x0 * c + i), mlx), MUL(LD(r1 + x1 * c + i), vlx));
+          ST(o + i, ADD(MUL(top, mly), MUL(bot, vly)));
+        }
+      } else {
+        for (int i = 0; i < c; i++) {
+          float top = r0[x0 * c + i] * (1.f - lx) + r0[x1 * c + i] * lx;
+          float bot = r1[x0 * c + i] * (1.f - lx) + r1[x1 * c + i] * lx;
+          o[i] = top * (1.f - ly) + bot * ly;
+        }
+      }
+    }
+  }
+}
+
+/*
+ * M[ξ][t][0..8·ncob) = V[ξ][t][0..ci) · U[ξ] for the `npts` points ξ and the
+ * first `nt` tiles (rounded up to 4; rows past `nt` are scratch).
+ */
+static void gemm_block(const float* V, float* M, const float* U, int npts, int nt, int nt_max,
+                       int ci, int ncob) {
+  int cop = ncob * 8;
+  for (int xi = 0; xi < npts; xi++) {
+    const float* vx = V + (long)xi * nt_max * ci;
+    for (int cob = 0; cob < ncob; cob++) {
+      const float* u0 = U + ((long)xi * ncob + cob) * ci * 8;
+      for (int t0 = 0; t0 < nt; t0 += PX) {
+        v128_t acc[PX][2];
+        for (int p = 0; p < PX; p++) acc[p][0] = acc[p][1] = wasm_f32x4_splat(0.f);
+        const float* u = u0;
+        const float* v[PX];
+        for (int p = 0; p < PX; p++) v[p] = vx + (long)(t0 + p) * ci;
+        for (int c = 0; c < ci; c += 4) { /* ci is a multiple of 4 */
+#define WSTEP(l)                                       \
+  {                                                    \
+    v128_t w0 = LD(u + 8 * l), w1 = LD(u + 8 * l + 4); \
+    for (int p = 0; p < PX; p++) {                     \
+      v128_t xv = SPL(v[p] + l);                       \
+      MAC(acc[p][0], xv, w0);                          \
+      MAC(acc[p][1], xv, w1);                          \
+    }                                                  \
+  }
+          WSTEP(0) WSTEP(1) WSTEP(2) WSTEP(3)
+#undef WSTEP
+          u += 32;
+          for (int p = 0; p < PX; p++) v[p] += 4;
+        }
+        for (int p = 0; p < PX; p++) {
+          float* m = M + ((long)xi * nt_max + t0 + p) * cop + cob * 8;
+          ST(m, acc[p][0]);
+          ST(m + 4, acc[p][1]);
+        }
+      }
+    }
+  }
+}
+
+/*
+ * Winograd F(2x2, 3x3) for a 3x3 conv of any dilation d: the output splits
+ * into d x d phases (y ≡ ry, x ≡ rx mod d), each a dilation-1 conv on its
+ * subsampled grid, cut into 2x2 tiles. Per block of up to `nt_max` tiles of
+ * one tile row: V = Bᵀ d B of every input channel, M[ξ] = V[ξ] · U[ξ] for
+ * the 16 points ξ (U = G g Gᵀ, packed [16][ceil(co/8)][ca+cb][8] by the
+ * host), then out = Aᵀ M A + bias (ReLU, + res). ca, cb and co are
+ * multiples of 4. Scratch: 16·nt_max·(ca+cb) floats of V, then
+ * 16·nt_max·ceil(co/8)·8 of M (nt_max a multiple of 4).
+ */
+__attribute__((export_name("conv_wino")))
+void conv_wino(float* out, const float* a, const float* b, const float* res, const float* U,
+               const float* bias, int H, int W, int ca, int cb, int co, int dil, int relu,
+               float* scratch, int nt_max) {
+  int ci = ca + cb, ncob = (co + 7) / 8, cop = ncob * 8;
+  float* V = scratch;
+  float* M = scratch + 16L * nt_max * ci;
+  for (int ry = 0; ry < dil && ry < H; ry++) {
+    int hp = (H - ry + dil - 1) / dil, tyn = (hp + 1) / 2;
+    for (int rx = 0; rx < dil && rx < W; rx++) {
+      int wp = (W - rx + dil - 1) / dil, txn = (wp + 1) / 2;
+      for (int ty = 0; ty < tyn; ty++) {
+        for (int tx0 = 0; tx0 < txn; tx0 += nt_max) {
+          int nt = txn - tx0 < nt_max ? txn - tx0 : nt_max;
+          /* input transform */
+          for (int t = 0; t < nt; t++) {
+            long pix[4][4];
+            int ok[4][4];
+            for (int i = 0; i < 4; i++) {
+              int y = ry + dil * (2 * ty - 1 + i);
+              for (int j = 0; j < 4; j++) {
+                int x = rx + dil * (2 * (tx0 + t) - 1 + j);
+                ok[i][j] = y >= 0 && y < H && x >= 0 && x < W;
+                pix[i][j] = (long)y * W + x;
+              }
+            }
+            for (int c = 0; c < ci; c += 4) {
+              const float* src = c < ca ? a : b;
+              int cc = c < ca ? c : c - ca, stride = c < ca ? ca : cb;
+              v128_t d[4][4];
+              for (int i = 0; i < 4; i++) {
+                for (int j = 0; j < 4; j++) {
+                  d[i][j] = ok[i][j]
+                    ? LD(src + pix[i][j] * stride + cc)
+                    : wasm_f32x4_splat(0.f);
+                }
+              }
+              v128_t e[4][4];
+              for (int j = 0; j < 4; j++) {
+                e[0][j] = SUB(d[0][j], d[2][j]);
+                e[1][j] = ADD(d[1][j], d[2][j]);
+                e[2][j] = SUB(d[2][j], d[1][j]);
+                e[3][j] = SUB(d[1][j], d[3][j]);
+              }
+              for (int i = 0; i < 4; i++) {
+                float* v = V + ((long)(i * 4) * nt_max + t) * ci + c;
+                long s = (long)nt_max * ci;
+                ST(v, SUB(e[i][0], e[i][2]));
+                ST(v + s, ADD(e[i][1], e[i][2]));
+                ST(v + 2 * s, SUB(e[i][2], e[i][1]));
+                ST(v + 3 * s, SUB(e[i][1], e[i][3]));
+              }
+            }
+          }
+          gemm_block(V, M, U, 16, nt, nt_max, ci, ncob);
+          /* output transform */
+          for (int t = 0; t < nt; t++) {
+            int y0 = ry + dil * 2 * ty, x0 = rx + dil * 2 * (tx0 + t);
+            for (int c = 0; c < co; c += 4) {
+              v128_t m[4][4];
+              for (int i = 0; i < 4; i++) {
+                for (int j = 0; j < 4; j++) m[i][j] = LD(M + ((long)(i * 4 + j) * nt_max + t) * cop + c);
+              }
+              v128_t r[2][4];
+              for (int j = 0; j < 4; j++) {
+                r[0][j] = ADD(ADD(m[0][j], m[1][j]), m[2][j]);
+                r[1][j] = SUB(SUB(m[1][j], m[2][j]), m[3][j]);
+              }
+              v128_t bv = LD(bias + c);
+              for (int i = 0; i < 2; i++) {
+                int y = y0 + dil * i;
+                if (y >= H) continue;
+                v128_t o[2];
+                o[0] = ADD(ADD(ADD(r[i][0], r[i][1]), r[i][2]), bv);
+                o[1] = ADD(SUB(SUB(r[i][1], r[i][2]), r[i][3]), bv);
+                for (int j = 0; j < 2; j++) {
+                  int x = x0 + dil * j;
+                  if (x >= W) continue;
+                  long off = ((long)y * W + x) * co + c;
+                  v128_t val = finish(o[j], relu);
+                  if (res) val = ADD(val, LD(res + off));
+                  ST(out + off, val);
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/*
+ * Winograd F(4x4, 3x3) (points 0, ±1, ±2; 4x fewer multiplications than a
+ * direct conv, against F(2x2, 3x3)'s 2.25x), otherwise as conv_wino: U is
+ * packed [36][ceil(co/8)][ca+cb][8]; scratch 36·nt_max·(ca+cb) floats of V,
+ * then 36·nt_max·ceil(co/8)·8 of M.
+ */
+__attribute__((export_name("conv_wino4")))
+void conv_wino4(float* out, const float* a, const float* b, const float* res, const float* U,
+                const float* bias, int H, int W, int ca, int cb, int co, int dil, int relu,
+                float* scratch, int nt_max) {
+  int ci = ca + cb, ncob = (co + 7) / 8, cop = ncob * 8;
+  float* V = scratch;
+  float* M = scratch + 36L * nt_max * ci;
+  v128_t four = wasm_f32x4_splat(4.f), five = wasm_f32x4_splat(5.f), two = wasm_f32x4_splat(2.f);
+  v128_t eight = wasm_f32x4_splat(8.f), zero = wasm_f32x4_splat(0.f);
+  for (int ry = 0; ry < dil && ry < H; ry++) {
+    int hp = (H - ry + dil - 1) / dil, tyn = (hp + 3) / 4;
+    for (int rx = 0; rx < dil && rx < W; rx++) {
+      int wp = (W - rx + dil - 1) / dil, txn = (wp + 3) / 4;
+      for (int ty = 0; ty < tyn; ty++) {
+        for (int tx0 = 0; tx0 < txn; tx0 += nt_max) {
+          int nt = txn - tx0 < nt_max ? txn - tx0 : nt_max;
+          /* input transform: V = Bᵀ d B */
+          for (int t = 0; t < nt; t++) {
+            long pix[6][6];
+            int ok[6][6];
+            for (int i = 0; i < 6; i++) {
+              int y = ry + dil * (4 * ty - 1 + i);
+              for (int j = 0; j < 6; j++) {
+                int x = rx + dil * (4 * (tx0 + t) - 1 + j);
+                ok[i][j] = y >= 0 && y < H && x >= 0 && x < W;
+                pix[i][j] = (long)y * W + x;
+              }
+            }
+            for (int c = 0; c < ci; c += 4) {
+              const float* src = c < ca ? a : b;
+              int cc = c < ca ? c : c - ca, stride = c < ca ? ca : cb;
+              v128_t e[6][6];
+              for (int i = 0; i < 6; i++) { /* rows: e[i] = d[i] B */
+                v128_t d[6];
+                for (int j = 0; j < 6; j++) d[j] = ok[i][j] ? LD(src + pix[i][j] * stride + cc) : zero;
+                v128_t p = SUB(d[4], MUL(four, d[2])), q = SUB(d[3], MUL(four, d[1]));
+                v128_t r = SUB(d[4], d[2]), s = MUL(two, SUB(d[3], d[1]));
+                e[i][0] = ADD(SUB(MUL(four, d[0]), MUL(five, d[2])), d[4]);
+                e[i][1] = ADD(p, q);
+                e[i][2] = SUB(p, q);
+                e[i][3] = ADD(r, s);
+                e[i][4] = SUB(r, s);
+                e[i][5] = ADD(SUB(MUL(four, d[1]), MUL(five, d[3])), d[5]);
+              }
+              long st = (long)nt_max * ci;
+              float* v0 = V + (long)t * ci + c;
+              for (int j = 0; j < 6; j++) { /* columns: Bᵀ e */
+                v128_t p = SUB(e[4][j], MUL(four, e[2][j])), q = SUB(e[3][j], MUL(four, e[1][j]));
+                v128_t r = SUB(e[4][j], e[2][j]), s = MUL(two, SUB(e[3][j], e[1][j]));
+                ST(v0 + (0 * 6 + j) * st, ADD(SUB(MUL(four, e[0][j]), MUL(five, e[2][j])), e[4][j]));
+                ST(v0 + (1 * 6 + j) * st, ADD(p, q));
+                ST(v0 + (2 * 6 + j) * st, SUB(p, q));
+                ST(v0 + (3 * 6 + j) * st, ADD(r, s));
+                ST(v0 + (4 * 6 + j) * st, SUB(r, s));
+                ST(v0 + (5 * 6 + j) * st, ADD(SUB(MUL(four, e[1][j]), MUL(five, e[3][j])), e[5][j]));
+              }
+            }
+          }
+          gemm_block(V, M, U, 36, nt, nt_max, ci, ncob);
+          /* output transform: Aᵀ M A + bias */
+          for (int t = 0; t < nt; t++) {
+            int y0 = ry + dil * 4 * ty, x0 = rx + dil * 4 * (tx0 + t);
+            for (int c = 0; c < co; c += 4) {
+              v128_t r[4][6];
+              for (int j = 0; j < 6; j++) {
+                v128_t m[6];
+                for (int i = 0; i < 6; i++) m[i] = LD(M + ((long)(i * 6 + j) * nt_max + t) * cop + c);
+                v128_t p = ADD(m[1], m[2]), q = SUB(m[1], m[2]);
+                v128_t u = ADD(m[3], m[4]), s = SUB(m[3], m[4]);
+                r[0][j] = ADD(ADD(m[0], p), u);
+                r[1][j] = ADD(q, MUL(two, s));
+                r[2][j] = ADD(p, MUL(four, u));
+                r[3][j] = ADD(ADD(q, MUL(eight, s)), m[5]);
+              }
+              v128_t bv = LD(bias + c);
+              for (int i = 0; i < 4; i++) {
+                int y = y0 + dil * i;
+                if (y >= H) break;
+                v128_t* m = r[i];
+                v128_t p = ADD(m[1], m[2]), q = SUB(m[1], m[2]);
+                v128_t u = ADD(m[3], m[4]), s = SUB(m[3], m[4]);
+                v128_t o[4];
+                o[0] = ADD(ADD(m[0], p), u);
+                o[1] = ADD(q, MUL(two, s));
+                o[2] = ADD(p, MUL(four, u));
+                o[3] = ADD(ADD(q, MUL(eight, s)), m[5]);
+                for (int j = 0; j < 4; j++) {
+                  int x = x0 + dil * j;
+                  if (x >= W) break;
+                  long off = ((long)y * W + x) * co + c;
+                  v128_t val = finish(ADD(o[j], bv), relu);
+                  if (res) val = ADD(val, LD(res + off));
+                  ST(out + off, val);
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,70 @@
+import { assert, assertEquals, assertRejects } from "../_assert.ts";
+import { tf } from "../../lib/deps.ts";
+import { U2Net } from "../../lib/model/u2net.ts";
+import { CpuEngine } from "../../lib/predict/cpu_engine.ts";
+import { fixture, maxAbsDiff, nchwToNhwc, nhwcToNchw, useBackend } from "../_helpers.ts";
+
+Deno.test("CpuEngine.run() reproduces eval_wz within 1e-5 when direct or Winograd F(2x2) or F(4x4)", async () => {
+  await useBackend("cpu");
+  const io = await fixture("lite_io.safetensors");
+  const model = U2Net.create("lite");
+  model.loadStateDict(await fixture("lite_wz.safetensors"));
+  const x = nchwToNhwc(io.get("x")!.data as Float32Array, io.get("x")!.shape);
+  try {
+    const input = await x.data() as Float32Array;
+    for (const winograd of [0, 2, 4] as const) {
+      const engine = await CpuEngine.create(model, { batch: 2, height: 64, width: 64, winograd });
+      const out = await engine.run(input);
+      assertEquals(out.length, 2 * 64 * 64);
+      const y = tf.tensor4d(out, [2, 64, 64, 1]);
+      const diff = maxAbsDiff(await nhwcToNchw(y), io.get("eval_wz")!.data as Float32Array);
+      y.dispose();
+      console.log(winograd, diff);
+      assert(diff < 1e-5, `winograd ${winograd}: eval diff ${diff}`);
+      await assertRejects(() => engine.run(new Float32Array(5)), RangeError);
+    }
+  } finally {
+    x.dispose();
+    model.dispose();
+  }
+});
+
+Deno.test("CpuEngine.run() matches predict() when the size is odd, for lite and full", async () => {
+  await useBackend("cpu");
+  for (const [variant, size] of [["lite", [37, 29]], ["full", [21, 26]]] as const) {
+    const model = U2Net.create(variant, { seed: 4 });
+    const x = tf.randomUniform([1, size[0], size[1], 3], -2, 2, "float32", 5) as tf.Tensor4D;
+    try {
+      const y = model.predict(x);
+      const want = await y.data() as Float32Array;
+      y.dispose();
+      for (const [winograd, tileBlock] of [[0, 32], [2, 32], [2, 4], [4, 32], [4, 8]] as const) {
+        const engine = await CpuEngine.create(model, {
+          height: size[0],
+          width: size[1],
+          winograd,
+          tileBlock,
+        });
+        const got = await engine.run(await x.data() as Float32Array);
+        const d = maxAbsDiff(got, want);
+        console.log(variant, winograd, tileBlock, d);
+        assert(d < 1e-5, `${variant}, winograd ${winograd}, block ${tileBlock}: max |Δ| ${d}`);
+      }
+    } finally {
+      x.dispose();
+      model.dispose();
+    }
+  }
+});
+
+Deno.test("CpuEngine.create() throws a RangeError when the shape or block is not valid", async () => {
+  const model = U2Net.create("lite");
+  try {
+    await assertRejects(() => CpuEngine.create(model, { height: 0 }), RangeError);
+    await assertRejects(() => CpuEngine.create(model, { batch: 1.5 }), RangeError);
+    await assertRejects(() => CpuEngine.create(model, { tileBlock: 6 }), RangeError);
+    await assertRejects(() => CpuEngine.create(model, { winograd: 3 as 2 }), RangeError);
+  } finally {
+    model.dispose();
+  }
+});
