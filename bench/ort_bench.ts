@@ -1,15 +1,16 @@
 /**
- * CPU comparison with onnxruntime-node in one run: our inference (tfjs, folded
- * BN) and the same weights exported with `exportOnnx` and run by
- * onnxruntime-node's CPU provider, on the same input, in the same process.
- * Prints one JSON line per (workload, engine, threads), and the largest
- * absolute difference between the two outputs (`max_abs_diff`).
+ * CPU comparison with onnxruntime-node in one run: our inference (the CPU
+ * engine, `lib/predict/cpu_engine.ts`, and tfjs with folded BN) and the same
+ * weights exported with `exportOnnx` and run by onnxruntime-node's CPU
+ * provider, on the same input, in the same process. Prints one JSON line per
+ * (workload, engine, threads), and the largest absolute difference between
+ * each output and the first engine's (`max_abs_diff`).
  *
  *   deno run --allow-read --allow-env --allow-ffi --allow-sys bench/ort_bench.ts
- *     [--backend wasm] [--models lite,full] [--size 320] [--batches 1]
- *     [--threads 1,2] [--runs 5] [--warmup 1] [--skip-ours]
+ *     [--engines cpu,tfjs] [--backend wasm] [--models lite,full] [--size 320]
+ *     [--batches 1] [--threads 1,2] [--runs 5] [--warmup 1] [--skip-ours]
  *
- * tfjs-wasm runs single-threaded in Deno (its threaded build needs browser
+ * Both of ours run on one thread (tfjs-wasm's threaded build needs browser
  * workers), so the like-for-like ratio is against ORT at `--threads 1`.
  * onnxruntime-node is a bench-only dependency (a native addon, loaded with
  * --allow-ffi); the library never imports it.
@@ -34,9 +35,11 @@ import {
   timeRuns,
 } from "./_common.ts";
 import { forwardWorkload } from "./forward_bench.ts";
+import { CpuEngine } from "../lib/predict/cpu_engine.ts";
 
 /** Defaults of the benchmark, printed by --help. */
 export const ORT_BENCH_DEFAULTS = {
+  engines: "cpu,tfjs",
   backend: "wasm",
   models: "lite,full",
   size: 320,
@@ -54,11 +57,13 @@ export async function main(args: string[]): Promise<void> {
     options: {
       ...sharedBenchOptions(d),
       threads: { type: "string", default: d.threads },
+      engines: { type: "string", default: d.engines },
       "skip-ours": { type: "boolean", default: false },
     },
   });
   if (values.help) {
-    console.log(`ort_bench: tfjs inference vs onnxruntime-node (CPU) on the same weights
+    console.log(`ort_bench: our CPU inference vs onnxruntime-node (CPU) on the same weights
+--engines: cpu (our WebAssembly engine), tfjs (tfjs on --backend)
 defaults: ${JSON.stringify(d)}; --skip-ours times only onnxruntime`);
     return;
   }
@@ -73,25 +78,49 @@ defaults: ${JSON.stringify(d)}; --skip-ours times only onnxruntime`);
       const x = tf.randomUniform([batch, size, size, 3], -2, 2, "float32", 1) as tf.Tensor4D;
       const nchw = await tf.tidy(() => tf.transpose(x, [0, 3, 1, 2])).data() as Float32Array;
       let ours: Float32Array | undefined;
-      if (!values["skip-ours"]) {
+      const diffTo = (out: Float32Array) => {
+        if (!ours) return null;
+        let diff = 0;
+        // Output [N,1,H,W] is the same memory order as NHWC with one channel.
+        for (let i = 0; i < ours.length; i++) diff = Math.max(diff, Math.abs(ours[i] - out[i]));
+        return diff;
+      };
+      const engines = values["skip-ours"] ? [] : values.engines.split(",");
+      for (const engine of engines) {
         const cpu: number[] = [];
-        const times = await timeRuns(async () => {
-          const y = model.predict(x);
-          try {
-            ours = await y.data() as Float32Array;
-          } finally {
-            y.dispose();
-          }
-        }, { ...timing, cpu });
+        let got: Float32Array | undefined;
+        let times: number[];
+        if (engine === "cpu") {
+          const e = await CpuEngine.create(model, { batch, height: size, width: size });
+          const input = await x.data() as Float32Array;
+          times = await timeRuns(async () => {
+            got = await e.run(input);
+          }, { ...timing, cpu });
+        } else if (engine === "tfjs") {
+          times = await timeRuns(async () => {
+            const y = model.predict(x);
+            try {
+              got = await y.data() as Float32Array;
+            } finally {
+              y.dispose();
+            }
+          }, { ...timing, cpu });
+        } else {
+          throw new RangeError(`Cannot run engine: current value is "${engine}"`);
+        }
+        const row = engine === "cpu"
+          ? { backend: "cpu-engine", adapter: "wasm-simd128", threads: 1 }
+          : { ...backendLabel(info), threads: info.threads };
         emit({
           workload,
-          ...backendLabel(info),
+          ...row,
           machine: machineName(),
           median_ms: median(times),
           runs: times,
-          threads: info.threads,
           cpu_ms: Number(median(cpu).toFixed(2)),
+          max_abs_diff: got && ours ? diffTo(got) : null,
         });
+        ours ??= got;
       }
       for (const threads of numberList(values.threads, "threads")) {
         const session = await ort.InferenceSession.create(onnx, {
@@ -108,13 +137,6 @@ defaults: ${JSON.stringify(d)}; --skip-ours times only onnxruntime`);
           theirs = out.d0.data as Float32Array;
         }, { ...timing, cpu });
         await session.release();
-        let diff = 0;
-        // Output [N,1,H,W] is the same memory order as NHWC with one channel.
-        if (ours && theirs) {
-          for (let i = 0; i < ours.length; i++) {
-            diff = Math.max(diff, Math.abs(ours[i] - theirs[i]));
-          }
-        }
         emit({
           workload,
           backend: "ort-cpu",
@@ -125,7 +147,7 @@ defaults: ${JSON.stringify(d)}; --skip-ours times only onnxruntime`);
           threads,
           cpu_ms: Number(median(cpu).toFixed(2)),
           ort_version: ort.env.versions.common,
-          max_abs_diff: ours ? diff : null,
+          max_abs_diff: theirs ? diffTo(theirs) : null,
         });
       }
       x.dispose();

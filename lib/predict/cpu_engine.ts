@@ -119,7 +119,9 @@ export class CpuEngine {
     const weights = await hostWeights(model);
     const plan = planEngine(model.config, [1, o.height, o.width], { splitTarget: 0 });
     const layout = new Layout();
-    const bufs = plan.buffers.map((n) => layout.take(n));
+    // The RGB input is held with a fourth, zero channel, so that the first
+    // conv (3 → 64) runs as Winograd like the rest (weights padded to match).
+    const bufs = plan.buffers.map((n, i) => layout.take(i === 0 ? (n / 3) * 4 : n));
     const packed = new Map<string, [number, Float32Array]>();
     const param = (key: string, form: string, pack: (w: Float32Array) => Float32Array) => {
       const known = packed.get(`${key}#${form}`);
@@ -169,9 +171,7 @@ export class CpuEngine {
     }
     const out = new Float32Array(n * px);
     for (let i = 0; i < n; i++) {
-      new Float32Array(this.#memory.buffer, this.#input, px * 3).set(
-        input.subarray(i * px * 3, (i + 1) * px * 3),
-      );
+      this.#write(input.subarray(i * px * 3, (i + 1) * px * 3));
       for (const step of this.#steps) step();
       out.set(new Float32Array(this.#memory.buffer, this.#output, px), i * px);
     }
@@ -184,7 +184,7 @@ export class CpuEngine {
    */
   profile(input: Float32Array): { label: string; ms: number; calls: number }[] {
     const px = this.#pixels;
-    new Float32Array(this.#memory.buffer, this.#input, px * 3).set(input.subarray(0, px * 3));
+    this.#write(input.subarray(0, px * 3));
     const rows = new Map<string, { label: string; ms: number; calls: number }>();
     for (const step of this.#steps) {
       const t = performance.now();
@@ -196,6 +196,16 @@ export class CpuEngine {
       rows.set(label, row);
     }
     return [...rows.values()].sort((a, b) => b.ms - a.ms);
+  }
+
+  /** Writes one image (RGB) into the input buffer's four channels. */
+  #write(rgb: Float32Array): void {
+    const dst = new Float32Array(this.#memory.buffer, this.#input, this.#pixels * 4);
+    for (let p = 0, q = 0; p < rgb.length; p += 3, q += 4) {
+      dst[q] = rgb[p];
+      dst[q + 1] = rgb[p + 1];
+      dst[q + 2] = rgb[p + 2];
+    }
   }
 
   /** Nothing to free (the memory goes with the engine); kept for symmetry with GpuEngine. */
@@ -218,7 +228,7 @@ function bindStep(step: PlannedStep, ctx: StepContext): (env: StepEnv) => Bound 
   const buf = (i: number) => bufs[step.bindings[i] as number];
   const u = step.uniforms;
   if (step.shader.startsWith("conv")) {
-    const [, h, w, ca, cb, co, k, dil, relu, res, , pad] = u;
+    const [, h, w, ca, cb, co, k, dil, relu, res, , pad] = inputPadded(step);
     const key = (step.bindings[4] as string).slice(2);
     const biasKey = (step.bindings[5] as string).slice(2);
     const out = buf(0), a = buf(1), b = cb ? buf(2) : buf(1), r = res ? buf(3) : -1;
@@ -226,8 +236,8 @@ function bindStep(step: PlannedStep, ctx: StepContext): (env: StepEnv) => Bound 
     const m = winogradTile(step, ctx);
     if (m) {
       const nt = ctx.tileBlock, pts = (m + 2) ** 2;
-      ctx.needScratch(pts * nt * (ca + cb) + pts * nt * padTo8(co));
-      const wts = ctx.param(key, `wino${m}`, (x) => packWinograd(x, ca + cb, co, m));
+      ctx.needScratch(pts * (nt * (ca + cb) + 16) + pts * (nt * padTo8(co) + 16));
+      const wts = ctx.param(key, `wino${m}`, (x) => packWinograd(padIn(x, step), ca + cb, co, m));
       const kernel = m === 4 ? "conv_wino4" : "conv_wino";
       return ({ kernels, base, scratch }) => () =>
         kernels[kernel](
@@ -248,7 +258,7 @@ function bindStep(step: PlannedStep, ctx: StepContext): (env: StepEnv) => Bound 
           nt,
         );
     }
-    const wts = ctx.param(key, "direct", (x) => packDirect(x, k, ca + cb, co));
+    const wts = ctx.param(key, "direct", (x) => packDirect(padIn(x, step), k, ca + cb, co));
     return ({ kernels, base }) => () =>
       kernels.conv_direct(
         base + out,
@@ -313,7 +323,7 @@ function bindStep(step: PlannedStep, ctx: StepContext): (env: StepEnv) => Bound 
 function labelOf(step: PlannedStep, ctx: StepContext): string {
   const u = step.uniforms;
   if (step.shader.startsWith("conv")) {
-    const [, h, w, ca, cb, co, , dil] = u;
+    const [, h, w, ca, cb, co, , dil] = inputPadded(step);
     const m = winogradTile(step, ctx);
     return `${m ? `wino${m}` : "direct"} ${h}x${w} ${ca}${cb ? `+${cb}` : ""}>${co} d${dil}`;
   }
@@ -322,6 +332,26 @@ function labelOf(step: PlannedStep, ctx: StepContext): string {
 
 /** The Winograd tile a conv step runs with, or 0 for a direct conv. */
 function winogradTile(step: PlannedStep, ctx: StepContext): 0 | 2 | 4 {
-  const [, , , ca, cb, co, k] = step.uniforms;
+  const [, , , ca, cb, co, k] = inputPadded(step);
   return k === 3 && ca % 4 === 0 && cb % 4 === 0 && co % 4 === 0 ? ctx.winograd : 0;
+}
+
+/** A conv step's uniforms, with the RGB input's channels counted as 4 (see `create`). */
+function inputPadded(step: PlannedStep): number[] {
+  const u = [...step.uniforms];
+  if (step.bindings[1] === 0) u[3] = 4;
+  return u;
+}
+
+/** Conv weights of the RGB input, HWIO, given a zero fourth input channel. */
+function padIn(w: Float32Array, step: PlannedStep): Float32Array {
+  if (step.bindings[1] !== 0) return w;
+  const [, , , ci, , co, k] = step.uniforms;
+  const out = new Float32Array(k * k * 4 * co);
+  for (let t = 0; t < k * k; t++) {
+    for (let c = 0; c < ci; c++) {
+      out.set(w.subarray((t * ci + c) * co, (t * ci + c + 1) * co), (t * 4 + c) * co);
+    }
+  }
+  return out;
 }

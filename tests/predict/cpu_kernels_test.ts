@@ -61,7 +61,7 @@ Deno.test("conv_direct, conv_wino and conv_wino4 match a float64 conv when dilat
       wino2: packWinograd(w, ci, co, 2),
       wino4: packWinograd(w, ci, co, 4),
     };
-    const nt = 8, scratch = 36 * nt * (ci + 8 * Math.ceil(co / 8));
+    const nt = 8, scratch = 36 * (nt * (ci + 8 * Math.ceil(co / 8)) + 32);
     const sizes = [
       a.length,
       b.length,

@@ -14,6 +14,10 @@
 #define MUL wasm_f32x4_mul
 #define MAC(acc, x, w) acc = ADD(acc, MUL(x, w))
 #define PX 4
+/* Floats between the Winograd points' blocks in the scratch, so that the
+ * 16 or 36 rows a transform touches do not share cache sets (the blocks'
+ * sizes are often powers of two). */
+#define PAD 16
 
 static float zeros[8192] __attribute__((aligned(16)));
 extern unsigned char __heap_base;
@@ -187,13 +191,14 @@ void resize(float* out, const float* in, int H, int W, int c, int oh, int ow, fl
 
 /*
  * M[ξ][t][0..8·ncob) = V[ξ][t][0..ci) · U[ξ] for the `npts` points ξ and the
- * first `nt` tiles (rounded up to 4; rows past `nt` are scratch).
+ * first `nt` tiles (rounded up to 4; rows past `nt` are scratch). Point ξ's
+ * rows start at V + ξ·vs and M + ξ·ms.
  */
-static void gemm_block(const float* V, float* M, const float* U, int npts, int nt, int nt_max,
-                       int ci, int ncob) {
+static void gemm_block(const float* V, float* M, const float* U, int npts, int nt, long vs,
+                       long ms, int ci, int ncob) {
   int cop = ncob * 8;
   for (int xi = 0; xi < npts; xi++) {
-    const float* vx = V + (long)xi * nt_max * ci;
+    const float* vx = V + xi * vs;
     for (int cob = 0; cob < ncob; cob++) {
       const float* u0 = U + ((long)xi * ncob + cob) * ci * 8;
       for (int t0 = 0; t0 < nt; t0 += PX) {
@@ -218,7 +223,7 @@ static void gemm_block(const float* V, float* M, const float* U, int npts, int n
           for (int p = 0; p < PX; p++) v[p] += 4;
         }
         for (int p = 0; p < PX; p++) {
-          float* m = M + ((long)xi * nt_max + t0 + p) * cop + cob * 8;
+          float* m = M + xi * ms + (long)(t0 + p) * cop + cob * 8;
           ST(m, acc[p][0]);
           ST(m + 4, acc[p][1]);
         }
@@ -234,16 +239,17 @@ static void gemm_block(const float* V, float* M, const float* U, int npts, int n
  * one tile row: V = Bᵀ d B of every input channel, M[ξ] = V[ξ] · U[ξ] for
  * the 16 points ξ (U = G g Gᵀ, packed [16][ceil(co/8)][ca+cb][8] by the
  * host), then out = Aᵀ M A + bias (ReLU, + res). ca, cb and co are
- * multiples of 4. Scratch: 16·nt_max·(ca+cb) floats of V, then
- * 16·nt_max·ceil(co/8)·8 of M (nt_max a multiple of 4).
+ * multiples of 4. Scratch: 16·(nt_max·(ca+cb) + PAD) floats of V, then
+ * 16·(nt_max·ceil(co/8)·8 + PAD) of M (nt_max a multiple of 4).
  */
 __attribute__((export_name("conv_wino")))
 void conv_wino(float* out, const float* a, const float* b, const float* res, const float* U,
                const float* bias, int H, int W, int ca, int cb, int co, int dil, int relu,
                float* scratch, int nt_max) {
   int ci = ca + cb, ncob = (co + 7) / 8, cop = ncob * 8;
+  long vs = (long)nt_max * ci + PAD, ms = (long)nt_max * cop + PAD;
   float* V = scratch;
-  float* M = scratch + 16L * nt_max * ci;
+  float* M = scratch + 16 * vs;
   for (int ry = 0; ry < dil && ry < H; ry++) {
     int hp = (H - ry + dil - 1) / dil, tyn = (hp + 1) / 2;
     for (int rx = 0; rx < dil && rx < W; rx++) {
@@ -282,8 +288,8 @@ void conv_wino(float* out, const float* a, const float* b, const float* res, con
                 e[3][j] = SUB(d[1][j], d[3][j]);
               }
               for (int i = 0; i < 4; i++) {
-                float* v = V + ((long)(i * 4) * nt_max + t) * ci + c;
-                long s = (long)nt_max * ci;
+                float* v = V + i * 4 * vs + (long)t * ci + c;
+                long s = vs;
                 ST(v, SUB(e[i][0], e[i][2]));
                 ST(v + s, ADD(e[i][1], e[i][2]));
                 ST(v + 2 * s, SUB(e[i][2], e[i][1]));
@@ -291,14 +297,14 @@ void conv_wino(float* out, const float* a, const float* b, const float* res, con
               }
             }
           }
-          gemm_block(V, M, U, 16, nt, nt_max, ci, ncob);
+          gemm_block(V, M, U, 16, nt, vs, ms, ci, ncob);
           /* output transform */
           for (int t = 0; t < nt; t++) {
             int y0 = ry + dil * 2 * ty, x0 = rx + dil * 2 * (tx0 + t);
             for (int c = 0; c < co; c += 4) {
               v128_t m[4][4];
               for (int i = 0; i < 4; i++) {
-                for (int j = 0; j < 4; j++) m[i][j] = LD(M + ((long)(i * 4 + j) * nt_max + t) * cop + c);
+                for (int j = 0; j < 4; j++) m[i][j] = LD(M + (i * 4 + j) * ms + (long)t * cop + c);
               }
               v128_t r[2][4];
               for (int j = 0; j < 4; j++) {
@@ -332,16 +338,17 @@ void conv_wino(float* out, const float* a, const float* b, const float* res, con
 /*
  * Winograd F(4x4, 3x3) (points 0, ±1, ±2; 4x fewer multiplications than a
  * direct conv, against F(2x2, 3x3)'s 2.25x), otherwise as conv_wino: U is
- * packed [36][ceil(co/8)][ca+cb][8]; scratch 36·nt_max·(ca+cb) floats of V,
- * then 36·nt_max·ceil(co/8)·8 of M.
+ * packed [36][ceil(co/8)][ca+cb][8]; scratch 36·(nt_max·(ca+cb) + PAD)
+ * floats of V, then 36·(nt_max·ceil(co/8)·8 + PAD) of M.
  */
 __attribute__((export_name("conv_wino4")))
 void conv_wino4(float* out, const float* a, const float* b, const float* res, const float* U,
                 const float* bias, int H, int W, int ca, int cb, int co, int dil, int relu,
                 float* scratch, int nt_max) {
   int ci = ca + cb, ncob = (co + 7) / 8, cop = ncob * 8;
+  long vs = (long)nt_max * ci + PAD, ms = (long)nt_max * cop + PAD;
   float* V = scratch;
-  float* M = scratch + 36L * nt_max * ci;
+  float* M = scratch + 36 * vs;
   v128_t four = wasm_f32x4_splat(4.f), five = wasm_f32x4_splat(5.f), two = wasm_f32x4_splat(2.f);
   v128_t eight = wasm_f32x4_splat(8.f), zero = wasm_f32x4_splat(0.f);
   for (int ry = 0; ry < dil && ry < H; ry++) {
@@ -379,7 +386,7 @@ void conv_wino4(float* out, const float* a, const float* b, const float* res, co
                 e[i][4] = SUB(r, s);
                 e[i][5] = ADD(SUB(MUL(four, d[1]), MUL(five, d[3])), d[5]);
               }
-              long st = (long)nt_max * ci;
+              long st = vs;
               float* v0 = V + (long)t * ci + c;
               for (int j = 0; j < 6; j++) { /* columns: Bᵀ e */
                 v128_t p = SUB(e[4][j], MUL(four, e[2][j])), q = SUB(e[3][j], MUL(four, e[1][j]));
@@ -393,7 +400,7 @@ void conv_wino4(float* out, const float* a, const float* b, const float* res, co
               }
             }
           }
-          gemm_block(V, M, U, 36, nt, nt_max, ci, ncob);
+          gemm_block(V, M, U, 36, nt, vs, ms, ci, ncob);
           /* output transform: Aᵀ M A + bias */
           for (int t = 0; t < nt; t++) {
             int y0 = ry + dil * 4 * ty, x0 = rx + dil * 4 * (tx0 + t);
@@ -401,7 +408,7 @@ void conv_wino4(float* out, const float* a, const float* b, const float* res, co
               v128_t r[4][6];
               for (int j = 0; j < 6; j++) {
                 v128_t m[6];
-                for (int i = 0; i < 6; i++) m[i] = LD(M + ((long)(i * 6 + j) * nt_max + t) * cop + c);
+                for (int i = 0; i < 6; i++) m[i] = LD(M + (i * 6 + j) * ms + (long)t * cop + c);
                 v128_t p = ADD(m[1], m[2]), q = SUB(m[1], m[2]);
                 v128_t u = ADD(m[3], m[4]), s = SUB(m[3], m[4]);
                 r[0][j] = ADD(ADD(m[0], p), u);
