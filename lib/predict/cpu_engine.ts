@@ -28,7 +28,7 @@ export interface CpuEngineOptions {
    * direct). @default 4
    */
   winograd?: 0 | 2 | 4;
-  /** Winograd tiles per block (a multiple of 4). @default 32 */
+  /** Winograd tiles per block (a multiple of 4, at most 256). @default 16 */
   tileBlock?: number;
 }
 
@@ -38,7 +38,7 @@ export const DEFAULT_CPU_ENGINE_OPTIONS: Readonly<Required<CpuEngineOptions>> = 
   height: 320,
   width: 320,
   winograd: 4,
-  tileBlock: 32,
+  tileBlock: 16,
 });
 
 /** One step bound to memory addresses, with its kernel's name. */
@@ -113,7 +113,7 @@ export class CpuEngine {
     if (![0, 2, 4].includes(o.winograd)) {
       throw new RangeError(`Cannot create CpuEngine: current winograd is ${o.winograd}`);
     }
-    if (o.tileBlock % 4 !== 0) {
+    if (o.tileBlock % 4 !== 0 || o.tileBlock > 256) {
       throw new RangeError(`Cannot create CpuEngine: current tileBlock is ${o.tileBlock}`);
     }
     const weights = await hostWeights(model);

@@ -232,103 +232,200 @@ static void gemm_block(const float* V, float* M, const float* U, int npts, int n
   }
 }
 
+/* Most tiles per Winograd block. */
+#define MAX_TILES 256
+
+/* A Winograd conv's arguments, shared by its blocks. */
+typedef struct {
+  float* out;
+  const float *a, *b, *res, *U, *bias;
+  int H, W, ca, cb, co, dil, relu, ci, ncob, cop;
+  float *V, *M;
+  long vs, ms; /* floats from one point's rows to the next, in V and M */
+} Wino;
+
+/* One block of `nt` tiles; tile t's top-left output is (yb[t], xb[t]). */
+typedef void (*WinoBlock)(const Wino* w, const int* yb, const int* xb, int nt);
+
 /*
- * Winograd F(2x2, 3x3) for a 3x3 conv of any dilation d: the output splits
- * into d x d phases (y ≡ ry, x ≡ rx mod d), each a dilation-1 conv on its
- * subsampled grid, cut into 2x2 tiles. Per block of up to `nt_max` tiles of
- * one tile row: V = Bᵀ d B of every input channel, M[ξ] = V[ξ] · U[ξ] for
- * the 16 points ξ (U = G g Gᵀ, packed [16][ceil(co/8)][ca+cb][8] by the
- * host), then out = Aᵀ M A + bias (ReLU, + res). ca, cb and co are
- * multiples of 4. Scratch: 16·(nt_max·(ca+cb) + PAD) floats of V, then
- * 16·(nt_max·ceil(co/8)·8 + PAD) of M (nt_max a multiple of 4).
+ * Runs a 3x3 conv of any dilation d as Winograd F(m x m, 3x3): the output
+ * splits into d x d phases (y ≡ ry, x ≡ rx mod d), each a dilation-1 conv
+ * on its subsampled grid, cut into m x m tiles; the tiles of every phase
+ * and row are taken in blocks of up to nt_max (so the small, dilated maps
+ * still fill a block and read U once per block).
  */
-__attribute__((export_name("conv_wino")))
-void conv_wino(float* out, const float* a, const float* b, const float* res, const float* U,
-               const float* bias, int H, int W, int ca, int cb, int co, int dil, int relu,
-               float* scratch, int nt_max) {
-  int ci = ca + cb, ncob = (co + 7) / 8, cop = ncob * 8;
-  long vs = (long)nt_max * ci + PAD, ms = (long)nt_max * cop + PAD;
-  float* V = scratch;
-  float* M = scratch + 16 * vs;
+static void wino_run(float* out, const float* a, const float* b, const float* res, const float* U,
+                     const float* bias, int H, int W, int ca, int cb, int co, int dil, int relu,
+                     float* scratch, int nt_max, int m, WinoBlock block) {
+  int pts = (m + 2) * (m + 2);
+  Wino w = {out, a, b, res, U, bias, H, W, ca, cb, co, dil, relu, ca + cb, (co + 7) / 8};
+  w.cop = w.ncob * 8;
+  w.vs = (long)nt_max * w.ci + PAD;
+  w.ms = (long)nt_max * w.cop + PAD;
+  w.V = scratch;
+  w.M = scratch + pts * w.vs;
+  int yb[MAX_TILES], xb[MAX_TILES], n = 0;
+  if (nt_max > MAX_TILES) nt_max = MAX_TILES;
   for (int ry = 0; ry < dil && ry < H; ry++) {
-    int hp = (H - ry + dil - 1) / dil, tyn = (hp + 1) / 2;
+    int tyn = ((H - ry + dil - 1) / dil + m - 1) / m;
     for (int rx = 0; rx < dil && rx < W; rx++) {
-      int wp = (W - rx + dil - 1) / dil, txn = (wp + 1) / 2;
+      int txn = ((W - rx + dil - 1) / dil + m - 1) / m;
       for (int ty = 0; ty < tyn; ty++) {
-        for (int tx0 = 0; tx0 < txn; tx0 += nt_max) {
-          int nt = txn - tx0 < nt_max ? txn - tx0 : nt_max;
-          /* input transform */
-          for (int t = 0; t < nt; t++) {
-            long pix[4][4];
-            int ok[4][4];
-            for (int i = 0; i < 4; i++) {
-              int y = ry + dil * (2 * ty - 1 + i);
-              for (int j = 0; j < 4; j++) {
-                int x = rx + dil * (2 * (tx0 + t) - 1 + j);
-                ok[i][j] = y >= 0 && y < H && x >= 0 && x < W;
-                pix[i][j] = (long)y * W + x;
-              }
-            }
-            for (int c = 0; c < ci; c += 4) {
-              const float* src = c < ca ? a : b;
-              int cc = c < ca ? c : c - ca, stride = c < ca ? ca : cb;
-              v128_t d[4][4];
-              for (int i = 0; i < 4; i++) {
-                for (int j = 0; j < 4; j++) {
-                  d[i][j] = ok[i][j]
-                    ? LD(src + pix[i][j] * stride + cc)
-                    : wasm_f32x4_splat(0.f);
-                }
-              }
-              v128_t e[4][4];
-              for (int j = 0; j < 4; j++) {
-                e[0][j] = SUB(d[0][j], d[2][j]);
-                e[1][j] = ADD(d[1][j], d[2][j]);
-                e[2][j] = SUB(d[2][j], d[1][j]);
-                e[3][j] = SUB(d[1][j], d[3][j]);
-              }
-              for (int i = 0; i < 4; i++) {
-                float* v = V + i * 4 * vs + (long)t * ci + c;
-                long s = vs;
-                ST(v, SUB(e[i][0], e[i][2]));
-                ST(v + s, ADD(e[i][1], e[i][2]));
-                ST(v + 2 * s, SUB(e[i][2], e[i][1]));
-                ST(v + 3 * s, SUB(e[i][1], e[i][3]));
-              }
-            }
+        for (int tx = 0; tx < txn; tx++) {
+          yb[n] = ry + dil * m * ty;
+          xb[n] = rx + dil * m * tx;
+          if (++n == nt_max) {
+            block(&w, yb, xb, n);
+            n = 0;
           }
-          gemm_block(V, M, U, 16, nt, vs, ms, ci, ncob);
-          /* output transform */
-          for (int t = 0; t < nt; t++) {
-            int y0 = ry + dil * 2 * ty, x0 = rx + dil * 2 * (tx0 + t);
-            for (int c = 0; c < co; c += 4) {
-              v128_t m[4][4];
-              for (int i = 0; i < 4; i++) {
-                for (int j = 0; j < 4; j++) m[i][j] = LD(M + (i * 4 + j) * ms + (long)t * cop + c);
-              }
-              v128_t r[2][4];
-              for (int j = 0; j < 4; j++) {
-                r[0][j] = ADD(ADD(m[0][j], m[1][j]), m[2][j]);
-                r[1][j] = SUB(SUB(m[1][j], m[2][j]), m[3][j]);
-              }
-              v128_t bv = LD(bias + c);
-              for (int i = 0; i < 2; i++) {
-                int y = y0 + dil * i;
-                if (y >= H) continue;
-                v128_t o[2];
-                o[0] = ADD(ADD(ADD(r[i][0], r[i][1]), r[i][2]), bv);
-                o[1] = ADD(SUB(SUB(r[i][1], r[i][2]), r[i][3]), bv);
-                for (int j = 0; j < 2; j++) {
-                  int x = x0 + dil * j;
-                  if (x >= W) continue;
-                  long off = ((long)y * W + x) * co + c;
-                  v128_t val = finish(o[j], relu);
-                  if (res) val = ADD(val, LD(res + off));
-                  ST(out + off, val);
-                }
-              }
-            }
-          }
+        }
+      }
+    }
+  }
+  if (n) block(&w, yb, xb, n);
+}
+
+/* Pixel offsets (y·W + x) of tile (y0, x0)'s n x n input patch; -1 outside the map. */
+static void patch(const Wino* w, int y0, int x0, int n, long* pix) {
+  for (int i = 0; i < n; i++) {
+    int y = y0 + w->dil * (i - 1);
+    for (int j = 0; j < n; j++) {
+      int x = x0 + w->dil * (j - 1);
+      pix[i * n + j] = y >= 0 && y < w->H && x >= 0 && x < w->W ? (long)y * w->W + x : -1;
+    }
+  }
+}
+
+/* Row i of a patch (offsets `pix`, n wide) for channels c..c+3 of the concat a ‖ b. */
+static void load_row(const Wino* w, const long* pix, int i, int c, int n, v128_t* d) {
+  const float* src = c < w->ca ? w->a + c : w->b + (c - w->ca);
+  int stride = c < w->ca ? w->ca : w->cb;
+  for (int j = 0; j < n; j++) {
+    long p = pix[i * n + j];
+    d[j] = p >= 0 ? LD(src + p * stride) : wasm_f32x4_splat(0.f);
+  }
+}
+
+/* Stores output (y, x) channels c..c+3: + bias, ReLU, + res. */
+static void store_out(const Wino* w, int y, int x, int c, v128_t v, v128_t bias) {
+  long off = ((long)y * w->W + x) * w->co + c;
+  v = finish(ADD(v, bias), w->relu);
+  if (w->res) v = ADD(v, LD(w->res + off));
+  ST(w->out + off, v);
+}
+
+/* F(2x2, 3x3): V = Bᵀ d B, M = V·U, out = Aᵀ M A. */
+static void wino2_block(const Wino* w, const int* yb, const int* xb, int nt) {
+  long pix[16];
+  for (int t = 0; t < nt; t++) {
+    patch(w, yb[t], xb[t], 4, pix);
+    for (int c = 0; c < w->ci; c += 4) {
+      v128_t d[4][4], e[4][4];
+      for (int i = 0; i < 4; i++) load_row(w, pix, i, c, 4, d[i]);
+      for (int j = 0; j < 4; j++) {
+        e[0][j] = SUB(d[0][j], d[2][j]);
+        e[1][j] = ADD(d[1][j], d[2][j]);
+        e[2][j] = SUB(d[2][j], d[1][j]);
+        e[3][j] = SUB(d[1][j], d[3][j]);
+      }
+      for (int i = 0; i < 4; i++) {
+        float* v = w->V + i * 4 * w->vs + (long)t * w->ci + c;
+        ST(v, SUB(e[i][0], e[i][2]));
+        ST(v + w->vs, ADD(e[i][1], e[i][2]));
+        ST(v + 2 * w->vs, SUB(e[i][2], e[i][1]));
+        ST(v + 3 * w->vs, SUB(e[i][1], e[i][3]));
+      }
+    }
+  }
+  gemm_block(w->V, w->M, w->U, 16, nt, w->vs, w->ms, w->ci, w->ncob);
+  for (int t = 0; t < nt; t++) {
+    for (int c = 0; c < w->co; c += 4) {
+      v128_t m[4][4], r[2][4];
+      for (int i = 0; i < 4; i++) {
+        for (int j = 0; j < 4; j++) m[i][j] = LD(w->M + (i * 4 + j) * w->ms + (long)t * w->cop + c);
+      }
+      for (int j = 0; j < 4; j++) {
+        r[0][j] = ADD(ADD(m[0][j], m[1][j]), m[2][j]);
+        r[1][j] = SUB(SUB(m[1][j], m[2][j]), m[3][j]);
+      }
+      v128_t bv = LD(w->bias + c);
+      for (int i = 0; i < 2; i++) {
+        int y = yb[t] + w->dil * i;
+        if (y >= w->H) break;
+        v128_t o0 = ADD(ADD(r[i][0], r[i][1]), r[i][2]);
+        v128_t o1 = SUB(SUB(r[i][1], r[i][2]), r[i][3]);
+        store_out(w, y, xb[t], c, o0, bv);
+        if (xb[t] + w->dil < w->W) store_out(w, y, xb[t] + w->dil, c, o1, bv);
+      }
+    }
+  }
+}
+
+/* F(4x4, 3x3), points 0, ±1, ±2: V = Bᵀ d B, M = V·U, out = Aᵀ M A. */
+static void wino4_block(const Wino* w, const int* yb, const int* xb, int nt) {
+  v128_t four = wasm_f32x4_splat(4.f), five = wasm_f32x4_splat(5.f), two = wasm_f32x4_splat(2.f);
+  v128_t eight = wasm_f32x4_splat(8.f);
+  long pix[36];
+  for (int t = 0; t < nt; t++) {
+    patch(w, yb[t], xb[t], 6, pix);
+    for (int c = 0; c < w->ci; c += 4) {
+      v128_t e[6][6];
+      for (int i = 0; i < 6; i++) { /* rows: e[i] = d[i] B */
+        v128_t d[6];
+        load_row(w, pix, i, c, 6, d);
+        v128_t p = SUB(d[4], MUL(four, d[2])), q = SUB(d[3], MUL(four, d[1]));
+        v128_t r = SUB(d[4], d[2]), s = MUL(two, SUB(d[3], d[1]));
+        e[i][0] = ADD(SUB(MUL(four, d[0]), MUL(five, d[2])), d[4]);
+        e[i][1] = ADD(p, q);
+        e[i][2] = SUB(p, q);
+        e[i][3] = ADD(r, s);
+        e[i][4] = SUB(r, s);
+        e[i][5] = ADD(SUB(MUL(four, d[1]), MUL(five, d[3])), d[5]);
+      }
+      long st = w->vs;
+      float* v0 = w->V + (long)t * w->ci + c;
+      for (int j = 0; j < 6; j++) { /* columns: Bᵀ e */
+        v128_t p = SUB(e[4][j], MUL(four, e[2][j])), q = SUB(e[3][j], MUL(four, e[1][j]));
+        v128_t r = SUB(e[4][j], e[2][j]), s = MUL(two, SUB(e[3][j], e[1][j]));
+        ST(v0 + (0 * 6 + j) * st, ADD(SUB(MUL(four, e[0][j]), MUL(five, e[2][j])), e[4][j]));
+        ST(v0 + (1 * 6 + j) * st, ADD(p, q));
+        ST(v0 + (2 * 6 + j) * st, SUB(p, q));
+        ST(v0 + (3 * 6 + j) * st, ADD(r, s));
+        ST(v0 + (4 * 6 + j) * st, SUB(r, s));
+        ST(v0 + (5 * 6 + j) * st, ADD(SUB(MUL(four, e[1][j]), MUL(five, e[3][j])), e[5][j]));
+      }
+    }
+  }
+  gemm_block(w->V, w->M, w->U, 36, nt, w->vs, w->ms, w->ci, w->ncob);
+  for (int t = 0; t < nt; t++) {
+    for (int c = 0; c < w->co; c += 4) {
+      v128_t r[4][6];
+      for (int j = 0; j < 6; j++) { /* columns: Aᵀ m */
+        v128_t m[6];
+        for (int i = 0; i < 6; i++) m[i] = LD(w->M + (i * 6 + j) * w->ms + (long)t * w->cop + c);
+        v128_t p = ADD(m[1], m[2]), q = SUB(m[1], m[2]);
+        v128_t u = ADD(m[3], m[4]), s = SUB(m[3], m[4]);
+        r[0][j] = ADD(ADD(m[0], p), u);
+        r[1][j] = ADD(q, MUL(two, s));
+        r[2][j] = ADD(p, MUL(four, u));
+        r[3][j] = ADD(ADD(q, MUL(eight, s)), m[5]);
+      }
+      v128_t bv = LD(w->bias + c);
+      for (int i = 0; i < 4; i++) { /* rows: r A */
+        int y = yb[t] + w->dil * i;
+        if (y >= w->H) break;
+        v128_t* m = r[i];
+        v128_t p = ADD(m[1], m[2]), q = SUB(m[1], m[2]);
+        v128_t u = ADD(m[3], m[4]), s = SUB(m[3], m[4]);
+        v128_t o[4];
+        o[0] = ADD(ADD(m[0], p), u);
+        o[1] = ADD(q, MUL(two, s));
+        o[2] = ADD(p, MUL(four, u));
+        o[3] = ADD(ADD(q, MUL(eight, s)), m[5]);
+        for (int j = 0; j < 4; j++) {
+          int x = xb[t] + w->dil * j;
+          if (x >= w->W) break;
+          store_out(w, y, x, c, o[j], bv);
         }
       }
     }
@@ -336,111 +433,26 @@ void conv_wino(float* out, const float* a, const float* b, const float* res, con
 }
 
 /*
- * Winograd F(4x4, 3x3) (points 0, ±1, ±2; 4x fewer multiplications than a
- * direct conv, against F(2x2, 3x3)'s 2.25x), otherwise as conv_wino: U is
- * packed [36][ceil(co/8)][ca+cb][8]; scratch 36·(nt_max·(ca+cb) + PAD)
- * floats of V, then 36·(nt_max·ceil(co/8)·8 + PAD) of M.
+ * Winograd F(2x2, 3x3) conv: out = relu?(conv(a ‖ b) + bias) (+ res), 2.25x
+ * fewer multiplications than direct. U = G g Gᵀ, packed
+ * [16][ceil(co/8)][ca+cb][8] by the host; ca, cb and co multiples of 4.
+ * Scratch: 16·(nt_max·(ca+cb) + PAD) floats of V, then
+ * 16·(nt_max·ceil(co/8)·8 + PAD) of M (nt_max a multiple of 4, at most MAX_TILES).
+ */
+__attribute__((export_name("conv_wino")))
+void conv_wino(float* out, const float* a, const float* b, const float* res, const float* U,
+               const float* bias, int H, int W, int ca, int cb, int co, int dil, int relu,
+               float* scratch, int nt_max) {
+  wino_run(out, a, b, res, U, bias, H, W, ca, cb, co, dil, relu, scratch, nt_max, 2, wino2_block);
+}
+
+/*
+ * Winograd F(4x4, 3x3) conv (4x fewer multiplications than direct), as
+ * conv_wino with U packed [36][ceil(co/8)][ca+cb][8] and 36 points' scratch.
  */
 __attribute__((export_name("conv_wino4")))
 void conv_wino4(float* out, const float* a, const float* b, const float* res, const float* U,
                 const float* bias, int H, int W, int ca, int cb, int co, int dil, int relu,
                 float* scratch, int nt_max) {
-  int ci = ca + cb, ncob = (co + 7) / 8, cop = ncob * 8;
-  long vs = (long)nt_max * ci + PAD, ms = (long)nt_max * cop + PAD;
-  float* V = scratch;
-  float* M = scratch + 36 * vs;
-  v128_t four = wasm_f32x4_splat(4.f), five = wasm_f32x4_splat(5.f), two = wasm_f32x4_splat(2.f);
-  v128_t eight = wasm_f32x4_splat(8.f), zero = wasm_f32x4_splat(0.f);
-  for (int ry = 0; ry < dil && ry < H; ry++) {
-    int hp = (H - ry + dil - 1) / dil, tyn = (hp + 3) / 4;
-    for (int rx = 0; rx < dil && rx < W; rx++) {
-      int wp = (W - rx + dil - 1) / dil, txn = (wp + 3) / 4;
-      for (int ty = 0; ty < tyn; ty++) {
-        for (int tx0 = 0; tx0 < txn; tx0 += nt_max) {
-          int nt = txn - tx0 < nt_max ? txn - tx0 : nt_max;
-          /* input transform: V = Bᵀ d B */
-          for (int t = 0; t < nt; t++) {
-            long pix[6][6];
-            int ok[6][6];
-            for (int i = 0; i < 6; i++) {
-              int y = ry + dil * (4 * ty - 1 + i);
-              for (int j = 0; j < 6; j++) {
-                int x = rx + dil * (4 * (tx0 + t) - 1 + j);
-                ok[i][j] = y >= 0 && y < H && x >= 0 && x < W;
-                pix[i][j] = (long)y * W + x;
-              }
-            }
-            for (int c = 0; c < ci; c += 4) {
-              const float* src = c < ca ? a : b;
-              int cc = c < ca ? c : c - ca, stride = c < ca ? ca : cb;
-              v128_t e[6][6];
-              for (int i = 0; i < 6; i++) { /* rows: e[i] = d[i] B */
-                v128_t d[6];
-                for (int j = 0; j < 6; j++) d[j] = ok[i][j] ? LD(src + pix[i][j] * stride + cc) : zero;
-                v128_t p = SUB(d[4], MUL(four, d[2])), q = SUB(d[3], MUL(four, d[1]));
-                v128_t r = SUB(d[4], d[2]), s = MUL(two, SUB(d[3], d[1]));
-                e[i][0] = ADD(SUB(MUL(four, d[0]), MUL(five, d[2])), d[4]);
-                e[i][1] = ADD(p, q);
-                e[i][2] = SUB(p, q);
-                e[i][3] = ADD(r, s);
-                e[i][4] = SUB(r, s);
-                e[i][5] = ADD(SUB(MUL(four, d[1]), MUL(five, d[3])), d[5]);
-              }
-              long st = vs;
-              float* v0 = V + (long)t * ci + c;
-              for (int j = 0; j < 6; j++) { /* columns: Bᵀ e */
-                v128_t p = SUB(e[4][j], MUL(four, e[2][j])), q = SUB(e[3][j], MUL(four, e[1][j]));
-                v128_t r = SUB(e[4][j], e[2][j]), s = MUL(two, SUB(e[3][j], e[1][j]));
-                ST(v0 + (0 * 6 + j) * st, ADD(SUB(MUL(four, e[0][j]), MUL(five, e[2][j])), e[4][j]));
-                ST(v0 + (1 * 6 + j) * st, ADD(p, q));
-                ST(v0 + (2 * 6 + j) * st, SUB(p, q));
-                ST(v0 + (3 * 6 + j) * st, ADD(r, s));
-                ST(v0 + (4 * 6 + j) * st, SUB(r, s));
-                ST(v0 + (5 * 6 + j) * st, ADD(SUB(MUL(four, e[1][j]), MUL(five, e[3][j])), e[5][j]));
-              }
-            }
-          }
-          gemm_block(V, M, U, 36, nt, vs, ms, ci, ncob);
-          /* output transform: Aᵀ M A + bias */
-          for (int t = 0; t < nt; t++) {
-            int y0 = ry + dil * 4 * ty, x0 = rx + dil * 4 * (tx0 + t);
-            for (int c = 0; c < co; c += 4) {
-              v128_t r[4][6];
-              for (int j = 0; j < 6; j++) {
-                v128_t m[6];
-                for (int i = 0; i < 6; i++) m[i] = LD(M + (i * 6 + j) * ms + (long)t * cop + c);
-                v128_t p = ADD(m[1], m[2]), q = SUB(m[1], m[2]);
-                v128_t u = ADD(m[3], m[4]), s = SUB(m[3], m[4]);
-                r[0][j] = ADD(ADD(m[0], p), u);
-                r[1][j] = ADD(q, MUL(two, s));
-                r[2][j] = ADD(p, MUL(four, u));
-                r[3][j] = ADD(ADD(q, MUL(eight, s)), m[5]);
-              }
-              v128_t bv = LD(bias + c);
-              for (int i = 0; i < 4; i++) {
-                int y = y0 + dil * i;
-                if (y >= H) break;
-                v128_t* m = r[i];
-                v128_t p = ADD(m[1], m[2]), q = SUB(m[1], m[2]);
-                v128_t u = ADD(m[3], m[4]), s = SUB(m[3], m[4]);
-                v128_t o[4];
-                o[0] = ADD(ADD(m[0], p), u);
-                o[1] = ADD(q, MUL(two, s));
-                o[2] = ADD(p, MUL(four, u));
-                o[3] = ADD(ADD(q, MUL(eight, s)), m[5]);
-                for (int j = 0; j < 4; j++) {
-                  int x = x0 + dil * j;
-                  if (x >= W) break;
-                  long off = ((long)y * W + x) * co + c;
-                  v128_t val = finish(ADD(o[j], bv), relu);
-                  if (res) val = ADD(val, LD(res + off));
-                  ST(out + off, val);
-                }
-              }
-            }
-          }
-        }
-      }
-    }
-  }
+  wino_run(out, a, b, res, U, bias, H, W, ca, cb, co, dil, relu, scratch, nt_max, 4, wino4_block);
 }
