@@ -91,7 +91,7 @@ defaults: ${JSON.stringify(d)}; --skip-ours times only onnxruntime`);
         let got: Float32Array | undefined;
         let times: number[];
         if (engine === "cpu") {
-          const e = await CpuEngine.create(model, { batch, height: size, width: size });
+          const e = await CpuEngine.create(model, { height: size, width: size });
           const input = await x.data() as Float32Array;
           times = await timeRuns(async () => {
             got = await e.run(input);

@@ -80,7 +80,8 @@ export const PREDICT_SPEC: CommandSpec = {
     engine: {
       type: "string",
       arg: PREDICT_ENGINES.join("|"),
-      help: "gpu: the recorded WebGPU engine; tfjs: tfjs ops; auto: gpu on the webgpu backend",
+      help:
+        "gpu: the recorded WebGPU engine; cpu: our WebAssembly engine; tfjs: tfjs ops; auto: gpu on the webgpu backend, else cpu",
       default: "auto",
     },
     resize: {

@@ -8,7 +8,7 @@ import { tf } from "../deps.ts";
 import type { U2Net } from "../model/u2net.ts";
 import type { EvalSample } from "../data/loader.ts";
 import { FScore, MeanAbsoluteError, resizePrediction } from "./metrics.ts";
-import { EngineRunner, type PredictEngine, useGpuEngine } from "../predict/_engine_runner.ts";
+import { EngineRunner, type PredictEngine, resolveEngine } from "../predict/_engine_runner.ts";
 
 /** Progress of {@linkcode evaluate}, reported after each sample. */
 export interface EvalProgress {
@@ -36,8 +36,10 @@ export interface EvaluateOptions {
    */
   total?: number;
   /**
-   * `gpu`: the recorded WebGPU engine (weights folded and bound once per
-   * call of `evaluate`); `tfjs`: tfjs ops; `auto`: gpu on the webgpu backend.
+   * `gpu`: the recorded WebGPU engine, `cpu`: the CPU engine (our
+   * WebAssembly kernels; weights folded and packed once per call of
+   * `evaluate`); `tfjs`: tfjs ops; `auto`: gpu on the webgpu backend, else
+   * cpu.
    * @default "auto"
    */
   engine?: PredictEngine;
@@ -95,7 +97,8 @@ export async function evaluate(
   const start = performance.now();
   model.eval();
   // Engines (one per input size) hold this call's weights: made here, freed below.
-  const runner = useGpuEngine(options.engine ?? "auto", model) ? new EngineRunner(model) : null;
+  const engine = resolveEngine(options.engine ?? "auto", model);
+  const runner = engine === "tfjs" ? null : new EngineRunner(model, engine);
   try {
     for await (const s of samples) {
       const size = Math.round(Math.sqrt(s.image.length / 3));

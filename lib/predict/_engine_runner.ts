@@ -1,59 +1,78 @@
 /**
- * The predictor's use of {@linkcode GpuEngine}: one recorded engine per
- * input shape (batch, height, width), built on first use and kept (at most
- * {@linkcode ENGINE_CACHE_SIZE}, oldest dropped), on tfjs' WebGPU device.
+ * The predictor's and evaluate()'s use of the engines: one engine per input
+ * shape, built on first use and kept (the oldest dropped past
+ * {@linkcode ENGINE_CACHE_SIZE}); the recorded WebGPU engine on tfjs' device,
+ * or the CPU engine (our WebAssembly kernels) elsewhere.
  *
  * @module
  */
 import { tf } from "../deps.ts";
 import { U2Net } from "../model/u2net.ts";
 import { GpuEngine } from "./gpu_engine.ts";
+import { CpuEngine } from "./cpu_engine.ts";
 import { tfjsDevice } from "../model/_webgpu.ts";
 
 /** Which engine a predictor runs the network with. */
-export type PredictEngine = "auto" | "tfjs" | "gpu";
+export type PredictEngine = "auto" | "tfjs" | "gpu" | "cpu";
 
 /** The engine choices, for option parsing and help texts. */
-export const PREDICT_ENGINES: readonly PredictEngine[] = ["auto", "tfjs", "gpu"];
+export const PREDICT_ENGINES: readonly PredictEngine[] = ["auto", "tfjs", "gpu", "cpu"];
 
 /** Engines kept per predictor (one per input shape). */
 export const ENGINE_CACHE_SIZE = 4;
 
 /**
- * Whether a predictor uses the recorded engine: `gpu` always (it must be a
- * U2Net on the webgpu backend), `auto` when it can, `tfjs` never.
+ * The engine a predictor uses: `gpu` (a U2Net on the webgpu backend), `cpu`
+ * (a U2Net, any backend: our WebAssembly kernels), `tfjs` (any model); `auto`
+ * is gpu on the webgpu backend, else cpu for a U2Net, else tfjs.
  *
- * @throws {TypeError} For `gpu` when the model or the backend does not allow it.
+ * @throws {TypeError} For `gpu` or `cpu` when the model or the backend does not allow it.
  */
-export function useGpuEngine(choice: PredictEngine, model: unknown): boolean {
-  const can = model instanceof U2Net && tf.getBackend() === "webgpu";
-  if (choice === "gpu" && !can) {
+export function resolveEngine(choice: PredictEngine, model: unknown): "gpu" | "cpu" | "tfjs" {
+  const u2net = model instanceof U2Net;
+  const gpu = u2net && tf.getBackend() === "webgpu";
+  if (choice === "gpu" && !gpu) {
     throw new TypeError(
       `Cannot use the gpu engine: current backend is ${tf.getBackend()}${
-        model instanceof U2Net ? "" : " and the model is not a U2Net"
+        u2net ? "" : " and the model is not a U2Net"
       }`,
     );
   }
-  return choice !== "tfjs" && can;
+  if (choice === "cpu" && !u2net) {
+    throw new TypeError("Cannot use the cpu engine: current model is not a U2Net");
+  }
+  if (choice === "auto") return gpu ? "gpu" : u2net ? "cpu" : "tfjs";
+  return choice;
 }
 
-/** Runs host NHWC batches through per-shape recorded engines. */
+/** What the runner needs of an engine. */
+interface Engine {
+  run(input: Float32Array): Promise<Float32Array>;
+  dispose(): void;
+}
+
+/** Runs host NHWC batches through per-shape engines. */
 export class EngineRunner {
   readonly #model: U2Net;
-  readonly #engines = new Map<string, Promise<GpuEngine>>();
+  readonly #kind: "gpu" | "cpu";
+  readonly #engines = new Map<string, Promise<Engine>>();
 
-  /** Shares `model` (not owned); engines use tfjs' WebGPU device. */
-  constructor(model: U2Net) {
+  /** Shares `model` (not owned); gpu engines use tfjs' WebGPU device. */
+  constructor(model: U2Net, kind: "gpu" | "cpu" = "gpu") {
     this.#model = model;
+    this.#kind = kind;
   }
 
   /** Probabilities `[n, h, w]` for a normalised NHWC input of shape `[n, h, w, 3]`. */
   async run(input: Float32Array, shape: readonly [number, number, number]): Promise<Float32Array> {
-    const key = shape.join("x");
+    const [batch, height, width] = shape;
+    // The CPU engine takes any number of images: one per size.
+    const key = this.#kind === "cpu" ? `${height}x${width}` : shape.join("x");
     let engine = this.#engines.get(key);
     if (!engine) {
-      const [batch, height, width] = shape;
-      engine = GpuEngine.create(this.#model, { batch, height, width, device: tfjsDevice() });
+      engine = this.#kind === "cpu"
+        ? CpuEngine.create(this.#model, { height, width })
+        : GpuEngine.create(this.#model, { batch, height, width, device: tfjsDevice() });
       this.#engines.set(key, engine);
       engine.catch(() => this.#engines.delete(key));
       if (this.#engines.size > ENGINE_CACHE_SIZE) {
@@ -65,7 +84,7 @@ export class EngineRunner {
     return await (await engine).run(input);
   }
 
-  /** Frees every engine's GPU buffers. */
+  /** Frees every engine's buffers. */
   dispose(): void {
     for (const e of this.#engines.values()) e.then((x) => x.dispose(), () => {});
     this.#engines.clear();

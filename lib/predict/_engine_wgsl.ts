@@ -25,7 +25,6 @@ import { scalarTileAccs } from "../model/_scalar_tile_wgsl.ts";
  * the same order, so the same bits).
  */
 export function convShader(tn: number, unrolled = false): string {
-  const rn = tn / 16;
   const accs = scalarTileAccs(tn, unrolled);
   const storeOne = (j: string, acc: string) =>
     `let n = n0 + tx + ${j};

@@ -9,15 +9,19 @@
  * @module
  */
 import type { U2Net } from "../model/u2net.ts";
-import { planEngine, type PlannedStep } from "./_engine_plan.ts";
+import { planEngine } from "./_engine_plan.ts";
 import { hostWeights } from "./_engine_setup.ts";
-import { type CpuKernels, loadCpuKernels } from "./_cpu_kernels.ts";
-import { packDirect, packOne, packWinograd, padBias, padTo8 } from "./_cpu_engine_pack.ts";
+import { loadCpuKernels } from "./_cpu_kernels.ts";
+import {
+  bindStep,
+  type Bound,
+  labelOf,
+  type StepContext,
+  type StepEnv,
+} from "./_cpu_engine_steps.ts";
 
 /** Options of {@linkcode CpuEngine.create}. */
 export interface CpuEngineOptions {
-  /** Images per call. @default 1 */
-  batch?: number;
   /** Input height. @default 320 */
   height?: number;
   /** Input width. @default 320 */
@@ -28,40 +32,28 @@ export interface CpuEngineOptions {
    * direct). @default 4
    */
   winograd?: 0 | 2 | 4;
+  /**
+   * A 3x3 conv with more weights than this (9 · in · out) runs F(2x2, 3x3)
+   * instead of F(4x4, 3x3): F(4x4) keeps 4x the weights (F(2x2) 16/9x).
+   * Only full has such convs (its deep layers). Measured for full at 320²
+   * on a 2-core EPYC: 0 → 1,879 ms and 417 MiB; 2^18 → 1,510 ms, 442 MiB;
+   * 2^20 → 1,408 ms, 520 MiB; Infinity → 1,251 ms, 792 MiB. Lite (18 MiB
+   * of F(4x4) weights) is all F(4x4) either way.
+   * @default 1048576
+   */
+  maxWinograd4Weights?: number;
   /** Winograd tiles per block (a multiple of 4, at most 256). @default 16 */
   tileBlock?: number;
 }
 
 /** Defaults of {@linkcode CpuEngineOptions}. */
 export const DEFAULT_CPU_ENGINE_OPTIONS: Readonly<Required<CpuEngineOptions>> = Object.freeze({
-  batch: 1,
   height: 320,
   width: 320,
   winograd: 4,
+  maxWinograd4Weights: 1048576,
   tileBlock: 16,
 });
-
-/** One step bound to memory addresses, with its kernel's name. */
-type Bound = (() => void) & { label?: string };
-
-/** What binding a step needs at plan time. */
-interface StepContext {
-  bufs: number[];
-  /** The address of weights `key` packed by `pack` (once per key and layout name). */
-  param(key: string, layout: string, pack: (w: Float32Array) => Float32Array): number;
-  winograd: 0 | 2 | 4;
-  tileBlock: number;
-  needScratch(floats: number): void;
-  fuse: [Float32Array | undefined, Float32Array | undefined];
-}
-
-/** The instance a bound step runs on. */
-interface StepEnv {
-  kernels: CpuKernels;
-  memory: WebAssembly.Memory;
-  base: number;
-  scratch: number;
-}
 
 /**
  * U2-Net inference on the CPU (WebAssembly SIMD), planned once per input shape.
@@ -76,10 +68,14 @@ interface StepEnv {
  * ```
  */
 export class CpuEngine {
-  /** The input shape [batch, height, width, 3]. */
-  readonly inputShape: readonly [number, number, number, number];
+  /** The input image size [height, width] (any number of images per call). */
+  readonly inputSize: readonly [number, number];
   /** Kernel calls per image. */
   readonly steps: number;
+  /** Bytes of the engine's WebAssembly memory (activations, packed weights, scratch). */
+  get memoryBytes(): number {
+    return this.#memory.buffer.byteLength;
+  }
   readonly #memory: WebAssembly.Memory;
   readonly #steps: Bound[];
   readonly #input: number;
@@ -87,28 +83,33 @@ export class CpuEngine {
   readonly #pixels: number;
 
   private constructor(
-    shape: [number, number, number, number],
+    size: [number, number],
     memory: WebAssembly.Memory,
     steps: Bound[],
     input: number,
     output: number,
   ) {
-    this.inputShape = shape;
+    this.inputSize = size;
     this.#memory = memory;
     this.#steps = steps;
     this.steps = steps.length;
     this.#input = input;
     this.#output = output;
-    this.#pixels = shape[1] * shape[2];
+    this.#pixels = size[0] * size[1];
   }
 
   /** Plans the network of `model` (BatchNorm folded; the model is kept) for one input shape. */
   static async create(model: U2Net, options: CpuEngineOptions = {}): Promise<CpuEngine> {
     const o = { ...DEFAULT_CPU_ENGINE_OPTIONS, ...options };
-    for (const what of ["batch", "height", "width", "tileBlock"] as const) {
+    for (const what of ["height", "width", "tileBlock"] as const) {
       if (!Number.isInteger(o[what]) || o[what] < 1) {
         throw new RangeError(`Cannot create CpuEngine: current ${what} is ${o[what]}`);
       }
+    }
+    if (!(o.maxWinograd4Weights >= 0)) {
+      throw new RangeError(
+        `Cannot create CpuEngine: current maxWinograd4Weights is ${o.maxWinograd4Weights}`,
+      );
     }
     if (![0, 2, 4].includes(o.winograd)) {
       throw new RangeError(`Cannot create CpuEngine: current winograd is ${o.winograd}`);
@@ -138,6 +139,7 @@ export class CpuEngine {
       bufs,
       param,
       winograd: o.winograd,
+      maxWinograd4Weights: o.maxWinograd4Weights,
       tileBlock: o.tileBlock,
       needScratch: (n) => (scratch = Math.max(scratch, n)),
       fuse: [weights.get("out_conv.weight"), weights.get("out_conv.bias")],
@@ -153,7 +155,7 @@ export class CpuEngine {
     }
     const env: StepEnv = { kernels, memory, base, scratch: base + scratchAt };
     return new CpuEngine(
-      [o.batch, o.height, o.width, 3],
+      [o.height, o.width],
       memory,
       binders.map((bind) => bind(env)),
       base + bufs[0],
@@ -161,10 +163,13 @@ export class CpuEngine {
     );
   }
 
-  /** Probabilities `[batch, height, width]` for a normalised NHWC input `[batch, height, width, 3]`. */
+  /**
+   * Probabilities `[n, height, width]` for a normalised NHWC input
+   * `[n, height, width, 3]` (images one after the other, synchronously).
+   */
   run(input: Float32Array): Promise<Float32Array> {
-    const [n] = this.inputShape, px = this.#pixels;
-    if (input.length !== n * px * 3) {
+    const px = this.#pixels, n = input.length / (px * 3);
+    if (!Number.isInteger(n) || n < 1) {
       return Promise.reject(
         new RangeError(`Cannot run CpuEngine: current input length is ${input.length}`),
       );
@@ -220,138 +225,4 @@ class Layout {
     this.bytes += Math.ceil((4 * Math.max(floats, 4)) / 64) * 64;
     return at;
   }
-}
-
-/** Binds one planned step (see `PlannedStep`'s shaders) to its kernel. */
-function bindStep(step: PlannedStep, ctx: StepContext): (env: StepEnv) => Bound {
-  const { bufs } = ctx;
-  const buf = (i: number) => bufs[step.bindings[i] as number];
-  const u = step.uniforms;
-  if (step.shader.startsWith("conv")) {
-    const [, h, w, ca, cb, co, k, dil, relu, res, , pad] = inputPadded(step);
-    const key = (step.bindings[4] as string).slice(2);
-    const biasKey = (step.bindings[5] as string).slice(2);
-    const out = buf(0), a = buf(1), b = cb ? buf(2) : buf(1), r = res ? buf(3) : -1;
-    const bias = ctx.param(biasKey, "pad8", padBias);
-    const m = winogradTile(step, ctx);
-    if (m) {
-      const nt = ctx.tileBlock, pts = (m + 2) ** 2;
-      ctx.needScratch(pts * (nt * (ca + cb) + 16) + pts * (nt * padTo8(co) + 16));
-      const wts = ctx.param(key, `wino${m}`, (x) => packWinograd(padIn(x, step), ca + cb, co, m));
-      const kernel = m === 4 ? "conv_wino4" : "conv_wino";
-      return ({ kernels, base, scratch }) => () =>
-        kernels[kernel](
-          base + out,
-          base + a,
-          base + b,
-          r < 0 ? 0 : base + r,
-          base + wts,
-          base + bias,
-          h,
-          w,
-          ca,
-          cb,
-          co,
-          dil,
-          relu,
-          scratch,
-          nt,
-        );
-    }
-    const wts = ctx.param(key, "direct", (x) => packDirect(padIn(x, step), k, ca + cb, co));
-    return ({ kernels, base }) => () =>
-      kernels.conv_direct(
-        base + out,
-        base + a,
-        base + b,
-        r < 0 ? 0 : base + r,
-        base + wts,
-        base + bias,
-        h,
-        w,
-        ca,
-        cb,
-        co,
-        k,
-        dil,
-        relu,
-        pad,
-      );
-  }
-  if (step.shader === "side") {
-    const [, h, w, c, k, dil, pad] = u;
-    const key = (step.bindings[2] as string).slice(2);
-    const wts = ctx.param(key, "one", packOne);
-    const biasKey = (step.bindings[3] as string).slice(2);
-    const out = buf(0), a = buf(1);
-    let bias = 0;
-    ctx.param(biasKey, "scalar", (x) => ((bias = x[0]), x));
-    return ({ kernels, base }) => () =>
-      kernels.conv_one(base + out, base + a, base + wts, bias, h, w, c, k, dil, pad);
-  }
-  if (step.shader === "pool") {
-    const [, h, w, c] = u;
-    const out = buf(0), x = buf(1);
-    return ({ kernels, base }) => () => kernels.pool(base + out, base + x, h, w, c);
-  }
-  if (step.shader === "resize") {
-    const [, h, w, c, oh, ow, sy, sx] = u;
-    const out = buf(0), x = buf(1);
-    return ({ kernels, base }) => () =>
-      kernels.resize(base + out, base + x, h, w, c, oh, ow, sy, sx);
-  }
-  if (step.shader === "fuse") {
-    const [fw, fb] = ctx.fuse;
-    if (!fw || !fb) throw new RangeError("Cannot create CpuEngine: current weights lack out_conv");
-    const size = u[0], out = buf(0), sides = [1, 2, 3, 4, 5, 6].map(buf);
-    return ({ memory, base }) => () => {
-      const o = new Float32Array(memory.buffer, base + out, size);
-      const s = sides.map((at) => new Float32Array(memory.buffer, base + at, size));
-      const f = Float32Array.from(fw), b = Math.fround(fb[0]);
-      const z = new Float32Array(1);
-      for (let i = 0; i < size; i++) {
-        z[0] = b + f[0] * s[0][i];
-        for (let j = 1; j < 6; j++) z[0] = z[0] + Math.fround(f[j] * s[j][i]);
-        o[i] = 1 / (1 + Math.exp(-z[0]));
-      }
-    };
-  }
-  throw new RangeError(`Cannot create CpuEngine: current step is "${step.shader}"`);
-}
-
-/** A step's kernel and shape, e.g. `wino 320x320 64+64>64 d1`. */
-function labelOf(step: PlannedStep, ctx: StepContext): string {
-  const u = step.uniforms;
-  if (step.shader.startsWith("conv")) {
-    const [, h, w, ca, cb, co, , dil] = inputPadded(step);
-    const m = winogradTile(step, ctx);
-    return `${m ? `wino${m}` : "direct"} ${h}x${w} ${ca}${cb ? `+${cb}` : ""}>${co} d${dil}`;
-  }
-  return step.shader === "fuse" ? "fuse" : `${step.shader} ${u[1]}x${u[2]}x${u[3]}`;
-}
-
-/** The Winograd tile a conv step runs with, or 0 for a direct conv. */
-function winogradTile(step: PlannedStep, ctx: StepContext): 0 | 2 | 4 {
-  const [, , , ca, cb, co, k] = inputPadded(step);
-  return k === 3 && ca % 4 === 0 && cb % 4 === 0 && co % 4 === 0 ? ctx.winograd : 0;
-}
-
-/** A conv step's uniforms, with the RGB input's channels counted as 4 (see `create`). */
-function inputPadded(step: PlannedStep): number[] {
-  const u = [...step.uniforms];
-  if (step.bindings[1] === 0) u[3] = 4;
-  return u;
-}
-
-/** Conv weights of the RGB input, HWIO, given a zero fourth input channel. */
-function padIn(w: Float32Array, step: PlannedStep): Float32Array {
-  if (step.bindings[1] !== 0) return w;
-  const [, , , ci, , co, k] = step.uniforms;
-  const out = new Float32Array(k * k * 4 * co);
-  for (let t = 0; t < k * k; t++) {
-    for (let c = 0; c < ci; c++) {
-      out.set(w.subarray((t * ci + c) * co, (t * ci + c + 1) * co), (t * 4 + c) * co);
-    }
-  }
-  return out;
 }

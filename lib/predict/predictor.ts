@@ -20,7 +20,7 @@ import {
   EngineRunner,
   PREDICT_ENGINES,
   type PredictEngine,
-  useGpuEngine,
+  resolveEngine,
 } from "./_engine_runner.ts";
 
 /** How images are brought to the network's input size. */
@@ -54,7 +54,9 @@ export interface PredictorOptions {
   maxBatch?: number;
   /**
    * `gpu`: the recorded WebGPU engine (`gpu_engine.ts`; needs a U2Net on the
-   * webgpu backend); `tfjs`: the network's tfjs ops; `auto`: gpu when it can.
+   * webgpu backend); `cpu`: the CPU engine (`cpu_engine.ts`, our WebAssembly
+   * kernels; needs a U2Net, any backend); `tfjs`: the network's tfjs ops;
+   * `auto`: gpu on the webgpu backend, else cpu for a U2Net, else tfjs.
    * @default "auto"
    */
   engine?: PredictEngine;
@@ -76,7 +78,7 @@ export interface Predictor {
   readonly options: Readonly<Required<PredictorOptions>>;
   /** Probability maps at each image's original size, in input order. */
   predict(images: readonly DecodedImage[]): Promise<ProbabilityMap[]>;
-  /** Frees the recorded engines' GPU buffers, if any (the network is not owned). */
+  /** Frees the engines' buffers, if any (the network is not owned). */
   dispose?(): void;
 }
 
@@ -185,11 +187,10 @@ async function runBatch(
  */
 export function createPredictor(model: PredictModel, options: PredictorOptions = {}): Predictor {
   const resolved = resolve(options);
-  const runner = useGpuEngine(resolved.engine, model)
-    ? new EngineRunner(model as U2Net)
-    : undefined;
+  const engine = resolveEngine(resolved.engine, model);
+  const runner = engine === "tfjs" ? undefined : new EngineRunner(model as U2Net, engine);
   // The options report the engine actually used ("auto" resolved).
-  const o = Object.freeze({ ...resolved, engine: runner ? "gpu" : "tfjs" } as const);
+  const o = Object.freeze({ ...resolved, engine });
   return {
     options: o,
     dispose: () => runner?.dispose(),

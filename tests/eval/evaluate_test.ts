@@ -63,8 +63,9 @@ Deno.test("evaluate() applies post-normalisation when postNorm is set", async ()
   const samples = await collect(2, 16);
   const model = U2Net.create("lite", { seed: 2 });
   try {
-    const plain = await evaluate(model, samples);
-    const normed = await evaluate(model, samples, { postNorm: true });
+    // tfjs ops, to compare with the metrics of tfjs' predictions exactly.
+    const plain = await evaluate(model, samples, { engine: "tfjs" });
+    const normed = await evaluate(model, samples, { postNorm: true, engine: "tfjs" });
     const f = new FScore({ postNorm: true });
     const mae = new MeanAbsoluteError({ postNorm: true });
     for (const s of samples) {
@@ -77,6 +78,22 @@ Deno.test("evaluate() applies post-normalisation when postNorm is set", async ()
     assert.equal(normed.maxF, f.compute());
     assert.equal(normed.mae, mae.compute());
     assert.notEqual(normed.mae, plain.mae);
+  } finally {
+    model.dispose();
+  }
+});
+
+Deno.test("evaluate() scores as tfjs does with the cpu engine when auto and not on webgpu", async () => {
+  const samples = await collect(3, 24);
+  const model = U2Net.create("lite", { seed: 3 });
+  try {
+    const viaTfjs = await evaluate(model, samples, { engine: "tfjs" });
+    const viaAuto = await evaluate(model, samples);
+    const viaCpu = await evaluate(model, samples, { engine: "cpu" });
+    assert.equal(viaAuto.mae, viaCpu.mae, "auto takes the cpu engine");
+    assert.equal(viaAuto.maxF, viaCpu.maxF);
+    assert.ok(Math.abs(viaCpu.mae - viaTfjs.mae) < 1e-6, `${viaCpu.mae} vs ${viaTfjs.mae}`);
+    assert.ok(Math.abs(viaCpu.maxF - viaTfjs.maxF) < 1e-3, `${viaCpu.maxF} vs ${viaTfjs.maxF}`);
   } finally {
     model.dispose();
   }

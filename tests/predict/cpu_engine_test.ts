@@ -1,4 +1,6 @@
-import { assert, assertEquals, assertRejects } from "../_assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../_assert.ts";
+import type { DecodedImage } from "../../lib/data/image_io.ts";
+import { createPredictor } from "../../lib/predict/predictor.ts";
 import { tf } from "../../lib/deps.ts";
 import { U2Net } from "../../lib/model/u2net.ts";
 import { CpuEngine } from "../../lib/predict/cpu_engine.ts";
@@ -13,13 +15,12 @@ Deno.test("CpuEngine.run() reproduces eval_wz within 1e-5 when direct or Winogra
   try {
     const input = await x.data() as Float32Array;
     for (const winograd of [0, 2, 4] as const) {
-      const engine = await CpuEngine.create(model, { batch: 2, height: 64, width: 64, winograd });
+      const engine = await CpuEngine.create(model, { height: 64, width: 64, winograd });
       const out = await engine.run(input);
       assertEquals(out.length, 2 * 64 * 64);
       const y = tf.tensor4d(out, [2, 64, 64, 1]);
       const diff = maxAbsDiff(await nhwcToNchw(y), io.get("eval_wz")!.data as Float32Array);
       y.dispose();
-      console.log(winograd, diff);
       assert(diff < 1e-5, `winograd ${winograd}: eval diff ${diff}`);
       await assertRejects(() => engine.run(new Float32Array(5)), RangeError);
     }
@@ -47,7 +48,6 @@ Deno.test("CpuEngine.run() matches predict() when the size is odd, for lite and 
         });
         const got = await engine.run(await x.data() as Float32Array);
         const d = maxAbsDiff(got, want);
-        console.log(variant, winograd, tileBlock, d);
         assert(d < 1e-5, `${variant}, winograd ${winograd}, block ${tileBlock}: max |Δ| ${d}`);
       }
     } finally {
@@ -61,10 +61,44 @@ Deno.test("CpuEngine.create() throws a RangeError when the shape or block is not
   const model = U2Net.create("lite");
   try {
     await assertRejects(() => CpuEngine.create(model, { height: 0 }), RangeError);
-    await assertRejects(() => CpuEngine.create(model, { batch: 1.5 }), RangeError);
+    await assertRejects(() => CpuEngine.create(model, { width: 1.5 }), RangeError);
+    await assertRejects(() => CpuEngine.create(model, { maxWinograd4Weights: NaN }), RangeError);
     await assertRejects(() => CpuEngine.create(model, { tileBlock: 6 }), RangeError);
     await assertRejects(() => CpuEngine.create(model, { winograd: 3 as 2 }), RangeError);
   } finally {
+    model.dispose();
+  }
+});
+
+Deno.test("createPredictor() gives the tfjs maps with the cpu engine, which auto takes when not on webgpu", async () => {
+  await useBackend("cpu");
+  const model = U2Net.create("lite", { seed: 8 });
+  const img = (w: number, h: number, seed: number): DecodedImage => ({
+    width: w,
+    height: h,
+    channels: 3,
+    data: Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * 7 + seed * 31) % 251),
+  });
+  const images = [img(40, 30, 1), img(24, 24, 2), img(40, 30, 3)];
+  const viaAuto = createPredictor(model, { inputSize: 32, maxBatch: 2 });
+  const viaTfjs = createPredictor(model, { inputSize: 32, engine: "tfjs" });
+  const start = tf.memory().numTensors;
+  try {
+    assertEquals(viaAuto.options.engine, "cpu");
+    const a = await viaAuto.predict(images);
+    const b = await viaTfjs.predict(images);
+    assertEquals(tf.memory().numTensors, start, "predict() leaves no tensor behind");
+    a.forEach((m, i) => {
+      assertEquals([m.width, m.height], [b[i].width, b[i].height]);
+      assert(maxAbsDiff(m.data, b[i].data) < 1e-5, `image ${i}`);
+    });
+    assertThrows(
+      () => createPredictor({ predict: (x) => x }, { engine: "cpu" }),
+      TypeError,
+      "not a U2Net",
+    );
+  } finally {
+    viaAuto.dispose?.();
     model.dispose();
   }
 });

@@ -1,4 +1,5 @@
-import { assert } from "../_assert.ts";
+import { assert, assertEquals } from "../_assert.ts";
+import { CPU_ENGINE_SOURCE_SHA256 } from "../../lib/predict/_cpu_engine_wasm.ts";
 import { loadCpuKernels } from "../../lib/predict/_cpu_kernels.ts";
 import { packDirect, packWinograd, padBias } from "../../lib/predict/_cpu_engine_pack.ts";
 import { Rng } from "../../lib/data/rng.ts";
@@ -92,4 +93,13 @@ Deno.test("conv_direct, conv_wino and conv_wino4 match a float64 conv when dilat
       assert(err / peak < tol, `${name} ${h}x${wd} ${ca}+${cb}>${co} d${dil}: ${err / peak}`);
     }
   }
+});
+
+Deno.test("the embedded CPU engine module was built from the committed C source when checked by hash", async () => {
+  const source = await Deno.readFile(
+    new URL("../../lib/predict/_wasm/cpu_engine.c", import.meta.url),
+  );
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", source));
+  const hex = [...digest].map((b) => b.toString(16).padStart(2, "0")).join("");
+  assertEquals(hex, CPU_ENGINE_SOURCE_SHA256, "run lib/predict/_wasm/build.sh after editing the C");
 });
