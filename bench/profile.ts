@@ -8,6 +8,7 @@
  *   deno run --allow-read=.,<wasm dir> --allow-env bench/profile.ts \
  *     [--backend wasm] [--models lite] [--size 320] [--batch 1] \
  *     [--train-size 288] [--train-batch 8] [--top 25] [--skip-train]
+ *     [--recorded] [--cpu-engine]
  *
  * Lines: `{"profile":"infer_lite_b1_320","group":"kernel","name":"FusedConv2D",
  * "calls":112,"total_ms":…,"share":…}` for every kernel name, then the `--top`
@@ -25,6 +26,7 @@ import { createLrScheduler } from "../lib/train/lr_scheduler.ts";
 import { getParamsGroups } from "../lib/train/params_groups.ts";
 import { GpuTrainer } from "../lib/train/gpu_trainer.ts";
 import { GpuEngine } from "../lib/predict/gpu_engine.ts";
+import { CpuEngine } from "../lib/predict/cpu_engine.ts";
 import { byLabel, type ProfileRow } from "../lib/model/_gpu_profile.ts";
 import { trainStep } from "../lib/train/train_step.ts";
 import {
@@ -222,6 +224,36 @@ async function profileRecorded(
   }
 }
 
+/** Prints the CPU engine's time per kernel and shape for one image. */
+async function profileCpuEngine(
+  arch: "lite" | "full",
+  size: number,
+  meta: Record<string, unknown>,
+): Promise<void> {
+  const model = U2Net.create(arch);
+  try {
+    const engine = await CpuEngine.create(model, { height: size, width: size });
+    const x = Float32Array.from({ length: size * size * 3 }, (_, i) => Math.sin(i));
+    await engine.run(x); // warm
+    const t0 = performance.now();
+    await engine.run(x);
+    const wall = performance.now() - t0;
+    const label = `infer_cpu_engine_${arch}_b1_${size}`;
+    const total = printRows(label, "kernel+shape", engine.profile(x));
+    console.log(JSON.stringify({
+      profile: label,
+      group: "total",
+      wall_ms: Number(wall.toFixed(2)),
+      sum_ms: Number(total.toFixed(2)),
+      steps: engine.steps,
+      memory_mib: Math.round(engine.memoryBytes / 2 ** 20),
+      machine: meta.machine,
+    }));
+  } finally {
+    model.dispose();
+  }
+}
+
 /** Runs the benchmark with command-line `args`; prints JSON lines. */
 export async function main(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -237,6 +269,7 @@ export async function main(args: string[]): Promise<void> {
       "skip-train": { type: "boolean", default: false },
       "skip-infer": { type: "boolean", default: false },
       recorded: { type: "boolean", default: false },
+      "cpu-engine": { type: "boolean", default: false },
       tiling: { type: "string", default: "" },
       help: { type: "boolean", default: false },
     },
@@ -244,7 +277,8 @@ export async function main(args: string[]): Promise<void> {
   if (values.help) {
     console.log(`profile: per-kernel times of one inference and one training step
 defaults: ${JSON.stringify(PROFILE_DEFAULTS)}; flags --skip-train, --skip-infer,
---recorded (the recorded GpuEngine and GpuTrainer instead of tfjs, timed per dispatch label)
+--recorded (the recorded GpuEngine and GpuTrainer instead of tfjs, timed per dispatch label),
+--cpu-engine (the CPU engine's kernels for one image at --size; nothing else)
 ${TILING_HELP}`);
     return;
   }
@@ -258,6 +292,10 @@ ${TILING_HELP}`);
   };
   const top = Number(values.top);
   for (const arch of modelList(values.models)) {
+    if (values["cpu-engine"]) {
+      await profileCpuEngine(arch, Number(values.size), meta);
+      continue;
+    }
     if (!values["skip-infer"] && values.recorded) {
       await profileEngine(arch, Number(values.size), Number(values.batch), meta);
     } else if (!values["skip-infer"]) {

@@ -187,17 +187,17 @@ export class CpuEngine {
    * Times every kernel call of one image (the input as given), summed by
    * kernel and shape, slowest first.
    */
-  profile(input: Float32Array): { label: string; ms: number; calls: number }[] {
+  profile(input: Float32Array): { label: string; count: number; ms: number }[] {
     const px = this.#pixels;
     this.#write(input.subarray(0, px * 3));
-    const rows = new Map<string, { label: string; ms: number; calls: number }>();
+    const rows = new Map<string, { label: string; count: number; ms: number }>();
     for (const step of this.#steps) {
       const t = performance.now();
       step();
       const ms = performance.now() - t, label = step.label ?? "?";
-      const row = rows.get(label) ?? { label, ms: 0, calls: 0 };
+      const row = rows.get(label) ?? { label, count: 0, ms: 0 };
       row.ms += ms;
-      row.calls++;
+      row.count++;
       rows.set(label, row);
     }
     return [...rows.values()].sort((a, b) => b.ms - a.ms);
