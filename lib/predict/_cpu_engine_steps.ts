@@ -8,8 +8,29 @@ import type { PlannedStep } from "./_engine_plan.ts";
 import type { CpuKernels } from "./_cpu_kernels.ts";
 import { packDirect, packOne, packWinograd, padBias, padTo8 } from "./_cpu_engine_pack.ts";
 
-/** One step bound to memory addresses, with its kernel's name. */
-export type Bound = (() => void) & { label?: string };
+/** A kernel of the module, or `fuse` (the last step, in JS). */
+export type StepFn =
+  | "conv_direct"
+  | "conv_wino"
+  | "conv_wino4"
+  | "conv_one"
+  | "pool"
+  | "resize"
+  | "fuse";
+
+/**
+ * One planned step as data (threads get a copy): the kernel and its
+ * arguments before `part, parts`; those at `addrs` are byte offsets from the
+ * heap base, the one at `scratch` (if any) an offset into each thread's own
+ * scratch.
+ */
+export interface StepCall {
+  fn: StepFn;
+  args: number[];
+  addrs: number[];
+  scratch: number;
+  label: string;
+}
 
 /** What binding a step needs at plan time. */
 export interface StepContext {
@@ -23,19 +44,53 @@ export interface StepContext {
   fuse: [Float32Array | undefined, Float32Array | undefined];
 }
 
-/** The instance a bound step runs on. */
-export interface StepEnv {
-  kernels: CpuKernels;
-  memory: WebAssembly.Memory;
-  base: number;
-  scratch: number;
+/** A call's arguments for a thread: addresses from `base`, scratch from `scratch`. */
+export function callArgs(call: StepCall, base: number, scratch: number): number[] {
+  const args = call.args.slice();
+  for (const i of call.addrs) args[i] = args[i] < 0 ? 0 : base + args[i];
+  if (call.scratch >= 0) args[call.scratch] = scratch;
+  return args;
+}
+
+/** Runs part `part` of `parts` of a call (`fuse` runs whole in part 0). */
+export function runCall(
+  kernels: CpuKernels,
+  memory: WebAssembly.Memory,
+  call: StepCall,
+  args: number[],
+  [part, parts]: [number, number],
+): void {
+  if (call.fn === "fuse") {
+    if (part === 0) fuse(memory, args);
+  } else {
+    kernels[call.fn](...args, part, parts);
+  }
+}
+
+/** sigmoid(b + Σ w_i · side_i): args [out, s0..s5, size, w0..w5, b]. */
+function fuse(memory: WebAssembly.Memory, args: number[]): void {
+  const size = args[7], o = new Float32Array(memory.buffer, args[0], size);
+  const s = args.slice(1, 7).map((at) => new Float32Array(memory.buffer, at, size));
+  const f = args.slice(8, 14), b = args[14];
+  for (let i = 0; i < size; i++) {
+    let z = b;
+    for (let j = 0; j < 6; j++) z += f[j] * s[j][i];
+    o[i] = 1 / (1 + Math.exp(-z));
+  }
 }
 
 /** Binds one planned step (see `PlannedStep`'s shaders) to its kernel. */
-export function bindStep(step: PlannedStep, ctx: StepContext): (env: StepEnv) => Bound {
+export function bindStep(step: PlannedStep, ctx: StepContext): StepCall {
   const { bufs } = ctx;
   const buf = (i: number) => bufs[step.bindings[i] as number];
   const u = step.uniforms;
+  const call = (fn: StepFn, args: number[], addrs: number[], scratch = -1): StepCall => ({
+    fn,
+    args,
+    addrs,
+    scratch,
+    label: labelOf(step, ctx),
+  });
   if (step.shader.startsWith("conv")) {
     const [, h, w, ca, cb, co, k, dil, relu, res, , pad] = inputPadded(step);
     const key = (step.bindings[4] as string).slice(2);
@@ -48,83 +103,33 @@ export function bindStep(step: PlannedStep, ctx: StepContext): (env: StepEnv) =>
       const nt = pts * (ca + cb) * co > BIG_U ? winogradBlock(h, w, dil, m) : ctx.tileBlock;
       ctx.needScratch(pts * (nt * (ca + cb) + 16) + pts * (nt * padTo8(co) + 16));
       const wts = ctx.param(key, `wino${m}`, (x) => packWinograd(padIn(x, step), ca + cb, co, m));
-      const kernel = m === 4 ? "conv_wino4" : "conv_wino";
-      return ({ kernels, base, scratch }) => () =>
-        kernels[kernel](
-          base + out,
-          base + a,
-          base + b,
-          r < 0 ? 0 : base + r,
-          base + wts,
-          base + bias,
-          h,
-          w,
-          ca,
-          cb,
-          co,
-          dil,
-          relu,
-          scratch,
-          nt,
-        );
+      const args = [out, a, b, r, wts, bias, h, w, ca, cb, co, dil, relu, 0, nt];
+      return call(m === 4 ? "conv_wino4" : "conv_wino", args, [0, 1, 2, 3, 4, 5], 13);
     }
     const wts = ctx.param(key, "direct", (x) => packDirect(padIn(x, step), k, ca + cb, co));
-    return ({ kernels, base }) => () =>
-      kernels.conv_direct(
-        base + out,
-        base + a,
-        base + b,
-        r < 0 ? 0 : base + r,
-        base + wts,
-        base + bias,
-        h,
-        w,
-        ca,
-        cb,
-        co,
-        k,
-        dil,
-        relu,
-        pad,
-      );
+    const args = [out, a, b, r, wts, bias, h, w, ca, cb, co, k, dil, relu, pad];
+    return call("conv_direct", args, [0, 1, 2, 3, 4, 5]);
   }
   if (step.shader === "side") {
     const [, h, w, c, k, dil, pad] = u;
-    const key = (step.bindings[2] as string).slice(2);
-    const wts = ctx.param(key, "one", packOne);
-    const biasKey = (step.bindings[3] as string).slice(2);
-    const out = buf(0), a = buf(1);
+    const wts = ctx.param((step.bindings[2] as string).slice(2), "one", packOne);
     let bias = 0;
-    ctx.param(biasKey, "scalar", (x) => ((bias = x[0]), x));
-    return ({ kernels, base }) => () =>
-      kernels.conv_one(base + out, base + a, base + wts, bias, h, w, c, k, dil, pad);
+    ctx.param((step.bindings[3] as string).slice(2), "scalar", (x) => ((bias = x[0]), x));
+    return call("conv_one", [buf(0), buf(1), wts, bias, h, w, c, k, dil, pad], [0, 1, 2]);
   }
   if (step.shader === "pool") {
     const [, h, w, c] = u;
-    const out = buf(0), x = buf(1);
-    return ({ kernels, base }) => () => kernels.pool(base + out, base + x, h, w, c);
+    return call("pool", [buf(0), buf(1), h, w, c], [0, 1]);
   }
   if (step.shader === "resize") {
     const [, h, w, c, oh, ow, sy, sx] = u;
-    const out = buf(0), x = buf(1);
-    return ({ kernels, base }) => () =>
-      kernels.resize(base + out, base + x, h, w, c, oh, ow, sy, sx);
+    return call("resize", [buf(0), buf(1), h, w, c, oh, ow, sy, sx], [0, 1]);
   }
   if (step.shader === "fuse") {
     const [fw, fb] = ctx.fuse;
     if (!fw || !fb) throw new RangeError("Cannot create CpuEngine: current weights lack out_conv");
-    const size = u[0], out = buf(0), sides = [1, 2, 3, 4, 5, 6].map(buf);
-    return ({ memory, base }) => () => {
-      const o = new Float32Array(memory.buffer, base + out, size);
-      const s = sides.map((at) => new Float32Array(memory.buffer, base + at, size));
-      const f = Float32Array.from(fw), b = Math.fround(fb[0]);
-      const z = new Float32Array(1);
-      for (let i = 0; i < size; i++) {
-        z[0] = b + f[0] * s[0][i];
-        for (let j = 1; j < 6; j++) z[0] = z[0] + Math.fround(f[j] * s[j][i]);
-        o[i] = 1 / (1 + Math.exp(-z[0]));
-      }
-    };
+    const sides = [1, 2, 3, 4, 5, 6].map(buf);
+    return call("fuse", [buf(0), ...sides, u[0], ...fw, fb[0]], [0, 1, 2, 3, 4, 5, 6]);
   }
   throw new RangeError(`Cannot create CpuEngine: current step is "${step.shader}"`);
 }

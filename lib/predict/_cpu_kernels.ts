@@ -1,8 +1,10 @@
 /**
  * The CPU engine's WebAssembly kernels (`_wasm/cpu_engine.c`, embedded in
  * `_cpu_engine_wasm.ts`): compiled once per process, instantiated per
- * engine on its own memory. Pointers are byte offsets into that memory;
- * the caller's arrays start at `base`.
+ * engine on its own shared memory (threads instantiate it again on the same
+ * memory, each with its own stack). Pointers are byte offsets into that
+ * memory; the caller's arrays start at `base`. Every kernel takes `part,
+ * parts` last: the share of the call it does.
  *
  * @module
  */
@@ -40,12 +42,14 @@ function wasmModule(): WebAssembly.Module {
 /** An instance with `bytes` free from `base` (64-byte aligned). */
 export function loadCpuKernels(
   bytes: number,
-): { kernels: CpuKernels; memory: WebAssembly.Memory; base: number } {
-  const memory = new WebAssembly.Memory({ initial: 16 }); // the module's stack and data: 2 pages
-  const instance = new WebAssembly.Instance(wasmModule(), { env: { memory } });
+): { kernels: CpuKernels; memory: WebAssembly.Memory; base: number; module: WebAssembly.Module } {
+  // Shared, so that threads can work on it; the module's stack and data take 2 pages.
+  const memory = new WebAssembly.Memory({ initial: 16, maximum: 65536, shared: true });
+  const module = wasmModule();
+  const instance = new WebAssembly.Instance(module, { env: { memory } });
   const kernels = instance.exports as unknown as CpuKernels;
   const base = Math.ceil(kernels.heap_base() / 64) * 64;
   const pages = Math.ceil((base + bytes) / 65536);
   memory.grow(Math.max(0, pages - memory.buffer.byteLength / 65536));
-  return { kernels, memory, base };
+  return { kernels, memory, base, module };
 }

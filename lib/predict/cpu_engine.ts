@@ -11,14 +11,15 @@
 import type { U2Net } from "../model/u2net.ts";
 import { planEngine } from "./_engine_plan.ts";
 import { hostWeights } from "./_engine_setup.ts";
-import { loadCpuKernels } from "./_cpu_kernels.ts";
+import { type CpuKernels, loadCpuKernels } from "./_cpu_kernels.ts";
 import {
   bindStep,
-  type Bound,
-  labelOf,
+  callArgs,
+  runCall,
+  type StepCall,
   type StepContext,
-  type StepEnv,
 } from "./_cpu_engine_steps.ts";
+import type { CpuThreadInit } from "./_cpu_engine_worker.ts";
 
 /** Options of {@linkcode CpuEngine.create}. */
 export interface CpuEngineOptions {
@@ -42,6 +43,12 @@ export interface CpuEngineOptions {
    * @default 1048576
    */
   maxWinograd4Weights?: number;
+  /**
+   * Threads that split each kernel call (rows or Winograd blocks): the
+   * caller's and `threads - 1` Web Workers on the engine's shared memory.
+   * @default 1
+   */
+  threads?: number;
   /** Winograd tiles per block (a multiple of 4, at most 256). @default 16 */
   tileBlock?: number;
 }
@@ -53,10 +60,22 @@ export const DEFAULT_CPU_ENGINE_OPTIONS: Readonly<Required<CpuEngineOptions>> = 
   winograd: 4,
   maxWinograd4Weights: 1048576,
   tileBlock: 16,
+  threads: 1,
 });
 
+/** Bytes of stack per extra thread. */
+const STACK_BYTES = 1 << 16;
+
+/** A step's threads: workers and the control words they wait on. */
+interface Threads {
+  workers: Worker[];
+  ctrl: Int32Array;
+}
+
 /**
- * U2-Net inference on the CPU (WebAssembly SIMD), planned once per input shape.
+ * U2-Net inference on the CPU (WebAssembly SIMD), planned once per input
+ * size, on one thread or split over `threads` (Web Workers sharing the
+ * engine's memory; call {@linkcode CpuEngine.dispose} to end them).
  *
  * @example
  * ```ts
@@ -65,6 +84,7 @@ export const DEFAULT_CPU_ENGINE_OPTIONS: Readonly<Required<CpuEngineOptions>> = 
  * const engine = await CpuEngine.create(U2Net.create("lite"), { height: 32, width: 32 });
  * const probs = await engine.run(new Float32Array(32 * 32 * 3)); // NHWC, normalised
  * console.log(probs.length); // 1024
+ * engine.dispose();
  * ```
  */
 export class CpuEngine {
@@ -72,36 +92,47 @@ export class CpuEngine {
   readonly inputSize: readonly [number, number];
   /** Kernel calls per image. */
   readonly steps: number;
+  /** Threads that split each kernel call. */
+  readonly threads: number;
   /** Bytes of the engine's WebAssembly memory (activations, packed weights, scratch). */
   get memoryBytes(): number {
     return this.#memory.buffer.byteLength;
   }
   readonly #memory: WebAssembly.Memory;
-  readonly #steps: Bound[];
+  readonly #kernels: CpuKernels;
+  readonly #calls: StepCall[];
+  readonly #args: number[][];
   readonly #input: number;
   readonly #output: number;
   readonly #pixels: number;
+  readonly #threads: Threads | null;
+  #disposed = false;
 
   private constructor(
     size: [number, number],
-    memory: WebAssembly.Memory,
-    steps: Bound[],
-    input: number,
-    output: number,
+    loaded: { memory: WebAssembly.Memory; kernels: CpuKernels },
+    calls: StepCall[],
+    args: number[][],
+    [input, output]: [number, number],
+    threads: Threads | null,
   ) {
     this.inputSize = size;
-    this.#memory = memory;
-    this.#steps = steps;
-    this.steps = steps.length;
+    this.#memory = loaded.memory;
+    this.#kernels = loaded.kernels;
+    this.#calls = calls;
+    this.#args = args;
+    this.steps = calls.length;
     this.#input = input;
     this.#output = output;
     this.#pixels = size[0] * size[1];
+    this.#threads = threads;
+    this.threads = threads ? threads.workers.length + 1 : 1;
   }
 
-  /** Plans the network of `model` (BatchNorm folded; the model is kept) for one input shape. */
+  /** Plans the network of `model` (BatchNorm folded; the model is kept) for one input size. */
   static async create(model: U2Net, options: CpuEngineOptions = {}): Promise<CpuEngine> {
     const o = { ...DEFAULT_CPU_ENGINE_OPTIONS, ...options };
-    for (const what of ["height", "width", "tileBlock"] as const) {
+    for (const what of ["height", "width", "tileBlock", "threads"] as const) {
       if (!Number.isInteger(o[what]) || o[what] < 1) {
         throw new RangeError(`Cannot create CpuEngine: current ${what} is ${o[what]}`);
       }
@@ -116,6 +147,9 @@ export class CpuEngine {
     }
     if (o.tileBlock % 4 !== 0 || o.tileBlock > 256) {
       throw new RangeError(`Cannot create CpuEngine: current tileBlock is ${o.tileBlock}`);
+    }
+    if (o.threads > 64) {
+      throw new RangeError(`Cannot create CpuEngine: current threads is ${o.threads}`);
     }
     const weights = await hostWeights(model);
     const plan = planEngine(model.config, [1, o.height, o.width], { splitTarget: 0 });
@@ -144,41 +178,52 @@ export class CpuEngine {
       needScratch: (n) => (scratch = Math.max(scratch, n)),
       fuse: [weights.get("out_conv.weight"), weights.get("out_conv.bias")],
     };
-    const binders = plan.steps.map((step) => {
-      const bind = bindStep(step, ctx);
-      return (env: StepEnv) => Object.assign(bind(env), { label: labelOf(step, ctx) });
-    });
-    const scratchAt = layout.take(scratch);
-    const { kernels, memory, base } = loadCpuKernels(layout.bytes);
+    const calls = plan.steps.map((step) => bindStep(step, ctx));
+    const scratches = Array.from({ length: o.threads }, () => layout.take(scratch));
+    const stacks = Array.from({ length: o.threads - 1 }, () => layout.take(STACK_BYTES / 4));
+    const loaded = loadCpuKernels(layout.bytes);
+    const { memory, base } = loaded;
     for (const [at, data] of packed.values()) {
       new Float32Array(memory.buffer, base + at, data.length).set(data);
     }
-    const env: StepEnv = { kernels, memory, base, scratch: base + scratchAt };
+    const args = calls.map((c) => callArgs(c, base, base + scratches[0]));
+    const threads = o.threads > 1
+      ? await startThreads(loaded, calls, [base, scratches, stacks])
+      : null;
     return new CpuEngine(
       [o.height, o.width],
-      memory,
-      binders.map((bind) => bind(env)),
-      base + bufs[0],
-      base + bufs[plan.output.buf],
+      loaded,
+      calls,
+      args,
+      [base + bufs[0], base + bufs[plan.output.buf]],
+      threads,
     );
   }
 
   /**
    * Probabilities `[n, height, width]` for a normalised NHWC input
-   * `[n, height, width, 3]` (images one after the other, synchronously).
+   * `[n, height, width, 3]` (images one after the other; the caller's
+   * thread waits for the work).
    */
   run(input: Float32Array): Promise<Float32Array> {
     const px = this.#pixels, n = input.length / (px * 3);
+    if (this.#disposed) {
+      return Promise.reject(new TypeError("Cannot run CpuEngine: current engine is disposed"));
+    }
     if (!Number.isInteger(n) || n < 1) {
       return Promise.reject(
         new RangeError(`Cannot run CpuEngine: current input length is ${input.length}`),
       );
     }
     const out = new Float32Array(n * px);
-    for (let i = 0; i < n; i++) {
-      this.#write(input.subarray(i * px * 3, (i + 1) * px * 3));
-      for (const step of this.#steps) step();
-      out.set(new Float32Array(this.#memory.buffer, this.#output, px), i * px);
+    try {
+      for (let i = 0; i < n; i++) {
+        this.#write(input.subarray(i * px * 3, (i + 1) * px * 3));
+        for (let s = 0; s < this.#calls.length; s++) this.#step(s);
+        out.set(new Float32Array(this.#memory.buffer, this.#output, px), i * px);
+      }
+    } catch (e) {
+      return Promise.reject(e);
     }
     return Promise.resolve(out);
   }
@@ -191,16 +236,50 @@ export class CpuEngine {
     const px = this.#pixels;
     this.#write(input.subarray(0, px * 3));
     const rows = new Map<string, { label: string; count: number; ms: number }>();
-    for (const step of this.#steps) {
+    this.#calls.forEach((call, s) => {
       const t = performance.now();
-      step();
-      const ms = performance.now() - t, label = step.label ?? "?";
-      const row = rows.get(label) ?? { label, count: 0, ms: 0 };
+      this.#step(s);
+      const ms = performance.now() - t;
+      const row = rows.get(call.label) ?? { label: call.label, count: 0, ms: 0 };
       row.ms += ms;
       row.count++;
-      rows.set(label, row);
-    }
+      rows.set(call.label, row);
+    });
     return [...rows.values()].sort((a, b) => b.ms - a.ms);
+  }
+
+  /** Ends the engine's threads (the memory goes with the engine). */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    if (!this.#threads) return;
+    const { ctrl, workers } = this.#threads;
+    Atomics.store(ctrl, 1, -1);
+    Atomics.add(ctrl, 0, 1);
+    Atomics.notify(ctrl, 0);
+    for (const w of workers) w.terminate();
+  }
+
+  /** Runs step `s`, split over the threads. */
+  #step(s: number): void {
+    const call = this.#calls[s], t = this.#threads;
+    if (!t) {
+      runCall(this.#kernels, this.#memory, call, this.#args[s], [0, 1]);
+      return;
+    }
+    const parts = t.workers.length + 1, ctrl = t.ctrl;
+    Atomics.store(ctrl, 1, s);
+    Atomics.store(ctrl, 2, 0);
+    Atomics.add(ctrl, 0, 1);
+    Atomics.notify(ctrl, 0);
+    runCall(this.#kernels, this.#memory, call, this.#args[s], [0, parts]);
+    const deadline = performance.now() + 120_000;
+    for (let done; (done = Atomics.load(ctrl, 2)) < parts - 1;) {
+      Atomics.wait(ctrl, 2, done, 1000);
+      if (performance.now() > deadline) {
+        throw new Error(`Cannot run CpuEngine: current threads did not finish step ${s}`);
+      }
+    }
   }
 
   /** Writes one image (RGB) into the input buffer's four channels. */
@@ -212,9 +291,51 @@ export class CpuEngine {
       dst[q + 2] = rgb[p + 2];
     }
   }
+}
 
-  /** Nothing to free (the memory goes with the engine); kept for symmetry with GpuEngine. */
-  dispose(): void {}
+/** Starts threads 1… (thread 0 is the caller) on the engine's memory; resolves when all are ready. */
+async function startThreads(
+  loaded: { module: WebAssembly.Module; memory: WebAssembly.Memory },
+  calls: StepCall[],
+  [base, scratches, stacks]: [number, number[], number[]],
+): Promise<Threads> {
+  const control = new SharedArrayBuffer(16);
+  const workers: Worker[] = [];
+  const ready: Promise<void>[] = [];
+  for (let part = 1; part < scratches.length; part++) {
+    const worker = new Worker(new URL("./_cpu_engine_worker.ts", import.meta.url).href, {
+      type: "module",
+    });
+    workers.push(worker);
+    ready.push(
+      new Promise((resolve, reject) => {
+        worker.onmessage = () => resolve();
+        worker.onerror = (e) => {
+          e.preventDefault();
+          reject(new Error(`Cannot start CpuEngine thread ${part}: ${e.message}`));
+        };
+      }),
+    );
+    const init: CpuThreadInit = {
+      module: loaded.module,
+      memory: loaded.memory,
+      stackTop: base + stacks[part - 1] + STACK_BYTES,
+      calls,
+      base,
+      scratch: base + scratches[part],
+      part,
+      parts: scratches.length,
+      control,
+    };
+    worker.postMessage(init);
+  }
+  try {
+    await Promise.all(ready);
+  } catch (e) {
+    for (const w of workers) w.terminate();
+    throw e;
+  }
+  return { workers, ctrl: new Int32Array(control) };
 }
 
 /** Byte offsets of 64-byte aligned float arrays, relative to the heap's base. */

@@ -57,6 +57,24 @@ Deno.test("CpuEngine.run() matches predict() when the size is odd, for lite and 
   }
 });
 
+Deno.test("CpuEngine.run() gives the same bits on 3 threads as on one when the size is odd", async () => {
+  const model = U2Net.create("lite", { seed: 6 });
+  const one = await CpuEngine.create(model, { height: 45, width: 38 });
+  const three = await CpuEngine.create(model, { height: 45, width: 38, threads: 3 });
+  try {
+    assertEquals(three.threads, 3);
+    const x = Float32Array.from({ length: 2 * 45 * 38 * 3 }, (_, i) => Math.sin(i * 0.37) * 2);
+    const want = await one.run(x);
+    assertEquals(await three.run(x), want);
+    assertEquals(await three.run(x), want, "a second call");
+  } finally {
+    one.dispose();
+    three.dispose();
+    model.dispose();
+  }
+  await assertRejects(() => three.run(new Float32Array(45 * 38 * 3)), TypeError);
+});
+
 Deno.test("CpuEngine.create() throws a RangeError when the shape or block is not valid", async () => {
   const model = U2Net.create("lite");
   try {
@@ -64,6 +82,7 @@ Deno.test("CpuEngine.create() throws a RangeError when the shape or block is not
     await assertRejects(() => CpuEngine.create(model, { width: 1.5 }), RangeError);
     await assertRejects(() => CpuEngine.create(model, { maxWinograd4Weights: NaN }), RangeError);
     await assertRejects(() => CpuEngine.create(model, { tileBlock: 6 }), RangeError);
+    await assertRejects(() => CpuEngine.create(model, { threads: 0 }), RangeError);
     await assertRejects(() => CpuEngine.create(model, { winograd: 3 as 2 }), RangeError);
   } finally {
     model.dispose();

@@ -2,7 +2,9 @@
  * U2-Net's CPU inference kernels (wasm SIMD128), driven by cpu_engine.ts.
  * Maps are NHWC float32 for one image. Build: ./build.sh (clang + wasm-ld).
  * Mul + add throughout (no fused multiply-add), so results do not depend on
- * the CPU.
+ * the CPU. Every kernel does part `part` of `parts` of its work (rows or
+ * Winograd blocks), so that threads sharing the memory can split a call;
+ * each thread has its own stack and scratch.
  */
 #include <wasm_simd128.h>
 
@@ -24,6 +26,12 @@ extern unsigned char __heap_base;
 
 /** First free byte after the module's own data. */
 __attribute__((export_name("heap_base"))) int heap_base(void) { return (int)&__heap_base; }
+
+/* Rows [*lo, *hi) of part `part` of `parts` of n rows. */
+static void share(int n, int part, int parts, int* lo, int* hi) {
+  *lo = (int)((long)n * part / parts);
+  *hi = (int)((long)n * (part + 1) / parts);
+}
 
 static v128_t finish(v128_t r, int relu) {
   return relu ? wasm_f32x4_max(r, wasm_f32x4_splat(0.f)) : r;
@@ -52,13 +60,14 @@ static void store8(float* out, const float* res, long o, v128_t r0, v128_t r1, i
 __attribute__((export_name("conv_direct")))
 void conv_direct(float* out, const float* a, const float* b, const float* res, const float* wp,
                  const float* bias, int H, int W, int ca, int cb, int co, int k, int dil,
-                 int relu, int pad) {
-  int ci = ca + cb, taps = k * k;
+                 int relu, int pad, int part, int parts) {
+  int ci = ca + cb, taps = k * k, y_lo, y_hi;
+  share(H, part, parts, &y_lo, &y_hi);
   for (int cob = 0; cob < co; cob += 8) {
     const float* wb = wp + (long)(cob / 8) * taps * ci * 8;
     v128_t b0 = LD(bias + cob), b1 = LD(bias + cob + 4);
     int nco = co - cob < 8 ? co - cob : 8;
-    for (int y = 0; y < H; y++) {
+    for (int y = y_lo; y < y_hi; y++) {
       for (int x0 = 0; x0 < W; x0 += PX) {
         int np = W - x0 < PX ? W - x0 : PX;
         v128_t acc[PX][2];
@@ -108,8 +117,10 @@ void conv_direct(float* out, const float* a, const float* b, const float* res, c
 /* A conv to one channel (the side outputs): weights [k*k][c], c a multiple of 4. */
 __attribute__((export_name("conv_one")))
 void conv_one(float* out, const float* a, const float* w, float bias, int H, int W, int c, int k,
-              int dil, int pad) {
-  for (int y = 0; y < H; y++) {
+              int dil, int pad, int part, int parts) {
+  int y_lo, y_hi;
+  share(H, part, parts, &y_lo, &y_hi);
+  for (int y = y_lo; y < y_hi; y++) {
     for (int x = 0; x < W; x++) {
       v128_t acc = wasm_f32x4_splat(0.f);
       for (int ky = 0; ky < k; ky++) {
@@ -132,9 +143,10 @@ void conv_one(float* out, const float* a, const float* w, float bias, int H, int
 
 /* 2x2 max pool, stride 2, ceil mode; c a multiple of 4. */
 __attribute__((export_name("pool")))
-void pool(float* out, const float* in, int H, int W, int c) {
-  int oh = (H + 1) / 2, ow = (W + 1) / 2;
-  for (int y = 0; y < oh; y++) {
+void pool(float* out, const float* in, int H, int W, int c, int part, int parts) {
+  int oh = (H + 1) / 2, ow = (W + 1) / 2, y_lo, y_hi;
+  share(oh, part, parts, &y_lo, &y_hi);
+  for (int y = y_lo; y < y_hi; y++) {
     for (int x = 0; x < ow; x++) {
       float* o = out + ((long)y * ow + x) * c;
       int y1 = 2 * y + 1 < H ? 2 * y + 1 : 2 * y, x1 = 2 * x + 1 < W ? 2 * x + 1 : 2 * x;
@@ -152,8 +164,11 @@ void pool(float* out, const float* in, int H, int W, int c) {
 
 /* Bilinear resize, half-pixel centres (align_corners=False), as the engine's WGSL. */
 __attribute__((export_name("resize")))
-void resize(float* out, const float* in, int H, int W, int c, int oh, int ow, float sy, float sx) {
-  for (int y = 0; y < oh; y++) {
+void resize(float* out, const float* in, int H, int W, int c, int oh, int ow, float sy, float sx,
+            int part, int parts) {
+  int y_lo, y_hi;
+  share(oh, part, parts, &y_lo, &y_hi);
+  for (int y = y_lo; y < y_hi; y++) {
     float fy = sy * ((float)y + 0.5f) - 0.5f;
     if (fy < 0.f) fy = 0.f;
     int y0 = (int)fy;
@@ -252,11 +267,12 @@ typedef void (*WinoBlock)(const Wino* w, const int* yb, const int* xb, int nt);
  * splits into d x d phases (y ≡ ry, x ≡ rx mod d), each a dilation-1 conv
  * on its subsampled grid, cut into m x m tiles; the tiles of every phase
  * and row are taken in blocks of up to nt_max (so the small, dilated maps
- * still fill a block and read U once per block).
+ * still fill a block and read U once per block); part `part` of `parts`
+ * does every parts-th block.
  */
 static void wino_run(float* out, const float* a, const float* b, const float* res, const float* U,
                      const float* bias, int H, int W, int ca, int cb, int co, int dil, int relu,
-                     float* scratch, int nt_max, int m, WinoBlock block) {
+                     float* scratch, int nt_max, int part, int parts, int m, WinoBlock block) {
   int pts = (m + 2) * (m + 2);
   Wino w = {out, a, b, res, U, bias, H, W, ca, cb, co, dil, relu, ca + cb, (co + 7) / 8};
   w.cop = w.ncob * 8;
@@ -264,7 +280,7 @@ static void wino_run(float* out, const float* a, const float* b, const float* re
   w.ms = (long)nt_max * w.cop + PAD;
   w.V = scratch;
   w.M = scratch + pts * w.vs;
-  int yb[MAX_TILES], xb[MAX_TILES], n = 0;
+  int yb[MAX_TILES], xb[MAX_TILES], n = 0, blk = 0;
   if (nt_max > MAX_TILES) nt_max = MAX_TILES;
   for (int ry = 0; ry < dil && ry < H; ry++) {
     int tyn = ((H - ry + dil - 1) / dil + m - 1) / m;
@@ -275,14 +291,14 @@ static void wino_run(float* out, const float* a, const float* b, const float* re
           yb[n] = ry + dil * m * ty;
           xb[n] = rx + dil * m * tx;
           if (++n == nt_max) {
-            block(&w, yb, xb, n);
+            if (blk++ % parts == part) block(&w, yb, xb, n);
             n = 0;
           }
         }
       }
     }
   }
-  if (n) block(&w, yb, xb, n);
+  if (n && blk % parts == part) block(&w, yb, xb, n);
 }
 
 /* Pixel offsets (y·W + x) of tile (y0, x0)'s n x n input patch; -1 outside the map. */
@@ -442,8 +458,9 @@ static void wino4_block(const Wino* w, const int* yb, const int* xb, int nt) {
 __attribute__((export_name("conv_wino")))
 void conv_wino(float* out, const float* a, const float* b, const float* res, const float* U,
                const float* bias, int H, int W, int ca, int cb, int co, int dil, int relu,
-               float* scratch, int nt_max) {
-  wino_run(out, a, b, res, U, bias, H, W, ca, cb, co, dil, relu, scratch, nt_max, 2, wino2_block);
+               float* scratch, int nt_max, int part, int parts) {
+  wino_run(out, a, b, res, U, bias, H, W, ca, cb, co, dil, relu, scratch, nt_max, part, parts, 2,
+           wino2_block);
 }
 
 /*
@@ -453,6 +470,7 @@ void conv_wino(float* out, const float* a, const float* b, const float* res, con
 __attribute__((export_name("conv_wino4")))
 void conv_wino4(float* out, const float* a, const float* b, const float* res, const float* U,
                 const float* bias, int H, int W, int ca, int cb, int co, int dil, int relu,
-                float* scratch, int nt_max) {
-  wino_run(out, a, b, res, U, bias, H, W, ca, cb, co, dil, relu, scratch, nt_max, 4, wino4_block);
+                float* scratch, int nt_max, int part, int parts) {
+  wino_run(out, a, b, res, U, bias, H, W, ca, cb, co, dil, relu, scratch, nt_max, part, parts, 4,
+           wino4_block);
 }
