@@ -10,8 +10,9 @@
  *     [--engines cpu,tfjs] [--backend wasm] [--models lite,full] [--size 320]
  *     [--batches 1] [--threads 1,2] [--runs 5] [--warmup 1] [--skip-ours]
  *
- * Both of ours run on one thread (tfjs-wasm's threaded build needs browser
- * workers), so the like-for-like ratio is against ORT at `--threads 1`.
+ * The CPU engine runs at each `--threads` count (Web Workers), as onnxruntime
+ * does; tfjs-wasm runs on one thread (its threaded build needs browser
+ * workers), so its like-for-like ratio is against ORT at `--threads 1`.
  * onnxruntime-node is a bench-only dependency (a native addon, loaded with
  * --allow-ffi); the library never imports it.
  *
@@ -86,16 +87,26 @@ defaults: ${JSON.stringify(d)}; --skip-ours times only onnxruntime`);
         return diff;
       };
       const engines = values["skip-ours"] ? [] : values.engines.split(",");
-      for (const engine of engines) {
+      // Our CPU engine at each thread count of --threads, like onnxruntime below.
+      const runs: [string, number][] = engines.flatMap((engine): [string, number][] =>
+        engine === "cpu"
+          ? numberList(values.threads, "threads").map((t): [string, number] => [engine, t])
+          : [[engine, 1]]
+      );
+      for (const [engine, threads] of runs) {
         const cpu: number[] = [];
         let got: Float32Array | undefined;
         let times: number[];
         if (engine === "cpu") {
-          const e = await CpuEngine.create(model, { height: size, width: size });
+          const e = await CpuEngine.create(model, { height: size, width: size, threads });
           const input = await x.data() as Float32Array;
-          times = await timeRuns(async () => {
-            got = await e.run(input);
-          }, { ...timing, cpu });
+          try {
+            times = await timeRuns(async () => {
+              got = await e.run(input);
+            }, { ...timing, cpu });
+          } finally {
+            e.dispose();
+          }
         } else if (engine === "tfjs") {
           times = await timeRuns(async () => {
             const y = model.predict(x);
@@ -109,7 +120,7 @@ defaults: ${JSON.stringify(d)}; --skip-ours times only onnxruntime`);
           throw new RangeError(`Cannot run engine: current value is "${engine}"`);
         }
         const row = engine === "cpu"
-          ? { backend: "cpu-engine", adapter: "wasm-simd128", threads: 1 }
+          ? { backend: "cpu-engine", adapter: "wasm-simd128", threads }
           : { ...backendLabel(info), threads: info.threads };
         emit({
           workload,

@@ -15,6 +15,7 @@ import {
   DEFAULT_FORMAT,
   DEFAULT_MAX_BATCH,
   DEFAULT_PREDICT_INPUT_SIZE,
+  DEFAULT_PREDICT_THREADS,
   DEFAULT_RESIZE,
   DEFAULT_THRESHOLD,
   DEFAULT_WEIGHTS_PATH,
@@ -22,6 +23,7 @@ import {
   parseColor,
   PREDICT_ENGINES,
   type PredictEngine,
+  type Predictor,
   renderPng,
   RESIZE_MODES,
   resolveWeightsPath,
@@ -83,6 +85,12 @@ export const PREDICT_SPEC: CommandSpec = {
       help:
         "gpu: the recorded WebGPU engine; cpu: our WebAssembly engine; tfjs: tfjs ops; auto: gpu on the webgpu backend, else cpu",
       default: "auto",
+    },
+    threads: {
+      type: "string",
+      arg: "N",
+      help: "threads of the cpu engine (Web Workers)",
+      default: DEFAULT_PREDICT_THREADS,
     },
     resize: {
       type: "string",
@@ -167,6 +175,7 @@ async function predict(args: string[]): Promise<number> {
   requirePermission("predict", { name: "read", path: weights }, `--allow-read=${weights}`);
   const backend = await selectInferenceBackend(backendName);
   const model = await loadInferenceModel(weights);
+  let predictor: Predictor | undefined;
   try {
     if (arch !== "auto" && model.config.name !== arch) {
       throw new UserError(`--model ${arch}, but ${weights} holds a ${model.config.name} network`);
@@ -174,7 +183,13 @@ async function predict(args: string[]): Promise<number> {
     console.error(
       `predict: ${model.config.name} from ${weights} on ${backend.backend}, ${jobs.length} files`,
     );
-    const predictor = createPredictor(model, { inputSize, resize, maxBatch: batch, engine });
+    predictor = createPredictor(model, {
+      inputSize,
+      resize,
+      maxBatch: batch,
+      engine,
+      threads: intOption(p, "threads", DEFAULT_PREDICT_THREADS, 1, 64),
+    });
     const seen = new Set<string>();
     let written = 0, skipped = 0, failed = 0;
     const progress = createProgress(jobs.length, { label: "predict" });
@@ -232,6 +247,7 @@ async function predict(args: string[]): Promise<number> {
     console.log(`predict: ${written} written, ${skipped} skipped, ${failed} failed -> ${outDir}`);
     return failed ? 1 : 0;
   } finally {
+    predictor?.dispose?.();
     model.dispose();
   }
 }

@@ -12,6 +12,7 @@ import { DEFAULT_CONCURRENCY, DEFAULT_MAX_WAITING } from "../lib/http/queue.ts";
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_READ_TIMEOUT_MS } from "../lib/http/read_body.ts";
 import {
   DEFAULT_PREDICT_INPUT_SIZE,
+  DEFAULT_PREDICT_THREADS,
   DEFAULT_RESIZE,
   DEFAULT_WEIGHTS_PATH,
   PREDICT_ENGINES,
@@ -77,6 +78,12 @@ export const SERVE_SPEC: CommandSpec = {
       help:
         "gpu: the recorded WebGPU engine; cpu: our WebAssembly engine; tfjs: tfjs ops; auto: gpu on the webgpu backend, else cpu",
       default: "auto",
+    },
+    threads: {
+      type: "string",
+      arg: "N",
+      help: "threads of the cpu engine (Web Workers)",
+      default: DEFAULT_PREDICT_THREADS,
     },
     resize: {
       type: "string",
@@ -144,6 +151,7 @@ async function serve(args: string[]): Promise<number> {
     inputSize: intOption(p, "input-size", DEFAULT_PREDICT_INPUT_SIZE, 8, 4096),
     resize: choiceOption(p, "resize", RESIZE_MODES, DEFAULT_RESIZE),
     engine: choiceOption(p, "engine", PREDICT_ENGINES, "auto" as PredictEngine),
+    threads: intOption(p, "threads", DEFAULT_PREDICT_THREADS, 1, 64),
     maxBodyBytes: intOption(p, "max-body-bytes", DEFAULT_MAX_BODY_BYTES, 1),
     maxPixels: intOption(p, "max-pixels", DEFAULT_MAX_PIXELS, 1, 2 ** 40),
     readTimeoutMs: intOption(p, "read-timeout", DEFAULT_READ_TIMEOUT_MS, 1),

@@ -64,6 +64,7 @@ export async function createApp(options: AppOptions = {}): Promise<App> {
     inputSize: options.inputSize,
     resize: options.resize,
     engine: options.engine,
+    threads: options.threads,
     maxBatch: DEFAULT_SERVER_MAX_BATCH,
   });
   const health = {
@@ -72,6 +73,7 @@ export async function createApp(options: AppOptions = {}): Promise<App> {
     fallbackAdapter: backend.fallbackAdapter ?? false,
     backendNotes: backend.notes,
     engine: predictor.options.engine,
+    threads: predictor.options.threads,
     model: {
       arch: model.config.name,
       parameters: model.numParameters(),

@@ -55,12 +55,21 @@ interface Engine {
 export class EngineRunner {
   readonly #model: U2Net;
   readonly #kind: "gpu" | "cpu";
+  readonly #threads: number;
   readonly #engines = new Map<string, Promise<Engine>>();
 
-  /** Shares `model` (not owned); gpu engines use tfjs' WebGPU device. */
-  constructor(model: U2Net, kind: "gpu" | "cpu" = "gpu") {
+  /**
+   * Shares `model` (not owned); gpu engines use tfjs' WebGPU device, cpu
+   * engines run on `threads` threads.
+   */
+  constructor(
+    model: U2Net,
+    kind: "gpu" | "cpu" = "gpu",
+    { threads = 1 }: { threads?: number } = {},
+  ) {
     this.#model = model;
     this.#kind = kind;
+    this.#threads = threads;
   }
 
   /** Probabilities `[n, h, w]` for a normalised NHWC input of shape `[n, h, w, 3]`. */
@@ -71,7 +80,7 @@ export class EngineRunner {
     let engine = this.#engines.get(key);
     if (!engine) {
       engine = this.#kind === "cpu"
-        ? CpuEngine.create(this.#model, { height, width })
+        ? CpuEngine.create(this.#model, { height, width, threads: this.#threads })
         : GpuEngine.create(this.#model, { batch, height, width, device: tfjsDevice() });
       this.#engines.set(key, engine);
       engine.catch(() => this.#engines.delete(key));

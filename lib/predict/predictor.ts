@@ -60,7 +60,16 @@ export interface PredictorOptions {
    * @default "auto"
    */
   engine?: PredictEngine;
+  /**
+   * Threads of the cpu engine (the caller's and `threads - 1` Web Workers
+   * splitting each kernel call); other engines ignore it.
+   * @default DEFAULT_PREDICT_THREADS
+   */
+  threads?: number;
 }
+
+/** Default threads of the cpu engine: 1 (Web Workers are opt-in; edge runtimes may lack them). */
+export const DEFAULT_PREDICT_THREADS = 1;
 
 /** A foreground probability map at an image's own size (row-major, one value per pixel). */
 export interface ProbabilityMap {
@@ -107,7 +116,11 @@ function resolve(options: PredictorOptions): Required<PredictorOptions> {
     resize: options.resize ?? DEFAULT_RESIZE,
     maxBatch: options.maxBatch ?? DEFAULT_MAX_BATCH,
     engine: options.engine ?? "auto",
+    threads: options.threads ?? DEFAULT_PREDICT_THREADS,
   };
+  if (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > 64) {
+    throw new RangeError(`Cannot create predictor: current threads is ${o.threads}`);
+  }
   if (!PREDICT_ENGINES.includes(o.engine)) {
     throw new TypeError(
       `Cannot create predictor: current engine is "${o.engine}", expected ${
@@ -188,7 +201,9 @@ async function runBatch(
 export function createPredictor(model: PredictModel, options: PredictorOptions = {}): Predictor {
   const resolved = resolve(options);
   const engine = resolveEngine(resolved.engine, model);
-  const runner = engine === "tfjs" ? undefined : new EngineRunner(model as U2Net, engine);
+  const runner = engine === "tfjs"
+    ? undefined
+    : new EngineRunner(model as U2Net, engine, { threads: resolved.threads });
   // The options report the engine actually used ("auto" resolved).
   const o = Object.freeze({ ...resolved, engine });
   return {

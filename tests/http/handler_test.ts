@@ -135,7 +135,7 @@ Deno.test("createPredictHandler() answers 503 with Retry-After when the queue is
   let release!: () => void;
   const gate = new Promise<void>((r) => release = r);
   const stub: Predictor = {
-    options: { inputSize: 32, resize: "squash", maxBatch: 1, engine: "tfjs" },
+    options: { inputSize: 32, resize: "squash", maxBatch: 1, engine: "tfjs", threads: 1 },
     async predict(images) {
       await gate;
       return images.map((i) => ({
@@ -161,7 +161,7 @@ Deno.test("createPredictHandler() answers 503 with Retry-After when the queue is
 Deno.test("createPredictHandler() answers 500 without details when the predictor throws", async () => {
   const seen: unknown[] = [];
   const broken: Predictor = {
-    options: { inputSize: 32, resize: "squash", maxBatch: 1, engine: "tfjs" },
+    options: { inputSize: 32, resize: "squash", maxBatch: 1, engine: "tfjs", threads: 1 },
     predict: () => Promise.reject(new Error("secret internals")),
   };
   const h = createPredictHandler(broken, { onError: (e) => seen.push(e) });
