@@ -40,6 +40,8 @@ export interface StepContext {
   winograd: 0 | 2 | 4;
   maxWinograd4Weights: number;
   tileBlock: number;
+  /** Threads that split each call (a large conv's tiles make at least this many blocks). */
+  threads: number;
   needScratch(floats: number): void;
   fuse: [Float32Array | undefined, Float32Array | undefined];
 }
@@ -100,7 +102,9 @@ export function bindStep(step: PlannedStep, ctx: StepContext): StepCall {
     const m = winogradTile(step, ctx);
     if (m) {
       const pts = (m + 2) ** 2;
-      const nt = pts * (ca + cb) * co > BIG_U ? winogradBlock(h, w, dil, m) : ctx.tileBlock;
+      const nt = pts * (ca + cb) * co > BIG_U
+        ? winogradBlock(h, w, dil, m, ctx.threads)
+        : ctx.tileBlock;
       ctx.needScratch(pts * (nt * (ca + cb) + 16) + pts * (nt * padTo8(co) + 16));
       const wts = ctx.param(key, `wino${m}`, (x) => packWinograd(padIn(x, step), ca + cb, co, m));
       const args = [out, a, b, r, wts, bias, h, w, ca, cb, co, dil, relu, 0, nt];
@@ -176,17 +180,23 @@ function padIn(w: Float32Array, step: PlannedStep): Float32Array {
 const BIG_U = 1 << 20;
 
 /**
- * Tiles per block for a conv with large Winograd weights: every tile of the
- * map (all phases) in one block when they are at most 128, so that U is read
- * once, else as few blocks as 128 allows; a multiple of 4.
+ * Tiles per block for a conv with large Winograd weights: as few blocks as
+ * 128 tiles each allow (all phases together), so that U is read few times,
+ * but at least one per thread; a multiple of 4.
  */
-export function winogradBlock(h: number, w: number, dil: number, m: number): number {
+export function winogradBlock(
+  h: number,
+  w: number,
+  dil: number,
+  m: number,
+  threads = 1,
+): number {
   let tiles = 0;
   for (let ry = 0; ry < Math.min(dil, h); ry++) {
     for (let rx = 0; rx < Math.min(dil, w); rx++) {
       tiles += Math.ceil(Math.ceil((h - ry) / dil) / m) * Math.ceil(Math.ceil((w - rx) / dil) / m);
     }
   }
-  const blocks = Math.ceil(tiles / 128);
+  const blocks = Math.max(Math.ceil(tiles / 128), Math.min(threads, Math.ceil(tiles / 4)));
   return Math.ceil(tiles / blocks / 4) * 4;
 }

@@ -175,6 +175,7 @@ export class CpuEngine {
       winograd: o.winograd,
       maxWinograd4Weights: o.maxWinograd4Weights,
       tileBlock: o.tileBlock,
+      threads: o.threads,
       needScratch: (n) => (scratch = Math.max(scratch, n)),
       fuse: [weights.get("out_conv.weight"), weights.get("out_conv.bias")],
     };
