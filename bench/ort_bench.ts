@@ -7,7 +7,7 @@
  * each output and the first engine's (`max_abs_diff`).
  *
  *   deno run --allow-read --allow-env --allow-ffi --allow-sys bench/ort_bench.ts
- *     [--engines cpu,tfjs] [--backend wasm] [--models lite,full] [--size 320]
+ *     [--engines cpu,tfjs] [--cpu-engine JSON] [--backend wasm] [--models lite,full] [--size 320]
  *     [--batches 1] [--threads 1,2] [--runs 5] [--warmup 1] [--skip-ours]
  *
  * The CPU engine runs at each `--threads` count (Web Workers), as onnxruntime
@@ -36,7 +36,7 @@ import {
   timeRuns,
 } from "./_common.ts";
 import { forwardWorkload } from "./forward_bench.ts";
-import { CpuEngine } from "../lib/predict/cpu_engine.ts";
+import { CpuEngine, type CpuEngineOptions } from "../lib/predict/cpu_engine.ts";
 
 /** Defaults of the benchmark, printed by --help. */
 export const ORT_BENCH_DEFAULTS = {
@@ -59,12 +59,14 @@ export async function main(args: string[]): Promise<void> {
       ...sharedBenchOptions(d),
       threads: { type: "string", default: d.threads },
       engines: { type: "string", default: d.engines },
+      "cpu-engine": { type: "string", default: "{}" },
       "skip-ours": { type: "boolean", default: false },
     },
   });
   if (values.help) {
     console.log(`ort_bench: our CPU inference vs onnxruntime-node (CPU) on the same weights
 --engines: cpu (our WebAssembly engine), tfjs (tfjs on --backend)
+--cpu-engine '{"maxWinograd4Weights":1e12}': CpuEngineOptions (JSON) for the cpu engine
 defaults: ${JSON.stringify(d)}; --skip-ours times only onnxruntime`);
     return;
   }
@@ -98,7 +100,12 @@ defaults: ${JSON.stringify(d)}; --skip-ours times only onnxruntime`);
         let got: Float32Array | undefined;
         let times: number[];
         if (engine === "cpu") {
-          const e = await CpuEngine.create(model, { height: size, width: size, threads });
+          const e = await CpuEngine.create(model, {
+            ...JSON.parse(values["cpu-engine"]) as CpuEngineOptions,
+            height: size,
+            width: size,
+            threads,
+          });
           const input = await x.data() as Float32Array;
           try {
             times = await timeRuns(async () => {
@@ -120,7 +127,12 @@ defaults: ${JSON.stringify(d)}; --skip-ours times only onnxruntime`);
           throw new RangeError(`Cannot run engine: current value is "${engine}"`);
         }
         const row = engine === "cpu"
-          ? { backend: "cpu-engine", adapter: "wasm-simd128", threads }
+          ? {
+            backend: "cpu-engine",
+            adapter: "wasm-simd128",
+            threads,
+            options: JSON.parse(values["cpu-engine"]),
+          }
           : { ...backendLabel(info), threads: info.threads };
         emit({
           workload,

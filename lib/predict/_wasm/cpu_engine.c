@@ -268,7 +268,8 @@ typedef void (*WinoBlock)(const Wino* w, const int* yb, const int* xb, int nt);
  * on its subsampled grid, cut into m x m tiles; the tiles of every phase
  * and row are taken in blocks of up to nt_max (so the small, dilated maps
  * still fill a block and read U once per block); part `part` of `parts`
- * does every parts-th block.
+ * does its share of the blocks, one contiguous run (neighbouring tiles share
+ * input rows).
  */
 static void wino_run(float* out, const float* a, const float* b, const float* res, const float* U,
                      const float* bias, int H, int W, int ca, int cb, int co, int dil, int relu,
@@ -282,6 +283,14 @@ static void wino_run(float* out, const float* a, const float* b, const float* re
   w.M = scratch + pts * w.vs;
   int yb[MAX_TILES], xb[MAX_TILES], n = 0, blk = 0;
   if (nt_max > MAX_TILES) nt_max = MAX_TILES;
+  long tiles = 0; /* this part's blocks: a contiguous run [b_lo, b_hi) of the ceil(tiles / nt_max) */
+  for (int ry = 0; ry < dil && ry < H; ry++) {
+    for (int rx = 0; rx < dil && rx < W; rx++) {
+      tiles += (long)(((H - ry + dil - 1) / dil + m - 1) / m) * (((W - rx + dil - 1) / dil + m - 1) / m);
+    }
+  }
+  int b_lo, b_hi;
+  share((int)((tiles + nt_max - 1) / nt_max), part, parts, &b_lo, &b_hi);
   for (int ry = 0; ry < dil && ry < H; ry++) {
     int tyn = ((H - ry + dil - 1) / dil + m - 1) / m;
     for (int rx = 0; rx < dil && rx < W; rx++) {
@@ -291,14 +300,15 @@ static void wino_run(float* out, const float* a, const float* b, const float* re
           yb[n] = ry + dil * m * ty;
           xb[n] = rx + dil * m * tx;
           if (++n == nt_max) {
-            if (blk++ % parts == part) block(&w, yb, xb, n);
+            if (blk >= b_lo && blk < b_hi) block(&w, yb, xb, n);
+            blk++;
             n = 0;
           }
         }
       }
     }
   }
-  if (n && blk % parts == part) block(&w, yb, xb, n);
+  if (n && blk >= b_lo && blk < b_hi) block(&w, yb, xb, n);
 }
 
 /* Pixel offsets (y·W + x) of tile (y0, x0)'s n x n input patch; -1 outside the map. */
