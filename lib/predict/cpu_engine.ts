@@ -63,6 +63,9 @@ export const DEFAULT_CPU_ENGINE_OPTIONS: Readonly<Required<CpuEngineOptions>> = 
   threads: 1,
 });
 
+/** Most bytes an engine may lay out (wasm32 addresses 4 GiB; the module's own data comes first). */
+const MAX_ENGINE_BYTES = 2 ** 32 - 2 ** 20;
+
 /** Bytes of stack per extra thread. */
 const STACK_BYTES = 1 << 16;
 
@@ -182,6 +185,13 @@ export class CpuEngine {
     const calls = plan.steps.map((step) => bindStep(step, ctx));
     const scratches = Array.from({ length: o.threads }, () => layout.take(scratch));
     const stacks = Array.from({ length: o.threads - 1 }, () => layout.take(STACK_BYTES / 4));
+    if (layout.bytes > MAX_ENGINE_BYTES) {
+      throw new RangeError(
+        `Cannot create CpuEngine: current size ${o.height}x${o.width} needs ${
+          (layout.bytes / 2 ** 30).toFixed(1)
+        } GiB of memory (WebAssembly's limit: 4 GiB)`,
+      );
+    }
     const loaded = loadCpuKernels(layout.bytes);
     const { memory, base } = loaded;
     for (const [at, data] of packed.values()) {

@@ -83,6 +83,11 @@ Deno.test("CpuEngine.create() throws a RangeError when the shape or block is not
     await assertRejects(() => CpuEngine.create(model, { maxWinograd4Weights: NaN }), RangeError);
     await assertRejects(() => CpuEngine.create(model, { tileBlock: 6 }), RangeError);
     await assertRejects(() => CpuEngine.create(model, { threads: 0 }), RangeError);
+    await assertRejects(
+      () => CpuEngine.create(model, { height: 4000, width: 4000 }),
+      RangeError,
+      "WebAssembly's limit",
+    );
     await assertRejects(() => CpuEngine.create(model, { winograd: 3 as 2 }), RangeError);
   } finally {
     model.dispose();
