@@ -311,24 +311,21 @@ static void wino_run(float* out, const float* a, const float* b, const float* re
   if (n && blk >= b_lo && blk < b_hi) block(&w, yb, xb, n);
 }
 
-/* Pixel offsets (y·W + x) of tile (y0, x0)'s n x n input patch; -1 outside the map. */
-static void patch(const Wino* w, int y0, int x0, int n, long* pix) {
+/*
+ * Pointers to pixel (y, x) of tile (y0, x0)'s n x n input patch in a and in
+ * b (channel 0); outside the map, both point to zeros (every channel 0), so
+ * that the transforms load without a test.
+ */
+static void patch(const Wino* w, int y0, int x0, int n, const float** pa, const float** pb) {
   for (int i = 0; i < n; i++) {
     int y = y0 + w->dil * (i - 1);
     for (int j = 0; j < n; j++) {
       int x = x0 + w->dil * (j - 1);
-      pix[i * n + j] = y >= 0 && y < w->H && x >= 0 && x < w->W ? (long)y * w->W + x : -1;
+      int in = y >= 0 && y < w->H && x >= 0 && x < w->W;
+      long p = (long)y * w->W + x;
+      pa[i * n + j] = in ? w->a + p * w->ca : zeros;
+      pb[i * n + j] = in ? w->b + p * w->cb : zeros;
     }
-  }
-}
-
-/* Row i of a patch (offsets `pix`, n wide) for channels c..c+3 of the concat a ‖ b. */
-static void load_row(const Wino* w, const long* pix, int i, int c, int n, v128_t* d) {
-  const float* src = c < w->ca ? w->a + c : w->b + (c - w->ca);
-  int stride = c < w->ca ? w->ca : w->cb;
-  for (int j = 0; j < n; j++) {
-    long p = pix[i * n + j];
-    d[j] = p >= 0 ? LD(src + p * stride) : wasm_f32x4_splat(0.f);
   }
 }
 
@@ -342,12 +339,16 @@ static void store_out(const Wino* w, int y, int x, int c, v128_t v, v128_t bias)
 
 /* F(2x2, 3x3): V = Bᵀ d B, M = V·U, out = Aᵀ M A. */
 static void wino2_block(const Wino* w, const int* yb, const int* xb, int nt) {
-  long pix[16];
+  const float *pa[16], *pb[16];
   for (int t = 0; t < nt; t++) {
-    patch(w, yb[t], xb[t], 4, pix);
+    patch(w, yb[t], xb[t], 4, pa, pb);
     for (int c = 0; c < w->ci; c += 4) {
+      const float* const* pp = c < w->ca ? pa : pb;
+      int cc = c < w->ca ? c : c - w->ca;
       v128_t d[4][4], e[4][4];
-      for (int i = 0; i < 4; i++) load_row(w, pix, i, c, 4, d[i]);
+      for (int i = 0; i < 4; i++) {
+        for (int j = 0; j < 4; j++) d[i][j] = LD(pp[i * 4 + j] + cc);
+      }
       for (int j = 0; j < 4; j++) {
         e[0][j] = SUB(d[0][j], d[2][j]);
         e[1][j] = ADD(d[1][j], d[2][j]);
@@ -391,14 +392,16 @@ static void wino2_block(const Wino* w, const int* yb, const int* xb, int nt) {
 static void wino4_block(const Wino* w, const int* yb, const int* xb, int nt) {
   v128_t four = wasm_f32x4_splat(4.f), five = wasm_f32x4_splat(5.f), two = wasm_f32x4_splat(2.f);
   v128_t eight = wasm_f32x4_splat(8.f);
-  long pix[36];
+  const float *pa[36], *pb[36];
   for (int t = 0; t < nt; t++) {
-    patch(w, yb[t], xb[t], 6, pix);
+    patch(w, yb[t], xb[t], 6, pa, pb);
     for (int c = 0; c < w->ci; c += 4) {
+      const float* const* pp = c < w->ca ? pa : pb;
+      int cc = c < w->ca ? c : c - w->ca;
       v128_t e[6][6];
       for (int i = 0; i < 6; i++) { /* rows: e[i] = d[i] B */
         v128_t d[6];
-        load_row(w, pix, i, c, 6, d);
+        for (int j = 0; j < 6; j++) d[j] = LD(pp[i * 6 + j] + cc);
         v128_t p = SUB(d[4], MUL(four, d[2])), q = SUB(d[3], MUL(four, d[1]));
         v128_t r = SUB(d[4], d[2]), s = MUL(two, SUB(d[3], d[1]));
         e[i][0] = ADD(SUB(MUL(four, d[0]), MUL(five, d[2])), d[4]);
