@@ -117,9 +117,8 @@ export function bindStep(step: PlannedStep, ctx: StepContext): StepCall {
   if (step.shader === "side") {
     const [, h, w, c, k, dil, pad] = u;
     const wts = ctx.param((step.bindings[2] as string).slice(2), "one", packOne);
-    let bias = 0;
-    ctx.param((step.bindings[3] as string).slice(2), "scalar", (x) => ((bias = x[0]), x));
-    return call("conv_one", [buf(0), buf(1), wts, bias, h, w, c, k, dil, pad], [0, 1, 2]);
+    const bias = ctx.param((step.bindings[3] as string).slice(2), "one", packOne);
+    return call("conv_one", [buf(0), buf(1), wts, bias, h, w, c, k, dil, pad], [0, 1, 2, 3]);
   }
   if (step.shader === "pool") {
     const [, h, w, c] = u;

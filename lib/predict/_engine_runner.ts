@@ -9,7 +9,7 @@
 import { tf } from "../deps.ts";
 import { U2Net } from "../model/u2net.ts";
 import { GpuEngine } from "./gpu_engine.ts";
-import { CpuEngine } from "./cpu_engine.ts";
+import { CpuEngine, CpuWeightCache } from "./cpu_engine.ts";
 import { tfjsDevice } from "../model/_webgpu.ts";
 
 /** Which engine a predictor runs the network with. */
@@ -20,6 +20,12 @@ export const PREDICT_ENGINES: readonly PredictEngine[] = ["auto", "tfjs", "gpu",
 
 /** Engines kept per predictor (one per input shape). */
 export const ENGINE_CACHE_SIZE = 4;
+
+/**
+ * CPU engines kept per predictor (one per input size; each holds its own
+ * copy of the packed weights, 528 MiB for full at 320²).
+ */
+export const CPU_ENGINE_CACHE_SIZE = 2;
 
 /**
  * The engine a predictor uses: `gpu` (a U2Net on the webgpu backend), `cpu`
@@ -57,6 +63,8 @@ export class EngineRunner {
   readonly #kind: "gpu" | "cpu";
   readonly #threads: number;
   readonly #engines = new Map<string, Promise<Engine>>();
+  /** The cpu engines' folded and packed weights, shared across input sizes. */
+  readonly #weights = new CpuWeightCache();
 
   /**
    * Shares `model` (not owned); gpu engines use tfjs' WebGPU device, cpu
@@ -80,11 +88,16 @@ export class EngineRunner {
     let engine = this.#engines.get(key);
     if (!engine) {
       engine = this.#kind === "cpu"
-        ? CpuEngine.create(this.#model, { height, width, threads: this.#threads })
+        ? CpuEngine.create(this.#model, {
+          height,
+          width,
+          threads: this.#threads,
+          weightCache: this.#weights,
+        })
         : GpuEngine.create(this.#model, { batch, height, width, device: tfjsDevice() });
       this.#engines.set(key, engine);
       engine.catch(() => this.#engines.delete(key));
-      if (this.#engines.size > ENGINE_CACHE_SIZE) {
+      if (this.#engines.size > (this.#kind === "cpu" ? CPU_ENGINE_CACHE_SIZE : ENGINE_CACHE_SIZE)) {
         const [oldest, old] = this.#engines.entries().next().value!;
         this.#engines.delete(oldest);
         old.then((e) => e.dispose(), () => {});

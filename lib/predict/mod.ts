@@ -21,9 +21,19 @@ export * from "./predictor.ts";
 export * from "./render.ts";
 export * from "./inference_backend.ts";
 export * from "./weights_path.ts";
-export { ENGINE_CACHE_SIZE, PREDICT_ENGINES, type PredictEngine } from "./_engine_runner.ts";
+export {
+  CPU_ENGINE_CACHE_SIZE,
+  ENGINE_CACHE_SIZE,
+  PREDICT_ENGINES,
+  type PredictEngine,
+} from "./_engine_runner.ts";
 export { DEFAULT_GPU_ENGINE_OPTIONS, GpuEngine, type GpuEngineOptions } from "./gpu_engine.ts";
-export { CpuEngine, type CpuEngineOptions, DEFAULT_CPU_ENGINE_OPTIONS } from "./cpu_engine.ts";
+export {
+  CpuEngine,
+  type CpuEngineOptions,
+  CpuWeightCache,
+  DEFAULT_CPU_ENGINE_OPTIONS,
+} from "./cpu_engine.ts";
 export type { DecodedImage } from "../data/image_io.ts";
 export type { BackendInfo, BackendName } from "../backend.ts";
 export { tf } from "../deps.ts";

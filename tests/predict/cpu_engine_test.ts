@@ -3,7 +3,7 @@ import type { DecodedImage } from "../../lib/data/image_io.ts";
 import { createPredictor } from "../../lib/predict/predictor.ts";
 import { tf } from "../../lib/deps.ts";
 import { U2Net } from "../../lib/model/u2net.ts";
-import { CpuEngine } from "../../lib/predict/cpu_engine.ts";
+import { CpuEngine, CpuWeightCache } from "../../lib/predict/cpu_engine.ts";
 import { fixture, maxAbsDiff, nchwToNhwc, nhwcToNchw, useBackend } from "../_helpers.ts";
 
 Deno.test("CpuEngine.run() reproduces eval_wz within 1e-5 when direct or Winograd F(2x2) or F(4x4)", async () => {
@@ -73,6 +73,34 @@ Deno.test("CpuEngine.run() gives the same bits on 3 threads as on one when the s
     model.dispose();
   }
   await assertRejects(() => three.run(new Float32Array(45 * 38 * 3)), TypeError);
+});
+
+Deno.test("CpuEngine.create() copies the last engine's packed weights when given a weight cache", async () => {
+  const model = U2Net.create("lite", { seed: 9 });
+  const cache = new CpuWeightCache();
+  const engines: CpuEngine[] = [];
+  try {
+    for (
+      const [h, w, weightCache] of [[24, 24, cache], [20, 28, cache], [20, 28, undefined]] as const
+    ) {
+      engines.push(await CpuEngine.create(model, { height: h, width: w, weightCache }));
+    }
+    assert(cache.source !== undefined && cache.source.packed.size > 100);
+    const x = Float32Array.from({ length: 20 * 28 * 3 }, (_, i) => Math.cos(i * 0.11));
+    assertEquals(await engines[1].run(x), await engines[2].run(x), "copied vs packed");
+    // Engines packed another way do not take the cache's weights.
+    const direct = await CpuEngine.create(model, {
+      height: 20,
+      width: 28,
+      winograd: 0,
+      weightCache: cache,
+    });
+    engines.push(direct);
+    assert(maxAbsDiff(await direct.run(x), await engines[2].run(x)) < 1e-5);
+  } finally {
+    engines.forEach((e) => e.dispose());
+    model.dispose();
+  }
 });
 
 Deno.test("CpuEngine.create() throws a RangeError when the shape or block is not valid", async () => {

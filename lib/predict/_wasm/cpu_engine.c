@@ -114,10 +114,10 @@ void conv_direct(float* out, const float* a, const float* b, const float* res, c
   }
 }
 
-/* A conv to one channel (the side outputs): weights [k*k][c], c a multiple of 4. */
+/* A conv to one channel (the side outputs): weights [k*k][c], c a multiple of 4; bias[0]. */
 __attribute__((export_name("conv_one")))
-void conv_one(float* out, const float* a, const float* w, float bias, int H, int W, int c, int k,
-              int dil, int pad, int part, int parts) {
+void conv_one(float* out, const float* a, const float* w, const float* bias, int H, int W, int c,
+              int k, int dil, int pad, int part, int parts) {
   int y_lo, y_hi;
   share(H, part, parts, &y_lo, &y_hi);
   for (int y = y_lo; y < y_hi; y++) {
@@ -134,7 +134,7 @@ void conv_one(float* out, const float* a, const float* w, float bias, int H, int
           for (int i = 0; i < c; i += 4) MAC(acc, LD(p + i), LD(q + i));
         }
       }
-      out[(long)y * W + x] = bias + wasm_f32x4_extract_lane(acc, 0) +
+      out[(long)y * W + x] = bias[0] + wasm_f32x4_extract_lane(acc, 0) +
         wasm_f32x4_extract_lane(acc, 1) + wasm_f32x4_extract_lane(acc, 2) +
         wasm_f32x4_extract_lane(acc, 3);
     }
