@@ -10,6 +10,7 @@
  */
 import { BACKEND_NAMES, type BackendName } from "../lib/backend.ts";
 import { selectInferenceBackend } from "../lib/predict/inference_backend.ts";
+import { DEFAULT_PREDICT_THREADS } from "../lib/predict/predictor.ts";
 import { discoverDataset, fileSource, type SampleSource } from "../lib/data/dataset.ts";
 import { evalSamples } from "../lib/data/loader.ts";
 import { syntheticSource } from "../lib/data/synthetic.ts";
@@ -63,6 +64,12 @@ samples ${DEMO.syntheticTrain}..${
     },
     "skip-bad": { ...flag, help: "skip unreadable samples instead of stopping" },
     "backend": { ...str, arg: BACKEND_NAMES.join("|"), help: "tfjs backend", default: "auto" },
+    "threads": {
+      ...str,
+      arg: "N",
+      help: "threads of the cpu engine (Web Workers; off WebGPU)",
+      default: DEFAULT_PREDICT_THREADS,
+    },
     "json": { ...flag, help: 'print {"mae", "maxF", "count", …} as JSON' },
   },
   examples: ["deno task eval --weights runs/demo/model_best.safetensors"],
@@ -79,6 +86,7 @@ interface EvalArgs {
   postNorm: boolean;
   skipBad: boolean;
   backend: BackendName;
+  threads: number;
   json: boolean;
 }
 
@@ -102,6 +110,7 @@ function parse(args: string[]): EvalArgs | "help" {
     postNorm: Boolean(p.values["post-norm"]),
     skipBad: Boolean(p.values["skip-bad"]),
     backend: choiceOption(p, "backend", BACKEND_NAMES, "auto"),
+    threads: intOption(p, "threads", DEFAULT_PREDICT_THREADS, 1, 64),
     json: Boolean(p.values.json),
   };
 }
@@ -154,6 +163,7 @@ export function run(args: string[]): Promise<number> {
       const bar = tty && !a.json;
       const r = await evaluate(model, evalSamples(source, { inputSize, skipBad: a.skipBad }), {
         postNorm: a.postNorm,
+        threads: a.threads,
         total: source.size,
         onProgress: (p) => {
           if (!bar) return;

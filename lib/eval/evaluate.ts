@@ -43,6 +43,8 @@ export interface EvaluateOptions {
    * @default "auto"
    */
   engine?: PredictEngine;
+  /** Threads of the cpu engine (Web Workers). @default 1 */
+  threads?: number;
   /** Called after each sample. */
   onProgress?: (progress: EvalProgress) => void;
   /**
@@ -98,7 +100,9 @@ export async function evaluate(
   model.eval();
   // Engines (one per input size) hold this call's weights: made here, freed below.
   const engine = resolveEngine(options.engine ?? "auto", model);
-  const runner = engine === "tfjs" ? null : new EngineRunner(model, engine);
+  const runner = engine === "tfjs"
+    ? null
+    : new EngineRunner(model, engine, { threads: options.threads ?? 1 });
   try {
     for await (const s of samples) {
       const size = Math.round(Math.sqrt(s.image.length / 3));
