@@ -9,7 +9,7 @@
  * @module
  */
 import type { U2Net } from "../model/u2net.ts";
-import { planEngine } from "./_engine_plan.ts";
+import { planEngine, type PlannedStep } from "./_engine_plan.ts";
 import { hostWeights } from "./_engine_setup.ts";
 import { type CpuKernels, loadCpuKernels } from "./_cpu_kernels.ts";
 import {
@@ -92,12 +92,28 @@ export const DEFAULT_CPU_ENGINE_OPTIONS: Readonly<Required<Omit<CpuEngineOptions
 export class CpuWeightCache {
   /** The last engine's memory, base, and packed weights (`key#form` → [offset, floats]). */
   source?: {
-    forms: string;
     memory: WebAssembly.Memory;
     base: number;
     packed: Map<string, [number, number]>;
     fuse: [Float32Array | undefined, Float32Array | undefined];
   };
+}
+
+/** The packed weights (`key#form`) that the steps of a plan read. */
+function needs(
+  steps: PlannedStep[],
+  o: Pick<Required<CpuEngineOptions>, "winograd" | "maxWinograd4Weights" | "tileBlock" | "threads">,
+): string[] {
+  const ids: string[] = [];
+  const ctx: StepContext = {
+    bufs: [],
+    param: (key, form) => (ids.push(`${key}#${form}`), 0),
+    ...o,
+    needScratch: () => {},
+    fuse: [new Float32Array(6), new Float32Array(1)],
+  };
+  for (const step of steps) bindStep(step, ctx);
+  return ids;
 }
 
 /** Most bytes an engine may lay out (wasm32 addresses 4 GiB; the module's own data comes first). */
@@ -191,17 +207,18 @@ export class CpuEngine {
     if (o.threads > 64) {
       throw new RangeError(`Cannot create CpuEngine: current threads is ${o.threads}`);
     }
-    // Packed weights come from the last engine of this network when it packed
-    // them the same way; else from the folded network.
-    const cache = options.weightCache;
-    const forms = `${o.winograd}/${o.maxWinograd4Weights}`;
-    const src = cache?.source?.forms === forms ? cache.source : undefined;
-    const weights = src ? undefined : await hostWeights(model);
     const plan = planEngine(model.config, [1, o.height, o.width], { splitTarget: 0 });
     const layout = new Layout();
     // The RGB input is held with a fourth, zero channel, so that the first
     // conv (3 → 64) runs as Winograd like the rest (weights padded to match).
     const bufs = plan.buffers.map((n, i) => layout.take(i === 0 ? (n / 3) * 4 : n));
+    // Packed weights come from the last engine of this network when it has
+    // every one this plan needs; else from the folded network.
+    const cache = options.weightCache;
+    const src = cache?.source && needs(plan.steps, o).every((id) => cache.source!.packed.has(id))
+      ? cache.source
+      : undefined;
+    const weights = src ? undefined : await hostWeights(model);
     /** Packed weights by `key#form`: where they go, and their floats or their place in `src`. */
     const packed = new Map<string, { at: number; data?: Float32Array; from?: number; n: number }>();
     const param = (key: string, form: string, pack: (w: Float32Array) => Float32Array) => {
@@ -250,7 +267,6 @@ export class CpuEngine {
     }
     if (cache) {
       cache.source = {
-        forms,
         memory,
         base,
         packed: new Map([...packed].map(([id, p]) => [id, [p.at, p.n]])),
