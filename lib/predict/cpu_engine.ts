@@ -34,12 +34,12 @@ export interface CpuEngineOptions {
    */
   winograd?: 0 | 2 | 4;
   /**
-   * A 3x3 conv with more weights than this (9 · in · out) runs F(2x2, 3x3)
-   * instead of F(4x4, 3x3): F(4x4) keeps 4x the weights (F(2x2) 16/9x).
-   * Only full has such convs (its deep layers). Measured for full at 320²
-   * on a 2-core EPYC: 0 → 1,879 ms and 417 MiB; 2^18 → 1,510 ms, 442 MiB;
-   * 2^20 → 1,408 ms, 520 MiB; Infinity → 1,251 ms, 792 MiB. Lite (18 MiB
-   * of F(4x4) weights) is all F(4x4) either way.
+   * A 3x3 conv with more weights than this (9 · in · out), on a map under
+   * 40² (`F4_MIN_PIXELS`), runs F(2x2, 3x3) instead of F(4x4, 3x3): F(4x4)
+   * keeps 4x the weights (F(2x2) 16/9x). Only full has such convs (its 20²
+   * and 10² layers at 320²). Measured for full at 320² on a 2-core EPYC,
+   * same run: 2^20 → 1,361 ms and 576 MiB of engine memory, Infinity →
+   * 1,276 ms and 806 MiB. Lite (18 MiB of F(4x4) weights) is all F(4x4).
    * @default 1048576
    */
   maxWinograd4Weights?: number;
