@@ -208,3 +208,20 @@ export function winogradBlock(
   const blocks = Math.max(Math.ceil(tiles / 128), Math.min(threads, Math.ceil(tiles / 4)));
   return Math.ceil(tiles / blocks / 4) * 4;
 }
+
+/** The packed weights (`key#form`) that the steps of a plan read. */
+export function neededWeights(
+  steps: PlannedStep[],
+  o: Pick<StepContext, "winograd" | "maxWinograd4Weights" | "tileBlock" | "threads">,
+): string[] {
+  const ids: string[] = [];
+  const ctx: StepContext = {
+    bufs: [],
+    param: (key, form) => (ids.push(`${key}#${form}`), 0),
+    ...o,
+    needScratch: () => {},
+    fuse: [new Float32Array(6), new Float32Array(1)],
+  };
+  for (const step of steps) bindStep(step, ctx);
+  return ids;
+}

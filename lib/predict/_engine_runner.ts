@@ -9,7 +9,8 @@
 import { tf } from "../deps.ts";
 import { U2Net } from "../model/u2net.ts";
 import { GpuEngine } from "./gpu_engine.ts";
-import { CpuEngine, CpuWeightCache } from "./cpu_engine.ts";
+import { CpuEngine } from "./cpu_engine.ts";
+import { CpuWeightCache } from "./cpu_weight_cache.ts";
 import { tfjsDevice } from "../model/_webgpu.ts";
 
 /** Which engine a predictor runs the network with. */

@@ -9,17 +9,25 @@
  * @module
  */
 import type { U2Net } from "../model/u2net.ts";
-import { planEngine, type PlannedStep } from "./_engine_plan.ts";
+import { planEngine } from "./_engine_plan.ts";
 import { hostWeights } from "./_engine_setup.ts";
 import { type CpuKernels, loadCpuKernels } from "./_cpu_kernels.ts";
 import {
   bindStep,
   callArgs,
+  neededWeights,
   runCall,
   type StepCall,
   type StepContext,
 } from "./_cpu_engine_steps.ts";
-import type { CpuThreadInit } from "./_cpu_engine_worker.ts";
+import {
+  type CpuThreads,
+  STACK_BYTES,
+  startThreads,
+  stepThreads,
+  stopThreads,
+} from "./_cpu_engine_threads.ts";
+import type { CpuWeightCache } from "./cpu_weight_cache.ts";
 
 /** Options of {@linkcode CpuEngine.create}. */
 export interface CpuEngineOptions {
@@ -71,62 +79,8 @@ export const DEFAULT_CPU_ENGINE_OPTIONS: Readonly<Required<Omit<CpuEngineOptions
     threads: 1,
   });
 
-/**
- * Where the last CPU engine of a network keeps its packed weights, for the
- * next one (see {@linkcode CpuEngineOptions.weightCache}); it keeps that
- * engine's memory alive.
- *
- * @example
- * ```ts
- * import { U2Net } from "../model/u2net.ts";
- * import { CpuEngine, CpuWeightCache } from "./cpu_engine.ts";
- * const model = U2Net.create("lite");
- * const weightCache = new CpuWeightCache();
- * const a = await CpuEngine.create(model, { height: 32, width: 32, weightCache });
- * const b = await CpuEngine.create(model, { height: 32, width: 48, weightCache }); // copies a's
- * console.log(weightCache.source !== undefined); // true
- * a.dispose();
- * b.dispose();
- * ```
- */
-export class CpuWeightCache {
-  /** The last engine's memory, base, and packed weights (`key#form` → [offset, floats]). */
-  source?: {
-    memory: WebAssembly.Memory;
-    base: number;
-    packed: Map<string, [number, number]>;
-    fuse: [Float32Array | undefined, Float32Array | undefined];
-  };
-}
-
-/** The packed weights (`key#form`) that the steps of a plan read. */
-function needs(
-  steps: PlannedStep[],
-  o: Pick<Required<CpuEngineOptions>, "winograd" | "maxWinograd4Weights" | "tileBlock" | "threads">,
-): string[] {
-  const ids: string[] = [];
-  const ctx: StepContext = {
-    bufs: [],
-    param: (key, form) => (ids.push(`${key}#${form}`), 0),
-    ...o,
-    needScratch: () => {},
-    fuse: [new Float32Array(6), new Float32Array(1)],
-  };
-  for (const step of steps) bindStep(step, ctx);
-  return ids;
-}
-
 /** Most bytes an engine may lay out (wasm32 addresses 4 GiB; the module's own data comes first). */
 const MAX_ENGINE_BYTES = 2 ** 32 - 2 ** 20;
-
-/** Bytes of stack per extra thread. */
-const STACK_BYTES = 1 << 16;
-
-/** A step's threads: workers and the control words they wait on. */
-interface Threads {
-  workers: Worker[];
-  ctrl: Int32Array;
-}
 
 /**
  * U2-Net inference on the CPU (WebAssembly SIMD), planned once per input
@@ -161,7 +115,7 @@ export class CpuEngine {
   readonly #input: number;
   readonly #output: number;
   readonly #pixels: number;
-  readonly #threads: Threads | null;
+  readonly #threads: CpuThreads | null;
   #disposed = false;
 
   private constructor(
@@ -170,7 +124,7 @@ export class CpuEngine {
     calls: StepCall[],
     args: number[][],
     [input, output]: [number, number],
-    threads: Threads | null,
+    threads: CpuThreads | null,
   ) {
     this.inputSize = size;
     this.#memory = loaded.memory;
@@ -215,9 +169,10 @@ export class CpuEngine {
     // Packed weights come from the last engine of this network when it has
     // every one this plan needs; else from the folded network.
     const cache = options.weightCache;
-    const src = cache?.source && needs(plan.steps, o).every((id) => cache.source!.packed.has(id))
-      ? cache.source
-      : undefined;
+    const src =
+      cache?.source && neededWeights(plan.steps, o).every((id) => cache.source!.packed.has(id))
+        ? cache.source
+        : undefined;
     const weights = src ? undefined : await hostWeights(model);
     /** Packed weights by `key#form`: where they go, and their floats or their place in `src`. */
     const packed = new Map<string, { at: number; data?: Float32Array; from?: number; n: number }>();
@@ -339,12 +294,7 @@ export class CpuEngine {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    if (!this.#threads) return;
-    const { ctrl, workers } = this.#threads;
-    Atomics.store(ctrl, 1, -1);
-    Atomics.add(ctrl, 0, 1);
-    Atomics.notify(ctrl, 0);
-    for (const w of workers) w.terminate();
+    if (this.#threads) stopThreads(this.#threads);
   }
 
   /** Runs step `s`, split over the threads. */
@@ -354,19 +304,11 @@ export class CpuEngine {
       runCall(this.#kernels, this.#memory, call, this.#args[s], [0, 1]);
       return;
     }
-    const parts = t.workers.length + 1, ctrl = t.ctrl;
-    Atomics.store(ctrl, 1, s);
-    Atomics.store(ctrl, 2, 0);
-    Atomics.add(ctrl, 0, 1);
-    Atomics.notify(ctrl, 0);
-    runCall(this.#kernels, this.#memory, call, this.#args[s], [0, parts]);
-    const deadline = performance.now() + 120_000;
-    for (let done; (done = Atomics.load(ctrl, 2)) < parts - 1;) {
-      Atomics.wait(ctrl, 2, done, 1000);
-      if (performance.now() > deadline) {
-        throw new Error(`Cannot run CpuEngine: current threads did not finish step ${s}`);
-      }
-    }
+    stepThreads(
+      t,
+      s,
+      (parts) => runCall(this.#kernels, this.#memory, call, this.#args[s], [0, parts]),
+    );
   }
 
   /** Writes one image (RGB) into the input buffer's four channels. */
@@ -378,51 +320,6 @@ export class CpuEngine {
       dst[q + 2] = rgb[p + 2];
     }
   }
-}
-
-/** Starts threads 1… (thread 0 is the caller) on the engine's memory; resolves when all are ready. */
-async function startThreads(
-  loaded: { module: WebAssembly.Module; memory: WebAssembly.Memory },
-  calls: StepCall[],
-  [base, scratches, stacks]: [number, number[], number[]],
-): Promise<Threads> {
-  const control = new SharedArrayBuffer(16);
-  const workers: Worker[] = [];
-  const ready: Promise<void>[] = [];
-  for (let part = 1; part < scratches.length; part++) {
-    const worker = new Worker(new URL("./_cpu_engine_worker.ts", import.meta.url).href, {
-      type: "module",
-    });
-    workers.push(worker);
-    ready.push(
-      new Promise((resolve, reject) => {
-        worker.onmessage = () => resolve();
-        worker.onerror = (e) => {
-          e.preventDefault();
-          reject(new Error(`Cannot start CpuEngine thread ${part}: ${e.message}`));
-        };
-      }),
-    );
-    const init: CpuThreadInit = {
-      module: loaded.module,
-      memory: loaded.memory,
-      stackTop: base + stacks[part - 1] + STACK_BYTES,
-      calls,
-      base,
-      scratch: base + scratches[part],
-      part,
-      parts: scratches.length,
-      control,
-    };
-    worker.postMessage(init);
-  }
-  try {
-    await Promise.all(ready);
-  } catch (e) {
-    for (const w of workers) w.terminate();
-    throw e;
-  }
-  return { workers, ctrl: new Int32Array(control) };
 }
 
 /** Byte offsets of 64-byte aligned float arrays, relative to the heap's base. */

@@ -28,12 +28,8 @@ export {
   type PredictEngine,
 } from "./_engine_runner.ts";
 export { DEFAULT_GPU_ENGINE_OPTIONS, GpuEngine, type GpuEngineOptions } from "./gpu_engine.ts";
-export {
-  CpuEngine,
-  type CpuEngineOptions,
-  CpuWeightCache,
-  DEFAULT_CPU_ENGINE_OPTIONS,
-} from "./cpu_engine.ts";
+export { CpuEngine, type CpuEngineOptions, DEFAULT_CPU_ENGINE_OPTIONS } from "./cpu_engine.ts";
+export { CpuWeightCache } from "./cpu_weight_cache.ts";
 export type { DecodedImage } from "../data/image_io.ts";
 export type { BackendInfo, BackendName } from "../backend.ts";
 export { tf } from "../deps.ts";

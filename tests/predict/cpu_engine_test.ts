@@ -3,7 +3,8 @@ import type { DecodedImage } from "../../lib/data/image_io.ts";
 import { createPredictor } from "../../lib/predict/predictor.ts";
 import { tf } from "../../lib/deps.ts";
 import { U2Net } from "../../lib/model/u2net.ts";
-import { CpuEngine, CpuWeightCache } from "../../lib/predict/cpu_engine.ts";
+import { CpuEngine } from "../../lib/predict/cpu_engine.ts";
+import { CpuWeightCache } from "../../lib/predict/cpu_weight_cache.ts";
 import { fixture, maxAbsDiff, nchwToNhwc, nhwcToNchw, useBackend } from "../_helpers.ts";
 
 Deno.test("CpuEngine.run() reproduces eval_wz within 1e-5 when direct or Winograd F(2x2) or F(4x4)", async () => {
