@@ -150,6 +150,15 @@ Deno.test("createPredictor() gives the tfjs maps with the cpu engine, which auto
       TypeError,
       "not a U2Net",
     );
+    assertThrows(() => createPredictor(model, { threads: 0 }), RangeError);
+    const twoThreads = createPredictor(model, { inputSize: 32, maxBatch: 2, threads: 2 });
+    try {
+      assertEquals(twoThreads.options.threads, 2);
+      const c = await twoThreads.predict(images);
+      c.forEach((m, i) => assertEquals(m.data, a[i].data, `image ${i} on two threads`));
+    } finally {
+      twoThreads.dispose?.();
+    }
   } finally {
     viaAuto.dispose?.();
     model.dispose();
