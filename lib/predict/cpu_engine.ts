@@ -1,10 +1,14 @@
 /**
  * U2-Net inference on the CPU in our own WebAssembly (SIMD128) kernels, no
  * tfjs on the hot path: the same plan as the WebGPU engine
- * (`_engine_plan.ts`, one image), run step by step on one linear memory.
- * 3x3 convs use Winograd F(2x2, 3x3) (2.25x fewer multiplications; every
- * dilation, by phases); the rest are direct. The module is embedded
- * (`_cpu_engine_wasm.ts`), so it needs no file access or permission.
+ * (`_engine_plan.ts`, one image), run step by step on one linear memory,
+ * on one thread or several (Web Workers on shared memory). 3x3 convs use
+ * Winograd F(4x4, 3x3) (4x fewer multiplications; F(2x2, 3x3) for the
+ * largest convs on small maps; every dilation, by phases); the side
+ * outputs are direct. The module is embedded (`_cpu_engine_wasm.ts`), so
+ * it needs no file access or permission. Measured on a 2-core EPYC at
+ * 320²: lite 470 ms, full 1,353 ms on one thread (onnxruntime: 432 and
+ * 1,175 ms; tfjs-wasm: 1,358 and 3,964 ms).
  *
  * @module
  */
