@@ -10,7 +10,6 @@
  */
 import { BACKEND_NAMES, type BackendName } from "../lib/backend.ts";
 import { selectInferenceBackend } from "../lib/predict/inference_backend.ts";
-import { DEFAULT_PREDICT_THREADS } from "../lib/predict/predictor.ts";
 import { discoverDataset, fileSource, type SampleSource } from "../lib/data/dataset.ts";
 import { evalSamples } from "../lib/data/loader.ts";
 import { syntheticSource } from "../lib/data/synthetic.ts";
@@ -21,12 +20,14 @@ import { DEFAULT_TRAIN_OPTIONS, DEMO_TRAIN_OPTIONS } from "../lib/train/train_op
 import { subsetSource } from "../lib/train/_train_data.ts";
 import {
   choiceOption,
+  CLI_AUTO_THREADS,
   type CommandSpec,
   formatHelp,
   intOption,
   parseCommand,
   requirePermission,
   runCommand,
+  threadsOption,
   UserError,
 } from "./_common.ts";
 
@@ -66,9 +67,10 @@ samples ${DEMO.syntheticTrain}..${
     "backend": { ...str, arg: BACKEND_NAMES.join("|"), help: "tfjs backend", default: "auto" },
     "threads": {
       ...str,
-      arg: "N",
-      help: "threads of the cpu engine (Web Workers; off WebGPU)",
-      default: DEFAULT_PREDICT_THREADS,
+      arg: "N|auto",
+      help:
+        `threads of the cpu engine (Web Workers, off WebGPU; auto: the cores, at most 8, here ${CLI_AUTO_THREADS})`,
+      default: "auto",
     },
     "json": { ...flag, help: 'print {"mae", "maxF", "count", …} as JSON' },
   },
@@ -110,7 +112,7 @@ function parse(args: string[]): EvalArgs | "help" {
     postNorm: Boolean(p.values["post-norm"]),
     skipBad: Boolean(p.values["skip-bad"]),
     backend: choiceOption(p, "backend", BACKEND_NAMES, "auto"),
-    threads: intOption(p, "threads", DEFAULT_PREDICT_THREADS, 1, 64),
+    threads: threadsOption(p),
     json: Boolean(p.values.json),
   };
 }

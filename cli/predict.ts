@@ -15,7 +15,6 @@ import {
   DEFAULT_FORMAT,
   DEFAULT_MAX_BATCH,
   DEFAULT_PREDICT_INPUT_SIZE,
-  DEFAULT_PREDICT_THREADS,
   DEFAULT_RESIZE,
   DEFAULT_THRESHOLD,
   DEFAULT_WEIGHTS_PATH,
@@ -33,6 +32,7 @@ import {
 } from "../lib/predict/mod.ts";
 import {
   choiceOption,
+  CLI_AUTO_THREADS,
   type CommandSpec,
   createProgress,
   envWeights,
@@ -43,6 +43,7 @@ import {
   requirePermission,
   runCommand,
   stringOption,
+  threadsOption,
   UserError,
 } from "./_common.ts";
 import { collectJobs, exists, IMAGE_EXTENSIONS, type Job } from "./_predict_files.ts";
@@ -88,9 +89,10 @@ export const PREDICT_SPEC: CommandSpec = {
     },
     threads: {
       type: "string",
-      arg: "N",
-      help: "threads of the cpu engine (Web Workers)",
-      default: DEFAULT_PREDICT_THREADS,
+      arg: "N|auto",
+      help:
+        `threads of the cpu engine (Web Workers; auto: the cores, at most 8, here ${CLI_AUTO_THREADS})`,
+      default: "auto",
     },
     resize: {
       type: "string",
@@ -188,7 +190,7 @@ async function predict(args: string[]): Promise<number> {
       resize,
       maxBatch: batch,
       engine,
-      threads: intOption(p, "threads", DEFAULT_PREDICT_THREADS, 1, 64),
+      threads: threadsOption(p),
     });
     const seen = new Set<string>();
     let written = 0, skipped = 0, failed = 0;

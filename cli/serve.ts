@@ -12,7 +12,6 @@ import { DEFAULT_CONCURRENCY, DEFAULT_MAX_WAITING } from "../lib/http/queue.ts";
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_READ_TIMEOUT_MS } from "../lib/http/read_body.ts";
 import {
   DEFAULT_PREDICT_INPUT_SIZE,
-  DEFAULT_PREDICT_THREADS,
   DEFAULT_RESIZE,
   DEFAULT_WEIGHTS_PATH,
   PREDICT_ENGINES,
@@ -22,6 +21,7 @@ import {
 } from "../lib/predict/mod.ts";
 import {
   choiceOption,
+  CLI_AUTO_THREADS,
   type CommandSpec,
   envWeights,
   formatHelp,
@@ -30,6 +30,7 @@ import {
   requirePermission,
   runCommand,
   stringOption,
+  threadsOption,
   UserError,
 } from "./_common.ts";
 
@@ -81,9 +82,10 @@ export const SERVE_SPEC: CommandSpec = {
     },
     threads: {
       type: "string",
-      arg: "N",
-      help: "threads of the cpu engine (Web Workers)",
-      default: DEFAULT_PREDICT_THREADS,
+      arg: "N|auto",
+      help:
+        `threads of the cpu engine (Web Workers; auto: the cores, at most 8, here ${CLI_AUTO_THREADS})`,
+      default: "auto",
     },
     resize: {
       type: "string",
@@ -151,7 +153,7 @@ async function serve(args: string[]): Promise<number> {
     inputSize: intOption(p, "input-size", DEFAULT_PREDICT_INPUT_SIZE, 8, 4096),
     resize: choiceOption(p, "resize", RESIZE_MODES, DEFAULT_RESIZE),
     engine: choiceOption(p, "engine", PREDICT_ENGINES, "auto" as PredictEngine),
-    threads: intOption(p, "threads", DEFAULT_PREDICT_THREADS, 1, 64),
+    threads: threadsOption(p),
     maxBodyBytes: intOption(p, "max-body-bytes", DEFAULT_MAX_BODY_BYTES, 1),
     maxPixels: intOption(p, "max-pixels", DEFAULT_MAX_PIXELS, 1, 2 ** 40),
     readTimeoutMs: intOption(p, "read-timeout", DEFAULT_READ_TIMEOUT_MS, 1),
