@@ -142,6 +142,30 @@ function printRows(label: string, group: string, rows: ProfileRow[]): number {
   return total;
 }
 
+/** Calls `call` once to warm up, then once timed; returns the timed call's wall ms. */
+async function warmWallMs(call: () => Promise<unknown>): Promise<number> {
+  await call();
+  const t0 = performance.now();
+  await call();
+  return performance.now() - t0;
+}
+
+/** Prints a profile's `total` line: the timed call's wall ms, the rows' sum and `extra`. */
+function printTotal(
+  label: string,
+  wall: number,
+  sum: number,
+  extra: Record<string, unknown>,
+): void {
+  console.log(JSON.stringify({
+    profile: label,
+    group: "total",
+    wall_ms: Number(wall.toFixed(2)),
+    sum_ms: Number(sum.toFixed(2)),
+    ...extra,
+  }));
+}
+
 /** Prints the recorded GpuEngine's time per shader (per dispatch, summed by shader). */
 async function profileEngine(
   arch: "lite" | "full",
@@ -153,10 +177,7 @@ async function profileEngine(
   const engine = await GpuEngine.create(model, { batch, height: size, width: size });
   const x = Float32Array.from({ length: batch * size * size * 3 }, (_, i) => Math.sin(i));
   try {
-    await engine.run(x); // warm
-    const t0 = performance.now();
-    await engine.run(x);
-    const wall = performance.now() - t0;
+    const wall = await warmWallMs(() => engine.run(x));
     const steps = await engine.profile(x);
     const label = `infer_engine_${arch}_b${batch}_${size}`;
     const total = printRows(
@@ -165,15 +186,11 @@ async function profileEngine(
       byLabel(steps.map((s) => s.shader), steps.map((s) => s.ms)),
     );
     const top = [...steps].sort((a, b) => b.ms - a.ms).slice(0, 12);
-    console.log(JSON.stringify({
-      profile: label,
-      group: "total",
-      wall_ms: Number(wall.toFixed(2)),
-      sum_ms: Number(total.toFixed(2)),
+    printTotal(label, wall, total, {
       dispatches: engine.dispatches,
       slowest: top.map((s) => [s.step, s.shader, Number(s.ms.toFixed(3))]),
       ...meta,
-    }));
+    });
   } finally {
     engine.dispose();
     model.dispose();
@@ -196,27 +213,21 @@ async function profileRecorded(
   const x = Float32Array.from({ length: batch * size * size * 3 }, (_, i) => Math.sin(i));
   const y = Float32Array.from({ length: batch * size * size }, (_, i) => (i % 3 ? 1 : 0));
   try {
-    await trainer.step(x, y); // warm
-    await trainer.flush();
-    const t0 = performance.now();
-    await trainer.step(x, y);
-    await trainer.flush();
-    const wall = performance.now() - t0;
+    const wall = await warmWallMs(async () => {
+      await trainer.step(x, y);
+      await trainer.flush();
+    });
     const each = await trainer.profileDispatches(x, y);
     const rows = byLabel(each.map((d) => d.label), each.map((d) => d.ms));
     const label = `train_recorded_${arch}_b${batch}_${size}`;
     const total = printRows(label, "label", rows);
     // The slowest dispatches: [step, label, ms, workgroups, binding sizes (output first)].
     const slowest = each.map((d, i) => ({ i, ...d })).sort((a, b) => b.ms - a.ms).slice(0, top);
-    console.log(JSON.stringify({
-      profile: label,
-      group: "total",
-      wall_ms: Number(wall.toFixed(2)),
-      sum_ms: Number(total.toFixed(2)),
+    printTotal(label, wall, total, {
       dispatches: trainer.dispatches,
       slowest: slowest.map((d) => [d.i, d.label, Number(d.ms.toFixed(3)), d.workgroups, d.sizes]),
       ...meta,
-    }));
+    });
   } finally {
     trainer.dispose();
     optimizer.dispose();
@@ -231,25 +242,19 @@ async function profileCpuEngine(
   meta: Record<string, unknown>,
 ): Promise<void> {
   const model = U2Net.create(arch);
+  const engine = await CpuEngine.create(model, { height: size, width: size });
   try {
-    const engine = await CpuEngine.create(model, { height: size, width: size });
     const x = Float32Array.from({ length: size * size * 3 }, (_, i) => Math.sin(i));
-    await engine.run(x); // warm
-    const t0 = performance.now();
-    await engine.run(x);
-    const wall = performance.now() - t0;
+    const wall = await warmWallMs(() => engine.run(x));
     const label = `infer_cpu_engine_${arch}_b1_${size}`;
     const total = printRows(label, "kernel+shape", engine.profile(x));
-    console.log(JSON.stringify({
-      profile: label,
-      group: "total",
-      wall_ms: Number(wall.toFixed(2)),
-      sum_ms: Number(total.toFixed(2)),
+    printTotal(label, wall, total, {
       steps: engine.steps,
       memory_mib: Math.round(engine.memoryBytes / 2 ** 20),
       machine: meta.machine,
-    }));
+    });
   } finally {
+    engine.dispose();
     model.dispose();
   }
 }

@@ -137,19 +137,6 @@ export function intOption(
   return n;
 }
 
-/** `--threads` of predict, serve and eval when not given or "auto": the cores, at most 8. */
-export const CLI_AUTO_THREADS: number = Math.max(
-  1,
-  Math.min(8, globalThis.navigator?.hardwareConcurrency ?? 1),
-);
-
-/** `--threads N|auto` (the cpu engine's threads): N in [1, 64], or {@linkcode CLI_AUTO_THREADS}. */
-export function threadsOption(p: ParsedCommand): number {
-  return p.values.threads === "auto"
-    ? CLI_AUTO_THREADS
-    : intOption(p, "threads", CLI_AUTO_THREADS, 1, 64);
-}
-
 /** A number option within [min, max], or `fallback`. */
 export function numberOption(
   p: ParsedCommand,

@@ -20,16 +20,15 @@ import { DEFAULT_TRAIN_OPTIONS, DEMO_TRAIN_OPTIONS } from "../lib/train/train_op
 import { subsetSource } from "../lib/train/_train_data.ts";
 import {
   choiceOption,
-  CLI_AUTO_THREADS,
   type CommandSpec,
   formatHelp,
   intOption,
   parseCommand,
   requirePermission,
   runCommand,
-  threadsOption,
   UserError,
 } from "./_common.ts";
+import { THREADS_OPTION, threadsOption } from "./_engine_options.ts";
 
 const DEMO = { ...DEFAULT_TRAIN_OPTIONS, ...DEMO_TRAIN_OPTIONS };
 const str = { type: "string" } as const;
@@ -65,13 +64,7 @@ samples ${DEMO.syntheticTrain}..${
     },
     "skip-bad": { ...flag, help: "skip unreadable samples instead of stopping" },
     "backend": { ...str, arg: BACKEND_NAMES.join("|"), help: "tfjs backend", default: "auto" },
-    "threads": {
-      ...str,
-      arg: "N|auto",
-      help:
-        `threads of the cpu engine (Web Workers, off WebGPU; auto: the cores, at most 8, here ${CLI_AUTO_THREADS})`,
-      default: "auto",
-    },
+    "threads": THREADS_OPTION,
     "json": { ...flag, help: 'print {"mae", "maxF", "count", …} as JSON' },
   },
   examples: ["deno task eval --weights runs/demo/model_best.safetensors"],

@@ -20,8 +20,6 @@ import {
   DEFAULT_WEIGHTS_PATH,
   OUTPUT_FORMATS,
   parseColor,
-  PREDICT_ENGINES,
-  type PredictEngine,
   type Predictor,
   renderPng,
   RESIZE_MODES,
@@ -32,7 +30,6 @@ import {
 } from "../lib/predict/mod.ts";
 import {
   choiceOption,
-  CLI_AUTO_THREADS,
   type CommandSpec,
   createProgress,
   envWeights,
@@ -43,9 +40,9 @@ import {
   requirePermission,
   runCommand,
   stringOption,
-  threadsOption,
   UserError,
 } from "./_common.ts";
+import { ENGINE_OPTION, engineOption, THREADS_OPTION, threadsOption } from "./_engine_options.ts";
 import { collectJobs, exists, IMAGE_EXTENSIONS, type Job } from "./_predict_files.ts";
 
 export { IMAGE_EXTENSIONS };
@@ -80,20 +77,8 @@ export const PREDICT_SPEC: CommandSpec = {
       help: "foreground where probability > T (mask, cutout)",
       default: DEFAULT_THRESHOLD,
     },
-    engine: {
-      type: "string",
-      arg: PREDICT_ENGINES.join("|"),
-      help:
-        "gpu: the recorded WebGPU engine; cpu: our WebAssembly engine; tfjs: tfjs ops; auto: gpu on the webgpu backend, else cpu",
-      default: "auto",
-    },
-    threads: {
-      type: "string",
-      arg: "N|auto",
-      help:
-        `threads of the cpu engine (Web Workers; auto: the cores, at most 8, here ${CLI_AUTO_THREADS})`,
-      default: "auto",
-    },
+    engine: ENGINE_OPTION,
+    threads: THREADS_OPTION,
     resize: {
       type: "string",
       arg: RESIZE_MODES.join("|"),
@@ -156,7 +141,7 @@ async function predict(args: string[]): Promise<number> {
   const format = choiceOption(p, "format", OUTPUT_FORMATS, DEFAULT_FORMAT);
   const threshold = numberOption(p, "threshold", DEFAULT_THRESHOLD, 0, 1);
   const resize = choiceOption(p, "resize", RESIZE_MODES, DEFAULT_RESIZE);
-  const engine = choiceOption(p, "engine", PREDICT_ENGINES, "auto" as PredictEngine);
+  const engine = engineOption(p);
   const inputSize = intOption(p, "input-size", DEFAULT_PREDICT_INPUT_SIZE, 8, 4096);
   const batch = intOption(p, "batch-size", DEFAULT_MAX_BATCH, 1, 256);
   const arch = choiceOption(p, "model", ["auto", "full", "lite"] as const, "auto");

@@ -14,14 +14,11 @@ import {
   DEFAULT_PREDICT_INPUT_SIZE,
   DEFAULT_RESIZE,
   DEFAULT_WEIGHTS_PATH,
-  PREDICT_ENGINES,
-  type PredictEngine,
   RESIZE_MODES,
   WEIGHTS_ENV,
 } from "../lib/predict/mod.ts";
 import {
   choiceOption,
-  CLI_AUTO_THREADS,
   type CommandSpec,
   envWeights,
   formatHelp,
@@ -30,9 +27,9 @@ import {
   requirePermission,
   runCommand,
   stringOption,
-  threadsOption,
   UserError,
 } from "./_common.ts";
+import { ENGINE_OPTION, engineOption, THREADS_OPTION, threadsOption } from "./_engine_options.ts";
 
 /** Default listen address (loopback only; use 0.0.0.0 to expose it). */
 export const DEFAULT_HOST = "127.0.0.1";
@@ -73,20 +70,8 @@ export const SERVE_SPEC: CommandSpec = {
       help: "network input side",
       default: DEFAULT_PREDICT_INPUT_SIZE,
     },
-    engine: {
-      type: "string",
-      arg: PREDICT_ENGINES.join("|"),
-      help:
-        "gpu: the recorded WebGPU engine; cpu: our WebAssembly engine; tfjs: tfjs ops; auto: gpu on the webgpu backend, else cpu",
-      default: "auto",
-    },
-    threads: {
-      type: "string",
-      arg: "N|auto",
-      help:
-        `threads of the cpu engine (Web Workers; auto: the cores, at most 8, here ${CLI_AUTO_THREADS})`,
-      default: "auto",
-    },
+    engine: ENGINE_OPTION,
+    threads: THREADS_OPTION,
     resize: {
       type: "string",
       arg: RESIZE_MODES.join("|"),
@@ -152,7 +137,7 @@ async function serve(args: string[]): Promise<number> {
     backend: choiceOption(p, "backend", BACKEND_NAMES, "auto" as BackendName),
     inputSize: intOption(p, "input-size", DEFAULT_PREDICT_INPUT_SIZE, 8, 4096),
     resize: choiceOption(p, "resize", RESIZE_MODES, DEFAULT_RESIZE),
-    engine: choiceOption(p, "engine", PREDICT_ENGINES, "auto" as PredictEngine),
+    engine: engineOption(p),
     threads: threadsOption(p),
     maxBodyBytes: intOption(p, "max-body-bytes", DEFAULT_MAX_BODY_BYTES, 1),
     maxPixels: intOption(p, "max-pixels", DEFAULT_MAX_PIXELS, 1, 2 ** 40),

@@ -8,6 +8,9 @@ import { readSafetensors } from "../lib/io/safetensors.ts";
 import type { StateDict } from "../lib/io/raw_tensor.ts";
 import { type BackendName, probeAdapter, selectBackend } from "../lib/backend.ts";
 import { wasmReadable } from "../lib/predict/inference_backend.ts";
+import type { DecodedImage } from "../lib/data/image_io.ts";
+import type { ProbabilityMap } from "../lib/predict/predictor.ts";
+import { assert, assertEquals } from "./_assert.ts";
 
 const cache = new Map<string, StateDict>();
 
@@ -108,3 +111,25 @@ globalThis.addEventListener("unload", () => {
   const backend = tf.engine().registry["webgpu"] as unknown as { device?: GPUDevice } | undefined;
   backend?.device?.destroy();
 });
+
+/** A `width` x `height` RGB test image, a byte pattern that differs by `seed`. */
+export function patternImage(width: number, height: number, seed: number): DecodedImage {
+  return {
+    width,
+    height,
+    channels: 3,
+    data: Uint8Array.from({ length: width * height * 3 }, (_, i) => (i * 7 + seed * 31) % 251),
+  };
+}
+
+/** Asserts two predictors' maps have the same sizes and values within `tol`. */
+export function assertMapsClose(a: ProbabilityMap[], b: ProbabilityMap[], tol: number): void {
+  assertEquals(a.length, b.length);
+  a.forEach((m, i) => {
+    assertEquals([m.width, m.height], [b[i].width, b[i].height]);
+    assert(
+      maxAbsDiff(m.data, b[i].data) < tol,
+      `image ${i}: max |Δ| ${maxAbsDiff(m.data, b[i].data)}`,
+    );
+  });
+}

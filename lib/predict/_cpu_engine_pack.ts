@@ -25,11 +25,6 @@ export function packDirect(w: Float32Array, k: number, ci: number, co: number): 
   return out;
 }
 
-/** A side conv's weights (one output channel): `[k*k][ci]`, as HWIO with co = 1. */
-export function packOne(w: Float32Array): Float32Array {
-  return w.slice();
-}
-
 /** The bias zero-padded to a multiple of 8. */
 export function padBias(b: Float32Array): Float32Array {
   const out = new Float32Array(padTo8(b.length));

@@ -6,7 +6,7 @@
  */
 import type { PlannedStep } from "./_engine_plan.ts";
 import type { CpuKernels } from "./_cpu_kernels.ts";
-import { packDirect, packOne, packWinograd, padBias, padTo8 } from "./_cpu_engine_pack.ts";
+import { packDirect, packWinograd, padBias, padTo8 } from "./_cpu_engine_pack.ts";
 
 /** A kernel of the module, or `fuse` (the last step, in JS). */
 export type StepFn =
@@ -116,8 +116,10 @@ export function bindStep(step: PlannedStep, ctx: StepContext): StepCall {
   }
   if (step.shader === "side") {
     const [, h, w, c, k, dil, pad] = u;
-    const wts = ctx.param((step.bindings[2] as string).slice(2), "one", packOne);
-    const bias = ctx.param((step.bindings[3] as string).slice(2), "one", packOne);
+    // HWIO with one output channel is already the kernel's [k*k][ci]; the bias is one float.
+    const asIs = (x: Float32Array) => x;
+    const wts = ctx.param((step.bindings[2] as string).slice(2), "one", asIs);
+    const bias = ctx.param((step.bindings[3] as string).slice(2), "one", asIs);
     return call("conv_one", [buf(0), buf(1), wts, bias, h, w, c, k, dil, pad], [0, 1, 2, 3]);
   }
   if (step.shader === "pool") {

@@ -307,4 +307,4 @@ export const CPU_ENGINE_WASM =
   "DQALCyAVQQRqIhUgACgCKCIJSA0ACwsgBkEBaiIGIANHDQALCyAEQeAGaiSAgICAAAs=";
 /** SHA-256 of cpu_engine.c when the module was built. */
 export const CPU_ENGINE_SOURCE_SHA256 =
-  "3573127fac66fc16136ff97ecb09db58daa824a41e1ee2c2138e6c4a7af8012d";
+  "9306b109b94a8bfc87271ebaa18224657d69bc2939f41236f29bda31c2b3fde5";

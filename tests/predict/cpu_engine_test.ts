@@ -1,11 +1,18 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "../_assert.ts";
-import type { DecodedImage } from "../../lib/data/image_io.ts";
 import { createPredictor } from "../../lib/predict/predictor.ts";
 import { tf } from "../../lib/deps.ts";
 import { U2Net } from "../../lib/model/u2net.ts";
 import { CpuEngine } from "../../lib/predict/cpu_engine.ts";
 import { CpuWeightCache } from "../../lib/predict/cpu_weight_cache.ts";
-import { fixture, maxAbsDiff, nchwToNhwc, nhwcToNchw, useBackend } from "../_helpers.ts";
+import {
+  assertMapsClose,
+  fixture,
+  maxAbsDiff,
+  nchwToNhwc,
+  nhwcToNchw,
+  patternImage,
+  useBackend,
+} from "../_helpers.ts";
 
 Deno.test("CpuEngine.run() reproduces eval_wz within 1e-5 when direct or Winograd F(2x2) or F(4x4)", async () => {
   await useBackend("cpu");
@@ -126,13 +133,7 @@ Deno.test("CpuEngine.create() throws a RangeError when the shape or block is not
 Deno.test("createPredictor() gives the tfjs maps with the cpu engine, which auto takes when not on webgpu", async () => {
   await useBackend("cpu");
   const model = U2Net.create("lite", { seed: 8 });
-  const img = (w: number, h: number, seed: number): DecodedImage => ({
-    width: w,
-    height: h,
-    channels: 3,
-    data: Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * 7 + seed * 31) % 251),
-  });
-  const images = [img(40, 30, 1), img(24, 24, 2), img(40, 30, 3)];
+  const images = [patternImage(40, 30, 1), patternImage(24, 24, 2), patternImage(40, 30, 3)];
   const viaAuto = createPredictor(model, { inputSize: 32, maxBatch: 2 });
   const viaTfjs = createPredictor(model, { inputSize: 32, engine: "tfjs" });
   const start = tf.memory().numTensors;
@@ -141,10 +142,7 @@ Deno.test("createPredictor() gives the tfjs maps with the cpu engine, which auto
     const a = await viaAuto.predict(images);
     const b = await viaTfjs.predict(images);
     assertEquals(tf.memory().numTensors, start, "predict() leaves no tensor behind");
-    a.forEach((m, i) => {
-      assertEquals([m.width, m.height], [b[i].width, b[i].height]);
-      assert(maxAbsDiff(m.data, b[i].data) < 1e-5, `image ${i}`);
-    });
+    assertMapsClose(a, b, 1e-5);
     assertThrows(
       () => createPredictor({ predict: (x) => x }, { engine: "cpu" }),
       TypeError,

@@ -1,5 +1,4 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "../_assert.ts";
-import type { DecodedImage } from "../../lib/data/image_io.ts";
 import { createPredictor } from "../../lib/predict/predictor.ts";
 import { tf } from "../../lib/deps.ts";
 import { U2Net } from "../../lib/model/u2net.ts";
@@ -7,10 +6,12 @@ import { GpuEngine } from "../../lib/predict/gpu_engine.ts";
 import { MIN_SPLIT_CHUNK, planEngine, splitConvK } from "../../lib/predict/_engine_plan.ts";
 import { U2NET_FULL, U2NET_LITE } from "../../lib/model/config.ts";
 import {
+  assertMapsClose,
   fixture,
   maxAbsDiff,
   nchwToNhwc,
   nhwcToNchw,
+  patternImage,
   useBackend,
   webgpuOrSkip,
 } from "../_helpers.ts";
@@ -180,13 +181,7 @@ Deno.test("GpuEngine.create() throws a RangeError when the shape is not a positi
 Deno.test("createPredictor() gives the tfjs maps with the gpu engine when on webgpu", async (t) => {
   if (!(await webgpuOrSkip(t))) return;
   const model = U2Net.create("lite", { seed: 8 });
-  const img = (w: number, h: number, seed: number): DecodedImage => ({
-    width: w,
-    height: h,
-    channels: 3,
-    data: Uint8Array.from({ length: w * h * 3 }, (_, i) => (i * 7 + seed * 31) % 251),
-  });
-  const images = [img(40, 30, 1), img(24, 24, 2), img(40, 30, 3)];
+  const images = [patternImage(40, 30, 1), patternImage(24, 24, 2), patternImage(40, 30, 3)];
   const viaGpu = createPredictor(model, { inputSize: 32, engine: "gpu" });
   const viaTfjs = createPredictor(model, { inputSize: 32, engine: "tfjs" });
   const start = tf.memory().numTensors;
@@ -194,10 +189,7 @@ Deno.test("createPredictor() gives the tfjs maps with the gpu engine when on web
     const a = await viaGpu.predict(images);
     const b = await viaTfjs.predict(images);
     assertEquals(tf.memory().numTensors, start, "predict() leaves no tensor behind");
-    a.forEach((m, i) => {
-      assertEquals([m.width, m.height], [b[i].width, b[i].height]);
-      assert(maxAbsDiff(m.data, b[i].data) < 1e-5, `image ${i}`);
-    });
+    assertMapsClose(a, b, 1e-5);
   } finally {
     viaGpu.dispose?.();
     model.dispose();

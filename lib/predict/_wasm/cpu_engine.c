@@ -54,6 +54,24 @@ static void store8(float* out, const float* res, long o, v128_t r0, v128_t r1, i
 }
 
 /*
+ * acc[p] += Σ_c src[p][c] · w[c][0..8) for the PX pixels, over n channels;
+ * returns the weights past them.
+ */
+static inline const float* direct_taps(v128_t acc[PX][2], const float* const* src, int n,
+                                       const float* w) {
+  for (int c = 0; c < n; c++) {
+    v128_t w0 = LD(w), w1 = LD(w + 4);
+    w += 8;
+    for (int p = 0; p < PX; p++) {
+      v128_t xv = SPL(src[p] + c);
+      MAC(acc[p][0], xv, w0);
+      MAC(acc[p][1], xv, w1);
+    }
+  }
+  return w;
+}
+
+/*
  * Direct conv: out = relu?(conv(a ‖ b) + bias) (+ res). Weights packed
  * [ceil(co/8)][k*k][ca+cb][8], bias padded to a multiple of 8.
  */
@@ -86,24 +104,8 @@ void conv_direct(float* out, const float* a, const float* b, const float* res, c
               pa[p] = ok ? a + off * ca : zeros;
               pb[p] = ok ? b + off * cb : zeros;
             }
-            for (int c = 0; c < ca; c++) {
-              v128_t w0 = LD(w), w1 = LD(w + 4);
-              w += 8;
-              for (int p = 0; p < PX; p++) {
-                v128_t xv = SPL(pa[p] + c);
-                MAC(acc[p][0], xv, w0);
-                MAC(acc[p][1], xv, w1);
-              }
-            }
-            for (int c = 0; c < cb; c++) {
-              v128_t w0 = LD(w), w1 = LD(w + 4);
-              w += 8;
-              for (int p = 0; p < PX; p++) {
-                v128_t xv = SPL(pb[p] + c);
-                MAC(acc[p][0], xv, w0);
-                MAC(acc[p][1], xv, w1);
-              }
-            }
+            w = direct_taps(acc, pa, ca, w);
+            direct_taps(acc, pb, cb, w);
           }
         }
         for (int p = 0; p < np; p++) {

@@ -1,0 +1,43 @@
+/**
+ * The `--engine` and `--threads` options that predict, serve and eval share.
+ *
+ * @module
+ */
+import { PREDICT_ENGINES, type PredictEngine } from "../lib/predict/mod.ts";
+import { choiceOption, intOption, type OptionSpec, type ParsedCommand } from "./_common.ts";
+
+/** `--threads` when not given or "auto": the cores, at most 8. */
+export const CLI_AUTO_THREADS: number = Math.max(
+  1,
+  Math.min(8, globalThis.navigator?.hardwareConcurrency ?? 1),
+);
+
+/** The `--engine` option's spec. */
+export const ENGINE_OPTION: OptionSpec = {
+  type: "string",
+  arg: PREDICT_ENGINES.join("|"),
+  help:
+    "gpu: the recorded WebGPU engine; cpu: our WebAssembly engine; tfjs: tfjs ops; auto: gpu on the webgpu backend, else cpu",
+  default: "auto",
+};
+
+/** The `--threads` option's spec. */
+export const THREADS_OPTION: OptionSpec = {
+  type: "string",
+  arg: "N|auto",
+  help:
+    `threads of the cpu engine (Web Workers; auto: the cores, at most 8, here ${CLI_AUTO_THREADS})`,
+  default: "auto",
+};
+
+/** `--engine auto|tfjs|gpu|cpu`. */
+export function engineOption(p: ParsedCommand): PredictEngine {
+  return choiceOption(p, "engine", PREDICT_ENGINES, "auto" as PredictEngine);
+}
+
+/** `--threads N|auto` (the cpu engine's threads): N in [1, 64], or {@linkcode CLI_AUTO_THREADS}. */
+export function threadsOption(p: ParsedCommand): number {
+  return p.values.threads === "auto"
+    ? CLI_AUTO_THREADS
+    : intOption(p, "threads", CLI_AUTO_THREADS, 1, 64);
+}
