@@ -6,8 +6,8 @@
  * (workload, engine, threads), and the largest absolute difference between
  * each output and the first engine's (`max_abs_diff`).
  *
- *   deno run --allow-read --allow-env --allow-ffi --allow-sys bench/ort_bench.ts
- *     [--engines cpu,tfjs] [--cpu-engine JSON] [--backend wasm] [--models lite,full] [--size 320]
+ *   deno task bench:ort (read: the project, tfjs-wasm's and onnxruntime's npm folders;
+ *     ffi: onnxruntime's addon) [--engines cpu,tfjs] [--cpu-engine JSON] [--backend wasm] [--models lite,full] [--size 320]
  *     [--batches 1] [--threads 1,2] [--runs 5] [--warmup 1] [--skip-ours]
  *
  * The CPU engine runs at each `--threads` count (Web Workers), as onnxruntime

@@ -49,6 +49,10 @@ Deno.test({
 
 Deno.test("deno.json tasks never grant -A or unscoped read/write", async () => {
   const config = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
+  for (const [name, task] of Object.entries(config.tasks as Record<string, string>)) {
+    assert(!/(\s-A\b|--allow-all)/.test(task), `${name} uses -A`);
+    assert(!/--allow-(read|write|ffi|run)(\s|$)/.test(task), `${name} reads or writes anywhere`);
+  }
   for (const name of ["predict", "serve", "info", "convert", "eval", "train"]) {
     const task: string = config.tasks[name];
     assert(task, `task ${name} missing`);

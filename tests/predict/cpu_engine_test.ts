@@ -23,8 +23,10 @@ Deno.test("CpuEngine.run() reproduces eval_wz within 1e-5 when direct or Winogra
   try {
     const input = await x.data() as Float32Array;
     for (const winograd of [0, 2, 4] as const) {
+      const start = tf.memory().numTensors;
       const engine = await CpuEngine.create(model, { height: 64, width: 64, winograd });
       const out = await engine.run(input);
+      assertEquals(tf.memory().numTensors, start, "folding for the engine leaves no tensor behind");
       assertEquals(out.length, 2 * 64 * 64);
       const y = tf.tensor4d(out, [2, 64, 64, 1]);
       const diff = maxAbsDiff(await nhwcToNchw(y), io.get("eval_wz")!.data as Float32Array);
