@@ -9,8 +9,16 @@ Workloads (names as in forward_bench.ts / train_bench.ts):
   train_<arch>_b<B>_<size>     one step: train-mode forward, seven BCE-with-logits,
                                backward, AdamW (two param groups), LambdaLR step
 
-GPU work is synchronised inside the timed region (torch.cuda.synchronize), and
-TF32 is off unless --tf32 (strict fp32, as our WebGPU kernels compute). The
+GPU work is synchronised inside the timed region (torch.cuda.synchronize). Each
+record names its `precision`, and one run measures every precision of
+--precisions side by side (on CUDA: default,amp,fp32):
+  default   PyTorch's defaults: cuDNN may use TF32 for convolutions
+            (torch.backends.cudnn.allow_tf32 True), matmuls stay fp32
+  tf32      TF32 for convolutions and matmuls
+  amp       autocast fp16 + GradScaler (the usual mixed-precision recipe), TF32 as default
+  amp-bf16  autocast bf16, no scaler
+  fp32      strict fp32, TF32 off (what our fp32 WebGPU kernels compute)
+--tf32 is the old spelling of --precisions tf32. The
 U2-Net below is written from the behaviour spec (seed_behaviour.md section 1):
 seed module layout, conv bias off, BN eps 1e-5, ceil-mode pooling, bilinear
 align_corners=False resizes to the skip's size.
@@ -18,6 +26,7 @@ align_corners=False resizes to the skip's size.
   python3 bench/torch_bench.py [--device auto|cuda|cpu] [--models lite,full]
       [--size 320] [--infer-batches 1,8] [--train-size 288] [--train-batches 8,16]
       [--runs 10] [--warmup 3] [--workloads infer,train,gemm] [--inflight 8] [--threads N] [--no-fold]
+      [--precisions default,amp,fp32]
 """
 import argparse
 import json
@@ -266,7 +275,10 @@ def main():
     ap.add_argument("--inflight", type=int, default=8,
                     help="batch-1 inference also as N calls and one wait (pipelined_ rows; 1: off)")
     ap.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
-    ap.add_argument("--tf32", action="store_true", help="allow TF32 convs/matmuls on CUDA")
+    ap.add_argument("--tf32", action="store_true", help="same as --precisions tf32")
+    ap.add_argument("--precisions", default="",
+                    help="comma list of default|tf32|amp|amp-bf16|fp32 (default: on CUDA "
+                    "default,amp,fp32; on CPU default)")
     ap.add_argument("--no-fold", action="store_true", help="keep BatchNorm in inference")
     ap.add_argument("--parity", metavar="DIR", help="first check the network against DIR's "
                     "lite_wz.safetensors / lite_io.safetensors (tests/testdata)")
@@ -280,20 +292,49 @@ def main():
     dev = torch.device("cuda" if cuda else "cpu")
     if a.threads:
         torch.set_num_threads(a.threads)
-    torch.backends.cuda.matmul.allow_tf32 = a.tf32
-    torch.backends.cudnn.allow_tf32 = a.tf32
     backend = "torch-cuda" if cuda else "torch-cpu"
     adapter = torch.cuda.get_device_name(0) if cuda else None
     sync = torch.cuda.synchronize if cuda else (lambda: None)
-    extra = {"torch": torch.__version__, "threads": torch.get_num_threads(), "tf32": a.tf32}
+    precisions = [p for p in (a.precisions or ("tf32" if a.tf32 else (
+        "default,amp,fp32" if cuda else "default"))).split(",") if p]
+    for p in precisions:
+        if p not in PRECISIONS:
+            raise SystemExit(f"Cannot use precision {p}: current choices are {', '.join(PRECISIONS)}")
     works = a.workloads.split(",")
-    torch.manual_seed(0)
+    for p in precisions:
+        set_precision(p)
+        extra = {"torch": torch.__version__, "threads": torch.get_num_threads(), "precision": p,
+                 "tf32": p in ("default", "tf32", "amp", "amp-bf16")}
+        torch.manual_seed(0)
+        run_workloads(a, works, dev, cuda, backend, adapter, sync, p, extra)
 
+
+PRECISIONS = ("default", "tf32", "amp", "amp-bf16", "fp32")
+
+
+def set_precision(p):
+    """PyTorch's flags for precision p (see the module text)."""
+    torch.backends.cudnn.allow_tf32 = p != "fp32"
+    torch.backends.cuda.matmul.allow_tf32 = p == "tf32"
+
+
+def autocast(p, dev):
+    """The autocast context of precision p (a no-op context for the fp32/TF32 ones)."""
+    import contextlib
+    if p == "amp":
+        return torch.autocast(dev.type, dtype=torch.float16 if dev.type == "cuda" else torch.bfloat16)
+    if p == "amp-bf16":
+        return torch.autocast(dev.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def run_workloads(a, works, dev, cuda, backend, adapter, sync, p, extra):
     if "gemm" in works:
         m, n, k = (int(v) for v in a.gemm_size.split("x"))
         at = torch.rand(k, m, device=dev)
         b = torch.rand(k, n, device=dev)
-        times = timed(lambda: torch.mm(at.t(), b), sync, a.runs, a.warmup, a.max_seconds)
+        with autocast(p, dev):
+            times = timed(lambda: torch.mm(at.t(), b), sync, a.runs, a.warmup, a.max_seconds)
         emit(f"gemm_{a.gemm_size}", backend, adapter, times,
              tflops=round(2 * m * n * k / statistics.median(times) / 1e9, 2), **extra)
         del at, b
@@ -305,7 +346,7 @@ def main():
                 fold_bn(model)
             for b in [int(v) for v in a.infer_batches.split(",")]:
                 x = torch.rand(b, 3, a.size, a.size, device=dev) * 4 - 2
-                with torch.no_grad():
+                with torch.no_grad(), autocast(p, dev):
                     times = timed(lambda: model(x), sync, a.runs, a.warmup, a.max_seconds)
                 kind = "infer" if b == 1 else "throughput"
                 emit(f"{kind}_{arch}_b{b}_{a.size}" + ("_bn" if a.no_fold else ""), backend, adapter,
@@ -316,7 +357,7 @@ def main():
                     def calls():
                         for _ in range(a.inflight):
                             model(x)
-                    with torch.no_grad():
+                    with torch.no_grad(), autocast(p, dev):
                         group = timed(calls, sync, a.runs, a.warmup, a.max_seconds)
                     times = [t / a.inflight for t in group]
                     emit(f"pipelined_{arch}_b{b}_{a.size}" + ("_bn" if a.no_fold else ""), backend,
@@ -329,16 +370,24 @@ def main():
                 model = U2Net(arch).to(dev).train()
                 opt = torch.optim.AdamW(params_groups(model), lr=1e-3)
                 sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(1000, 360))
+                # GradScaler for fp16 autocast, as the usual AMP recipe (skips steps on overflow)
+                scaler = torch.cuda.amp.GradScaler() if p == "amp" and cuda else None
                 s = a.train_size
                 x = torch.rand(b, 3, s, s, device=dev) * 4 - 2
                 y = (torch.rand(b, 1, s, s, device=dev) > 0.5).float()
                 last = {}
 
                 def step():
-                    loss = criterion(model(x), y)
+                    with autocast(p, dev):
+                        loss = criterion(model(x), y)
                     opt.zero_grad()
-                    loss.backward()
-                    opt.step()
+                    if scaler is not None:
+                        scaler.scale(loss).backward()
+                        scaler.step(opt)
+                        scaler.update()
+                    else:
+                        loss.backward()
+                        opt.step()
                     sched.step()
                     last["loss"] = loss
 
@@ -351,7 +400,6 @@ def main():
                 if cuda:
                     torch.cuda.empty_cache()
                     torch.cuda.reset_peak_memory_stats()
-
 
 if __name__ == "__main__":
     main()

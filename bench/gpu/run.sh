@@ -9,7 +9,7 @@
 #           for bench/gpu/check.ts: the WebGPU correctness tests)
 # The tree (39 MB of test data) plus the whole binary is over the device tool's
 # 64 MiB per call, so the run takes two calls on one warm machine:
-#   1. run(command="SKIP_DENO=1 bash bench/gpu/run.sh", carry=[".gl", ".gpu_a"], timeout_s=200)
+#   1. run(command="SKIP_DENO=1 bash bench/gpu/run.sh", carry=[".gl", ".gpu_a"], timeout_s=300)
 #      (PyTorch rows; .gpu_a stays on the machine)
 #   2. at once: run(command="SKIP_TORCH=1 bash bench/gpu/run.sh", carry=[".gl", ".gpu"],
 #      timeout_s=480)   (every Deno WebGPU row)
@@ -149,8 +149,11 @@ fi
 
 # --- PyTorch: the reference rows, same workloads ----------------------------
 if [ "${SKIP_TORCH:-0}" != 1 ]; then
-  step torch 100 "$PYTHON" bench/torch_bench.py --device cuda --parity tests/testdata --gemm-size "$GEMM_SIZE" \
-    --size "$SIZE" --train-size "$TRAIN_SIZE" --runs 20 --warmup 5 --max-seconds 5
+  # PyTorch as people run it (defaults: TF32 convs; AMP fp16 + GradScaler) and strict fp32,
+  # side by side (each record names its precision).
+  step torch 240 "$PYTHON" bench/torch_bench.py --device cuda --parity tests/testdata --gemm-size "$GEMM_SIZE" \
+    --size "$SIZE" --train-size "$TRAIN_SIZE" --runs 20 --warmup 5 --max-seconds 3 \
+    --precisions "${TORCH_PRECISIONS:-default,amp,fp32}"
 fi
 
 # --- Ours on WebGPU ------------------------------------------------------------
