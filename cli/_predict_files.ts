@@ -1,71 +1,129 @@
 /**
- * The files `predict` works on: inputs (files and folders, recursive) mapped
- * to output paths under the output folder.
+ * The files `predict` works on: inputs (files, folders searched recursively,
+ * or `-` for stdin) mapped to output paths (under an output folder, one named
+ * file, or `-` for stdout). Inputs are resolved through symlinks and must lie
+ * inside the allowed folders (`_safe_files.ts`); folder scans do not follow
+ * links and list them, and anything else that is not a regular file, with
+ * the reason.
  *
  * @module
  */
+import { join } from "node:path";
 import { requirePermission, UserError } from "./_common.ts";
+import { escapeControls, printable } from "./_progress.ts";
+import { FileRefused, mayRead, resolveInside } from "./_safe_files.ts";
 
-/** File extensions `predict` picks up in folders. */
-export const IMAGE_EXTENSIONS: readonly string[] = [".png", ".jpg", ".jpeg"];
+/** File extensions `predict` picks up in folders (`decodeImage` sniffs the format from the bytes). */
+export const IMAGE_EXTENSIONS: readonly string[] = [".png", ".jpg", ".jpeg", ".webp"];
 
-/** One input file and the output it gets. */
+/** One input and the output it gets. */
 export interface Job {
-  /** Input image path. */
+  /** The input as shown to the user (typed path, or typed folder + file). */
   input: string;
-  /** Output PNG path. */
+  /** What to read: the real path, or `-` for stdin. */
+  path: string;
+  /** Output PNG path, or `-` for stdout. */
   output: string;
 }
 
-const join = (a: string, b: string) => `${a.replace(/\/+$/, "")}/${b.replace(/^\/+/, "")}`;
-const stem = (name: string) => name.replace(/\.[^./]*$/, "");
+/** Where outputs go: a folder (structure kept), one file, or stdout (`-`). */
+export type OutputTarget = { dir: string } | { file: string };
 
-async function walk(dir: string, rel: string, out: string[]): Promise<void> {
-  const entries = [];
-  for await (const e of Deno.readDir(join(dir, rel) || ".")) entries.push(e);
-  entries.sort((a, b) => a.name < b.name ? -1 : 1);
+/** What {@linkcode collectJobs} found. */
+export interface Collected {
+  /** The work. */
+  jobs: Job[];
+  /** Folder entries passed over, with the reason (links, FIFOs, devices). */
+  refused: { input: string; reason: string }[];
+  /** Files in folders without an image extension. */
+  ignored: number;
+}
+
+const stem = (name: string) => name.replace(/\.[^./]*$/, "");
+const isImage = (name: string) => IMAGE_EXTENSIONS.some((x) => name.toLowerCase().endsWith(x));
+
+function entryKind(e: Deno.DirEntry): string {
+  return e.isSymlink
+    ? "a symbolic link (not followed; name its target instead)"
+    : "not a regular file";
+}
+
+/** A folder scan: image files (relative paths) into `files`; links and the like into `found`. */
+async function walk(
+  dir: { real: string; shown: string },
+  rel: string,
+  files: string[],
+  found: Collected,
+): Promise<void> {
+  const entries: Deno.DirEntry[] = [];
+  for await (const e of Deno.readDir(rel ? join(dir.real, rel) : dir.real)) entries.push(e);
+  entries.sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
   for (const e of entries) {
     const r = rel ? `${rel}/${e.name}` : e.name;
-    if (e.isDirectory) await walk(dir, r, out);
-    else if (e.isFile && IMAGE_EXTENSIONS.some((x) => e.name.toLowerCase().endsWith(x))) {
-      out.push(r);
-    }
+    if (e.isDirectory) await walk(dir, r, files, found);
+    else if (e.isFile && isImage(e.name)) files.push(r);
+    else if (!e.isFile && (isImage(e.name) || e.isSymlink)) {
+      found.refused.push({ input: join(dir.shown, r), reason: entryKind(e) });
+    } else found.ignored++;
   }
 }
 
 /**
- * Lists the jobs for `inputs` (files, or folders searched recursively for
- * {@linkcode IMAGE_EXTENSIONS}); outputs keep the folder structure under `outDir`.
+ * Lists the jobs for `inputs` (files, folders searched recursively for
+ * {@linkcode IMAGE_EXTENSIONS}, or `-`); each input's real path must lie in
+ * `roots`. With an output folder, outputs keep the folder structure under it.
+ *
+ * @throws {UserError} (one line) for a missing input, one that resolves
+ * outside `roots`, one that is not a file or folder, or no images at all.
  */
-export async function collectJobs(inputs: string[], outDir: string): Promise<Job[]> {
-  const jobs: Job[] = [];
+export async function collectJobs(
+  inputs: string[],
+  target: OutputTarget,
+  roots: string[],
+): Promise<Collected> {
+  const found: Collected = { jobs: [], refused: [], ignored: 0 };
+  const outFor = (rel: string) =>
+    "file" in target ? target.file : join(target.dir, `${stem(rel)}.png`);
   for (const input of inputs) {
-    requirePermission("predict", { name: "read", path: input }, `--allow-read=${input}`);
-    let info: Deno.FileInfo;
+    if (input === "-") {
+      found.jobs.push({ input: "stdin", path: "-", output: outFor("stdin") });
+      continue;
+    }
+    const flag = `--allow-read=${escapeControls(input)}`;
+    requirePermission("predict", { name: "read", path: input }, flag);
+    let real: string, info: Deno.FileInfo;
     try {
-      info = await Deno.stat(input);
+      real = await resolveInside(input, roots);
+      info = await Deno.stat(real);
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) throw new UserError(`input "${input}" does not exist`);
+      if (e instanceof FileRefused) throw new UserError(`input ${printable(input)} ${e.message}`);
+      if (e instanceof Deno.errors.NotFound) {
+        throw new UserError(`input ${printable(input)} does not exist`);
+      }
       throw e;
     }
     if (info.isDirectory) {
       const files: string[] = [];
-      await walk(input, "", files);
+      await walk({ real, shown: input }, "", files, found);
       for (const f of files) {
-        jobs.push({ input: join(input, f), output: join(outDir, `${stem(f)}.png`) });
+        found.jobs.push({ input: join(input, f), path: join(real, f), output: outFor(f) });
       }
-    } else {
+    } else if (info.isFile) {
       const base = input.split(/[\\/]/).pop()!;
-      jobs.push({ input, output: join(outDir, `${stem(base)}.png`) });
+      found.jobs.push({ input, path: real, output: outFor(base) });
+    } else {
+      throw new UserError(`input ${printable(input)} is not a regular file or folder`);
     }
   }
-  if (!jobs.length) {
-    throw new UserError(`no ${IMAGE_EXTENSIONS.join("/")} files in ${inputs.join(", ")}`);
+  if (!found.jobs.length && !found.refused.length) {
+    throw new UserError(
+      `no ${IMAGE_EXTENSIONS.join("/")} files in ${inputs.map(printable).join(", ")}`,
+    );
   }
-  return jobs;
+  return found;
 }
 
-/** Whether `path` exists (false when it cannot be checked). */
+/** Whether `path` exists, links included (false when it cannot be checked). */
 export async function exists(path: string): Promise<boolean> {
   try {
     await Deno.lstat(path);
@@ -73,4 +131,22 @@ export async function exists(path: string): Promise<boolean> {
   } catch {
     return false; // absent, or not readable: the write (createNew) decides
   }
+}
+
+/**
+ * Where `-o` sends the outputs: `-` → stdout (also when the only input is
+ * `-` and no `-o` is given); a name ending in `.png` that is not an existing
+ * folder → that one file; anything else → a folder (`fallback` without `-o`).
+ */
+export async function outputTarget(
+  inputs: string[],
+  out: string | undefined,
+  fallback: string,
+): Promise<OutputTarget> {
+  if (out === "-" || (out === undefined && inputs.length === 1 && inputs[0] === "-")) {
+    return { file: "-" };
+  }
+  if (out === undefined) return { dir: fallback };
+  const isDir = mayRead(out) && await Deno.stat(out).then((i) => i.isDirectory, () => false);
+  return /\.png$/i.test(out) && !isDir ? { file: out } : { dir: out };
 }

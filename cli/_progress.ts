@@ -1,9 +1,51 @@
 /**
  * Progress for CLI commands over many items: a bar with elapsed time and ETA
- * redrawn in place on a terminal, one plain line per item when piped.
+ * redrawn in place on a terminal, one plain line per item when piped. Notes
+ * and lines are printed with control characters escaped (a file name with a
+ * newline or an ANSI escape cannot forge lines or drive the terminal).
  *
  * @module
  */
+
+// C0, DEL, C1, line/paragraph separators and the bidi controls.
+// deno-lint-ignore no-control-regex
+const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
+const UNSAFE_ONE = new RegExp(UNSAFE.source);
+const hex4 = (c: string) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
+
+/**
+ * A name as it may be printed: unchanged when it holds no control
+ * characters, else quoted and escaped like `JSON.stringify` (plus DEL, C1,
+ * U+2028/9 and the bidi controls).
+ *
+ * @example
+ * ```ts
+ * import { printable } from "./_progress.ts";
+ * printable("a.png"); // a.png
+ * printable("a\nb.png"); // "a\nb.png" (quoted, with a backslash-n)
+ * ```
+ */
+export function printable(name: string): string {
+  return UNSAFE_ONE.test(name) ? JSON.stringify(name).replace(UNSAFE, hex4) : name;
+}
+
+/** `text` with every control character written as `\uXXXX` (no quotes added). */
+export function escapeControls(text: string): string {
+  return text.replace(UNSAFE, hex4);
+}
+
+/**
+ * `n` and the noun, singular for 1: "1 file", "3 files".
+ *
+ * @example
+ * ```ts
+ * import { count } from "./_progress.ts";
+ * [count(1, "file"), count(2, "entry", "entries")]; // ["1 file", "2 entries"]
+ * ```
+ */
+export function count(n: number, noun: string, plural = `${noun}s`): string {
+  return `${n} ${n === 1 ? noun : plural}`;
+}
 
 /** A progress reporter. */
 export interface Progress {
@@ -55,6 +97,7 @@ export function createProgress(total: number, options: ProgressOptions = {}): Pr
   return {
     tick(note = "") {
       n++;
+      note = escapeControls(note);
       const elapsed = (now() - start) / 1000;
       const eta = n ? (elapsed / n) * (total - n) : Infinity;
       if (tty) {
@@ -71,7 +114,7 @@ export function createProgress(total: number, options: ProgressOptions = {}): Pr
       }
     },
     log(line: string) {
-      out.writeSync(enc.encode(`${tty ? "\r\x1b[2K" : ""}${line}\n`));
+      out.writeSync(enc.encode(`${tty ? "\r\x1b[2K" : ""}${escapeControls(line)}\n`));
     },
     done() {
       if (tty && n) out.writeSync(enc.encode("\n"));

@@ -7,13 +7,31 @@
  *
  * Runs on its own (`deno run --allow-read=IN --allow-write=OUT cli/convert.ts …`)
  * or through `cli/main.ts`, which dispatches `convert` to {@linkcode run}.
+ * Relative paths start from `$INIT_CWD` (where `deno task` was run); the
+ * input is resolved through symlinks and must stay in the allowed folders,
+ * is read only when a regular file, at most {@linkcode MAX_WEIGHTS_BYTES};
+ * the output folder is created, and a symlinked output is refused.
  *
  * @module
  */
+import { dirname } from "node:path";
 import { selectBackend } from "../lib/backend.ts";
 import { exportFolded, saveSafetensors } from "../lib/io/export.ts";
 import { readWeights } from "../lib/io/read_weights.ts";
 import { modelFromWeights } from "../lib/model/load_weights.ts";
+import { escapeControls } from "./_progress.ts";
+import {
+  allowedRoots,
+  FileRefused,
+  makeOutputDir,
+  MAX_WEIGHTS_BYTES,
+  readBounded,
+  refuseLinkedOutput,
+  resolveInside,
+  userPath,
+} from "./_safe_files.ts";
+
+export { MAX_WEIGHTS_BYTES };
 
 /** The usage line of `convert`. */
 export const CONVERT_USAGE = "usage: convert <input> <output.safetensors> [--fold-bn]";
@@ -22,7 +40,9 @@ const HELP = `${CONVERT_USAGE}
 
 Converts U2-Net weights (.safetensors, .pth zip or legacy, BN-folded .onnx) to
 safetensors with the seed's key names and PyTorch layout, loadable in PyTorch with
-safetensors.torch.load_file + load_state_dict.
+safetensors.torch.load_file + load_state_dict. Relative paths start from the folder
+you ran "deno task" in ($INIT_CWD); the output folder is created. Inputs up to
+${MAX_WEIGHTS_BYTES} bytes; symlinks must stay inside the project or that folder.
 
   --fold-bn   fold BatchNorm into the convs (inference-only network)
   -h, --help  show this help`;
@@ -63,6 +83,10 @@ function parseArgs(args: string[]): ConvertArgs | "help" {
 }
 
 function fsMessage(verb: string, path: string, e: unknown): string {
+  path = escapeControls(path);
+  if (e instanceof FileRefused) {
+    return `cannot ${verb} "${path}": it ${e.message.replace(/^it /, "")}`;
+  }
   if (e instanceof Deno.errors.NotFound) {
     return `cannot ${verb} "${path}": no such file or directory`;
   }
@@ -81,10 +105,12 @@ function firstLine(e: unknown): string {
   return (e instanceof Error ? e.message : String(e)).split("\n")[0];
 }
 
-async function convert(a: ConvertArgs): Promise<void> {
+async function convert(args: ConvertArgs): Promise<void> {
+  const a = { ...args, input: userPath(args.input), output: userPath(args.output) };
   let bytes: Uint8Array;
   try {
-    bytes = await Deno.readFile(a.input);
+    const real = await resolveInside(a.input, await allowedRoots([a.input]));
+    bytes = await readBounded(real, MAX_WEIGHTS_BYTES);
   } catch (e) {
     throw new UsageError(fsMessage("read", a.input, e));
   }
@@ -100,12 +126,15 @@ async function convert(a: ConvertArgs): Promise<void> {
     const fold = a.foldBn && model.batchNorm;
     const out = fold ? await exportFolded(model) : await saveSafetensors(model);
     try {
+      const dir = dirname(a.output);
+      await makeOutputDir(dir, await allowedRoots([dir]));
+      await refuseLinkedOutput(a.output);
       await Deno.writeFile(a.output, out);
     } catch (e) {
       throw new UsageError(fsMessage("write", a.output, e));
     }
     const bn = fold || !model.batchNorm ? "folded" : "kept";
-    console.log(`wrote ${a.output} (${out.byteLength} bytes, BatchNorm ${bn})`);
+    console.log(`wrote ${escapeControls(a.output)} (${out.byteLength} bytes, BatchNorm ${bn})`);
   } finally {
     model.dispose();
   }

@@ -29,6 +29,7 @@ import {
   UserError,
 } from "./_common.ts";
 import { THREADS_OPTION, threadsOption } from "./_engine_options.ts";
+import { MODEL_NAMES_HELP, resolveCliWeights } from "./_weights.ts";
 
 const DEMO = { ...DEFAULT_TRAIN_OPTIONS, ...DEMO_TRAIN_OPTIONS };
 const str = { type: "string" } as const;
@@ -37,7 +38,7 @@ const flag = { type: "boolean" } as const;
 /** The `eval` command's options. */
 export const EVAL_SPEC: CommandSpec = {
   name: "eval",
-  usage: "--weights FILE",
+  usage: "--weights FILE|NAME",
   summary: `Evaluates weights like the seed's validation.py (eval preset, batch 1) and prints
 "MAE: 0.xxx maxF1: 0.xxx" (maxF1 is max F-beta, beta^2 = 0.3, of the mean PR curve).
 Without --data-path it scores the demo's held-out synthetic split (seed ${DEMO.seed},
@@ -47,8 +48,9 @@ samples ${DEMO.syntheticTrain}..${
   options: {
     "weights": {
       ...str,
-      arg: "FILE",
-      help: ".safetensors, .pth (zip, legacy, checkpoints) or .onnx",
+      arg: "FILE|NAME",
+      help:
+        `.safetensors, .pth (zip, legacy, checkpoints), .onnx or a trained model: ${MODEL_NAMES_HELP}`,
     },
     "data-path": { ...str, arg: "DIR", help: "DUTS root (DUTS-TE/) or images/ + masks/" },
     "model": { ...str, arg: "full|lite", help: "check the architecture of the weights" },
@@ -93,7 +95,7 @@ function parse(args: string[]): EvalArgs | "help" {
   }
   const weights = p.values.weights;
   if (typeof weights !== "string" || !weights) {
-    throw new UserError('--weights FILE is required (see "eval --help")');
+    throw new UserError('--weights FILE|NAME is required (see "eval --help")');
   }
   return {
     weights,
@@ -144,12 +146,13 @@ export function run(args: string[]): Promise<number> {
       console.log(EVAL_HELP);
       return 0;
     }
-    for (const path of [a.weights, a.dataPath]) {
-      if (path) requirePermission("eval", { name: "read", path }, `--allow-read=${path}`);
+    if (a.dataPath) {
+      requirePermission("eval", { name: "read", path: a.dataPath }, `--allow-read=${a.dataPath}`);
     }
+    const weights = await resolveCliWeights("eval", a.weights);
     await selectInferenceBackend(a.backend);
     const [source, label, inputSize] = await dataset(a);
-    const model = await loadWeightsFile(a.weights);
+    const model = await loadWeightsFile(weights.path);
     try {
       const arch = model.config.name;
       if (a.model && a.model !== arch) {

@@ -1,25 +1,31 @@
 /**
- * `info [--weights FILE] [--backend NAME] [--json]`: the backend and adapter
- * `auto` gets here (and why others were skipped), the architectures'
- * parameter counts, and, with `--weights`, what the file holds.
+ * `info [--weights FILE|NAME] [--backend NAME] [--engine E] [--json]`: the
+ * backend and adapter `auto` gets here (and why others were skipped), the
+ * engine `predict` would run, the architectures' parameter counts, the
+ * trained models in the model cache, and, with `--weights`, what the file
+ * holds (a model name is downloaded first).
  *
  * @module
  */
 import { BACKEND_NAMES, type BackendName } from "../lib/backend.ts";
+import { type CachedModel, listCachedModels, modelCacheDir } from "../lib/io/model_cache.ts";
 import { U2NET_FULL, U2NET_LITE } from "../lib/model/config.ts";
 import { loadWeightsFile } from "../lib/model/load_weights.ts";
 import { stateDictSpec } from "../lib/model/state_dict.ts";
-import { selectInferenceBackend, wasmBinaryDir } from "../lib/predict/mod.ts";
+import { U2Net } from "../lib/model/u2net.ts";
+import { resolveEngine, selectInferenceBackend, wasmBinaryDir } from "../lib/predict/mod.ts";
 import {
   choiceOption,
   type CommandSpec,
   formatHelp,
   parseCommand,
-  requirePermission,
   runCommand,
   stringOption,
   UserError,
 } from "./_common.ts";
+import { formatBytes } from "./_download_progress.ts";
+import { ENGINE_OPTION, engineOption } from "./_engine_options.ts";
+import { MODEL_NAMES_HELP, readModelEnv, resolveCliWeights } from "./_weights.ts";
 
 /** The `info` command's options. */
 export const INFO_SPEC: CommandSpec = {
@@ -28,13 +34,19 @@ export const INFO_SPEC: CommandSpec = {
   summary:
     "Shows the tfjs backend and GPU adapter, model parameter counts and a weight file's contents.",
   options: {
-    weights: { type: "string", short: "w", arg: "FILE", help: "also describe this weight file" },
+    weights: {
+      type: "string",
+      short: "w",
+      arg: "FILE|NAME",
+      help: `also describe this weight file or trained model: ${MODEL_NAMES_HELP}`,
+    },
     backend: {
       type: "string",
       arg: BACKEND_NAMES.join("|"),
       help: "backend to try",
       default: "auto",
     },
+    engine: { ...ENGINE_OPTION, help: "the predict engine to check (see predict --help)" },
     json: { type: "boolean", help: "print JSON" },
   },
 };
@@ -55,6 +67,21 @@ export function countParameters(arch: "full" | "lite", convBias = false): number
     .reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
 }
 
+/** The model cache's folder and its verified files, or why it cannot be read. */
+async function cachedModels(): Promise<{ dir: string; models: CachedModel[]; error?: string }> {
+  const env = readModelEnv();
+  let dir = "";
+  try {
+    dir = modelCacheDir({ env });
+    if (Deno.permissions.querySync({ name: "read", path: dir }).state !== "granted") {
+      return { dir, models: [], error: `not readable here (needs --allow-read=${dir})` };
+    }
+    return { dir, models: await listCachedModels({ env, cacheDir: dir, verify: true }) };
+  } catch (e) {
+    return { dir, models: [], error: (e as Error).message.split("\n")[0] };
+  }
+}
+
 async function info(args: string[]): Promise<number> {
   const p = parseCommand(args, INFO_SPEC);
   if (p === "help") {
@@ -65,28 +92,38 @@ async function info(args: string[]): Promise<number> {
   const b = await selectInferenceBackend(
     choiceOption(p, "backend", BACKEND_NAMES, "auto" as BackendName),
   );
+  const weights = stringOption(p, "weights", "");
+  const resolved = weights ? await resolveCliWeights("info", weights) : undefined;
+  const model = resolved ? await loadWeightsFile(resolved.path) : U2Net.create("lite");
+  let engine: string;
+  try {
+    engine = resolveEngine(engineOption(p), model);
+  } catch (e) {
+    engine = `none (${(e as Error).message})`;
+  }
+  const cache = await cachedModels();
   const out: Record<string, unknown> = {
     deno: Deno.version.deno,
     backend: b.backend,
     adapter: b.adapter ?? null,
     fallbackAdapter: b.fallbackAdapter ?? false,
     notes: b.notes,
+    engine,
     wasmBinaryDir: wasmBinaryDir(),
     parameters: { full: countParameters("full"), lite: countParameters("lite") },
+    modelCache: cache,
   };
-  const weights = stringOption(p, "weights", "");
-  if (weights) {
-    requirePermission("info", { name: "read", path: weights }, `--allow-read=${weights}`);
-    const model = await loadWeightsFile(weights);
+  if (resolved) {
     out.weights = {
-      file: weights,
+      file: resolved.path,
+      ...(resolved.model ? { model: resolved.model.name } : {}),
       arch: model.config.name,
       parameters: model.numParameters(),
       convBias: model.convBias,
       batchNorm: model.batchNorm,
     };
-    model.dispose();
   }
+  model.dispose();
   if (p.values.json) {
     console.log(JSON.stringify(out, null, 2));
     return 0;
@@ -99,9 +136,20 @@ async function info(args: string[]): Promise<number> {
     }`,
   );
   for (const n of b.notes) console.log(`            skipped ${n}`);
+  console.log(`engine      ${engine} (what predict --engine ${engineOption(p)} runs here)`);
   console.log(
     `parameters  full ${fmt(countParameters("full"))}, lite ${fmt(countParameters("lite"))}`,
   );
+  console.log(
+    `models      ${cache.dir || "(no cache folder)"}${cache.error ? `: ${cache.error}` : ""}`,
+  );
+  if (!cache.error && !cache.models.length) {
+    console.log(`            none cached ("deno task pull u2netp" or --weights u2netp)`);
+  }
+  for (const m of cache.models) {
+    const state = !m.complete ? "incomplete" : m.verified ? "md5 ok" : "md5 MISMATCH";
+    console.log(`            ${m.name.padEnd(16)} ${formatBytes(m.bytes).padStart(9)}  ${state}`);
+  }
   if (out.weights) {
     const w = out.weights as {
       file: string;

@@ -36,6 +36,10 @@ export const COMMANDS: Record<string, { summary: string; load: () => Promise<Com
     load: () => import("./convert.ts"),
   },
   info: { summary: "backend, GPU adapter and parameter counts", load: () => import("./info.ts") },
+  pull: {
+    summary: "download trained models (u2netp, u2net, …) into the cache",
+    load: () => import("./pull.ts"),
+  },
 };
 
 /**

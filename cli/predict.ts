@@ -1,29 +1,36 @@
 /**
- * `predict <image|folder>... [options]`: masks, soft masks or cut-outs for
+ * `predict <image|folder|->... [options]`: masks, soft masks or cut-outs for
  * files and folders (recursive), batched, written as PNGs under `--output`
- * (folder structure kept). Existing outputs are skipped unless
- * `--overwrite`; a file that fails is reported and the run goes on (exit 1
- * at the end when any failed).
+ * (folder structure kept), to one named `.png`, or to stdout (`-o -`; `-` as
+ * the input reads stdin and, without `-o`, writes stdout). Images are turned
+ * to their EXIF orientation first. Relative paths are taken from the folder
+ * the user ran `deno task` in (`$INIT_CWD`). Existing outputs are skipped
+ * unless `--overwrite` (the summary says so); a file that fails is reported
+ * with the reason and the run goes on (exit 1 at the end when any failed).
+ * Inputs are resolved through symlinks and must stay inside the allowed
+ * folders (`_safe_files.ts`).
  *
  * @module
  */
+import { dirname } from "node:path";
 import { BACKEND_NAMES, type BackendName } from "../lib/backend.ts";
-import { decodeImage } from "../lib/data/image_io.ts";
 import { loadInferenceModel } from "../lib/model/load_weights.ts";
 import {
+  ALPHA_MODES,
   createPredictor,
+  DEFAULT_ALPHA,
   DEFAULT_FORMAT,
   DEFAULT_MAX_BATCH,
+  DEFAULT_POST_PROCESS,
   DEFAULT_PREDICT_INPUT_SIZE,
   DEFAULT_RESIZE,
   DEFAULT_THRESHOLD,
   DEFAULT_WEIGHTS_PATH,
   OUTPUT_FORMATS,
   parseColor,
+  POST_PROCESS_THRESHOLD,
   type Predictor,
-  renderPng,
   RESIZE_MODES,
-  resolveWeightsPath,
   type RgbColor,
   selectInferenceBackend,
   WEIGHTS_ENV,
@@ -31,8 +38,6 @@ import {
 import {
   choiceOption,
   type CommandSpec,
-  createProgress,
-  envWeights,
   formatHelp,
   intOption,
   numberOption,
@@ -43,9 +48,19 @@ import {
   UserError,
 } from "./_common.ts";
 import { ENGINE_OPTION, engineOption, THREADS_OPTION, threadsOption } from "./_engine_options.ts";
-import { collectJobs, exists, IMAGE_EXTENSIONS, type Job } from "./_predict_files.ts";
+import { collectJobs, IMAGE_EXTENSIONS, outputTarget } from "./_predict_files.ts";
+import { runJobs } from "./_predict_loop.ts";
+import { count, escapeControls, printable } from "./_progress.ts";
+import {
+  allowedRoots,
+  checkOutputDir,
+  FileRefused,
+  MAX_IMAGE_BYTES,
+  userPath,
+} from "./_safe_files.ts";
+import { MODEL_NAMES_HELP, resolveCliWeights } from "./_weights.ts";
 
-export { IMAGE_EXTENSIONS };
+export { IMAGE_EXTENSIONS, MAX_IMAGE_BYTES };
 
 /** Default output folder of `predict`. */
 export const DEFAULT_OUTPUT_DIR = "predictions";
@@ -53,15 +68,21 @@ export const DEFAULT_OUTPUT_DIR = "predictions";
 /** The `predict` command's options (defaults from the library's constants). */
 export const PREDICT_SPEC: CommandSpec = {
   name: "predict",
-  usage: "<image|folder>...",
-  summary: "Writes a PNG per image (folders are searched recursively for .png/.jpg/.jpeg).",
+  usage: "<image|folder|->...",
+  summary: `Writes a PNG per image. Folders are searched recursively for ${
+    IMAGE_EXTENSIONS.join("/")
+  };
+"-" reads stdin. Images are turned to their EXIF orientation first. Relative paths start from the
+folder you ran "deno task" in ($INIT_CWD). Inputs must resolve (symlinks followed) inside the
+project, that folder or the folders you name; links in scanned folders are listed, not followed.
+Files that cannot be read are listed with the reason (exit status 1).`,
   options: {
     output: {
       type: "string",
       short: "o",
-      arg: "DIR",
-      help: "output folder",
-      default: DEFAULT_OUTPUT_DIR,
+      arg: "DIR|FILE.png|-",
+      help: "output folder; one input may go to FILE.png, or to stdout with -",
+      default: `${DEFAULT_OUTPUT_DIR} (stdout for input -)`,
     },
     format: {
       type: "string",
@@ -74,8 +95,20 @@ export const PREDICT_SPEC: CommandSpec = {
       type: "string",
       short: "t",
       arg: "T",
-      help: "foreground where probability > T (mask, cutout)",
+      help: "foreground where probability > T (mask, cutout with --alpha hard)",
       default: DEFAULT_THRESHOLD,
+    },
+    alpha: {
+      type: "string",
+      arg: ALPHA_MODES.join("|"),
+      help: "cut-out alpha: the soft mask (as rembg) or 0/255 at the threshold",
+      default: DEFAULT_ALPHA,
+    },
+    "post-process": {
+      type: "boolean",
+      help:
+        `clean the mask as rembg -ppm (3x3 opening, 5x5 blur, cut at ${POST_PROCESS_THRESHOLD}/255)`,
+      default: DEFAULT_POST_PROCESS,
     },
     engine: ENGINE_OPTION,
     threads: THREADS_OPTION,
@@ -106,8 +139,8 @@ export const PREDICT_SPEC: CommandSpec = {
     weights: {
       type: "string",
       short: "w",
-      arg: "FILE",
-      help: `weights (.safetensors, .pth, .onnx)`,
+      arg: "FILE|NAME",
+      help: `weights (.safetensors, .pth, .onnx) or a trained model: ${MODEL_NAMES_HELP}`,
       default: `$${WEIGHTS_ENV} or ${DEFAULT_WEIGHTS_PATH}`,
     },
     model: {
@@ -125,7 +158,10 @@ export const PREDICT_SPEC: CommandSpec = {
     overwrite: { type: "boolean", help: "replace existing outputs (default: skip them)" },
   },
   examples: [
+    "deno task predict photo.jpg --weights u2netp --format cutout",
     "deno task predict tests/testdata/images -o predictions --format cutout",
+    "deno task predict photo.jpg -o cutout.png -f cutout --post-process",
+    "deno task -q predict - -f cutout < photo.jpg > cutout.png",
     "deno task predict photo.jpg --weights runs/demo/model_best.safetensors --resize shorter-side",
   ],
 };
@@ -137,9 +173,17 @@ async function predict(args: string[]): Promise<number> {
     return 0;
   }
   if (!p.positionals.length) throw new UserError(`no input given (see "predict --help")`);
-  const outDir = stringOption(p, "output", DEFAULT_OUTPUT_DIR);
+  const inputs = p.positionals.map((x) => userPath(x));
+  if (inputs.includes("-") && inputs.length > 1) {
+    throw new UserError(`"-" (stdin) must be the only input, got ${inputs.length} inputs`);
+  }
+  const outArg = typeof p.values.output === "string" ? userPath(p.values.output) : undefined;
+  const target = await outputTarget(inputs, outArg, DEFAULT_OUTPUT_DIR);
+  const outPath = "dir" in target ? target.dir : target.file;
   const format = choiceOption(p, "format", OUTPUT_FORMATS, DEFAULT_FORMAT);
   const threshold = numberOption(p, "threshold", DEFAULT_THRESHOLD, 0, 1);
+  const alpha = choiceOption(p, "alpha", ALPHA_MODES, DEFAULT_ALPHA);
+  const postProcess = p.values["post-process"] === true;
   const resize = choiceOption(p, "resize", RESIZE_MODES, DEFAULT_RESIZE);
   const engine = engineOption(p);
   const inputSize = intOption(p, "input-size", DEFAULT_PREDICT_INPUT_SIZE, 8, 4096);
@@ -156,10 +200,28 @@ async function predict(args: string[]): Promise<number> {
       throw new UserError(`--bg-color: ${(e as Error).message}`);
     }
   }
-  requirePermission("predict", { name: "write", path: outDir }, `--allow-write=${outDir}`);
-  const jobs = await collectJobs(p.positionals, outDir);
-  const weights = resolveWeightsPath(stringOption(p, "weights", ""), { env: envWeights() });
-  requirePermission("predict", { name: "read", path: weights }, `--allow-read=${weights}`);
+  if (outPath !== "-") {
+    const flag = `--allow-write=${escapeControls(outPath)}`;
+    requirePermission("predict", { name: "write", path: outPath }, flag);
+  }
+  const found = await collectJobs(inputs, target, await allowedRoots(inputs));
+  const jobs = found.jobs;
+  if ("file" in target && jobs.length !== 1) {
+    throw new UserError(
+      `-o ${printable(outPath)} names one output, but the inputs hold ${
+        count(jobs.length, "image")
+      }; give a folder`,
+    );
+  }
+  const outFolder = "dir" in target ? outPath : dirname(outPath);
+  const outRoots = await allowedRoots(outPath === "-" ? [] : [outFolder]);
+  if (outPath !== "-") {
+    await checkOutputDir(outFolder, outRoots).catch((e) => {
+      throw e instanceof FileRefused ? new UserError(e.message) : e;
+    });
+  }
+  const resolved = await resolveCliWeights("predict", stringOption(p, "weights", ""));
+  const weights = resolved.path;
   const backend = await selectInferenceBackend(backendName);
   const model = await loadInferenceModel(weights);
   let predictor: Predictor | undefined;
@@ -168,7 +230,9 @@ async function predict(args: string[]): Promise<number> {
       throw new UserError(`--model ${arch}, but ${weights} holds a ${model.config.name} network`);
     }
     console.error(
-      `predict: ${model.config.name} from ${weights} on ${backend.backend}, ${jobs.length} files`,
+      `predict: ${model.config.name} from ${weights} on ${backend.backend}, ${
+        count(jobs.length, "file")
+      }`,
     );
     predictor = createPredictor(model, {
       inputSize,
@@ -176,63 +240,18 @@ async function predict(args: string[]): Promise<number> {
       maxBatch: batch,
       engine,
       threads: threadsOption(p),
+      // a named model is used with the preprocessing it was trained with (rembg's)
+      preprocess: resolved.model?.preprocess,
     });
-    const seen = new Set<string>();
-    let written = 0, skipped = 0, failed = 0;
-    const progress = createProgress(jobs.length, { label: "predict" });
-    const fail = (job: Job, e: unknown) => {
-      failed++;
-      progress.log(
-        `error: ${job.input}: ${(e instanceof Error ? e.message : String(e)).split("\n")[0]}`,
-      );
-      progress.tick(`${job.input} failed`);
-    };
-    const todo: Job[] = [];
-    for (const job of jobs) {
-      if (seen.has(job.output)) {
-        fail(job, new Error(`output ${job.output} already produced by another input`));
-      } else if (!overwrite && await exists(job.output)) {
-        skipped++;
-        progress.tick(`${job.input} skipped (exists)`);
-      } else todo.push(job);
-      seen.add(job.output);
-    }
-    for (let k = 0; k < todo.length; k += batch) {
-      const ready = [];
-      for (const job of todo.slice(k, k + batch)) {
-        try {
-          ready.push({ job, image: await decodeImage(await Deno.readFile(job.input)) });
-        } catch (e) {
-          fail(job, e);
-        }
-      }
-      let probs;
-      try {
-        probs = await predictor.predict(ready.map((r) => r.image));
-      } catch (e) {
-        ready.forEach((r) => fail(r.job, e));
-        continue;
-      }
-      for (const [i, { job, image }] of ready.entries()) {
-        try {
-          const png = renderPng(image, probs[i], { format, threshold, bgColor });
-          const dir = job.output.slice(0, job.output.lastIndexOf("/"));
-          if (dir) await Deno.mkdir(dir, { recursive: true });
-          await Deno.writeFile(job.output, png, { createNew: !overwrite });
-          written++;
-          progress.tick(`${job.input} -> ${job.output}`);
-        } catch (e) {
-          if (e instanceof Deno.errors.AlreadyExists) {
-            skipped++;
-            progress.tick(`${job.input} skipped (exists)`);
-          } else if (e instanceof Deno.errors.NotCapable) throw e;
-          else fail(job, e);
-        }
-      }
-    }
-    progress.done();
-    console.log(`predict: ${written} written, ${skipped} skipped, ${failed} failed -> ${outDir}`);
-    return failed ? 1 : 0;
+    return await runJobs(found, {
+      predictor,
+      render: { format, threshold, alpha, postProcess, bgColor },
+      batch,
+      overwrite,
+      outRoots,
+      say: outPath === "-" ? console.error : console.log,
+      outLabel: outPath === "-" ? "stdout" : outPath,
+    });
   } finally {
     predictor?.dispose?.();
     model.dispose();

@@ -1,14 +1,24 @@
 /**
  * `serve [options]`: the prediction server (`POST /predict`, `GET /healthz`,
- * `GET /` upload page) on `Deno.serve`, weights loaded once at start-up.
+ * `GET /` upload page) on our HTTP/1.1 transport (`lib/http/http_server.ts`:
+ * header and idle timeouts, a connection cap, survives running out of file
+ * descriptors), weights loaded once at start-up.
  *
  * @module
  */
 import { BACKEND_NAMES, type BackendName } from "../lib/backend.ts";
 import { createApp } from "../lib/http/app.ts";
-import { resolveWeightsPath } from "../lib/predict/weights_path.ts";
 import { DEFAULT_MAX_PIXELS } from "../lib/http/handler.ts";
-import { DEFAULT_CONCURRENCY, DEFAULT_MAX_WAITING } from "../lib/http/queue.ts";
+import { DEFAULT_MAX_WAITING } from "../lib/http/queue.ts";
+import { DEFAULT_MAX_INFLIGHT_BYTES } from "../lib/http/byte_budget.ts";
+import { DEFAULT_WORKERS } from "../lib/http/worker_pool.ts";
+import {
+  DEFAULT_HEADER_TIMEOUT_MS,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_CONNECTIONS,
+  serveHttp,
+} from "../lib/http/http_server.ts";
+import { createHttpServerStats } from "../lib/http/http_server_stats.ts";
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_READ_TIMEOUT_MS } from "../lib/http/read_body.ts";
 import {
   DEFAULT_PREDICT_INPUT_SIZE,
@@ -30,6 +40,7 @@ import {
   UserError,
 } from "./_common.ts";
 import { ENGINE_OPTION, engineOption, THREADS_OPTION, threadsOption } from "./_engine_options.ts";
+import { MODEL_NAMES_HELP, resolveCliWeights } from "./_weights.ts";
 
 /** Default listen address (loopback only; use 0.0.0.0 to expose it). */
 export const DEFAULT_HOST = "127.0.0.1";
@@ -54,8 +65,8 @@ export const SERVE_SPEC: CommandSpec = {
     weights: {
       type: "string",
       short: "w",
-      arg: "FILE",
-      help: "weights",
+      arg: "FILE|NAME",
+      help: `weights file or a trained model: ${MODEL_NAMES_HELP}`,
       default: `$${WEIGHTS_ENV} or ${DEFAULT_WEIGHTS_PATH}`,
     },
     backend: {
@@ -96,24 +107,70 @@ export const SERVE_SPEC: CommandSpec = {
       help: "deadline for an upload to arrive",
       default: DEFAULT_READ_TIMEOUT_MS,
     },
+    workers: {
+      type: "string",
+      arg: "N",
+      help: "prediction worker threads, each with its own copy of the model (0: in-thread)",
+      default: DEFAULT_WORKERS,
+    },
     concurrency: {
       type: "string",
       arg: "N",
       help: "predictions running at once",
-      default: DEFAULT_CONCURRENCY,
+      default: "the workers (1 in-thread)",
     },
     queue: {
       type: "string",
       arg: "N",
-      help: "predictions waiting at most (beyond: 503)",
+      help: "requests admitted beyond the running ones (beyond: 503 before reading)",
       default: DEFAULT_MAX_WAITING,
+    },
+    "max-inflight-bytes": {
+      type: "string",
+      arg: "N",
+      help: "upload bytes held at once across requests (beyond: 503)",
+      default: DEFAULT_MAX_INFLIGHT_BYTES,
+    },
+    cors: {
+      type: "string",
+      arg: "ORIGIN",
+      help: "allow browser pages on ORIGIN (or *, or a comma list) to call the server",
+      default: "none",
+    },
+    "header-timeout": {
+      type: "string",
+      arg: "MS",
+      help: "deadline for a request's head (line and headers); slower clients are closed",
+      default: DEFAULT_HEADER_TIMEOUT_MS,
+    },
+    "idle-timeout": {
+      type: "string",
+      arg: "MS",
+      help: "how long a kept-alive connection may wait for its next request",
+      default: DEFAULT_IDLE_TIMEOUT_MS,
+    },
+    "max-connections": {
+      type: "string",
+      arg: "N",
+      help: "open connections at most (beyond: the longest idle one is closed, else 503)",
+      default: DEFAULT_MAX_CONNECTIONS,
     },
   },
   examples: [
+    "deno task serve --weights u2netp",
     "deno task serve --weights runs/demo/model_best.safetensors",
     "curl -s --data-binary @photo.png -H 'content-type: image/png' 'http://127.0.0.1:8000/predict?format=cutout' -o cutout.png",
   ],
 };
+
+/** Prints the one-line busy-port error when `e` is one. */
+function portInUse(e: unknown, hostname: string, port: number): boolean {
+  if (!(e instanceof Deno.errors.AddrInUse)) return false;
+  console.error(
+    `serve: Cannot listen on ${hostname}:${port}: the port is in use (try --port N or --port 0)`,
+  );
+  return true;
+}
 
 async function serve(args: string[]): Promise<number> {
   const p = parseCommand(args, SERVE_SPEC);
@@ -129,10 +186,26 @@ async function serve(args: string[]): Promise<number> {
     { name: "net", host: port ? `${hostname}:${port}` : hostname },
     `--allow-net=${hostname}`,
   );
-  const weights = resolveWeightsPath(stringOption(p, "weights", ""), { env: envWeights() });
-  requirePermission("serve", { name: "read", path: weights }, `--allow-read=${weights}`);
+  const transport = {
+    hostname,
+    port,
+    headerTimeoutMs: intOption(p, "header-timeout", DEFAULT_HEADER_TIMEOUT_MS, 1),
+    idleTimeoutMs: intOption(p, "idle-timeout", DEFAULT_IDLE_TIMEOUT_MS, 1),
+    maxConnections: intOption(p, "max-connections", DEFAULT_MAX_CONNECTIONS, 1, 1_000_000),
+    stats: createHttpServerStats(),
+  };
+  try {
+    if (port) Deno.listen({ hostname, port }).close(); // a busy port fails now, not after loading
+  } catch (e) {
+    if (portInUse(e, hostname, port)) return 1;
+    throw e;
+  }
+  const resolved = await resolveCliWeights("serve", stringOption(p, "weights", ""));
+  const weights = resolved.path;
   const app = await createApp({
     weights,
+    modelName: resolved.model?.name,
+    preprocess: resolved.model?.preprocess,
     env: envWeights(),
     backend: choiceOption(p, "backend", BACKEND_NAMES, "auto" as BackendName),
     inputSize: intOption(p, "input-size", DEFAULT_PREDICT_INPUT_SIZE, 8, 4096),
@@ -142,27 +215,42 @@ async function serve(args: string[]): Promise<number> {
     maxBodyBytes: intOption(p, "max-body-bytes", DEFAULT_MAX_BODY_BYTES, 1),
     maxPixels: intOption(p, "max-pixels", DEFAULT_MAX_PIXELS, 1, 2 ** 40),
     readTimeoutMs: intOption(p, "read-timeout", DEFAULT_READ_TIMEOUT_MS, 1),
-    concurrency: intOption(p, "concurrency", DEFAULT_CONCURRENCY, 1, 64),
+    workers: intOption(p, "workers", DEFAULT_WORKERS, 0, 64),
+    concurrency: p.values.concurrency === undefined
+      ? undefined
+      : intOption(p, "concurrency", 1, 1, 64),
     maxQueue: intOption(p, "queue", DEFAULT_MAX_WAITING, 0, 100_000),
+    maxInflightBytes: intOption(p, "max-inflight-bytes", DEFAULT_MAX_INFLIGHT_BYTES, 1, 2 ** 40),
+    cors: stringOption(p, "cors", "") || undefined,
+    health: { connections: transport.stats },
     onError: (e) => console.error("internal error:", e),
   });
   const b = app.backend;
   console.error(
-    `serve: ${app.model.config.name} from ${app.weights} on ${b.backend}` +
-      (b.adapter ? ` (${b.adapter})` : "") + (b.notes.length ? `; ${b.notes.join("; ")}` : ""),
+    `serve: ${app.info.arch} from ${app.weights} on ${b.backend}` +
+      (b.adapter ? ` (${b.adapter})` : "") + (b.notes.length ? `; ${b.notes.join("; ")}` : "") +
+      `; ${app.mode}` + (app.fallbackReason ? ` (${app.fallbackReason})` : ""),
   );
   const ac = new AbortController();
   const stop = () => ac.abort();
   Deno.addSignalListener("SIGINT", stop);
-  const server = Deno.serve({
-    hostname,
-    port,
-    signal: ac.signal,
-    onListen: ({ hostname: h, port: p }) => console.log(`serve: listening on http://${h}:${p}/`),
-  }, app.fetch);
+  let server;
+  try {
+    server = serveHttp(app.fetch, {
+      ...transport,
+      signal: ac.signal,
+      onListen: ({ hostname: h, port: p }) => console.log(`serve: listening on http://${h}:${p}/`),
+      onError: (e) => console.error("internal error:", e),
+    });
+  } catch (e) {
+    Deno.removeSignalListener("SIGINT", stop);
+    await app.close();
+    if (portInUse(e, hostname, port)) return 1;
+    throw e;
+  }
   await server.finished;
   Deno.removeSignalListener("SIGINT", stop);
-  app.model.dispose();
+  await app.close();
   return 0;
 }
 

@@ -1,4 +1,5 @@
-import { assert, assertEquals } from "./_assert.ts";
+import { assertEquals } from "./_assert.ts";
+import { runProcess } from "./_process.ts";
 
 const root = new URL("../", import.meta.url);
 
@@ -28,20 +29,14 @@ Deno.test({
         const y = tf.tidy(() => m.predict(tf.zeros([1, 32, 32, 3])));
         console.log(JSON.stringify({ params: m.numParameters(), shape: y.shape }));
       `;
-      const cmd = new Deno.Command("deno", {
+      const out = await runProcess("deno", {
         args: ["run", "--no-config", "--no-lock", `--allow-import=127.0.0.1:${port}`, "-"],
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "piped",
+        stdin: script,
         cwd: new URL("./testdata/", import.meta.url).pathname,
+        deadlineMs: 180_000,
       });
-      const child = cmd.spawn();
-      const w = child.stdin.getWriter();
-      await w.write(new TextEncoder().encode(script));
-      await w.close();
-      const out = await child.output();
-      const stdout = new TextDecoder().decode(out.stdout).trim();
-      assert(out.success, new TextDecoder().decode(out.stderr));
+      const stdout = out.stdout.trim();
+      assertEquals(out.code, 0, out.stderr);
       assertEquals(JSON.parse(stdout.split("\n").pop()!), {
         params: 1128333,
         shape: [1, 32, 32, 1],

@@ -1,12 +1,13 @@
 /**
  * Image size and format from the first bytes of a file, without decoding:
- * the PNG IHDR chunk or the JPEG SOFn marker segment.
+ * the PNG IHDR chunk, the JPEG SOFn marker segment or the WebP chunk headers.
  *
  * @module
  */
+import { readWebpHeader } from "./webp.ts";
 
 /** Formats {@linkcode readImageHeader} understands. */
-export type ImageFormat = "png" | "jpeg";
+export type ImageFormat = "png" | "jpeg" | "webp";
 
 /** What {@linkcode readImageHeader} returns. */
 export interface ImageHeader {
@@ -18,7 +19,8 @@ export interface ImageHeader {
   height: number;
   /**
    * Channels the decoder will return: PNG grey 1, RGB 3, palette 3 (4 with a
-   * `tRNS` chunk), grey+alpha and RGBA 4; JPEG 1 (grey) or 3 (colour/CMYK).
+   * `tRNS` chunk), grey+alpha and RGBA 4; JPEG 1 (grey) or 3 (colour/CMYK);
+   * WebP 4 with alpha, else 3.
    */
   channels: number;
 }
@@ -44,7 +46,7 @@ function truncated(format: string, size: number): TypeError {
 }
 
 /**
- * Reads format, size and channel count from a PNG or JPEG without decoding it
+ * Reads format, size and channel count from a PNG, JPEG or WebP without decoding it
  * (used to refuse huge uploads cheaply).
  *
  * @throws {TypeError} "Cannot decode image: current format is gif" for other
@@ -60,6 +62,10 @@ export function readImageHeader(bytes: Uint8Array): ImageHeader {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (PNG_MAGIC.every((m, i) => bytes[i] === m)) return readPng(bytes, view);
   if (bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return readJpeg(bytes, view);
+  if (sniffOther(bytes) === "webp") {
+    const { width, height, channels } = readWebpHeader(bytes);
+    return { format: "webp", width, height, channels };
+  }
   throw new TypeError(`Cannot decode image: current format is ${sniffOther(bytes)}`);
 }
 

@@ -3,12 +3,14 @@
  * layout) and loads them as a {@linkcode SampleSource}.
  *
  * Unlike the seed (`os.listdir` order, `.jpg` only, assert on a missing
- * mask), files are sorted by name, `.jpg/.jpeg/.png` images are accepted, and
- * unmatched files are reported instead of failing.
+ * mask), files are sorted by name, `.jpg/.jpeg/.png/.webp` images are accepted, and
+ * unmatched files are reported instead of failing. Files are read only when
+ * they resolve inside the dataset's folders to regular files of bounded size.
  *
  * @module
  */
 import { type DecodedImage, decodeImage, decodeMask, toRgb } from "./image_io.ts";
+import { readSampleFile, realRoots } from "./_sample_file.ts";
 
 /** Which part of the dataset to list. */
 export type Split = "train" | "test";
@@ -27,6 +29,11 @@ export interface SamplePaths {
   imagePath: string;
   /** Path of the mask file. */
   maskPath: string;
+  /**
+   * Real paths of the dataset folders both files must resolve inside (a
+   * symlink out of them is refused when loading); absent: anywhere.
+   */
+  roots?: string[];
 }
 
 /** What {@linkcode discoverDataset} returns. */
@@ -71,7 +78,7 @@ export interface SampleSource {
   paths?(index: number): SamplePaths;
 }
 
-const IMAGE_EXT = /\.(jpe?g|png)$/i;
+const IMAGE_EXT = /\.(jpe?g|png|webp)$/i;
 const MASK_EXT = /\.png$/i;
 
 async function isDir(path: string): Promise<boolean> {
@@ -85,7 +92,8 @@ async function isDir(path: string): Promise<boolean> {
 async function listFiles(dir: string, pattern: RegExp): Promise<string[]> {
   const names: string[] = [];
   for await (const e of Deno.readDir(dir)) {
-    if ((e.isFile || e.isSymlink) && pattern.test(e.name) && !e.name.startsWith(".")) {
+    // Everything but folders: FIFOs, devices and links are listed, then refused when loaded.
+    if (!e.isDirectory && pattern.test(e.name) && !e.name.startsWith(".")) {
       names.push(e.name);
     }
   }
@@ -136,6 +144,7 @@ export async function discoverDataset(
   const images = await listFiles(imageDir, IMAGE_EXT);
   const masks = (await isDir(maskDir)) ? await listFiles(maskDir, MASK_EXT) : [];
   const maskByStem = new Map(masks.map((m) => [stem(m), m]));
+  const roots = await realRoots([base, imageDir, maskDir]);
   const seen = new Map<string, string>();
   const samples: SamplePaths[] = [];
   const unmatchedImages: string[] = [];
@@ -150,7 +159,14 @@ export async function discoverDataset(
     seen.set(name, file);
     const mask = maskByStem.get(name);
     if (mask === undefined) unmatchedImages.push(file);
-    else samples.push({ name, imagePath: `${imageDir}/${file}`, maskPath: `${maskDir}/${mask}` });
+    else {
+      samples.push({
+        name,
+        imagePath: `${imageDir}/${file}`,
+        maskPath: `${maskDir}/${mask}`,
+        roots,
+      });
+    }
   }
   const unmatchedMasks = masks.filter((m) => !seen.has(stem(m)));
   if (samples.length === 0) {
@@ -165,14 +181,15 @@ export async function discoverDataset(
 async function readAndDecode(
   path: string,
   what: "image" | "mask",
-  name: string,
+  s: SamplePaths,
 ): Promise<DecodedImage> {
+  const name = s.name;
   let bytes: Uint8Array;
   try {
-    bytes = await Deno.readFile(path);
+    bytes = await readSampleFile(path, s.roots);
   } catch (e) {
-    const why = e instanceof Deno.errors.NotFound ? "missing" : "unreadable";
-    throw new TypeError(`Cannot load sample "${name}": current ${what} file ${path} is ${why}`, {
+    const why = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+    throw new TypeError(`Cannot load sample "${name}": current ${what} file ${path} ${why}`, {
       cause: e,
     });
   }
@@ -216,8 +233,8 @@ export function fileSource(index: DatasetIndex | SamplePaths[]): SampleSource {
     async load(i) {
       const s = check(i);
       const [image, mask] = await Promise.all([
-        readAndDecode(s.imagePath, "image", s.name),
-        readAndDecode(s.maskPath, "mask", s.name),
+        readAndDecode(s.imagePath, "image", s),
+        readAndDecode(s.maskPath, "mask", s),
       ]);
       return { name: s.name, image, mask };
     },

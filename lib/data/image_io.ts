@@ -13,6 +13,9 @@
 import { encodePngBytes } from "../deps_codecs.ts";
 import { readImageHeader } from "./_image_header.ts";
 import { decodeJpeg, decodePng, encodeJpegRgb } from "./_wasm_codecs.ts";
+import { readExifOrientation } from "./exif.ts";
+import { orientImage } from "./orient_image.ts";
+import { decodeWebp } from "./webp.ts";
 
 export { type ImageFormat, type ImageHeader, readImageHeader } from "./_image_header.ts";
 
@@ -32,6 +35,13 @@ export interface DecodedImage {
 export interface DecodeOptions {
   /** Refuse images with more pixels than this, before decoding. @default DEFAULT_MAX_PIXELS */
   maxPixels?: number;
+  /**
+   * Turn the image into its displayed orientation (EXIF tag 0x0112 of a JPEG
+   * APP1, PNG `eXIf` or WebP `EXIF` chunk, as Pillow's `ImageOps.exif_transpose`);
+   * used by predict and serve. Training and evaluation keep the seed's stored
+   * orientation. @default {false}
+   */
+  orientation?: boolean;
 }
 
 /** Largest image (in pixels) decoded unless `maxPixels` says otherwise. */
@@ -56,7 +66,8 @@ export interface EncodeJpegOptions {
 export const DEFAULT_JPEG_QUALITY = 95;
 
 /**
- * Decodes a PNG or JPEG (sniffed from the magic bytes). The result keeps the
+ * Decodes a PNG, JPEG or WebP (sniffed from the magic bytes; WebP through
+ * `webp.ts`, RGB or RGBA, animations refused). The result keeps the
  * file's channels: grey → 1, colour → 3, colour or grey with alpha (or a
  * palette with `tRNS`) → 4 (grey+alpha becomes RGBA). CMYK JPEGs become RGB.
  *
@@ -81,9 +92,12 @@ export async function decodeImage(
       `Cannot decode image: current size is ${header.width}x${header.height}, over ${maxPixels} pixels`,
     );
   }
-  return header.format === "png"
+  const image = header.format === "png"
     ? await decodePng(bytes, header.channels as 1 | 3 | 4)
+    : header.format === "webp"
+    ? await decodeWebp(bytes, { maxPixels })
     : await decodeJpeg(bytes);
+  return options.orientation ? orientImage(image, readExifOrientation(bytes)) : image;
 }
 
 /**

@@ -8,53 +8,62 @@
  * @module
  */
 import { type ImageHeader, readImageHeader } from "../data/image_io.ts";
-import { HttpError, imageError } from "./errors.ts";
+import { HttpError, imageError, quoteInput } from "./errors.ts";
+import { forEachPart } from "./_multipart.ts";
+import { webpStructureProblem } from "../data/webp.ts";
 
-/** Content types accepted for a raw image body. */
+/** Content types accepted for a raw image body (a body without a Content-Type is sniffed). */
 export const RAW_IMAGE_TYPES: readonly string[] = [
   "image/png",
   "image/jpeg",
   "image/jpg",
   "image/pjpeg",
+  "image/webp",
   "application/octet-stream",
 ];
 
-/** Multipart field names that may carry the image. */
+/** Multipart field names that may carry the image, in order of preference. */
 export const FILE_FIELDS: readonly string[] = ["file", "image"];
 
-/** The image bytes of a request whose body is `body`. */
-export async function extractImage(
+/** Default largest number of parts of a multipart upload. */
+export const DEFAULT_MAX_PARTS = 64;
+
+/**
+ * The image bytes of a request whose body is `body` (a view into it): the
+ * raw body for an image type, `application/octet-stream` or no Content-Type
+ * at all (the format is then sniffed from the magic bytes by the header
+ * check), else the `file` (or `image`) part of a multipart form, with or
+ * without a filename.
+ */
+export function extractImage(
   contentType: string | null,
   body: Uint8Array,
-): Promise<Uint8Array> {
+  { maxParts = DEFAULT_MAX_PARTS }: { maxParts?: number } = {},
+): Uint8Array {
   const mime = (contentType ?? "").split(";")[0].trim().toLowerCase();
   if (mime === "multipart/form-data") {
-    let form: FormData;
-    try {
-      form = await new Response(body as Uint8Array<ArrayBuffer>, {
-        headers: { "content-type": contentType! },
-      }).formData();
-    } catch {
-      throw new HttpError("badRequest", "malformed multipart/form-data body");
-    }
+    const found = new Map<string, Uint8Array>();
+    forEachPart(contentType!, body, (part) => {
+      if (FILE_FIELDS.includes(part.name) && !found.has(part.name)) found.set(part.name, part.body);
+      return found.has(FILE_FIELDS[0]);
+    }, { maxParts });
     for (const name of FILE_FIELDS) {
-      const v = form.get(name);
-      if (v instanceof Blob) {
-        const bytes = new Uint8Array(await v.arrayBuffer());
-        if (!bytes.length) throw new HttpError("badRequest", `form field "${name}" is empty`);
-        return bytes;
-      }
+      const bytes = found.get(name);
+      if (!bytes) continue;
+      if (!bytes.length) throw new HttpError("badRequest", `form field "${name}" is empty`);
+      return bytes;
     }
     throw new HttpError(
       "badRequest",
       `multipart form has no file in a field named ${FILE_FIELDS.join(" or ")}`,
     );
   }
-  if (RAW_IMAGE_TYPES.includes(mime)) return body;
+  if (mime === "" || RAW_IMAGE_TYPES.includes(mime)) return body;
   throw new HttpError(
     "unsupportedMediaType",
-    `Content-Type "${mime || "(none)"}" is not accepted: send ${RAW_IMAGE_TYPES.join(", ")} ` +
-      `or multipart/form-data`,
+    `Content-Type ${quoteInput(mime)} is not accepted: send image bytes (${
+      RAW_IMAGE_TYPES.join(", ")
+    }, or no Content-Type) or multipart/form-data`,
   );
 }
 
@@ -73,7 +82,11 @@ export function checkImage(bytes: Uint8Array, maxPixels: number): ImageHeader {
       `image is ${header.width}x${header.height} (${pixels} pixels), over the limit of ${maxPixels} pixels`,
     );
   }
-  const problem = header.format === "png" ? pngProblem(bytes) : jpegProblem(bytes);
+  const problem = header.format === "png"
+    ? pngProblem(bytes)
+    : header.format === "jpeg"
+    ? jpegProblem(bytes)
+    : webpStructureProblem(bytes) ?? riffProblem(bytes);
   if (problem) throw new HttpError("unprocessable", `corrupt ${header.format}: ${problem}`);
   return header;
 }
@@ -114,6 +127,13 @@ function pngProblem(b: Uint8Array): string | undefined {
     if (type === "IEND") return idat ? undefined : "no IDAT chunk";
     o += 12 + len;
   }
+}
+
+/** A RIFF container (WebP) whose declared size runs past the end. */
+function riffProblem(b: Uint8Array): string | undefined {
+  if (b.length < 12) return `truncated at byte ${b.length}`;
+  const size = new DataView(b.buffer, b.byteOffset, b.byteLength).getUint32(4, true);
+  return size + 8 > b.length ? `truncated at byte ${b.length} (RIFF size ${size + 8})` : undefined;
 }
 
 function jpegProblem(b: Uint8Array): string | undefined {

@@ -83,6 +83,90 @@ export function imageError(e: unknown): HttpError {
   );
 }
 
+/** Most characters of user input that an error message repeats. */
+export const MAX_ECHO_CHARS = 40;
+
+/**
+ * `text` for an error message: at most {@linkcode MAX_ECHO_CHARS} characters
+ * (then "…"), control characters replaced, quoted.
+ *
+ * @example
+ * ```ts
+ * import { quoteInput } from "./errors.ts";
+ * quoteInput("x".repeat(10_000)).length; // 43
+ * ```
+ */
+export function quoteInput(text: string): string {
+  // deno-lint-ignore no-control-regex
+  const clean = text.replace(/[\u0000-\u001f\u007f]/g, "?");
+  const cut = clean.length > MAX_ECHO_CHARS ? clean.slice(0, MAX_ECHO_CHARS) + "…" : clean;
+  return JSON.stringify(cut);
+}
+
+/**
+ * Classifies a failure of the predictor: a `RangeError` (an input over an
+ * engine's memory cap, or a network input too large) is 413 with its first
+ * line; anything else is left as it is (500 unless it is an HttpError).
+ *
+ * @example
+ * ```ts
+ * import { predictError } from "./errors.ts";
+ * predictError(new RangeError("Cannot build engine: current input needs 9 GiB")).status; // 413
+ * ```
+ */
+export function predictError(e: unknown): unknown {
+  if (e instanceof HttpError || !(e instanceof RangeError)) return e;
+  return new HttpError("tooLarge", e.message.split("\n")[0].slice(0, 300));
+}
+
+/** An error as plain data, to cross a worker boundary. */
+export interface ErrorWire {
+  /** `HttpError`, `TypeError`, `RangeError`, `Error`… */
+  name: string;
+  /** The message. */
+  message: string;
+  /** The kind of an HttpError. */
+  kind?: ErrorKind;
+  /** The headers of an HttpError. */
+  headers?: Record<string, string>;
+  /** The stack, for `onInternalError` logs (never sent to clients). */
+  stack?: string;
+}
+
+/**
+ * `e` as {@linkcode ErrorWire}.
+ *
+ * @example
+ * ```ts
+ * import { errorFromWire, errorToWire, HttpError } from "./errors.ts";
+ * (errorFromWire(errorToWire(new HttpError("notFound", "x"))) as HttpError).status; // 404
+ * ```
+ */
+export function errorToWire(e: unknown): ErrorWire {
+  if (e instanceof HttpError) {
+    return { name: "HttpError", message: e.message, kind: e.kind, headers: e.headers };
+  }
+  if (e instanceof Error) return { name: e.name, message: e.message, stack: e.stack };
+  return { name: "Error", message: String(e) };
+}
+
+/**
+ * The error that {@linkcode errorToWire} describes (HttpError, TypeError, RangeError or Error).
+ *
+ * @example
+ * ```ts
+ * import { errorFromWire } from "./errors.ts";
+ * errorFromWire({ name: "RangeError", message: "x" }) instanceof RangeError; // true
+ * ```
+ */
+export function errorFromWire(w: ErrorWire): Error {
+  if (w.name === "HttpError" && w.kind) return new HttpError(w.kind, w.message, w.headers);
+  const Ctor = w.name === "TypeError" ? TypeError : w.name === "RangeError" ? RangeError : Error;
+  const e = new Ctor(w.message);
+  if (w.stack) e.stack = w.stack;
+  return e;
+}
+
 /** Options of {@linkcode errorResponse}. */
 export interface ErrorResponseOptions {
   /** Called with errors that map to 500 (bugs), e.g. to log them. @default {undefined} */

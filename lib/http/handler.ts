@@ -2,44 +2,47 @@
  * The prediction handler: `(req: Request) => Promise<Response>`, usable with
  * `Deno.serve`, `deno serve` or any fetch-style platform.
  *
- * Routes: `POST /predict` (raw PNG/JPEG body or multipart field `file` or
- * `image`; query `format=mask|soft|cutout|json`, `threshold`, `bg`),
- * `GET /healthz`, `GET /` (upload page). Cheap checks come first (query,
- * queue room, body bytes, header pixel count, container structure); decoding,
- * inference and encoding run in a bounded queue around the shared model.
+ * Routes: `POST /predict` (raw PNG/JPEG body, sniffed when it has no
+ * Content-Type, or multipart field `file` or `image`; query
+ * `format=mask|soft|cutout|json`, `threshold`, `bg`, `alpha=soft|hard`,
+ * `postprocess=1|0`), `GET /healthz`, `GET /`
+ * (upload page), and `OPTIONS` preflights when CORS is on.
+ *
+ * Load shedding happens before any body is read: a request takes a queue
+ * ticket (running + waiting ≤ `concurrency + maxQueue`) and its body's bytes
+ * come out of a shared budget (`maxInflightBytes`); otherwise it is answered
+ * 503 with `Retry-After` at once. The work itself runs on a
+ * {@linkcode PredictionService}: worker threads, or in-thread yielding
+ * between stages, so `/healthz` answers while the queue is full.
  *
  * @module
  */
-import { decodeImage } from "../data/image_io.ts";
-import { networkSize, type Predictor } from "../predict/predictor.ts";
+import type { Predictor } from "../predict/predictor.ts";
+import { ByteBudget, DEFAULT_MAX_INFLIGHT_BYTES } from "./byte_budget.ts";
+import { createCors } from "./cors.ts";
+import { errorResponse, HttpError, quoteInput } from "./errors.ts";
+import { PAGE_CSP, PAGE_SCRIPT, PAGE_STYLE, uploadPage } from "./page.ts";
+import { parsePredictQuery } from "./predict_query.ts";
 import {
-  DEFAULT_FORMAT,
-  DEFAULT_THRESHOLD,
-  OUTPUT_FORMATS,
-  type OutputFormat,
-  parseColor,
-  renderPng,
-  type RgbColor,
-  summarizeMask,
-} from "../predict/render.ts";
-import { errorResponse, HttpError, imageError } from "./errors.ts";
-import { PAGE_CSP, uploadPage } from "./page.ts";
-import { createQueue, DEFAULT_CONCURRENCY, DEFAULT_MAX_WAITING } from "./queue.ts";
+  createInThreadService,
+  DEFAULT_MAX_PARTS,
+  DEFAULT_MAX_PIXELS,
+  type PredictionService,
+} from "./prediction_service.ts";
+import { createQueue, DEFAULT_MAX_WAITING } from "./queue.ts";
 import { DEFAULT_MAX_BODY_BYTES, DEFAULT_READ_TIMEOUT_MS, readBody } from "./read_body.ts";
-import { checkImage, extractImage } from "./_upload.ts";
 
-/** Default pixel limit of uploads (4096 x 4096), checked from the header before decoding. */
-export const DEFAULT_MAX_PIXELS = 4096 * 4096;
+export { DEFAULT_MAX_PIXELS } from "./prediction_service.ts";
+export { MAX_NETWORK_AREA_FACTOR } from "./_pipeline.ts";
+export { PREDICT_FORMATS } from "./predict_query.ts";
 
 /**
- * Largest network input, as a multiple of `inputSize²`: with the
- * shorter-side resize, an extreme aspect ratio (1x100000) would otherwise
- * make a huge input tensor from a small image.
+ * Idle time after the last prediction before the handler asks for a garbage
+ * collection, where the runtime offers one (`--v8-flags=--expose-gc`): a
+ * burst's request bodies then go back to the system instead of waiting for
+ * the next allocation to trigger a collection.
  */
-export const MAX_NETWORK_AREA_FACTOR = 16;
-
-/** Formats `POST /predict` answers in: the render formats plus `json`. */
-export const PREDICT_FORMATS: readonly (OutputFormat | "json")[] = [...OUTPUT_FORMATS, "json"];
+export const DEFAULT_IDLE_GC_MS = 1000;
 
 /** Options of {@linkcode createPredictHandler}. */
 export interface PredictHandlerOptions {
@@ -47,18 +50,26 @@ export interface PredictHandlerOptions {
   maxBodyBytes?: number;
   /** Largest image, in pixels, read from the header. @default DEFAULT_MAX_PIXELS */
   maxPixels?: number;
+  /** Largest number of parts of a multipart upload (more: 400). @default DEFAULT_MAX_PARTS */
+  maxParts?: number;
   /** Deadline for the body to arrive. @default DEFAULT_READ_TIMEOUT_MS */
   readTimeoutMs?: number;
-  /** Predictions running at once. @default DEFAULT_CONCURRENCY */
+  /** Predictions running at once. @default {the service's capacity (workers), 1 in-thread} */
   concurrency?: number;
-  /** Predictions waiting at most; beyond, 503. @default DEFAULT_MAX_WAITING */
+  /** Requests admitted beyond the running ones (reading or waiting); beyond, 503. @default DEFAULT_MAX_WAITING */
   maxQueue?: number;
+  /** Request-body bytes held at once across requests; beyond, 503. @default DEFAULT_MAX_INFLIGHT_BYTES */
+  maxInflightBytes?: number;
   /** `Retry-After` of 503 answers. @default 1 */
   retryAfterSeconds?: number;
+  /** Allowed CORS origin(s): `*` or a comma-separated list; none: no CORS. @default {undefined} */
+  cors?: string;
   /** Extra fields of `GET /healthz` (backend, adapter, model…). @default {{}} */
   health?: Record<string, unknown>;
   /** Receives unexpected errors (answered 500). @default {undefined} */
   onError?: (e: unknown) => void;
+  /** See {@linkcode DEFAULT_IDLE_GC_MS}; 0 turns it off. @default DEFAULT_IDLE_GC_MS */
+  idleGcMs?: number;
 }
 
 /** A fetch-style handler. */
@@ -68,38 +79,15 @@ const ROUTES: Record<string, string[]> = {
   "/": ["GET", "HEAD"],
   "/healthz": ["GET", "HEAD"],
   "/predict": ["POST"],
+  "/page.js": ["GET", "HEAD"],
+  "/page.css": ["GET", "HEAD"],
 };
 
-interface PredictQuery {
-  format: OutputFormat | "json";
-  threshold: number;
-  bgColor?: RgbColor;
-}
-
-function parseQuery(url: URL): PredictQuery {
-  const format = (url.searchParams.get("format") ?? DEFAULT_FORMAT) as PredictQuery["format"];
-  if (!PREDICT_FORMATS.includes(format)) {
-    throw new HttpError(
-      "badRequest",
-      `format "${format.slice(0, 40)}" is not one of ${PREDICT_FORMATS.join(", ")}`,
-    );
-  }
-  const t = url.searchParams.get("threshold");
-  const threshold = t === null || t === "" ? DEFAULT_THRESHOLD : Number(t);
-  if (!(threshold >= 0 && threshold <= 1)) {
-    throw new HttpError("badRequest", `threshold "${t!.slice(0, 40)}" is not a number in [0, 1]`);
-  }
-  const bg = url.searchParams.get("bg");
-  let bgColor: RgbColor | undefined;
-  if (bg) {
-    try {
-      bgColor = parseColor(bg);
-    } catch (e) {
-      throw new HttpError("badRequest", (e as Error).message);
-    }
-  }
-  return { format, threshold, bgColor };
-}
+const ASSETS: Record<string, [string, string]> = {
+  "/": ["text/html; charset=utf-8", uploadPage()],
+  "/page.js": ["text/javascript; charset=utf-8", PAGE_SCRIPT],
+  "/page.css": ["text/css; charset=utf-8", PAGE_STYLE],
+};
 
 function json(body: unknown, status = 200): Response {
   return new Response(JSON.stringify(body), {
@@ -108,8 +96,22 @@ function json(body: unknown, status = 200): Response {
   });
 }
 
+function memory(): Record<string, number> | null {
+  try {
+    const m = Deno.memoryUsage();
+    return { rss: m.rss, heapUsed: m.heapUsed };
+  } catch {
+    return null;
+  }
+}
+
+function isService(x: Predictor | PredictionService): x is PredictionService {
+  return typeof (x as PredictionService).run === "function";
+}
+
 /**
- * Creates the handler around one shared predictor.
+ * Creates the handler around a prediction service (a worker pool from
+ * `createWorkerPool`) or one shared predictor (run in-thread).
  *
  * @example
  * ```ts
@@ -119,80 +121,108 @@ function json(body: unknown, status = 200): Response {
  * const model = U2Net.create("lite");
  * const handle = createPredictHandler(createPredictor(model, { inputSize: 32 }));
  * const res = await handle(new Request("http://localhost/healthz"));
- * (await res.json()).ok; // true
+ * (await res.json()).mode; // "in-thread"
  * model.dispose();
  * ```
  */
 export function createPredictHandler(
-  predictor: Predictor,
+  predictor: Predictor | PredictionService,
   options: PredictHandlerOptions = {},
 ): RequestHandler {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const maxPixels = options.maxPixels ?? DEFAULT_MAX_PIXELS;
+  const maxParts = options.maxParts ?? DEFAULT_MAX_PARTS;
   const readTimeoutMs = options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
+  const input = isService(predictor) ? undefined : {
+    size: predictor.options.inputSize,
+    resize: predictor.options.resize,
+  };
+  const service = isService(predictor) ? predictor : createInThreadService(predictor, {
+    maxPixels,
+    maxParts,
+    capacity: options.concurrency ?? 1,
+  });
   const queue = createQueue({
-    concurrency: options.concurrency ?? DEFAULT_CONCURRENCY,
+    concurrency: options.concurrency ?? service.capacity,
     maxWaiting: options.maxQueue ?? DEFAULT_MAX_WAITING,
     retryAfterSeconds: options.retryAfterSeconds,
   });
-  const page = uploadPage();
+  const budget = new ByteBudget(options.maxInflightBytes ?? DEFAULT_MAX_INFLIGHT_BYTES, {
+    retryAfterSeconds: options.retryAfterSeconds,
+  });
+  const cors = options.cors ? createCors(options.cors) : undefined;
+  const gc = (globalThis as { gc?: () => void }).gc;
+  const idleGcMs = options.idleGcMs ?? DEFAULT_IDLE_GC_MS;
+  let gcTimer: ReturnType<typeof setTimeout> | undefined;
+  const collectWhenIdle = () => {
+    if (!gc || !idleGcMs) return;
+    clearTimeout(gcTimer);
+    gcTimer = setTimeout(() => {
+      const q = queue.stats();
+      if (q.active + q.waiting === 0) gc();
+    }, idleGcMs);
+    globalThis.Deno?.unrefTimer?.(gcTimer as unknown as number);
+  };
 
   async function predict(req: Request, url: URL): Promise<Response> {
-    const q = parseQuery(url);
-    queue.assertRoom(); // 503 before reading a body we could not process
-    const body = await readBody(req, { maxBytes: maxBodyBytes, timeoutMs: readTimeoutMs });
-    const bytes = await extractImage(req.headers.get("content-type"), body);
-    const header = checkImage(bytes, maxPixels);
-    const net = networkSize(header, predictor.options);
-    const side = predictor.options.inputSize;
-    if (net.height * net.width > MAX_NETWORK_AREA_FACTOR * side * side) {
-      throw new HttpError(
-        "tooLarge",
-        `image is ${header.width}x${header.height}: its aspect ratio gives a ${net.width}x${net.height} ` +
-          `network input, over ${MAX_NETWORK_AREA_FACTOR}x${side}² pixels`,
-      );
+    const query = parsePredictQuery(url.searchParams);
+    const ticket = queue.admit(); // 503 here, before any byte of the body is read
+    let held = 0;
+    try {
+      const body = await readBody(req, {
+        maxBytes: maxBodyBytes,
+        timeoutMs: readTimeoutMs,
+        budget,
+      });
+      held = body.byteLength;
+      const contentType = req.headers.get("content-type");
+      const out = await ticket.run(() => service.run({ body, contentType, query }));
+      return new Response(out.body as Uint8Array<ArrayBuffer>, {
+        headers: { "content-type": out.contentType, "cache-control": "no-store" },
+      });
+    } finally {
+      budget.release(held);
+      ticket.release();
+      collectWhenIdle();
     }
-    return await queue.run(async () => {
-      const image = await decodeImage(bytes, { maxPixels }).catch((e) => {
-        throw imageError(e);
-      });
-      const [prob] = await predictor.predict([image]);
-      if (q.format === "json") return json(summarizeMask(prob, { threshold: q.threshold }));
-      const png = renderPng(image, prob, {
-        format: q.format,
-        threshold: q.threshold,
-        bgColor: q.bgColor,
-      });
-      return new Response(png as Uint8Array<ArrayBuffer>, {
-        headers: { "content-type": "image/png", "cache-control": "no-store" },
-      });
-    });
   }
 
-  async function route(req: Request): Promise<Response> {
-    const url = new URL(req.url);
+  async function route(req: Request, url: URL): Promise<Response> {
     const methods = ROUTES[url.pathname];
-    if (!methods) throw new HttpError("notFound", `no route ${url.pathname.slice(0, 100)}`);
+    if (!methods) throw new HttpError("notFound", `no route ${quoteInput(url.pathname)}`);
+    if (cors && req.method === "OPTIONS") return cors.preflight(req);
     if (!methods.includes(req.method)) {
+      const allow = cors ? [...methods, "OPTIONS"] : methods;
       throw new HttpError(
         "methodNotAllowed",
-        `${req.method} is not allowed on ${url.pathname}; use ${methods.join(" or ")}`,
-        { allow: methods.join(", ") },
+        `${quoteInput(req.method)} is not allowed on ${url.pathname}; use ${allow.join(" or ")}`,
+        { allow: allow.join(", ") },
       );
     }
     if (url.pathname === "/predict") return await predict(req, url);
     if (url.pathname === "/healthz") {
       return json({
         ok: true,
+        mode: service.mode,
         ...options.health,
-        input: { size: predictor.options.inputSize, resize: predictor.options.resize },
-        limits: { maxBodyBytes, maxPixels, readTimeoutMs },
+        ...(input ? { input } : {}),
+        limits: {
+          maxBodyBytes,
+          maxPixels,
+          maxParts,
+          readTimeoutMs,
+          maxInflightBytes: budget.limit,
+        },
         queue: queue.stats(),
+        inflight: budget.stats(),
+        service: service.stats(),
+        memory: memory(),
       });
     }
-    return new Response(req.method === "HEAD" ? null : page, {
+    const [type, text] = ASSETS[url.pathname];
+    return new Response(req.method === "HEAD" ? null : text, {
       headers: {
-        "content-type": "text/html; charset=utf-8",
+        "content-type": type,
         "content-security-policy": PAGE_CSP,
         "x-content-type-options": "nosniff",
       },
@@ -200,10 +230,15 @@ export function createPredictHandler(
   }
 
   return async (req: Request): Promise<Response> => {
+    let res: Response;
     try {
-      return await route(req);
+      res = await route(req, new URL(req.url));
     } catch (e) {
-      return errorResponse(e, { onInternalError: options.onError });
+      // Refused before reading: say so to the client's connection, not only in the status.
+      if (!req.bodyUsed) req.body?.cancel().catch(() => {});
+      res = errorResponse(e, { onInternalError: options.onError });
     }
+    if (cors) { for (const [k, v] of Object.entries(cors.headers(req))) res.headers.set(k, v); }
+    return res;
   };
 }

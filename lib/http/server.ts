@@ -9,13 +9,16 @@
  * Loads the weights once at start-up (`U2NET_WEIGHTS`, else the README
  * demo's `runs/demo/model_best.safetensors`) on `U2NET_BACKEND` (default
  * auto: WebGPU, else wasm, else cpu; see `/healthz`), with network input
- * side `U2NET_INPUT_SIZE` (default 320). Without weights it
+ * side `U2NET_INPUT_SIZE` (default 320), `U2NET_WORKERS` prediction workers
+ * (default 1; 0: in-thread) and CORS origin(s) `U2NET_CORS` (default none).
+ * Without weights it
  * prints one line saying how to get them and exits with status 1: unlike
  * the rest of `lib/`, this module is a program entry point.
  *
  * @module
  */
 import type { BackendName } from "../backend.ts";
+import { readModelEnv } from "../io/model_cache.ts";
 import { type App, createApp } from "./app.ts";
 
 function env(name: string): string | undefined {
@@ -32,6 +35,9 @@ try {
     env: env("U2NET_WEIGHTS"),
     backend: (env("U2NET_BACKEND") ?? "auto") as BackendName,
     inputSize: env("U2NET_INPUT_SIZE") ? Number(env("U2NET_INPUT_SIZE")) : undefined,
+    workers: env("U2NET_WORKERS") ? Number(env("U2NET_WORKERS")) : undefined,
+    cors: env("U2NET_CORS"),
+    model: { env: readModelEnv() }, // U2NET_WEIGHTS=u2netp: the model cache and its overrides
     onError: (e) => console.error("internal error:", e),
   });
 } catch (e) {
@@ -40,8 +46,9 @@ try {
   Deno.exit(1);
 }
 console.error(
-  `u2net: ${app.model.config.name} from ${app.weights} on ${app.backend.backend}` +
-    (app.backend.adapter ? ` (${app.backend.adapter})` : ""),
+  `u2net: ${app.info.arch} from ${app.weights} on ${app.backend.backend}` +
+    (app.backend.adapter ? ` (${app.backend.adapter})` : "") + `, ${app.mode}` +
+    (app.fallbackReason ? ` (${app.fallbackReason})` : ""),
 );
 
 /** The `deno serve` handler. */

@@ -1,14 +1,24 @@
 /**
  * The expected state-dict keys and shapes of `u2net_full` / `u2net_lite`,
  * generated from the cfg tables of the spec (§1.2-1.4) so that weight readers
- * can validate files without building the network.
+ * can validate files without building the network, and the stage table of a
+ * custom-width U2-Net derived from its conv weight shapes.
  *
  * @module
  */
-import type { RawDType } from "./raw_tensor.ts";
+import type { RawDType, StateDict } from "./raw_tensor.ts";
 
-/** The two architectures. */
+/** The two named architectures. */
 export type Arch = "full" | "lite";
+
+/** A named architecture or `custom` (widths derived from a file's weights). */
+export type ArchKind = Arch | "custom";
+
+/** One stage: `[height, in, mid, out, rsu4f]`, En1..En6 then De5..De1. */
+export type ArchRow = readonly [number, number, number, number, boolean];
+
+/** The eleven stage rows of a U2-Net. */
+export type ArchTable = readonly ArchRow[];
 
 /** One convolution of the network. */
 export interface ConvSpec {
@@ -35,7 +45,7 @@ export interface KeySpec {
 }
 
 // [height, in, mid, out, rsu4f] for En1..En6 then De5..De1.
-type Row = [number, number, number, number, boolean];
+type Row = ArchRow;
 const CFG: Record<Arch, Row[]> = {
   full: [
     [7, 3, 32, 64, false],
@@ -68,6 +78,105 @@ const CFG: Record<Arch, Row[]> = {
 /** RSU stage heights, En1..En6 then De5..De1 (same for both architectures). */
 export const STAGE_HEIGHTS: readonly number[] = CFG.full.map((r) => r[0]);
 
+/** The stage rows of a named architecture. */
+export function archTable(arch: Arch): ArchTable {
+  return CFG[arch];
+}
+
+/** `full` or `lite` when `table` is one of them, else `custom`. */
+export function archKindOf(table: ArchTable): ArchKind {
+  for (const a of ["full", "lite"] as const) {
+    if (String(CFG[a]) === String(table)) return a;
+  }
+  return "custom";
+}
+
+/** Convs of stage `s` (ConvBNReLU only): `conv_in`, `h` encoders, `h - 1` decoders. */
+const STAGE_CONVS = CFG.full.map((r) => 2 * r[0]);
+
+/**
+ * Derives the stage table from the 112 ConvBNReLU weight shapes (OIHW, forward
+ * order: per stage `conv_in`, encoders, decoders). Heights and RSU-4F stages
+ * are U2-Net's (7,6,5,4,4F,4F / 4F,4,5,6,7); in/out come from each stage's
+ * `conv_in`, mid from its first encoder conv. Checks that the stages chain
+ * (En1 takes 3 channels, each encoder the previous one's output, each decoder
+ * the deeper stage's plus its skip's); `fail` receives what did not match.
+ */
+export function deriveArchTable(
+  shapes: readonly (readonly number[])[],
+  fail: (what: string) => never,
+): ArchTable {
+  const total = STAGE_CONVS.reduce((a, b) => a + b, 0);
+  if (shapes.length !== total) fail(`${shapes.length} ConvBNReLU-like convs, expected ${total}`);
+  const rows: ArchRow[] = [];
+  let at = 0;
+  CFG.full.forEach(([h, , , , f], s) => {
+    const [out, inCh] = shapes[at];
+    rows.push([h, inCh, shapes[at + 1][0], out, f]);
+    at += STAGE_CONVS[s];
+  });
+  rows.forEach((r, s) => {
+    const want = s === 0 ? 3 : s < 6 ? rows[s - 1][3] : rows[s - 1][3] + rows[10 - s][3];
+    if (r[1] !== want) {
+      const stage = s < 6 ? `En${s + 1}` : `De${11 - s}`;
+      fail(`a ${stage} conv_in taking ${r[1]} channels, expected ${want} (U2-Net topology)`);
+    }
+  });
+  return rows;
+}
+
+/**
+ * The stage table of a seed-named state dict, from each stage's
+ * `conv_in.conv.weight` and `encode_modules.0.conv.weight` shapes.
+ */
+export function archTableFromStateDict(sd: StateDict, fail: (what: string) => never): ArchTable {
+  const shapes: number[][] = [];
+  CFG.full.forEach(([h], s) => {
+    const p = s < 6 ? `encode_modules.${s}` : `decode_modules.${s - 6}`;
+    const names = [
+      `${p}.conv_in`,
+      ...Array.from({ length: h }, (_, j) => `${p}.encode_modules.${j}`),
+    ];
+    for (const n of names) {
+      const t = sd.get(`${n}.conv.weight`);
+      if (!t || t.shape.length !== 4) fail(`"${n}.conv.weight" is missing or not 4-D`);
+      shapes.push(t.shape);
+    }
+    for (let j = 0; j < h - 1; j++) shapes.push([0, 0, 3, 3]);
+  });
+  return deriveArchTable(shapes, fail);
+}
+
+/**
+ * The architecture of a seed-named state dict: a custom-width U2-Net when its
+ * widths chain and every conv weight has the shape they imply, else
+ * `named()` (full or lite, or its error for a dict that is neither).
+ */
+export function detectArchTable(sd: StateDict, named: () => Arch): [ArchKind, Arch | ArchTable] {
+  let table: ArchTable | undefined;
+  try {
+    table = archTableFromStateDict(sd, (what) => {
+      throw new TypeError(what);
+    });
+  } catch {
+    table = undefined;
+  }
+  if (table && archKindOf(table) === "custom") {
+    const fits = archConvs(table).every((c) => {
+      const t = sd.get(c.bn ? `${c.prefix}.conv.weight` : `${c.prefix}.weight`);
+      return t !== undefined && String(t.shape) === String(c.shape);
+    });
+    if (fits) return ["custom", table];
+  }
+  const arch = named();
+  return [arch, arch];
+}
+
+/** Stage widths of a table, for `configFromWidths`. */
+export function tableWidths(table: ArchTable): { inCh: number; midCh: number; outCh: number }[] {
+  return table.map(([, inCh, midCh, outCh]) => ({ inCh, midCh, outCh }));
+}
+
 function stageConvs(s: number, [h, inCh, mid, out, f]: Row): ConvSpec[] {
   const p = s < 6 ? `encode_modules.${s}` : `decode_modules.${s - 6}`;
   const c = (name: string, o: number, i: number, dilation: number): ConvSpec => ({
@@ -98,8 +207,8 @@ function stageConvs(s: number, [h, inCh, mid, out, f]: Row): ConvSpec[] {
  * The 119 convolutions in forward order: per stage (En1..En6, De5..De1)
  * `conv_in`, encoders, decoders; then `side_modules.0..5`; then `out_conv`.
  */
-export function archConvs(arch: Arch): ConvSpec[] {
-  const rows = CFG[arch];
+export function archConvs(arch: Arch | ArchTable): ConvSpec[] {
+  const rows = typeof arch === "string" ? CFG[arch] : arch;
   const convs = rows.flatMap((r, s) => stageConvs(s, r));
   // Sides: En6, De5, De4, De3, De2, De1.
   [5, 6, 7, 8, 9, 10].forEach((s, k) => {
@@ -126,7 +235,7 @@ export interface ArchKeysOptions {
 }
 
 /** Expected state-dict entries, in PyTorch's state-dict order. */
-export function archKeys(arch: Arch, options: ArchKeysOptions = {}): KeySpec[] {
+export function archKeys(arch: Arch | ArchTable, options: ArchKeysOptions = {}): KeySpec[] {
   const { convBias = false, bn = true, numBatchesTracked = true } = options;
   const out: KeySpec[] = [];
   const f32 = (key: string, shape: number[]) => out.push({ key, shape, dtype: "F32" });

@@ -90,6 +90,12 @@ export function materialize(t: PickleTensor, name: string): RawTensor {
         `stride [${t.stride}]) lies outside its storage of ${limit} elements`,
     );
   }
+  if (n > limit) {
+    // A stride-0 view could otherwise ask for any size from a tiny storage.
+    throw new RangeError(
+      `Cannot read tensor "${name}": current view has ${n} elements, more than its storage's ${limit}`,
+    );
+  }
   const eb = s.elemBytes;
   const out = new Uint8Array(n * eb);
   let contiguous = true;

@@ -28,6 +28,15 @@ const EOCD64_LOCATOR = 0x07064b50;
 const CENTRAL = 0x02014b50;
 const LOCAL = 0x04034b50;
 
+/** Largest entry the reader accepts (the full model's weights are 176 MB). */
+export const MAX_ZIP_ENTRY_BYTES = 2 ** 30;
+
+/** Compressed bytes fed to the inflater at a time. */
+const INFLATE_SLICE = 4096;
+
+/** Deflate's largest possible expansion (258 bytes per 2 bits, ~1032:1). */
+const MAX_DEFLATE_RATIO = 1032;
+
 function fail(what: string): never {
   throw new RangeError(`Cannot read zip: ${what}`);
 }
@@ -106,6 +115,25 @@ export function readZip(bytes: Uint8Array): ZipArchive {
     if (local + 30 > n || u32(local) !== LOCAL) {
       fail(`current local header of "${name}" at byte ${local} is invalid`);
     }
+    // A local header that states sizes (no data descriptor, bit 3) must agree.
+    const localComp = u32(local + 18), localSize = u32(local + 22);
+    if (
+      (u16(local + 6) & 8) === 0 && localComp !== 0xffffffff && localSize !== 0xffffffff &&
+      (localComp !== compSize || localSize !== size)
+    ) {
+      fail(
+        `current entry "${name}" has sizes ${compSize}/${size} in the central directory ` +
+          `but ${localComp}/${localSize} in its local header`,
+      );
+    }
+    if (
+      size > MAX_ZIP_ENTRY_BYTES || (method === 8 && size > MAX_DEFLATE_RATIO * compSize + 1024)
+    ) {
+      fail(
+        `current entry "${name}" declares ${size} bytes from ${compSize} compressed ` +
+          `(at most ${MAX_ZIP_ENTRY_BYTES} bytes and ${MAX_DEFLATE_RATIO}:1)`,
+      );
+    }
     const start = local + 30 + u16(local + 26) + u16(local + 28);
     if (start + compSize > n) {
       fail(`current entry "${name}" ends at byte ${start + compSize}, past the end (${n} bytes)`);
@@ -166,20 +194,49 @@ export async function inflateZip(archive: ZipArchive): Promise<ZipArchive> {
       out.set(name, e);
       continue;
     }
-    let data: Uint8Array;
-    try {
-      const stream = new Blob([e.raw as Uint8Array<ArrayBuffer>]).stream()
-        .pipeThrough(new DecompressionStream("deflate-raw"));
-      data = new Uint8Array(await new Response(stream).arrayBuffer());
-    } catch {
-      throw new RangeError(`Cannot inflate zip entry "${name}": current data is not valid deflate`);
-    }
-    if (data.byteLength !== e.size) {
-      throw new RangeError(
-        `Cannot inflate zip entry "${name}": current size is ${data.byteLength}, expected ${e.size}`,
-      );
-    }
-    out.set(name, { name, method: 0, size: e.size, raw: data });
+    out.set(name, { name, method: 0, size: e.size, raw: await inflateEntry(e) });
   }
+  return out;
+}
+
+/**
+ * Inflates one entry into a buffer of its declared size, streaming: output
+ * past the declared size stops the inflation at once (a zip bomb never
+ * grows beyond `size` bytes plus one chunk).
+ */
+async function inflateEntry(e: ZipEntry): Promise<Uint8Array> {
+  const fail = (why: string): never => {
+    throw new RangeError(`Cannot inflate zip entry "${e.name}": current data ${why}`);
+  };
+  const out = new Uint8Array(e.size);
+  // Small input slices (views) bound each output chunk (deflate: ~1032x).
+  let at = 0;
+  const input = new ReadableStream<Uint8Array<ArrayBuffer>>({
+    pull(c) {
+      if (at >= e.raw.byteLength) return c.close();
+      c.enqueue(e.raw.subarray(at, at += INFLATE_SLICE) as Uint8Array<ArrayBuffer>);
+    },
+  }, { highWaterMark: 0 });
+  const reader = input.pipeThrough(new DecompressionStream("deflate-raw")).getReader();
+  let n = 0;
+  try {
+    while (true) {
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await reader.read();
+      } catch {
+        return fail("is not valid deflate");
+      }
+      if (chunk.done) break;
+      if (n + chunk.value.byteLength > e.size) {
+        fail(`inflates past its declared ${e.size} bytes`);
+      }
+      out.set(chunk.value, n);
+      n += chunk.value.byteLength;
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+  if (n !== e.size) fail(`inflates to ${n} bytes, expected ${e.size}`);
   return out;
 }

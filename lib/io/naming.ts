@@ -6,7 +6,13 @@
  *
  * @module
  */
-import { type Arch, archKeys, STAGE_HEIGHTS } from "./_arch_shapes.ts";
+import {
+  type Arch,
+  archKeys,
+  type ArchKind,
+  detectArchTable,
+  STAGE_HEIGHTS,
+} from "./_arch_shapes.ts";
 import { numElements, type RawTensor, type StateDict, toFloat32 } from "./raw_tensor.ts";
 
 export type { Arch } from "./_arch_shapes.ts";
@@ -20,8 +26,8 @@ export interface NormalizedStateDict {
   stateDict: StateDict;
   /** Naming of the input. */
   naming: Naming;
-  /** Architecture, detected from shapes. */
-  arch: Arch;
+  /** Architecture, detected from shapes (`custom`: other widths that chain like U2-Net's). */
+  arch: ArchKind;
   /** True when the ConvBNReLU convs carry biases (ORIG and converted official weights). */
   convBias: boolean;
 }
@@ -153,9 +159,9 @@ export function normalizeStateDict(
       if (s !== null) seedNamed.set(s, t);
     }
   }
-  const arch = detectArch(seedNamed);
+  const [arch, table] = detectArchTable(seedNamed, () => detectArch(seedNamed));
   const convBias = [...seedNamed.keys()].some((k) => k.endsWith(".conv.bias"));
-  const expected = archKeys(arch, { convBias, bn: !foldedBn });
+  const expected = archKeys(table, { convBias, bn: !foldedBn });
   const stateDict: StateDict = new Map();
   for (const e of expected) {
     const t = seedNamed.get(e.key);

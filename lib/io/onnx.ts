@@ -9,7 +9,12 @@
 import { type PbField, pbFields, pbFloats, pbInts, pbString } from "./_protobuf.ts";
 import type { RawData, RawDType, RawTensor } from "./raw_tensor.ts";
 
-export { type FoldedConv, type OnnxFolded, onnxToFoldedStateDict } from "./onnx_fold.ts";
+export {
+  type FoldedConv,
+  type OnnxFolded,
+  onnxToFoldedStateDict,
+  type ResizeCoordinates,
+} from "./onnx_fold.ts";
 export type { OnnxFoldOptions } from "./onnx_fold.ts";
 
 /** A node attribute; which fields are set depends on `type` (ONNX AttributeType). */
@@ -92,6 +97,22 @@ const ONNX_DTYPES: Record<number, [RawDType, number, (b: ArrayBuffer, n: number)
   11: ["F64", 8, (b, n) => new Float64Array(b, 0, n)],
 };
 
+/** A bfloat16 tensor (raw or in int32_data) widened to F32: its bits are float32's top half. */
+function bfloat16(name: string, shape: number[], f: PbField[]): RawTensor & { name: string } {
+  const raw = f.find((x) => x.no === 9);
+  const bits = raw
+    ? new Uint16Array(raw.bytes.slice().buffer, 0, raw.bytes.byteLength >> 1)
+    : Uint16Array.from(pbInts(f, 5));
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (bits.length !== n) {
+    throw new RangeError(
+      `Cannot load ONNX: tensor "${name}" has ${bits.length} values, shape needs ${n}`,
+    );
+  }
+  const u = Uint32Array.from(bits, (b) => b << 16);
+  return { name, dtype: "F32", shape, data: new Float32Array(u.buffer) };
+}
+
 /** Decodes a TensorProto; `undefined` for data types this reader does not handle. */
 function parseTensor(bytes: Uint8Array): (RawTensor & { name: string }) | undefined {
   const f = pbFields(bytes);
@@ -101,6 +122,7 @@ function parseTensor(bytes: Uint8Array): (RawTensor & { name: string }) | undefi
   if (f.some((x) => x.no === 14 && x.varint === 1n)) {
     throw new TypeError(`Cannot load ONNX: tensor "${name}" uses external data`);
   }
+  if (type === 16) return bfloat16(name, shape, f);
   const spec = ONNX_DTYPES[type];
   if (!spec) return undefined;
   const [dtype, size, ctor] = spec;

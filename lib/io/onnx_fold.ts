@@ -1,14 +1,34 @@
 /**
  * Maps an exported U2-Net ONNX graph onto seed state-dict keys. The exporter
  * folds BatchNorm into the convs and renames their initializers
- * (`onnx::Conv_1820`), so convs are matched by graph order and data flow, and
- * every kernel shape, dilation and padding is checked against the architecture.
+ * (`onnx::Conv_1820`), so convs are matched by graph order and data flow; the
+ * channel widths are derived from the conv weight shapes (full, lite or a
+ * custom-width U2-Net such as silueta), and every kernel shape, dilation and
+ * padding is checked against U2-Net's topology.
+ *
+ * Accepted: weights as initializers or `Constant` nodes (through `Identity`
+ * and `Cast`), float16/float64 weights (converted to float32), BatchNorm
+ * folded or as `BatchNormalization` nodes (folded here), `Resize` of any
+ * opset or `Upsample` (bilinear), fixed or dynamic input shapes.
  *
  * @module
  */
-import { type Arch, archConvs, archKeys, type ConvSpec } from "./_arch_shapes.ts";
+import {
+  archConvs,
+  archKeys,
+  type ArchKind,
+  archKindOf,
+  type ArchTable,
+  type ConvSpec,
+  deriveArchTable,
+  tableWidths,
+} from "./_arch_shapes.ts";
+import { checkImagePath, checkResizes, type ResizeCoordinates } from "./_onnx_checks.ts";
 import type { OnnxGraph, OnnxModel, OnnxNode } from "./onnx.ts";
 import { type RawTensor, type StateDict, toFloat32 } from "./raw_tensor.ts";
+import { configFromWidths, type U2NetConfig } from "../model/config.ts";
+
+export type { ResizeCoordinates } from "./_onnx_checks.ts";
 
 /** One conv with BatchNorm folded in. */
 export interface FoldedConv {
@@ -32,10 +52,19 @@ export interface OnnxFolded {
   stateDict: StateDict;
   /** The 119 convs in seed forward order (stages, then `side_modules.0..5`, then `out_conv`). */
   convs: FoldedConv[];
-  /** Architecture. */
-  arch: Arch;
+  /** Architecture: `full`, `lite`, or `custom` (other widths, see `config`). */
+  arch: ArchKind;
+  /** The network's config, with the widths derived from the conv weight shapes. */
+  config: U2NetConfig;
   /** Order of the side convs in the graph: ORIG computes side1 (De1) first, the seed side6 (En6). */
   sideOrder: "orig" | "seed";
+  /**
+   * Coordinate mode the file's resizes declare. `asymmetric` (an `Upsample`,
+   * an opset-10 `Resize`, or an explicit `asymmetric` mode: PyTorch exports
+   * before opset 11) is imported as PyTorch's half-pixel bilinear, the mode
+   * U2-Net was trained with; onnxruntime running such a file differs from it.
+   */
+  resize: ResizeCoordinates;
 }
 
 /** Options for {@linkcode onnxToFoldedStateDict}. */
@@ -64,7 +93,9 @@ function constant(ctx: Ctx, name: string, depth = 0): RawTensor | undefined {
   if (init) return init;
   const p = ctx.producers.get(name);
   if (p?.opType === "Constant") return p.attributes.get("value")?.t;
-  if (p?.opType === "Identity" && depth < 8) return constant(ctx, p.inputs[0], depth + 1);
+  const passThrough = p?.opType === "Identity" ||
+    (p?.opType === "Cast" && [1, 10, 11, 16].includes(p.attributes.get("to")?.i ?? 0));
+  if (passThrough && depth < 8) return constant(ctx, p!.inputs[0], depth + 1);
   return undefined;
 }
 
@@ -158,25 +189,21 @@ export function onnxToFoldedStateDict(model: OnnxModel, options: OnnxFoldOptions
   }
   const ops = new Set(g.nodes.map((n) => n.opType));
   for (const op of ["Concat", "MaxPool", "Add"]) if (!ops.has(op)) fail(`graph has no ${op} node`);
-  if (!ops.has("Resize") && !ops.has("Upsample")) fail("graph has no Resize node");
-  for (const n of g.nodes) {
-    const mode = n.attributes.get("coordinate_transformation_mode")?.s;
-    if (n.opType === "Resize" && mode && mode !== "half_pixel" && mode !== "pytorch_half_pixel") {
-      fail(`Resize ${n.name} uses ${mode}, expected half_pixel (align_corners=False)`);
-    }
-  }
+  if (!ops.has("Resize") && !ops.has("Upsample")) fail("graph has no Resize or Upsample node");
+  const path = checkImagePath(g, consumers);
+  const resize = checkResizes(path, model.opsetVersion);
   const nodes = g.nodes.filter((n) => n.opType === "Conv");
-  if (nodes.length !== 119) fail(`graph has ${nodes.length} Conv nodes, expected 119`);
+  if (nodes.length !== 119) fail(`graph has ${nodes.length} Conv nodes, expected 119 (U2-Net)`);
   const ctx: Ctx = { g, producers, consumers };
   const folded = nodes.map((n, i) => fold(ctx, n, i));
-  const o1 = folded[1][2][0];
-  const arch: Arch = o1 === 32 ? "full" : o1 === 16 ? "lite" : fail(
-    `conv 1 has ${o1} output channels, expected 32 (full) or 16 (lite)`,
-  );
-  const specs = archConvs(arch);
   const bnIdx = nodes.map((_, i) => i).filter((i) => folded[i][2][0] !== 1);
   const headIdx = nodes.map((_, i) => i).filter((i) => folded[i][2][0] === 1);
-  if (bnIdx.length !== 112) fail(`graph has ${bnIdx.length} ConvBNReLU-like convs, expected 112`);
+  const table = deriveArchTable(
+    bnIdx.map((i) => folded[i][2]),
+    (what) => fail(`graph has ${what}`),
+  );
+  const arch = archKindOf(table);
+  const specs = archConvs(table);
   const assigned = new Map<number, number>(); // spec index -> conv index
   bnIdx.forEach((ci, si) => assigned.set(si, ci));
   const stageOf = new Map<OnnxNode, number>(bnIdx.map((ci, si) => [nodes[ci], specs[si].stage]));
@@ -226,10 +253,12 @@ export function onnxToFoldedStateDict(model: OnnxModel, options: OnnxFoldOptions
     fail("fuse conv input is not the concat of side outputs d1..d6");
   }
   return {
-    stateDict: toStateDict(arch, convs, options.identityBn ?? false),
+    stateDict: toStateDict(table, convs, options.identityBn ?? false),
     convs,
     arch,
+    config: configFromWidths(tableWidths(table)),
     sideOrder: sideSeq[0] === 5 ? "orig" : "seed",
+    resize,
   };
 }
 
@@ -241,7 +270,7 @@ const IDENTITY_BN: Record<string, number> = {
   running_var: Math.fround(1 - 1e-5),
 };
 
-function toStateDict(arch: Arch, convs: FoldedConv[], identityBn: boolean): StateDict {
+function toStateDict(arch: ArchTable, convs: FoldedConv[], identityBn: boolean): StateDict {
   const byKey = new Map<string, RawTensor>();
   for (const c of convs) {
     byKey.set(`${c.key}.weight`, c.weight);

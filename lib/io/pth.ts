@@ -10,7 +10,7 @@ import { PickleTensor } from "./_pickle_globals.ts";
 import { materialize, storageType, type TorchStorage } from "./_torch_storage.ts";
 import { readZip, type ZipArchive, zipEntryData } from "./_zip.ts";
 import { unpickleAt } from "./pickle.ts";
-import type { StateDict } from "./raw_tensor.ts";
+import { numElements, type StateDict } from "./raw_tensor.ts";
 
 /** What {@linkcode readPth} returns. */
 export interface PthResult {
@@ -105,7 +105,7 @@ export function readPthArchive(zip: ZipArchive): PthResult {
     return s;
   };
   const { value } = unpickleAt(zipEntryData(zip.get(pkl)!), 0, { persistentLoad });
-  return finish(value, "zip");
+  return finish(value, "zip", storageBytes(storages.values()));
 }
 
 function readLegacy(bytes: Uint8Array): PthResult {
@@ -159,10 +159,36 @@ function readLegacy(bytes: Uint8Array): PthResult {
     s.bytes = bytes.subarray(pos + 8, end);
     pos = end;
   }
-  return finish(main.value, "legacy");
+  return finish(main.value, "legacy", storageBytes(storages.values()));
 }
 
-function finish(value: unknown, format: "zip" | "legacy"): PthResult {
+/** Bytes of the root storages (views are parts of theirs). */
+function storageBytes(storages: Iterable<TorchStorage>): number {
+  let n = 0;
+  for (const s of storages) if (!s.root) n += s.bytes?.byteLength ?? 0;
+  return n;
+}
+
+/**
+ * Tensors may share storages, but a small pickle naming one large storage
+ * many times would otherwise copy it out as often: the tensors' bytes are
+ * held to twice their storages' (+1 MiB).
+ */
+function checkBudget(sd: Map<unknown, unknown>, budget: number): void {
+  let total = 0;
+  for (const v of sd.values()) {
+    if (!(v instanceof PickleTensor)) continue;
+    const s = v.storage as Partial<TorchStorage> | null;
+    total += numElements(v.shape) * (s?.elemBytes ?? 1);
+  }
+  if (total > 2 * budget + 2 ** 20) {
+    throw new RangeError(
+      `Cannot read .pth: current tensors take ${total} bytes, more than twice their storages' ${budget}`,
+    );
+  }
+}
+
+function finish(value: unknown, format: "zip" | "legacy", budget: number): PthResult {
   if (!(value instanceof Map)) {
     throw new TypeError(`Cannot read .pth: current top-level object is not a dict`);
   }
@@ -176,6 +202,7 @@ function finish(value: unknown, format: "zip" | "legacy"): PthResult {
     const e = value.get("epoch");
     if (typeof e === "number") epoch = e;
   }
+  checkBudget(sd, budget);
   const stateDict: StateDict = new Map();
   const strip = [...sd.keys()].every((k) => typeof k === "string" && k.startsWith("module."));
   for (const [k, v] of sd) {

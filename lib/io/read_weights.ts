@@ -6,11 +6,14 @@
  * @module
  */
 import { inflateZip, readZip, zipNeedsInflate } from "./_zip.ts";
-import { type Arch, type Naming, normalizeStateDict } from "./naming.ts";
-import { onnxToFoldedStateDict, parseOnnx } from "./onnx.ts";
+import { checkWeights, namingFile } from "./check_weights.ts";
+import { type ArchKind, archTableFromStateDict, tableWidths } from "./_arch_shapes.ts";
+import { type Naming, normalizeStateDict } from "./naming.ts";
+import { onnxToFoldedStateDict, parseOnnx, type ResizeCoordinates } from "./onnx.ts";
 import { isLegacyPth, type PthResult, readPth, readPthArchive } from "./pth.ts";
 import type { StateDict } from "./raw_tensor.ts";
 import { readSafetensors } from "./safetensors.ts";
+import { configFromWidths, resolveConfig, type U2NetConfig } from "../model/config.ts";
 
 /** Weight file formats {@linkcode readWeights} understands. */
 export type WeightsFormat = "safetensors" | "pth-zip" | "pth-legacy" | "onnx";
@@ -23,12 +26,21 @@ export interface LoadedWeights {
   format: WeightsFormat;
   /** The file's key naming (for ONNX: whose forward order the side convs follow). */
   naming: Naming;
-  /** Architecture. */
-  arch: Arch;
+  /** Architecture: `full`, `lite`, or `custom` (other widths, see `config`). */
+  arch: ArchKind;
+  /** The network to build: the architecture's config, or one with the file's widths. */
+  config: U2NetConfig;
   /** True when ConvBNReLU convs carry biases (build the network with `convBias: true`). */
   convBias: boolean;
   /** True when BatchNorm is folded into conv weights/biases (ONNX) and BN keys are absent. */
   foldedBn: boolean;
+  /**
+   * ONNX only: the coordinate mode the file's resizes declare. `asymmetric`
+   * (`Upsample`, opset-10 `Resize`: PyTorch exports before opset 11) is
+   * imported as PyTorch's half-pixel bilinear, which U2-Net was trained with;
+   * onnxruntime running that file shifts every upsampling by half a pixel.
+   */
+  resize?: ResizeCoordinates;
   /** Training checkpoint epoch, when present. */
   epoch?: number;
 }
@@ -85,6 +97,8 @@ async function readAny(
       format,
       naming: folded.sideOrder,
       arch: folded.arch,
+      config: folded.config,
+      resize: folded.resize,
       convBias: true,
       foldedBn: !identity,
     };
@@ -105,7 +119,18 @@ async function readAny(
   // BN-folded exports (`exportFolded`) have conv biases and no BatchNorm keys at all.
   const foldedBn = sd.size > 0 && ![...sd.keys()].some((k) => /\.bn(_s1)?\./.test(k));
   const n = normalizeStateDict(sd, { foldedBn });
-  return { ...n, format, foldedBn, ...(epoch === undefined ? {} : { epoch }) };
+  const config = n.arch === "custom"
+    ? configFromWidths(tableWidths(archTableFromStateDict(n.stateDict, (what) => {
+      throw new TypeError(`Cannot read weights: current ${what}`);
+    })))
+    : resolveConfig(n.arch);
+  return {
+    ...n,
+    config,
+    format,
+    foldedBn,
+    ...(epoch === undefined ? {} : { epoch }),
+  };
 }
 
 /**
@@ -128,10 +153,14 @@ export async function readWeights(
 ): Promise<LoadedWeights> {
   const format = sniffWeightsFormat(bytes, filename);
   try {
-    return await readAny(bytes, format, options);
+    const w = await readAny(bytes, format, options);
+    checkWeights(w.stateDict, filename); // NaN/Inf or a negative running_var: refused
+    return w;
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    if ((e instanceof TypeError || e instanceof RangeError) && msg.startsWith("Cannot")) throw e;
+    if ((e instanceof TypeError || e instanceof RangeError) && msg.startsWith("Cannot")) {
+      throw namingFile(e, filename); // a truncated file's error names the file
+    }
     throw new TypeError(
       `Cannot read ${format} weights${filename ? ` "${filename}"` : ""}: current file is ` +
         `malformed (${msg.split("\n")[0]})`,

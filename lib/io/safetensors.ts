@@ -61,27 +61,65 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
   const base = 8 + headerLen;
   const tensors: StateDict = new Map();
   let metadata: Record<string, string> = {};
+  const spans: [number, number, string][] = [];
   for (const [name, entry] of Object.entries(header)) {
     if (name === "__metadata__") {
       metadata = (entry ?? {}) as Record<string, string>;
       continue;
     }
-    const { dtype, shape, data_offsets: offs } = entry as {
+    const { dtype, shape, data_offsets: offs } = (entry ?? {}) as {
       dtype: RawDType;
       shape: number[];
       data_offsets: [number, number];
     };
     const ctor = CTORS[dtype];
     if (!ctor) throw new TypeError(`Cannot read tensor "${name}": current dtype is ${dtype}`);
-    const n = numElements(shape);
-    const [start, end] = offs;
-    if (end - start !== n * DTYPE_BYTES[dtype] || base + end > bytes.byteLength || start > end) {
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
       throw new RangeError(
-        `Cannot read tensor "${name}": current data offsets are ${start}..${end}`,
+        `Cannot read tensor "${name}": current shape is ${JSON.stringify(shape)}`,
       );
     }
+    const n = numElements(shape);
+    const [start, end] = Array.isArray(offs) ? offs : [NaN, NaN];
+    if (
+      !Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || start > end ||
+      end - start !== n * DTYPE_BYTES[dtype] || base + end > bytes.byteLength
+    ) {
+      throw new RangeError(
+        `Cannot read tensor "${name}": current data offsets are ${start}..${end} ` +
+          `(shape [${shape}] of ${dtype} needs ${n * DTYPE_BYTES[dtype]} bytes, ` +
+          `${bytes.byteLength - base} after the header)`,
+      );
+    }
+    spans.push([start, end, name]);
+  }
+  // As the reference implementation: tensors tile the data exactly, no overlap, no gap.
+  spans.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let at = 0;
+  for (const [start, end, name] of spans) {
+    if (start !== at) {
+      throw new RangeError(
+        `Cannot read tensor "${name}": current data offsets ${start}..${end} ` +
+          (start < at
+            ? `overlap the tensor before it (which ends at ${at})`
+            : `leave a gap after byte ${at}`),
+      );
+    }
+    at = end;
+  }
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === "__metadata__") continue;
+    const { dtype, shape, data_offsets: [start, end] } = entry as {
+      dtype: RawDType;
+      shape: number[];
+      data_offsets: [number, number];
+    };
     const copy = bytes.slice(base + start, base + end);
-    tensors.set(name, { dtype, shape: [...shape], data: ctor(copy.buffer, n) });
+    tensors.set(name, {
+      dtype,
+      shape: [...shape],
+      data: CTORS[dtype](copy.buffer, numElements(shape)),
+    });
   }
   return { tensors, metadata };
 }

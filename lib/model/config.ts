@@ -20,10 +20,16 @@ export interface StageConfig {
   side: boolean;
 }
 
+/** Architecture names accepted where a config is expected. */
+export type ArchName = "full" | "lite";
+
 /** A whole network: six encoder stages (En1…En6) and five decoder stages (De5…De1). */
 export interface U2NetConfig {
-  /** Architecture name. */
-  name: "full" | "lite";
+  /**
+   * Architecture name: `full`, `lite`, or `custom` for other channel widths
+   * (e.g. derived from a weight file's conv shapes, {@linkcode configFromWidths}).
+   */
+  name: ArchName | "custom";
   /** En1 … En6. */
   encoder: readonly StageConfig[];
   /** De5 … De1. */
@@ -96,9 +102,6 @@ export const U2NET_LITE: U2NetConfig = Object.freeze({
   ] as Row[]).map(stage),
 });
 
-/** Architecture names accepted where a config is expected. */
-export type ArchName = U2NetConfig["name"];
-
 /**
  * Resolves an architecture name or config to a config.
  *
@@ -115,4 +118,77 @@ export function resolveConfig(arch: ArchName | U2NetConfig): U2NetConfig {
   throw new TypeError(
     `Cannot resolve architecture: current value is "${arch}", expected full|lite`,
   );
+}
+
+/** Channel widths of one stage; heights, RSU-4F stages and side outputs are U2-Net's. */
+export interface StageWidths {
+  /** Input channels. */
+  inCh: number;
+  /** Middle channels. */
+  midCh: number;
+  /** Output channels. */
+  outCh: number;
+}
+
+/**
+ * A config with U2-Net's topology (heights 7,6,5,4,4F,4F / 4F,4,5,6,7, sides
+ * on En6 and every decoder) and the given widths, En1…En6 then De5…De1. It is
+ * {@linkcode U2NET_FULL} or {@linkcode U2NET_LITE} when the widths are theirs,
+ * else a config named `custom`. The widths must chain: En1 takes 3 channels,
+ * each encoder the previous one's output, each decoder the deeper stage's
+ * output plus its skip's.
+ *
+ * @example
+ * ```ts
+ * import { configFromWidths, U2NET_LITE } from "./config.ts";
+ * const half = U2NET_LITE.encoder.concat(U2NET_LITE.decoder).map((s, i) => ({
+ *   inCh: i === 0 ? 3 : s.inCh / 2,
+ *   midCh: s.midCh / 2,
+ *   outCh: s.outCh / 2,
+ * }));
+ * configFromWidths(half).name; // "custom"
+ * ```
+ */
+export function configFromWidths(widths: readonly StageWidths[]): U2NetConfig {
+  const rows = [...U2NET_FULL.encoder, ...U2NET_FULL.decoder];
+  if (widths.length !== rows.length) {
+    throw new RangeError(
+      `Cannot build U2-Net config: current widths have ${widths.length} stages, expected 11`,
+    );
+  }
+  widths.forEach((w, s) => {
+    const want = s === 0
+      ? 3
+      : s < 6
+      ? widths[s - 1].outCh
+      : widths[s - 1].outCh + widths[10 - s].outCh;
+    const ok = [w.inCh, w.midCh, w.outCh].every((x) => Number.isInteger(x) && x > 0);
+    if (!ok || w.inCh !== want) {
+      throw new RangeError(
+        `Cannot build U2-Net config: current stage ${s} widths are ${w.inCh}/${w.midCh}/${w.outCh}` +
+          ` (in/mid/out), expected positive integers with in = ${want}`,
+      );
+    }
+  });
+  const stages = rows.map((r, s) => ({ ...r, ...widths[s] } as StageConfig));
+  for (const named of [U2NET_FULL, U2NET_LITE]) {
+    const all = [...named.encoder, ...named.decoder];
+    if (
+      all.every((r, s) =>
+        r.inCh === stages[s].inCh && r.midCh === stages[s].midCh && r.outCh === stages[s].outCh
+      )
+    ) {
+      return named;
+    }
+  }
+  return Object.freeze({
+    name: "custom",
+    encoder: stages.slice(0, 6).map(pickStage),
+    decoder: stages.slice(6).map(pickStage),
+  });
+}
+
+function pickStage(s: StageConfig): StageConfig {
+  const { height, inCh, midCh, outCh, dilated, side } = s;
+  return { height, inCh, midCh, outCh, dilated, side };
 }

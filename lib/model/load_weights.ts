@@ -44,7 +44,7 @@ export const DEFAULT_IDENTITY_BN = false;
  * ```
  */
 export function modelFromWeights(weights: LoadedWeights): U2Net {
-  const model = U2Net.create(weights.arch, {
+  const model = U2Net.create(weights.config, {
     convBias: weights.convBias,
     batchNorm: !weights.foldedBn,
   });

@@ -17,8 +17,10 @@
  */
 export {
   type ArchName,
+  configFromWidths,
   resolveConfig,
   type StageConfig,
+  type StageWidths,
   U2NET_FULL,
   U2NET_LITE,
 } from "./config.ts";
@@ -67,3 +69,39 @@ export {
   type ReadWeightsOptions,
   type WeightsFormat,
 } from "../io/read_weights.ts";
+export {
+  DEFAULT_MODEL_BASE_URL,
+  isModelName,
+  loadModelZoo,
+  type LoadModelZooOptions,
+  mergeManifest,
+  MODEL_BASE_URL_ENV,
+  MODEL_HOSTS,
+  MODEL_MANIFEST_ENV,
+  MODEL_ZOO,
+  type ModelManifest,
+  type ModelManifestEntry,
+  modelUrl,
+  type ModelZooEntry,
+  type ZooArch,
+} from "../io/model_zoo.ts";
+export {
+  type CachedModel,
+  type EnsuredModel,
+  ensureModel,
+  type EnsureModelOptions,
+  fileMd5,
+  listCachedModels,
+  MODEL_ENV_VARS,
+  MODEL_HOME_ENV,
+  modelCacheDir,
+  type ModelEnv,
+  type ModelZooOptions,
+} from "../io/model_cache.ts";
+export {
+  DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS,
+  DownloadError,
+  type DownloadErrorKind,
+  type DownloadOptions,
+  downloadVerified,
+} from "../io/download.ts";

@@ -1,8 +1,10 @@
 /**
  * The predictor's and evaluate()'s use of the engines: one engine per input
- * shape, built on first use and kept (the oldest dropped past
- * {@linkcode ENGINE_CACHE_SIZE}); the recorded WebGPU engine on tfjs' device,
- * or the CPU engine (our WebAssembly kernels) elsewhere.
+ * shape, sized before it is built (over `maxEngineBytes`: an
+ * `EngineMemoryError`), built on first use and kept (the least recently used
+ * dropped past {@linkcode ENGINE_CACHE_SIZE} engines or `maxCacheBytes`); the
+ * recorded WebGPU engine on tfjs' device, or the CPU engine (our WebAssembly
+ * kernels) elsewhere.
  *
  * @module
  */
@@ -11,6 +13,7 @@ import { U2Net } from "../model/u2net.ts";
 import { GpuEngine } from "./gpu_engine.ts";
 import { CpuEngine } from "./cpu_engine.ts";
 import { CpuWeightCache } from "./cpu_weight_cache.ts";
+import { DEFAULT_MAX_ENGINE_CACHE_BYTES, EngineMemoryError } from "./engine_memory.ts";
 import { tfjsDevice } from "../model/_webgpu.ts";
 
 /** Which engine a predictor runs the network with. */
@@ -58,27 +61,121 @@ interface Engine {
   dispose(): void;
 }
 
-/** Runs host NHWC batches through per-shape engines. */
+/** Options of {@linkcode EngineRunner}. */
+export interface EngineRunnerOptions {
+  /** Threads of the cpu engines. @default 1 */
+  threads?: number;
+  /**
+   * Largest engine in bytes (estimated before it is built); a shape that
+   * needs more is refused with an `EngineMemoryError`. The predictor passes
+   * `DEFAULT_MAX_ENGINE_BYTES`; evaluate() (one square shape) no limit.
+   * @default Infinity
+   */
+  maxEngineBytes?: number;
+  /**
+   * Largest sum of the kept engines' bytes: the least recently used are
+   * dropped (and their memory released) before a new engine is built.
+   * @default DEFAULT_MAX_ENGINE_CACHE_BYTES
+   */
+  maxCacheBytes?: number;
+  /**
+   * An input of this side squared (the predictor's own input size) is always
+   * allowed, even when its engine is over `maxEngineBytes`. @default 0
+   */
+  inputSize?: number;
+}
+
+/** One kept engine and its estimated bytes. */
+interface Kept {
+  engine: Promise<Engine>;
+  bytes: number;
+}
+
+/**
+ * Runs host NHWC batches through per-shape engines: at most
+ * {@linkcode ENGINE_CACHE_SIZE} (cpu: {@linkcode CPU_ENGINE_CACHE_SIZE}) kept,
+ * least recently used dropped first, each and all together bounded in bytes.
+ */
 export class EngineRunner {
   readonly #model: U2Net;
   readonly #kind: "gpu" | "cpu";
   readonly #threads: number;
-  readonly #engines = new Map<string, Promise<Engine>>();
+  readonly #maxEngineBytes: number;
+  readonly #maxCacheBytes: number;
+  readonly #inputSize: number;
+  readonly #engines = new Map<string, Kept>();
+  readonly #limits = new Map<number, number>();
   /** The cpu engines' folded and packed weights, shared across input sizes. */
-  readonly #weights = new CpuWeightCache();
+  #weights = new CpuWeightCache();
 
   /**
    * Shares `model` (not owned); gpu engines use tfjs' WebGPU device, cpu
    * engines run on `threads` threads.
    */
-  constructor(
-    model: U2Net,
-    kind: "gpu" | "cpu" = "gpu",
-    { threads = 1 }: { threads?: number } = {},
-  ) {
+  constructor(model: U2Net, kind: "gpu" | "cpu" = "gpu", options: EngineRunnerOptions = {}) {
     this.#model = model;
     this.#kind = kind;
-    this.#threads = threads;
+    this.#threads = options.threads ?? 1;
+    this.#maxEngineBytes = options.maxEngineBytes ?? Infinity;
+    this.#maxCacheBytes = options.maxCacheBytes ?? DEFAULT_MAX_ENGINE_CACHE_BYTES;
+    this.#inputSize = options.inputSize ?? 0;
+    for (
+      const [what, v] of [["maxEngineBytes", this.#maxEngineBytes], [
+        "maxCacheBytes",
+        this.#maxCacheBytes,
+      ]]
+    ) {
+      if (!(v as number > 0)) {
+        throw new RangeError(`Cannot create EngineRunner: current ${what} is ${v}`);
+      }
+    }
+  }
+
+  /** Engines kept now. */
+  get size(): number {
+    return this.#engines.size;
+  }
+
+  /** Estimated bytes of the engines kept now. */
+  get keptBytes(): number {
+    let n = 0;
+    for (const k of this.#engines.values()) n += k.bytes;
+    return n;
+  }
+
+  /** Estimated bytes of the engine for a `[batch, height, width]` input (nothing is built). */
+  estimateBytes(height: number, width: number, batch = 1): number {
+    return this.#kind === "cpu"
+      ? CpuEngine.estimateBytes(this.#model, { height, width, threads: this.#threads })
+      : GpuEngine.estimateBytes(this.#model, { batch, height, width });
+  }
+
+  /**
+   * The engine limit in force for a batch: `maxEngineBytes`, or the engine
+   * of the square input size when larger.
+   */
+  engineLimit(batch = 1): number {
+    const s = this.#inputSize;
+    if (s <= 0) return this.#maxEngineBytes;
+    const b = this.#kind === "cpu" ? 1 : batch;
+    let limit = this.#limits.get(b);
+    if (limit === undefined) {
+      limit = Math.max(this.#maxEngineBytes, this.estimateBytes(s, s, b));
+      this.#limits.set(b, limit);
+    }
+    return limit;
+  }
+
+  /**
+   * Throws the `EngineMemoryError` that {@linkcode EngineRunner.run} would
+   * for this input size; returns the engine's estimated bytes otherwise.
+   */
+  checkSize(height: number, width: number, batch = 1): number {
+    const b = this.#kind === "cpu" ? 1 : batch;
+    const bytes = this.estimateBytes(height, width, b);
+    const limit = this.engineLimit(b);
+    if (bytes > limit) throw new EngineMemoryError({ height, width }, bytes, limit);
+    return bytes;
   }
 
   /** Probabilities `[n, h, w]` for a normalised NHWC input of shape `[n, h, w, 3]`. */
@@ -86,9 +183,14 @@ export class EngineRunner {
     const [batch, height, width] = shape;
     // The CPU engine takes any number of images: one per size.
     const key = this.#kind === "cpu" ? `${height}x${width}` : shape.join("x");
-    let engine = this.#engines.get(key);
-    if (!engine) {
-      engine = this.#kind === "cpu"
+    let kept = this.#engines.get(key);
+    if (kept) {
+      this.#engines.delete(key); // most recently used last
+      this.#engines.set(key, kept);
+    } else {
+      const bytes = this.checkSize(height, width, batch);
+      this.#makeRoom(bytes);
+      const engine: Promise<Engine> = this.#kind === "cpu"
         ? CpuEngine.create(this.#model, {
           height,
           width,
@@ -96,20 +198,31 @@ export class EngineRunner {
           weightCache: this.#weights,
         })
         : GpuEngine.create(this.#model, { batch, height, width, device: tfjsDevice() });
-      this.#engines.set(key, engine);
-      engine.catch(() => this.#engines.delete(key));
-      if (this.#engines.size > (this.#kind === "cpu" ? CPU_ENGINE_CACHE_SIZE : ENGINE_CACHE_SIZE)) {
-        const [oldest, old] = this.#engines.entries().next().value!;
-        this.#engines.delete(oldest);
-        old.then((e) => e.dispose(), () => {});
-      }
+      kept = { engine, bytes };
+      this.#engines.set(key, kept);
+      engine.catch(() => {
+        if (this.#engines.get(key) === kept) this.#engines.delete(key);
+      });
     }
-    return await (await engine).run(input);
+    return await (await kept.engine).run(input);
   }
 
   /** Frees every engine's buffers. */
   dispose(): void {
-    for (const e of this.#engines.values()) e.then((x) => x.dispose(), () => {});
+    for (const k of this.#engines.values()) k.engine.then((x) => x.dispose(), () => {});
     this.#engines.clear();
+    this.#weights = new CpuWeightCache();
+  }
+
+  /** Drops the least recently used engines until one of `bytes` fits both limits. */
+  #makeRoom(bytes: number): void {
+    const most = this.#kind === "cpu" ? CPU_ENGINE_CACHE_SIZE : ENGINE_CACHE_SIZE;
+    let total = this.keptBytes;
+    for (const [key, old] of this.#engines) {
+      if (this.#engines.size < most && total + bytes <= this.#maxCacheBytes) break;
+      this.#engines.delete(key);
+      total -= old.bytes;
+      old.engine.then((e) => e.dispose(), () => {});
+    }
   }
 }

@@ -13,7 +13,7 @@
  * @module
  */
 import type { U2Net } from "../model/u2net.ts";
-import { planEngine } from "./_engine_plan.ts";
+import { planEngine, type PlannedStep } from "./_engine_plan.ts";
 import { hostWeights } from "./_engine_setup.ts";
 import { type CpuKernels, loadCpuKernels } from "./_cpu_kernels.ts";
 import {
@@ -32,6 +32,8 @@ import {
   stopThreads,
 } from "./_cpu_engine_threads.ts";
 import type { CpuWeightCache } from "./cpu_weight_cache.ts";
+import { EngineMemoryError } from "./engine_memory.ts";
+import { padTo8 } from "./_cpu_engine_pack.ts";
 
 /** Options of {@linkcode CpuEngine.create}. */
 export interface CpuEngineOptions {
@@ -70,6 +72,12 @@ export interface CpuEngineOptions {
   weightCache?: CpuWeightCache;
   /** Winograd tiles per block (a multiple of 4, at most 256). @default 16 */
   tileBlock?: number;
+  /**
+   * Largest engine memory, in bytes: a larger engine (see
+   * {@linkcode CpuEngine.estimateBytes}) is refused with an
+   * `EngineMemoryError` before anything is allocated. @default Infinity
+   */
+  maxBytes?: number;
 }
 
 /** Defaults of {@linkcode CpuEngineOptions}. */
@@ -81,7 +89,11 @@ export const DEFAULT_CPU_ENGINE_OPTIONS: Readonly<Required<Omit<CpuEngineOptions
     maxWinograd4Weights: 1048576,
     tileBlock: 16,
     threads: 1,
+    maxBytes: Infinity,
   });
+
+/** Bytes of the module's own data and stack before the engine's heap (measured: 2 pages). */
+const MODULE_BYTES = 2 * 65536;
 
 /** Most bytes an engine may lay out (wasm32 addresses 4 GiB; the module's own data comes first). */
 const MAX_ENGINE_BYTES = 2 ** 32 - 2 ** 20;
@@ -143,6 +155,48 @@ export class CpuEngine {
     this.threads = threads ? threads.workers.length + 1 : 1;
   }
 
+  /**
+   * Bytes of the WebAssembly memory an engine for `options` would take
+   * (activations, packed weights, scratch, thread stacks), from the plan
+   * alone: no weights are read or packed. Within a page of
+   * {@linkcode CpuEngine.memoryBytes} of the engine built.
+   *
+   * @example
+   * ```ts
+   * import { U2Net } from "../model/u2net.ts";
+   * import { CpuEngine } from "./cpu_engine.ts";
+   * const bytes = CpuEngine.estimateBytes(U2Net.create("lite"), { height: 320, width: 5120 });
+   * console.log(bytes > 2 ** 30); // true: ~1.6 GiB
+   * ```
+   */
+  static estimateBytes(model: Pick<U2Net, "config">, options: CpuEngineOptions = {}): number {
+    const o = { ...DEFAULT_CPU_ENGINE_OPTIONS, ...options };
+    const plan = planEngine(model.config, [1, o.height, o.width], { splitTarget: 0 });
+    const layout = new Layout();
+    plan.buffers.forEach((n, i) => layout.take(i === 0 ? (n / 3) * 4 : n));
+    const seen = new Set<string>();
+    let step = plan.steps[0];
+    let scratch = 0;
+    const ctx: StepContext = {
+      bufs: plan.buffers.map(() => 0),
+      param: (key, form) => {
+        const id = `${key}#${form}`;
+        if (!seen.has(id)) (seen.add(id), layout.take(packedFloats(step, key, form)));
+        return 0;
+      },
+      winograd: o.winograd,
+      maxWinograd4Weights: o.maxWinograd4Weights,
+      tileBlock: o.tileBlock,
+      threads: o.threads,
+      needScratch: (n) => (scratch = Math.max(scratch, n)),
+      fuse: [new Float32Array(6), new Float32Array(1)],
+    };
+    for (step of plan.steps) bindStep(step, ctx);
+    for (let t = 0; t < o.threads; t++) layout.take(scratch);
+    for (let t = 1; t < o.threads; t++) layout.take(STACK_BYTES / 4);
+    return MODULE_BYTES + layout.bytes;
+  }
+
   /** Plans the network of `model` (BatchNorm folded; the model is kept) for one input size. */
   static async create(model: U2Net, options: CpuEngineOptions = {}): Promise<CpuEngine> {
     const o = { ...DEFAULT_CPU_ENGINE_OPTIONS, ...options };
@@ -164,6 +218,10 @@ export class CpuEngine {
     }
     if (o.threads > 64) {
       throw new RangeError(`Cannot create CpuEngine: current threads is ${o.threads}`);
+    }
+    if (o.maxBytes < Infinity) {
+      const need = CpuEngine.estimateBytes(model, o);
+      if (need > o.maxBytes) throw new EngineMemoryError(o, need, o.maxBytes);
     }
     const plan = planEngine(model.config, [1, o.height, o.width], { splitTarget: 0 });
     const layout = new Layout();
@@ -324,6 +382,24 @@ export class CpuEngine {
       dst[q + 2] = rgb[p + 2];
     }
   }
+}
+
+/**
+ * Floats of the packed weights `key` in layout `form` of a planned step, as
+ * `bindStep` packs them (`_cpu_engine_pack.ts`): biases padded to 8, direct
+ * `[co/8][k*k][ci][8]`, Winograd `[(m+2)²][co/8][ci][8]`, side convs as they are.
+ */
+function packedFloats(step: PlannedStep, key: string, form: string): number {
+  const u = step.uniforms;
+  if (step.shader === "side") {
+    const [, , , c, k] = u;
+    return key === (step.bindings[2] as string).slice(2) ? k * k * c : 1;
+  }
+  const ci = (step.bindings[1] === 0 ? 4 : u[3]) + u[4], co = u[5], k = u[6];
+  if (form === "pad8") return padTo8(co);
+  if (form === "direct") return padTo8(co) * k * k * ci;
+  const m = Number(form.slice(4));
+  return (m + 2) ** 2 * padTo8(co) * ci;
 }
 
 /** Byte offsets of 64-byte aligned float arrays, relative to the heap's base. */

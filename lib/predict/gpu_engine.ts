@@ -175,6 +175,36 @@ export class GpuEngine {
   }
 
   /**
+   * Bytes of GPU memory an engine for `options` would take: its activation
+   * buffers, two read-back buffers and the weights (counted unfolded, a
+   * slight overestimate), from the plan alone (no device needed).
+   *
+   * @example
+   * ```ts
+   * import { U2Net } from "../model/u2net.ts";
+   * import { GpuEngine } from "./gpu_engine.ts";
+   * const bytes = GpuEngine.estimateBytes(U2Net.create("lite"), { height: 320, width: 320 });
+   * ```
+   */
+  static estimateBytes(
+    model: Pick<U2Net, "config" | "numParameters">,
+    options: Omit<GpuEngineOptions, "device"> = {},
+  ): number {
+    const { batch, height, width, unrolled, splitTarget, ...rest } = {
+      ...DEFAULT_GPU_ENGINE_OPTIONS,
+      ...options,
+    };
+    const tileRows = rest.tileRows === "auto" ? (batch === 1 ? 32 : 64) : rest.tileRows;
+    const plan = planEngine(model.config, [batch, height, width], {
+      tileRows,
+      unrolled,
+      splitTarget,
+    });
+    const buffers = plan.buffers.reduce((a, n) => a + Math.max(16, 4 * n), 0);
+    return buffers + 2 * 4 * plan.buffers[plan.output.buf] + 4 * model.numParameters();
+  }
+
+  /**
    * Plans, compiles and binds the engine for one input shape. A network with
    * BatchNorm is folded first (its weights are copied; the network is kept).
    */

@@ -18,14 +18,19 @@
  * @module
  */
 export * from "./predictor.ts";
+export * from "./preprocess.ts";
 export * from "./render.ts";
+export * from "./post_process.ts";
 export * from "./inference_backend.ts";
 export * from "./weights_path.ts";
+export * from "./background_remover.ts";
+export * from "./engine_memory.ts";
 export {
   CPU_ENGINE_CACHE_SIZE,
   ENGINE_CACHE_SIZE,
   PREDICT_ENGINES,
   type PredictEngine,
+  resolveEngine,
 } from "./_engine_runner.ts";
 export { DEFAULT_GPU_ENGINE_OPTIONS, GpuEngine, type GpuEngineOptions } from "./gpu_engine.ts";
 export { CpuEngine, type CpuEngineOptions, DEFAULT_CPU_ENGINE_OPTIONS } from "./cpu_engine.ts";

@@ -1,20 +1,23 @@
 /**
  * Batched inference on decoded images: preprocessing (the eval squash or
- * predict.py's shorter-side resize, ImageNet normalisation), one network call
- * per group of images with the same network size, and the probability maps
- * resized back (bilinear, half-pixel like `cv2.resize`) to each image's size.
+ * predict.py's shorter-side resize, then a profile's normalisation: the
+ * seed's `/255` + ImageNet, or rembg's), one network call per group of images
+ * with the same network size, and the probability maps brought back to each
+ * image's size (seed: bilinear, half-pixel like `cv2.resize`; rembg: min-max
+ * normalised, Pillow LANCZOS).
  *
  * @module
  */
 import { tf } from "../deps.ts";
 import type { DecodedImage } from "../data/image_io.ts";
+import { DEFAULT_INPUT_SIZE, shorterSideSize } from "../data/transforms.ts";
 import {
-  DEFAULT_INPUT_SIZE,
-  evalPreset,
-  predictPreset,
-  resizeBilinear,
-  shorterSideSize,
-} from "../data/transforms.ts";
+  DEFAULT_PREPROCESS,
+  postprocessMap,
+  PREPROCESS_PROFILES,
+  preprocessImage,
+  type PreprocessProfile,
+} from "./preprocess.ts";
 import type { U2Net } from "../model/u2net.ts";
 import {
   EngineRunner,
@@ -22,6 +25,7 @@ import {
   type PredictEngine,
   resolveEngine,
 } from "./_engine_runner.ts";
+import { DEFAULT_MAX_ENGINE_BYTES } from "./engine_memory.ts";
 
 /** How images are brought to the network's input size. */
 export type ResizeMode = "squash" | "shorter-side";
@@ -66,6 +70,23 @@ export interface PredictorOptions {
    * @default DEFAULT_PREDICT_THREADS
    */
   threads?: number;
+  /**
+   * Input normalisation and output handling: `seed` (`/255`, ImageNet
+   * mean/std, bilinear; what networks trained here expect) or `rembg` (the
+   * image scaled by its own maximum, ImageNet mean/std, the output map min-max
+   * normalised, Pillow LANCZOS resizes: what rembg's u2net, u2netp,
+   * u2net_human_seg and silueta files expect). See `PREPROCESS_DESCRIPTIONS`.
+   * @default DEFAULT_PREPROCESS
+   */
+  preprocess?: PreprocessProfile;
+  /**
+   * Largest gpu/cpu engine (one per network input shape) in bytes; a shape
+   * that needs more (an extreme aspect ratio under `shorter-side`) is refused
+   * with an `EngineMemoryError` (HTTP 413). The square `inputSize²` engine
+   * is always allowed. See `engine_memory.ts`.
+   * @default DEFAULT_MAX_ENGINE_BYTES
+   */
+  maxEngineBytes?: number;
 }
 
 /** Default threads of the cpu engine: 1 (Web Workers are opt-in; edge runtimes may lack them). */
@@ -89,6 +110,11 @@ export interface Predictor {
   predict(images: readonly DecodedImage[]): Promise<ProbabilityMap[]>;
   /** Frees the engines' buffers, if any (the network is not owned). */
   dispose?(): void;
+  /**
+   * Throws the `EngineMemoryError` that `predict` would for an image of this
+   * size (its engine over `maxEngineBytes`), before anything is decoded.
+   */
+  checkSize?(image: { width: number; height: number }): void;
 }
 
 /**
@@ -117,7 +143,19 @@ function resolve(options: PredictorOptions): Required<PredictorOptions> {
     maxBatch: options.maxBatch ?? DEFAULT_MAX_BATCH,
     engine: options.engine ?? "auto",
     threads: options.threads ?? DEFAULT_PREDICT_THREADS,
+    preprocess: options.preprocess ?? DEFAULT_PREPROCESS,
+    maxEngineBytes: options.maxEngineBytes ?? DEFAULT_MAX_ENGINE_BYTES,
   };
+  if (!(o.maxEngineBytes > 0)) {
+    throw new RangeError(`Cannot create predictor: current maxEngineBytes is ${o.maxEngineBytes}`);
+  }
+  if (!PREPROCESS_PROFILES.includes(o.preprocess)) {
+    throw new TypeError(
+      `Cannot create predictor: current preprocess is "${o.preprocess}", expected ${
+        PREPROCESS_PROFILES.join("|")
+      }`,
+    );
+  }
   if (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > 64) {
     throw new RangeError(`Cannot create predictor: current threads is ${o.threads}`);
   }
@@ -152,12 +190,10 @@ async function runBatch(
 ): Promise<ProbabilityMap[]> {
   const { height: h, width: w } = networkSize(images[0], o);
   const input = new Float32Array(images.length * h * w * 3);
-  images.forEach((img, i) => {
-    const pre = o.resize === "squash"
-      ? evalPreset(img, { inputSize: o.inputSize })
-      : predictPreset(img, { shorterSide: o.inputSize });
-    input.set(pre.data, i * h * w * 3);
-  });
+  const profile = { profile: o.preprocess };
+  images.forEach((img, i) =>
+    input.set(preprocessImage(img, { height: h, width: w }, profile), i * h * w * 3)
+  );
   let probs: Float32Array;
   if (runner) {
     probs = await runner.run(input, [images.length, h, w]);
@@ -173,10 +209,8 @@ async function runBatch(
     }
   }
   return images.map((img, i) => {
-    const small = probs.subarray(i * h * w, (i + 1) * h * w);
-    const data = img.height === h && img.width === w
-      ? small.slice()
-      : resizeBilinear(small, h, w, 1, img.height, img.width);
+    const small = { height: h, width: w, data: probs.subarray(i * h * w, (i + 1) * h * w) };
+    const data = postprocessMap(small, img, profile);
     return { width: img.width, height: img.height, data };
   });
 }
@@ -201,14 +235,20 @@ async function runBatch(
 export function createPredictor(model: PredictModel, options: PredictorOptions = {}): Predictor {
   const resolved = resolve(options);
   const engine = resolveEngine(resolved.engine, model);
-  const runner = engine === "tfjs"
-    ? undefined
-    : new EngineRunner(model as U2Net, engine, { threads: resolved.threads });
+  const runner = engine === "tfjs" ? undefined : new EngineRunner(model as U2Net, engine, {
+    threads: resolved.threads,
+    maxEngineBytes: resolved.maxEngineBytes,
+    inputSize: resolved.inputSize,
+  });
   // The options report the engine actually used ("auto" resolved).
   const o = Object.freeze({ ...resolved, engine });
   return {
     options: o,
     dispose: () => runner?.dispose(),
+    checkSize(image) {
+      const s = networkSize(image, o);
+      runner?.checkSize(s.height, s.width);
+    },
     async predict(images: readonly DecodedImage[]): Promise<ProbabilityMap[]> {
       const out: ProbabilityMap[] = new Array(images.length);
       const groups = new Map<string, number[]>();

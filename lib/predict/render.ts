@@ -1,11 +1,13 @@
 /**
  * Post-processing of a probability map: a binary mask (the seed's `pred >
- * threshold`), an 8-bit soft mask, or a cut-out (RGBA with the binary mask as
- * alpha, or composited on a background colour); PNG bytes; a JSON summary.
+ * threshold`), an 8-bit soft mask, or a cut-out (RGBA with the soft mask as
+ * alpha, as rembg's, or the thresholded one; or composited on a background
+ * colour), optionally after rembg's mask clean-up; PNG bytes; a JSON summary.
  *
  * @module
  */
 import { type DecodedImage, encodePng } from "../data/image_io.ts";
+import { postProcessMask } from "./post_process.ts";
 import type { ProbabilityMap } from "./predictor.ts";
 
 /** Output kinds of {@linkcode renderOutput}. */
@@ -20,6 +22,18 @@ export const DEFAULT_FORMAT: OutputFormat = "mask";
 /** Default threshold: the seed's `pred > 0.5` (strictly greater). */
 export const DEFAULT_THRESHOLD = 0.5;
 
+/** Cut-out alpha: the 8-bit soft mask, or 0/255 from the threshold. */
+export type AlphaMode = "soft" | "hard";
+
+/** The alpha modes, for option parsing and help texts. */
+export const ALPHA_MODES: readonly AlphaMode[] = ["soft", "hard"];
+
+/** Default cut-out alpha: the soft mask, as rembg's cut-outs. */
+export const DEFAULT_ALPHA: AlphaMode = "soft";
+
+/** Default: no mask clean-up (rembg's `-ppm` is off by default too). */
+export const DEFAULT_POST_PROCESS = false;
+
 /** An RGB colour, 0-255 per channel. */
 export type RgbColor = readonly [number, number, number];
 
@@ -27,8 +41,12 @@ export type RgbColor = readonly [number, number, number];
 export interface RenderOptions {
   /** What to draw. @default DEFAULT_FORMAT */
   format?: OutputFormat;
-  /** Foreground where probability > threshold (mask, cutout). @default DEFAULT_THRESHOLD */
+  /** Foreground where probability > threshold (mask, hard cutout). @default DEFAULT_THRESHOLD */
   threshold?: number;
+  /** Cut-out alpha: `round(255·p)` (soft) or 0/255 at the threshold (hard). @default DEFAULT_ALPHA */
+  alpha?: AlphaMode;
+  /** Clean the mask first ({@linkcode postProcessMask}, rembg's `-ppm`). @default DEFAULT_POST_PROCESS */
+  postProcess?: boolean;
   /** Cut-out background: none keeps transparency (RGBA); a colour gives RGB. @default {undefined} */
   bgColor?: RgbColor;
 }
@@ -47,15 +65,19 @@ function checkThreshold(t: number): void {
 
 /**
  * Draws the prediction: `mask` (grey 0/255), `soft` (grey `round(255·p)`) or
- * `cutout` (the image's RGB with alpha 255 where p > threshold, else 0; with
- * `bgColor`, RGB with the background colour there instead).
+ * `cutout`: the image's RGB with alpha `round(255·p)` (`alpha: "soft"`, the
+ * default, as rembg) or 255 where p > threshold, else 0 (`"hard"`); colour is
+ * zeroed where alpha is 0 and not premultiplied elsewhere. With `bgColor`,
+ * RGB composited on that colour: `round((a·rgb + (255 − a)·bg) / 255)`.
+ * With `postProcess`, the map is cleaned first ({@linkcode postProcessMask}):
+ * its result is 0/1, so every format comes out hard.
  *
  * @example
  * ```ts
  * import { renderOutput } from "./render.ts";
  * const img = { width: 2, height: 1, channels: 3 as const, data: new Uint8Array([9, 9, 9, 8, 8, 8]) };
- * const prob = { width: 2, height: 1, data: new Float32Array([0.9, 0.1]) };
- * renderOutput(img, prob, { format: "cutout" }).data; // [9, 9, 9, 255, 8, 8, 8, 0]
+ * const prob = { width: 2, height: 1, data: new Float32Array([0.6, 0]) };
+ * renderOutput(img, prob, { format: "cutout" }).data; // [9, 9, 9, 153, 0, 0, 0, 0]
  * ```
  */
 export function renderOutput(
@@ -67,6 +89,13 @@ export function renderOutput(
   const format = options.format ?? DEFAULT_FORMAT;
   const t = options.threshold ?? DEFAULT_THRESHOLD;
   checkThreshold(t);
+  const alpha = options.alpha ?? DEFAULT_ALPHA;
+  if (!ALPHA_MODES.includes(alpha)) {
+    throw new TypeError(
+      `Cannot render: current alpha is "${alpha}", expected ${ALPHA_MODES.join("|")}`,
+    );
+  }
+  if (options.postProcess ?? DEFAULT_POST_PROCESS) prob = postProcessMask(prob);
   const { width, height } = image;
   const n = width * height;
   const p = prob.data;
@@ -84,13 +113,15 @@ export function renderOutput(
   const C = image.channels, src = image.data, bg = options.bgColor;
   const oc = bg ? 3 : 4;
   const out = new Uint8Array(n * oc);
+  const soft = alpha === "soft";
   for (let i = 0; i < n; i++) {
-    const fg = p[i] > t;
+    const a = soft ? Math.round(Math.min(1, Math.max(0, p[i])) * 255) : p[i] > t ? 255 : 0;
     for (let c = 0; c < 3; c++) {
       const v = C === 1 ? src[i] : src[i * C + c];
-      out[i * oc + c] = fg || !bg ? v : bg[c];
+      if (!bg) out[i * oc + c] = a ? v : 0;
+      else out[i * oc + c] = a === 255 ? v : Math.round((a * v + (255 - a) * bg[c]) / 255);
     }
-    if (!bg) out[i * oc + 3] = fg ? 255 : 0;
+    if (!bg) out[i * oc + 3] = a;
   }
   return { width, height, channels: oc, data: out };
 }

@@ -39,6 +39,28 @@ export async function readInitWeights(o: Required<TrainOptions>): Promise<Loaded
   return w;
 }
 
+/** Creates the run folder (and its parents); true when it did not exist before. */
+export async function makeRunDir(dir: string): Promise<boolean> {
+  try {
+    await Deno.stat(dir);
+    return false;
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  }
+  await Deno.mkdir(dir, { recursive: true });
+  return true;
+}
+
+/** Removes `dir` when it holds nothing (a failed run leaves no empty folder). */
+export async function removeIfEmpty(dir: string): Promise<void> {
+  try {
+    for await (const _ of Deno.readDir(dir)) return;
+    await Deno.remove(dir);
+  } catch {
+    // best effort: the original failure matters more
+  }
+}
+
 /** Writes `{dir}/model_best.safetensors` atomically (scores in its metadata); returns the path. */
 export async function saveBest(dir: string, model: U2Net, best: BestScores): Promise<string> {
   const path = `${dir}/model_best.safetensors`;

@@ -11,6 +11,7 @@
  */
 import type { StateDict } from "../io/raw_tensor.ts";
 import { readSafetensors, writeSafetensors } from "../io/safetensors.ts";
+import { checkWeights } from "../io/check_weights.ts";
 import type { AdamWState } from "./adamw.ts";
 import { writeFileAtomic } from "./atomic_write.ts";
 
@@ -125,11 +126,20 @@ async function readTensors(path: string, id: string, jsonPath: string): Promise<
     if (e instanceof Deno.errors.NotFound) fail(jsonPath, `refers to missing ${path}`);
     throw e;
   }
-  const f = readSafetensors(bytes);
+  let f: ReturnType<typeof readSafetensors>;
+  try {
+    f = readSafetensors(bytes);
+  } catch (e) {
+    // A truncated or corrupt tensor file: name it (the reader's message does not).
+    const why = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+    throw new RangeError(
+      `Cannot load checkpoint ${jsonPath}: current file ${path} is unreadable (${why})`,
+    );
+  }
   if (f.metadata.checkpoint_id !== id) {
     fail(jsonPath, `does not match ${path} (an interrupted save); use an earlier checkpoint`);
   }
-  return f.tensors;
+  return checkWeights(f.tensors, path);
 }
 
 /**

@@ -28,7 +28,14 @@ import { StepRunner } from "./step_runner.ts";
 import type { TrainOptions } from "./train_options.ts";
 import { buildTrainData } from "./_train_data.ts";
 import { type LoopState, startState } from "./_resume.ts";
-import { predictOne, readInitWeights, removeCheckpoint, saveBest } from "./_loop_io.ts";
+import {
+  makeRunDir,
+  predictOne,
+  readInitWeights,
+  removeCheckpoint,
+  removeIfEmpty,
+  saveBest,
+} from "./_loop_io.ts";
 
 /** Callbacks of {@linkcode train}; the library itself never prints. */
 export interface TrainCallbacks {
@@ -92,7 +99,8 @@ export async function train(
   const { options: o, checkpoint, notes } = await startState(options);
   notes.forEach((n) => log(n));
   const dir = o.outputDir.replace(/[\\/]+$/, "") || ".";
-  await Deno.mkdir(dir, { recursive: true });
+  // The output folder is made once the data and initial weights are known to
+  // be usable, and removed again (when this run made it) if it stays empty.
   const data = await buildTrainData(o, {
     log,
     progress: (done, total) => callbacks.onProgress?.({ phase: "check", epoch: 0, done, total }),
@@ -107,7 +115,9 @@ export async function train(
   });
   let runner: StepRunner | undefined;
   let loader: DataLoader | undefined;
+  let madeDir = false;
   try {
+    madeDir = await makeRunDir(dir);
     if (init) model.loadStateDict(init.stateDict);
     loader = new DataLoader(data.train, {
       batchSize: o.batchSize,
@@ -224,6 +234,9 @@ export async function train(
     result.predictionFile = await predictOne(model, data.eval, o.inputSize, dir);
     log(`training time ${formatDuration((performance.now() - started) / 1000)}`);
     return result;
+  } catch (e) {
+    if (madeDir) await removeIfEmpty(dir);
+    throw e;
   } finally {
     loader?.dispose();
     runner?.dispose();

@@ -199,11 +199,7 @@ function validate(o: Required<TrainOptions>): void {
   if (o.cropSize > o.inputSize) {
     throw new RangeError(`Cannot train: current cropSize ${o.cropSize} > inputSize ${o.inputSize}`);
   }
-  if (o.warmupEpochs >= o.epochs) {
-    throw new RangeError(
-      `Cannot train: current warmupEpochs ${o.warmupEpochs} >= epochs ${o.epochs}`,
-    );
-  }
+  // warmupEpochs >= epochs is allowed, as in the seed: every step takes the warmup branch.
   if (!TRAIN_ENGINES.includes(o.engine)) {
     throw new RangeError(
       `Cannot train: current engine is "${o.engine}", expected ${TRAIN_ENGINES.join(", ")}`,

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { DEFAULT_DEADLINE_MS, runProcess } from "../_process.ts";
 
 /** Captured output and the exit status. */
 export interface Captured {
@@ -43,15 +44,24 @@ export function subprocessUnavailable(): string | undefined {
   return granted ? undefined : "the test run lacks --allow-run=deno";
 }
 
-/** Runs `deno <args>` in the project root; returns status and output. */
-export async function deno(args: string[]): Promise<Captured> {
-  const root = new URL("../../", import.meta.url).pathname;
-  const r = await new Deno.Command("deno", {
+/** Options of {@linkcode deno}. */
+export interface DenoOptions {
+  /** Extra environment variables. @default {{}} */
+  env?: Record<string, string>;
+  /** Milliseconds it may run before it is killed and the test fails. @default DEFAULT_DEADLINE_MS */
+  deadlineMs?: number;
+}
+
+/**
+ * Runs `deno <args>` in the project root within a deadline; returns status and
+ * output (a process that passes its deadline is killed and the test fails with
+ * its output).
+ */
+export function deno(args: string[], options: DenoOptions = {}): Promise<Captured> {
+  return runProcess("deno", {
     args,
-    cwd: root,
-    env: { NO_COLOR: "1" },
-    stdin: "null",
-  }).output();
-  const dec = new TextDecoder();
-  return { code: r.code, stdout: dec.decode(r.stdout), stderr: dec.decode(r.stderr) };
+    cwd: new URL("../../", import.meta.url).pathname,
+    env: options.env,
+    deadlineMs: options.deadlineMs ?? DEFAULT_DEADLINE_MS,
+  });
 }

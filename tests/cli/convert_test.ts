@@ -3,6 +3,14 @@ import { tf } from "../../lib/deps.ts";
 import { run } from "../../cli/convert.ts";
 import { loadWeights } from "../../lib/model/load_weights.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
+import { capture } from "./_capture.ts";
+import { runProcess } from "../_process.ts";
+
+// Paths here are relative to the project root; a `deno task test` started
+// from a subfolder must not make convert resolve them from there.
+try {
+  Deno.env.delete("INIT_CWD");
+} catch { /* no env permission: nothing to clear */ }
 
 const root = new URL("../../", import.meta.url);
 const tmp = new URL("tests/.tmp/", root);
@@ -22,16 +30,11 @@ const canRun = deno !== null;
 
 /** Runs cli/convert.ts as `deno run` would from the project root. */
 async function convertProcess(args: string[]): Promise<{ code: number; out: string; err: string }> {
-  const cmd = new Deno.Command(deno!, {
+  const { code, stdout, stderr } = await runProcess(deno!, {
     args: ["run", "--allow-read=tests", "--allow-write=tests/.tmp", "cli/convert.ts", ...args],
     cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
   });
-  const { code, stdout, stderr } = await cmd.output();
-  const dec = new TextDecoder();
-  return { code, out: dec.decode(stdout), err: dec.decode(stderr) };
+  return { code, out: stdout, err: stderr };
 }
 
 Deno.test({
@@ -115,4 +118,61 @@ Deno.test("run() folds BatchNorm into the written file when given --fold-bn", as
   const model = await loadWeights(bytes);
   assertEquals([model.convBias, model.batchNorm], [true, false]);
   model.dispose();
+});
+
+const canLink = (await Deno.permissions.query({ name: "run", command: "ln" })).state === "granted";
+
+async function freshDir(name: string): Promise<string> {
+  const dir = `tests/.tmp/cli_convert/${name}`;
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  await Deno.mkdir(dir, { recursive: true });
+  return dir;
+}
+
+async function ln(target: string, link: string): Promise<void> {
+  const r = await runProcess("ln", { args: ["-s", target, link], deadlineMs: 10_000 });
+  assert(r.code === 0, `ln -s ${target} ${link}: ${r.stderr}`);
+}
+
+Deno.test("run() creates the output folder and takes relative paths from $INIT_CWD", async () => {
+  const dir = await freshDir("init_cwd");
+  await Deno.copyFile("tests/testdata/lite_wz.safetensors", `${dir}/w.safetensors`);
+  Deno.env.set("INIT_CWD", dir);
+  let r;
+  try {
+    r = await capture(() => run(["w.safetensors", "new/sub/out.safetensors"]));
+  } finally {
+    Deno.env.delete("INIT_CWD");
+  }
+  assertEquals(r.code, 0, r.stderr);
+  assert(r.stdout.includes(`wrote ${dir}/new/sub/out.safetensors`), r.stdout);
+  assertEquals(
+    readSafetensors(await Deno.readFile(`${dir}/new/sub/out.safetensors`)).metadata.arch,
+    "lite",
+  );
+});
+
+Deno.test({
+  name:
+    "run() refuses in one line an input link that leads outside the project and a symlinked output",
+  ignore: !canLink,
+  async fn() {
+    const dir = await freshDir("links");
+    await ln("/etc/hostname", `${dir}/outside.pth`);
+    const r = await capture(() => run([`${dir}/outside.pth`, `${dir}/x.safetensors`]));
+    assertEquals(r.code, 1);
+    assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
+    assert(
+      /convert: cannot read .*it resolves to \/etc\/hostname, outside/.test(r.stderr),
+      r.stderr,
+    );
+    await Deno.writeTextFile(`${dir}/victim.txt`, "keep me");
+    await ln(`${Deno.cwd()}/${dir}/victim.txt`, `${dir}/linked.safetensors`);
+    const w = await capture(() =>
+      run(["tests/testdata/lite_wz.safetensors", `${dir}/linked.safetensors`])
+    );
+    assertEquals(w.code, 1);
+    assert(/cannot write .*a symbolic link; not writing through it/.test(w.stderr), w.stderr);
+    assertEquals(await Deno.readTextFile(`${dir}/victim.txt`), "keep me");
+  },
 });

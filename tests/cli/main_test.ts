@@ -53,7 +53,7 @@ Deno.test("deno.json tasks never grant -A or unscoped read/write", async () => {
     assert(!/(\s-A\b|--allow-all)/.test(task), `${name} uses -A`);
     assert(!/--allow-(read|write|ffi|run)(\s|$)/.test(task), `${name} reads or writes anywhere`);
   }
-  for (const name of ["predict", "serve", "info", "convert", "eval", "train"]) {
+  for (const name of ["predict", "serve", "info", "convert", "eval", "train", "pull"]) {
     const task: string = config.tasks[name];
     assert(task, `task ${name} missing`);
     assert(!/(\s-A\b|--allow-all)/.test(task), `${name} uses -A`);

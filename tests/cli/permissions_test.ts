@@ -4,6 +4,7 @@
  * names the flag, no stack trace, and leaves nothing behind.
  */
 import { assert, assertEquals } from "../_assert.ts";
+import { runProcess } from "../_process.ts";
 
 const root = new URL("../../", import.meta.url);
 const tasks = JSON.parse(await Deno.readTextFile(new URL("deno.json", root))).tasks as Record<
@@ -35,13 +36,11 @@ for (const [task, args] of cases) {
     name: `${task} refuses in one line to touch ${args.find((a) => a.startsWith("/"))}`,
     ignore: !canRun,
     async fn() {
-      const out = await new Deno.Command("deno", {
+      const out = await runProcess("deno", {
         args: ["run", ...taskFlags(task), "cli/main.ts", task, ...args],
         cwd: root.pathname,
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const stderr = new TextDecoder().decode(out.stderr).trim();
+      });
+      const stderr = out.stderr.trim();
       assertEquals(out.code, 1, stderr);
       const lines = stderr.split("\n").filter((l) => l.trim());
       assert(!/\bat .+:\d+:\d+/.test(stderr), `stack trace printed:\n${stderr}`);

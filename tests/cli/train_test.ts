@@ -4,8 +4,11 @@ import { DEFAULT_TRAIN_OPTIONS, DEMO_TRAIN_OPTIONS } from "../../lib/train/train
 import { decodeImage } from "../../lib/data/image_io.ts";
 import { readWeights } from "../../lib/io/read_weights.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
+import { runProcess, startProcess } from "../_process.ts";
 
 const root = new URL("../../", import.meta.url);
+/** Deadline of each training process these tests start. */
+const TRAIN_DEADLINE_MS = 300_000;
 
 /** The deno binary this test may spawn (`--allow-run=deno` or the full path), or null. */
 async function denoCommand(): Promise<string | null> {
@@ -24,15 +27,12 @@ async function cli(
   args: string[],
   perms = ["--allow-read=.", "--allow-write=tests/.tmp", "--allow-env"],
 ): Promise<{ code: number; out: string; err: string }> {
-  const { code, stdout, stderr } = await new Deno.Command(deno!, {
+  const { code, stdout, stderr } = await runProcess(deno!, {
     args: ["run", ...perms, file, ...args],
     cwd: root,
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-  }).output();
-  const dec = new TextDecoder();
-  return { code, out: dec.decode(stdout), err: dec.decode(stderr) };
+    deadlineMs: TRAIN_DEADLINE_MS,
+  });
+  return { code, out: stdout, err: stderr };
 }
 
 const OUT = "tests/.tmp/cli_train";
@@ -168,7 +168,7 @@ Deno.test({
         [out, "--backend=cpu", "--crop-size=64", "--input-size=32"],
         /^error: Cannot train: current cropSize 64 > inputSize 32$/,
       ],
-      ["cli/eval.ts", [], /^error: --weights FILE is required/],
+      ["cli/eval.ts", [], /^error: --weights FILE\|NAME is required/],
       [
         "cli/eval.ts",
         ["--backend=cpu", "--weights=tests/.tmp/none.pth"],
@@ -212,7 +212,7 @@ Deno.test({
     const s = await cli("cli/train.ts", [...base, `--output-dir=${straight}`]);
     assert.equal(s.code, 0, s.err);
     // kill as soon as epoch 1 has trained: the process is then writing checkpoint model_1
-    const child = new Deno.Command(deno!, {
+    const child = startProcess(deno!, {
       args: [
         "run",
         "--allow-read=.",
@@ -223,20 +223,15 @@ Deno.test({
         `--output-dir=${crashed}`,
       ],
       cwd: root,
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    const reader = child.stdout.getReader();
-    let text = "";
-    while (!text.includes("Epoch: [1] Total time")) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      text += new TextDecoder().decode(value);
+      deadlineMs: TRAIN_DEADLINE_MS,
+    });
+    try {
+      await child.waitFor(/Epoch: \[1\] Total time/);
+      child.child.kill("SIGKILL");
+    } finally {
+      await child.stop();
     }
-    child.kill("SIGKILL");
-    reader.releaseLock();
-    await child.stdout.cancel().catch(() => {});
-    assert.notEqual((await child.status).code, 0);
+    assert.notEqual((await child.stop()).code, 0);
     const r = await cli("cli/train.ts", ["--backend=cpu", `--resume=${crashed}`]);
     assert.equal(r.code, 0, r.err);
     assert.match(r.out, new RegExp(`resuming from ${crashed}/model_[01]\\.json`));

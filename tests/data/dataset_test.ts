@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
 import { discoverDataset, fileSource } from "../../lib/data/dataset.ts";
+import { type BadSample, loadOrSkip } from "../../lib/data/_load_common.ts";
+import { MAX_SAMPLE_FILE_BYTES } from "../../lib/data/_sample_file.ts";
 import { encodeJpeg, encodePng } from "../../lib/data/image_io.ts";
 
 const TMP = decodeURIComponent(new URL("../.tmp/", import.meta.url).pathname);
@@ -114,5 +116,81 @@ Deno.test("fileSource().load() names the file when an image is corrupt or a mask
       name: "TypeError",
       message: new RegExp(`current mask file ${root}/masks/gone.png is missing`),
     });
+  });
+});
+
+/** Runs `ln`/`mkfifo` (Deno.symlink needs unscoped permissions); false when not allowed. */
+async function tool(command: string, args: string[]): Promise<boolean> {
+  if ((await Deno.permissions.query({ name: "run", command })).state !== "granted") return false;
+  const child = new Deno.Command(command, { args, stdout: "null", stderr: "null" }).spawn();
+  const timer = setTimeout(() => child.kill(), 5000);
+  try {
+    return (await child.status).success;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test("fileSource().load() refuses a link out of the dataset, a device and a FIFO as bad samples", async () => {
+  if (!(await tool("ln", ["--version"]))) {
+    console.log("skipped: needs --allow-run=ln,mkfifo (deno task test grants them)");
+    return;
+  }
+  await withTmp(async (root) => {
+    for (const n of ["a", "b", "c", "d", "e"]) {
+      await write(`${root}/images/${n}.png`, encodePng(8, 6, image(1).data, 3));
+    }
+    await write(`${root}/masks/a.png`, maskPng(1));
+    await tool("ln", ["-s", "/dev/zero", `${root}/masks/b.png`]); // b's mask: /dev/zero
+    // c's mask: a link to a real PNG outside the dataset's folders
+    const outside = `${root}_outside.png`;
+    await Deno.writeFile(outside, maskPng(1));
+    await tool("ln", ["-s", outside, `${root}/masks/c.png`]);
+    // a link inside the dataset is followed
+    await tool("ln", ["-s", `${root}/masks/a.png`, `${root}/masks/d.png`]);
+    const fifo = await tool("mkfifo", [`${root}/masks/e.png`]);
+    if (!fifo) console.log("FIFO case skipped: mkfifo is not allowed or failed");
+    try {
+      const ds = await discoverDataset(root);
+      assert.deepEqual(
+        ds.samples.map((s) => s.name),
+        fifo ? ["a", "b", "c", "d", "e"] : ["a", "b", "c", "d"],
+      );
+      const src = fileSource(ds);
+      assert.equal((await src.load(0)).mask.width, 8);
+      assert.equal((await src.load(3)).mask.width, 8);
+      const bad: [number, RegExp][] = [
+        [
+          1,
+          /sample "b": current mask file .*\/masks\/b\.png resolves to \/dev\/zero, outside the dataset folders/,
+        ],
+        [2, /sample "c": current mask file .*\/masks\/c\.png resolves to .*_outside\.png, outside/],
+      ];
+      if (fifo) bad.push([4, /sample "e": current mask file .*\/masks\/e\.png is a FIFO$/]);
+      for (const [i, re] of bad) {
+        const t0 = performance.now();
+        await assert.rejects(
+          src.load(i),
+          (e: Error) => e instanceof TypeError && re.test(e.message),
+        );
+        assert.ok(performance.now() - t0 < 2000, `sample ${i} took ${performance.now() - t0} ms`);
+      }
+      // a (sparse) image file over the size limit is refused before it is read
+      const big = `${root}/images/a.png`;
+      const keep = await Deno.readFile(big);
+      await Deno.truncate(big, MAX_SAMPLE_FILE_BYTES + 1);
+      await assert.rejects(src.load(0), /image file .*a\.png has 268435457 bytes, over the/);
+      await Deno.writeFile(big, keep);
+      // with skipBad they are skipped and reported once, like any unreadable sample
+      const skipped: string[] = [];
+      const o = { skipBad: true, onBadSample: (b: BadSample) => skipped.push(b.name) };
+      assert.equal(await loadOrSkip(src, 1, o, new Set()), null);
+      assert.deepEqual(skipped, ["b"]);
+      // without the dataset's roots, the device is still refused (not a regular file)
+      const loose = fileSource([{ ...ds.samples[1], roots: undefined }]);
+      await assert.rejects(loose.load(0), /current mask file .*b\.png is (a device|unreadable)/);
+    } finally {
+      await Deno.remove(outside);
+    }
   });
 });

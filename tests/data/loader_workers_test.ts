@@ -4,6 +4,7 @@ import { encodeJpeg, encodePng } from "../../lib/data/image_io.ts";
 import { type BadSample, type Batch, DataLoader } from "../../lib/data/loader.ts";
 import { syntheticSource } from "../../lib/data/synthetic.ts";
 import { subprocessUnavailable } from "../cli/_capture.ts";
+import { runProcess } from "../_process.ts";
 
 const TMP = decodeURIComponent(new URL("../.tmp/", import.meta.url).pathname);
 
@@ -179,16 +180,13 @@ for await (const b of l.epoch()) { console.log(b.size); break; }
 l.dispose();
 `,
       );
-      const r = await new Deno.Command("deno", {
+      const r = await runProcess("deno", {
         args: ["run", "--allow-read=.", script],
         cwd: new URL("../../", import.meta.url).pathname,
-        env: { NO_COLOR: "1" },
-        stdin: "null",
-        signal: AbortSignal.timeout(60_000), // a live worker would keep it running
-      }).output();
-      const err = new TextDecoder().decode(r.stderr);
-      assert.equal(r.code, 0, err);
-      assert.equal(new TextDecoder().decode(r.stdout).trim(), "2");
+        deadlineMs: 60_000, // a live worker would keep it running
+      });
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trim(), "2");
     });
   },
 });

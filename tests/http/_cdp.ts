@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { runProcess, startProcess, type TestProcess } from "../_process.ts";
 
 /** Where Debian's `chromium` package puts the browser. */
 export const CHROMIUM = "/usr/bin/chromium";
@@ -12,17 +13,19 @@ export const CHROMIUM = "/usr/bin/chromium";
 /** The install line CI needs for the browser test. */
 export const CHROMIUM_INSTALL = "apt-get update && apt-get install -y chromium";
 
+/** Deadline of the browser process a test starts, in milliseconds. */
+export const BROWSER_DEADLINE_MS = 180_000;
+
 /** Why the browser test cannot run here, or undefined when it can. */
-export function chromiumUnavailable(): string | undefined {
+export async function chromiumUnavailable(): Promise<string | undefined> {
   if (Deno.permissions.querySync({ name: "run", command: CHROMIUM }).state !== "granted") {
     return `the test run lacks --allow-run=${CHROMIUM}`;
   }
   try {
-    const out = new Deno.Command(CHROMIUM, { args: ["--version"], stdout: "null", stderr: "null" })
-      .outputSync();
-    return out.success ? undefined : `${CHROMIUM} --version failed`;
-  } catch {
-    return `${CHROMIUM} not found`;
+    const out = await runProcess(CHROMIUM, { args: ["--version"], deadlineMs: 30_000 });
+    return out.code === 0 ? undefined : `${CHROMIUM} --version failed`;
+  } catch (e) {
+    return e instanceof Deno.errors.NotFound ? `${CHROMIUM} not found` : String(e);
   }
 }
 
@@ -38,7 +41,7 @@ export interface Browser {
 
 /** Starts headless chromium with a throwaway profile under `profileDir`. */
 export async function launchBrowser(profileDir: string): Promise<Browser> {
-  const proc = new Deno.Command(CHROMIUM, {
+  const proc = startProcess(CHROMIUM, {
     args: [
       "--headless",
       "--no-sandbox",
@@ -54,35 +57,31 @@ export async function launchBrowser(profileDir: string): Promise<Browser> {
       "--remote-debugging-port=0",
       "about:blank",
     ],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const lines = proc.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let buffered = "", wsBrowser = "";
-  const deadline = Date.now() + 30_000;
-  while (!wsBrowser) {
-    if (Date.now() > deadline) throw new Error("chromium did not print its DevTools address");
-    const { value, done } = await lines.read();
-    if (done) throw new Error(`chromium exited: ${buffered.slice(-500)}`);
-    buffered += value;
-    wsBrowser = /DevTools listening on (ws:\/\/\S+)/.exec(buffered)?.[1] ?? "";
-  }
-  // Keep draining stderr so chromium never blocks on a full pipe.
-  const drain = (async () => {
-    while (!(await lines.read()).done) { /* discard */ }
-  })().catch(() => {});
-  const http = wsBrowser.replace(/^ws:\/\/([^/]+)\/.*$/, "http://$1");
-  const targets = await (await fetch(`${http}/json/list`)).json() as {
-    type: string;
-    webSocketDebuggerUrl: string;
-  }[];
-  const page = targets.find((t) => t.type === "page");
-  if (!page) throw new Error("chromium has no page target");
-  const ws = new WebSocket(page.webSocketDebuggerUrl);
-  await new Promise((ok, fail) => {
-    ws.onopen = ok;
-    ws.onerror = fail;
+    deadlineMs: BROWSER_DEADLINE_MS,
   });
+  try {
+    const [, wsBrowser] = await proc.waitFor(/DevTools listening on (ws:\/\/\S+)/);
+    const http = wsBrowser.replace(/^ws:\/\/([^/]+)\/.*$/, "http://$1");
+    const targets = await (await fetch(`${http}/json/list`)).json() as {
+      type: string;
+      webSocketDebuggerUrl: string;
+    }[];
+    const page = targets.find((t) => t.type === "page");
+    if (!page) throw new Error("chromium has no page target");
+    const ws = new WebSocket(page.webSocketDebuggerUrl);
+    await new Promise((ok, fail) => {
+      ws.onopen = ok;
+      ws.onerror = fail;
+    });
+    return pageClient(ws, proc);
+  } catch (e) {
+    await proc.stop();
+    throw e;
+  }
+}
+
+/** The CDP client of one page; closing it stops the browser. */
+function pageClient(ws: WebSocket, proc: TestProcess): Browser {
   let nextId = 1;
   const pending = new Map<
     number,
@@ -96,8 +95,20 @@ export async function launchBrowser(profileDir: string): Promise<Browser> {
     if (msg.error) p.fail(new Error(`${msg.error.message}`));
     else p.ok(msg.result);
   };
+  // The browser gone (closed, or killed at its deadline): fail what still waits on it.
+  const closed = new Promise<void>((resolve) => {
+    ws.onclose = () => {
+      for (const p of pending.values()) p.fail(new Error(`chromium went away:\n${proc.stderr}`));
+      pending.clear();
+      resolve();
+    };
+  });
   const send = (method: string, params: Record<string, unknown> = {}) =>
     new Promise<Record<string, unknown>>((ok, fail) => {
+      if (ws.readyState !== WebSocket.OPEN) {
+        fail(new Error(`chromium went away:\n${proc.stderr}`));
+        return;
+      }
       const id = nextId++;
       pending.set(id, { ok, fail });
       ws.send(JSON.stringify({ id, method, params }));
@@ -113,14 +124,9 @@ export async function launchBrowser(profileDir: string): Promise<Browser> {
       return (r.result as { value?: unknown }).value;
     },
     async close() {
-      const closed = new Promise((r) => ws.onclose = r);
-      ws.close();
+      if (ws.readyState !== WebSocket.CLOSED) ws.close();
       await closed;
-      try {
-        proc.kill("SIGTERM");
-      } catch { /* already gone */ }
-      await proc.status;
-      await drain;
+      await proc.stop();
     },
   };
 }

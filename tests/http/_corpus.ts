@@ -146,8 +146,15 @@ export async function hostileCorpus(maxBodyBytes: number): Promise<HostileCase[]
   ) {
     add(`PNG sent as ${ct}`, () => post(png, ct), 415);
   }
-  add("PNG without content type", () => post(png, null), 415);
-  add("JPEG without content type", () => post(jpg, null), 415);
+  // A body without Content-Type is sniffed: PNG and JPEG are accepted, the rest is 415.
+  add("GIF without content type", () => post(u8("GIF89a", [1, 0, 1, 0, 0, 0, 0]), null), 415);
+  add(
+    "truncated WebP without content type",
+    () => post(u8("RIFF", [9, 0, 0, 0], "WEBPVP8 "), null),
+    415,
+    422,
+  );
+  add("text without content type", () => post(u8("hello, world"), null), 415);
   const junk: [string, Uint8Array][] = [
     ["GIF", u8("GIF89a", new Array(40).fill(1))],
     ["BMP", u8("BM", new Array(60).fill(0))],
@@ -184,7 +191,8 @@ export async function hostileCorpus(maxBodyBytes: number): Promise<HostileCase[]
   };
   add("multipart without fields", multipart([]), 400);
   add("multipart with a text field only", multipart([["note", "hi"]]), 400);
-  add("multipart with file as text", multipart([["file", "not a file"]]), 400);
+  // A file part needs no filename: its bytes are then checked like any upload.
+  add("multipart with file as text", multipart([["file", "not a file"]]), 415);
   add(
     "multipart with the file in another field",
     multipart([["upload", new Blob([png as Uint8Array<ArrayBuffer>])]]),

@@ -5,7 +5,12 @@ import { createPredictHandler } from "../../lib/http/handler.ts";
 import type { Predictor } from "../../lib/predict/predictor.ts";
 import { pngSize, post, testJpeg, testPng, tinyHandler } from "./_fixtures.ts";
 
-const { handle, model } = await tinyHandler({ maxBodyBytes: 64 * 1024, maxPixels: 512 * 512 });
+const { handle, model, predictor } = await tinyHandler({
+  maxBodyBytes: 64 * 1024,
+  maxPixels: 512 * 512,
+});
+/** A stub predictor's options: the real one's, whatever fields the predictor has. */
+const stubOptions = { ...predictor.options, engine: "tfjs" as const };
 const start = tf.memory().numTensors;
 
 Deno.test("createPredictHandler() serves the upload page on GET /", async () => {
@@ -13,8 +18,18 @@ Deno.test("createPredictHandler() serves the upload page on GET /", async () => 
   assertEquals(res.status, 200);
   assertMatch(res.headers.get("content-type")!, /text\/html/);
   assert(res.headers.get("content-security-policy"));
+  const csp = res.headers.get("content-security-policy")!;
+  assert(csp.includes("script-src 'self'") && !csp.includes("unsafe-inline"), csp);
   const html = await res.text();
-  assert(html.includes('id="file"') && html.includes('id="result"') && html.includes("predict?"));
+  assert(html.includes('id="file"') && html.includes('id="result"') && html.includes('id="drop"'));
+  assert(!/<img[^>]*\ssrc=/.test(html), "an <img> with a source before any upload");
+  assert(!/<script>|\sstyle=/.test(html), "inline script or style");
+  const js = await handle(new Request("http://localhost/page.js"));
+  assertMatch(js.headers.get("content-type")!, /javascript/);
+  assert((await js.text()).includes("predict?"));
+  const css = await handle(new Request("http://localhost/page.css"));
+  assertMatch(css.headers.get("content-type")!, /text\/css/);
+  await css.body?.cancel();
   assertEquals((await handle(new Request("http://localhost/", { method: "HEAD" }))).status, 200);
 });
 
@@ -82,11 +97,70 @@ Deno.test("createPredictHandler() takes multipart uploads in field file or image
   }
 });
 
+Deno.test("createPredictHandler() takes a multipart file part without a filename", async () => {
+  const enc = new TextEncoder();
+  const head = '--B0undary\r\ncontent-disposition: form-data; name="file"\r\n' +
+    "content-type: image/png\r\n\r\n";
+  const body = new Uint8Array([
+    ...enc.encode(head),
+    ...testPng(),
+    ...enc.encode("\r\n--B0undary--\r\n"),
+  ]);
+  const ct = 'multipart/form-data; boundary="B0undary"';
+  const res = await handle(post(body, ct, "?format=json"));
+  assertEquals(res.status, 200);
+  assertEquals((await res.json()).width, 24);
+});
+
+Deno.test("createPredictHandler() sniffs a raw PNG or JPEG body sent without a Content-Type", async () => {
+  for (const bytes of [testPng(24, 16), await testJpeg(24, 16)]) {
+    const res = await handle(post(bytes, null, "?format=json"));
+    assertEquals(res.status, 200);
+    assertEquals((await res.json()).width, 24);
+  }
+});
+
+Deno.test("createPredictHandler() reads threshold as a plain decimal: .25, 0.5, 1.0 and 0", async () => {
+  for (const [t, v] of [[".25", 0.25], ["0.5", 0.5], ["1.0", 1], ["0", 0]] as const) {
+    const res = await handle(post(testPng(), "image/png", `?format=json&threshold=${t}`));
+    assertEquals(res.status, 200, t);
+    assertEquals((await res.json()).threshold, v);
+  }
+});
+
+Deno.test("createPredictHandler() repeats at most 40 characters of a bad bg, format or threshold", async () => {
+  const long = "z".repeat(10_000);
+  for (const q of [`bg=${long}`, `format=${long}`, `threshold=${long}`]) {
+    const res = await handle(post(testPng(), "image/png", `?${q}`));
+    assertEquals(res.status, 400);
+    const { error } = await res.json();
+    assert(error.length < 160, `${error.length} characters: ${error.slice(0, 80)}`);
+    assert(error.includes("z".repeat(40)) && !error.includes("z".repeat(41)), error);
+  }
+});
+
+Deno.test("createPredictHandler() says it runs in-thread on GET /healthz when given a predictor", async () => {
+  const body = await (await handle(new Request("http://localhost/healthz"))).json();
+  assertEquals(body.mode, "in-thread");
+  assertEquals(body.queue.concurrency, 1);
+  assert(body.memory === null || body.memory.rss > 0);
+});
+
 Deno.test("createPredictHandler() takes application/octet-stream bodies", async () => {
   const res = await handle(post(testPng(), "application/octet-stream", "?format=json"));
   assertEquals(res.status, 200);
   await res.body?.cancel();
 });
+
+function manyParts(n: number): Request {
+  const b = "XyZ";
+  const body = Array.from(
+    { length: n },
+    () => `--${b}\r\ncontent-disposition: form-data; name="x"\r\n\r\n\r\n`,
+  )
+    .join("") + `--${b}--\r\n`;
+  return post(new TextEncoder().encode(body), `multipart/form-data; boundary=${b}`);
+}
 
 const errorCases: [string, () => Request | Promise<Request>, number][] = [
   ["unknown route", () => new Request("http://localhost/nope"), 404],
@@ -100,7 +174,13 @@ const errorCases: [string, () => Request | Promise<Request>, number][] = [
   ["over the byte limit", () => post(new Uint8Array(65 * 1024)), 413],
   ["over the pixel limit", () => post(testPng(600, 500)), 413],
   ["text/plain", () => post(testPng(), "text/plain"), 415],
-  ["no content type", () => post(testPng(), null), 415],
+  ["text without a content type", () => post(new TextEncoder().encode("hello"), null), 415],
+  ["image/gif", () => post(testPng(), "image/gif"), 415],
+  ["threshold=%20", () => post(testPng(), "image/png", "?threshold=%20"), 400],
+  ["threshold=0x1", () => post(testPng(), "image/png", "?threshold=0x1"), 400],
+  ["threshold=1e0", () => post(testPng(), "image/png", "?threshold=1e0"), 400],
+  ["threshold=", () => post(testPng(), "image/png", "?threshold="), 400],
+  ["a multipart body of 100 parts", () => manyParts(100), 400],
   ["a GIF", () => post(new TextEncoder().encode("GIF89a...."), "image/png"), 415],
   ["truncated PNG", () => post(testPng().slice(0, 60)), 422],
 ];
@@ -135,7 +215,7 @@ Deno.test("createPredictHandler() answers 503 with Retry-After when the queue is
   let release!: () => void;
   const gate = new Promise<void>((r) => release = r);
   const stub: Predictor = {
-    options: { inputSize: 32, resize: "squash", maxBatch: 1, engine: "tfjs", threads: 1 },
+    options: stubOptions,
     async predict(images) {
       await gate;
       return images.map((i) => ({
@@ -161,7 +241,7 @@ Deno.test("createPredictHandler() answers 503 with Retry-After when the queue is
 Deno.test("createPredictHandler() answers 500 without details when the predictor throws", async () => {
   const seen: unknown[] = [];
   const broken: Predictor = {
-    options: { inputSize: 32, resize: "squash", maxBatch: 1, engine: "tfjs", threads: 1 },
+    options: stubOptions,
     predict: () => Promise.reject(new Error("secret internals")),
   };
   const h = createPredictHandler(broken, { onError: (e) => seen.push(e) });
@@ -188,4 +268,21 @@ Deno.test("createPredictHandler() answers 413 when the shorter-side resize would
   const fine = await h(post(testPng(48, 32), "image/png", "?format=json"));
   assertEquals(fine.status, 200);
   assertEquals((await fine.json()).width, 48);
+});
+
+Deno.test("createPredictHandler() refuses a 20 MiB body of 420k empty multipart parts with 400 in bounded time", async () => {
+  const big = await tinyHandler({ maxBodyBytes: 32 * 1024 * 1024 });
+  try {
+    const part = '--b\r\ncontent-disposition: form-data; name="x"\r\n\r\n\r\n';
+    const body = new TextEncoder().encode(part.repeat(420_000) + "--b--\r\n");
+    assert(body.byteLength > 20 * 1024 * 1024);
+    const t0 = performance.now();
+    const res = await big.handle(post(body, "multipart/form-data; boundary=b", "?format=json"));
+    const ms = performance.now() - t0;
+    assertEquals(res.status, 400);
+    assertMatch((await res.json()).error, /more than 64 parts/);
+    assert(ms < 1000, `${ms.toFixed(0)} ms`);
+  } finally {
+    big.model.dispose();
+  }
 });

@@ -17,12 +17,14 @@ async function localGraph(entry: URL): Promise<Set<string>> {
   return seen;
 }
 
-Deno.test("lib/http/mod.ts loads without the training code", async () => {
-  const graph = await localGraph(new URL("../../lib/http/mod.ts", import.meta.url));
-  assert(graph.size > 10, `${graph.size} modules`);
-  const training = [...graph].filter((h) => h.includes("/lib/train/") || h.includes("/cli/"));
-  assertEquals(training, []);
-});
+for (const entry of ["mod.ts", "_predict_worker.ts"]) {
+  Deno.test(`lib/http/${entry} loads without the training code`, async () => {
+    const graph = await localGraph(new URL(`../../lib/http/${entry}`, import.meta.url));
+    assert(graph.size > 10, `${graph.size} modules`);
+    const training = [...graph].filter((h) => h.includes("/lib/train/") || h.includes("/cli/"));
+    assertEquals(training, []);
+  });
+}
 
 Deno.test("lib/http/mod.ts exports the handler, the app and the prediction helpers", () => {
   for (
@@ -33,6 +35,11 @@ Deno.test("lib/http/mod.ts exports the handler, the app and the prediction helpe
       "errorResponse",
       "createPredictor",
       "renderPng",
+      "createWorkerPool",
+      "createInThreadService",
+      "parsePredictQuery",
+      "createCors",
+      "ByteBudget",
     ]
   ) {
     assertEquals(typeof (http as Record<string, unknown>)[name], "function", name);

@@ -86,6 +86,10 @@ export interface ZipInput {
   data: Uint8Array;
   /** Deflate the entry. */
   deflate?: boolean;
+  /** Uncompressed size written in both headers (a lie, for hostile-file tests). @default data.length */
+  declaredSize?: number;
+  /** Uncompressed size written in the local header only. @default declaredSize */
+  localSize?: number;
 }
 
 async function deflateRaw(data: Uint8Array): Promise<Uint8Array> {
@@ -108,7 +112,7 @@ export async function makeZip(entries: ZipInput[]): Promise<Uint8Array> {
     v.setUint16(4, 20, true);
     v.setUint16(8, e.deflate ? 8 : 0, true);
     v.setUint32(18, body.length, true);
-    v.setUint32(22, e.data.length, true);
+    v.setUint32(22, e.localSize ?? e.declaredSize ?? e.data.length, true);
     v.setUint16(26, name.length, true);
     const c = new Uint8Array(46);
     const w = new DataView(c.buffer);
@@ -117,7 +121,7 @@ export async function makeZip(entries: ZipInput[]): Promise<Uint8Array> {
     w.setUint16(6, 20, true);
     w.setUint16(10, e.deflate ? 8 : 0, true);
     w.setUint32(20, body.length, true);
-    w.setUint32(24, e.data.length, true);
+    w.setUint32(24, e.declaredSize ?? e.data.length, true);
     w.setUint16(28, name.length, true);
     w.setUint32(42, offset, true);
     locals.push(h, name, body);

@@ -91,6 +91,25 @@ Deno.test("readPth() honours offset and strides when a tensor is a view", async 
     { name: "a/data/0", data: f32Bytes([0, 1, 2, 3, 4, 5]) },
   ]);
   assertThrows(() => readPth(bad), RangeError, "lies outside its storage");
+  // a stride-0 view asking for 2^28 elements of a 6-element storage: refused before allocating
+  const big = cat("\x80\x02}(", pStr("x"), pTensor(storage, 0, [16384, 16384], [0, 0]), "u.");
+  const bomb = await makeZip([
+    { name: "a/data.pkl", data: big },
+    { name: "a/data/0", data: f32Bytes([0, 1, 2, 3, 4, 5]) },
+  ]);
+  assertThrows(() => readPth(bomb), RangeError, "take 1073741824 bytes, more than twice");
+  // 40 tensors that all copy one 256 KiB storage: refused before copying
+  const shared = { type: "FloatStorage", key: "0", numel: 65535 };
+  const many = cat(
+    "\x80\x02}(",
+    ...Array.from({ length: 40 }, (_, i) => cat(pStr(`t${i}`), pTensor(shared, 0, [65535], [1]))),
+    "u.",
+  );
+  const copies = await makeZip([
+    { name: "a/data.pkl", data: many },
+    { name: "a/data/0", data: new Uint8Array(65535 * 4) },
+  ]);
+  assertThrows(() => readPth(copies), RangeError, "more than twice their storages' 262140");
 });
 
 Deno.test("readPth() takes the model and reports the epoch when given a training checkpoint", async () => {

@@ -3,6 +3,9 @@ import { makeZip } from "./_torch_files.ts";
 import { readWeights, sniffWeightsFormat } from "../../lib/io/read_weights.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
 import { readZip, zipEntryData } from "../../lib/io/_zip.ts";
+import { U2Net } from "../../lib/model/u2net.ts";
+import { exportFolded, saveSafetensors } from "../../lib/io/export.ts";
+import { HALF_LITE } from "./_onnx_variants.ts";
 
 const data = (name: string) => Deno.readFile(new URL(`../testdata/${name}`, import.meta.url));
 
@@ -89,4 +92,17 @@ Deno.test("readWeights() rejects with one clear line when the file is truncated 
     deflate: false,
   }]);
   await assertRejects(() => readWeights(corrupt), TypeError, "Cannot load pickle");
+});
+
+Deno.test("readWeights() reloads a custom-width network when saved as safetensors or folded", async () => {
+  const model = U2Net.create(HALF_LITE, { seed: 2 });
+  try {
+    for (const bytes of [await saveSafetensors(model), await exportFolded(model)]) {
+      const w = await readWeights(bytes, "x.safetensors");
+      assertEquals([w.arch, w.config], ["custom", HALF_LITE]);
+      assertEquals(w.stateDict.get("side_modules.5.weight")!.shape, [1, 32, 3, 3]);
+    }
+  } finally {
+    model.dispose();
+  }
 });

@@ -156,7 +156,7 @@ Deno.test("loadWeights() refuses with one clear line when the ONNX file is anoth
   await assertRejects(
     () => loadWeights(classifierOnnx(), { filename: "classifier.onnx" }),
     TypeError,
-    "Cannot load ONNX: graph has no Concat node",
+    "Cannot load ONNX (classifier.onnx): graph has no Concat node",
   );
   assertEquals(tf.memory().numTensors, start);
 });

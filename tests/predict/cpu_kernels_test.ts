@@ -98,6 +98,35 @@ Deno.test("conv_direct, conv_wino and conv_wino4 match a float64 conv when dilat
   }
 });
 
+Deno.test("pool writes only its own channels when the channel count is not a multiple of 4", () => {
+  const rng = new Rng(11);
+  for (const c of [1, 2, 3, 4, 5, 6, 7, 8, 9, 22, 23]) {
+    const [h, wd] = [7, 5], oh = 4, ow = 3, n = oh * ow * c;
+    const x = Float32Array.from({ length: h * wd * c }, () => rng.float() * 2 - 1);
+    const { kernels, memory, base } = loadCpuKernels(4 * (x.length + n + 64));
+    const out = base + 4 * (x.length + 16);
+    new Float32Array(memory.buffer, base, x.length).set(x);
+    // Sentinels right after the output (where the next buffer would start).
+    new Float32Array(memory.buffer, out, n + 16).fill(-7);
+    // Parts in reverse order, as threads may finish: a part must not touch another's rows.
+    for (let part = 2; part >= 0; part--) kernels.pool(out, base, h, wd, c, part, 3);
+    const got = new Float32Array(memory.buffer, out, n + 16);
+    for (let y = 0; y < oh; y++) {
+      for (let xx = 0; xx < ow; xx++) {
+        for (let k = 0; k < c; k++) {
+          let want = -Infinity;
+          for (const [dy, dx] of [[0, 0], [0, 1], [1, 0], [1, 1]]) {
+            const iy = Math.min(2 * y + dy, h - 1), ix = Math.min(2 * xx + dx, wd - 1);
+            want = Math.max(want, x[(iy * wd + ix) * c + k]);
+          }
+          assertEquals(got[(y * ow + xx) * c + k], want, `c ${c}: (${y}, ${xx}, ${k})`);
+        }
+      }
+    }
+    assertEquals([...got.subarray(n)], new Array(16).fill(-7), `c ${c}: past the output`);
+  }
+});
+
 Deno.test("the embedded CPU engine module was built from the committed C source when checked by hash", async () => {
   const source = await Deno.readFile(
     new URL("../../lib/predict/_wasm/cpu_engine.c", import.meta.url),

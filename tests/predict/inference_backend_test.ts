@@ -5,6 +5,7 @@ import {
   wasmBinaryDir,
   wasmReadable,
 } from "../../lib/predict/inference_backend.ts";
+import { runProcess } from "../_process.ts";
 
 Deno.test("selectInferenceBackend() activates cpu when asked", async () => {
   const info = await selectInferenceBackend("cpu");
@@ -26,13 +27,11 @@ Deno.test({
       try { await selectInferenceBackend("wasm"); console.log("no error"); }
       catch (e) { console.log((e as Error).message); }`,
     );
-    const out = await new Deno.Command("deno", {
+    const out = await runProcess("deno", {
       args: ["run", "--allow-read=.", file.pathname],
       cwd: root.pathname,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const msg = new TextDecoder().decode(out.stdout).trim();
+    });
+    const msg = out.stdout.trim();
     assert(msg.includes(`--allow-read=${wasmBinaryDir()}`), msg);
   },
 });

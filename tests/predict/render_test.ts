@@ -1,6 +1,7 @@
 import { assert, assertEquals } from "../_assert.ts";
 import { decodeImage } from "../../lib/data/image_io.ts";
 import { parseColor, renderOutput, renderPng, summarizeMask } from "../../lib/predict/render.ts";
+import { postProcessMask } from "../../lib/predict/post_process.ts";
 
 const image = {
   width: 3,
@@ -21,16 +22,56 @@ Deno.test("renderOutput() draws a soft mask rounded to 8 bits", () => {
   assertEquals([out.channels, ...out.data], [1, 229, 128, 51]);
 });
 
-Deno.test("renderOutput() makes an RGBA cut-out, or an RGB one on bgColor", () => {
-  const rgba = renderOutput(image, prob, { format: "cutout" });
-  assertEquals([rgba.channels, ...rgba.data], [4, 10, 20, 30, 255, 40, 50, 60, 0, 70, 80, 90, 0]);
-  const rgb = renderOutput(image, prob, { format: "cutout", bgColor: [1, 2, 3] });
+Deno.test("renderOutput() makes a hard RGBA cut-out with colour zeroed where alpha is 0, or RGB on bgColor", () => {
+  const rgba = renderOutput(image, prob, { format: "cutout", alpha: "hard" });
+  assertEquals([rgba.channels, ...rgba.data], [4, 10, 20, 30, 255, 0, 0, 0, 0, 0, 0, 0, 0]);
+  const rgb = renderOutput(image, prob, { format: "cutout", alpha: "hard", bgColor: [1, 2, 3] });
   assertEquals([rgb.channels, ...rgb.data], [3, 10, 20, 30, 1, 2, 3, 1, 2, 3]);
   const grey = { width: 1, height: 1, channels: 1 as const, data: new Uint8Array([77]) };
   const g = renderOutput(grey, { width: 1, height: 1, data: new Float32Array([1]) }, {
     format: "cutout",
   });
   assertEquals([...g.data], [77, 77, 77, 255]);
+});
+
+Deno.test("renderOutput() uses the soft mask as cut-out alpha by default (rembg's cut-out)", () => {
+  const p = { width: 3, height: 1, data: new Float32Array([0.9, 0.3, 0.001]) };
+  const soft = renderOutput(image, p, { format: "cutout" });
+  const alphas = [0.9, 0.3, 0.001].map((v) => Math.round(Math.fround(v) * 255)); // 229, 77, 0
+  assertEquals([...soft.data], [10, 20, 30, alphas[0], 40, 50, 60, alphas[1], 0, 0, 0, 0]);
+  // Same alpha as the soft mask format.
+  const mask = renderOutput(image, p, { format: "soft" });
+  assertEquals([0, 1, 2].map((i) => soft.data[4 * i + 3]), [...mask.data]);
+  // On a background: a·rgb + (255 − a)·bg, rounded.
+  const bg = [200, 100, 0] as const;
+  const on = renderOutput(image, p, { format: "cutout", bgColor: bg });
+  const mix = (v: number, a: number, b: number) => Math.round((a * v + (255 - a) * b) / 255);
+  assertEquals([...on.data], [
+    ...[10, 20, 30].map((v, c) => mix(v, alphas[0], bg[c])),
+    ...[40, 50, 60].map((v, c) => mix(v, alphas[1], bg[c])),
+    ...bg,
+  ]);
+});
+
+Deno.test("renderOutput() with postProcess renders the cleaned mask, in every format", () => {
+  const w = 12, h = 12;
+  const img = {
+    width: w,
+    height: h,
+    channels: 3 as const,
+    data: new Uint8Array(w * h * 3).fill(90),
+  };
+  const data = new Float32Array(w * h);
+  data[1 * w + 1] = 0.8; // a speck
+  for (let y = 4; y < 10; y++) for (let x = 4; x < 10; x++) data[y * w + x] = 0.7;
+  const p = { width: w, height: h, data };
+  const cleaned = postProcessMask(p).data;
+  const soft = renderOutput(img, p, { format: "soft", postProcess: true });
+  assertEquals([...soft.data], [...cleaned].map((v) => v * 255));
+  const cut = renderOutput(img, p, { format: "cutout", postProcess: true });
+  assertEquals([...cut.data].filter((_, i) => i % 4 === 3), [...soft.data]);
+  assertEquals(soft.data[1 * w + 1], 0);
+  assertEquals(renderOutput(img, p, { format: "soft" }).data[1 * w + 1], 204); // without: kept
 });
 
 Deno.test("renderOutput() refuses mismatched sizes and bad thresholds", () => {
@@ -49,6 +90,16 @@ Deno.test("renderOutput() refuses mismatched sizes and bad thresholds", () => {
     }
     assert(threw);
   }
+});
+
+Deno.test("renderOutput() refuses an unknown alpha mode", () => {
+  let threw = false;
+  try {
+    renderOutput(image, prob, { format: "cutout", alpha: "half" as "soft" });
+  } catch (e) {
+    threw = e instanceof TypeError;
+  }
+  assert(threw);
 });
 
 Deno.test("renderPng() encodes what renderOutput() draws", async () => {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { removeIfExists, writeFileAtomic } from "../../lib/train/atomic_write.ts";
 import { readSafetensors, writeSafetensors } from "../../lib/io/safetensors.ts";
+import { startProcess } from "../_process.ts";
 
 const TMP = new URL("../.tmp/atomic_write_test/", import.meta.url).pathname;
 
@@ -45,7 +46,7 @@ Deno.test({
     path,
     writeSafetensors(new Map([["x", { dtype: "F32", shape: [16], data }]])),
   );
-  const child = new Deno.Command(deno!, {
+  const writer = startProcess(deno!, {
     args: [
       "run",
       `--allow-read=${dir}`,
@@ -53,18 +54,16 @@ Deno.test({
       new URL("./_atomic_writer.ts", import.meta.url).pathname,
       path,
     ],
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  // wait until it has completed at least one save, then kill it at an arbitrary point
-  const reader = child.stdout.getReader();
-  let seen = "";
-  while (!/\n2\n/.test(`\n${seen}`)) seen += new TextDecoder().decode((await reader.read()).value);
-  await new Promise((r) => setTimeout(r, 37));
-  child.kill("SIGKILL");
-  reader.releaseLock();
-  await child.stdout.cancel().catch(() => {});
-  await child.status;
+    deadlineMs: 60_000,
+  });
+  try {
+    // wait until it has completed at least one save, then kill it at an arbitrary point
+    await writer.waitFor(/(^|\n)2\n/);
+    await new Promise((r) => setTimeout(r, 37));
+    writer.child.kill("SIGKILL");
+  } finally {
+    await writer.stop();
+  }
   const f = readSafetensors(await Deno.readFile(path));
   const i = Number(f.metadata.i);
   const x = f.tensors.get("x")!.data as Float32Array;

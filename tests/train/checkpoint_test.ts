@@ -74,3 +74,18 @@ Deno.test("loadCheckpoint() refuses files of another save and latestCheckpoint()
   await Deno.writeTextFile(`${dir}/bad.json`, "{");
   await assert.rejects(loadCheckpoint(`${dir}/bad.json`), /not valid JSON/);
 });
+
+Deno.test("loadCheckpoint() names the truncated tensor file when a save was cut short", async () => {
+  const dir = await freshDir("truncated");
+  const sd = new Map([["a", { dtype: "F32" as const, shape: [64], data: new Float32Array(64) }]]);
+  const opt = { groups: [], params: {} };
+  await saveCheckpoint(`${dir}/model_1`, { epoch: 1, stateDict: sd, optimizer: opt, extra: {} });
+  const weights = `${dir}/model_1.safetensors`;
+  const bytes = await Deno.readFile(weights);
+  await Deno.writeFile(weights, bytes.subarray(0, bytes.length - 100));
+  const err = await loadCheckpoint(`${dir}/model_1.json`).then(() => null, (e) => e as Error);
+  assert.ok(err instanceof RangeError, String(err));
+  assert.ok(err.message.includes(weights), err.message);
+  assert.ok(err.message.startsWith(`Cannot load checkpoint ${dir}/model_1.json`), err.message);
+  assert.ok(!err.message.includes("\n"));
+});

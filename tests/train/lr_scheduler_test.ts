@@ -149,3 +149,19 @@ Deno.test("createLrScheduler() gives the lrs of lite_train.safetensors when step
     sched.step();
   }
 });
+
+Deno.test("createLrScheduler() takes the warmup branch at every step when epochs <= warmupEpochs", () => {
+  // The seed's lambda, written out: x <= W → warmup_factor·(1 − x/W) + x/W, W = warmup_epochs·num_step.
+  for (const [numStep, epochs, warmupEpochs] of [[5, 1, 2], [5, 2, 2], [3, 1, 1], [4, 2, 3]]) {
+    const opt = { paramGroups: [{ lr: 0.01 }] };
+    const sched = createLrScheduler(opt, numStep, epochs, { warmupEpochs });
+    const w = warmupEpochs * numStep;
+    for (let x = 0; x <= epochs * numStep; x++) {
+      const seed = 1e-3 * (1 - x / w) + x / w;
+      assertRel(sched.factor(x), seed, 1e-15, `numStep ${numStep} epochs ${epochs} x ${x}`);
+      assertRel(opt.paramGroups[0].lr, 0.01 * seed, 1e-15, `lr at x ${x}`);
+      assert.ok(Number.isFinite(opt.paramGroups[0].lr));
+      sched.step();
+    }
+  }
+});

@@ -82,6 +82,27 @@ Deno.test("train() lowers the loss on the synthetic demo data and writes every o
   assert.equal(r.predictionFile, `${dir}/prediction_synthetic_000008.png`);
 });
 
+Deno.test("train() trains as the seed does when epochs <= warmupEpochs (all steps in warmup)", async () => {
+  const dir = await freshDir("warmup");
+  const r = await train({
+    ...TINY,
+    inputSize: 16,
+    cropSize: 16,
+    syntheticTrain: 4,
+    syntheticEval: 1,
+    epochs: 1,
+    warmupEpochs: 2,
+    outputDir: dir,
+  });
+  assert.equal(r.history.length, 1);
+  // one iteration per epoch, W = 2 steps: after 1 step the seed's lambda gives 1e-3·0.5 + 0.5
+  assert.ok(
+    Math.abs(r.history[0].lr - TINY.lr! * (1e-3 * 0.5 + 0.5)) < 1e-12,
+    `${r.history[0].lr}`,
+  );
+  assert.ok(Number.isFinite(r.history[0].trainLoss));
+});
+
 Deno.test("train() resumed from a checkpoint continues bit for bit", async () => {
   const base: TrainOptions = {
     ...TINY,
@@ -135,13 +156,23 @@ Deno.test("train() stops on a non-finite loss and overwrites neither the last no
   const before = new Map(files(dir).map((n) => [n, Deno.readFileSync(`${dir}/${n}`)]));
   assert.ok(before.has("model_0.json") && before.has("model_best.safetensors"));
   const sd = await tensors(`${dir}/model_0.safetensors`);
-  (sd.get("encode_modules.0.conv_in.bn.weight")!.data as Float32Array)[0] = NaN;
+  const w = sd.get("encode_modules.0.conv_in.bn.weight")!.data as Float32Array;
   const poisoned = `${TMP}poisoned.safetensors`;
+  // NaN weights are refused when read, naming the tensor
+  w[0] = NaN;
+  await Deno.writeFile(poisoned, writeSafetensors(sd));
+  await assert.rejects(
+    train({ ...opts, initWeights: poisoned }),
+    /tensor encode_modules\.0\.conv_in\.bn\.weight has NaN at index 0/,
+  );
+  // finite weights that overflow in the forward pass: the loss is not finite
+  w[0] = 3e38;
   await Deno.writeFile(poisoned, writeSafetensors(sd));
   await assert.rejects(
     train({ ...opts, initWeights: poisoned }),
     (e: Error) =>
-      e instanceof NonFiniteLossError && /loss is NaN at epoch 0 iteration 0/.test(e.message),
+      e instanceof NonFiniteLossError &&
+      /loss is (NaN|-?Infinity) at epoch 0 iteration 0/.test(e.message),
   );
   for (const [n, bytes] of before) assert.deepEqual(Deno.readFileSync(`${dir}/${n}`), bytes, n);
   assert.deepEqual(
@@ -175,7 +206,8 @@ Deno.test("train() stops before training on a corrupt image or a missing mask un
   await assert.rejects(train(opts), /1 image\(s\) without a mask .*\(synthetic_000003\.png\)/);
   await Deno.rename(`${root}/data/x.png`, `${root}/data/masks/synthetic_000003.png`);
   await assert.rejects(train(opts), /unreadable sample.*--skip-bad.*synthetic_000001\.png/);
-  assert.deepEqual(files(`${root}/out`), []);
+  // a data error leaves no (empty) run folder behind
+  await assert.rejects(Deno.stat(`${root}/out`), Deno.errors.NotFound);
   await Deno.remove(`${root}/data/masks/synthetic_000003.png`);
   const lines: string[] = [];
   const r = await train({ ...opts, skipBad: true }, { onLog: (l) => lines.push(l) });

@@ -1,0 +1,105 @@
+/**
+ * The query of `POST /predict`, parsed strictly: `format`
+ * (`mask|soft|cutout|json`), `threshold` (a plain decimal in [0, 1]), `bg`
+ * (a colour), `alpha` (`soft|hard` cut-out alpha) and `postprocess` (`1|0`,
+ * rembg's mask clean-up). A parameter given with an empty value is a 400.
+ * Error messages repeat at most 40 characters of the input.
+ *
+ * @module
+ */
+import {
+  ALPHA_MODES,
+  type AlphaMode,
+  DEFAULT_ALPHA,
+  DEFAULT_FORMAT,
+  DEFAULT_POST_PROCESS,
+  DEFAULT_THRESHOLD,
+  OUTPUT_FORMATS,
+  type OutputFormat,
+  parseColor,
+  type RgbColor,
+} from "../predict/render.ts";
+import { HttpError, quoteInput } from "./errors.ts";
+
+/** Formats `POST /predict` answers in: the render formats plus `json`. */
+export const PREDICT_FORMATS: readonly (OutputFormat | "json")[] = [...OUTPUT_FORMATS, "json"];
+
+/** A parsed `POST /predict` query (plain data: it crosses to the workers). */
+export interface PredictQuery {
+  /** Output format. */
+  format: OutputFormat | "json";
+  /** Foreground where probability > threshold. */
+  threshold: number;
+  /** Cut-out background colour; absent keeps transparency. */
+  bgColor?: RgbColor;
+  /** Cut-out alpha. */
+  alpha: AlphaMode;
+  /** Clean the mask first. */
+  postProcess: boolean;
+}
+
+/**
+ * A threshold: a plain decimal in [0, 1] (`0`, `0.5`, `.5`, `1`, `1.0`; at
+ * most 12 decimals). Rejected: empty, spaces, signs, hex, exponents, `NaN`.
+ */
+const THRESHOLD_RE = /^(?:0|1)?(?:\.\d{1,12})?$/;
+
+/**
+ * Parses the query of `POST /predict`.
+ *
+ * @throws {HttpError} 400 for an unknown format, a threshold that is not a
+ * plain decimal in [0, 1] (`threshold=` and `threshold=%20` included) or a
+ * `bg` that is not a colour.
+ * @example
+ * ```ts
+ * import { parsePredictQuery } from "./predict_query.ts";
+ * const q = parsePredictQuery(new URLSearchParams("format=cutout&threshold=.25&bg=white"));
+ * [q.format, q.threshold, q.bgColor]; // ["cutout", 0.25, [255, 255, 255]]
+ * ```
+ */
+export function parsePredictQuery(params: URLSearchParams): PredictQuery {
+  const format = (params.get("format") ?? DEFAULT_FORMAT) as PredictQuery["format"];
+  if (!PREDICT_FORMATS.includes(format)) {
+    throw new HttpError(
+      "badRequest",
+      `format ${quoteInput(format)} is not one of ${PREDICT_FORMATS.join(", ")}`,
+    );
+  }
+  const t = params.get("threshold");
+  let threshold = DEFAULT_THRESHOLD;
+  if (t !== null) {
+    threshold = THRESHOLD_RE.test(t) && t !== "" && t !== "." ? Number(t) : NaN;
+    if (!(threshold >= 0 && threshold <= 1)) {
+      throw new HttpError(
+        "badRequest",
+        `threshold ${quoteInput(t)} is not a decimal number in [0, 1] such as 0.5`,
+      );
+    }
+  }
+  const bg = params.get("bg");
+  let bgColor: RgbColor | undefined;
+  if (bg !== null) {
+    try {
+      bgColor = parseColor(bg.length > 64 ? "" : bg);
+    } catch {
+      throw new HttpError(
+        "badRequest",
+        `bg ${quoteInput(bg)} is not a colour: use #rrggbb, #rgb, r,g,b or white, black, red, ` +
+          `green, blue, gray`,
+      );
+    }
+  }
+  const alpha = (params.get("alpha") ?? DEFAULT_ALPHA) as AlphaMode;
+  if (!ALPHA_MODES.includes(alpha)) {
+    throw new HttpError(
+      "badRequest",
+      `alpha ${quoteInput(alpha)} is not one of ${ALPHA_MODES.join(", ")}`,
+    );
+  }
+  const pp = params.get("postprocess");
+  if (pp !== null && !["0", "1", "true", "false"].includes(pp)) {
+    throw new HttpError("badRequest", `postprocess ${quoteInput(pp)} is not 1, 0, true or false`);
+  }
+  const postProcess = pp === null ? DEFAULT_POST_PROCESS : pp === "1" || pp === "true";
+  return { format, threshold, bgColor, alpha, postProcess };
+}
