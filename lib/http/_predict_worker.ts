@@ -29,16 +29,27 @@ export interface WorkerInit {
 
 /** The model and backend a worker loaded. */
 export interface WorkerInfo {
+  /** Backend the worker selected. */
   backend: string;
+  /** GPU adapter, if any. */
   adapter: string | null;
+  /** Whether the adapter is a software fallback. */
   fallbackAdapter: boolean;
+  /** Notes from backend selection. */
   backendNotes: string[];
+  /** Engine running the network. */
   engine: string;
+  /** CPU engine threads. */
   threads: number;
+  /** Network input side. */
   inputSize: number;
+  /** Resize mode. */
   resize: string;
+  /** Architecture name. */
   arch: string;
+  /** Parameter count. */
   parameters: number;
+  /** Whether BatchNorm layers remain (false: folded). */
   batchNorm: boolean;
 }
 

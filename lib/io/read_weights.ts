@@ -7,9 +7,9 @@
  */
 import { inflateZip, readZip, zipNeedsInflate } from "./_zip.ts";
 import { checkWeights, namingFile } from "./check_weights.ts";
-import { type ArchKind, archTableFromStateDict, tableWidths } from "./_arch_shapes.ts";
-import { type Naming, normalizeStateDict } from "./naming.ts";
-import { onnxToFoldedStateDict, parseOnnx, type ResizeCoordinates } from "./onnx.ts";
+import { archTableFromStateDict, tableWidths } from "./_arch_shapes.ts";
+import { type Arch, type Naming, normalizeStateDict } from "./naming.ts";
+import { onnxToFoldedStateDict, parseOnnx } from "./onnx.ts";
 import { isLegacyPth, type PthResult, readPth, readPthArchive } from "./pth.ts";
 import type { StateDict } from "./raw_tensor.ts";
 import { readSafetensors } from "./safetensors.ts";
@@ -27,7 +27,7 @@ export interface LoadedWeights {
   /** The file's key naming (for ONNX: whose forward order the side convs follow). */
   naming: Naming;
   /** Architecture: `full`, `lite`, or `custom` (other widths, see `config`). */
-  arch: ArchKind;
+  arch: Arch | "custom";
   /** The network to build: the architecture's config, or one with the file's widths. */
   config: U2NetConfig;
   /** True when ConvBNReLU convs carry biases (build the network with `convBias: true`). */
@@ -40,7 +40,7 @@ export interface LoadedWeights {
    * imported as PyTorch's half-pixel bilinear, which U2-Net was trained with;
    * onnxruntime running that file shifts every upsampling by half a pixel.
    */
-  resize?: ResizeCoordinates;
+  resize?: "half_pixel" | "asymmetric";
   /** Training checkpoint epoch, when present. */
   epoch?: number;
 }

@@ -63,6 +63,8 @@ export class EngineMemoryError extends RangeError {
   readonly width: number;
 
   /**
+   * An error for an engine of `bytes` over `limit` at network input `size`.
+   *
    * @param size The network input size (width x height in the message).
    * @param bytes The engine's estimated bytes.
    * @param limit The limit in bytes.

@@ -144,9 +144,9 @@ void conv_one(float* out, const float* a, const float* w, const float* bias, int
 }
 
 /*
- * 2x2 max pool, stride 2, ceil mode; any c (4 channels at a time, then one
- * by one: a wider store would write into the next pixel, and past the map's
- * end into the buffer after it).
+ * 2x2 max pool, stride 2, ceil mode; any c (4 channels at a time when c is
+ * a multiple of 4, else one by one: a 4-wide store would write into the next
+ * pixel, and past the map's end into the buffer after it).
  */
 __attribute__((export_name("pool")))
 void pool(float* out, const float* in, int H, int W, int c, int part, int parts) {
@@ -160,14 +160,16 @@ void pool(float* out, const float* in, int H, int W, int c, int part, int parts)
       const float* p01 = in + ((long)(2 * y) * W + x1) * c;
       const float* p10 = in + ((long)y1 * W + 2 * x) * c;
       const float* p11 = in + ((long)y1 * W + x1) * c;
-      int i = 0;
-      for (; i + 4 <= c; i += 4) {
-        ST(o + i, wasm_f32x4_max(wasm_f32x4_max(LD(p00 + i), LD(p01 + i)),
-                                 wasm_f32x4_max(LD(p10 + i), LD(p11 + i))));
-      }
-      for (; i < c; i++) {
-        float m0 = p00[i] > p01[i] ? p00[i] : p01[i], m1 = p10[i] > p11[i] ? p10[i] : p11[i];
-        o[i] = m0 > m1 ? m0 : m1;
+      if ((c & 3) == 0) {
+        for (int i = 0; i < c; i += 4) {
+          ST(o + i, wasm_f32x4_max(wasm_f32x4_max(LD(p00 + i), LD(p01 + i)),
+                                   wasm_f32x4_max(LD(p10 + i), LD(p11 + i))));
+        }
+      } else {
+        for (int i = 0; i < c; i++) {
+          float m0 = p00[i] > p01[i] ? p00[i] : p01[i], m1 = p10[i] > p11[i] ? p10[i] : p11[i];
+          o[i] = m0 > m1 ? m0 : m1;
+        }
       }
     }
   }
