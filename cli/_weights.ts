@@ -54,7 +54,6 @@ export interface CliWeights {
   downloaded: boolean;
 }
 
-
 function cacheRefusal(command: string, dir: string, what: string, env: ModelEnv): UserError {
   const allowed = TASK_CACHE_DIRS.map((d) => d.replace("$HOME", env.HOME ?? "~"));
   return new UserError(
