@@ -14,6 +14,7 @@ import { discoverDataset, fileSource, type SampleSource } from "../lib/data/data
 import { evalSamples } from "../lib/data/loader.ts";
 import { syntheticSource } from "../lib/data/synthetic.ts";
 import { evaluate } from "../lib/eval/evaluate.ts";
+import { WEIGHTS_ENV } from "../lib/predict/weights_path.ts";
 import { loadWeightsFile } from "../lib/model/load_weights.ts";
 import { formatProgressBar } from "../lib/train/progress_bar.ts";
 import { DEFAULT_TRAIN_OPTIONS, DEMO_TRAIN_OPTIONS } from "../lib/train/train_options.ts";
@@ -21,6 +22,7 @@ import { subsetSource } from "../lib/train/_train_data.ts";
 import {
   choiceOption,
   type CommandSpec,
+  envWeights,
   formatHelp,
   intOption,
   parseCommand,
@@ -93,9 +95,10 @@ function parse(args: string[]): EvalArgs | "help" {
   if (p.positionals.length) {
     throw new UserError(`unexpected argument "${p.positionals[0]}" (see "eval --help")`);
   }
-  const weights = p.values.weights;
+  // --weights, else U2NET_WEIGHTS (a file or a model name), as predict and serve
+  const weights = p.values.weights || envWeights();
   if (typeof weights !== "string" || !weights) {
-    throw new UserError('--weights FILE|NAME is required (see "eval --help")');
+    throw new UserError(`--weights FILE|NAME (or ${WEIGHTS_ENV}) is required (see "eval --help")`);
   }
   return {
     weights,

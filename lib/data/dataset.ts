@@ -172,7 +172,7 @@ export async function discoverDataset(
   if (samples.length === 0) {
     throw new RangeError(
       `Cannot discover dataset: current folder ${imageDir} has no image with a mask in ${maskDir} ` +
-        `(${images.length} images, ${masks.length} masks)`,
+        `(${plural(images.length, "image")}, ${plural(masks.length, "mask")})`,
     );
   }
   return { layout, imageDir, maskDir, samples, unmatchedImages, unmatchedMasks };
@@ -239,4 +239,8 @@ export function fileSource(index: DatasetIndex | SamplePaths[]): SampleSource {
       return { name: s.name, image, mask };
     },
   };
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? "" : "s"}`;
 }

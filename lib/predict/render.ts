@@ -16,8 +16,12 @@ export type OutputFormat = "mask" | "soft" | "cutout";
 /** The output formats, for option parsing and help texts. */
 export const OUTPUT_FORMATS: readonly OutputFormat[] = ["mask", "soft", "cutout"];
 
-/** Default output: the seed's binary mask. */
-export const DEFAULT_FORMAT: OutputFormat = "mask";
+/**
+ * Default output: a cut-out (RGBA, the soft mask as alpha), what people
+ * removing a background expect (rembg's default too); `mask` is the seed's
+ * binary mask.
+ */
+export const DEFAULT_FORMAT: OutputFormat = "cutout";
 
 /** Default threshold: the seed's `pred > 0.5` (strictly greater). */
 export const DEFAULT_THRESHOLD = 0.5;

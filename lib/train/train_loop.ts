@@ -152,7 +152,9 @@ export async function train(
     const title = `u2net_${o.arch}: ${data.description}`;
     log(
       `u2net_${o.arch} (${model.numParameters().toLocaleString("en-US")} parameters), ` +
-        `${loader.batchesPerEpoch} iterations/epoch, epochs ${o.startEpoch}..${o.epochs - 1}, ` +
+        `${loader.batchesPerEpoch} iteration${
+          loader.batchesPerEpoch === 1 ? "" : "s"
+        }/epoch, epochs ${o.startEpoch}..${o.epochs - 1}, ` +
         `backend ${tf.getBackend()} (${runner.active} steps), output ${dir}`,
     );
     const result: TrainResult = {

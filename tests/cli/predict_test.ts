@@ -99,7 +99,7 @@ Deno.test("run() predicts a folder of the fixture images, skips existing outputs
   assertMatch(again.stdout, /0 written, 3 skipped/);
   assertMatch(again.stdout, /3 existing outputs kept: rerun with --overwrite to replace them/);
   const over = await capture(() =>
-    run(["tests/testdata/images", "-o", out, "--overwrite", ...FAST])
+    run(["tests/testdata/images", "-o", out, "--overwrite", "--format", "mask", ...FAST])
   );
   assertMatch(over.stdout, /3 written, 0 skipped/);
   assert(!over.stdout.includes("--overwrite"), over.stdout);

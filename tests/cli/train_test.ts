@@ -168,7 +168,7 @@ Deno.test({
         [out, "--backend=cpu", "--crop-size=64", "--input-size=32"],
         /^error: Cannot train: current cropSize 64 > inputSize 32$/,
       ],
-      ["cli/eval.ts", [], /^error: --weights FILE\|NAME is required/],
+      ["cli/eval.ts", [], /^error: --weights FILE\|NAME \(or U2NET_WEIGHTS\) is required/],
       [
         "cli/eval.ts",
         ["--backend=cpu", "--weights=tests/.tmp/none.pth"],

@@ -12,8 +12,18 @@ const image = {
 const prob = { width: 3, height: 1, data: new Float32Array([0.9, 0.5, 0.2]) };
 
 Deno.test("renderOutput() draws a binary mask with the seed's strict threshold", () => {
-  assertEquals([...renderOutput(image, prob).data], [255, 0, 0]);
-  assertEquals([...renderOutput(image, prob, { threshold: 0.1 }).data], [255, 255, 255]);
+  assertEquals([...renderOutput(image, prob, { format: "mask" }).data], [255, 0, 0]);
+  assertEquals([...renderOutput(image, prob, { format: "mask", threshold: 0.1 }).data], [
+    255,
+    255,
+    255,
+  ]);
+});
+
+Deno.test("renderOutput() makes a soft RGBA cut-out when no format is given", () => {
+  const out = renderOutput(image, prob);
+  assertEquals(out.channels, 4);
+  assertEquals([...out.data].filter((_, i) => i % 4 === 3), [229, 128, 51]);
 });
 
 Deno.test("renderOutput() draws a soft mask rounded to 8 bits", () => {
