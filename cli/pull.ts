@@ -77,17 +77,28 @@ async function pull(args: string[]): Promise<number> {
       `unknown model "${unknown[0]}"; known models: ${Object.keys(zoo).join(", ")}`,
     );
   }
+  // Every model is tried; the first failure is rethrown (one line) after the rest ran.
+  let failed: unknown;
   for (const name of names) {
-    const got = await fetchModel("pull", name, {
-      env,
-      force: p.values.force === true,
-      verifyCached: true,
-    });
-    console.log(
-      `pull: ${name} ${got.downloaded ? "downloaded to" : "already cached at"} ${got.path} ` +
-        `(${formatBytes(got.entry.bytes)}, md5 ${got.entry.md5})`,
-    );
+    try {
+      const got = await fetchModel("pull", name, {
+        env,
+        force: p.values.force === true,
+        verifyCached: true,
+      });
+      console.log(
+        `pull: ${name} ${got.downloaded ? "downloaded to" : "already cached at"} ${got.path} ` +
+          `(${formatBytes(got.entry.bytes)}, md5 ${got.entry.md5})`,
+      );
+    } catch (e) {
+      if (names.length === 1) throw e;
+      console.error(
+        `pull: ${name}: ${(e instanceof Error ? e.message : String(e)).split("\n")[0]}`,
+      );
+      failed ??= e;
+    }
   }
+  if (failed) throw failed;
   return 0;
 }
 

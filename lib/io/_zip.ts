@@ -31,6 +31,9 @@ const LOCAL = 0x04034b50;
 /** Largest entry the reader accepts (the full model's weights are 176 MB). */
 export const MAX_ZIP_ENTRY_BYTES = 2 ** 30;
 
+/** Largest sum of the deflated entries' declared sizes (a checkpoint of U2-Net full is ~0.5 GiB). */
+export const MAX_ZIP_TOTAL_BYTES = 2 ** 31;
+
 /** Compressed bytes fed to the inflater at a time. */
 const INFLATE_SLICE = 4096;
 
@@ -188,6 +191,13 @@ export function zipNeedsInflate(archive: ZipArchive): boolean {
  * ```
  */
 export async function inflateZip(archive: ZipArchive): Promise<ZipArchive> {
+  let total = 0;
+  for (const e of archive.values()) total += e.method === 0 ? 0 : e.size;
+  if (total > MAX_ZIP_TOTAL_BYTES) {
+    throw new RangeError(
+      `Cannot inflate zip: current entries declare ${total} bytes in all, over the ${MAX_ZIP_TOTAL_BYTES}-byte limit`,
+    );
+  }
   const out: ZipArchive = new Map();
   for (const [name, e] of archive) {
     if (e.method === 0) {

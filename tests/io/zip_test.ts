@@ -63,3 +63,14 @@ Deno.test("inflateZip() inflates an entry when its declared size is right", asyn
   const short = await bombZip("a/data/0", 3 * 2 ** 20 + 5, 3 * 2 ** 20);
   await assert.rejects(inflateZip(readZip(short)), /inflates to 3145728 bytes, expected 3145733/);
 });
+
+Deno.test("inflateZip() refuses before inflating when the entries declare more than MAX_ZIP_TOTAL_BYTES in all", async () => {
+  const raw = new Uint8Array(8);
+  const archive = new Map(
+    [0, 1, 2].map((i) => [`a/data/${i}`, { name: `a/data/${i}`, method: 8, size: 2 ** 30, raw }]),
+  );
+  await assert.rejects(
+    () => inflateZip(archive),
+    (e) => e instanceof RangeError && e.message.includes("over the 2147483648-byte limit"),
+  );
+});
