@@ -3,7 +3,11 @@
  *
  * @module
  */
-import { PREDICT_ENGINES, type PredictEngine } from "../lib/predict/mod.ts";
+import {
+  DEFAULT_MAX_ENGINE_BYTES,
+  PREDICT_ENGINES,
+  type PredictEngine,
+} from "../lib/predict/mod.ts";
 import { choiceOption, intOption, type OptionSpec, type ParsedCommand } from "./_common.ts";
 
 /** `--threads` when not given or "auto": the cores, at most 8. */
@@ -40,4 +44,17 @@ export function threadsOption(p: ParsedCommand): number {
   return p.values.threads === "auto"
     ? CLI_AUTO_THREADS
     : intOption(p, "threads", CLI_AUTO_THREADS, 1, 64);
+}
+
+/** The `--max-engine-bytes` option's spec. */
+export const MAX_ENGINE_BYTES_OPTION: OptionSpec = {
+  type: "string",
+  arg: "N",
+  help: "largest engine (bytes) one input shape may build; larger: refused (413 on serve)",
+  default: DEFAULT_MAX_ENGINE_BYTES,
+};
+
+/** `--max-engine-bytes N` (at least 1 MiB). */
+export function maxEngineBytesOption(p: ParsedCommand): number {
+  return intOption(p, "max-engine-bytes", DEFAULT_MAX_ENGINE_BYTES, 2 ** 20, 2 ** 50);
 }

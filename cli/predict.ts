@@ -47,7 +47,14 @@ import {
   stringOption,
   UserError,
 } from "./_common.ts";
-import { ENGINE_OPTION, engineOption, THREADS_OPTION, threadsOption } from "./_engine_options.ts";
+import {
+  ENGINE_OPTION,
+  engineOption,
+  MAX_ENGINE_BYTES_OPTION,
+  maxEngineBytesOption,
+  THREADS_OPTION,
+  threadsOption,
+} from "./_engine_options.ts";
 import { collectJobs, IMAGE_EXTENSIONS, outputTarget } from "./_predict_files.ts";
 import { runJobs } from "./_predict_loop.ts";
 import { count, escapeControls, printable } from "./_progress.ts";
@@ -112,6 +119,7 @@ Files that cannot be read are listed with the reason (exit status 1).`,
     },
     engine: ENGINE_OPTION,
     threads: THREADS_OPTION,
+    "max-engine-bytes": MAX_ENGINE_BYTES_OPTION,
     resize: {
       type: "string",
       arg: RESIZE_MODES.join("|"),
@@ -240,6 +248,7 @@ async function predict(args: string[]): Promise<number> {
       maxBatch: batch,
       engine,
       threads: threadsOption(p),
+      maxEngineBytes: maxEngineBytesOption(p),
       // a named model is used with the preprocessing it was trained with (rembg's)
       preprocess: resolved.model?.preprocess,
     });

@@ -39,7 +39,14 @@ import {
   stringOption,
   UserError,
 } from "./_common.ts";
-import { ENGINE_OPTION, engineOption, THREADS_OPTION, threadsOption } from "./_engine_options.ts";
+import {
+  ENGINE_OPTION,
+  engineOption,
+  MAX_ENGINE_BYTES_OPTION,
+  maxEngineBytesOption,
+  THREADS_OPTION,
+  threadsOption,
+} from "./_engine_options.ts";
 import { MODEL_NAMES_HELP, resolveCliWeights } from "./_weights.ts";
 
 /** Default listen address (loopback only; use 0.0.0.0 to expose it). */
@@ -83,6 +90,7 @@ export const SERVE_SPEC: CommandSpec = {
     },
     engine: ENGINE_OPTION,
     threads: THREADS_OPTION,
+    "max-engine-bytes": MAX_ENGINE_BYTES_OPTION,
     resize: {
       type: "string",
       arg: RESIZE_MODES.join("|"),
@@ -212,6 +220,7 @@ async function serve(args: string[]): Promise<number> {
     resize: choiceOption(p, "resize", RESIZE_MODES, DEFAULT_RESIZE),
     engine: engineOption(p),
     threads: threadsOption(p),
+    maxEngineBytes: maxEngineBytesOption(p),
     maxBodyBytes: intOption(p, "max-body-bytes", DEFAULT_MAX_BODY_BYTES, 1),
     maxPixels: intOption(p, "max-pixels", DEFAULT_MAX_PIXELS, 1, 2 ** 40),
     readTimeoutMs: intOption(p, "read-timeout", DEFAULT_READ_TIMEOUT_MS, 1),
