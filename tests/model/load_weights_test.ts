@@ -9,11 +9,14 @@ await selectBackend("cpu");
 
 const io = await fixture("lite_io.safetensors");
 const X = io.get("x")!;
-const HW = 64 * 64;
+/** The fixture's input shape, NCHW: every size below comes from it, never from a literal. */
+const [BATCH, C, H, W] = X.shape;
+/** The ONNX reference ran on the first `onnx_out0.shape[0]` images of x. */
+const ONNX_BATCH = io.get("onnx_out0")!.shape[0];
 
 /** Runs eval mode on x (first `batch` images) and returns NCHW outputs of every map asked for. */
 async function evalMaps(model: U2Net, batch: number, allSides = false): Promise<Float32Array[]> {
-  const x = nchwToNhwc(X.data.slice(0, batch * 3 * HW) as Float32Array, [batch, 3, 64, 64]);
+  const x = nchwToNhwc(X.data.slice(0, batch * C * H * W) as Float32Array, [batch, C, H, W]);
   const outs = model.forward(x, { allSides });
   try {
     return await Promise.all(outs.map(nhwcToNchw));
@@ -32,7 +35,7 @@ Deno.test("loadWeights() reproduces eval_wz within 1e-5 when given lite_wz.pth",
     true,
     false,
   ]);
-  const [y] = await evalMaps(model, 2);
+  const [y] = await evalMaps(model, BATCH);
   model.dispose();
   const d = maxAbsDiff(y, io.get("eval_wz")!.data as Float32Array);
   assert(d <= 1e-5, `max diff ${d}`);
@@ -43,7 +46,7 @@ Deno.test("loadWeightsFile() reproduces eval_orig within 1e-5 when given lite_or
   const start = tf.memory().numTensors;
   const model = await loadWeightsFile(testdata("lite_orig_legacy.pth"));
   assertEquals([model.config.name, model.convBias, model.batchNorm], ["lite", true, true]);
-  const [y] = await evalMaps(model, 2);
+  const [y] = await evalMaps(model, BATCH);
   model.dispose();
   const d = maxAbsDiff(y, io.get("eval_orig")!.data as Float32Array);
   assert(d <= 1e-5, `max diff ${d}`);
@@ -55,7 +58,7 @@ Deno.test("loadWeights() reproduces all seven ONNX outputs within 1e-5 when give
   const model = await loadWeights("tests/testdata/lite_orig.onnx");
   assertEquals([model.config.name, model.convBias, model.batchNorm], ["lite", true, false]);
   assert(model.specs.every((s) => !s.key.includes(".bn.")));
-  const maps = await evalMaps(model, 1, true);
+  const maps = await evalMaps(model, ONNX_BATCH, true);
   model.dispose();
   assertEquals(maps.length, 7);
   maps.forEach((m, i) => {
@@ -68,7 +71,7 @@ Deno.test("loadWeights() reproduces all seven ONNX outputs within 1e-5 when give
 Deno.test("loadWeights() with identityBn builds a BN network with the same output when given ONNX", async () => {
   const model = await loadWeights(testdata("lite_orig.onnx"), { identityBn: true });
   assertEquals([model.convBias, model.batchNorm], [true, true]);
-  const [y] = await evalMaps(model, 1);
+  const [y] = await evalMaps(model, ONNX_BATCH);
   model.dispose();
   const d = maxAbsDiff(y, io.get("onnx_out0")!.data as Float32Array);
   assert(d <= 1e-5, `max diff ${d}`);
