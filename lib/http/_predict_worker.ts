@@ -13,6 +13,7 @@ import { selectInferenceBackend } from "../predict/inference_backend.ts";
 import { createPredictor, type Predictor, type PredictorOptions } from "../predict/predictor.ts";
 import { errorToWire, type ErrorWire } from "./errors.ts";
 import { type PredictJob, runPrediction } from "./_pipeline.ts";
+import { loadedInfo, type WorkerInfo } from "./_loaded_info.ts";
 
 /** The pool's first message. */
 export interface WorkerInit {
@@ -27,31 +28,7 @@ export interface WorkerInit {
   warmup: boolean;
 }
 
-/** The model and backend a worker loaded. */
-export interface WorkerInfo {
-  /** Backend the worker selected. */
-  backend: string;
-  /** GPU adapter, if any. */
-  adapter: string | null;
-  /** Whether the adapter is a software fallback. */
-  fallbackAdapter: boolean;
-  /** Notes from backend selection. */
-  backendNotes: string[];
-  /** Engine running the network. */
-  engine: string;
-  /** CPU engine threads. */
-  threads: number;
-  /** Network input side. */
-  inputSize: number;
-  /** Resize mode. */
-  resize: string;
-  /** Architecture name. */
-  arch: string;
-  /** Parameter count. */
-  parameters: number;
-  /** Whether BatchNorm layers remain (false: folded). */
-  batchNorm: boolean;
-}
+export type { WorkerInfo } from "./_loaded_info.ts";
 
 /** Messages to a worker. */
 export type ToWorker = WorkerInit | ({ type: "job"; id: number } & PredictJob) | { type: "close" };
@@ -101,19 +78,7 @@ async function init(msg: WorkerInit): Promise<WorkerInfo> {
     const s = p.options.inputSize;
     await p.predict([{ width: s, height: s, channels: 3, data: new Uint8Array(s * s * 3) }]);
   }
-  return {
-    backend: backend.backend,
-    adapter: backend.adapter ?? null,
-    fallbackAdapter: backend.fallbackAdapter ?? false,
-    backendNotes: backend.notes,
-    engine: p.options.engine,
-    threads: p.options.threads,
-    inputSize: p.options.inputSize,
-    resize: p.options.resize,
-    arch: model.config.name,
-    parameters: model.numParameters(),
-    batchNorm: model.batchNorm,
-  };
+  return loadedInfo(backend, p, model);
 }
 
 /** A buffer holding exactly `b`, transferable. */

@@ -23,6 +23,7 @@ import {
   type RequestHandler,
 } from "./handler.ts";
 import { createInThreadService, type PredictionService } from "./prediction_service.ts";
+import { loadedInfo } from "./_loaded_info.ts";
 import {
   createWorkerPool,
   DEFAULT_WORKERS,
@@ -126,19 +127,7 @@ async function inThread(
       },
     },
     model,
-    info: {
-      backend: backend.backend,
-      adapter: backend.adapter ?? null,
-      fallbackAdapter: backend.fallbackAdapter ?? false,
-      backendNotes: backend.notes,
-      engine: predictor.options.engine,
-      threads: predictor.options.threads,
-      inputSize: predictor.options.inputSize,
-      resize: predictor.options.resize,
-      arch: model.config.name,
-      parameters: model.numParameters(),
-      batchNorm: model.batchNorm,
-    },
+    info: loadedInfo(backend, predictor, model),
   };
 }
 

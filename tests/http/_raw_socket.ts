@@ -95,3 +95,14 @@ export const echoHandler: HttpHandler = async (req) => {
   const n = req.body ? (await req.arrayBuffer()).byteLength : -1;
   return new Response(`${req.method} ${new URL(req.url).pathname} ${n}`);
 };
+
+/** Closes every connection, ignoring those already closed. */
+export function closeAll(conns: Deno.Conn[]): void {
+  for (const c of conns) {
+    try {
+      c.close();
+    } catch {
+      // closed already
+    }
+  }
+}

@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertMatch } from "../_assert.ts";
-import { echoHandler, readReply, statuses, withHttpServer } from "./_raw_socket.ts";
+import { closeAll, echoHandler, readReply, statuses, withHttpServer } from "./_raw_socket.ts";
 
 const enc = new TextEncoder();
 
@@ -11,16 +11,6 @@ async function connectAll(port: number, n: number, send: string): Promise<Deno.C
     if (send) await c.write(enc.encode(send));
   }
   return conns;
-}
-
-function closeAll(conns: Deno.Conn[]): void {
-  for (const c of conns) {
-    try {
-      c.close();
-    } catch {
-      // closed already
-    }
-  }
 }
 
 Deno.test("serveHttp() closes a connection whose request head does not arrive within headerTimeoutMs", async () => {

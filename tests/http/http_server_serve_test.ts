@@ -7,7 +7,7 @@
  */
 import { assert, assertEquals, assertMatch } from "../_assert.ts";
 import { subprocessUnavailable } from "../cli/_capture.ts";
-import { readReply } from "./_raw_socket.ts";
+import { closeAll, readReply } from "./_raw_socket.ts";
 
 const noRun = subprocessUnavailable();
 const noSh = Deno.permissions.querySync({ name: "run", command: "sh" }).state !== "granted";
@@ -103,16 +103,6 @@ async function slowloris(port: number, n: number): Promise<Deno.Conn[]> {
   }));
   late = true;
   return conns;
-}
-
-function closeAll(conns: Deno.Conn[]): void {
-  for (const c of conns) {
-    try {
-      c.close();
-    } catch {
-      // closed already
-    }
-  }
 }
 
 Deno.test({

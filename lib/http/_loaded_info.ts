@@ -1,0 +1,57 @@
+/**
+ * What a loaded prediction pipeline reports (`/healthz`): the backend, the
+ * predictor's options and the network, the same whether it runs in a worker
+ * or in-thread.
+ *
+ * @module
+ */
+import type { U2Net } from "../model/u2net.ts";
+import type { InferenceBackendInfo } from "../predict/inference_backend.ts";
+import type { Predictor } from "../predict/predictor.ts";
+
+/** The model and backend a worker loaded. */
+export interface WorkerInfo {
+  /** Backend the worker selected. */
+  backend: string;
+  /** GPU adapter, if any. */
+  adapter: string | null;
+  /** Whether the adapter is a software fallback. */
+  fallbackAdapter: boolean;
+  /** Notes from backend selection. */
+  backendNotes: string[];
+  /** Engine running the network. */
+  engine: string;
+  /** CPU engine threads. */
+  threads: number;
+  /** Network input side. */
+  inputSize: number;
+  /** Resize mode. */
+  resize: string;
+  /** Architecture name. */
+  arch: string;
+  /** Parameter count. */
+  parameters: number;
+  /** Whether BatchNorm layers remain (false: folded). */
+  batchNorm: boolean;
+}
+
+/** The {@linkcode WorkerInfo} of a loaded backend, predictor and network. */
+export function loadedInfo(
+  backend: InferenceBackendInfo,
+  predictor: Predictor,
+  model: U2Net,
+): WorkerInfo {
+  return {
+    backend: backend.backend,
+    adapter: backend.adapter ?? null,
+    fallbackAdapter: backend.fallbackAdapter ?? false,
+    backendNotes: backend.notes,
+    engine: predictor.options.engine,
+    threads: predictor.options.threads,
+    inputSize: predictor.options.inputSize,
+    resize: predictor.options.resize,
+    arch: model.config.name,
+    parameters: model.numParameters(),
+    batchNorm: model.batchNorm,
+  };
+}
