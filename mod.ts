@@ -26,4 +26,4 @@
 export * from "./lib/model/mod.ts";
 export * from "./lib/train/mod.ts";
 export * from "./lib/http/mod.ts";
-export { exportOnnx, type OnnxExportOptions } from "./lib/io/onnx_export.ts";
+export { exportOnnx, type OnnxExportOptions } from "./lib/engines/onnx/onnx_export.ts";

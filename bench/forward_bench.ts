@@ -16,8 +16,8 @@
 import { parseArgs } from "node:util";
 import { tf } from "../lib/deps.ts";
 import { type ArchName, U2Net } from "../lib/model/mod.ts";
-import { fastEvalSettings } from "../lib/model/_fast_eval.ts";
-import { DEFAULT_GPU_ENGINE_OPTIONS, GpuEngine } from "../lib/predict/gpu_engine.ts";
+import { fastEvalSettings } from "../lib/engines/tfjs/fast_eval.ts";
+import { DEFAULT_GPU_ENGINE_OPTIONS, GpuEngine } from "../lib/engines/gpu/gpu_engine.ts";
 import {
   applyWebgpuKnobs,
   backendLabel,
@@ -34,7 +34,7 @@ import {
   timeRuns,
   type TimeRunsOptions,
   WEBGPU_KNOBS_HELP,
-} from "./_common.ts";
+} from "./common.ts";
 
 /** Defaults of the benchmark, printed by --help. */
 export const FORWARD_BENCH_DEFAULTS = {
@@ -85,7 +85,7 @@ export async function benchForward(
 }
 
 /**
- * Times warm calls of the recorded WebGPU engine (`lib/predict/gpu_engine.ts`)
+ * Times warm calls of the recorded WebGPU engine (`lib/engines/gpu/gpu_engine.ts`)
  * on the same folded network and input as {@linkcode benchForward}; with
  * `inflight` N > 1, a timed run is N calls made together (they overlap:
  * see `GpuEngine.run`), so per call is the median / N.
@@ -194,10 +194,10 @@ export async function main(args: string[]): Promise<void> {
   if (values.help) {
     console.log(`forward_bench: eval-mode U2-Net inference (folded BN) timing
 defaults: ${JSON.stringify(d)}; --batch N is --batches N; --bn keeps BatchNorm;
---no-fast turns off the wasm/cpu eval kernels (lib/model/_fast_eval.ts);
+--no-fast turns off the wasm/cpu eval kernels (lib/engines/tfjs/fast_eval.ts);
 --ab alternates runs with and without them and prints both rows and the paired ratio;
 --progress prints every run (warm-ups too) on stderr
---engine times the recorded WebGPU engine (lib/predict/gpu_engine.ts) instead of tfjs;
+--engine times the recorded WebGPU engine (lib/engines/gpu/gpu_engine.ts) instead of tfjs;
 --tile auto|32|64|128 its conv tile rows (default ${DEFAULT_GPU_ENGINE_OPTIONS.tileRows}; auto: 32 at batch 1, else 64), --looped its looped conv shader (default: unrolled),
 --split N its split-K workgroup target (0: off; default ${DEFAULT_GPU_ENGINE_OPTIONS.splitTarget}),
 --inflight N makes N calls together per timed run (rows "pipelined_…", ms per call)

@@ -25,8 +25,8 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { machineName, median } from "./_common.ts";
-import { readBuffer } from "../lib/train/_gpu_trainer_setup.ts";
+import { machineName, median } from "./common.ts";
+import { readBuffer } from "../lib/engines/gpu/gpu_trainer_setup.ts";
 
 /** Defaults, printed by --help. */
 export const GEMM_BENCH_DEFAULTS = { size: "2048x2048x4096", reps: 10, runs: 5 } as const;

@@ -13,12 +13,12 @@
  */
 import { parseArgs } from "node:util";
 import { tf } from "../lib/deps.ts";
-import { GpuEngine } from "../lib/predict/gpu_engine.ts";
-import { GpuTrainer } from "../lib/train/gpu_trainer.ts";
+import { GpuEngine } from "../lib/engines/gpu/gpu_engine.ts";
+import { GpuTrainer } from "../lib/engines/gpu/gpu_trainer.ts";
 import { U2Net } from "../lib/model/u2net.ts";
-import { AdamW } from "../lib/train/adamw.ts";
+import { AdamW } from "../lib/optim/adamw.ts";
 import { criterion } from "../lib/train/loss.ts";
-import { getParamsGroups } from "../lib/train/params_groups.ts";
+import { getParamsGroups } from "../lib/optim/params_groups.ts";
 import {
   applyWebgpuKnobs,
   foldedModel,
@@ -26,7 +26,7 @@ import {
   median,
   modelList,
   setupBackend,
-} from "./_common.ts";
+} from "./common.ts";
 
 /** Defaults, printed by --help. */
 export const HOST_OVERHEAD_DEFAULTS = { models: "lite,full", size: 64, runs: 6 } as const;

@@ -1,6 +1,6 @@
 /**
  * CPU comparison with onnxruntime-node in one run: our inference (the CPU
- * engine, `lib/predict/cpu_engine.ts`, and tfjs with folded BN) and the same
+ * engine, `lib/engines/cpu/cpu_engine.ts`, and tfjs with folded BN) and the same
  * weights exported with `exportOnnx` and run by onnxruntime-node's CPU
  * provider, on the same input, in the same process. Prints one JSON line per
  * (workload, engine, threads), and the largest absolute difference between
@@ -22,7 +22,7 @@ import { parseArgs } from "node:util";
 // deno-lint-ignore no-import-prefix -- bench-only; lib/deps.ts names the library\'s packages
 import * as ort from "npm:onnxruntime-node@1.30.0";
 import { tf } from "../lib/deps.ts";
-import { exportOnnx } from "../lib/io/onnx_export.ts";
+import { exportOnnx } from "../lib/engines/onnx/onnx_export.ts";
 import {
   backendLabel,
   emit,
@@ -34,9 +34,9 @@ import {
   setupBackend,
   sharedBenchOptions,
   timeRuns,
-} from "./_common.ts";
+} from "./common.ts";
 import { forwardWorkload } from "./forward_bench.ts";
-import { CpuEngine, type CpuEngineOptions } from "../lib/predict/cpu_engine.ts";
+import { CpuEngine, type CpuEngineOptions } from "../lib/engines/cpu/cpu_engine.ts";
 
 /** Defaults of the benchmark, printed by --help. */
 export const ORT_BENCH_DEFAULTS = {

@@ -21,13 +21,13 @@
 import { parseArgs } from "node:util";
 import { tf } from "../lib/deps.ts";
 import { U2Net } from "../lib/model/mod.ts";
-import { AdamW } from "../lib/train/adamw.ts";
-import { createLrScheduler } from "../lib/train/lr_scheduler.ts";
-import { getParamsGroups } from "../lib/train/params_groups.ts";
-import { GpuTrainer } from "../lib/train/gpu_trainer.ts";
-import { GpuEngine } from "../lib/predict/gpu_engine.ts";
-import { CpuEngine } from "../lib/predict/cpu_engine.ts";
-import { byLabel, type ProfileRow } from "../lib/model/_gpu_profile.ts";
+import { AdamW } from "../lib/optim/adamw.ts";
+import { createLrScheduler } from "../lib/optim/lr_scheduler.ts";
+import { getParamsGroups } from "../lib/optim/params_groups.ts";
+import { GpuTrainer } from "../lib/engines/gpu/gpu_trainer.ts";
+import { GpuEngine } from "../lib/engines/gpu/gpu_engine.ts";
+import { CpuEngine } from "../lib/engines/cpu/cpu_engine.ts";
+import { byLabel, type ProfileRow } from "../lib/engines/gpu/gpu_profile.ts";
 import { trainStep } from "../lib/train/train_step.ts";
 import {
   applyTiling,
@@ -37,7 +37,7 @@ import {
   modelList,
   setupBackend,
   TILING_HELP,
-} from "./_common.ts";
+} from "./common.ts";
 
 /** Defaults of the profiler, printed by --help. */
 export const PROFILE_DEFAULTS = {

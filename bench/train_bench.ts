@@ -17,11 +17,11 @@
 import { parseArgs } from "node:util";
 import { tf } from "../lib/deps.ts";
 import { type ArchName, U2Net } from "../lib/model/mod.ts";
-import { AdamW } from "../lib/train/adamw.ts";
-import { createLrScheduler } from "../lib/train/lr_scheduler.ts";
-import { getParamsGroups } from "../lib/train/params_groups.ts";
+import { AdamW } from "../lib/optim/adamw.ts";
+import { createLrScheduler } from "../lib/optim/lr_scheduler.ts";
+import { getParamsGroups } from "../lib/optim/params_groups.ts";
 import { trainStep } from "../lib/train/train_step.ts";
-import { GpuTrainer } from "../lib/train/gpu_trainer.ts";
+import { GpuTrainer } from "../lib/engines/gpu/gpu_trainer.ts";
 import {
   applyTiling,
   applyWebgpuKnobs,
@@ -39,7 +39,7 @@ import {
   timeRuns,
   type TimeRunsOptions,
   WEBGPU_KNOBS_HELP,
-} from "./_common.ts";
+} from "./common.ts";
 
 /** Defaults of the benchmark, printed by --help. */
 export const TRAIN_BENCH_DEFAULTS = {

@@ -24,7 +24,7 @@ import {
 } from "../lib/io/model_zoo.ts";
 import { resolveWeightsSource } from "../lib/predict/weights_path.ts";
 import { envWeights, permissionFlag, requirePermission, UserError } from "./_common.ts";
-import { createByteProgress, formatBytes } from "./_download_progress.ts";
+import { createByteProgress, formatBytes } from "./download_progress.ts";
 
 export { readModelEnv };
 

@@ -16,7 +16,7 @@
  */
 import { dirname } from "node:path";
 import { selectBackend } from "../lib/backend.ts";
-import { exportFolded, saveSafetensors } from "../lib/io/export.ts";
+import { exportFolded, saveSafetensors } from "../lib/model/export.ts";
 import { readWeights } from "../lib/io/read_weights.ts";
 import { modelFromWeights } from "../lib/model/load_weights.ts";
 import { escapeControls } from "./_progress.ts";

@@ -18,7 +18,7 @@ import { WEIGHTS_ENV } from "../lib/predict/weights_path.ts";
 import { loadWeightsFile } from "../lib/model/load_weights.ts";
 import { formatProgressBar } from "../lib/train/progress_bar.ts";
 import { DEFAULT_TRAIN_OPTIONS, DEMO_TRAIN_OPTIONS } from "../lib/train/train_options.ts";
-import { subsetSource } from "../lib/train/_train_data.ts";
+import { subsetSource } from "../lib/train/train_data.ts";
 import {
   choiceOption,
   type CommandSpec,

@@ -9,9 +9,9 @@
  */
 import { BACKEND_NAMES, type BackendName } from "../lib/backend.ts";
 import { type CachedModel, listCachedModels, modelCacheDir } from "../lib/io/model_cache.ts";
-import { U2NET_FULL, U2NET_LITE } from "../lib/model/config.ts";
+import { U2NET_FULL, U2NET_LITE } from "../lib/net/config.ts";
 import { loadWeightsFile } from "../lib/model/load_weights.ts";
-import { stateDictSpec } from "../lib/model/state_dict.ts";
+import { stateDictSpec } from "../lib/net/state_dict.ts";
 import { U2Net } from "../lib/model/u2net.ts";
 import { resolveEngine, selectInferenceBackend, wasmBinaryDir } from "../lib/predict/mod.ts";
 import {
@@ -23,7 +23,7 @@ import {
   stringOption,
   UserError,
 } from "./_common.ts";
-import { formatBytes } from "./_download_progress.ts";
+import { formatBytes } from "./download_progress.ts";
 import { ENGINE_OPTION, engineOption } from "./_engine_options.ts";
 import { MODEL_NAMES_HELP, readModelEnv, resolveCliWeights } from "./_weights.ts";
 

@@ -26,7 +26,7 @@ import {
   runCommand,
   UserError,
 } from "./_common.ts";
-import { formatBytes } from "./_download_progress.ts";
+import { formatBytes } from "./download_progress.ts";
 import { fetchModel, readModelEnv } from "./_weights.ts";
 
 /** The `pull` command's options. */

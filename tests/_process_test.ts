@@ -1,5 +1,5 @@
-import { assert, assertEquals, assertMatch } from "./_assert.ts";
-import { runProcess, startProcess } from "./_process.ts";
+import { assert, assertEquals, assertMatch } from "./assert.ts";
+import { runProcess, startProcess } from "./process.ts";
 
 const canRun = Deno.permissions.querySync({ name: "run", command: "deno" }).state === "granted";
 

@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "./_assert.ts";
+import { assert, assertEquals } from "./assert.ts";
 import { tf } from "../lib/deps.ts";
 import { probeAdapter, selectBackend } from "../lib/backend.ts";
 

@@ -1,5 +1,5 @@
-import { assertEquals } from "./_assert.ts";
-import { runProcess } from "./_process.ts";
+import { assertEquals } from "./assert.ts";
+import { runProcess } from "./process.ts";
 
 const root = new URL("../", import.meta.url);
 

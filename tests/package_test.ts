@@ -2,8 +2,8 @@
  * The package as a newcomer meets it: the README's first commands, the CI
  * script that runs them, and what `deno publish` would ship.
  */
-import { assert, assertEquals } from "./_assert.ts";
-import { runProcess } from "./_process.ts";
+import { assert, assertEquals } from "./assert.ts";
+import { runProcess } from "./process.ts";
 
 const root = new URL("../", import.meta.url);
 const readme = await Deno.readTextFile(new URL("README.md", root));

@@ -10,12 +10,12 @@
  *
  * @module
  */
-import "../../tests/model/bn_webgpu_test.ts";
-import "../../tests/model/conv_grad_webgpu_test.ts";
-import "../../tests/model/resize_webgpu_test.ts";
-import "../../tests/model/running_stats_webgpu_test.ts";
-import "../../tests/train/loss_webgpu_test.ts";
-import "../../tests/train/adamw_webgpu_test.ts";
-import "../../tests/predict/gpu_engine_test.ts";
-import "../../tests/train/gpu_trainer_test.ts";
+import "../../tests/kernels/bn/bn_webgpu_test.ts";
+import "../../tests/kernels/conv/conv_grad_webgpu_test.ts";
+import "../../tests/kernels/resize/resize_webgpu_test.ts";
+import "../../tests/kernels/bn/running_stats_webgpu_test.ts";
+import "../../tests/kernels/loss/loss_webgpu_test.ts";
+import "../../tests/kernels/adamw/adamw_webgpu_test.ts";
+import "../../tests/engines/gpu/gpu_engine_test.ts";
+import "../../tests/engines/gpu/gpu_trainer_test.ts";
 import "../../tests/train/step_runner_test.ts";

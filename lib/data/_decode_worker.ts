@@ -1,5 +1,5 @@
 /**
- * The Web Worker of `_decode_pool.ts`: for each {@linkcode DecodeJob}, reads
+ * The Web Worker of `decode_pool.ts`: for each {@linkcode DecodeJob}, reads
  * and decodes the sample's files with `fileSource().load` (the main-thread
  * code, so results and error messages are the same), squashes it with
  * `squashSample`, and posts the sample back with its buffers transferred, or
@@ -9,7 +9,7 @@
  */
 import { fileSource } from "./dataset.ts";
 import { type SquashedSample, squashSample } from "./transforms.ts";
-import { type DecodeJob, type DecodeReply, errorToData } from "./_decode_pool.ts";
+import { type DecodeJob, type DecodeReply, errorToData } from "./decode_pool.ts";
 
 /** The worker global scope, as far as this module uses it (lib is deno.window). */
 const scope = self as unknown as {

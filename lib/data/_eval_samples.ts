@@ -6,7 +6,7 @@
  */
 import type { SampleSource } from "./dataset.ts";
 import { DEFAULT_INPUT_SIZE, evalPreset } from "./transforms.ts";
-import { DEFAULT_PREFETCH, type LoadOptions, loadOrSkip, nextTask } from "./_load_common.ts";
+import { DEFAULT_PREFETCH, type LoadOptions, loadOrSkip, nextTask } from "./load_common.ts";
 
 /** One evaluation sample. */
 export interface EvalSample {

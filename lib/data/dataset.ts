@@ -10,7 +10,7 @@
  * @module
  */
 import { type DecodedImage, decodeImage, decodeMask, toRgb } from "./image_io.ts";
-import { readSampleFile, realRoots } from "./_sample_file.ts";
+import { readSampleFile, realRoots } from "./sample_file.ts";
 
 /** Which part of the dataset to list. */
 export type Split = "train" | "test";

@@ -13,7 +13,7 @@
  * @module
  */
 import type { SampleSource } from "./dataset.ts";
-import { DecodePool } from "./_decode_pool.ts";
+import { DecodePool } from "./decode_pool.ts";
 import { mixSeed, Rng } from "./rng.ts";
 import {
   augmentSample,
@@ -28,9 +28,9 @@ import {
   type LoadOptions,
   loadOrSkip,
   nextTask,
-} from "./_load_common.ts";
+} from "./load_common.ts";
 
-export type { BadSample, LoadOptions } from "./_load_common.ts";
+export type { BadSample, LoadOptions } from "./load_common.ts";
 export { type EvalOptions, type EvalSample, evalSamples } from "./_eval_samples.ts";
 
 /** Options of {@linkcode DataLoader}. */

@@ -1,6 +1,6 @@
 /**
  * WebP decoding with our own WebAssembly decoder (`_wasm/webp.c`, embedded in
- * `_webp_wasm.ts`; no permissions needed): the RIFF container, lossy `VP8 `
+ * `webp_wasm.ts`; no permissions needed): the RIFF container, lossy `VP8 `
  * key frames (YUV 4:2:0 → RGB with libwebp's arithmetic and "fancy"
  * upsampling, so pixels match `dwebp`), lossless `VP8L`, and extended `VP8X`
  * files with an `ALPH` chunk (raw or lossless-compressed, all filters).
@@ -10,7 +10,7 @@
  * @module
  */
 import type { DecodedImage } from "./image_io.ts";
-import { WEBP_WASM } from "./_webp_wasm.ts";
+import { WEBP_WASM } from "./webp_wasm.ts";
 
 export type { DecodedImage } from "./image_io.ts";
 

@@ -8,7 +8,7 @@ import { tf } from "../deps.ts";
 import type { U2Net } from "../model/u2net.ts";
 import type { EvalSample } from "../data/loader.ts";
 import { FScore, MeanAbsoluteError, resizePrediction } from "./metrics.ts";
-import { EngineRunner, type PredictEngine, resolveEngine } from "../predict/_engine_runner.ts";
+import { EngineRunner, type PredictEngine, resolveEngine } from "../engines/engine_runner.ts";
 
 /** Progress of {@linkcode evaluate}, reported after each sample. */
 export interface EvalProgress {

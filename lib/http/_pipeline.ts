@@ -12,7 +12,7 @@ import { networkSize, type Predictor } from "../predict/predictor.ts";
 import { renderPng, summarizeMask } from "../predict/render.ts";
 import { HttpError, imageError, predictError } from "./errors.ts";
 import type { PredictQuery } from "./predict_query.ts";
-import { checkImage, extractImage } from "./_upload.ts";
+import { checkImage, extractImage } from "./upload.ts";
 
 /**
  * Largest network input, as a multiple of `inputSize²`: with the

@@ -30,6 +30,6 @@ export * from "./http_server.ts";
 export * from "./http_server_stats.ts";
 export * from "../predict/mod.ts";
 export type { ForwardOptions, U2Net, U2NetOptions } from "../model/u2net.ts";
-export type { ArchName, StageConfig, U2NetConfig } from "../model/config.ts";
-export type { EntryInit, EntryRole, StateEntrySpec } from "../model/state_dict.ts";
+export type { ArchName, StageConfig, U2NetConfig } from "../net/config.ts";
+export type { EntryInit, EntryRole, StateEntrySpec } from "../net/state_dict.ts";
 export type { RawData, RawDType, RawTensor, StateDict } from "../io/raw_tensor.ts";

@@ -10,10 +10,10 @@
  */
 import type { Predictor } from "../predict/predictor.ts";
 import { type PredictJob, type PredictOutput, runPrediction } from "./_pipeline.ts";
-import { DEFAULT_MAX_PARTS } from "./_upload.ts";
+import { DEFAULT_MAX_PARTS } from "./upload.ts";
 
 export type { PredictJob, PredictOutput } from "./_pipeline.ts";
-export { DEFAULT_MAX_PARTS } from "./_upload.ts";
+export { DEFAULT_MAX_PARTS } from "./upload.ts";
 
 /** Where predictions run. */
 export type ServiceMode = "workers" | "in-thread";

@@ -20,7 +20,7 @@ import { type PoolWorker, startPoolWorker, WORKER_UNAVAILABLE } from "./_pool_wo
 import type { PredictJob, PredictOutput } from "./_pipeline.ts";
 import type { FromWorker, ToWorker, WorkerInfo, WorkerInit } from "./_predict_worker.ts";
 import { DEFAULT_MAX_PIXELS, type PredictionService } from "./prediction_service.ts";
-import { DEFAULT_MAX_PARTS } from "./_upload.ts";
+import { DEFAULT_MAX_PARTS } from "./upload.ts";
 
 export type { WorkerInfo } from "./_predict_worker.ts";
 

@@ -12,10 +12,10 @@ import {
   type ArchKind,
   detectArchTable,
   STAGE_HEIGHTS,
-} from "./_arch_shapes.ts";
+} from "./arch_shapes.ts";
 import { numElements, type RawTensor, type StateDict, toFloat32 } from "./raw_tensor.ts";
 
-export type { Arch } from "./_arch_shapes.ts";
+export type { Arch } from "./arch_shapes.ts";
 
 /** Key naming of a state dict. */
 export type Naming = "seed" | "orig";

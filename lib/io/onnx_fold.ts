@@ -22,11 +22,11 @@ import {
   type ConvSpec,
   deriveArchTable,
   tableWidths,
-} from "./_arch_shapes.ts";
+} from "./arch_shapes.ts";
 import { checkImagePath, checkResizes, type ResizeCoordinates } from "./_onnx_checks.ts";
 import type { OnnxGraph, OnnxModel, OnnxNode } from "./onnx.ts";
 import { type RawTensor, type StateDict, toFloat32 } from "./raw_tensor.ts";
-import { configFromWidths, type U2NetConfig } from "../model/config.ts";
+import { configFromWidths, type U2NetConfig } from "../net/config.ts";
 
 export type { ResizeCoordinates } from "./_onnx_checks.ts";
 

@@ -8,7 +8,7 @@
  */
 import { PickleTensor } from "./_pickle_globals.ts";
 import { materialize, storageType, type TorchStorage } from "./_torch_storage.ts";
-import { readZip, type ZipArchive, zipEntryData } from "./_zip.ts";
+import { readZip, type ZipArchive, zipEntryData } from "./zip.ts";
 import { unpickleAt } from "./pickle.ts";
 import { numElements, type StateDict } from "./raw_tensor.ts";
 
@@ -73,7 +73,7 @@ function newStorage(pid: unknown, what: string): [TorchStorage, unknown[]] {
  * @example
  * ```ts
  * import { readPthArchive } from "./pth.ts";
- * import { inflateZip, readZip } from "./_zip.ts";
+ * import { inflateZip, readZip } from "./zip.ts";
  * const zip = await inflateZip(readZip(await Deno.readFile("tests/testdata/lite_wz.pth")));
  * readPthArchive(zip).stateDict.size; // 686
  * ```

@@ -5,15 +5,15 @@
  *
  * @module
  */
-import { inflateZip, readZip, zipNeedsInflate } from "./_zip.ts";
+import { inflateZip, readZip, zipNeedsInflate } from "./zip.ts";
 import { checkWeights, namingFile } from "./check_weights.ts";
-import { archTableFromStateDict, tableWidths } from "./_arch_shapes.ts";
+import { archTableFromStateDict, tableWidths } from "./arch_shapes.ts";
 import { type Arch, type Naming, normalizeStateDict } from "./naming.ts";
 import { onnxToFoldedStateDict, parseOnnx } from "./onnx.ts";
 import { isLegacyPth, type PthResult, readPth, readPthArchive } from "./pth.ts";
 import type { StateDict } from "./raw_tensor.ts";
 import { readSafetensors } from "./safetensors.ts";
-import { configFromWidths, resolveConfig, type U2NetConfig } from "../model/config.ts";
+import { configFromWidths, resolveConfig, type U2NetConfig } from "../net/config.ts";
 
 /** Weight file formats {@linkcode readWeights} understands. */
 export type WeightsFormat = "safetensors" | "pth-zip" | "pth-legacy" | "onnx";

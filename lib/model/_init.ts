@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { StateEntrySpec } from "./state_dict.ts";
+import type { StateEntrySpec } from "../net/state_dict.ts";
 
 /** A small, fast, seeded PRNG (mulberry32) returning floats in [0, 1). */
 export function mulberry32(seed: number): () => number {

@@ -4,7 +4,7 @@
  * @module
  */
 import { type RawTensor, type StateDict, toFloat32 } from "../io/raw_tensor.ts";
-import type { StateEntrySpec } from "./state_dict.ts";
+import type { StateEntrySpec } from "../net/state_dict.ts";
 
 /** Where validated values go. */
 export interface LoadTarget {

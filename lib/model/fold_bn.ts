@@ -6,7 +6,7 @@
  * @module
  */
 import type { RawTensor, StateDict } from "../io/raw_tensor.ts";
-import { BN_EPS } from "./_ops.ts";
+import { BN_EPS } from "../net/config.ts";
 import { U2Net } from "./u2net.ts";
 
 /**

@@ -23,23 +23,18 @@ export {
   type StageWidths,
   U2NET_FULL,
   U2NET_LITE,
-} from "./config.ts";
-export type { U2NetConfig } from "./config.ts";
+} from "../net/config.ts";
+export type { U2NetConfig } from "../net/config.ts";
 export { type ForwardOptions, U2Net, type U2NetOptions } from "./u2net.ts";
-export {
-  buildRsu,
-  type ConvLayerFn,
-  type ConvLayerSpec,
-  type RsuBlock,
-  rsuForward,
-} from "./rsu.ts";
+export { buildRsu, type ConvLayerSpec, type RsuBlock } from "../net/rsu.ts";
+export { type ConvLayerFn, rsuForward } from "../engines/tfjs/forward.ts";
 export {
   type EntryInit,
   type EntryRole,
   stateDictSpec,
   type StateEntrySpec,
   type StructureOptions,
-} from "./state_dict.ts";
+} from "../net/state_dict.ts";
 export {
   type BackendInfo,
   type BackendName,
@@ -57,12 +52,7 @@ export {
   modelFromWeights,
 } from "./load_weights.ts";
 export { foldBatchNorm, foldStateDict } from "./fold_bn.ts";
-export {
-  DEFAULT_GPU_ENGINE_OPTIONS,
-  GpuEngine,
-  type GpuEngineOptions,
-} from "../predict/gpu_engine.ts";
-export { exportFolded, saveSafetensors } from "../io/export.ts";
+export { exportFolded, saveSafetensors } from "./export.ts";
 export {
   type LoadedWeights,
   readWeights,

@@ -5,11 +5,11 @@
  */
 import { tf } from "../deps.ts";
 import type { RawTensor, StateDict } from "../io/raw_tensor.ts";
-import { type ArchName, resolveConfig, type U2NetConfig } from "./config.ts";
-import { type BatchStats, BN_MOMENTUM } from "./_ops.ts";
-import { convBnRelu, u2netLogits } from "./_forward.ts";
+import { type ArchName, resolveConfig, type U2NetConfig } from "../net/config.ts";
+import { type BatchStats, BN_MOMENTUM } from "../engines/tfjs/ops.ts";
+import { convBnRelu, u2netLogits } from "../engines/tfjs/forward.ts";
 import { initialValues, mulberry32 } from "./_init.ts";
-import type { ConvLayerSpec } from "./rsu.ts";
+import type { ConvLayerSpec } from "../net/rsu.ts";
 import {
   buildBlocks,
   hwioToOihw,
@@ -17,10 +17,10 @@ import {
   oihwToHwio,
   stateDictSpec,
   type StateEntrySpec,
-} from "./state_dict.ts";
+} from "../net/state_dict.ts";
 import { loadStateDictInto } from "./_load.ts";
-import { runningStatOfBatch } from "./_running_stats_webgpu.ts";
-import { onWebgpu, webgpuKernelSettings } from "./_webgpu.ts";
+import { runningStatOfBatch } from "../kernels/bn/running_stats_webgpu.ts";
+import { onWebgpu, webgpuKernelSettings } from "../kernels/webgpu.ts";
 
 let nextNetworkId = 0;
 

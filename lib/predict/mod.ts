@@ -24,17 +24,25 @@ export * from "./post_process.ts";
 export * from "./inference_backend.ts";
 export * from "./weights_path.ts";
 export * from "./background_remover.ts";
-export * from "./engine_memory.ts";
+export * from "../engines/engine_memory.ts";
 export {
   CPU_ENGINE_CACHE_SIZE,
   ENGINE_CACHE_SIZE,
   PREDICT_ENGINES,
   type PredictEngine,
   resolveEngine,
-} from "./_engine_runner.ts";
-export { DEFAULT_GPU_ENGINE_OPTIONS, GpuEngine, type GpuEngineOptions } from "./gpu_engine.ts";
-export { CpuEngine, type CpuEngineOptions, DEFAULT_CPU_ENGINE_OPTIONS } from "./cpu_engine.ts";
-export { CpuWeightCache } from "./cpu_weight_cache.ts";
+} from "../engines/engine_runner.ts";
+export {
+  DEFAULT_GPU_ENGINE_OPTIONS,
+  GpuEngine,
+  type GpuEngineOptions,
+} from "../engines/gpu/gpu_engine.ts";
+export {
+  CpuEngine,
+  type CpuEngineOptions,
+  DEFAULT_CPU_ENGINE_OPTIONS,
+} from "../engines/cpu/cpu_engine.ts";
+export { CpuWeightCache } from "../engines/cpu/cpu_weight_cache.ts";
 export type { DecodedImage } from "../data/image_io.ts";
 export type { BackendInfo, BackendName } from "../backend.ts";
 export { tf } from "../deps.ts";

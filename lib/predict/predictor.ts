@@ -24,8 +24,8 @@ import {
   PREDICT_ENGINES,
   type PredictEngine,
   resolveEngine,
-} from "./_engine_runner.ts";
-import { DEFAULT_MAX_ENGINE_BYTES } from "./engine_memory.ts";
+} from "../engines/engine_runner.ts";
+import { DEFAULT_MAX_ENGINE_BYTES } from "../engines/engine_memory.ts";
 
 /** How images are brought to the network's input size. */
 export type ResizeMode = "squash" | "shorter-side";

@@ -16,7 +16,7 @@ import {
   resizeBilinear,
   toFloat,
 } from "../data/transforms.ts";
-import { resizeLanczos8 } from "./_pil_resize.ts";
+import { resizeLanczos8 } from "./pil_resize.ts";
 
 /** A preprocessing profile. */
 export type PreprocessProfile = "seed" | "rembg";

@@ -5,7 +5,7 @@
  */
 import type { LoaderState } from "../data/loader.ts";
 import { latestCheckpoint, loadCheckpoint, type LoadedCheckpoint } from "./checkpoint.ts";
-import type { LrSchedulerState } from "./lr_scheduler.ts";
+import type { LrSchedulerState } from "../optim/lr_scheduler.ts";
 import type { BestScores, EpochRecord } from "./results.ts";
 import { resolveTrainOptions, type TrainOptions } from "./train_options.ts";
 

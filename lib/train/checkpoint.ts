@@ -12,7 +12,7 @@
 import type { StateDict } from "../io/raw_tensor.ts";
 import { readSafetensors, writeSafetensors } from "../io/safetensors.ts";
 import { checkWeights } from "../io/check_weights.ts";
-import type { AdamWState } from "./adamw.ts";
+import type { AdamWState } from "../optim/adamw.ts";
 import { writeFileAtomic } from "./atomic_write.ts";
 
 /** Checkpoint format tag, in the JSON and the safetensors metadata. */
@@ -70,7 +70,7 @@ export interface CheckpointData<Extra = Record<string, unknown>> {
  * ```ts
  * import { saveCheckpoint } from "./checkpoint.ts";
  * import { U2Net } from "../model/u2net.ts";
- * import { AdamW } from "./adamw.ts";
+ * import { AdamW } from "../optim/adamw.ts";
  * const model = U2Net.create("lite");
  * const opt = new AdamW([{ params: model.namedParameters().map(([, v]) => v) }]);
  * await saveCheckpoint("./runs/x/model_0", {

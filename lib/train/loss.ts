@@ -5,8 +5,8 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { onWebgpu, webgpuKernelSettings } from "../model/_webgpu.ts";
-import { meanBceWithLogitsWebgpu } from "./_loss_webgpu.ts";
+import { onWebgpu, webgpuKernelSettings } from "../kernels/webgpu.ts";
+import { meanBceWithLogitsWebgpu } from "../kernels/loss/loss_webgpu.ts";
 
 /**
  * Elementwise binary cross-entropy with logits, in PyTorch 1.13's stable form
@@ -43,7 +43,7 @@ export function bceWithLogits(x: tf.Tensor, y: tf.Tensor): tf.Tensor {
  * no `pos_weight`.
  *
  * On webgpu (unless `webgpuKernelSettings.criterion` is off) each map's term
- * runs as fused kernels (`_loss_webgpu.ts`): the same forward value, the
+ * runs as fused kernels (`loss_webgpu.ts`): the same forward value, the
  * analytic gradient `(sigmoid(x) − y)/n` w.r.t. the logits, and none w.r.t.
  * the target (a constant there).
  *

@@ -41,13 +41,13 @@ export {
   LrScheduler,
   type LrSchedulerOptions,
   type LrSchedulerState,
-} from "./lr_scheduler.ts";
+} from "../optim/lr_scheduler.ts";
 export {
   DEFAULT_WEIGHT_DECAY,
   getParamsGroups,
   isNoDecayParam,
   type ParamGroup,
-} from "./params_groups.ts";
+} from "../optim/params_groups.ts";
 export {
   AdamW,
   type AdamWGroupInit,
@@ -56,7 +56,7 @@ export {
   type AdamWParamState,
   type AdamWState,
   DEFAULT_ADAMW_OPTIONS,
-} from "./adamw.ts";
+} from "../optim/adamw.ts";
 export {
   NonFiniteLossError,
   type TensorBatch,
@@ -76,7 +76,11 @@ export {
   TRAIN_ENGINES,
   type TrainEngine,
 } from "./step_runner.ts";
-export { DEFAULT_GPU_TRAINER_OPTIONS, GpuTrainer, type GpuTrainerOptions } from "./gpu_trainer.ts";
+export {
+  DEFAULT_GPU_TRAINER_OPTIONS,
+  GpuTrainer,
+  type GpuTrainerOptions,
+} from "../engines/gpu/gpu_trainer.ts";
 export { train, type TrainCallbacks, type TrainResult } from "./train_loop.ts";
 export {
   DEFAULT_TRAIN_OPTIONS,
@@ -175,8 +179,8 @@ export {
 export type { DecodedImage } from "../data/image_io.ts";
 export { mixSeed, Rng, type RngState } from "../data/rng.ts";
 export { type ForwardOptions, U2Net, type U2NetOptions } from "../model/u2net.ts";
-export type { ArchName, StageConfig, U2NetConfig } from "../model/config.ts";
-export type { EntryInit, EntryRole, StateEntrySpec } from "../model/state_dict.ts";
+export type { ArchName, StageConfig, U2NetConfig } from "../net/config.ts";
+export type { EntryInit, EntryRole, StateEntrySpec } from "../net/state_dict.ts";
 export type { RawData, RawDType, RawTensor, StateDict } from "../io/raw_tensor.ts";
 export {
   type BackendInfo,

@@ -8,9 +8,9 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { onWebgpu } from "../model/_webgpu.ts";
+import { onWebgpu } from "../kernels/webgpu.ts";
 import type { Batch } from "../data/loader.ts";
-import { GpuTrainer } from "./gpu_trainer.ts";
+import { GpuTrainer } from "../engines/gpu/gpu_trainer.ts";
 import { type Trainer, trainStep, type TrainStepOptions } from "./train_step.ts";
 
 /** Engines of a training step: `auto` is `gpu` on the webgpu backend, else `tfjs`. */
@@ -30,8 +30,8 @@ export interface StepRunnerOptions {
  * @example
  * ```ts
  * import { U2Net } from "../model/u2net.ts";
- * import { AdamW } from "./adamw.ts";
- * import { getParamsGroups } from "./params_groups.ts";
+ * import { AdamW } from "../optim/adamw.ts";
+ * import { getParamsGroups } from "../optim/params_groups.ts";
  * import { StepRunner } from "./step_runner.ts";
  * const model = U2Net.create("lite");
  * const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });

@@ -9,12 +9,12 @@ import { tf } from "../deps.ts";
 import { DataLoader, evalSamples } from "../data/loader.ts";
 import { evaluate } from "../eval/evaluate.ts";
 import { U2Net } from "../model/u2net.ts";
-import { AdamW } from "./adamw.ts";
+import { AdamW } from "../optim/adamw.ts";
 import { writeFileAtomic } from "./atomic_write.ts";
 import { saveCheckpoint } from "./checkpoint.ts";
-import { createLrScheduler } from "./lr_scheduler.ts";
+import { createLrScheduler } from "../optim/lr_scheduler.ts";
 import { formatDuration } from "./metric_logger.ts";
-import { getParamsGroups } from "./params_groups.ts";
+import { getParamsGroups } from "../optim/params_groups.ts";
 import {
   type BestScores,
   type EpochRecord,
@@ -26,7 +26,7 @@ import { renderTrainingChart } from "./training_chart.ts";
 import { trainOneEpoch, type TrainProgress } from "./train_one_epoch.ts";
 import { StepRunner } from "./step_runner.ts";
 import type { TrainOptions } from "./train_options.ts";
-import { buildTrainData } from "./_train_data.ts";
+import { buildTrainData } from "./train_data.ts";
 import { type LoopState, startState } from "./_resume.ts";
 import {
   makeRunDir,

@@ -74,8 +74,8 @@ export interface EpochStats {
  * import { U2Net } from "../model/u2net.ts";
  * import { DataLoader } from "../data/loader.ts";
  * import { syntheticSource } from "../data/synthetic.ts";
- * import { AdamW } from "./adamw.ts";
- * import { getParamsGroups } from "./params_groups.ts";
+ * import { AdamW } from "../optim/adamw.ts";
+ * import { getParamsGroups } from "../optim/params_groups.ts";
  * import { trainOneEpoch } from "./train_one_epoch.ts";
  * const model = U2Net.create("lite");
  * const optimizer = new AdamW(getParamsGroups(model.namedParameters()));

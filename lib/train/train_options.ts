@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ArchName } from "../model/config.ts";
+import type { ArchName } from "../net/config.ts";
 import { TRAIN_ENGINES, type TrainEngine } from "./step_runner.ts";
 
 /** Options of {@linkcode train} (`lib/train/train_loop.ts`). JSON-serialisable. */

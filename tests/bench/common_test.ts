@@ -1,9 +1,9 @@
-import { assertEquals, assertThrows } from "../_assert.ts";
-import { applyTiling, median, modelList, numberList, timeRuns } from "../../bench/_common.ts";
+import { assertEquals, assertThrows } from "../assert.ts";
+import { applyTiling, median, modelList, numberList, timeRuns } from "../../bench/common.ts";
 import { GEMM_VARIANTS, gemmShader } from "../../bench/gemm_bench.ts";
-import { convTuning } from "../../lib/model/_conv_wgsl.ts";
-import { scalarTuning } from "../../lib/model/_scalar_tile_wgsl.ts";
-import { convGradTuning } from "../../lib/model/_conv_grad_webgpu.ts";
+import { convTuning } from "../../lib/kernels/conv/conv_wgsl.ts";
+import { scalarTuning } from "../../lib/kernels/conv/scalar_tile_wgsl.ts";
+import { convGradTuning } from "../../lib/kernels/conv/conv_grad_webgpu.ts";
 import { groupKernels, shapeKey } from "../../bench/profile.ts";
 import { forwardWorkload } from "../../bench/forward_bench.ts";
 

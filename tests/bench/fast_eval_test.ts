@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../_assert.ts";
+import { assert, assertEquals } from "../assert.ts";
 import { tf } from "../../lib/deps.ts";
 import { U2Net } from "../../lib/model/u2net.ts";
 import { foldBatchNorm } from "../../lib/model/fold_bn.ts";
@@ -9,8 +9,8 @@ import {
   fastEvalSettings,
   fuseSides,
   sideConv,
-} from "../../lib/model/_fast_eval.ts";
-import { fixture, maxAbsDiff, nchwToNhwc, nhwcToNchw, useBackend } from "../_helpers.ts";
+} from "../../lib/engines/tfjs/fast_eval.ts";
+import { fixture, maxAbsDiff, nchwToNhwc, nhwcToNchw, useBackend } from "../helpers.ts";
 
 // The fast kernels run on cpu (always here) and wasm (when its binaries are readable).
 async function backends(): Promise<("cpu" | "wasm")[]> {

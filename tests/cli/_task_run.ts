@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Captured } from "./_capture.ts";
+import type { Captured } from "./capture.ts";
 
 const root = new URL("../../", import.meta.url);
 const tasks = JSON.parse(await Deno.readTextFile(new URL("deno.json", root))).tasks as Record<

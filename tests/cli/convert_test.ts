@@ -1,10 +1,10 @@
-import { assert, assertEquals } from "../_assert.ts";
+import { assert, assertEquals } from "../assert.ts";
 import { tf } from "../../lib/deps.ts";
 import { run } from "../../cli/convert.ts";
 import { loadWeights } from "../../lib/model/load_weights.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
-import { capture } from "./_capture.ts";
-import { runProcess } from "../_process.ts";
+import { capture } from "./capture.ts";
+import { runProcess } from "../process.ts";
 
 // Paths here are relative to the project root; a `deno task test` started
 // from a subfolder must not make convert resolve them from there.

@@ -1,5 +1,5 @@
-import { assert, assertEquals, assertMatch } from "../_assert.ts";
-import { createByteProgress, formatBytes } from "../../cli/_download_progress.ts";
+import { assert, assertEquals, assertMatch } from "../assert.ts";
+import { createByteProgress, formatBytes } from "../../cli/download_progress.ts";
 
 function sink(tty: boolean) {
   const chunks: string[] = [];

@@ -1,6 +1,6 @@
-import { assert, assertEquals, assertMatch } from "../_assert.ts";
+import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { COMMANDS, main } from "../../cli/main.ts";
-import { capture, deno, subprocessUnavailable } from "./_capture.ts";
+import { capture, deno, subprocessUnavailable } from "./capture.ts";
 
 const noRun = subprocessUnavailable();
 if (noRun) console.warn(`main_test: subprocess checks SKIPPED: ${noRun}`);

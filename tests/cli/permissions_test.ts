@@ -3,8 +3,8 @@
  * declares, cannot read or write outside them: it stops with one line that
  * names the flag, no stack trace, and leaves nothing behind.
  */
-import { assert, assertEquals } from "../_assert.ts";
-import { runProcess } from "../_process.ts";
+import { assert, assertEquals } from "../assert.ts";
+import { runProcess } from "../process.ts";
 
 const root = new URL("../../", import.meta.url);
 const tasks = JSON.parse(await Deno.readTextFile(new URL("deno.json", root))).tasks as Record<

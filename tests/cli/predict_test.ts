@@ -1,10 +1,10 @@
-import { assert, assertEquals, assertMatch } from "../_assert.ts";
+import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { decodeImage, readImageHeader } from "../../lib/data/image_io.ts";
 import { run } from "../../cli/predict.ts";
-import { testPng } from "../http/_fixtures.ts";
-import { jpegWithOrientation, quadrantImage } from "../_exif_images.ts";
-import { capture, deno, subprocessUnavailable } from "./_capture.ts";
-import { runProcess } from "../_process.ts";
+import { testPng } from "../http/fixtures.ts";
+import { jpegWithOrientation, quadrantImage } from "../exif_images.ts";
+import { capture, deno, subprocessUnavailable } from "./capture.ts";
+import { runProcess } from "../process.ts";
 
 // Paths in these tests are relative to the project root; a `deno task test`
 // started from a subfolder must not make predict resolve them from there.

@@ -1,6 +1,6 @@
-import { assert, assertEquals, assertMatch } from "../_assert.ts";
-import { FIXTURE, freshDir, startModelServer, writeFixtureManifest } from "../io/_model_server.ts";
-import { subprocessUnavailable } from "./_capture.ts";
+import { assert, assertEquals, assertMatch } from "../assert.ts";
+import { FIXTURE, freshDir, startModelServer, writeFixtureManifest } from "../io/model_server.ts";
+import { subprocessUnavailable } from "./capture.ts";
 import { runTask } from "./_task_run.ts";
 
 const noRun = subprocessUnavailable();

@@ -4,7 +4,7 @@ import { DEFAULT_TRAIN_OPTIONS, DEMO_TRAIN_OPTIONS } from "../../lib/train/train
 import { decodeImage } from "../../lib/data/image_io.ts";
 import { readWeights } from "../../lib/io/read_weights.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
-import { runProcess, startProcess } from "../_process.ts";
+import { runProcess, startProcess } from "../process.ts";
 
 const root = new URL("../../", import.meta.url);
 /** Deadline of each training process these tests start. */

@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertMatch } from "../_assert.ts";
+import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { readImageHeader } from "../../lib/data/image_io.ts";
 import { run as predict } from "../../cli/predict.ts";
 import {
@@ -6,8 +6,8 @@ import {
   refusedBaseUrl,
   startModelServer,
   writeFixtureManifest,
-} from "../io/_model_server.ts";
-import { capture, subprocessUnavailable } from "./_capture.ts";
+} from "../io/model_server.ts";
+import { capture, subprocessUnavailable } from "./capture.ts";
 import { runTask } from "./_task_run.ts";
 
 const noRun = subprocessUnavailable();

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { discoverDataset, fileSource } from "../../lib/data/dataset.ts";
-import { type BadSample, loadOrSkip } from "../../lib/data/_load_common.ts";
-import { MAX_SAMPLE_FILE_BYTES } from "../../lib/data/_sample_file.ts";
+import { type BadSample, loadOrSkip } from "../../lib/data/load_common.ts";
+import { MAX_SAMPLE_FILE_BYTES } from "../../lib/data/sample_file.ts";
 import { encodeJpeg, encodePng } from "../../lib/data/image_io.ts";
 
 const TMP = decodeURIComponent(new URL("../.tmp/", import.meta.url).pathname);

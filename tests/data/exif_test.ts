@@ -1,7 +1,7 @@
-import { assertEquals } from "../_assert.ts";
+import { assertEquals } from "../assert.ts";
 import { encodeJpeg } from "../../lib/data/image_io.ts";
 import { readExifOrientation, readTiffOrientation } from "../../lib/data/exif.ts";
-import { exifSegment, quadrantImage, spliceAfterSoi } from "../_exif_images.ts";
+import { exifSegment, quadrantImage, spliceAfterSoi } from "../exif_images.ts";
 
 const plain = await encodeJpeg(quadrantImage(16, 8));
 

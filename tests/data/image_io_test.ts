@@ -8,7 +8,7 @@ import {
   toGray,
   toRgb,
 } from "../../lib/data/image_io.ts";
-import { testdata } from "../_helpers.ts";
+import { testdata } from "../helpers.ts";
 
 /** A minimal PNG writer (zlib via CompressionStream) for colour types imagescript cannot write. */
 async function rawPng(

@@ -3,8 +3,8 @@ import { type DatasetIndex, discoverDataset, fileSource } from "../../lib/data/d
 import { encodeJpeg, encodePng } from "../../lib/data/image_io.ts";
 import { type BadSample, type Batch, DataLoader } from "../../lib/data/loader.ts";
 import { syntheticSource } from "../../lib/data/synthetic.ts";
-import { subprocessUnavailable } from "../cli/_capture.ts";
-import { runProcess } from "../_process.ts";
+import { subprocessUnavailable } from "../cli/capture.ts";
+import { runProcess } from "../process.ts";
 
 const TMP = decodeURIComponent(new URL("../.tmp/", import.meta.url).pathname);
 

@@ -1,4 +1,4 @@
-import { assertEquals, assertThrows } from "../_assert.ts";
+import { assertEquals, assertThrows } from "../assert.ts";
 import { type DecodedImage, decodeImage, encodePng } from "../../lib/data/image_io.ts";
 import { readExifOrientation } from "../../lib/data/exif.ts";
 import { orientImage } from "../../lib/data/orient_image.ts";
@@ -7,7 +7,7 @@ import {
   pngWithOrientation,
   quadrantImage,
   webpWithOrientation,
-} from "../_exif_images.ts";
+} from "../exif_images.ts";
 
 // The reference: each orientation as a composition of two simple moves,
 // written independently of orientImage's index formula.

@@ -16,7 +16,7 @@ import {
   trainPreset,
 } from "../../lib/data/transforms.ts";
 import { type RawTensor, toFloat32 } from "../../lib/io/raw_tensor.ts";
-import { fixture, testdata } from "../_helpers.ts";
+import { fixture, testdata } from "../helpers.ts";
 
 const NAMES = ["chelsea", "coffee", "astronaut"] as const;
 const images = Object.fromEntries(

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { decodeWebp, readWebpHeader, webpStructureProblem } from "../../lib/data/webp.ts";
 import { decodeImage, readImageHeader } from "../../lib/data/image_io.ts";
-import { WEBP_SOURCE_SHA256 } from "../../lib/data/_webp_wasm.ts";
+import { WEBP_SOURCE_SHA256 } from "../../lib/data/webp_wasm.ts";
 
 // Fixtures: made with cwebp 1.2.4 from tests/testdata/images and synthetic
 // images; `*.dwebp.png` are dwebp 1.2.4's decodes of them (default fancy

@@ -5,7 +5,7 @@ import { type EvalSample, evalSamples } from "../../lib/data/loader.ts";
 import { syntheticSource } from "../../lib/data/synthetic.ts";
 import { evaluate } from "../../lib/eval/evaluate.ts";
 import { FScore, MeanAbsoluteError } from "../../lib/eval/metrics.ts";
-import { useBackend, webgpuOrSkip } from "../_helpers.ts";
+import { useBackend, webgpuOrSkip } from "../helpers.ts";
 
 await tf.setBackend("cpu");
 

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { runProcess, startProcess, type TestProcess } from "../_process.ts";
+import { runProcess, startProcess, type TestProcess } from "../process.ts";
 
 /** Where Debian's `chromium` package puts the browser. */
 export const CHROMIUM = "/usr/bin/chromium";

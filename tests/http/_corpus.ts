@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { crc32 } from "../../lib/http/_upload.ts";
-import { post, testJpeg, testPng } from "./_fixtures.ts";
+import { crc32 } from "../../lib/http/upload.ts";
+import { post, testJpeg, testPng } from "./fixtures.ts";
 
 /** One hostile case. */
 export interface HostileCase {

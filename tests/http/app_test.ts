@@ -1,7 +1,7 @@
-import { assert, assertEquals } from "../_assert.ts";
+import { assert, assertEquals } from "../assert.ts";
 import { createApp } from "../../lib/http/app.ts";
 import { DEFAULT_WEIGHTS_PATH } from "../../lib/predict/weights_path.ts";
-import { testPng } from "./_fixtures.ts";
+import { testPng } from "./fixtures.ts";
 
 const WEIGHTS = "tests/testdata/lite_wz.safetensors";
 const TMP = "tests/.tmp/http_app";

@@ -1,6 +1,6 @@
-import { assert, assertEquals } from "../_assert.ts";
+import { assert, assertEquals } from "../assert.ts";
 import { CHROMIUM, CHROMIUM_INSTALL, chromiumUnavailable, launchBrowser } from "./_cdp.ts";
-import { testPng, tinyHandler } from "./_fixtures.ts";
+import { testPng, tinyHandler } from "./fixtures.ts";
 
 const skip = await chromiumUnavailable();
 if (skip) {

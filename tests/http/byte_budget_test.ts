@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../_assert.ts";
+import { assert, assertEquals } from "../assert.ts";
 import { ByteBudget } from "../../lib/http/byte_budget.ts";
 import { HttpError } from "../../lib/http/errors.ts";
 import { createPredictHandler } from "../../lib/http/handler.ts";

@@ -1,6 +1,6 @@
-import { assertEquals, assertThrows } from "../_assert.ts";
+import { assertEquals, assertThrows } from "../assert.ts";
 import { createCors } from "../../lib/http/cors.ts";
-import { post, testPng, tinyHandler } from "./_fixtures.ts";
+import { post, testPng, tinyHandler } from "./fixtures.ts";
 
 const { handle, model } = await tinyHandler({ cors: "https://app.example" });
 globalThis.addEventListener("unload", () => model.dispose());

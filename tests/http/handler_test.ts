@@ -1,9 +1,9 @@
-import { assert, assertEquals, assertMatch } from "../_assert.ts";
+import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { tf } from "../../lib/deps.ts";
 import { decodeImage } from "../../lib/data/image_io.ts";
 import { createPredictHandler } from "../../lib/http/handler.ts";
 import type { Predictor } from "../../lib/predict/predictor.ts";
-import { pngSize, post, testJpeg, testPng, tinyHandler } from "./_fixtures.ts";
+import { pngSize, post, testJpeg, testPng, tinyHandler } from "./fixtures.ts";
 
 const { handle, model, predictor } = await tinyHandler({
   maxBodyBytes: 64 * 1024,

@@ -1,7 +1,7 @@
 import { tf } from "../../lib/deps.ts";
-import { assert, assertEquals } from "../_assert.ts";
+import { assert, assertEquals } from "../assert.ts";
 import { hostileCorpus } from "./_corpus.ts";
-import { post, testPng, tinyHandler } from "./_fixtures.ts";
+import { post, testPng, tinyHandler } from "./fixtures.ts";
 
 const MAX_BODY = 32 * 1024;
 const PER_CASE_MS = 3000;

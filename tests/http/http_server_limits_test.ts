@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertMatch } from "../_assert.ts";
+import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { closeAll, echoHandler, readReply, statuses, withHttpServer } from "./_raw_socket.ts";
 
 const enc = new TextEncoder();

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { assert, assertEquals, assertMatch } from "../_assert.ts";
-import { subprocessUnavailable } from "../cli/_capture.ts";
+import { assert, assertEquals, assertMatch } from "../assert.ts";
+import { subprocessUnavailable } from "../cli/capture.ts";
 import { closeAll, readReply } from "./_raw_socket.ts";
 
 const noRun = subprocessUnavailable();

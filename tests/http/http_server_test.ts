@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertMatch, assertThrows } from "../_assert.ts";
+import { assert, assertEquals, assertMatch, assertThrows } from "../assert.ts";
 import { serveHttp } from "../../lib/http/http_server.ts";
 import { echoHandler, rawRequest, readReply, statuses, withHttpServer } from "./_raw_socket.ts";
 

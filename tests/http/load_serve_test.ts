@@ -1,6 +1,6 @@
-import { assert, assertEquals } from "../_assert.ts";
-import { subprocessUnavailable } from "../cli/_capture.ts";
-import { testPng } from "./_fixtures.ts";
+import { assert, assertEquals } from "../assert.ts";
+import { subprocessUnavailable } from "../cli/capture.ts";
+import { testPng } from "./fixtures.ts";
 import { describeLoad, quantile, runLoad } from "./_load.ts";
 import { startServe } from "./_serve_process.ts";
 

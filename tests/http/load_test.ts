@@ -1,6 +1,6 @@
-import { assert, assertEquals } from "../_assert.ts";
+import { assert, assertEquals } from "../assert.ts";
 import { type App, createApp } from "../../lib/http/app.ts";
-import { testPng } from "./_fixtures.ts";
+import { testPng } from "./fixtures.ts";
 import { describeLoad, quantile, runLoad } from "./_load.ts";
 
 const WEIGHTS = "tests/testdata/lite_wz.safetensors";

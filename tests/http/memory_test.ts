@@ -1,7 +1,7 @@
-import { assert } from "../_assert.ts";
+import { assert } from "../assert.ts";
 import { encodePng } from "../../lib/data/image_io.ts";
-import { subprocessUnavailable } from "../cli/_capture.ts";
-import { testPixels } from "./_fixtures.ts";
+import { subprocessUnavailable } from "../cli/capture.ts";
+import { testPixels } from "./fixtures.ts";
 import { startServe } from "./_serve_process.ts";
 
 const noRun = subprocessUnavailable();

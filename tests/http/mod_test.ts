@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../_assert.ts";
+import { assert, assertEquals } from "../assert.ts";
 import * as http from "../../lib/http/mod.ts";
 
 /** Local modules reachable from `entry` through static and dynamic imports. */

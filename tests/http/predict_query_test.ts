@@ -1,4 +1,4 @@
-import { assertEquals, assertThrows } from "../_assert.ts";
+import { assertEquals, assertThrows } from "../assert.ts";
 import { HttpError } from "../../lib/http/errors.ts";
 import { parsePredictQuery } from "../../lib/http/predict_query.ts";
 

@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../_assert.ts";
+import { assert, assertEquals } from "../assert.ts";
 import { createQueue } from "../../lib/http/queue.ts";
 import { HttpError } from "../../lib/http/errors.ts";
 

@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../_assert.ts";
+import { assert, assertEquals } from "../assert.ts";
 import { readBody } from "../../lib/http/read_body.ts";
 import { HttpError } from "../../lib/http/errors.ts";
 

@@ -1,8 +1,8 @@
-import { assert, assertEquals, assertMatch } from "../_assert.ts";
+import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { readImageHeader } from "../../lib/data/image_io.ts";
-import { subprocessUnavailable } from "../cli/_capture.ts";
-import { runProcess, startProcess } from "../_process.ts";
-import { testPng } from "./_fixtures.ts";
+import { subprocessUnavailable } from "../cli/capture.ts";
+import { runProcess, startProcess } from "../process.ts";
+import { testPng } from "./fixtures.ts";
 
 const noRun = subprocessUnavailable();
 if (noRun) console.warn(`server_entry_test: SKIPPED: ${noRun}`);

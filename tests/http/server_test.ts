@@ -1,7 +1,7 @@
 import { tf } from "../../lib/deps.ts";
 import { decodeImage } from "../../lib/data/image_io.ts";
-import { assert, assertEquals } from "../_assert.ts";
-import { pngSize, testPng, tinyHandler } from "./_fixtures.ts";
+import { assert, assertEquals } from "../assert.ts";
+import { pngSize, testPng, tinyHandler } from "./fixtures.ts";
 
 async function withServer(
   fn: (base: string) => Promise<void>,

@@ -1,8 +1,8 @@
-import { assert, assertEquals, assertRejects } from "../_assert.ts";
+import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { HttpError } from "../../lib/http/errors.ts";
 import { parsePredictQuery } from "../../lib/http/predict_query.ts";
 import { createWorkerPool, WORKER_UNAVAILABLE } from "../../lib/http/worker_pool.ts";
-import { pngSize, testPng } from "./_fixtures.ts";
+import { pngSize, testPng } from "./fixtures.ts";
 
 const WEIGHTS = "tests/testdata/lite_wz.safetensors";
 const query = (q = "format=mask") => parsePredictQuery(new URLSearchParams(q));

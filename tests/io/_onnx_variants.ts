@@ -7,10 +7,10 @@
  *
  * @module
  */
-import { pbBytes, pbFloat, pbMessage, pbVarint } from "../../lib/io/_protobuf_write.ts";
+import { pbBytes, pbFloat, pbMessage, pbVarint } from "../../lib/io/protobuf_write.ts";
 import type { OnnxAttribute, OnnxModel, OnnxNode } from "../../lib/io/onnx.ts";
 import type { RawTensor, StateDict } from "../../lib/io/raw_tensor.ts";
-import { configFromWidths, U2NET_LITE, type U2NetConfig } from "../../lib/model/config.ts";
+import { configFromWidths, U2NET_LITE, type U2NetConfig } from "../../lib/net/config.ts";
 
 /** Lite with every width halved: a custom-width U2-Net (as silueta may be to full). */
 export const HALF_LITE: U2NetConfig = configFromWidths(

@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertMatch, assertRejects } from "../_assert.ts";
+import { assert, assertEquals, assertMatch, assertRejects } from "../assert.ts";
 import { DownloadError, downloadVerified } from "../../lib/io/download.ts";
 import {
   FIXTURE,
@@ -6,7 +6,7 @@ import {
   freshDir,
   refusedBaseUrl,
   startModelServer,
-} from "./_model_server.ts";
+} from "./model_server.ts";
 
 const opts = { bytes: FIXTURE.length, md5: FIXTURE_MD5, label: "u2netp" };
 

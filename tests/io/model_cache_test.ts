@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertRejects, assertThrows } from "../_assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../assert.ts";
 import { DownloadError } from "../../lib/io/download.ts";
 import { ensureModel, listCachedModels, modelCacheDir } from "../../lib/io/model_cache.ts";
 import { loadInferenceModel } from "../../lib/model/load_weights.ts";
@@ -8,7 +8,7 @@ import {
   refusedBaseUrl,
   startModelServer,
   writeFixtureManifest,
-} from "./_model_server.ts";
+} from "./model_server.ts";
 
 async function names(dir: string): Promise<string[]> {
   const out = [];

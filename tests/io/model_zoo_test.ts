@@ -1,5 +1,5 @@
-import { assert, assertEquals, assertRejects, assertThrows } from "../_assert.ts";
-import { FIXTURE, freshDir, writeFixtureManifest } from "./_model_server.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../assert.ts";
+import { FIXTURE, freshDir, writeFixtureManifest } from "./model_server.ts";
 import {
   DEFAULT_MODEL_BASE_URL,
   isModelName,

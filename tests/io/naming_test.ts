@@ -1,11 +1,11 @@
-import { assertEquals, assertThrows } from "../_assert.ts";
+import { assertEquals, assertThrows } from "../assert.ts";
 import {
   detectArch,
   detectNaming,
   normalizeStateDict,
   origKeyToSeed,
 } from "../../lib/io/naming.ts";
-import { type Arch, archKeys } from "../../lib/io/_arch_shapes.ts";
+import { type Arch, archKeys } from "../../lib/io/arch_shapes.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
 import { numElements, type RawTensor, type StateDict } from "../../lib/io/raw_tensor.ts";
 

@@ -1,13 +1,13 @@
-import { assert, assertEquals, assertThrows } from "../_assert.ts";
+import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { tf } from "../../lib/deps.ts";
-import type { U2NetConfig } from "../../lib/model/config.ts";
+import type { U2NetConfig } from "../../lib/net/config.ts";
 import { U2Net } from "../../lib/model/u2net.ts";
 import { modelFromWeights } from "../../lib/model/load_weights.ts";
 import { readWeights } from "../../lib/io/read_weights.ts";
 import { type OnnxModel, onnxToFoldedStateDict, parseOnnx } from "../../lib/io/onnx.ts";
-import { exportOnnx } from "../../lib/io/onnx_export.ts";
+import { exportOnnx } from "../../lib/engines/onnx/onnx_export.ts";
 import type { StateDict } from "../../lib/io/raw_tensor.ts";
-import { maxAbsDiff, patternImage, useBackend } from "../_helpers.ts";
+import { maxAbsDiff, patternImage, useBackend } from "../helpers.ts";
 import { createPredictor } from "../../lib/predict/predictor.ts";
 import {
   attr,

@@ -3,14 +3,14 @@
  * onnxruntime-node is a native addon (a test-only dependency, like the
  * bench's); the test task scopes --allow-ffi and read to its npm folders.
  */
-import { assert, assertEquals } from "../_assert.ts";
+import { assert, assertEquals } from "../assert.ts";
 import { tf } from "../../lib/deps.ts";
 import { U2Net } from "../../lib/model/u2net.ts";
 import { modelFromWeights } from "../../lib/model/load_weights.ts";
 import { readWeights } from "../../lib/io/read_weights.ts";
 import { parseOnnx } from "../../lib/io/onnx.ts";
-import { exportOnnx } from "../../lib/io/onnx_export.ts";
-import { maxAbsDiff, useBackend } from "../_helpers.ts";
+import { exportOnnx } from "../../lib/engines/onnx/onnx_export.ts";
+import { maxAbsDiff, useBackend } from "../helpers.ts";
 import {
   float16Weights,
   HALF_LITE,

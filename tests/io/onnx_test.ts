@@ -1,6 +1,6 @@
-import { assert, assertEquals, assertThrows } from "../_assert.ts";
+import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { type OnnxModel, onnxToFoldedStateDict, parseOnnx } from "../../lib/io/onnx.ts";
-import { archKeys } from "../../lib/io/_arch_shapes.ts";
+import { archKeys } from "../../lib/io/arch_shapes.ts";
 import { normalizeStateDict } from "../../lib/io/naming.ts";
 import { readPth } from "../../lib/io/pth.ts";
 

@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertThrows } from "../_assert.ts";
+import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { isPickleGlobal, PickleGlobal, unpickle, unpickleAt } from "../../lib/io/pickle.ts";
 import type { PickleObject } from "../../lib/io/pickle.ts";
 

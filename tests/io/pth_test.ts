@@ -1,9 +1,9 @@
-import { assert, assertEquals, assertThrows } from "../_assert.ts";
+import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { cat, f32Bytes, makeZip, pGlobal, pStr, pTensor } from "./_torch_files.ts";
 import { readPth } from "../../lib/io/pth.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
 import { normalizeStateDict } from "../../lib/io/naming.ts";
-import { readZip, zipEntryData } from "../../lib/io/_zip.ts";
+import { readZip, zipEntryData } from "../../lib/io/zip.ts";
 
 const data = (name: string) => Deno.readFile(new URL(`../testdata/${name}`, import.meta.url));
 const params: { lite_state_dict: Record<string, number[]> } = JSON.parse(

@@ -1,10 +1,10 @@
-import { assertEquals, assertRejects, assertThrows } from "../_assert.ts";
+import { assertEquals, assertRejects, assertThrows } from "../assert.ts";
 import { makeZip } from "./_torch_files.ts";
 import { readWeights, sniffWeightsFormat } from "../../lib/io/read_weights.ts";
 import { readSafetensors } from "../../lib/io/safetensors.ts";
-import { readZip, zipEntryData } from "../../lib/io/_zip.ts";
+import { readZip, zipEntryData } from "../../lib/io/zip.ts";
 import { U2Net } from "../../lib/model/u2net.ts";
-import { exportFolded, saveSafetensors } from "../../lib/io/export.ts";
+import { exportFolded, saveSafetensors } from "../../lib/model/export.ts";
 import { HALF_LITE } from "./_onnx_variants.ts";
 
 const data = (name: string) => Deno.readFile(new URL(`../testdata/${name}`, import.meta.url));

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { makeZip } from "./_torch_files.ts";
-import { inflateZip, readZip } from "../../lib/io/_zip.ts";
+import { inflateZip, readZip } from "../../lib/io/zip.ts";
 import { readWeights } from "../../lib/io/read_weights.ts";
 
 /** Raw deflate of `n` zero bytes, compressed in 1 MiB pieces (small peak memory). */

@@ -1,5 +1,5 @@
-import { assert, assertEquals } from "../_assert.ts";
-import { fixture, maxAbsDiff, nchwToNhwc, nhwcToNchw, testdata } from "../_helpers.ts";
+import { assert, assertEquals } from "../assert.ts";
+import { fixture, maxAbsDiff, nchwToNhwc, nhwcToNchw, testdata } from "../helpers.ts";
 import { tf } from "../../lib/deps.ts";
 import { selectBackend } from "../../lib/backend.ts";
 import { foldBatchNorm, foldStateDict } from "../../lib/model/fold_bn.ts";

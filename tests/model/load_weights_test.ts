@@ -1,5 +1,5 @@
-import { assert, assertEquals, assertRejects } from "../_assert.ts";
-import { fixture, maxAbsDiff, nchwToNhwc, nhwcToNchw, testdata } from "../_helpers.ts";
+import { assert, assertEquals, assertRejects } from "../assert.ts";
+import { fixture, maxAbsDiff, nchwToNhwc, nhwcToNchw, testdata } from "../helpers.ts";
 import { tf } from "../../lib/deps.ts";
 import { selectBackend } from "../../lib/backend.ts";
 import { loadWeights, loadWeightsFile } from "../../lib/model/load_weights.ts";

@@ -1,7 +1,7 @@
-import { assert, assertEquals } from "../_assert.ts";
+import { assert, assertEquals } from "../assert.ts";
 import { tf } from "../../lib/deps.ts";
 import { U2Net } from "../../lib/model/u2net.ts";
-import { hwioToOihw } from "../../lib/model/state_dict.ts";
+import { hwioToOihw } from "../../lib/net/state_dict.ts";
 import { criterion } from "../../lib/train/loss.ts";
 import {
   fixture,
@@ -12,7 +12,7 @@ import {
   testBackends,
   useBackend,
   webgpuOrSkip,
-} from "../_helpers.ts";
+} from "../helpers.ts";
 
 // Measured on this network (tests/model/README.md): in train mode at 64x64,
 // batch 2, BatchNorm normalises over as few as 8 values per channel, and a

@@ -1,8 +1,8 @@
-import { assert, assertEquals, assertRejects } from "../_assert.ts";
+import { assert, assertEquals, assertRejects } from "../assert.ts";
 import { decodeImage, readImageHeader } from "../../lib/data/image_io.ts";
 import { createBackgroundRemover } from "../../lib/predict/background_remover.ts";
 import { tf } from "../../lib/deps.ts";
-import { jpegWithOrientation, quadrantImage } from "../_exif_images.ts";
+import { jpegWithOrientation, quadrantImage } from "../exif_images.ts";
 
 const WEIGHTS = "tests/testdata/lite_wz.safetensors";
 

@@ -1,11 +1,11 @@
-import { assert, assertEquals } from "../_assert.ts";
+import { assert, assertEquals } from "../assert.ts";
 import { probeAdapter } from "../../lib/backend.ts";
 import {
   selectInferenceBackend,
   wasmBinaryDir,
   wasmReadable,
 } from "../../lib/predict/inference_backend.ts";
-import { runProcess } from "../_process.ts";
+import { runProcess } from "../process.ts";
 
 Deno.test("selectInferenceBackend() activates cpu when asked", async () => {
   const info = await selectInferenceBackend("cpu");

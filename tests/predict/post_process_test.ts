@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertThrows } from "../_assert.ts";
+import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { POST_PROCESS_THRESHOLD, postProcessMask } from "../../lib/predict/post_process.ts";
 
 /** rembg's post_process written the slow way: 2-D cross opening, 2-D 5x5 Gaussian, reflect-101. */

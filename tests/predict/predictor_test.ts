@@ -1,7 +1,7 @@
 import { tf } from "../../lib/deps.ts";
-import { assert, assertEquals } from "../_assert.ts";
+import { assert, assertEquals } from "../assert.ts";
 import { createPredictor, networkSize, type PredictModel } from "../../lib/predict/predictor.ts";
-import { tinyModel } from "../http/_fixtures.ts";
+import { tinyModel } from "../http/fixtures.ts";
 
 const img = (width: number, height: number, v = 128) => ({
   width,

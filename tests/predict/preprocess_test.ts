@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../_assert.ts";
+import { assert, assertEquals } from "../assert.ts";
 import { tf } from "../../lib/deps.ts";
 import { createPredictor, type PredictModel } from "../../lib/predict/predictor.ts";
 import {
@@ -7,8 +7,8 @@ import {
   PREPROCESS_PROFILES,
   preprocessImage,
 } from "../../lib/predict/preprocess.ts";
-import { resizeLanczos8 } from "../../lib/predict/_pil_resize.ts";
-import { maxAbsDiff } from "../_helpers.ts";
+import { resizeLanczos8 } from "../../lib/predict/pil_resize.ts";
+import { maxAbsDiff } from "../helpers.ts";
 
 /** Pillow 9.4 LANCZOS and rembg's pre/post-processing on small arrays (`rembg_pil.py`). */
 type Arr = { height: number; width: number; data: number[] };

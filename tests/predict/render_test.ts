@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../_assert.ts";
+import { assert, assertEquals } from "../assert.ts";
 import { decodeImage } from "../../lib/data/image_io.ts";
 import { parseColor, renderOutput, renderPng, summarizeMask } from "../../lib/predict/render.ts";
 import { postProcessMask } from "../../lib/predict/post_process.ts";

@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertMatch, assertThrows } from "../_assert.ts";
+import { assert, assertEquals, assertMatch, assertThrows } from "../assert.ts";
 import { MODEL_ZOO } from "../../lib/io/model_zoo.ts";
 import {
   DEFAULT_WEIGHTS_PATH,

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { removeIfExists, writeFileAtomic } from "../../lib/train/atomic_write.ts";
 import { readSafetensors, writeSafetensors } from "../../lib/io/safetensors.ts";
-import { startProcess } from "../_process.ts";
+import { startProcess } from "../process.ts";
 
 const TMP = new URL("../.tmp/atomic_write_test/", import.meta.url).pathname;
 

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { tf } from "../../lib/deps.ts";
 import { U2Net } from "../../lib/model/u2net.ts";
-import { AdamW } from "../../lib/train/adamw.ts";
-import { getParamsGroups } from "../../lib/train/params_groups.ts";
+import { AdamW } from "../../lib/optim/adamw.ts";
+import { getParamsGroups } from "../../lib/optim/params_groups.ts";
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint } from "../../lib/train/checkpoint.ts";
 import { readWeights } from "../../lib/io/read_weights.ts";
 import { trainStep } from "../../lib/train/train_step.ts";

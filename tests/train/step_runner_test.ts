@@ -2,11 +2,11 @@ import assert from "node:assert/strict";
 import { tf } from "../../lib/deps.ts";
 import type { Batch } from "../../lib/data/loader.ts";
 import { U2Net } from "../../lib/model/u2net.ts";
-import { AdamW } from "../../lib/train/adamw.ts";
-import { getParamsGroups } from "../../lib/train/params_groups.ts";
+import { AdamW } from "../../lib/optim/adamw.ts";
+import { getParamsGroups } from "../../lib/optim/params_groups.ts";
 import { StepRunner, type TrainEngine } from "../../lib/train/step_runner.ts";
-import { GpuTrainer } from "../../lib/train/gpu_trainer.ts";
-import { useBackend, webgpuOrSkip } from "../_helpers.ts";
+import { GpuTrainer } from "../../lib/engines/gpu/gpu_trainer.ts";
+import { useBackend, webgpuOrSkip } from "../helpers.ts";
 
 function batchOf(size: number, side: number, seed: number): Batch {
   const n = size * side * side;

@@ -1,12 +1,12 @@
 import assert from "node:assert/strict";
 import { tf } from "../../lib/deps.ts";
 import { U2Net } from "../../lib/model/u2net.ts";
-import { AdamW } from "../../lib/train/adamw.ts";
-import { getParamsGroups } from "../../lib/train/params_groups.ts";
-import { createLrScheduler } from "../../lib/train/lr_scheduler.ts";
+import { AdamW } from "../../lib/optim/adamw.ts";
+import { getParamsGroups } from "../../lib/optim/params_groups.ts";
+import { createLrScheduler } from "../../lib/optim/lr_scheduler.ts";
 import { NonFiniteLossError, trainStep } from "../../lib/train/train_step.ts";
-import { fixture, nchwToNhwc, testBackends, useBackend } from "../_helpers.ts";
-import { assertNearReference } from "./_train_parity.ts";
+import { fixture, nchwToNhwc, testBackends, useBackend } from "../helpers.ts";
+import { assertNearReference } from "./train_parity.ts";
 
 await tf.setBackend("cpu");
 // cpu, and webgpu (where our WGSL conv-gradient, BatchNorm and AdamW kernels run).

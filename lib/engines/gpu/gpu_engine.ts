@@ -1,0 +1,358 @@
+/**
+ * A recorded WebGPU inference engine for U2-Net: the folded network's ~190
+ * dispatches are planned, compiled and bound once for a fixed input shape;
+ * each call uploads the input, encodes every dispatch into one compute pass
+ * and reads the probability map back. No tfjs on the hot path: per dispatch
+ * the host does three encoder calls instead of a tfjs op (kernel lookup,
+ * uniform buffer, bind group: ~50-100 µs each, measured here), which at
+ * batch 1 costs more than the GPU work.
+ *
+ * @module
+ */
+import type { U2Net } from "../../model/u2net.ts";
+import { type EnginePlan, planEngine } from "./engine_plan.ts";
+import { hostWeights, requestDevice, shaderSource } from "./engine_setup.ts";
+import { timeEach } from "./gpu_profile.ts";
+
+/** Options of {@linkcode GpuEngine.create}. */
+export interface GpuEngineOptions {
+  /** Images per call. @default 1 */
+  batch?: number;
+  /** Input height. @default 320 */
+  height?: number;
+  /** Input width. @default 320 */
+  width?: number;
+  /**
+   * Pixels per conv tile: 32, 64 or 128; `"auto"` is 32 at batch 1 (more
+   * workgroups for the small deep layers) and 64 otherwise. Measured on an
+   * H200 at 320², batch 1, with split K: full 21.2 ms with 64, 21.9 with
+   * 32 and 22.1 with 128; lite 17.4 with each. (Before split K, 32 was
+   * faster at batch 1: full 60.2 vs 64.7 ms, looped shaders.) @default 64
+   */
+  tileRows?: 32 | 64 | 128 | "auto";
+  /**
+   * The conv shader with its per-thread arrays and fixed loops unrolled (same
+   * results). Measured on an H200 at 320², batch 1: lite 18.1 ms unrolled
+   * and 25.9 looped, full 33.1 and 60.5. @default true
+   */
+  unrolled?: boolean;
+  /**
+   * A vec4 conv with fewer tiles than this many workgroups splits its K
+   * reduction over about this many (a `splitsum` dispatch adds the parts):
+   * the deep 20² and 10² layers, which alone cannot fill a large GPU. 0
+   * turns it off. Measured on an H200 at 320², batch 1 (32-row tiles): full
+   * 33.0 ms without, 23.5 with 256, 21.9 with 1,024, 21.8 with 4,096; lite
+   * 18.1, 18.0, 17.4, 17.9; batch 8: full 64.5 → 59.7 ms. @default 1024
+   */
+  splitTarget?: number;
+  /** A device to use; by default the engine requests its own from `navigator.gpu`. */
+  device?: GPUDevice;
+}
+
+/** Defaults of {@linkcode GpuEngineOptions}. */
+export const DEFAULT_GPU_ENGINE_OPTIONS: Readonly<Required<Omit<GpuEngineOptions, "device">>> =
+  Object.freeze({
+    batch: 1,
+    height: 320,
+    width: 320,
+    tileRows: 64 as 32 | 64 | 128 | "auto",
+    unrolled: true,
+    splitTarget: 1024,
+  });
+
+/**
+ * U2-Net inference on WebGPU with every dispatch recorded at creation.
+ *
+ * @example
+ * ```ts ignore
+ * import { U2Net } from "../../model/u2net.ts";
+ * import { GpuEngine } from "./gpu_engine.ts";
+ * const engine = await GpuEngine.create(U2Net.create("lite"), { height: 64, width: 64 });
+ * const probs = await engine.run(new Float32Array(64 * 64 * 3)); // NHWC, normalised
+ * console.log(probs.length); // 4096
+ * engine.dispose();
+ * ```
+ */
+export class GpuEngine {
+  /** The input shape [batch, height, width, 3]. */
+  readonly inputShape: readonly [number, number, number, number];
+  /** GPU dispatches per call. */
+  readonly dispatches: number;
+  readonly #device: GPUDevice;
+  readonly #ownDevice: boolean;
+  readonly #plan: EnginePlan;
+  readonly #buffers: GPUBuffer[];
+  readonly #pipelines: GPUComputePipeline[];
+  readonly #groups: GPUBindGroup[];
+  /** Two read-back buffers, so that two calls can be in flight. */
+  readonly #readbacks: [GPUBuffer, GPUBuffer];
+  readonly #owned: GPUBuffer[] = [];
+  /** The last call's submission (calls submit in order). */
+  #submitted: Promise<unknown> = Promise.resolve();
+  /** Per read-back slot: its last call's end (a slot's next call waits for it). */
+  #slotFree: Promise<unknown>[] = [Promise.resolve(), Promise.resolve()];
+  #slot = 0;
+  #disposed = false;
+  /** The next call's commands, encoded while the GPU runs the current one. */
+  #prepared?: { slot: number; commands: GPUCommandBuffer };
+  #hostMs = 0;
+  #criticalMs = 0;
+
+  private constructor(
+    device: GPUDevice,
+    ownDevice: boolean,
+    plan: EnginePlan,
+    weights: Map<string, Float32Array>,
+    shape: [number, number, number, number],
+  ) {
+    this.#device = device;
+    this.#ownDevice = ownDevice;
+    this.#plan = plan;
+    this.inputShape = shape;
+    this.dispatches = plan.steps.length;
+    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
+    this.#buffers = plan.buffers.map((n) =>
+      device.createBuffer({ size: Math.max(16, 4 * n), usage })
+    );
+    const weightBufs = new Map<string, GPUBuffer>();
+    const weightBuf = (key: string) => {
+      let buf = weightBufs.get(key);
+      if (buf) return buf;
+      const data = weights.get(key);
+      if (!data) throw new RangeError(`Cannot create GpuEngine: current value lacks "${key}"`);
+      buf = device.createBuffer({ size: Math.max(16, data.byteLength), usage });
+      device.queue.writeBuffer(buf, 0, data as Float32Array<ArrayBuffer>);
+      weightBufs.set(key, buf);
+      this.#owned.push(buf);
+      return buf;
+    };
+    const modules = new Map<string, GPUComputePipeline>();
+    const pipeline = (shader: string) => {
+      let p = modules.get(shader);
+      if (!p) {
+        const module = device.createShaderModule({ code: shaderSource(shader), label: shader });
+        p = device.createComputePipeline({
+          layout: "auto",
+          compute: { module, entryPoint: "main" },
+        });
+        modules.set(shader, p);
+      }
+      return p;
+    };
+    const fuseW = weights.get("out_conv.weight"), fuseB = weights.get("out_conv.bias");
+    this.#pipelines = [];
+    this.#groups = plan.steps.map((step) => {
+      const p = pipeline(step.shader);
+      this.#pipelines.push(p);
+      const words = step.shader === "fuse" && fuseW && fuseB
+        ? [step.uniforms[0], ...fuseW, fuseB[0]]
+        : step.uniforms;
+      const raw = new ArrayBuffer(Math.ceil((4 * words.length) / 16) * 16);
+      const ints = new Int32Array(raw), floats = new Float32Array(raw);
+      words.forEach((v, i) => (step.floats?.includes(i) ? (floats[i] = v) : (ints[i] = v)));
+      const uniform = device.createBuffer({
+        size: raw.byteLength,
+        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      });
+      device.queue.writeBuffer(uniform, 0, raw);
+      this.#owned.push(uniform);
+      const entries = step.bindings.flatMap((b, binding) =>
+        b === null ? [] : [{
+          binding,
+          resource: { buffer: typeof b === "number" ? this.#buffers[b] : weightBuf(b.slice(2)) },
+        }]
+      );
+      entries.push({ binding: step.bindings.length, resource: { buffer: uniform } });
+      return device.createBindGroup({ layout: p.getBindGroupLayout(0), entries });
+    });
+    const outBytes = 4 * plan.buffers[plan.output.buf];
+    const readback = () =>
+      device.createBuffer({
+        size: outBytes,
+        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      });
+    this.#readbacks = [readback(), readback()];
+  }
+
+  /**
+   * Bytes of GPU memory an engine for `options` would take: its activation
+   * buffers, two read-back buffers and the weights (counted unfolded, a
+   * slight overestimate), from the plan alone (no device needed).
+   *
+   * @example
+   * ```ts
+   * import { U2Net } from "../../model/u2net.ts";
+   * import { GpuEngine } from "./gpu_engine.ts";
+   * const bytes = GpuEngine.estimateBytes(U2Net.create("lite"), { height: 320, width: 320 });
+   * ```
+   */
+  static estimateBytes(
+    model: Pick<U2Net, "config" | "numParameters">,
+    options: Omit<GpuEngineOptions, "device"> = {},
+  ): number {
+    const { batch, height, width, unrolled, splitTarget, ...rest } = {
+      ...DEFAULT_GPU_ENGINE_OPTIONS,
+      ...options,
+    };
+    const tileRows = rest.tileRows === "auto" ? (batch === 1 ? 32 : 64) : rest.tileRows;
+    const plan = planEngine(model.config, [batch, height, width], {
+      tileRows,
+      unrolled,
+      splitTarget,
+    });
+    const buffers = plan.buffers.reduce((a, n) => a + Math.max(16, 4 * n), 0);
+    return buffers + 2 * 4 * plan.buffers[plan.output.buf] + 4 * model.numParameters();
+  }
+
+  /**
+   * Plans, compiles and binds the engine for one input shape. A network with
+   * BatchNorm is folded first (its weights are copied; the network is kept).
+   */
+  static async create(model: U2Net, options: GpuEngineOptions = {}): Promise<GpuEngine> {
+    const { batch, height, width, unrolled, splitTarget, ...rest } = {
+      ...DEFAULT_GPU_ENGINE_OPTIONS,
+      ...options,
+    };
+    const tileRows = rest.tileRows === "auto" ? (batch === 1 ? 32 : 64) : rest.tileRows;
+    if (tileRows !== 32 && tileRows !== 64 && tileRows !== 128) {
+      throw new RangeError(`Cannot create GpuEngine: current tileRows is ${tileRows}`);
+    }
+    for (const [what, v] of [["batch", batch], ["height", height], ["width", width]] as const) {
+      if (!Number.isInteger(v) || v < 1) {
+        throw new RangeError(`Cannot create GpuEngine: current ${what} is ${v}`);
+      }
+    }
+    if (!Number.isInteger(splitTarget) || splitTarget < 0) {
+      throw new RangeError(`Cannot create GpuEngine: current splitTarget is ${splitTarget}`);
+    }
+    const plan = planEngine(model.config, [batch, height, width], {
+      tileRows,
+      unrolled,
+      splitTarget,
+    });
+    const weights = await hostWeights(model);
+    const device = options.device ?? await requestDevice();
+    const largest = 4 * Math.max(...plan.buffers);
+    const groups = Math.max(...plan.steps.flatMap((s) => s.workgroups));
+    const problem = largest > device.limits.maxStorageBufferBindingSize
+      ? `largest buffer is ${largest} bytes, over the device's ${device.limits.maxStorageBufferBindingSize}`
+      : groups > device.limits.maxComputeWorkgroupsPerDimension
+      ? `most workgroups in one dimension is ${groups}, over the device's ${device.limits.maxComputeWorkgroupsPerDimension}`
+      : "";
+    if (problem) {
+      if (!options.device) device.destroy();
+      throw new RangeError(`Cannot create GpuEngine: current ${problem} (use a smaller batch)`);
+    }
+    return new GpuEngine(device, !options.device, plan, weights, [batch, height, width, 3]);
+  }
+
+  /**
+   * Runs the network on a normalised NHWC input of `inputShape` and returns
+   * the sigmoid of the fused map, [batch, height, width] flattened. Calls
+   * made without awaiting the previous one overlap: a call's GPU work is
+   * submitted while the previous call's result is read back (Deno 2.9.6
+   * resolves every read-back at least 10 ms after the GPU is done), two
+   * calls at most in flight; each gets its own answer, in call order.
+   */
+  async run(input: Float32Array): Promise<Float32Array> {
+    const want = this.#plan.buffers[0];
+    if (this.#disposed) throw new TypeError("Cannot run GpuEngine: current value is disposed");
+    if (input.length !== want) {
+      throw new RangeError(
+        `Cannot run GpuEngine: current input has ${input.length} values, expected ${want}`,
+      );
+    }
+    const slot = this.#slot;
+    this.#slot = 1 - slot;
+    const ready = Promise.all([this.#submitted, this.#slotFree[slot]]);
+    let submitted!: () => void;
+    this.#submitted = new Promise<void>((resolve) => (submitted = resolve));
+    const job = ready.then(() => this.#run(input, slot, submitted));
+    this.#slotFree[slot] = job.catch(() => {});
+    return await job;
+  }
+
+  /** The whole network as one command buffer (input and output through fixed buffers). */
+  #encodeCall(slot: number): GPUCommandBuffer {
+    const encoder = this.#device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    this.#plan.steps.forEach((step, i) => {
+      pass.setPipeline(this.#pipelines[i]);
+      pass.setBindGroup(0, this.#groups[i]);
+      const [x, y, z = 1] = step.workgroups;
+      pass.dispatchWorkgroups(x, y, z);
+    });
+    pass.end();
+    const readback = this.#readbacks[slot];
+    encoder.copyBufferToBuffer(this.#buffers[this.#plan.output.buf], 0, readback, 0, readback.size);
+    return encoder.finish();
+  }
+
+  /**
+   * One call: upload, submit (then `submitted()`), read back through
+   * `slot`. The queue orders a later call's input upload after this
+   * submission, so the activations can be shared by calls in flight.
+   */
+  async #run(input: Float32Array, slot: number, submitted: () => void): Promise<Float32Array> {
+    const device = this.#device;
+    try {
+      const t0 = performance.now();
+      device.queue.writeBuffer(this.#buffers[0], 0, input as Float32Array<ArrayBuffer>);
+      const prepared = this.#prepared?.slot === slot ? this.#prepared.commands : undefined;
+      this.#prepared = undefined;
+      const commands = prepared ?? this.#encodeCall(slot);
+      this.#criticalMs = performance.now() - t0;
+      device.queue.submit([commands]);
+    } finally {
+      submitted();
+    }
+    // The next call's commands, encoded while the GPU runs this one.
+    const t1 = performance.now();
+    this.#prepared = { slot: 1 - slot, commands: this.#encodeCall(1 - slot) };
+    this.#hostMs = this.#criticalMs + performance.now() - t1;
+    const readback = this.#readbacks[slot];
+    await readback.mapAsync(GPUMapMode.READ);
+    try {
+      return new Float32Array(readback.getMappedRange().slice(0));
+    } finally {
+      readback.unmap();
+    }
+  }
+
+  /**
+   * Host ms of the last call: `total` (input upload and encoding, the next
+   * call's included: it is encoded while the GPU runs this one) and
+   * `beforeSubmit` (what delays the GPU's start). Neither counts
+   * `queue.submit`, which a software adapter runs synchronously.
+   */
+  get lastHostMs(): { total: number; beforeSubmit: number } {
+    return { total: this.#hostMs, beforeSubmit: this.#criticalMs };
+  }
+
+  /**
+   * Times every dispatch once, after one normal call: with timestamp
+   * queries (requested where the adapter offers them), each dispatch in its
+   * own pass stamped on the GPU; without, each submitted and awaited on its
+   * own (coarse: includes a submission's overhead).
+   */
+  async profile(input: Float32Array): Promise<{ step: number; shader: string; ms: number }[]> {
+    await this.run(input); // warm, and validates the input
+    const items = this.#plan.steps.map((step, i) => ({
+      label: step.shader,
+      workgroups: step.workgroups,
+      pipeline: this.#pipelines[i],
+      group: this.#groups[i],
+    }));
+    const ms = await timeEach(this.#device, items);
+    return this.#plan.steps.map((step, i) => ({ step: i, shader: step.shader, ms: ms[i] }));
+  }
+
+  /** Frees the GPU buffers (and the device when the engine requested it). */
+  dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    for (const b of [...this.#buffers, ...this.#owned]) b.destroy();
+    for (const b of this.#readbacks) b.destroy();
+    if (this.#ownDevice) this.#device.destroy();
+  }
+}

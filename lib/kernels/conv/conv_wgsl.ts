@@ -1,0 +1,283 @@
+/**
+ * The vec4 implicit-GEMM conv shader shared by the recorded inference
+ * engine (`lib/engines/gpu/gpu_engine.ts`, its own bindings) and the training
+ * forward/input-gradient conv on tfjs' WebGPU backend (`conv_webgpu.ts`,
+ * tfjs' bindings).
+ *
+ * @module
+ */
+
+/** Conv tile width (output channels per workgroup) for `co` output channels. */
+export function convTileN(co: number): number {
+  return co <= 16 ? 16 : co <= 32 ? 32 : 64;
+}
+
+/**
+ * Conv tiling of the recorded training step (`GpuTrainer`) and of the tfjs
+ * conv kernel: pixels per workgroup tile, 64 or 128 (see
+ * {@linkcode convThreads} for the threads; the tfjs kernel keeps 64), and
+ * the unrolled shader ({@linkcode ConvShaderOptions.unrolled}). Read when a
+ * trainer or kernel is planned; benchmarks switch it. Unrolled is the
+ * default since it measured 3-4x faster on an H200 (2026-11-27: lite b16
+ * step 465 -> 150 ms with both shaders unrolled, conv alone 339 ms).
+ */
+export const convTuning: { rows: 64 | 128; unrolled: boolean } = { rows: 64, unrolled: true };
+
+/**
+ * The workgroup of a {@linkcode convShaderVec4} tile: rows per thread `rm`
+ * (4, or more so that a workgroup stays within 256 threads) and threads
+ * along y `wy`; the x size is `tn / 4`.
+ */
+export function convThreads(tm: number, tn: number): { rm: number; wy: number } {
+  const rm = Math.max(4, (tm * tn) / 4 / 256);
+  return { rm, wy: tm / rm };
+}
+
+/** Options of {@linkcode convShaderVec4} and {@linkcode convToOneShader}. */
+export interface ConvShaderOptions {
+  /**
+   * tfjs mode: tfjs' header supplies the bindings (`result`, `A`, `Wt`) and
+   * `uniforms`; one input, no bias, no residual. @default false
+   */
+  tfjs?: boolean;
+  /**
+   * Engine mode: `Wt` is the *forward* filter `[k,k,Co,C1]` of the conv this
+   * one is the input gradient of, read flipped in space and transposed in
+   * channels (`w'[ky,kx,c,o] = w[k−1−ky,k−1−kx,o,c]`), so no flipped copy is
+   * needed. @default false
+   */
+  flipped?: boolean;
+  /**
+   * Engine mode: output channels `[0, p.split)` go to `result` (`[M, split]`)
+   * and the rest to `result2` (binding 6, `[M, Co − split]`; the uniforms
+   * move to binding 7): the input gradient of a concat, written as its two
+   * parts. @default false
+   */
+  split?: boolean;
+  /**
+   * Per-thread arrays (pixel walkers, accumulators) and fixed loops unrolled
+   * into scalars when the WGSL is written; the same sums in the same order.
+   * @default false
+   */
+  unrolled?: boolean;
+  /**
+   * Engine mode, split K: workgroup z sums K values `[z·chunk, (z+1)·chunk)`
+   * (uniform `chunk`, a multiple of 16) and writes its raw sums to `result`
+   * at `[z, M, Co]`, with no bias, ReLU or residual (bindings 3 and 5 are
+   * not declared); a `splitsum` dispatch adds the parts in order and
+   * finishes. For layers with too few tiles to fill the GPU. @default false
+   */
+  splitK?: boolean;
+}
+
+/**
+ * The conv shader for channel counts that are multiples of 4 (every layer
+ * but the RGB input conv and the one-channel side convs): vec4 loads along
+ * channels, tiles of `tm` pixels x `tn` channels, a thread owns `rm` rows x
+ * 4 columns ({@linkcode convThreads}); each thread keeps its pixels' coordinates and walks (tap,
+ * channel) incrementally, so the K loop does no division.
+ */
+export function convShaderVec4(tm: number, tn: number, options: ConvShaderOptions = {}): string {
+  const { rm, wy } = convThreads(tm, tn);
+  const tfjs = options.tfjs ?? false;
+  const flipped = !tfjs && (options.flipped ?? false);
+  const split = !tfjs && (options.split ?? false);
+  const splitK = !tfjs && !split && (options.splitK ?? false);
+  const unrolled = options.unrolled ?? false;
+  const u = tfjs ? "uniforms" : "p";
+  const nq = tn / 4; // vec4 columns per tile = threads along x
+  const threads = nq * wy;
+  const per = (4 * tm) / threads; // A-tile quads each thread loads per step
+  if (!Number.isInteger(per) || per < 1) {
+    throw new RangeError(`Cannot tile: current value is ${tm}x${tn}/${rm}`);
+  }
+  const lanes = threads / 4; // pixels apart between one thread's loads
+  const header = tfjs ? "" : /* wgsl */ `
+struct P { M : i32, H : i32, W : i32, C1 : i32, C2 : i32, Co : i32,
+  k : i32, dil : i32, relu : i32, res : i32, K : i32, pad : i32${
+    split ? ", split : i32" : splitK ? ", chunk : i32" : ""
+  } };
+@group(0) @binding(0) var<storage, read_write> result : array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> A : array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> B : array<vec4<f32>>;
+${splitK ? "" : "@group(0) @binding(3) var<storage, read> R : array<vec4<f32>>;"}
+@group(0) @binding(4) var<storage, read> Wt : array<${flipped ? "f32" : "vec4<f32>"}>;
+${splitK ? "" : "@group(0) @binding(5) var<storage, read> bias : array<vec4<f32>>;"}
+${
+    split
+      ? `@group(0) @binding(6) var<storage, read_write> result2 : array<vec4<f32>>;
+@group(0) @binding(7) var<uniform> p : P;`
+      : "@group(0) @binding(6) var<uniform> p : P;"
+  }`;
+  // tfjs writes its own bindings and entry point, and sets the workgroup size.
+  const entry = tfjs
+    ? `fn main() {
+  let wid = workgroupId;
+  let lid = localId;
+  let li = localIndex;`
+    : `@compute @workgroup_size(${nq}, ${wy}, 1)
+fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) lid : vec3<u32>,
+        @builtin(local_invocation_index) li : u32) {`;
+  // Without a second input (tfjs mode), no B read; without bias/residual, none added.
+  const load = tfjs
+    ? "v = A[(pix * p.C1 + ci) / 4];"
+    : "if (ci < p.C1) { v = A[(pix * p.C1 + ci) / 4]; } else { v = B[(pix * p.C2 + ci - p.C1) / 4]; }";
+  const epilogue = (acc: string) =>
+    tfjs || splitK ? `var v = ${acc};` : `var v = ${acc} + bias[n / 4];`;
+  const relu = splitK ? "" : "if (p.relu != 0) { v = max(v, vec4<f32>(0.0)); }";
+  const residual = tfjs || splitK ? "" : "if (p.res != 0) { v = v + R[(row * p.Co + n) / 4]; }";
+  // Flipped: w'[tap, c, n + j] = w[k² − 1 − tap, n + j, c], 4 values cin apart.
+  const weightLoad = flipped
+    ? `let tap = kq / cin;
+        let base = ((p.k * p.k - 1 - tap) * p.Co + n) * cin + kq - tap * cin;
+        w = vec4<f32>(Wt[base], Wt[base + cin], Wt[base + 2 * cin], Wt[base + 3 * cin]);`
+    : "w = Wt[(kq * p.Co + n) / 4];";
+  const R = [...Array(per).keys()], I = [...Array(rm).keys()];
+  // Pixels this thread loads: m0 + li/4 + lanes·r (pm), with their coordinates.
+  const walkers = unrolled
+    ? R.map((r) =>
+      `let pm${r} = m0 + i32(li) / 4 + ${lanes * r};
+  let px${r} = pm${r} % p.W;
+  let py${r} = (pm${r} / p.W) % p.H;
+  let pb${r} = pm${r} / p.W / p.H;`
+    ).join("\n  ")
+    : `var pm : array<i32, ${per}>;
+  var py : array<i32, ${per}>;
+  var px : array<i32, ${per}>;
+  var pb : array<i32, ${per}>;
+  for (var r = 0; r < ${per}; r++) {
+    let m = m0 + i32(li) / 4 + ${lanes} * r;
+    pm[r] = m;
+    px[r] = m % p.W;
+    let rest = m / p.W;
+    py[r] = rest % p.H;
+    pb[r] = rest / p.H;
+  }`;
+  const accs = unrolled
+    ? I.map((i) => `var acc${i} = vec4<f32>(0.0);`).join("\n  ")
+    : `var acc : array<vec4<f32>, ${rm}>;`;
+  const loadOne = (r: string, at: (a: string) => string) =>
+    `{
+      var v = vec4<f32>(0.0);
+      let iy = ${at("py")} + ky * p.dil - p.pad;
+      let ix = ${at("px")} + kx * p.dil - p.pad;
+      if (${at("pm")} < p.M && ky < p.k && iy >= 0 && iy < p.H && ix >= 0 && ix < p.W) {
+        let pix = (${at("pb")} * p.H + iy) * p.W + ix;
+        ${load}
+      }
+      As[i32(li) + ${threads} * ${r}] = v;
+    }`;
+  const loads = unrolled
+    ? R.map((r) => loadOne(String(r), (a) => `${a}${r}`)).join("\n    ")
+    : `for (var r = 0; r < ${per}; r++) ${loadOne("r", (a) => `${a}[r]`)}`;
+  // One quad of k: four rows of B, then each owned row's A quad into its accumulator.
+  const quad = (qq: string, rows: string) =>
+    `let b0 = Bs[(4 * ${qq}) * ${nq} + tx];
+      let b1 = Bs[(4 * ${qq} + 1) * ${nq} + tx];
+      let b2 = Bs[(4 * ${qq} + 2) * ${nq} + tx];
+      let b3 = Bs[(4 * ${qq} + 3) * ${nq} + tx];
+      ${rows}`;
+  const fmas = (i: number | string, qq: string, acc: (i: number | string) => string) =>
+    `{
+        let a = As[(ty + ${wy} * ${i}) * 4 + ${qq}];
+        ${acc(i)} = fma(vec4<f32>(a.x), b0, ${acc(i)});
+        ${acc(i)} = fma(vec4<f32>(a.y), b1, ${acc(i)});
+        ${acc(i)} = fma(vec4<f32>(a.z), b2, ${acc(i)});
+        ${acc(i)} = fma(vec4<f32>(a.w), b3, ${acc(i)});
+      }`;
+  const math = unrolled
+    ? [0, 1, 2, 3].map((qq) =>
+      `{
+      ${
+        quad(
+          String(qq),
+          I.map((i) => fmas(i, String(qq), (k) => `acc${k}`)).join("\n      "),
+        )
+      }
+    }`
+    ).join("\n    ")
+    : `for (var qq = 0; qq < 4; qq++) {
+      ${
+      quad(
+        "qq",
+        `for (var i = 0; i < ${rm}; i++) ${fmas("i", "qq", (k) => `acc[${k}]`)}`,
+      )
+    }
+    }`;
+  const write = split
+    ? `if (n < p.split) {
+        result[(row * p.split + n) / 4] = v;
+      } else {
+        result2[(row * (p.Co - p.split) + n - p.split) / 4] = v;
+      }`
+    : splitK
+    ? "result[((i32(wid.z) * p.M + row) * p.Co + n) / 4] = v;"
+    : "result[(row * p.Co + n) / 4] = v;";
+  const storeRow = (i: number | string, acc: string) =>
+    `  let row = m0 + ty + ${wy} * ${i};
+    if (row < p.M) {
+      ${epilogue(acc)}
+      ${relu}
+      ${residual}
+      ${write}
+    }`;
+  const store = unrolled
+    ? I.map((i) => `{\n  ${storeRow(i, `acc${i}`)}\n  }`).join("\n  ")
+    : storeRow("i", "acc[i]");
+  const code = /* wgsl */ `${header}
+var<workgroup> As : array<vec4<f32>, ${4 * tm}>; // [${tm} pixels][4 quads of k]
+var<workgroup> Bs : array<vec4<f32>, ${16 * nq}>; // [16 k][${nq} quads of channels]
+
+${entry}
+  let n0 = i32(wid.x) * ${tn};
+  let m0 = i32(wid.y) * ${tm};
+  let tx = i32(lid.x);
+  let ty = i32(lid.y);
+  let cin = p.C1 + p.C2;
+  // This thread loads pixels m0 + li/4 + ${lanes}·r, channel quad q of every 16-k step.
+  let q = i32(li) % 4;
+  ${walkers}
+  ${
+    splitK
+      ? `let kStart = i32(wid.z) * p.chunk;
+  let kEnd = min(p.K, kStart + p.chunk);
+  var ci = 4 * q + kStart;`
+      : "var ci = 4 * q;"
+  }
+  var ky = 0;
+  var kx = 0;
+  loop {
+    if (ci < cin) { break; }
+    ci -= cin;
+    kx += 1;
+    if (kx == p.k) { kx = 0; ky += 1; }
+  }
+  ${accs}
+  for (var k0 = ${splitK ? "kStart; k0 < kEnd" : "0; k0 < p.K"}; k0 += 16) {
+    ${loads}
+    ci += 16;
+    loop {
+      if (ci < cin) { break; }
+      ci -= cin;
+      kx += 1;
+      if (kx == p.k) { kx = 0; ky += 1; }
+    }
+    for (var idx = i32(li); idx < ${16 * nq}; idx += ${threads}) {
+      let kq = k0 + idx / ${nq};
+      let n = n0 + 4 * (idx % ${nq});
+      var w = vec4<f32>(0.0);
+      if (kq < p.K && n < p.Co) { ${weightLoad} }
+      Bs[idx] = w;
+    }
+    workgroupBarrier();
+    ${math}
+    workgroupBarrier();
+  }
+  let n = n0 + 4 * tx;
+  if (n >= p.Co) { return; }
+  ${unrolled ? "" : `for (var i = 0; i < ${rm}; i++) {`}
+  ${store}
+  ${unrolled ? "" : "}"}
+}`;
+  return code.replace(/\bp\./g, `${u}.`);
+}
