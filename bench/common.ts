@@ -10,10 +10,13 @@ import { tf } from "../lib/deps.ts";
 import { type BackendInfo, type BackendName, selectBackend } from "../lib/backend.ts";
 import { foldBatchNorm } from "../lib/model/fold_bn.ts";
 import { type ArchName, U2Net } from "../lib/model/mod.ts";
-import { webgpuKernelSettings } from "../lib/kernels/webgpu.ts";
-import { convTuning } from "../lib/kernels/conv/conv_wgsl.ts";
-import { scalarTuning } from "../lib/kernels/conv/scalar_tile_wgsl.ts";
-import { convGradTuning } from "../lib/kernels/conv/conv_grad_webgpu.ts";
+import {
+  currentTuning,
+  DEFAULT_TUNING,
+  enterTuning,
+  type Tuning,
+  TUNING_SWITCHES,
+} from "../lib/kernels/webgpu.ts";
 
 /** One benchmark result, printed as one JSON line. */
 export interface BenchRecord {
@@ -202,8 +205,9 @@ export function sharedBenchOptions(d: SharedBenchDefaults) {
 }
 
 /** Help text of `--tiling`. */
-export const TILING_HELP =
-  "--tiling conv128,grad128,looped,wg1024: our WebGPU kernels' tiles (conv pixels per tile 64|128; filter-gradient rows per tile 64|128; split-K workgroups target; shader style: unrolled (default) or looped, for both or as convlooped, gradlooped, convunrolled, gradunrolled; scalarlooped: the RGB layer's scalar shaders looped)";
+export const TILING_HELP: string =
+  "--tiling conv128,grad128,looped,wg1024: our WebGPU kernels' tiles (conv pixels per tile 64|128; filter-gradient rows per tile 64|128; split-K workgroups target; shader style: unrolled (default) or looped, for both or as convlooped, gradlooped, convunrolled, gradunrolled; scalarlooped: the RGB layer's scalar shaders looped; " +
+  `default conv${DEFAULT_TUNING.convRows},grad${DEFAULT_TUNING.gradRows},wg${DEFAULT_TUNING.gradTargetWorkgroups})`;
 
 /**
  * Applies `--tiling` (comma-separated `convN`, `gradN`, `wgN`, `looped`,
@@ -214,24 +218,28 @@ export const TILING_HELP =
  * `gradlooped`; unrolled is the default since 2026-11-27).
  */
 export function applyTiling(spec: string): string {
+  const conv: { -readonly [K in keyof Tuning]?: Tuning[K] } = {};
   for (const part of spec.split(",").map((p) => p.trim()).filter((p) => p)) {
     const [, what, n] = /^([a-z]+)(\d*)$/.exec(part) ?? [];
     const v = Number(n);
-    if (what === "conv" && (v === 64 || v === 128)) convTuning.rows = v;
-    else if (what === "grad" && (v === 64 || v === 128)) convGradTuning.rows = v;
+    if (what === "conv" && (v === 64 || v === 128)) conv.convRows = v;
+    else if (what === "grad" && (v === 64 || v === 128)) conv.gradRows = v;
     else if (/^(conv|grad)?(unrolled|looped)$/.test(what) && !n) {
       const unrolled = what.endsWith("unrolled");
-      if (!what.startsWith("grad")) convTuning.unrolled = unrolled;
-      if (!what.startsWith("conv")) convGradTuning.unrolled = unrolled;
-    } else if (what === "wg" && v >= 1) convGradTuning.targetWorkgroups = v;
-    else if (what === "scalarlooped" && !n) scalarTuning.unrolled = false;
+      if (!what.startsWith("grad")) conv.convUnrolled = unrolled;
+      if (!what.startsWith("conv")) conv.gradUnrolled = unrolled;
+    } else if (what === "wg" && v >= 1) conv.gradTargetWorkgroups = v;
+    else if (what === "scalarlooped" && !n) conv.scalarUnrolled = false;
     else throw new RangeError(`Cannot apply --tiling: current part is "${part}"`);
   }
-  const g = convGradTuning;
-  const c = convTuning;
-  const conv = `conv${c.rows}${c.unrolled ? "" : ",convlooped"}`;
-  const grad = `grad${g.rows}${g.unrolled ? "" : ",gradlooped"}`;
-  return `${conv},${grad},wg${g.targetWorkgroups}${scalarTuning.unrolled ? "" : ",scalarlooped"}`;
+  // the benchmark's whole run: the conv tiling is in force until the process ends
+  if (Object.keys(conv).length) enterTuning(conv);
+  const c = currentTuning();
+  const convPart = `conv${c.convRows}${c.convUnrolled ? "" : ",convlooped"}`;
+  const grad = `grad${c.gradRows}${c.gradUnrolled ? "" : ",gradlooped"}`;
+  return `${convPart},${grad},wg${c.gradTargetWorkgroups}${
+    c.scalarUnrolled ? "" : ",scalarlooped"
+  }`;
 }
 
 /** Help text of the WebGPU knobs every benchmark takes. */
@@ -246,8 +254,9 @@ export function applyWebgpuKnobs(
   values: { "tfjs-kernels"?: boolean; "submit-batch"?: string },
 ): { kernels: "ours" | "tfjs"; submit_batch: number | null } {
   const ours = !values["tfjs-kernels"];
-  for (const key of Object.keys(webgpuKernelSettings) as (keyof typeof webgpuKernelSettings)[]) {
-    webgpuKernelSettings[key] = ours;
+  // the benchmark's whole run: the switches are in force until the process ends
+  if (!ours) {
+    enterTuning(Object.fromEntries(TUNING_SWITCHES.map((k) => [k, false])) as Partial<Tuning>);
   }
   let batch: number | null = null;
   if (values["submit-batch"]) {

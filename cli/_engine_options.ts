@@ -7,7 +7,7 @@ import {
   DEFAULT_MAX_ENGINE_BYTES,
   PREDICT_ENGINES,
   type PredictEngine,
-} from "../lib/predict/mod.ts";
+} from "../lib/engines/mod.ts";
 import { choiceOption, intOption, type OptionSpec, type ParsedCommand } from "./_common.ts";
 
 /** `--threads` when not given or "auto": the cores, at most 8. */

@@ -30,7 +30,8 @@ import {
   runCommand,
   UserError,
 } from "./_common.ts";
-import { THREADS_OPTION, threadsOption } from "./_engine_options.ts";
+import { ENGINE_OPTION, engineOption, THREADS_OPTION, threadsOption } from "./_engine_options.ts";
+import { createEngine, type PredictEngine } from "../lib/engines/create_engine.ts";
 import { MODEL_NAMES_HELP, resolveCliWeights } from "./_weights.ts";
 
 const DEMO = { ...DEFAULT_TRAIN_OPTIONS, ...DEMO_TRAIN_OPTIONS };
@@ -68,6 +69,7 @@ samples ${DEMO.syntheticTrain}..${
     },
     "skip-bad": { ...flag, help: "skip unreadable samples instead of stopping" },
     "backend": { ...str, arg: BACKEND_NAMES.join("|"), help: "tfjs backend", default: "auto" },
+    "engine": ENGINE_OPTION,
     "threads": THREADS_OPTION,
     "json": { ...flag, help: 'print {"mae", "maxF", "count", …} as JSON' },
   },
@@ -85,6 +87,7 @@ interface EvalArgs {
   postNorm: boolean;
   skipBad: boolean;
   backend: BackendName;
+  engine: PredictEngine;
   threads: number;
   json: boolean;
 }
@@ -110,6 +113,7 @@ function parse(args: string[]): EvalArgs | "help" {
     postNorm: Boolean(p.values["post-norm"]),
     skipBad: Boolean(p.values["skip-bad"]),
     backend: choiceOption(p, "backend", BACKEND_NAMES, "auto"),
+    engine: engineOption(p),
     threads: threadsOption(p),
     json: Boolean(p.values.json),
   };
@@ -156,15 +160,18 @@ export function run(args: string[]): Promise<number> {
     await selectInferenceBackend(a.backend);
     const [source, label, inputSize] = await dataset(a);
     const model = await loadWeightsFile(weights.path);
+    let engine;
     try {
       const arch = model.config.name;
       if (a.model && a.model !== arch) {
         throw new UserError(`--model ${a.model} but ${a.weights} holds u2net_${arch} weights`);
       }
+      engine = createEngine(model, { engine: a.engine, threads: a.threads });
+      console.error(`engine: ${engine.describe()}`);
       const bar = tty && !a.json;
       const r = await evaluate(model, evalSamples(source, { inputSize, skipBad: a.skipBad }), {
         postNorm: a.postNorm,
-        threads: a.threads,
+        engine,
         total: source.size,
         onProgress: (p) => {
           if (!bar) return;
@@ -186,6 +193,7 @@ export function run(args: string[]): Promise<number> {
       } else console.log(`MAE: ${r.mae.toFixed(3)} maxF1: ${r.maxF.toFixed(3)}`);
       return 0;
     } finally {
+      engine?.dispose();
       model.dispose();
     }
   });

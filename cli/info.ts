@@ -13,7 +13,8 @@ import { U2NET_FULL, U2NET_LITE } from "../lib/net/config.ts";
 import { loadWeightsFile } from "../lib/model/load_weights.ts";
 import { stateDictSpec } from "../lib/net/state_dict.ts";
 import { U2Net } from "../lib/model/u2net.ts";
-import { resolveEngine, selectInferenceBackend, wasmBinaryDir } from "../lib/predict/mod.ts";
+import { selectInferenceBackend, wasmBinaryDir } from "../lib/predict/mod.ts";
+import { resolveEngineChoice } from "../lib/engines/create_engine.ts";
 import {
   choiceOption,
   type CommandSpec,
@@ -97,7 +98,7 @@ async function info(args: string[]): Promise<number> {
   const model = resolved ? await loadWeightsFile(resolved.path) : U2Net.create("lite");
   let engine: string;
   try {
-    engine = resolveEngine(engineOption(p), model);
+    engine = resolveEngineChoice(engineOption(p), { u2net: model instanceof U2Net });
   } catch (e) {
     engine = `none (${(e as Error).message})`;
   }

@@ -252,6 +252,7 @@ async function predict(args: string[]): Promise<number> {
       // a named model is used with the preprocessing it was trained with (rembg's)
       preprocess: resolved.model?.preprocess,
     });
+    if (predictor.engine) console.error(`engine: ${predictor.engine.describe()}`);
     return await runJobs(found, {
       predictor,
       render: { format, threshold, alpha, postProcess, bgColor },

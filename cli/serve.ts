@@ -240,6 +240,7 @@ async function serve(args: string[]): Promise<number> {
       (b.adapter ? ` (${b.adapter})` : "") + (b.notes.length ? `; ${b.notes.join("; ")}` : "") +
       `; ${app.mode}` + (app.fallbackReason ? ` (${app.fallbackReason})` : ""),
   );
+  console.error(`engine: ${app.engine}`);
   const ac = new AbortController();
   const stop = () => ac.abort();
   Deno.addSignalListener("SIGINT", stop);

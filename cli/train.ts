@@ -89,6 +89,7 @@ export function run(args: string[]): Promise<number> {
       const result = await train(parsed.options, {
         onLog: (l) => out.log(l),
         onProgress: (p) => out.progress(p),
+        onEngine: (line) => console.error(`engine: ${line}`),
         signal: controller.signal,
       });
       out.done();

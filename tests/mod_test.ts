@@ -1,7 +1,8 @@
-import { assertEquals } from "./assert.ts";
+import { assert, assertEquals } from "./assert.ts";
 import { runProcess } from "./process.ts";
 
 const root = new URL("../", import.meta.url);
+const canRun = Deno.permissions.querySync({ name: "run", command: "deno" }).state === "granted";
 
 function serveRepo(): { port: number; server: Deno.HttpServer } {
   const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
@@ -18,12 +19,13 @@ function serveRepo(): { port: number; server: Deno.HttpServer } {
 }
 
 Deno.test({
-  name: "mod.ts imports by URL and builds the lite model when there is no deno.json",
+  name: "mod.ts and ./model import by URL and build the lite model when there is no deno.json",
   async fn() {
     const { port, server } = serveRepo();
     try {
       const script = `
-        import { selectBackend, tf, U2Net } from "http://127.0.0.1:${port}/mod.ts";
+        import { selectBackend, U2Net } from "http://127.0.0.1:${port}/mod.ts";
+        import { tf } from "http://127.0.0.1:${port}/lib/model/mod.ts";
         await selectBackend("cpu");
         const m = U2Net.create("lite");
         const y = tf.tidy(() => m.predict(tf.zeros([1, 32, 32, 3])));
@@ -45,4 +47,80 @@ Deno.test({
       await server.shutdown();
     }
   },
+});
+
+/** The top-level symbols of each entry point of deno.json's `exports`, by `deno doc --json`. */
+async function entrySymbols(): Promise<Map<string, Set<string>>> {
+  const exports: Record<string, string> =
+    JSON.parse(await Deno.readTextFile(new URL("deno.json", root))).exports;
+  const r = await runProcess("deno", {
+    args: ["doc", "--json", ...Object.values(exports)],
+    cwd: root.pathname,
+    deadlineMs: 120_000,
+  });
+  assertEquals(r.code, 0, r.stderr);
+  const nodes: Record<string, { symbols: { name: string }[] }> = JSON.parse(r.stdout).nodes;
+  const out = new Map<string, Set<string>>();
+  for (const [key, path] of Object.entries(exports)) {
+    const node = nodes[new URL(path, root).href];
+    assert(node, `deno doc has no ${path}`);
+    out.set(key, new Set(node.symbols.map((s) => s.name)));
+  }
+  return out;
+}
+
+Deno.test({
+  name: "the root exports under 40 symbols, tf comes from ./model only, ./http has no engines",
+  ignore: !canRun,
+  async fn() {
+    const entries = await entrySymbols();
+    const rootSymbols = entries.get(".")!;
+    assert(rootSymbols.size < 40, `${rootSymbols.size} root symbols: ${[...rootSymbols]}`);
+    for (
+      const name of [
+        "U2Net",
+        "U2NET_FULL",
+        "U2NET_LITE",
+        "loadWeights",
+        "readWeights",
+        "saveSafetensors",
+        "createPredictor",
+        "createBackgroundRemover",
+        "createEngine",
+        "train",
+        "evaluate",
+        "criterion",
+        "createLrScheduler",
+        "getParamsGroups",
+        "AdamW",
+        "selectBackend",
+        "exportOnnx",
+      ]
+    ) assert(rootSymbols.has(name), `the root lacks ${name}`);
+    const withTf = [...entries].filter(([, names]) => names.has("tf")).map(([key]) => key);
+    assertEquals(withTf, ["./model"]);
+    const http = entries.get("./http")!;
+    const engines = ["createEngine", "GpuEngine", "CpuEngine", "GpuTrainer", "createPredictor"];
+    assertEquals(engines.filter((name) => http.has(name)), []);
+  },
+});
+
+Deno.test("deno.json exports the root and every lib/*/mod.ts", async () => {
+  const exports: Record<string, string> =
+    JSON.parse(await Deno.readTextFile(new URL("deno.json", root))).exports;
+  const mods: string[] = [];
+  for await (const e of Deno.readDir(new URL("lib/", root))) {
+    if (!e.isDirectory) continue;
+    try {
+      await Deno.stat(new URL(`lib/${e.name}/mod.ts`, root));
+      mods.push(`./lib/${e.name}/mod.ts`);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+  }
+  assertEquals(exports["."], "./mod.ts");
+  assertEquals(Object.values(exports).filter((p) => p !== "./mod.ts").sort(), mods.sort());
+  for (const [key, path] of Object.entries(exports)) {
+    if (key !== ".") assertEquals(path, `./lib/${key.slice(2)}/mod.ts`);
+  }
 });

@@ -63,7 +63,7 @@ Deno.test("deno task test:fast runs the test task, ignoring only test files that
 });
 
 Deno.test({
-  name: "deno publish --dry-run accepts the package and ships no tests, benchmarks or runs",
+  name: "deno publish --dry-run accepts the package, ships every entry point and no tests or runs",
   ignore: !canRun,
   async fn() {
     const r = await runProcess("deno", {
@@ -77,7 +77,10 @@ Deno.test({
       m[1].slice(root.pathname.length)
     );
     assert(shipped.length > 0, text);
-    for (const f of ["LICENSE", "mod.ts", "README.md", "lib/model/mod.ts"]) {
+    const exports: Record<string, string> =
+      JSON.parse(await Deno.readTextFile(new URL("deno.json", root))).exports;
+    const entries = Object.values(exports).map((p) => p.replace(/^\.\//, ""));
+    for (const f of ["LICENSE", "README.md", ...entries]) {
       assert(shipped.includes(f), `${f} not shipped`);
     }
     const unwanted = shipped.filter((f) => /^(tests|bench|runs|\.ci)\//.test(f));

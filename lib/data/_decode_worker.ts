@@ -9,7 +9,7 @@
  */
 import { fileSource } from "./dataset.ts";
 import { type SquashedSample, squashSample } from "./transforms.ts";
-import { type DecodeJob, type DecodeReply, errorToData } from "./decode_pool.ts";
+import { type DecodeJob, type DecodeReply, errorToData } from "./_decode_protocol.ts";
 
 /** The worker global scope, as far as this module uses it (lib is deno.window). */
 const scope = self as unknown as {

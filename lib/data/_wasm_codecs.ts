@@ -5,7 +5,7 @@
  * @module
  */
 import { loadJpegWasm, loadPngWasm } from "../deps_codecs.ts";
-import type { DecodedImage } from "./image_io.ts";
+import type { DecodedImage } from "./decoded_image.ts";
 
 // Instances are kept between calls; one whose memory grew past this is
 // dropped after use so a single huge image does not pin its memory forever.

@@ -16,20 +16,10 @@ import { decodeJpeg, decodePng, encodeJpegRgb } from "./_wasm_codecs.ts";
 import { readExifOrientation } from "./exif.ts";
 import { orientImage } from "./orient_image.ts";
 import { decodeWebp } from "./webp.ts";
+import type { DecodedImage } from "./decoded_image.ts";
 
 export { type ImageFormat, type ImageHeader, readImageHeader } from "./_image_header.ts";
-
-/** A decoded 8-bit image, row-major, channels interleaved (HWC). */
-export interface DecodedImage {
-  /** Width in pixels. */
-  width: number;
-  /** Height in pixels. */
-  height: number;
-  /** 1 (grey), 3 (RGB) or 4 (RGBA). */
-  channels: 1 | 3 | 4;
-  /** `height * width * channels` bytes. */
-  data: Uint8Array;
-}
+export type { DecodedImage } from "./decoded_image.ts";
 
 /** Options of {@linkcode decodeImage} and {@linkcode decodeMask}. */
 export interface DecodeOptions {

@@ -6,7 +6,7 @@
  * @module
  */
 import type { ExifOrientation } from "./exif.ts";
-import type { DecodedImage } from "./image_io.ts";
+import type { DecodedImage } from "./decoded_image.ts";
 
 /**
  * What each orientation does to the stored image, for messages and docs

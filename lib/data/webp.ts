@@ -9,10 +9,10 @@
  *
  * @module
  */
-import type { DecodedImage } from "./image_io.ts";
+import type { DecodedImage } from "./decoded_image.ts";
 import { WEBP_WASM } from "./webp_wasm.ts";
 
-export type { DecodedImage } from "./image_io.ts";
+export type { DecodedImage } from "./decoded_image.ts";
 
 /** Options of {@linkcode decodeWebp}. */
 export interface DecodeWebpOptions {

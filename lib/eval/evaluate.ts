@@ -8,7 +8,8 @@ import { tf } from "../deps.ts";
 import type { U2Net } from "../model/u2net.ts";
 import type { EvalSample } from "../data/loader.ts";
 import { FScore, MeanAbsoluteError, resizePrediction } from "./metrics.ts";
-import { EngineRunner, type PredictEngine, resolveEngine } from "../engines/engine_runner.ts";
+import { createEngine, type Engine, type PredictEngine } from "../engines/create_engine.ts";
+import type { Tuning } from "../kernels/webgpu.ts";
 
 /** Progress of {@linkcode evaluate}, reported after each sample. */
 export interface EvalProgress {
@@ -39,10 +40,13 @@ export interface EvaluateOptions {
    * `gpu`: the recorded WebGPU engine, `cpu`: the CPU engine (our
    * WebAssembly kernels; weights folded and packed once per call of
    * `evaluate`); `tfjs`: tfjs ops; `auto`: gpu on the webgpu backend, else
-   * cpu.
+   * cpu (see `createEngine`). Or an engine made by `createEngine` for this
+   * model (not disposed here).
    * @default "auto"
    */
-  engine?: PredictEngine;
+  engine?: PredictEngine | Engine;
+  /** Our WebGPU kernels' switches and conv tiling (changes over `DEFAULT_TUNING`). @default {} */
+  tuning?: Partial<Tuning>;
   /** Threads of the cpu engine (Web Workers). @default 1 */
   threads?: number;
   /** Called after each sample. */
@@ -99,10 +103,12 @@ export async function evaluate(
   const start = performance.now();
   model.eval();
   // Engines (one per input size) hold this call's weights: made here, freed below.
-  const engine = resolveEngine(options.engine ?? "auto", model);
-  const runner = engine === "tfjs"
-    ? null
-    : new EngineRunner(model, engine, { threads: options.threads ?? 1 });
+  const given = typeof options.engine === "object" ? options.engine : undefined;
+  const engine = given ?? createEngine(model, {
+    engine: options.engine as PredictEngine | undefined,
+    threads: options.threads ?? 1,
+    tuning: options.tuning,
+  });
   try {
     for await (const s of samples) {
       const size = Math.round(Math.sqrt(s.image.length / 3));
@@ -111,9 +117,7 @@ export async function evaluate(
           `Cannot evaluate sample "${s.name}": current image has ${s.image.length} values, not a square RGB`,
         );
       }
-      const pred = runner
-        ? tf.tensor4d(await runner.run(s.image, [1, size, size]), [1, size, size, 1])
-        : tf.tidy(() => model.forward(tf.tensor4d(s.image, [1, size, size, 3]))[0]);
+      const pred = tf.tensor4d(await engine.run(s.image, [1, size, size]), [1, size, size, 1]);
       let p: Float32Array;
       try {
         p = await resizePrediction(pred, s.maskHeight, s.maskWidth, { postNorm });
@@ -132,7 +136,7 @@ export async function evaluate(
     }
   } finally {
     model.train(wasTraining);
-    runner?.dispose();
+    if (!given) engine.dispose();
   }
   if (f1.count === 0) throw new RangeError("Cannot evaluate: current value is 0 samples");
   return { mae: mae.compute(), maxF: f1.compute(), count: f1.count };

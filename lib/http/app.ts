@@ -13,6 +13,7 @@ import { type BackendName, probeAdapter } from "../backend.ts";
 import { ensureModel, type EnsureModelOptions } from "../io/model_cache.ts";
 import { loadModelZoo } from "../io/model_zoo.ts";
 import { loadInferenceModel } from "../model/load_weights.ts";
+import { describeEngine } from "../engines/create_engine.ts";
 import type { U2Net } from "../model/u2net.ts";
 import { selectInferenceBackend } from "../predict/inference_backend.ts";
 import { createPredictor, type PredictorOptions } from "../predict/predictor.ts";
@@ -80,6 +81,8 @@ export interface App {
   fetch: RequestHandler;
   /** The backend predictions run on (as the workers selected it). */
   backend: { backend: string; adapter?: string; notes: string[] };
+  /** The engine that runs the network, as `describeEngine` writes it: `cpu (wasm, 2 threads)`. */
+  engine: string;
   /** What was loaded: the weight file's path, the model name, or "(N bytes)". */
   weights: string;
   /** Where predictions run. */
@@ -238,6 +241,7 @@ export async function createApp(options: AppOptions = {}): Promise<App> {
       ...(info.adapter ? { adapter: info.adapter } : {}),
       notes: info.backendNotes,
     },
+    engine: describeEngine(info.engine, info.backend, info.threads),
     weights: label,
     mode: service.mode,
     info: model,

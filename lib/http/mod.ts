@@ -1,6 +1,9 @@
 /**
- * The prediction HTTP handler, its limits, queue and error mapping, without
- * the training code. `lib/http/server.ts` is the `deno serve` entry module.
+ * The prediction HTTP handler, its limits, queue and error mapping, the app
+ * (upload page, health, CORS), the worker pool and our HTTP/1.1 server:
+ * the handler side only, without the training code. The predictor it serves
+ * comes from `./predict`, the network from `./model`. `lib/http/server.ts` is
+ * the `deno serve` entry module.
  *
  * @example
  * ```ts
@@ -28,8 +31,3 @@ export * from "./prediction_service.ts";
 export * from "./worker_pool.ts";
 export * from "./http_server.ts";
 export * from "./http_server_stats.ts";
-export * from "../predict/mod.ts";
-export type { ForwardOptions, U2Net, U2NetOptions } from "../model/u2net.ts";
-export type { ArchName, StageConfig, U2NetConfig } from "../net/config.ts";
-export type { EntryInit, EntryRole, StateEntrySpec } from "../net/state_dict.ts";
-export type { RawData, RawDType, RawTensor, StateDict } from "../io/raw_tensor.ts";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { OnnxGraph, OnnxNode } from "./onnx.ts";
+import type { OnnxGraph, OnnxNode } from "./onnx_model.ts";
 
 /** Ops allowed on the image's path (`Shape` ends it: its output is metadata). */
 const PATH_OPS = new Set([

@@ -6,6 +6,9 @@
  *
  * @module
  */
+import { configFromWidths, U2NET_FULL, U2NET_LITE, type U2NetConfig } from "../net/config.ts";
+import { traceGraph } from "../net/graph.ts";
+import { stateDictSpec } from "../net/state_dict.ts";
 import type { RawDType, StateDict } from "./raw_tensor.ts";
 
 /** The two named architectures. */
@@ -44,41 +47,27 @@ export interface KeySpec {
   dtype: RawDType;
 }
 
-// [height, in, mid, out, rsu4f] for En1..En6 then De5..De1.
+// [height, in, mid, out, rsu4f] for En1..En6 then De5..De1, from lib/net's configs.
 type Row = ArchRow;
-const CFG: Record<Arch, Row[]> = {
-  full: [
-    [7, 3, 32, 64, false],
-    [6, 64, 32, 128, false],
-    [5, 128, 64, 256, false],
-    [4, 256, 128, 512, false],
-    [4, 512, 256, 512, true],
-    [4, 512, 256, 512, true],
-    [4, 1024, 256, 512, true],
-    [4, 1024, 128, 256, false],
-    [5, 512, 64, 128, false],
-    [6, 256, 32, 64, false],
-    [7, 128, 16, 64, false],
-  ],
-  lite: [
-    [7, 3, 16, 64, false],
-    [6, 64, 16, 64, false],
-    [5, 64, 16, 64, false],
-    [4, 64, 16, 64, false],
-    [4, 64, 16, 64, true],
-    [4, 64, 16, 64, true],
-    [4, 128, 16, 64, true],
-    [4, 128, 16, 64, false],
-    [5, 128, 16, 64, false],
-    [6, 128, 16, 64, false],
-    [7, 128, 16, 64, false],
-  ],
-};
+const CONFIGS: Record<Arch, U2NetConfig> = { full: U2NET_FULL, lite: U2NET_LITE };
+const rowsOf = (config: U2NetConfig): Row[] =>
+  [...config.encoder, ...config.decoder].map((
+    s,
+  ) => [s.height, s.inCh, s.midCh, s.outCh, s.dilated]);
+const CFG: Record<Arch, Row[]> = { full: rowsOf(U2NET_FULL), lite: rowsOf(U2NET_LITE) };
 
 /** RSU stage heights, En1..En6 then De5..De1 (same for both architectures). */
 export const STAGE_HEIGHTS: readonly number[] = CFG.full.map((r) => r[0]);
 
-/** The stage rows of a named architecture. */
+/**
+ * The stage rows of a named architecture.
+ *
+ * @example
+ * ```ts
+ * import { archTable } from "./arch_shapes.ts";
+ * archTable("lite")[0]; // [7, 3, 16, 64, false]
+ * ```
+ */
 export function archTable(arch: Arch): ArchTable {
   return CFG[arch];
 }
@@ -177,51 +166,57 @@ export function tableWidths(table: ArchTable): { inCh: number; midCh: number; ou
   return table.map(([, inCh, midCh, outCh]) => ({ inCh, midCh, outCh }));
 }
 
-function stageConvs(s: number, [h, inCh, mid, out, f]: Row): ConvSpec[] {
-  const p = s < 6 ? `encode_modules.${s}` : `decode_modules.${s - 6}`;
-  const c = (name: string, o: number, i: number, dilation: number): ConvSpec => ({
-    prefix: `${p}.${name}`,
-    shape: [o, i, 3, 3],
-    dilation,
-    bn: true,
-    stage: s,
+/**
+ * The lib/net config of a table: the named config for `full` / `lite`, else
+ * {@linkcode configFromWidths} (U2-Net heights and RSU-4F stages; a table
+ * whose rows differ from them, or whose widths do not chain, is rejected).
+ */
+function tableConfig(arch: Arch | ArchTable): U2NetConfig {
+  if (typeof arch === "string") return CONFIGS[arch];
+  const kind = archKindOf(arch);
+  if (kind !== "custom") return CONFIGS[kind];
+  arch.forEach(([h, , , , f], s) => {
+    if (h !== CFG.full[s]?.[0] || f !== CFG.full[s][4]) {
+      throw new RangeError(
+        `Cannot use architecture table: current stage ${s} is height ${h}${f ? "F" : ""}, ` +
+          `expected U2-Net's ${CFG.full[s]?.[0]}${CFG.full[s]?.[4] ? "F" : ""}`,
+      );
+    }
   });
-  const convs = [c("conv_in", out, inCh, 1)];
-  if (f) {
-    [1, 2, 4, 8].forEach((d, j) => convs.push(c(`encode_modules.${j}`, mid, j ? mid : out, d)));
-    [4, 2, 1].forEach((d, j) =>
-      convs.push(c(`decode_modules.${j}`, j === 2 ? out : mid, 2 * mid, d))
-    );
-    return convs;
-  }
-  for (let j = 0; j < h; j++) {
-    convs.push(c(`encode_modules.${j}`, mid, j ? mid : out, j === h - 1 ? 2 : 1));
-  }
-  for (let j = 0; j < h - 1; j++) {
-    convs.push(c(`decode_modules.${j}`, j === h - 2 ? out : mid, 2 * mid, 1));
-  }
-  return convs;
+  return configFromWidths(tableWidths(arch));
 }
 
 /**
  * The 119 convolutions in forward order: per stage (En1..En6, De5..De1)
  * `conv_in`, encoders, decoders; then `side_modules.0..5`; then `out_conv`.
+ * Read from the conv nodes of lib/net's traced graph.
+ *
+ * @example
+ * ```ts
+ * import { archConvs } from "./arch_shapes.ts";
+ * archConvs("lite").at(-1)?.shape; // [1, 6, 1, 1]
+ * ```
  */
 export function archConvs(arch: Arch | ArchTable): ConvSpec[] {
-  const rows = typeof arch === "string" ? CFG[arch] : arch;
-  const convs = rows.flatMap((r, s) => stageConvs(s, r));
-  // Sides: En6, De5, De4, De3, De2, De1.
-  [5, 6, 7, 8, 9, 10].forEach((s, k) => {
-    convs.push({
-      prefix: `side_modules.${k}`,
-      shape: [1, rows[s][3], 3, 3],
-      dilation: 1,
-      bn: false,
-      stage: -1,
-    });
+  const config = tableConfig(arch);
+  const { nodes } = traceGraph(config);
+  const stageOf = (key: string): number => {
+    const m = /^(en|de)code_modules\.(\d+)\./.exec(key);
+    if (!m) throw new TypeError(`Cannot place conv: current key is "${key}"`);
+    return Number(m[2]) + (m[1] === "en" ? 0 : config.encoder.length);
+  };
+  return nodes.filter((n) => n.op === "conv").map((n): ConvSpec => {
+    const inCh = n.inputs.reduce((sum, i) => sum + nodes[i].channels, 0);
+    const k = n.kernel!;
+    const bn = n.role === "layer";
+    return {
+      prefix: bn ? n.layer! : n.key!,
+      shape: [n.channels, inCh, k, k],
+      dilation: n.dilation!,
+      bn,
+      stage: bn ? stageOf(n.key!) : -1,
+    };
   });
-  convs.push({ prefix: "out_conv", shape: [1, 6, 1, 1], dilation: 1, bn: false, stage: -1 });
-  return convs;
 }
 
 /** Options for {@linkcode archKeys}. */
@@ -234,27 +229,26 @@ export interface ArchKeysOptions {
   numBatchesTracked?: boolean;
 }
 
-/** Expected state-dict entries, in PyTorch's state-dict order. */
+/**
+ * Expected state-dict entries, in PyTorch's state-dict order (lib/net's
+ * {@linkcode stateDictSpec}, less the entries the options leave out).
+ *
+ * @example
+ * ```ts
+ * import { archKeys } from "./arch_shapes.ts";
+ * archKeys("lite").length; // 686
+ * ```
+ */
 export function archKeys(arch: Arch | ArchTable, options: ArchKeysOptions = {}): KeySpec[] {
   const { convBias = false, bn = true, numBatchesTracked = true } = options;
-  const out: KeySpec[] = [];
-  const f32 = (key: string, shape: number[]) => out.push({ key, shape, dtype: "F32" });
-  for (const c of archConvs(arch)) {
-    if (!c.bn) {
-      f32(`${c.prefix}.weight`, c.shape);
-      f32(`${c.prefix}.bias`, [1]);
-      continue;
-    }
-    const o = c.shape[0];
-    f32(`${c.prefix}.conv.weight`, c.shape);
-    if (convBias) f32(`${c.prefix}.conv.bias`, [o]);
-    if (!bn) continue;
-    for (const b of ["weight", "bias", "running_mean", "running_var"]) {
-      f32(`${c.prefix}.bn.${b}`, [o]);
-    }
-    if (numBatchesTracked) {
-      out.push({ key: `${c.prefix}.bn.num_batches_tracked`, shape: [], dtype: "I64" });
-    }
-  }
-  return out;
+  const spec = stateDictSpec(tableConfig(arch), { convBias, batchNorm: bn });
+  // stateDictSpec gives a folded network's layer convs a bias; archKeys only with `convBias`.
+  const keep = (key: string) =>
+    (convBias || !key.endsWith(".conv.bias")) &&
+    (numBatchesTracked || !key.endsWith(".bn.num_batches_tracked"));
+  return spec.filter((e) => keep(e.key)).map((e) => ({
+    key: e.key,
+    shape: e.shape,
+    dtype: e.role === "counter" ? "I64" : "F32",
+  }));
 }

@@ -8,6 +8,7 @@
  */
 import { type PbField, pbFields, pbFloats, pbInts, pbString } from "./_protobuf.ts";
 import type { RawData, RawDType, RawTensor } from "./raw_tensor.ts";
+import type { OnnxAttribute, OnnxModel, OnnxNode, OnnxValueInfo } from "./onnx_model.ts";
 
 export {
   type FoldedConv,
@@ -16,74 +17,7 @@ export {
   type ResizeCoordinates,
 } from "./onnx_fold.ts";
 export type { OnnxFoldOptions } from "./onnx_fold.ts";
-
-/** A node attribute; which fields are set depends on `type` (ONNX AttributeType). */
-export interface OnnxAttribute {
-  /** Attribute name. */
-  name: string;
-  /** ONNX AttributeType: 1 FLOAT, 2 INT, 3 STRING, 4 TENSOR, 6 FLOATS, 7 INTS, … */
-  type: number;
-  /** FLOAT value. */
-  f?: number;
-  /** INT value. */
-  i?: number;
-  /** STRING value (UTF-8). */
-  s?: string;
-  /** TENSOR value, when its data type is supported. */
-  t?: RawTensor;
-  /** FLOATS values. */
-  floats: number[];
-  /** INTS values. */
-  ints: number[];
-}
-
-/** A graph node. */
-export interface OnnxNode {
-  /** Operator, e.g. `Conv`. */
-  opType: string;
-  /** Node name (may be empty). */
-  name: string;
-  /** Input tensor names (`""` for an omitted optional input). */
-  inputs: string[];
-  /** Output tensor names. */
-  outputs: string[];
-  /** Attributes by name. */
-  attributes: Map<string, OnnxAttribute>;
-}
-
-/** A graph input or output. */
-export interface OnnxValueInfo {
-  /** Tensor name. */
-  name: string;
-  /** ONNX element type (1 FLOAT, 7 INT64, …), 0 when unknown. */
-  elemType: number;
-  /** Dimensions: numbers, symbolic names, or `null` when unknown. */
-  shape: Array<number | string | null>;
-}
-
-/** A parsed graph. */
-export interface OnnxGraph {
-  /** Nodes in file (topological) order. */
-  nodes: OnnxNode[];
-  /** Initializers by name. */
-  initializers: Map<string, RawTensor>;
-  /** Graph inputs (may include initializers in old exports). */
-  inputs: OnnxValueInfo[];
-  /** Graph outputs. */
-  outputs: OnnxValueInfo[];
-}
-
-/** A parsed model. */
-export interface OnnxModel {
-  /** IR version. */
-  irVersion: number;
-  /** Opset of the default domain, 0 when absent. */
-  opsetVersion: number;
-  /** Producer, e.g. `pytorch`. */
-  producerName: string;
-  /** The main graph. */
-  graph: OnnxGraph;
-}
+export type { OnnxAttribute, OnnxGraph, OnnxModel, OnnxNode, OnnxValueInfo } from "./onnx_model.ts";
 
 const ONNX_DTYPES: Record<number, [RawDType, number, (b: ArrayBuffer, n: number) => RawData]> = {
   1: ["F32", 4, (b, n) => new Float32Array(b, 0, n)],

@@ -24,7 +24,7 @@ import {
   tableWidths,
 } from "./arch_shapes.ts";
 import { checkImagePath, checkResizes, type ResizeCoordinates } from "./_onnx_checks.ts";
-import type { OnnxGraph, OnnxModel, OnnxNode } from "./onnx.ts";
+import type { OnnxGraph, OnnxModel, OnnxNode } from "./onnx_model.ts";
 import { type RawTensor, type StateDict, toFloat32 } from "./raw_tensor.ts";
 import { configFromWidths, type U2NetConfig } from "../net/config.ts";
 

@@ -161,25 +161,81 @@ export function registerWebgpuKernels(kernels: Record<string, tf.KernelFunc>): v
   }
 }
 
-/** Switches for A/B timing and tests: our WebGPU kernels are on by default. */
-export const webgpuKernelSettings: {
-  /** Train-mode conv forward and input gradient as our vec4 implicit-GEMM kernel. */
-  conv: boolean;
-  /** Conv filter gradient as one implicit-GEMM kernel (+ split-K reduction). */
-  convFilterGrad: boolean;
-  /** Train-mode BatchNorm (+ ReLU) forward and backward as fused kernels. */
-  batchNorm: boolean;
-  /** AdamW as fused per-parameter kernels. */
-  adamw: boolean;
-  /** BatchNorm running-stat update as one kernel per buffer. */
-  runningStats: boolean;
-  /** Training criterion: fused BCE-with-logits forward and gradient kernels. */
-  criterion: boolean;
-  /** Bilinear resize gradient as one gather kernel (`resize_webgpu.ts`). */
-  resizeGrad: boolean;
-  /** Conv input gradient's flipped filter as one kernel (`resize_webgpu.ts`). */
-  flipFilter: boolean;
-} = {
+/**
+ * Our WebGPU kernels' switches and the conv tiling, as one readonly options
+ * object: each switch turns one of our kernels on (off: tfjs' own ops, for
+ * A/B timing and parity tests); `convRows`/`convUnrolled` tile the vec4 conv
+ * shader (`conv_wgsl.ts`). Engines take one (`createEngine(model, { tuning })`)
+ * and apply it around their own calls with {@linkcode withTuning}; kernels
+ * read the one in force with {@linkcode currentTuning}.
+ */
+export interface Tuning {
+  /** Train-mode conv forward and input gradient as our vec4 implicit-GEMM kernel. @default true */
+  readonly conv: boolean;
+  /** Conv filter gradient as one implicit-GEMM kernel (+ split-K reduction). @default true */
+  readonly convFilterGrad: boolean;
+  /** Train-mode BatchNorm (+ ReLU) forward and backward as fused kernels. @default true */
+  readonly batchNorm: boolean;
+  /** AdamW as fused per-parameter kernels. @default true */
+  readonly adamw: boolean;
+  /** BatchNorm running-stat update as one kernel per buffer. @default true */
+  readonly runningStats: boolean;
+  /** Training criterion: fused BCE-with-logits forward and gradient kernels. @default true */
+  readonly criterion: boolean;
+  /** Bilinear resize gradient as one gather kernel (`resize_webgpu.ts`). @default true */
+  readonly resizeGrad: boolean;
+  /** Conv input gradient's flipped filter as one kernel (`resize_webgpu.ts`). @default true */
+  readonly flipFilter: boolean;
+  /**
+   * Conv pixels per workgroup tile of the recorded training step (the tfjs
+   * conv kernel keeps 64). @default 64
+   */
+  readonly convRows: 64 | 128;
+  /**
+   * The unrolled conv shader (measured 3-4x faster on an H200, 2026-11-27:
+   * lite b16 step 465 -> 150 ms). @default true
+   */
+  readonly convUnrolled: boolean;
+  /**
+   * The scalar conv and filter-gradient shaders (the RGB input layer) unrolled
+   * where their caller asks for unrolled shaders. @default true
+   */
+  readonly scalarUnrolled: boolean;
+  /** Filter-gradient dW rows per tile (channel counts in fours). @default 64 */
+  readonly gradRows: 64 | 128;
+  /** The unrolled filter-gradient shader. @default true */
+  readonly gradUnrolled: boolean;
+  /**
+   * Workgroups the filter gradient's split K aims at in all (2,048: 1% faster
+   * than 1,024 on an H200, 2026-11-27). @default 2048
+   */
+  readonly gradTargetWorkgroups: number;
+  /** Fewest pixels per split of the filter gradient's K (tests lower it). @default 1024 */
+  readonly gradMinChunk: number;
+}
+
+/** The kernel switches of {@linkcode Tuning} (our kernel on or tfjs' ops). */
+export const TUNING_SWITCHES = [
+  "conv",
+  "convFilterGrad",
+  "batchNorm",
+  "adamw",
+  "runningStats",
+  "criterion",
+  "resizeGrad",
+  "flipFilter",
+] as const;
+
+/**
+ * Default {@linkcode Tuning}: every kernel of ours on, conv tiles of 64 rows, unrolled.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_TUNING } from "./webgpu.ts";
+ * DEFAULT_TUNING.convRows; // 64
+ * ```
+ */
+export const DEFAULT_TUNING: Tuning = Object.freeze({
   conv: true,
   convFilterGrad: true,
   batchNorm: true,
@@ -188,7 +244,121 @@ export const webgpuKernelSettings: {
   criterion: true,
   resizeGrad: true,
   flipFilter: true,
-};
+  convRows: 64,
+  convUnrolled: true,
+  scalarUnrolled: true,
+  gradRows: 64,
+  gradUnrolled: true,
+  gradTargetWorkgroups: 2048,
+  gradMinChunk: 1024,
+});
+
+let current: Tuning = DEFAULT_TUNING;
+
+/**
+ * A complete, frozen {@linkcode Tuning}: `changes` over `base`.
+ *
+ * @throws {TypeError} For an unknown field or a switch that is not a boolean.
+ * @throws {RangeError} For `convRows` other than 64 or 128.
+ * @example
+ * ```ts
+ * import { resolveTuning } from "./webgpu.ts";
+ * resolveTuning({ conv: false }).conv; // false
+ * ```
+ */
+export function resolveTuning(
+  changes: Partial<Tuning> = {},
+  base: Tuning = DEFAULT_TUNING,
+): Tuning {
+  if (Object.keys(changes).length === 0) return base;
+  const t = { ...base, ...changes };
+  for (const key of Object.keys(changes)) {
+    if (!(key in DEFAULT_TUNING)) {
+      throw new TypeError(`Cannot tune: current field is "${key}"`);
+    }
+  }
+  for (
+    const key of [...TUNING_SWITCHES, "convUnrolled", "scalarUnrolled", "gradUnrolled"] as const
+  ) {
+    if (typeof t[key] !== "boolean") {
+      throw new TypeError(`Cannot tune ${key}: current value is ${t[key]}`);
+    }
+  }
+  for (const key of ["convRows", "gradRows"] as const) {
+    if (t[key] !== 64 && t[key] !== 128) {
+      throw new RangeError(`Cannot tune ${key}: current value is ${t[key]}`);
+    }
+  }
+  for (const key of ["gradTargetWorkgroups", "gradMinChunk"] as const) {
+    if (!Number.isInteger(t[key]) || t[key] < 1) {
+      throw new RangeError(`Cannot tune ${key}: current value is ${t[key]}`);
+    }
+  }
+  return Object.freeze(t);
+}
+
+/**
+ * The {@linkcode Tuning} in force: {@linkcode DEFAULT_TUNING} outside any
+ * {@linkcode withTuning} scope.
+ *
+ * @example
+ * ```ts
+ * import { currentTuning } from "./webgpu.ts";
+ * currentTuning().conv; // true
+ * ```
+ */
+export function currentTuning(): Tuning {
+  return current;
+}
+
+/**
+ * Runs `fn` with `tuning` (changes over the tuning in force) in force, and
+ * restores the previous one when `fn` returns or, for a promise, settles.
+ * Scopes nest; two async scopes with different tunings should not overlap
+ * (the second would see the first's restore).
+ *
+ * @example
+ * ```ts
+ * import { currentTuning, withTuning } from "./webgpu.ts";
+ * withTuning({ conv: false }, () => currentTuning().conv); // false
+ * currentTuning().conv; // true
+ * ```
+ */
+export function withTuning<T>(tuning: Partial<Tuning> | undefined, fn: () => T): T {
+  if (!tuning || tuning === current) return fn();
+  const restore = enterTuning(tuning);
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    restore();
+    throw e;
+  }
+  if (result instanceof Promise) return result.finally(restore) as T;
+  restore();
+  return result;
+}
+
+/**
+ * Puts `tuning` (changes over the tuning in force) in force until the
+ * returned function is called: the scope of a whole program (a benchmark's
+ * `--tiling`); elsewhere use {@linkcode withTuning}.
+ *
+ * @example
+ * ```ts
+ * import { currentTuning, enterTuning } from "./webgpu.ts";
+ * const restore = enterTuning({ convRows: 128 });
+ * currentTuning().convRows; // 128
+ * restore();
+ * ```
+ */
+export function enterTuning(tuning: Partial<Tuning>): () => void {
+  const prev = current;
+  current = resolveTuning(tuning, prev);
+  return () => {
+    current = prev;
+  };
+}
 
 /** True when the active backend is tfjs' WebGPU backend. */
 export function onWebgpu(): boolean {

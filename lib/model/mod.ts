@@ -1,6 +1,9 @@
 /**
- * The U2-Net network without the training code: architecture tables, the
- * network, its state dict, and backend selection.
+ * The U2-Net network on tfjs, without the training code: the network
+ * (`U2Net`, full and lite), its stage tables and state-dict layout, weights
+ * in (any format `./io` reads) and out (safetensors, BN folded or not),
+ * backend selection, and `tf`, the tfjs namespace the network's tensors
+ * belong to (exported here only).
  *
  * @example
  * ```ts
@@ -23,11 +26,9 @@ export {
   type StageWidths,
   U2NET_FULL,
   U2NET_LITE,
+  type U2NetConfig,
 } from "../net/config.ts";
-export type { U2NetConfig } from "../net/config.ts";
 export { type ForwardOptions, U2Net, type U2NetOptions } from "./u2net.ts";
-export { buildRsu, type ConvLayerSpec, type RsuBlock } from "../net/rsu.ts";
-export { type ConvLayerFn, rsuForward } from "../engines/tfjs/forward.ts";
 export {
   type EntryInit,
   type EntryRole,
@@ -36,6 +37,7 @@ export {
   type StructureOptions,
 } from "../net/state_dict.ts";
 export {
+  BACKEND_NAMES,
   type BackendInfo,
   type BackendName,
   selectBackend,
@@ -44,54 +46,19 @@ export {
 export { tf } from "../deps.ts";
 export type { RawData, RawDType, RawTensor, StateDict } from "../io/raw_tensor.ts";
 export type { Arch, Naming } from "../io/naming.ts";
-export { readSafetensors, type SafetensorsFile, writeSafetensors } from "../io/safetensors.ts";
 export {
+  DEFAULT_IDENTITY_BN,
+  loadInferenceModel,
   loadWeights,
   loadWeightsFile,
   type LoadWeightsOptions,
   modelFromWeights,
 } from "./load_weights.ts";
 export { foldBatchNorm, foldStateDict } from "./fold_bn.ts";
-export { exportFolded, saveSafetensors } from "./export.ts";
+export { exportFolded, type ExportMetadata, exportMetadata, saveSafetensors } from "./export.ts";
 export {
   type LoadedWeights,
   readWeights,
   type ReadWeightsOptions,
   type WeightsFormat,
 } from "../io/read_weights.ts";
-export {
-  DEFAULT_MODEL_BASE_URL,
-  isModelName,
-  loadModelZoo,
-  type LoadModelZooOptions,
-  mergeManifest,
-  MODEL_BASE_URL_ENV,
-  MODEL_HOSTS,
-  MODEL_MANIFEST_ENV,
-  MODEL_ZOO,
-  type ModelManifest,
-  type ModelManifestEntry,
-  modelUrl,
-  type ModelZooEntry,
-  type ZooArch,
-} from "../io/model_zoo.ts";
-export {
-  type CachedModel,
-  type EnsuredModel,
-  ensureModel,
-  type EnsureModelOptions,
-  fileMd5,
-  listCachedModels,
-  MODEL_ENV_VARS,
-  MODEL_HOME_ENV,
-  modelCacheDir,
-  type ModelEnv,
-  type ModelZooOptions,
-} from "../io/model_cache.ts";
-export {
-  DEFAULT_DOWNLOAD_IDLE_TIMEOUT_MS,
-  DownloadError,
-  type DownloadErrorKind,
-  type DownloadOptions,
-  downloadVerified,
-} from "../io/download.ts";

@@ -7,20 +7,12 @@ import { tf } from "../deps.ts";
 import type { RawTensor, StateDict } from "../io/raw_tensor.ts";
 import { type ArchName, resolveConfig, type U2NetConfig } from "../net/config.ts";
 import { type BatchStats, BN_MOMENTUM } from "../engines/tfjs/ops.ts";
-import { convBnRelu, u2netLogits } from "../engines/tfjs/forward.ts";
+import { u2netLogits } from "../engines/tfjs/forward.ts";
 import { initialValues, mulberry32 } from "./_init.ts";
-import type { ConvLayerSpec } from "../net/rsu.ts";
-import {
-  buildBlocks,
-  hwioToOihw,
-  type NetworkBlocks,
-  oihwToHwio,
-  stateDictSpec,
-  type StateEntrySpec,
-} from "../net/state_dict.ts";
+import { hwioToOihw, oihwToHwio, stateDictSpec, type StateEntrySpec } from "../net/state_dict.ts";
 import { loadStateDictInto } from "./_load.ts";
 import { runningStatOfBatch } from "../kernels/bn/running_stats_webgpu.ts";
-import { onWebgpu, webgpuKernelSettings } from "../kernels/webgpu.ts";
+import { currentTuning, onWebgpu } from "../kernels/webgpu.ts";
 
 let nextNetworkId = 0;
 
@@ -79,7 +71,6 @@ export class U2Net {
   /** Train mode (batch statistics, seven logit maps) or eval mode. */
   training = false;
   readonly #specs: StateEntrySpec[];
-  readonly #blocks: NetworkBlocks;
   readonly #vars = new Map<string, tf.Variable>();
   readonly #counters = new Map<string, bigint>();
   readonly #id = nextNetworkId++;
@@ -90,7 +81,6 @@ export class U2Net {
     this.convBias = options.convBias ?? !this.batchNorm;
     const structure = { convBias: this.convBias, batchNorm: this.batchNorm };
     this.#specs = stateDictSpec(config, structure);
-    this.#blocks = buildBlocks(config);
     const rand = mulberry32(options.seed ?? 0);
     for (const spec of this.#specs) {
       if (spec.role === "counter") this.#counters.set(spec.key, 0n);
@@ -170,20 +160,20 @@ export class U2Net {
 
   #logits(x: tf.Tensor4D, training: boolean): tf.Tensor4D[] {
     const param = (key: string) => this.#vars.get(key);
-    const layer = (spec: ConvLayerSpec, h: tf.Tensor4D) =>
-      convBnRelu(spec, h, {
-        training,
-        batchNorm: this.batchNorm,
-        param,
-        onBatchStats: (stats) => this.#updateRunningStats(spec.name, stats),
-      });
-    return u2netLogits(x, { blocks: this.#blocks, param, layer, training });
+    return u2netLogits(x, {
+      config: this.config,
+      batchNorm: this.batchNorm,
+      convBias: this.convBias,
+      param,
+      training,
+      onBatchStats: (layer, stats) => this.#updateRunningStats(layer, stats),
+    });
   }
 
   /** PyTorch's running-stat update: momentum 0.1, unbiased variance, counter + 1. */
   #updateRunningStats(name: string, stats: BatchStats): void {
     const m = BN_MOMENTUM;
-    const fused = onWebgpu() && webgpuKernelSettings.runningStats; // 1 kernel per buffer
+    const fused = onWebgpu() && currentTuning().runningStats; // 1 kernel per buffer
     const update = (key: string, row: 0 | 1) => {
       const r = this.#vars.get(`${name}.bn.running_${key}`)!;
       const tfOps = () => tf.add(tf.mul(r, 1 - m), tf.mul(row ? stats.varUnbiased : stats.mean, m));

@@ -5,7 +5,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { onWebgpu, webgpuKernelSettings } from "../kernels/webgpu.ts";
+import { currentTuning, onWebgpu } from "../kernels/webgpu.ts";
 import {
   adamwStepWebgpu,
   packHost,
@@ -32,7 +32,7 @@ export {
 } from "./adamw_types.ts";
 
 /** True when the update runs as fused WGSL kernels (and the moments are packed). */
-const fused = (): boolean => onWebgpu() && webgpuKernelSettings.adamw;
+const fused = (): boolean => onWebgpu() && currentTuning().adamw;
 
 /**
  * AdamW (amsgrad off, no gradient clipping). For every parameter with a
@@ -40,7 +40,7 @@ const fused = (): boolean => onWebgpu() && webgpuKernelSettings.adamw;
  * `p ← p·(1 − lr·wd)`; `m ← β1·m + (1 − β1)·g`; `v ← β2·v + (1 − β2)·g²`;
  * `p ← p − (lr/(1 − β1^t))·m / (sqrt(v)/sqrt(1 − β2^t) + eps)`.
  * Scalars are computed in float64 and applied in float32, like PyTorch.
- * On webgpu (unless `webgpuKernelSettings.adamw` is off) each update is two
+ * On webgpu (unless `currentTuning().adamw` is off) each update is two
  * fused WGSL dispatches (`adamw_webgpu.ts`) in the same float32 order, and
  * a parameter's two moments are kept packed in one tensor; elsewhere they are
  * two tensors shaped like the parameter. A slot's layout follows the path of

@@ -1,7 +1,8 @@
 /**
  * Inference on decoded images: batched prediction, rendering (mask, soft
- * mask, cut-out), summaries, weight-file resolution and backend choice.
- * Does not import training code.
+ * mask, cut-out), summaries, weight-file resolution and backend choice, and
+ * the background remover (file bytes in, cut-out PNG out). The engines the
+ * predictor runs are `./engines`. Does not import training code.
  *
  * @example
  * ```ts
@@ -24,25 +25,7 @@ export * from "./post_process.ts";
 export * from "./inference_backend.ts";
 export * from "./weights_path.ts";
 export * from "./background_remover.ts";
-export * from "../engines/engine_memory.ts";
-export {
-  CPU_ENGINE_CACHE_SIZE,
-  ENGINE_CACHE_SIZE,
-  PREDICT_ENGINES,
-  type PredictEngine,
-  resolveEngine,
-} from "../engines/engine_runner.ts";
-export {
-  DEFAULT_GPU_ENGINE_OPTIONS,
-  GpuEngine,
-  type GpuEngineOptions,
-} from "../engines/gpu/gpu_engine.ts";
-export {
-  CpuEngine,
-  type CpuEngineOptions,
-  DEFAULT_CPU_ENGINE_OPTIONS,
-} from "../engines/cpu/cpu_engine.ts";
-export { CpuWeightCache } from "../engines/cpu/cpu_weight_cache.ts";
-export type { DecodedImage } from "../data/image_io.ts";
+export type { EngineChoice, EngineName, PredictEngine } from "../engines/create_engine.ts";
+export type { Tuning } from "../kernels/webgpu.ts";
+export type { DecodedImage } from "../data/decoded_image.ts";
 export type { BackendInfo, BackendName } from "../backend.ts";
-export { tf } from "../deps.ts";

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { tf } from "../deps.ts";
+import type { tf } from "../deps.ts";
 import type { DecodedImage } from "../data/image_io.ts";
 import { DEFAULT_INPUT_SIZE, shorterSideSize } from "../data/transforms.ts";
 import {
@@ -18,14 +18,14 @@ import {
   preprocessImage,
   type PreprocessProfile,
 } from "./preprocess.ts";
-import type { U2Net } from "../model/u2net.ts";
 import {
-  EngineRunner,
+  createEngine,
+  type Engine,
   PREDICT_ENGINES,
   type PredictEngine,
-  resolveEngine,
-} from "../engines/engine_runner.ts";
-import { DEFAULT_MAX_ENGINE_BYTES } from "../engines/engine_memory.ts";
+} from "../engines/create_engine.ts";
+import { DEFAULT_MAX_ENGINE_BYTES } from "../engines/memory/engine_memory.ts";
+import type { Tuning } from "../kernels/webgpu.ts";
 
 /** How images are brought to the network's input size. */
 export type ResizeMode = "squash" | "shorter-side";
@@ -60,10 +60,16 @@ export interface PredictorOptions {
    * `gpu`: the recorded WebGPU engine (`gpu_engine.ts`; needs a U2Net on the
    * webgpu backend); `cpu`: the CPU engine (`cpu_engine.ts`, our WebAssembly
    * kernels; needs a U2Net, any backend); `tfjs`: the network's tfjs ops;
-   * `auto`: gpu on the webgpu backend, else cpu for a U2Net, else tfjs.
+   * `auto`: gpu on the webgpu backend, else cpu for a U2Net, else tfjs (see
+   * `createEngine`). The predictor's `options.engine` is the one chosen.
    * @default "auto"
    */
   engine?: PredictEngine;
+  /**
+   * Our WebGPU kernels' switches and conv tiling for the engine (changes
+   * over `DEFAULT_TUNING`). @default {}
+   */
+  tuning?: Partial<Tuning>;
   /**
    * Threads of the cpu engine (the caller's and `threads - 1` Web Workers
    * splitting each kernel call); other engines ignore it.
@@ -106,6 +112,8 @@ export interface ProbabilityMap {
 export interface Predictor {
   /** Resolved options. */
   readonly options: Readonly<Required<PredictorOptions>>;
+  /** The engine that runs the network (`engine.describe()` for logs). */
+  readonly engine?: Engine;
   /** Probability maps at each image's original size, in input order. */
   predict(images: readonly DecodedImage[]): Promise<ProbabilityMap[]>;
   /** Frees the engines' buffers, if any (the network is not owned). */
@@ -145,6 +153,7 @@ function resolve(options: PredictorOptions): Required<PredictorOptions> {
     threads: options.threads ?? DEFAULT_PREDICT_THREADS,
     preprocess: options.preprocess ?? DEFAULT_PREPROCESS,
     maxEngineBytes: options.maxEngineBytes ?? DEFAULT_MAX_ENGINE_BYTES,
+    tuning: options.tuning ?? {},
   };
   if (!(o.maxEngineBytes > 0)) {
     throw new RangeError(`Cannot create predictor: current maxEngineBytes is ${o.maxEngineBytes}`);
@@ -183,10 +192,9 @@ function resolve(options: PredictorOptions): Required<PredictorOptions> {
 }
 
 async function runBatch(
-  model: PredictModel,
   images: readonly DecodedImage[],
   o: Required<PredictorOptions>,
-  runner: EngineRunner | undefined,
+  engine: Engine,
 ): Promise<ProbabilityMap[]> {
   const { height: h, width: w } = networkSize(images[0], o);
   const input = new Float32Array(images.length * h * w * 3);
@@ -194,20 +202,7 @@ async function runBatch(
   images.forEach((img, i) =>
     input.set(preprocessImage(img, { height: h, width: w }, profile), i * h * w * 3)
   );
-  let probs: Float32Array;
-  if (runner) {
-    probs = await runner.run(input, [images.length, h, w]);
-  } else {
-    const x = tf.tensor4d(input, [images.length, h, w, 3]);
-    let y: tf.Tensor4D | undefined;
-    try {
-      y = model.predict(x);
-      probs = await y.data() as Float32Array;
-    } finally {
-      x.dispose();
-      y?.dispose();
-    }
-  }
+  const probs = await engine.run(input, [images.length, h, w]);
   return images.map((img, i) => {
     const small = { height: h, width: w, data: probs.subarray(i * h * w, (i + 1) * h * w) };
     const data = postprocessMap(small, img, profile);
@@ -234,20 +229,22 @@ async function runBatch(
  */
 export function createPredictor(model: PredictModel, options: PredictorOptions = {}): Predictor {
   const resolved = resolve(options);
-  const engine = resolveEngine(resolved.engine, model);
-  const runner = engine === "tfjs" ? undefined : new EngineRunner(model as U2Net, engine, {
+  const engine = createEngine(model, {
+    engine: resolved.engine,
     threads: resolved.threads,
     maxEngineBytes: resolved.maxEngineBytes,
     inputSize: resolved.inputSize,
+    tuning: resolved.tuning,
   });
   // The options report the engine actually used ("auto" resolved).
-  const o = Object.freeze({ ...resolved, engine });
+  const o = Object.freeze({ ...resolved, engine: engine.name });
   return {
     options: o,
-    dispose: () => runner?.dispose(),
+    engine,
+    dispose: () => engine.dispose(),
     checkSize(image) {
       const s = networkSize(image, o);
-      runner?.checkSize(s.height, s.width);
+      engine.checkSize(s.height, s.width);
     },
     async predict(images: readonly DecodedImage[]): Promise<ProbabilityMap[]> {
       const out: ProbabilityMap[] = new Array(images.length);
@@ -260,7 +257,7 @@ export function createPredictor(model: PredictModel, options: PredictorOptions =
       for (const indices of groups.values()) {
         for (let k = 0; k < indices.length; k += o.maxBatch) {
           const chunk = indices.slice(k, k + o.maxBatch);
-          const maps = await runBatch(model, chunk.map((i) => images[i]), o, runner);
+          const maps = await runBatch(chunk.map((i) => images[i]), o, engine);
           chunk.forEach((i, j) => out[i] = maps[j]);
         }
       }

@@ -5,7 +5,7 @@
  * @module
  */
 import { tf } from "../deps.ts";
-import { onWebgpu, webgpuKernelSettings } from "../kernels/webgpu.ts";
+import { currentTuning, onWebgpu } from "../kernels/webgpu.ts";
 import { meanBceWithLogitsWebgpu } from "../kernels/loss/loss_webgpu.ts";
 
 /**
@@ -42,7 +42,7 @@ export function bceWithLogits(x: tf.Tensor, y: tf.Tensor): tf.Tensor {
  * BCE-with-logits against the same target. All maps have weight 1; there is
  * no `pos_weight`.
  *
- * On webgpu (unless `webgpuKernelSettings.criterion` is off) each map's term
+ * On webgpu (unless `currentTuning().criterion` is off) each map's term
  * runs as fused kernels (`loss_webgpu.ts`): the same forward value, the
  * analytic gradient `(sigmoid(x) − y)/n` w.r.t. the logits, and none w.r.t.
  * the target (a constant there).
@@ -75,7 +75,7 @@ export function criterion(outputs: readonly tf.Tensor[], target: tf.Tensor): tf.
     }
   });
   return tf.tidy(() => {
-    const fused = onWebgpu() && webgpuKernelSettings.criterion &&
+    const fused = onWebgpu() && currentTuning().criterion &&
       [target, ...outputs].every((t) => t.dtype === "float32");
     const terms = outputs.map((o) =>
       fused ? meanBceWithLogitsWebgpu(o, target) : tf.mean(bceWithLogits(o, target))

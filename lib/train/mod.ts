@@ -1,16 +1,18 @@
 /**
- * Training and evaluation of U²-Net with the seed project's semantics
- * (`train_utils/train_and_eval.py`, `train.py`, `validation.py`): the loss,
- * AdamW over the seed's parameter groups, the warmup + cosine lr schedule,
- * one training step, the full training loop (results file, chart, atomic
- * checkpoints, best model, exact resume), MAE / max F-β evaluation and the
- * data pipeline (DUTS and plain folders, the embedded synthetic dataset).
+ * Training of U²-Net with the seed project's semantics
+ * (`train_utils/train_and_eval.py`, `train.py`): the loss, AdamW over the
+ * seed's parameter groups, the warmup + cosine lr schedule, one training
+ * step, one epoch, and the full training loop (results file, chart, atomic
+ * checkpoints, best model, exact resume). Evaluation is `./eval`, the data
+ * pipeline `./data`, the network and `tf` are `./model`, the GPU trainer is
+ * `./engines`.
  *
  * The demo run, as `deno task train` does it without `--data-path`:
  *
  * @example
  * ```ts
- * import { selectBackend, train } from "./mod.ts";
+ * import { train } from "./mod.ts";
+ * import { selectBackend } from "../model/mod.ts";
  * await selectBackend("auto");
  * const result = await train({ outputDir: "./runs/demo" }, { onLog: console.log });
  * console.log(result.history.at(-1), result.resultsFile);
@@ -20,7 +22,8 @@
  *
  * @example
  * ```ts
- * import { AdamW, createLrScheduler, getParamsGroups, tf, trainStep, U2Net } from "./mod.ts";
+ * import { AdamW, createLrScheduler, getParamsGroups, trainStep } from "./mod.ts";
+ * import { tf, U2Net } from "../model/mod.ts";
  * const model = U2Net.create("lite");
  * const optimizer = new AdamW(getParamsGroups(model.namedParameters(), 1e-4), { lr: 1e-3 });
  * const scheduler = createLrScheduler(optimizer, 100, 10, { warmupEpochs: 2 });
@@ -76,11 +79,6 @@ export {
   TRAIN_ENGINES,
   type TrainEngine,
 } from "./step_runner.ts";
-export {
-  DEFAULT_GPU_TRAINER_OPTIONS,
-  GpuTrainer,
-  type GpuTrainerOptions,
-} from "../engines/gpu/gpu_trainer.ts";
 export { train, type TrainCallbacks, type TrainResult } from "./train_loop.ts";
 export {
   DEFAULT_TRAIN_OPTIONS,
@@ -114,78 +112,3 @@ export {
   SmoothedValue,
 } from "./metric_logger.ts";
 export { formatProgressBar, type ProgressBarOptions } from "./progress_bar.ts";
-export {
-  DEFAULT_EVALUATE_OPTIONS,
-  type EvalProgress,
-  type EvalResult,
-  evaluate,
-  type EvaluateOptions,
-} from "../eval/evaluate.ts";
-export {
-  DEFAULT_METRIC_OPTIONS,
-  F1Score,
-  FScore,
-  type GroundTruth,
-  histBin,
-  imageMae,
-  type MaskImage,
-  MeanAbsoluteError,
-  type MetricOptions,
-  prCurves,
-  resizePrediction,
-} from "../eval/metrics.ts";
-export {
-  type BadSample,
-  type Batch,
-  DataLoader,
-  type DataLoaderOptions,
-  DEFAULT_LOADER,
-  type EvalOptions,
-  type EvalSample,
-  evalSamples,
-  type LoaderState,
-  type LoadOptions,
-} from "../data/loader.ts";
-export {
-  type DatasetIndex,
-  discoverDataset,
-  type DiscoverOptions,
-  fileSource,
-  type RawSample,
-  type SamplePaths,
-  type SampleSource,
-  type Split,
-} from "../data/dataset.ts";
-export {
-  SYNTHETIC_DEFAULTS,
-  type SyntheticOptions,
-  syntheticSample,
-  syntheticSource,
-} from "../data/synthetic.ts";
-export {
-  augmentSample,
-  DEFAULT_TRAIN_PRESET,
-  evalPreset,
-  type EvalPresetOptions,
-  type FloatImage,
-  predictPreset,
-  type PredictPresetOptions,
-  type SquashedSample,
-  squashSample,
-  trainPreset,
-  type TrainPresetOptions,
-  type TrainSample,
-} from "../data/transforms.ts";
-export type { DecodedImage } from "../data/image_io.ts";
-export { mixSeed, Rng, type RngState } from "../data/rng.ts";
-export { type ForwardOptions, U2Net, type U2NetOptions } from "../model/u2net.ts";
-export type { ArchName, StageConfig, U2NetConfig } from "../net/config.ts";
-export type { EntryInit, EntryRole, StateEntrySpec } from "../net/state_dict.ts";
-export type { RawData, RawDType, RawTensor, StateDict } from "../io/raw_tensor.ts";
-export {
-  type BackendInfo,
-  type BackendName,
-  selectBackend,
-  type SelectBackendOptions,
-} from "../backend.ts";
-export { tf } from "../deps.ts";

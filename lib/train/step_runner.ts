@@ -1,19 +1,23 @@
 /**
  * Picks the engine of each training step: the recorded {@linkcode GpuTrainer}
- * on WebGPU (for the batch shape it was made for; a batch of another shape,
- * e.g. a short last batch, runs on tfjs after a sync), or tfjs'
- * {@linkcode trainStep}. Keeps the model and optimizer in step with the GPU
- * copy when asked ({@linkcode StepRunner.sync}).
+ * on WebGPU, one per batch shape (a batch of another shape, e.g. a short last
+ * batch, gets its own recorded plan, kept for the next epoch: the state moves
+ * between them with a sync and a reload), or tfjs' {@linkcode trainStep}.
+ * Keeps the model and optimizer in step with the GPU copy when asked
+ * ({@linkcode StepRunner.sync}).
  *
  * @module
  */
 import { tf } from "../deps.ts";
-import { onWebgpu } from "../kernels/webgpu.ts";
+import { resolveEngineChoice } from "../engines/create_engine.ts";
 import type { Batch } from "../data/loader.ts";
 import { GpuTrainer } from "../engines/gpu/gpu_trainer.ts";
 import { type Trainer, trainStep, type TrainStepOptions } from "./train_step.ts";
 
-/** Engines of a training step: `auto` is `gpu` on the webgpu backend, else `tfjs`. */
+/**
+ * Engines of a training step: `auto` is `gpu` on the webgpu backend, else
+ * `tfjs` (`resolveEngineChoice(…, { training: true })`).
+ */
 export const TRAIN_ENGINES = ["auto", "gpu", "tfjs"] as const;
 /** One of {@linkcode TRAIN_ENGINES}. */
 export type TrainEngine = typeof TRAIN_ENGINES[number];
@@ -23,6 +27,9 @@ export interface StepRunnerOptions {
   /** Receives a note when `auto` falls back to tfjs (the batch does not fit the recorded step). */
   onLog?: (line: string) => void;
 }
+
+/** Recorded training steps kept at once (the batch shape and a short last batch's). */
+export const STEP_PLAN_CACHE_SIZE = 2;
 
 /**
  * Runs training steps on the chosen engine.
@@ -50,17 +57,16 @@ export interface StepRunnerOptions {
 export class StepRunner {
   readonly #trainer: Trainer;
   readonly #engine: TrainEngine;
-  #gpu?: GpuTrainer;
-  #shape = "";
-  /** The GPU copy is behind the model/optimizer (a tfjs step ran). */
-  #stale = false;
-  /** The model/optimizer are behind the GPU copy. */
+  /** Recorded steps by batch shape, least recently used first. */
+  readonly #gpus = new Map<string, GpuTrainer>();
+  /** The shape whose recorded step holds the newest state (host copy stale until synced). */
+  #live = "";
   #dirty = false;
-  /** auto: the recorded step did not fit the device. */
-  #tooLarge = false;
+  readonly #tooLarge = new Set<string>();
+  #last = "";
   readonly #onLog?: (line: string) => void;
 
-  /** A runner for `trainer` on `engine`. */
+  /** Creates a runner over `trainer` on `engine` (see {@linkcode TRAIN_ENGINES}). */
   constructor(trainer: Trainer, engine: TrainEngine = "auto", options: StepRunnerOptions = {}) {
     if (!TRAIN_ENGINES.includes(engine)) {
       throw new RangeError(`Cannot train: current engine is ${engine}`);
@@ -70,47 +76,34 @@ export class StepRunner {
     this.#onLog = options.onLog;
   }
 
-  /** The engine steps run on now: `gpu` or `tfjs`. */
+  /** The engine the next step of the last batch shape runs on. */
   get active(): "gpu" | "tfjs" {
-    if (this.#engine === "auto") return onWebgpu() && !this.#tooLarge ? "gpu" : "tfjs";
-    return this.#engine;
+    const engine = resolveEngineChoice(this.#engine, { training: true }) as "gpu" | "tfjs";
+    if (this.#engine === "auto" && engine === "gpu" && this.#tooLarge.has(this.#last)) {
+      return "tfjs";
+    }
+    return engine;
   }
 
   /** One training step on `batch`; returns its loss. */
   async step(batch: Batch, where: TrainStepOptions = {}): Promise<number> {
     const shape = `${batch.size}x${batch.height}x${batch.width}`;
-    if (this.active === "gpu") {
-      if (this.#engine === "gpu" && !onWebgpu()) {
+    this.#last = shape;
+    const engine = resolveEngineChoice(this.#engine, { training: true });
+    if (engine === "gpu" && !this.#tooLarge.has(shape)) {
+      if (tf.getBackend() !== "webgpu") {
         throw new TypeError(
           `Cannot train on the gpu engine: current backend is ${tf.getBackend()}`,
         );
       }
-      if (!this.#gpu) {
-        try {
-          this.#gpu = await GpuTrainer.create(this.#trainer, {
-            batch: batch.size,
-            height: batch.height,
-            width: batch.width,
-          });
-        } catch (e) {
-          // auto: a batch past the device's limits trains on tfjs instead
-          if (this.#engine !== "auto" || !(e instanceof RangeError)) throw e;
-          this.#tooLarge = true;
-          this.#onLog?.(`recorded step unavailable, training on tfjs ops: ${e.message}`);
-        }
-        this.#shape = shape;
-      }
-      if (this.#gpu && shape === this.#shape) {
-        if (this.#stale) await this.#gpu.reload();
-        this.#stale = false;
+      const gpu = await this.#gpuFor(batch, shape);
+      if (gpu) {
         this.#dirty = true; // the running statistics change even when the step throws
-        return await this.#gpu.step(batch.images, batch.masks, where);
-      }
-      if (this.#gpu) {
-        await this.sync();
-        this.#stale = true;
+        return await gpu.step(batch.images, batch.masks, where);
       }
     }
+    await this.sync(); // tfjs works on the host copy
+    this.#live = "";
     const images = tf.tensor4d(batch.images, [batch.size, batch.height, batch.width, 3]);
     const masks = tf.tensor4d(batch.masks, [batch.size, batch.height, batch.width, 1]);
     try {
@@ -121,15 +114,50 @@ export class StepRunner {
     }
   }
 
-  /** Brings the model and optimizer up to date with the GPU copy. */
+  /** The recorded step of `shape` holding the newest state (undefined: auto falls back). */
+  async #gpuFor(batch: Batch, shape: string): Promise<GpuTrainer | undefined> {
+    let gpu = this.#gpus.get(shape);
+    if (gpu && this.#live === shape) return gpu;
+    await this.sync(); // the host copy now holds the newest state
+    if (gpu) {
+      this.#gpus.delete(shape); // most recently used last
+      await gpu.reload();
+    } else {
+      try {
+        gpu = await GpuTrainer.create(this.#trainer, {
+          batch: batch.size,
+          height: batch.height,
+          width: batch.width,
+        });
+      } catch (e) {
+        // auto: a batch past the device's limits trains on tfjs instead
+        if (this.#engine !== "auto" || !(e instanceof RangeError)) throw e;
+        this.#tooLarge.add(shape);
+        this.#onLog?.(`recorded step unavailable, training on tfjs ops: ${e.message}`);
+        return undefined;
+      }
+    }
+    this.#gpus.set(shape, gpu);
+    for (const [key, old] of this.#gpus) {
+      if (this.#gpus.size <= STEP_PLAN_CACHE_SIZE) break;
+      old.dispose();
+      this.#gpus.delete(key);
+    }
+    this.#live = shape;
+    return gpu;
+  }
+
+  /** Copies the recorded step's parameters, moments and statistics back to the model and optimizer. */
   async sync(): Promise<void> {
-    if (this.#gpu && this.#dirty) await this.#gpu.sync();
+    const gpu = this.#gpus.get(this.#live);
+    if (gpu && this.#dirty) await gpu.sync();
     this.#dirty = false;
   }
 
-  /** Frees the GPU copy (call `sync()` first to keep its state). */
+  /** Frees the recorded steps (call {@linkcode StepRunner.sync} first to keep their state). */
   dispose(): void {
-    this.#gpu?.dispose();
-    this.#gpu = undefined;
+    for (const gpu of this.#gpus.values()) gpu.dispose();
+    this.#gpus.clear();
+    this.#live = "";
   }
 }

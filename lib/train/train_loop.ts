@@ -10,6 +10,8 @@ import { DataLoader, evalSamples } from "../data/loader.ts";
 import { evaluate } from "../eval/evaluate.ts";
 import { U2Net } from "../model/u2net.ts";
 import { AdamW } from "../optim/adamw.ts";
+import { withTuning } from "../kernels/webgpu.ts";
+import { describeEngine, resolveEngineChoice } from "../engines/create_engine.ts";
 import { writeFileAtomic } from "./atomic_write.ts";
 import { saveCheckpoint } from "./checkpoint.ts";
 import { createLrScheduler } from "../optim/lr_scheduler.ts";
@@ -24,7 +26,7 @@ import {
 } from "./results.ts";
 import { renderTrainingChart } from "./training_chart.ts";
 import { trainOneEpoch, type TrainProgress } from "./train_one_epoch.ts";
-import { StepRunner } from "./step_runner.ts";
+import { StepRunner, type TrainEngine } from "./step_runner.ts";
 import type { TrainOptions } from "./train_options.ts";
 import { buildTrainData } from "./train_data.ts";
 import { type LoopState, startState } from "./_resume.ts";
@@ -45,6 +47,11 @@ export interface TrainCallbacks {
   onProgress?: (progress: TrainProgress) => void;
   /** After each epoch (after its checkpoint was written). */
   onEpoch?: (record: EpochRecord) => void;
+  /**
+   * Once, before the first step: the engines that run, `describeEngine`
+   * style (`tfjs (cpu); eval: cpu (cpu, 1 thread)`; one when both are the same).
+   */
+  onEngine?: (line: string) => void;
   /** Aborting stops after the current iteration; an unfinished epoch is not checkpointed. */
   signal?: AbortSignal;
 }
@@ -90,10 +97,22 @@ export interface TrainResult {
  * console.log(r.history.at(-1));
  * ```
  */
-export async function train(
+export function train(
   options: TrainOptions = {},
   callbacks: TrainCallbacks = {},
 ): Promise<TrainResult> {
+  return withTuning(options.tuning, () => runTraining(options, callbacks));
+}
+
+/** The steps' engine and, when it differs, evaluation's (the same choice, for inference). */
+function engineLine(step: "gpu" | "tfjs", choice: TrainEngine): string {
+  const backend = tf.getBackend();
+  const steps = describeEngine(step, backend);
+  const evaluation = describeEngine(resolveEngineChoice(choice, { backend }), backend);
+  return steps === evaluation ? steps : `${steps}; eval: ${evaluation}`;
+}
+
+async function runTraining(options: TrainOptions, callbacks: TrainCallbacks): Promise<TrainResult> {
   const log = callbacks.onLog ?? (() => {});
   const started = performance.now();
   const { options: o, checkpoint, notes } = await startState(options);
@@ -147,6 +166,7 @@ export async function train(
     }
     // Created after any resume: the GPU copy starts from the loaded state.
     runner = new StepRunner({ model, optimizer, scheduler }, o.engine, { onLog: log });
+    callbacks.onEngine?.(engineLine(runner.active, o.engine));
     const resultsFile = `${dir}/${saved?.resultsFile ?? resultsFileName()}`;
     const chartFile = resultsFile.replace(/\.txt$/, ".svg");
     const title = `u2net_${o.arch}: ${data.description}`;
@@ -194,6 +214,8 @@ export async function train(
           model,
           evalSamples(data.eval, { inputSize: o.inputSize }),
           {
+            // the step's engine choice: tfjs steps evaluate on tfjs too
+            engine: o.engine,
             total: data.eval.size,
             onProgress: (p) =>
               callbacks.onProgress?.({ phase: "eval", epoch, done: p.done, total: data.eval.size }),

@@ -6,6 +6,7 @@
  */
 import type { ArchName } from "../net/config.ts";
 import { TRAIN_ENGINES, type TrainEngine } from "./step_runner.ts";
+import { resolveTuning, type Tuning } from "../kernels/webgpu.ts";
 
 /** Options of {@linkcode train} (`lib/train/train_loop.ts`). JSON-serialisable. */
 export interface TrainOptions {
@@ -71,9 +72,16 @@ export interface TrainOptions {
   checkData?: boolean;
   /**
    * Training-step engine: `gpu` the recorded WebGPU step (`GpuTrainer`),
-   * `tfjs` tfjs ops, `auto` gpu on the webgpu backend. @default {"auto"}
+   * `tfjs` tfjs ops, `auto` gpu on the webgpu backend (`resolveEngineChoice`
+   * in `create_engine.ts`, training). Evaluation inside the loop uses the
+   * same choice (tfjs steps: tfjs evaluation). @default {"auto"}
    */
   engine?: TrainEngine;
+  /**
+   * Our WebGPU kernels' switches and conv tiling for the run's steps and
+   * evaluations (changes over `DEFAULT_TUNING`). @default {{}}
+   */
+  tuning?: Partial<Tuning>;
 }
 
 /**
@@ -118,6 +126,7 @@ export const DEFAULT_TRAIN_OPTIONS: Readonly<Required<TrainOptions>> = Object.fr
   syntheticEval: 32,
   checkData: true,
   engine: "auto",
+  tuning: {},
 });
 
 /**
@@ -205,6 +214,7 @@ function validate(o: Required<TrainOptions>): void {
       `Cannot train: current engine is "${o.engine}", expected ${TRAIN_ENGINES.join(", ")}`,
     );
   }
+  resolveTuning(o.tuning);
   if (o.arch !== "full" && o.arch !== "lite") {
     throw new RangeError(`Cannot train: current arch is "${o.arch}", expected full or lite`);
   }

@@ -1,9 +1,7 @@
 import { assertEquals, assertThrows } from "../assert.ts";
 import { applyTiling, median, modelList, numberList, timeRuns } from "../../bench/common.ts";
 import { GEMM_VARIANTS, gemmShader } from "../../bench/gemm_bench.ts";
-import { convTuning } from "../../lib/kernels/conv/conv_wgsl.ts";
-import { scalarTuning } from "../../lib/kernels/conv/scalar_tile_wgsl.ts";
-import { convGradTuning } from "../../lib/kernels/conv/conv_grad_webgpu.ts";
+import { currentTuning, enterTuning } from "../../lib/kernels/webgpu.ts";
 import { groupKernels, shapeKey } from "../../bench/profile.ts";
 import { forwardWorkload } from "../../bench/forward_bench.ts";
 
@@ -55,21 +53,20 @@ Deno.test("groupKernels() sums kernel times by key, heaviest first", () => {
 });
 
 Deno.test("applyTiling() sets the kernels' tuning and rejects unknown parts", () => {
-  const saved = [{ ...convTuning }, { ...convGradTuning }, { ...scalarTuning }] as const;
+  const saved = currentTuning();
   try {
     assertEquals(applyTiling(""), "conv64,grad64,wg2048");
     assertEquals(applyTiling("grad128, gradlooped,wg512"), "conv64,grad128,gradlooped,wg512");
-    assertEquals(convGradTuning.rows, 128);
+    assertEquals(currentTuning().gradRows, 128);
     assertEquals(applyTiling("looped"), "conv64,convlooped,grad128,gradlooped,wg512");
     assertEquals(applyTiling("convunrolled"), "conv64,grad128,gradlooped,wg512");
     assertEquals(applyTiling("unrolled,conv128"), "conv128,grad128,wg512");
+    assertEquals(currentTuning().convRows, 128);
     assertEquals(applyTiling("scalarlooped"), "conv128,grad128,wg512,scalarlooped");
     assertThrows(() => applyTiling("grad96"), RangeError);
     assertThrows(() => applyTiling("prefetch"), RangeError);
   } finally {
-    Object.assign(convTuning, saved[0]);
-    Object.assign(convGradTuning, saved[1]);
-    Object.assign(scalarTuning, saved[2]);
+    enterTuning(saved);
   }
 });
 

@@ -86,6 +86,9 @@ Deno.test("run() predicts a folder of the fixture images, skips existing outputs
   assertEquals(r.code, 0, r.stderr);
   assertMatch(r.stdout, /3 written, 0 skipped, 0 failed/);
   assertMatch(r.stderr, /on cpu, 3 files\n/);
+  // one line names the engine that runs: auto on the cpu backend is our cpu engine
+  assertEquals(r.stderr.match(/^engine: .*$/gm)?.length, 1, r.stderr);
+  assertMatch(r.stderr, /^engine: cpu \(cpu, \d+ threads?\)$/m);
   for (const [name, [w, h]] of Object.entries(IMAGES)) {
     const header = readImageHeader(await Deno.readFile(`${out}/${name}`));
     assertEquals(

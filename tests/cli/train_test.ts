@@ -56,7 +56,8 @@ Deno.test({
       "--synthetic-eval=2",
     ]);
     assert.equal(r.code, 0, r.err);
-    assert.equal(r.err, "");
+    // one line on stderr: tfjs steps on the cpu backend, evaluation on the cpu engine
+    assert.equal(r.err, "engine: tfjs (cpu); eval: cpu (cpu, 1 thread)\n");
     const lines = r.out.trim().split("\n");
     assert.equal(lines[0], "backend: cpu");
     assert.ok(
@@ -95,14 +96,17 @@ Deno.test({
     ], ["--allow-read=.", "--allow-env"]);
     assert.equal(e.code, 0, e.err);
     assert.match(e.out, /^MAE: \d\.\d{3} maxF1: \d\.\d{3}\n$/);
+    assert.match(e.err, /^engine: cpu \(cpu, \d+ threads?\)\n$/);
     const j = await cli("cli/eval.ts", [
       "--backend=cpu",
       `--weights=${OUT}/model_best.safetensors`,
       "--input-size=16",
       "--json",
       "--post-norm",
+      "--engine=tfjs",
     ], ["--allow-read=.", "--allow-env"]);
     assert.equal(j.code, 0, j.err);
+    assert.equal(j.err, "engine: tfjs (cpu)\n");
     const parsed = JSON.parse(j.out);
     assert.equal(parsed.count, DEMO_TRAIN_OPTIONS.syntheticEval);
     assert.equal(parsed.postNorm, true);

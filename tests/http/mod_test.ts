@@ -26,22 +26,37 @@ for (const entry of ["mod.ts", "_predict_worker.ts"]) {
   });
 }
 
-Deno.test("lib/http/mod.ts exports the handler, the app and the prediction helpers", () => {
+Deno.test("lib/http/mod.ts exports the handler, the app and the server pieces", () => {
   for (
     const name of [
       "createPredictHandler",
       "createApp",
       "createQueue",
       "errorResponse",
-      "createPredictor",
-      "renderPng",
       "createWorkerPool",
       "createInThreadService",
       "parsePredictQuery",
       "createCors",
       "ByteBudget",
+      "serveHttp",
+      "createHttpServerStats",
     ]
   ) {
     assertEquals(typeof (http as Record<string, unknown>)[name], "function", name);
   }
+});
+
+Deno.test("lib/http/mod.ts exports no engine, predictor or tf (those are ./engines, ./predict, ./model)", () => {
+  const names = [
+    "tf",
+    "createEngine",
+    "GpuEngine",
+    "CpuEngine",
+    "CpuWeightCache",
+    "GpuTrainer",
+    "createPredictor",
+    "renderPng",
+    "U2Net",
+  ];
+  assertEquals(names.filter((name) => name in http), []);
 });

@@ -1,8 +1,7 @@
 import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { tf } from "../../lib/deps.ts";
 import { U2NET_FULL, U2NET_LITE } from "../../lib/net/config.ts";
-import { buildBlocks, stateDictSpec } from "../../lib/net/state_dict.ts";
-import { walkStages } from "../../lib/net/graph_walk.ts";
+import { stateDictSpec } from "../../lib/net/state_dict.ts";
 import { graphShapes, type NetGraph, traceGraph } from "../../lib/net/graph.ts";
 import {
   foldBatchNormNodes,
@@ -44,24 +43,6 @@ for (const config of [U2NET_LITE, U2NET_FULL]) {
     });
   });
 }
-
-Deno.test("traceGraph() emits the walk's layers, pools and resizes in walkStages order", () => {
-  for (const config of [U2NET_LITE, U2NET_FULL]) {
-    const g = traceGraph(config);
-    const walked: string[] = [];
-    let id = 0;
-    walkStages(buildBlocks(config), id, {
-      layer: (spec) => (walked.push(`layer ${spec.name}`), ++id),
-      pool: () => (walked.push("pool"), ++id),
-      resizeTo: () => (walked.push("resize"), ++id),
-    });
-    const firstSide = g.nodes.findIndex((n) => n.role === "side");
-    const traced = g.nodes.slice(0, firstSide).flatMap((n) =>
-      n.op === "pool" || n.op === "resize" ? [n.op] : n.op === "conv" ? [`layer ${n.layer}`] : []
-    );
-    assertEquals(traced, walked);
-  }
-});
 
 Deno.test("graphShapes() gives input-sized logits and ceil pools when the size is odd", () => {
   const g = traceGraph(U2NET_LITE);

@@ -32,7 +32,7 @@ import {
   stopThreads,
 } from "./_cpu_engine_threads.ts";
 import type { CpuWeightCache } from "./cpu_weight_cache.ts";
-import { EngineMemoryError } from "../engine_memory.ts";
+import { EngineMemoryError } from "../memory/engine_memory.ts";
 import { padTo8 } from "./cpu_engine_pack.ts";
 
 /** Options of {@linkcode CpuEngine.create}. */

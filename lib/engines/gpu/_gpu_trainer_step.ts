@@ -8,6 +8,7 @@
 import { tf } from "../../deps.ts";
 import type { AdamW } from "../../optim/adamw.ts";
 import { adamUniform, type TrainPlan } from "./trainer_plan.ts";
+import type { GpuRuntime } from "./gpu_runtime.ts";
 
 /**
  * The values of `t` as a `Float32Array` of `want` values (`what` names it
@@ -34,7 +35,7 @@ export async function hostData(
  * step `t`, with each chunk's group's current hyper-parameters.
  */
 export function writeAdamUniforms(
-  device: GPUDevice,
+  rt: GpuRuntime,
   plan: TrainPlan,
   bound: readonly { uniform: GPUBuffer }[],
   optimizer: AdamW,
@@ -52,10 +53,6 @@ export function writeAdamUniforms(
       bc2Sqrt: Math.sqrt(1 - b2 ** t),
       eps,
     };
-    device.queue.writeBuffer(
-      bound[i].uniform,
-      0,
-      adamUniform(d.adam!.kind, d.adam!.n, s),
-    );
+    rt.write(bound[i].uniform, adamUniform(d.adam!.kind, d.adam!.n, s));
   });
 }

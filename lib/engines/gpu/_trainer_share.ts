@@ -5,7 +5,13 @@
  *
  * @module
  */
-import type { TrainDispatch } from "./trainer_builder.ts";
+/** What buffer sharing reads of a dispatch (a `TrainDispatch` of `trainer_builder.ts`). */
+export interface SharedDispatch {
+  /** Storage bindings: the output, then the inputs. */
+  bindings: { buf: string }[];
+  /** Bindings after the first that the shader writes too. */
+  writable?: number[];
+}
 
 /**
  * Lets the step's temporaries share GPU buffers by lifetime: a buffer is
@@ -13,11 +19,11 @@ import type { TrainDispatch } from "./trainer_builder.ts";
  * the smallest free buffers that fit (never one it also binds). Dispatches
  * in one pass see each other's writes in order, so reuse needs no copies.
  */
-export function shareBuffers(
+export function shareBuffers<D extends SharedDispatch>(
   sizes: Map<string, number>,
-  steps: TrainDispatch[],
+  steps: D[],
   shareable: (id: string) => boolean,
-): { buffers: Map<string, number>; steps: TrainDispatch[] } {
+): { buffers: Map<string, number>; steps: D[] } {
   const lastUse = new Map<string, number>();
   steps.forEach((d, i) => d.bindings.forEach((b) => lastUse.set(b.buf, i)));
   const buffers = new Map([...sizes].filter(([id]) => !shareable(id)));

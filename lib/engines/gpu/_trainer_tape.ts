@@ -1,12 +1,15 @@
 /**
  * The tape of the training-step planner (`trainer_plan.ts`): the planned
- * NHWC maps and, per forward op, what its backward pass
- * (`_trainer_backward.ts`) needs.
+ * NHWC maps of the traced graph's nodes, and the lowering context every op
+ * emitter (`_train_op_<op>.ts`) writes its forward and backward dispatches
+ * through.
  *
  * @module
  */
-import type { ConvLayerSpec } from "../../net/rsu.ts";
-import type { Seg } from "./trainer_builder.ts";
+import type { GraphNode, NetGraph } from "../../net/graph.ts";
+import type { WgslCall } from "../../kernels/webgpu.ts";
+import * as K from "../../kernels/trainer_wgsl.ts";
+import type { Seg, TrainPlanBuilder } from "./trainer_builder.ts";
 
 /** A planned NHWC map (an activation or a gradient). */
 export interface MapRef {
@@ -14,43 +17,107 @@ export interface MapRef {
   shape: [number, number, number, number];
 }
 
-/** What the backward pass of one forward op needs. */
-export type TapeOp =
-  | {
-    op: "layer";
-    spec: ConvLayerSpec;
-    /** The conv's input, or its first part. */
-    x: MapRef;
-    /** The second part of a concat input (decoder layers), read in place. */
-    x2?: MapRef;
-    y: MapRef;
-    z: MapRef;
-    stats: Seg;
-    first: boolean;
-  }
-  | { op: "pool"; x: MapRef; out: MapRef }
-  | { op: "resize"; x: MapRef; out: MapRef }
-  | { op: "add"; a: MapRef; b: MapRef; out: MapRef }
-  | { op: "side"; key: string; x: MapRef; out: MapRef };
-
 /** Values of a planned map. */
 export const mapSize = (m: MapRef): number => m.shape.reduce((a, b) => a * b, 1);
 
-/** What the planner's 3x3 engine conv takes besides its input. */
-export interface PlanConvOptions {
-  /** The filter's segment (HWIO). */
-  wt: Seg;
-  /** The bias segment (a zero segment for bias-free convs). */
-  bias: Seg;
-  /** Output channels. */
-  co: number;
-  /** Dilation (= padding). */
-  dil: number;
-  /** `wt` is the forward filter of the conv whose input gradient this is. @default false */
-  flipped?: boolean;
-  /** A second input read as channels after the first (a concat, in place). */
-  x2?: MapRef;
+/** A map as a dispatch input. */
+export interface MapInput {
+  seg: Seg;
+  shape: number[];
 }
 
-/** The planner's 3x3 engine conv (stride 1, "same"): `conv(x ‖ x2, wt) + bias`. */
-export type PlanConv = (x: MapRef, options: PlanConvOptions) => MapRef;
+/** The lowering of a traced graph into the plan: the tape and the emitters' tools. */
+export interface TrainLowering {
+  /** The plan being built. */
+  b: TrainPlanBuilder;
+  /** The traced train-mode graph. */
+  graph: NetGraph;
+  /** The batch `[n, h, w]`. */
+  batch: readonly [number, number, number];
+  /** The image `x` (`[n, h, w, 3]`) and the mask `y` (`[n, h, w, 1]`). */
+  image: MapRef;
+  mask: MapRef;
+  /**
+   * The tape: each node's output map by node id (identity ops alias their
+   * input's; a concat's is a name for its gradient, never bound).
+   */
+  maps: MapRef[];
+  /** A BN node's batch statistics by node id. */
+  stats: Seg[];
+  /** Gradients by map id. */
+  grads: Map<string, MapRef>;
+  /** A new planned map of shape `s`. */
+  alloc: (s: readonly number[]) => MapRef;
+  /** The whole of a map as a segment. */
+  seg: (m: MapRef) => Seg;
+  /** A map as a dispatch input. */
+  io: (m: MapRef) => MapInput;
+  /** A dispatch of a tfjs-form program. */
+  call: (c: WgslCall, out: Seg, inputs: MapInput[], label: string) => void;
+  /** Adds `g` to the gradient of `target` (a sum dispatch when it has one). */
+  accumulate: (target: MapRef, g: MapRef) => void;
+  /** The next buffer number (shared with `alloc`'s). */
+  nextId: () => number;
+}
+
+/** One op's emitters: its forward dispatches, and its backward ones (reverse walk). */
+export interface TrainOp {
+  forward(l: TrainLowering, node: GraphNode): void;
+  backward(l: TrainLowering, node: GraphNode): void;
+}
+
+/** An op without dispatches in that direction. */
+export const NOTHING = (): void => {};
+
+/** The lowering context of `graph` on an `[n, h, w]` batch (declares `x` and `y`). */
+export function makeLowering(
+  b: TrainPlanBuilder,
+  graph: NetGraph,
+  batch: readonly [number, number, number],
+): TrainLowering {
+  const [n, h, w] = batch;
+  let next = 0;
+  const nextId = () => next++;
+  const alloc = (s: readonly number[]): MapRef => {
+    const m: MapRef = { id: `a${nextId()}`, shape: [s[0], s[1], s[2], s[3]] };
+    b.buffer(m.id, mapSize(m));
+    return m;
+  };
+  const seg = (m: MapRef): Seg => ({ buf: m.id, off: 0, len: mapSize(m) });
+  const io = (m: MapRef) => ({ seg: seg(m), shape: m.shape as number[] });
+  const call = (c: WgslCall, out: Seg, inputs: MapInput[], label: string) =>
+    b.call(c, out, inputs, label);
+  const grads = new Map<string, MapRef>();
+  const accumulate = (target: MapRef, g: MapRef) => {
+    const have = grads.get(target.id);
+    if (!have) return void grads.set(target.id, g);
+    const sum = alloc(target.shape);
+    call(K.sliceAddCall(sum.shape, 0, true), seg(sum), [io(g), io(have)], "grad.add");
+    grads.set(target.id, sum);
+  };
+  const image: MapRef = { id: "x", shape: [n, h, w, 3] };
+  const mask: MapRef = { id: "y", shape: [n, h, w, 1] };
+  b.buffer("x", n * h * w * 3);
+  b.buffer("y", n * h * w);
+  return {
+    b,
+    graph,
+    batch,
+    image,
+    mask,
+    maps: [],
+    stats: [],
+    grads,
+    alloc,
+    seg,
+    io,
+    call,
+    accumulate,
+    nextId,
+  };
+}
+
+/** The map read by a node's input `k`. */
+export function inputMap(l: TrainLowering, node: GraphNode, k = 0): MapRef {
+  return l.maps[node.inputs[k]];
+}

@@ -1,14 +1,13 @@
 /**
- * Plans the recorded inference engine: walks the folded U2-Net graph once
- * for a fixed input shape and returns every dispatch (shader, buffers,
+ * Plans the recorded inference engine: lowers the traced U2-Net graph (BN
+ * folded, layers fused) for a fixed input shape to every dispatch (shader, buffers,
  * uniforms, workgroups) and every buffer size. No GPU calls here.
  *
  * @module
  */
-import { buildBlocks, type NetworkBlocks } from "../../net/state_dict.ts";
 import type { U2NetConfig } from "../../net/config.ts";
-import type { ConvLayerSpec } from "../../net/rsu.ts";
-import { walkStages } from "../../net/graph_walk.ts";
+import { type GraphNode, graphShapes, traceGraph } from "../../net/graph.ts";
+import { fuseLayers, pruneTo } from "../../net/graph_passes.ts";
 import { convTileN } from "../../kernels/conv/conv_wgsl.ts";
 import { scalarUnrolled } from "../../kernels/conv/scalar_tile_wgsl.ts";
 
@@ -94,34 +93,65 @@ export interface PlanEngineOptions {
 
 /**
  * Plans a folded network of `config` for an [n, h, w, 3] input (see
- * {@linkcode PlanEngineOptions}).
+ * {@linkcode PlanEngineOptions}): a lowering of the traced graph, BN folded
+ * and layers fused, pruned to the fused probability. Each conv node is one
+ * dispatch (two when split-K), a pool one, a resize one (none when the sizes
+ * already match), and the fuse head (6-way concat, 1x1 `out_conv`, sigmoid)
+ * the one `fuse` step.
+ *
+ * @example
+ * ```ts
+ * import { planEngine } from "./engine_plan.ts";
+ * import { U2NET_LITE } from "../../net/config.ts";
+ * const plan = planEngine(U2NET_LITE, [1, 64, 64]);
+ * plan.steps.at(-1)!.shader; // "fuse"
+ * ```
  */
 export function planEngine(
   config: U2NetConfig,
   shape: readonly [number, number, number],
   { tileRows = 64, unrolled = true, splitTarget = 0 }: PlanEngineOptions = {},
 ): EnginePlan {
-  const [n, h, w] = shape;
-  const blocks: NetworkBlocks = buildBlocks(config);
-  const buffers: number[] = [n * h * w * 3];
+  const traced = fuseLayers(traceGraph(config, { batchNorm: false }));
+  const { graph } = pruneTo(traced, [traced.probs[0]]);
+  const shapes = graphShapes(graph, shape);
+  const buffers: number[] = [];
   const steps: PlannedStep[] = [];
-  const alloc = (nn: number, hh: number, ww: number, c: number): PlannedMap => {
-    buffers.push(nn * hh * ww * c);
-    return { buf: buffers.length - 1, n: nn, h: hh, w: ww, c };
+  const maps: PlannedMap[] = [];
+  const alloc = (id: number): PlannedMap => {
+    const s = shapes[id];
+    buffers.push(s.n * s.h * s.w * s.c);
+    return { buf: buffers.length - 1, ...s };
   };
-
-  const conv = (
-    key: string,
-    a: PlannedMap,
-    b: PlannedMap | null,
-    co: number,
-    o: { k?: number; dil?: number; relu?: boolean; res?: PlannedMap },
-  ): PlannedMap => {
-    const k = o.k ?? 3, dil = o.dil ?? 1;
-    const out = alloc(a.n, a.h, a.w, co);
+  const lower = (node: GraphNode): PlannedMap => {
+    const ins = node.inputs.map((i) => maps[i]);
+    switch (node.op) {
+      case "input":
+        return alloc(node.id);
+      case "conv":
+        if (node.role === "fuse") return fuse(node);
+        if (ins.some((x) => x.buf < 0)) break; // reads an unfused concat
+        return conv(node, ins[0], ins[1] ?? null, alloc(node.id));
+      case "pool":
+        return pool(ins[0], alloc(node.id));
+      case "resize":
+        return resize(ins[0], ins[1]);
+      case "concat":
+        return { buf: -1, ...shapes[node.id] }; // no buffer: the fuse step reads its inputs
+      case "sigmoid":
+        if (graph.nodes[node.inputs[0]].role !== "fuse") break;
+        return ins[0]; // the fuse shader applies it
+    }
+    throw new RangeError(
+      `Cannot plan the engine: current node ${node.id} (${node.op}) has no lowering`,
+    );
+  };
+  const conv = (node: GraphNode, a: PlannedMap, b: PlannedMap | null, out: PlannedMap) => {
+    const key = node.key!, co = node.channels, k = node.kernel ?? 3, dil = node.dilation ?? 1;
+    const res = node.residual === undefined ? undefined : maps[node.residual];
     const c2 = b ? b.c : 0;
     const m = a.n * a.h * a.w;
-    if (co === 1 && !b && !o.relu && !o.res && a.c % 4 === 0) {
+    if (co === 1 && !b && !node.relu && !res && a.c % 4 === 0) {
       steps.push({
         shader: "side",
         bindings: [out.buf, a.buf, `w:${key}.weight`, `w:${key}.bias`],
@@ -134,19 +164,20 @@ export function planEngine(
     const tm = quads ? tileRows : 64, tn = convTileN(co);
     const kk = k * k * (a.c + c2), groups = Math.ceil(co / tn) * Math.ceil(m / tm);
     const [splits, chunk] = quads ? splitConvK(kk, groups, splitTarget) : [1, kk];
+    const head = [m, a.h, a.w, a.c, c2, co, k, dil];
     if (splits > 1) {
       buffers.push(splits * m * co);
       const parts = buffers.length - 1;
       steps.push({
         shader: `convv${tm}x${tn}${unrolled ? "u" : ""}k`,
         bindings: [parts, a.buf, b ? b.buf : a.buf, null, `w:${key}.weight`, null],
-        uniforms: [m, a.h, a.w, a.c, c2, co, k, dil, 0, 0, kk, ((k - 1) / 2) * dil, chunk],
+        uniforms: [...head, 0, 0, kk, ((k - 1) / 2) * dil, chunk],
         workgroups: [Math.ceil(co / tn), Math.ceil(m / tm), splits],
       });
       steps.push({
         shader: "splitsum",
-        bindings: [out.buf, parts, o.res ? o.res.buf : parts, `w:${key}.bias`],
-        uniforms: [(m * co) / 4, co / 4, splits, o.relu ? 1 : 0, o.res ? 1 : 0],
+        bindings: [out.buf, parts, res ? res.buf : parts, `w:${key}.bias`],
+        uniforms: [(m * co) / 4, co / 4, splits, node.relu ? 1 : 0, res ? 1 : 0],
         workgroups: flatGroups((m * co) / 4),
       });
       return out;
@@ -159,43 +190,29 @@ export function planEngine(
         out.buf,
         a.buf,
         b ? b.buf : a.buf,
-        o.res ? o.res.buf : a.buf,
+        res ? res.buf : a.buf,
         `w:${key}.weight`,
         `w:${key}.bias`,
       ],
-      uniforms: [
-        m,
-        a.h,
-        a.w,
-        a.c,
-        c2,
-        co,
-        k,
-        dil,
-        o.relu ? 1 : 0,
-        o.res ? 1 : 0,
-        kk,
-        ((k - 1) / 2) * dil,
-      ],
+      uniforms: [...head, node.relu ? 1 : 0, res ? 1 : 0, kk, ((k - 1) / 2) * dil],
       workgroups: [Math.ceil(co / tn), Math.ceil(m / tm)],
     });
     return out;
   };
-  const pool = (x: PlannedMap): PlannedMap => {
-    const oh = Math.ceil(x.h / 2), ow = Math.ceil(x.w / 2);
-    const out = alloc(x.n, oh, ow, x.c);
-    const size = x.n * oh * ow * x.c;
+  const pool = (x: PlannedMap, out: PlannedMap): PlannedMap => {
+    const size = out.n * out.h * out.w * out.c;
     steps.push({
       shader: "pool",
       bindings: [out.buf, x.buf],
-      uniforms: [size, x.h, x.w, x.c, oh, ow],
+      uniforms: [size, x.h, x.w, x.c, out.h, out.w],
       workgroups: flatGroups(size),
     });
     return out;
   };
-  const resize = (x: PlannedMap, oh: number, ow: number): PlannedMap => {
+  const resize = (x: PlannedMap, like: PlannedMap): PlannedMap => {
+    const oh = like.h, ow = like.w;
     if (x.h === oh && x.w === ow) return x;
-    const out = alloc(x.n, oh, ow, x.c);
+    const out: PlannedMap = { ...x, h: oh, w: ow, buf: buffers.push(x.n * oh * ow * x.c) - 1 };
     const size = x.n * oh * ow * x.c;
     steps.push({
       shader: "resize",
@@ -206,31 +223,25 @@ export function planEngine(
     });
     return out;
   };
-  const layer = (spec: ConvLayerSpec, a: PlannedMap, b: PlannedMap | null, res?: PlannedMap) =>
-    conv(`${spec.name}.conv`, a, b, spec.outCh, { dil: spec.dilation, relu: true, res });
-  const dec = walkStages(blocks, { buf: 0, n, h, w, c: 3 }, {
-    layer: (spec, a, b, res) => layer(spec, a, b ?? null, res),
-    pool,
-    resizeTo: (x, like) => resize(x, like.h, like.w),
-  });
-  const sides: PlannedMap[] = [];
-  for (let k = 0; k < blocks.sideChannels.length; k++) {
-    const s = conv(`side_modules.${k}`, dec.pop()!, null, 1, {});
-    sides.unshift(resize(s, h, w));
-  }
-  if (sides.length !== 6) {
-    throw new RangeError(`Cannot plan the engine: current value is ${sides.length} side outputs`);
-  }
-  const output = alloc(n, h, w, 1);
-  const size = n * h * w;
-  steps.push({
-    shader: "fuse",
-    bindings: [output.buf, ...sides.map((s) => s.buf)],
-    uniforms: [size, 0, 0, 0, 0, 0, 0, 0], // weights and bias: filled from out_conv by the engine
-    floats: [1, 2, 3, 4, 5, 6, 7],
-    workgroups: flatGroups(size),
-  });
-  return shareBuffers({ buffers, steps, output });
+  const fuse = (node: GraphNode): PlannedMap => {
+    const cat = graph.nodes[node.inputs[0]];
+    const sides = cat.op === "concat" ? cat.inputs.map((i) => maps[i]) : [];
+    if (sides.length !== 6 || node.kernel !== 1 || sides.some((s) => s.c !== 1)) {
+      throw new RangeError(`Cannot plan the engine: current value is ${sides.length} side outputs`);
+    }
+    const output = alloc(node.id);
+    const size = output.n * output.h * output.w;
+    steps.push({
+      shader: "fuse",
+      bindings: [output.buf, ...sides.map((s) => s.buf)],
+      uniforms: [size, 0, 0, 0, 0, 0, 0, 0], // weights and bias: filled from out_conv by the engine
+      floats: [1, 2, 3, 4, 5, 6, 7],
+      workgroups: flatGroups(size),
+    });
+    return output;
+  };
+  for (const node of graph.nodes) maps.push(lower(node));
+  return shareBuffers({ buffers, steps, output: maps[graph.probs[0]] });
 }
 
 /**

@@ -1,7 +1,7 @@
 /**
  * The recorded engine's setup (`gpu_engine.ts`): the WGSL of each planned
- * shader key, its own device (with timestamp queries where offered), and
- * the folded network's weights on the host.
+ * shader key and the folded network's weights on the host (the device,
+ * pipelines and buffers come from `gpu_runtime.ts`).
  *
  * @module
  */
@@ -36,21 +36,6 @@ export function shaderSource(key: string): string {
     splitsum: SPLITSUM_SHADER,
   };
   return fixed[key];
-}
-
-/** A device of the first adapter with its largest buffer limits. */
-export async function requestDevice(): Promise<GPUDevice> {
-  const adapter = await navigator.gpu?.requestAdapter();
-  if (!adapter) throw new TypeError("Cannot create GpuEngine: current value is no WebGPU adapter");
-  const { maxStorageBufferBindingSize, maxBufferSize } = adapter.limits;
-  // Timestamp queries, where offered, let `profile()` time each dispatch on the GPU.
-  const requiredFeatures: GPUFeatureName[] = adapter.features.has("timestamp-query")
-    ? ["timestamp-query"]
-    : [];
-  return await adapter.requestDevice({
-    requiredFeatures,
-    requiredLimits: { maxStorageBufferBindingSize, maxBufferSize },
-  });
 }
 
 /** Reads a (folded) network's parameters to host arrays by seed key. */

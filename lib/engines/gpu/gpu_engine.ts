@@ -11,8 +11,8 @@
  */
 import type { U2Net } from "../../model/u2net.ts";
 import { type EnginePlan, planEngine } from "./engine_plan.ts";
-import { hostWeights, requestDevice, shaderSource } from "./engine_setup.ts";
-import { timeEach } from "./gpu_profile.ts";
+import { hostWeights, shaderSource } from "./engine_setup.ts";
+import { type GpuDispatch, GpuRuntime, mapRead } from "./gpu_runtime.ts";
 
 /** Options of {@linkcode GpuEngine.create}. */
 export interface GpuEngineOptions {
@@ -78,15 +78,13 @@ export class GpuEngine {
   readonly inputShape: readonly [number, number, number, number];
   /** GPU dispatches per call. */
   readonly dispatches: number;
-  readonly #device: GPUDevice;
-  readonly #ownDevice: boolean;
+  readonly #rt: GpuRuntime;
   readonly #plan: EnginePlan;
   readonly #buffers: GPUBuffer[];
-  readonly #pipelines: GPUComputePipeline[];
-  readonly #groups: GPUBindGroup[];
+  /** The planned steps, compiled and bound. */
+  readonly #list: GpuDispatch[];
   /** Two read-back buffers, so that two calls can be in flight. */
   readonly #readbacks: [GPUBuffer, GPUBuffer];
-  readonly #owned: GPUBuffer[] = [];
   /** The last call's submission (calls submit in order). */
   #submitted: Promise<unknown> = Promise.resolve();
   /** Per read-back slot: its last call's end (a slot's next call waits for it). */
@@ -99,79 +97,55 @@ export class GpuEngine {
   #criticalMs = 0;
 
   private constructor(
-    device: GPUDevice,
-    ownDevice: boolean,
+    rt: GpuRuntime,
     plan: EnginePlan,
     weights: Map<string, Float32Array>,
     shape: [number, number, number, number],
   ) {
-    this.#device = device;
-    this.#ownDevice = ownDevice;
+    this.#rt = rt;
     this.#plan = plan;
     this.inputShape = shape;
     this.dispatches = plan.steps.length;
-    const usage = GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST | GPUBufferUsage.COPY_SRC;
-    this.#buffers = plan.buffers.map((n) =>
-      device.createBuffer({ size: Math.max(16, 4 * n), usage })
-    );
+    this.#buffers = plan.buffers.map((n) => rt.storage(Math.max(16, 4 * n)));
     const weightBufs = new Map<string, GPUBuffer>();
     const weightBuf = (key: string) => {
       let buf = weightBufs.get(key);
       if (buf) return buf;
       const data = weights.get(key);
       if (!data) throw new RangeError(`Cannot create GpuEngine: current value lacks "${key}"`);
-      buf = device.createBuffer({ size: Math.max(16, data.byteLength), usage });
-      device.queue.writeBuffer(buf, 0, data as Float32Array<ArrayBuffer>);
+      buf = rt.storage(Math.max(16, data.byteLength));
+      rt.write(buf, data as Float32Array<ArrayBuffer>);
       weightBufs.set(key, buf);
-      this.#owned.push(buf);
       return buf;
     };
-    const modules = new Map<string, GPUComputePipeline>();
+    const sources = new Map<string, string>();
     const pipeline = (shader: string) => {
-      let p = modules.get(shader);
-      if (!p) {
-        const module = device.createShaderModule({ code: shaderSource(shader), label: shader });
-        p = device.createComputePipeline({
-          layout: "auto",
-          compute: { module, entryPoint: "main" },
-        });
-        modules.set(shader, p);
-      }
-      return p;
+      let code = sources.get(shader);
+      if (code === undefined) sources.set(shader, code = shaderSource(shader));
+      return rt.pipeline(code, { label: shader });
     };
     const fuseW = weights.get("out_conv.weight"), fuseB = weights.get("out_conv.bias");
-    this.#pipelines = [];
-    this.#groups = plan.steps.map((step) => {
+    this.#list = plan.steps.map((step) => {
       const p = pipeline(step.shader);
-      this.#pipelines.push(p);
       const words = step.shader === "fuse" && fuseW && fuseB
         ? [step.uniforms[0], ...fuseW, fuseB[0]]
         : step.uniforms;
       const raw = new ArrayBuffer(Math.ceil((4 * words.length) / 16) * 16);
       const ints = new Int32Array(raw), floats = new Float32Array(raw);
       words.forEach((v, i) => (step.floats?.includes(i) ? (floats[i] = v) : (ints[i] = v)));
-      const uniform = device.createBuffer({
-        size: raw.byteLength,
-        usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
-      });
-      device.queue.writeBuffer(uniform, 0, raw);
-      this.#owned.push(uniform);
-      const entries = step.bindings.flatMap((b, binding) =>
-        b === null ? [] : [{
-          binding,
-          resource: { buffer: typeof b === "number" ? this.#buffers[b] : weightBuf(b.slice(2)) },
-        }]
-      );
-      entries.push({ binding: step.bindings.length, resource: { buffer: uniform } });
-      return device.createBindGroup({ layout: p.getBindGroupLayout(0), entries });
+      const uniform = rt.uniform(raw);
+      const group = rt.bindGroup(p.layout, [
+        ...step.bindings.map((b) =>
+          b === null
+            ? null
+            : { buffer: typeof b === "number" ? this.#buffers[b] : weightBuf(b.slice(2)) }
+        ),
+        { buffer: uniform },
+      ]);
+      return { label: step.shader, workgroups: step.workgroups, pipeline: p.pipeline, group };
     });
     const outBytes = 4 * plan.buffers[plan.output.buf];
-    const readback = () =>
-      device.createBuffer({
-        size: outBytes,
-        usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-      });
-    this.#readbacks = [readback(), readback()];
+    this.#readbacks = [rt.readback(outBytes), rt.readback(outBytes)];
   }
 
   /**
@@ -231,7 +205,8 @@ export class GpuEngine {
       splitTarget,
     });
     const weights = await hostWeights(model);
-    const device = options.device ?? await requestDevice();
+    const rt = await GpuRuntime.create({ device: options.device, who: "GpuEngine" });
+    const device = rt.device;
     const largest = 4 * Math.max(...plan.buffers);
     const groups = Math.max(...plan.steps.flatMap((s) => s.workgroups));
     const problem = largest > device.limits.maxStorageBufferBindingSize
@@ -240,10 +215,15 @@ export class GpuEngine {
       ? `most workgroups in one dimension is ${groups}, over the device's ${device.limits.maxComputeWorkgroupsPerDimension}`
       : "";
     if (problem) {
-      if (!options.device) device.destroy();
+      rt.destroy();
       throw new RangeError(`Cannot create GpuEngine: current ${problem} (use a smaller batch)`);
     }
-    return new GpuEngine(device, !options.device, plan, weights, [batch, height, width, 3]);
+    try {
+      return new GpuEngine(rt, plan, weights, [batch, height, width, 3]);
+    } catch (e) {
+      rt.destroy();
+      throw e;
+    }
   }
 
   /**
@@ -274,18 +254,12 @@ export class GpuEngine {
 
   /** The whole network as one command buffer (input and output through fixed buffers). */
   #encodeCall(slot: number): GPUCommandBuffer {
-    const encoder = this.#device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    this.#plan.steps.forEach((step, i) => {
-      pass.setPipeline(this.#pipelines[i]);
-      pass.setBindGroup(0, this.#groups[i]);
-      const [x, y, z = 1] = step.workgroups;
-      pass.dispatchWorkgroups(x, y, z);
-    });
-    pass.end();
     const readback = this.#readbacks[slot];
-    encoder.copyBufferToBuffer(this.#buffers[this.#plan.output.buf], 0, readback, 0, readback.size);
-    return encoder.finish();
+    const output = this.#buffers[this.#plan.output.buf];
+    return this.#rt.encode(
+      this.#list,
+      (e) => e.copyBufferToBuffer(output, 0, readback, 0, readback.size),
+    );
   }
 
   /**
@@ -294,15 +268,15 @@ export class GpuEngine {
    * submission, so the activations can be shared by calls in flight.
    */
   async #run(input: Float32Array, slot: number, submitted: () => void): Promise<Float32Array> {
-    const device = this.#device;
+    const rt = this.#rt;
     try {
       const t0 = performance.now();
-      device.queue.writeBuffer(this.#buffers[0], 0, input as Float32Array<ArrayBuffer>);
+      rt.write(this.#buffers[0], input as Float32Array<ArrayBuffer>);
       const prepared = this.#prepared?.slot === slot ? this.#prepared.commands : undefined;
       this.#prepared = undefined;
       const commands = prepared ?? this.#encodeCall(slot);
       this.#criticalMs = performance.now() - t0;
-      device.queue.submit([commands]);
+      rt.submit(commands);
     } finally {
       submitted();
     }
@@ -310,13 +284,7 @@ export class GpuEngine {
     const t1 = performance.now();
     this.#prepared = { slot: 1 - slot, commands: this.#encodeCall(1 - slot) };
     this.#hostMs = this.#criticalMs + performance.now() - t1;
-    const readback = this.#readbacks[slot];
-    await readback.mapAsync(GPUMapMode.READ);
-    try {
-      return new Float32Array(readback.getMappedRange().slice(0));
-    } finally {
-      readback.unmap();
-    }
+    return await mapRead(this.#readbacks[slot]);
   }
 
   /**
@@ -337,13 +305,7 @@ export class GpuEngine {
    */
   async profile(input: Float32Array): Promise<{ step: number; shader: string; ms: number }[]> {
     await this.run(input); // warm, and validates the input
-    const items = this.#plan.steps.map((step, i) => ({
-      label: step.shader,
-      workgroups: step.workgroups,
-      pipeline: this.#pipelines[i],
-      group: this.#groups[i],
-    }));
-    const ms = await timeEach(this.#device, items);
+    const ms = await this.#rt.time(this.#list);
     return this.#plan.steps.map((step, i) => ({ step: i, shader: step.shader, ms: ms[i] }));
   }
 
@@ -351,8 +313,6 @@ export class GpuEngine {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    for (const b of [...this.#buffers, ...this.#owned]) b.destroy();
-    for (const b of this.#readbacks) b.destroy();
-    if (this.#ownDevice) this.#device.destroy();
+    this.#rt.destroy();
   }
 }

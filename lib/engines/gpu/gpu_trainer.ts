@@ -22,14 +22,15 @@ import { NonFiniteLossError, type TrainStepOptions } from "../../optim/trainer.t
 import { planTrainer, type TrainDispatch, type TrainPlan } from "./trainer_plan.ts";
 import {
   bindAll,
+  type BoundDispatch,
   checkFits,
   createBuffers,
-  readBuffer,
-  requestTrainerDevice,
+  trainerRuntime,
   uploadStart,
 } from "./gpu_trainer_setup.ts";
 import { adamWStateOf, syncModel } from "./_gpu_trainer_sync.ts";
-import { byLabel, timeEach } from "./gpu_profile.ts";
+import { byLabel } from "./gpu_profile.ts";
+import { type GpuRuntime, mapRead } from "./gpu_runtime.ts";
 import { checkTrainer } from "./_gpu_trainer_check.ts";
 import { hostData, writeAdamUniforms } from "./_gpu_trainer_step.ts";
 
@@ -77,11 +78,11 @@ export class GpuTrainer {
   /** Bytes of GPU buffers the trainer holds (activations, parameters, gradients, moments). */
   readonly bytes: number;
   readonly #trainer: Trainer;
-  readonly #device: GPUDevice;
-  readonly #ownDevice: boolean;
+  readonly #rt: GpuRuntime;
   readonly #plan: TrainPlan;
   readonly #buffers: Map<string, GPUBuffer>;
-  readonly #bound: { pipeline: GPUComputePipeline; group: GPUBindGroup; uniform: GPUBuffer }[][];
+  /** Pass A's and the optimizer pass's dispatches, bound. */
+  readonly #bound: [BoundDispatch[], BoundDispatch[]];
   readonly #readback: GPUBuffer;
   #step: number;
   #unsynced = 0;
@@ -93,26 +94,24 @@ export class GpuTrainer {
 
   private constructor(
     trainer: Trainer,
-    device: GPUDevice,
-    ownDevice: boolean,
+    rt: GpuRuntime,
     plan: TrainPlan,
     shape: [number, number, number, number],
     step: number,
   ) {
     this.#trainer = trainer;
-    this.#device = device;
-    this.#ownDevice = ownDevice;
+    this.#rt = rt;
     this.#plan = plan;
     this.inputShape = shape;
     this.#step = step;
     this.dispatches = plan.steps.length + plan.optimizer.length;
-    this.#buffers = createBuffers(device, plan);
+    this.#buffers = createBuffers(rt, plan);
     this.bytes = [...this.#buffers.values()].reduce((a, b) => a + b.size, 0);
-    this.#bound = [plan.steps, plan.optimizer].map((list) => bindAll(device, list, this.#buffers));
-    this.#readback = device.createBuffer({
-      size: 16,
-      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-    });
+    this.#bound = [
+      bindAll(rt, plan.steps, this.#buffers),
+      bindAll(rt, plan.optimizer, this.#buffers),
+    ];
+    this.#readback = rt.readback(16);
   }
 
   /**
@@ -136,16 +135,14 @@ export class GpuTrainer {
       info,
       optimizer.paramGroups.length,
     );
-    const device = options.device ?? await requestTrainerDevice();
-    let out: GpuTrainer | undefined;
+    const rt = await trainerRuntime(options.device);
     try {
-      checkFits(device, plan);
-      out = new GpuTrainer(trainer, device, !options.device, plan, [batch, height, width, 3], step);
-      await uploadStart(device, plan, out.#buffers, model, state);
+      checkFits(rt.device, plan);
+      const out = new GpuTrainer(trainer, rt, plan, [batch, height, width, 3], step);
+      await uploadStart(rt, plan, out.#buffers, model, state);
       return out;
     } catch (e) {
-      if (out) out.dispose();
-      else if (!options.device) device.destroy();
+      rt.destroy();
       throw e;
     }
   }
@@ -169,18 +166,6 @@ export class GpuTrainer {
     return await job;
   }
 
-  #encode(encoder: GPUCommandEncoder, pass: number): void {
-    const list = pass === 0 ? this.#plan.steps : this.#plan.optimizer;
-    const cp = encoder.beginComputePass();
-    list.forEach((d, i) => {
-      const { pipeline, group } = this.#bound[pass][i];
-      cp.setPipeline(pipeline);
-      cp.setBindGroup(0, group);
-      cp.dispatchWorkgroups(d.workgroups[0], d.workgroups[1], d.workgroups[2]);
-    });
-    cp.end();
-  }
-
   #copy(encoder: GPUCommandEncoder, from: string, to: string): void {
     const a = this.#buffers.get(from)!, b = this.#buffers.get(to)!;
     encoder.copyBufferToBuffer(a, 0, b, 0, a.size);
@@ -188,12 +173,11 @@ export class GpuTrainer {
 
   /** Pass A (forward, loss, backward) with the running-stat copy and the loss read-back. */
   #encodeForward(): GPUCommandBuffer {
-    const encoder = this.#device.createCommandEncoder();
-    this.#encode(encoder, 0);
-    // The running statistics see the batch whatever the loss (as in PyTorch).
-    this.#copy(encoder, "stateNext", "state");
-    encoder.copyBufferToBuffer(this.#buffers.get("loss")!, 0, this.#readback, 0, 4);
-    return encoder.finish();
+    return this.#rt.encode(this.#bound[0], (encoder) => {
+      // The running statistics see the batch whatever the loss (as in PyTorch).
+      this.#copy(encoder, "stateNext", "state");
+      encoder.copyBufferToBuffer(this.#buffers.get("loss")!, 0, this.#readback, 0, 4);
+    });
   }
 
   async #run(
@@ -204,13 +188,13 @@ export class GpuTrainer {
     const [n, h, w] = this.inputShape;
     const x = await hostData(images, n * h * w * 3, "images");
     const y = await hostData(masks, n * h * w, "masks");
-    const device = this.#device;
+    const rt = this.#rt;
     let t0 = performance.now();
-    device.queue.writeBuffer(this.#buffers.get("x")!, 0, x as Float32Array<ArrayBuffer>);
-    device.queue.writeBuffer(this.#buffers.get("y")!, 0, y as Float32Array<ArrayBuffer>);
+    rt.write(this.#buffers.get("x")!, x as Float32Array<ArrayBuffer>);
+    rt.write(this.#buffers.get("y")!, y as Float32Array<ArrayBuffer>);
     const commands = this.#prepared ?? this.#encodeForward();
     let host = performance.now() - t0;
-    device.queue.submit([commands]);
+    rt.submit(commands);
     // Pass A does not depend on the data (it arrives by writeBuffer, which
     // the queue orders before a submission): the next step's is encoded now,
     // while the GPU runs this one.
@@ -219,21 +203,18 @@ export class GpuTrainer {
     host += performance.now() - t0;
     this.#unsynced++;
 
-    await this.#readback.mapAsync(GPUMapMode.READ);
-    const loss = new Float32Array(this.#readback.getMappedRange(0, 4))[0];
-    this.#readback.unmap();
+    const loss = (await mapRead(this.#readback, 4))[0];
     if (!Number.isFinite(loss)) throw new NonFiniteLossError(loss, options);
 
     t0 = performance.now();
     const t = this.#step + 1;
-    writeAdamUniforms(device, this.#plan, this.#bound[1], this.#trainer.optimizer, t);
-    const encoder = device.createCommandEncoder();
-    this.#encode(encoder, 1);
-    this.#copy(encoder, "paramsNext", "params");
-    this.#plan.chunks.forEach((_, i) => this.#copy(encoder, `mvNext${i}`, `mv${i}`));
-    const update = encoder.finish();
+    writeAdamUniforms(rt, this.#plan, this.#bound[1], this.#trainer.optimizer, t);
+    const update = rt.encode(this.#bound[1], (encoder) => {
+      this.#copy(encoder, "paramsNext", "params");
+      this.#plan.chunks.forEach((_, i) => this.#copy(encoder, `mvNext${i}`, `mv${i}`));
+    });
     this.#hostMs = host + performance.now() - t0;
-    device.queue.submit([update]);
+    rt.submit(update);
     this.#step = t;
     this.#trainer.scheduler?.step();
     return loss;
@@ -256,7 +237,7 @@ export class GpuTrainer {
         ]})`,
       );
     }
-    await uploadStart(this.#device, this.#plan, this.#buffers, model, state);
+    await uploadStart(this.#rt, this.#plan, this.#buffers, model, state);
     this.#step = [...steps][0] ?? 0;
     this.#unsynced = 0;
   }
@@ -275,7 +256,7 @@ export class GpuTrainer {
   /** Waits until every submitted step has finished on the GPU. */
   async flush(): Promise<void> {
     await this.#pending;
-    await this.#device.queue.onSubmittedWorkDone();
+    await this.#rt.device.queue.onSubmittedWorkDone();
   }
 
   /**
@@ -287,7 +268,7 @@ export class GpuTrainer {
   async sync(): Promise<void> {
     await this.#pending;
     const { model, optimizer } = this.#trainer;
-    const read = (name: string) => readBuffer(this.#device, this.#buffers.get(name)!);
+    const read = (name: string) => this.#rt.read(this.#buffers.get(name)!);
     await syncModel(model, this.#plan, read, () => this.#unsynced);
     this.#unsynced = 0;
     const moments = await Promise.all(this.#plan.chunks.map((_, i) => read(`mv${i}`)));
@@ -308,7 +289,7 @@ export class GpuTrainer {
         `Cannot read GpuTrainer buffer: current value is unknown name "${name}"`,
       );
     }
-    return await readBuffer(this.#device, this.#buffers.get(id)!);
+    return await this.#rt.read(this.#buffers.get(id)!);
   }
 
   /** Diagnostics: the last step's gradient of every parameter, by seed key (tfjs layout). */
@@ -345,17 +326,8 @@ export class GpuTrainer {
     await this.step(images, masks);
     await this.flush();
     const dispatches = [...this.#plan.steps, ...this.#plan.optimizer];
-    const bound = [...this.#bound[0], ...this.#bound[1]];
     // The replay's results stay in the Next buffers: the trainer's state is unchanged.
-    const ms = await timeEach(
-      this.#device,
-      dispatches.map((d, i) => ({
-        label: d.label,
-        workgroups: d.workgroups,
-        pipeline: bound[i].pipeline,
-        group: bound[i].group,
-      })),
-    );
+    const ms = await this.#rt.time([...this.#bound[0], ...this.#bound[1]]);
     return dispatches.map((d, i) => ({
       label: d.label,
       workgroups: [...d.workgroups],
@@ -377,10 +349,7 @@ export class GpuTrainer {
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
-    for (const b of this.#buffers.values()) b.destroy();
-    for (const list of this.#bound) for (const b of list) b.uniform.destroy();
-    this.#readback.destroy();
-    if (this.#ownDevice) this.#device.destroy();
+    this.#rt.destroy();
   }
 }
 

@@ -6,10 +6,8 @@
  *
  * @module
  */
-import type { NetworkBlocks } from "../../net/state_dict.ts";
 import { standalone } from "../../kernels/wgsl_standalone.ts";
 import type { WgslCall } from "../../kernels/webgpu.ts";
-import { type AdamWStepScalars, momentsCall, paramCall } from "../../kernels/adamw/adamw_webgpu.ts";
 import { shareBuffers } from "./_trainer_share.ts";
 
 /** One trainable parameter as the planner needs it. */
@@ -20,21 +18,6 @@ export interface ParamInfo {
   shape: readonly number[];
   /** Optimizer group index. */
   group: number;
-}
-
-/** The standalone AdamW program of `n` values for one step's scalars. */
-function adamProgram(kind: "moments" | "param", n: number, s: AdamWStepScalars) {
-  const call = kind === "moments" ? momentsCall(n, s) : paramCall([n], s);
-  return standalone(call, kind === "moments" ? [[2 * n], [n]] : [[n], [2 * n]]);
-}
-
-/** Uniform bytes of an AdamW dispatch of `n` values for this step's scalars. */
-export function adamUniform(
-  kind: "moments" | "param",
-  n: number,
-  s: AdamWStepScalars,
-): ArrayBuffer {
-  return adamProgram(kind, n, s).uniform;
 }
 
 /** A range of a planned buffer, in float32 values. */
@@ -116,9 +99,8 @@ const ALIGN = 64;
 export const MAX_CHUNK = 8 * 2 ** 20;
 const up = (v: number, a: number) => Math.ceil(v / a) * a;
 
-/** Collects buffers and dispatches while the planner walks the network. */
+/** Collects buffers and dispatches while the planner lowers the traced graph. */
 export class TrainPlanBuilder {
-  readonly blocks: NetworkBlocks;
   readonly paramsLen: number;
   readonly #params = new Map<string, ParamSlot>();
   readonly #chunks: AdamChunk[] = [];
@@ -130,8 +112,7 @@ export class TrainPlanBuilder {
   #stateLen = 0;
   #zeros = 4;
 
-  constructor(params: readonly ParamInfo[], groups: number, blocks: NetworkBlocks) {
-    this.blocks = blocks;
+  constructor(params: readonly ParamInfo[], groups: number) {
     let off = 0;
     for (let g = 0; g < groups; g++) {
       // The fuse conv's bias last in its group and its weight first in the
@@ -262,22 +243,13 @@ export class TrainPlanBuilder {
     });
   }
 
-  /** The plan, with the AdamW dispatches per group. */
-  finish(): TrainPlan {
-    const optimizer: TrainDispatch[] = [];
-    const scalars = { beta1: 0.9, beta2: 0.999, decay: 1, stepSize: 0, bc2Sqrt: 1, eps: 1e-8 };
-    this.#chunks.forEach((c, i) => {
-      const mv = { buf: `mv${i}`, off: 0, len: 2 * c.len };
-      const next = { ...mv, buf: `mvNext${i}` };
-      const grads = { buf: "grads", off: c.off, len: c.len };
-      const params = { buf: "params", off: c.off, len: c.len };
-      this.buffer(mv.buf, mv.len);
-      this.buffer(next.buf, mv.len);
-      optimizer.push(this.#adam("moments", i, c.len, [next, mv, grads], scalars));
-      optimizer.push(
-        this.#adam("param", i, c.len, [{ ...params, buf: "paramsNext" }, params, next], scalars),
-      );
-    });
+  /** The AdamW chunks: ranges of one optimizer group each. */
+  get chunks(): readonly AdamChunk[] {
+    return this.#chunks;
+  }
+
+  /** The plan, with `optimizer`: the AdamW dispatches (`_train_op_adamw.ts`). */
+  finish(optimizer: TrainDispatch[]): TrainPlan {
     for (const id of ["params", "grads", "paramsNext"]) this.buffer(id, this.paramsLen);
     const stateLen = this.stateLen;
     for (const id of ["state", "stateNext", "bnStats"]) this.buffer(id, stateLen);
@@ -297,25 +269,6 @@ export class TrainPlanBuilder {
       steps,
       optimizer,
       named: this.named,
-    };
-  }
-
-  #adam(
-    kind: "moments" | "param",
-    chunk: number,
-    n: number,
-    bindings: Seg[],
-    s: AdamWStepScalars,
-  ): TrainDispatch {
-    const p = adamProgram(kind, n, s);
-    return {
-      code: p.code,
-      entry: "_start",
-      bindings,
-      uniform: p.uniform,
-      workgroups: p.workgroups,
-      label: `adamw.${kind}`,
-      adam: { chunk, kind, n },
     };
   }
 }

@@ -10,8 +10,7 @@
  */
 import { foldStateDict } from "../../model/fold_bn.ts";
 import type { U2Net } from "../../model/u2net.ts";
-import { buildBlocks } from "../../net/state_dict.ts";
-import type { RsuBlock } from "../../net/rsu.ts";
+import { type NetGraph, traceGraph } from "../../net/graph.ts";
 import type { StateDict } from "../../io/raw_tensor.ts";
 import { pbBytes, pbMessage, pbVarint } from "../../io/protobuf_write.ts";
 
@@ -93,10 +92,6 @@ class GraphBuilder {
     });
   }
 
-  convRelu(x: string, name: string, dilation: number): string {
-    return this.node("Relu", [this.conv(x, `${name}.conv`, dilation, 3)]);
-  }
-
   pool(x: string): string {
     return this.node("MaxPool", [x], { ceil_mode: 1, kernel_shape: [2, 2], strides: [2, 2] });
   }
@@ -109,23 +104,68 @@ class GraphBuilder {
     const sizes = this.node("Concat", [nc, hw], { axis: 0 });
     return this.node("Resize", [x, "", "", sizes], attrs);
   }
+}
 
-  rsu(block: RsuBlock, x: string): string {
-    const xIn = this.convRelu(x, block.convIn.name, 1);
-    const feats: string[] = [];
-    let h = xIn;
-    for (const s of block.encoders) {
-      h = this.convRelu(s.pool ? this.pool(h) : h, s.name, s.dilation);
-      feats.push(h);
-    }
-    h = feats.pop()!;
-    for (const s of block.decoders) {
-      const skip = feats.pop()!;
-      const deep = s.upsample ? this.resize(h, skip) : h;
-      h = this.convRelu(this.node("Concat", [deep, skip], { axis: 1 }), s.name, s.dilation);
-    }
-    return this.node("Add", [h, xIn]);
+/**
+ * Each node's resolution level (pools from the input): two maps of the same
+ * level have the same size for every input size, so a resize between them
+ * is the identity whatever size a dynamic export gets.
+ */
+function resolutionLevels(graph: NetGraph): number[] {
+  const level: number[] = [];
+  for (const n of graph.nodes) {
+    if (n.op === "input") level.push(0);
+    else if (n.op === "pool") level.push(level[n.inputs[0]] + 1);
+    else if (n.op === "resize") level.push(level[n.inputs[1]]);
+    else level.push(level[n.inputs[0]]);
   }
+  return level;
+}
+
+/**
+ * The folded graph's nodes as ONNX nodes (NCHW); sigmoid `k` is output
+ * `d${k}`, only `d0` unless `allSides`. Returns the output names.
+ */
+function lowerGraph(g: GraphBuilder, graph: NetGraph, allSides: boolean): string[] {
+  const names: string[] = [];
+  const outs: string[] = [];
+  const level = resolutionLevels(graph);
+  for (const n of graph.nodes) {
+    const xs = n.inputs.map((i) => names[i]);
+    switch (n.op) {
+      case "input":
+        names[n.id] = "input";
+        break;
+      case "conv":
+        names[n.id] = g.conv(xs[0], n.key!, n.dilation!, n.kernel!);
+        break;
+      case "relu":
+        names[n.id] = g.node("Relu", xs);
+        break;
+      case "add":
+        names[n.id] = g.node("Add", xs);
+        break;
+      case "pool":
+        names[n.id] = g.pool(xs[0]);
+        break;
+      case "resize": {
+        const same = level[n.inputs[0]] === level[n.inputs[1]];
+        names[n.id] = same ? xs[0] : g.resize(xs[0], xs[1]);
+        break;
+      }
+      case "concat":
+        names[n.id] = g.node("Concat", xs, { axis: 1 });
+        break;
+      case "sigmoid": {
+        const k = graph.probs.indexOf(n.id);
+        if (k === 0 || allSides) outs.push(names[n.id] = g.node("Sigmoid", xs, {}, `d${k}`));
+        break;
+      }
+      default:
+        throw new RangeError(`Cannot export ONNX: current graph has a "${n.op}" node`);
+    }
+  }
+  return outs;
 }
 
 /**
@@ -150,31 +190,7 @@ export async function exportOnnx(
   const raw = await model.stateDict();
   const sd = model.batchNorm ? foldStateDict(raw) : raw;
   const g = new GraphBuilder(sd);
-  const { encoders, decoders, sideChannels } = buildBlocks(model.config);
-  const enc: string[] = [];
-  let h = "input";
-  encoders.forEach((block, i) => {
-    h = g.rsu(block, h);
-    enc.push(h);
-    if (i !== encoders.length - 1) h = g.pool(h);
-  });
-  h = enc.pop()!;
-  const dec = [h];
-  for (const block of decoders) {
-    const skip = enc.pop()!;
-    h = g.rsu(block, g.node("Concat", [g.resize(h, skip), skip], { axis: 1 }));
-    dec.unshift(h);
-  }
-  const sides: string[] = [];
-  for (let k = 0; k < sideChannels.length; k++) {
-    const f = dec.pop()!;
-    const s = g.conv(f, `side_modules.${k}`, 1, 3);
-    // The last side conv (De1) already runs at input size.
-    sides.unshift(k === sideChannels.length - 1 ? s : g.resize(s, "input"));
-  }
-  const fused = g.conv(g.node("Concat", sides, { axis: 1 }), "out_conv", 1, 1);
-  const outs = [g.node("Sigmoid", [fused], {}, "d0")];
-  if (options.allSides) sides.forEach((s, i) => outs.push(g.node("Sigmoid", [s], {}, `d${i + 1}`)));
+  const outs = lowerGraph(g, traceGraph(model.config, { batchNorm: false }), !!options.allSides);
   const [hh, ww] = size ?? ["height", "width"];
   const batch = size ? 1 : "batch";
   const graph = pbMessage([

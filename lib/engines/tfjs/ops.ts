@@ -9,7 +9,7 @@
 import { tf } from "../../deps.ts";
 import { CONV_GRAD_KERNELS, ensureConvGradKernels } from "../../kernels/conv/conv_grad_webgpu.ts";
 import { conv2dWebgpu, convFits } from "../../kernels/conv/conv_webgpu.ts";
-import { onWebgpu, webgpuKernelSettings } from "../../kernels/webgpu.ts";
+import { currentTuning, onWebgpu } from "../../kernels/webgpu.ts";
 import { flipFilterWebgpu, resizeBilinearGradWebgpu } from "../../kernels/resize/resize_webgpu.ts";
 
 type SaveFn = (tensors: tf.Tensor[]) => void;
@@ -35,7 +35,7 @@ function convFilterGrad(
 ): tf.Tensor4D {
   const [kh, kw, ci, co] = kernel;
   const [b, h, w] = x.shape;
-  if (onWebgpu() && webgpuKernelSettings.convFilterGrad) {
+  if (onWebgpu() && currentTuning().convFilterGrad) {
     ensureConvGradKernels();
     const attrs = { kh, kw, dilation };
     return tf.engine().runKernel(CONV_GRAD_KERNELS.filterGrad, { x, dy }, attrs) as tf.Tensor4D;
@@ -65,7 +65,7 @@ function convFilterGrad(
  * kernel flipped in space and transposed in channels.
  */
 function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, dilation: number): tf.Tensor4D {
-  const flipped = onWebgpu() && webgpuKernelSettings.flipFilter
+  const flipped = onWebgpu() && currentTuning().flipFilter
     ? flipFilterWebgpu(w)
     : tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as tf.Tensor4D;
   return sameConv(dy, flipped, dilation);
@@ -73,7 +73,7 @@ function convInputGrad(dy: tf.Tensor4D, w: tf.Tensor4D, dilation: number): tf.Te
 
 /** Stride-1 "same" conv: our vec4 kernel on webgpu where it fits, else tf.conv2d. */
 function sameConv(x: tf.Tensor4D, w: tf.Tensor4D, dilation: number): tf.Tensor4D {
-  if (onWebgpu() && webgpuKernelSettings.conv && convFits(x.shape, w.shape)) {
+  if (onWebgpu() && currentTuning().conv && convFits(x.shape, w.shape)) {
     return conv2dWebgpu(x, w, dilation);
   }
   return tf.conv2d(x, w, 1, "same", "NHWC", dilation);
@@ -139,7 +139,7 @@ function transposeMatrix(m: Float32Array, rows: number, cols: number): tf.Tensor
  * products; on WebGPU as one gather kernel with the same weights.
  */
 function resizeBilinearBackward(dy: tf.Tensor4D, inH: number, inW: number): tf.Tensor4D {
-  if (onWebgpu() && webgpuKernelSettings.resizeGrad) return resizeBilinearGradWebgpu(dy, inH, inW);
+  if (onWebgpu() && currentTuning().resizeGrad) return resizeBilinearGradWebgpu(dy, inH, inW);
   const [b, oh, ow, c] = dy.shape;
   const ahT = transposeMatrix(bilinearMatrix(inH, oh), oh, inH); // [inH, oh]
   const awT = transposeMatrix(bilinearMatrix(inW, ow), ow, inW); // [inW, ow]

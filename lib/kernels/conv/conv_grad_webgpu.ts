@@ -19,7 +19,14 @@
  * @module
  */
 import type { tf } from "../../deps.ts";
-import { disposeInfos, i32, registerWebgpuKernels, runCall, type WgslCall } from "../webgpu.ts";
+import {
+  currentTuning,
+  disposeInfos,
+  i32,
+  registerWebgpuKernels,
+  runCall,
+  type WgslCall,
+} from "../webgpu.ts";
 import { filterGradCode, filterGradToOneCode, filterGradVec4Code } from "./_conv_grad_wgsl.ts";
 import { convTileN } from "./conv_wgsl.ts";
 import { scalarUnrolled } from "./scalar_tile_wgsl.ts";
@@ -27,35 +34,16 @@ import { scalarUnrolled } from "./scalar_tile_wgsl.ts";
 /** Kernel names. */
 export const CONV_GRAD_KERNELS = { filterGrad: "U2NetConvFilterGrad" } as const;
 
-/**
- * How the kernel runs: the K reduction split for about `targetWorkgroups`
- * workgroups in all, never fewer than `minChunk` pixels per split (tests
- * lower it); for channel counts in fours, `rows` dW rows per tile and
- * `unrolled` (see {@linkcode FilterGradShaderOptions}). Read when a kernel
- * is planned; benchmarks switch it. The defaults are the fastest measured on
- * an H200 (2026-11-27): unrolled (lite b16 step 465 -> 150 ms with the conv
- * unrolled too), a 2,048-workgroup target (1% faster than 1,024 on lite and
- * full), 64 rows (128: 10% slower).
- */
-export const convGradTuning: {
-  targetWorkgroups: number;
-  minChunk: number;
-  rows: 64 | 128;
-  unrolled: boolean;
-} = {
-  targetWorkgroups: 2048,
-  minChunk: 1024,
-  rows: 64,
-  unrolled: true,
-};
-
 const TK = 16; // pixels per shared-memory step (the shaders' 16)
 
 /** The split of K for tiles of `tm` rows: [splits, chunk] with chunk a multiple of TK. */
 export function splitK(m: number, n: number, k: number, tm = 64): [number, number] {
   const tiles = Math.ceil(m / tm) * Math.ceil(n / convTileN(n));
-  const maxSplits = Math.max(1, Math.ceil(k / convGradTuning.minChunk));
-  const want = Math.max(1, Math.min(maxSplits, Math.ceil(convGradTuning.targetWorkgroups / tiles)));
+  const maxSplits = Math.max(1, Math.ceil(k / currentTuning().gradMinChunk));
+  const want = Math.max(
+    1,
+    Math.min(maxSplits, Math.ceil(currentTuning().gradTargetWorkgroups / tiles)),
+  );
   const chunk = Math.ceil(k / want / TK) * TK;
   return [Math.ceil(k / chunk), chunk];
 }
@@ -96,9 +84,10 @@ export function filterGradCalls(
   const quads = c1 % 4 === 0 && x2Channels % 4 === 0 && co % 4 === 0;
   // One output channel from channels in fours (the side convs): a reduction per row quad.
   const toOne = co === 1 && c1 % 4 === 0 && !concat;
-  const { rows, unrolled } = quads ? convGradTuning : {
+  const t = currentTuning();
+  const { rows, unrolled } = quads ? { rows: t.gradRows, unrolled: t.gradUnrolled } : {
     rows: 64 as const,
-    unrolled: scalarUnrolled(convGradTuning.unrolled),
+    unrolled: scalarUnrolled(t.gradUnrolled),
   };
   const [splits, chunk] = splitK(m, co, k, rows);
   if (concat && !quads) {

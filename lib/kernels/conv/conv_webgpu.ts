@@ -9,9 +9,16 @@
  * @module
  */
 import { tf } from "../../deps.ts";
-import { convShaderVec4, convTileN, convTuning } from "./conv_wgsl.ts";
+import { convShaderVec4, convTileN } from "./conv_wgsl.ts";
 import { convToOneShader } from "./conv_one_wgsl.ts";
-import { i32, registerWebgpuKernels, runCall, runWgsl, type WgslCall } from "../webgpu.ts";
+import {
+  currentTuning,
+  i32,
+  registerWebgpuKernels,
+  runCall,
+  runWgsl,
+  type WgslCall,
+} from "../webgpu.ts";
 
 /** Kernel names: the GEMM conv, and the conv to or from one channel. */
 export const CONV_KERNEL = "U2NetConv2D";
@@ -110,7 +117,7 @@ function convKernel(
   const { dilation } = attrs as { dilation: number };
   const [n, h, wd, c] = x.shape;
   const [k, , , co] = w.shape;
-  const m = n * h * wd, tn = convTileN(co), unrolled = convTuning.unrolled;
+  const m = n * h * wd, tn = convTileN(co), unrolled = currentTuning().convUnrolled;
   return runWgsl(
     backend,
     {

@@ -13,17 +13,6 @@ export function convTileN(co: number): number {
 }
 
 /**
- * Conv tiling of the recorded training step (`GpuTrainer`) and of the tfjs
- * conv kernel: pixels per workgroup tile, 64 or 128 (see
- * {@linkcode convThreads} for the threads; the tfjs kernel keeps 64), and
- * the unrolled shader ({@linkcode ConvShaderOptions.unrolled}). Read when a
- * trainer or kernel is planned; benchmarks switch it. Unrolled is the
- * default since it measured 3-4x faster on an H200 (2026-11-27: lite b16
- * step 465 -> 150 ms with both shaders unrolled, conv alone 339 ms).
- */
-export const convTuning: { rows: 64 | 128; unrolled: boolean } = { rows: 64, unrolled: true };
-
-/**
  * The workgroup of a {@linkcode convShaderVec4} tile: rows per thread `rm`
  * (4, or more so that a workgroup stays within 256 threads) and threads
  * along y `wy`; the x size is `tn / 4`.

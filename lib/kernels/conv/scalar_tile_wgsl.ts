@@ -7,16 +7,15 @@
  * @module
  */
 
-/**
- * Whether the scalar conv and filter-gradient shaders (the RGB input layer:
- * `convShader`, `filterGradCode`) are unrolled where their caller asks for
- * unrolled shaders: an A/B knob for the benchmarks (`--tiling scalarlooped`).
- */
-export const scalarTuning: { unrolled: boolean } = { unrolled: true };
+import { currentTuning } from "../webgpu.ts";
 
-/** Whether a scalar shader is unrolled when its caller asks for `unrolled` ({@linkcode scalarTuning}). */
+/**
+ * Whether a scalar shader (the RGB input layer: `convShader`,
+ * `filterGradCode`) is unrolled when its caller asks for `unrolled`: also
+ * needs `scalarUnrolled` of the tuning in force (`--tiling scalarlooped`).
+ */
 export function scalarUnrolled(unrolled: boolean): boolean {
-  return unrolled && scalarTuning.unrolled;
+  return unrolled && currentTuning().scalarUnrolled;
 }
 
 /**

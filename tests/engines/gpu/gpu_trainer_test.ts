@@ -11,7 +11,7 @@ import { criterion } from "../../../lib/train/loss.ts";
 import { GpuTrainer } from "../../../lib/engines/gpu/gpu_trainer.ts";
 import { planTrainer } from "../../../lib/engines/gpu/trainer_plan.ts";
 import { MAX_CHUNK } from "../../../lib/engines/gpu/trainer_builder.ts";
-import { convGradTuning } from "../../../lib/kernels/conv/conv_grad_webgpu.ts";
+import { enterTuning } from "../../../lib/kernels/webgpu.ts";
 import { fixture, nchwToNhwc, useBackend, webgpuOrSkip } from "../../helpers.ts";
 import { assertNearReference } from "../../train/train_parity.ts";
 
@@ -188,8 +188,7 @@ Deno.test("GpuTrainer.gradients() agree across filter-gradient tilings when the 
     const base = await trainer();
     const loss = await base.step(images, masks);
     const want = await base.gradients();
-    const saved = { ...convGradTuning };
-    Object.assign(convGradTuning, { rows: 128, unrolled: false });
+    const restore = enterTuning({ gradRows: 128, gradUnrolled: false });
     try {
       const tiled = await trainer();
       assert.equal(await tiled.step(images, masks), loss);
@@ -200,7 +199,7 @@ Deno.test("GpuTrainer.gradients() agree across filter-gradient tilings when the 
         assert.ok(Math.sqrt(d / n) <= 1e-5, `${key}: relative difference ${Math.sqrt(d / n)}`);
       }
     } finally {
-      Object.assign(convGradTuning, saved);
+      restore();
     }
   });
 });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { tf } from "../../../lib/deps.ts";
 import { AdamW, type AdamWState } from "../../../lib/optim/adamw.ts";
-import { webgpuKernelSettings } from "../../../lib/kernels/webgpu.ts";
+import { withTuning } from "../../../lib/kernels/webgpu.ts";
 import { useBackend, webgpuOrSkip } from "../../helpers.ts";
 
 // webgpu cases: 200 and 3·3·4·5 = 180 are not multiples of the workgroup size
@@ -19,12 +19,14 @@ const gpuSetup = (): Run => {
   ], { lr: 3e-3 });
   return { vars: v, opt };
 };
-function gpuStep({ opt }: Run, s: number, fused = webgpuKernelSettings.adamw): void {
-  webgpuKernelSettings.adamw = fused;
+function gpuStep({ opt }: Run, s: number, fused = true): void {
   const g = SHAPES.map((sh, i) =>
     tf.randomNormal(sh, 0, 10 ** (i - 2), "float32", 100 + 10 * s + i)
   );
-  opt.applyGradients(Object.fromEntries(NAMES.map((n, i) => [n, g[i]])));
+  withTuning(
+    { adamw: fused },
+    () => opt.applyGradients(Object.fromEntries(NAMES.map((n, i) => [n, g[i]]))),
+  );
   tf.dispose(g);
 }
 const momentsOf = (st: AdamWState) =>
@@ -56,16 +58,14 @@ function assertNear(as: ArrayLike<number>[], bs: ArrayLike<number>[], tol: numbe
   }));
   assert.ok(worst <= tol, `${what}: max difference ${worst} of the largest magnitude`);
 }
-/** Runs `fn` on webgpu (skipped without an adapter), restoring the backend, setting and tensors. */
+/** Runs `fn` on webgpu (skipped without an adapter), restoring the backend and tensors. */
 async function withWebgpu(t: Deno.TestContext, fn: () => Promise<void>): Promise<void> {
-  const before = webgpuKernelSettings.adamw;
   if (!(await webgpuOrSkip(t))) return;
   const start = tf.memory().numTensors;
   try {
     await fn();
     assert.equal(tf.memory().numTensors, start);
   } finally {
-    webgpuKernelSettings.adamw = before;
     await useBackend("cpu");
   }
 }
@@ -102,8 +102,7 @@ Deno.test("AdamW.state() unpacks the fused webgpu moments when loadState() resum
       tf.tidy(() => v.assign(tf.tensor(now, v.shape)));
     }
     b.opt.loadState(structuredClone(saved));
-    webgpuKernelSettings.adamw = false;
-    c.opt.loadState(structuredClone(saved));
+    withTuning({ adamw: false }, () => c.opt.loadState(structuredClone(saved)));
     for (let s = 3; s < 5; s++) gpuStep(a, s, true), gpuStep(b, s), gpuStep(c, s, s === 3);
     const snapA = await snapshot(a, true);
     assert.deepEqual(await snapshot(b, true), snapA);

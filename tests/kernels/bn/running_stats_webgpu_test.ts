@@ -8,7 +8,7 @@ import { assert, assertEquals, assertThrows } from "../../assert.ts";
 import { tf } from "../../../lib/deps.ts";
 import { U2Net } from "../../../lib/model/u2net.ts";
 import { runningStatWebgpu } from "../../../lib/kernels/bn/running_stats_webgpu.ts";
-import { webgpuKernelSettings } from "../../../lib/kernels/webgpu.ts";
+import { withTuning } from "../../../lib/kernels/webgpu.ts";
 import { maxAbs, maxAbsDiff, webgpuOrSkip, withKernels } from "../../helpers.ts";
 
 // Two float32 roundings of the largest value: r·0.9 + s·0.1 rounds once more
@@ -17,13 +17,14 @@ const REL_TOL = 2.5e-7;
 
 /** Running buffers (`…running_mean`, `…running_var`) after two train-mode forwards. */
 async function runningStats(fused: boolean): Promise<Map<string, Float32Array>> {
-  const before = webgpuKernelSettings.runningStats;
-  webgpuKernelSettings.runningStats = fused;
   const model = U2Net.create("lite", { seed: 3 }).train();
   try {
     for (const seed of [1, 2]) {
       const x = tf.randomUniform([2, 32, 32, 3], -1, 1, "float32", seed) as tf.Tensor4D;
-      const { result, kernels } = await withKernels(() => model.forward(x));
+      const { result, kernels } = await withTuning(
+        { runningStats: fused },
+        () => withKernels(() => model.forward(x)),
+      );
       // the switch decides the path: our update kernel, or tf ops
       assertEquals(kernels.includes("U2NetRunningStat"), fused);
       tf.dispose([x, ...result]);
@@ -34,7 +35,6 @@ async function runningStats(fused: boolean): Promise<Map<string, Float32Array>> 
     }
     return out;
   } finally {
-    webgpuKernelSettings.runningStats = before;
     model.dispose();
   }
 }

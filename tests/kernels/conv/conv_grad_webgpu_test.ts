@@ -1,12 +1,8 @@
 import { assert, assertEquals } from "../../assert.ts";
 import { tf } from "../../../lib/deps.ts";
 import { conv2d } from "../../../lib/engines/tfjs/ops.ts";
-import {
-  convGradTuning,
-  filterGradCalls,
-  splitK,
-} from "../../../lib/kernels/conv/conv_grad_webgpu.ts";
-import { webgpuKernelSettings } from "../../../lib/kernels/webgpu.ts";
+import { filterGradCalls, splitK } from "../../../lib/kernels/conv/conv_grad_webgpu.ts";
+import { enterTuning, withTuning } from "../../../lib/kernels/webgpu.ts";
 import { conv2dWebgpu, convFits } from "../../../lib/kernels/conv/conv_webgpu.ts";
 import { webgpuOrSkip, withKernels } from "../../helpers.ts";
 
@@ -39,25 +35,23 @@ async function filterGrad(
   d: number,
   fused: boolean,
 ): Promise<Float32Array> {
-  webgpuKernelSettings.convFilterGrad = fused;
-  try {
-    const { result: g, kernels } = await withKernels(() =>
-      tf.grad((v: tf.Tensor) => tf.sum(tf.mul(conv2d(x, v as tf.Tensor4D, d), r)))(w)
-    );
-    // the switch decides the path: our GEMM kernel, or the per-tap products
-    assertEquals(kernels.includes("U2NetConvFilterGrad"), fused);
-    const v = await g.data() as Float32Array;
-    g.dispose();
-    return v;
-  } finally {
-    webgpuKernelSettings.convFilterGrad = true;
-  }
+  const { result: g, kernels } = await withTuning(
+    { convFilterGrad: fused },
+    () =>
+      withKernels(() =>
+        tf.grad((v: tf.Tensor) => tf.sum(tf.mul(conv2d(x, v as tf.Tensor4D, d), r)))(w)
+      ),
+  );
+  // the switch decides the path: our GEMM kernel, or the per-tap products
+  assertEquals(kernels.includes("U2NetConvFilterGrad"), fused);
+  const v = await g.data() as Float32Array;
+  g.dispose();
+  return v;
 }
 
 Deno.test("conv2d() filter gradient matches the per-tap products when fused on webgpu", async (t) => {
   if (!(await webgpuOrSkip(t))) return;
-  const saved = { ...convGradTuning };
-  convGradTuning.minChunk = 32; // force several splits at test sizes
+  const restore = enterTuning({ gradMinChunk: 32 }); // force several splits at test sizes
   const start = tf.memory().numTensors;
   try {
     // [x shape, output channels, dilation]: RGB input, one output channel (16 channels in),
@@ -93,9 +87,14 @@ Deno.test("conv2d() filter gradient matches the per-tap products when fused on w
         : [[64, false] as const];
       const quads = shape[3] % 4 === 0 && co % 4 === 0;
       for (const [rows, unrolled] of quads ? tilings : scalar) {
-        Object.assign(convGradTuning, { rows, unrolled });
-        const fused = await filterGrad(x, w, r, d, true);
-        const again = await filterGrad(x, w, r, d, true);
+        const fused = await withTuning(
+          { gradRows: rows, gradUnrolled: unrolled },
+          () => filterGrad(x, w, r, d, true),
+        );
+        const again = await withTuning(
+          { gradRows: rows, gradUnrolled: unrolled },
+          () => filterGrad(x, w, r, d, true),
+        );
         let diff = 0, scale = 0;
         for (let i = 0; i < taps.length; i++) {
           diff = Math.max(diff, Math.abs(fused[i] - taps[i]));
@@ -110,7 +109,7 @@ Deno.test("conv2d() filter gradient matches the per-tap products when fused on w
       tf.dispose([x, w, r]);
     }
   } finally {
-    Object.assign(convGradTuning, saved);
+    restore();
   }
   assertEquals(tf.memory().numTensors, start);
 });

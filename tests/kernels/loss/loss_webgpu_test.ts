@@ -6,7 +6,7 @@
  */
 import { assert, assertEquals } from "../../assert.ts";
 import { tf } from "../../../lib/deps.ts";
-import { webgpuKernelSettings } from "../../../lib/kernels/webgpu.ts";
+import { withTuning } from "../../../lib/kernels/webgpu.ts";
 import { criterion } from "../../../lib/train/loss.ts";
 import { maxAbs, maxAbsDiff, testdata, webgpuOrSkip, withKernels } from "../../helpers.ts";
 
@@ -25,26 +25,21 @@ async function lossAndGrads(
   target: tf.Tensor4D,
   fused: boolean,
 ): Promise<{ loss: number; grads: Float32Array[] }> {
-  const before = webgpuKernelSettings.criterion;
-  webgpuKernelSettings.criterion = fused;
+  const { result, kernels } = await withTuning(
+    { criterion: fused },
+    () => withKernels(() => tf.valueAndGrads((...xs: tf.Tensor[]) => criterion(xs, target))(maps)),
+  );
+  const { value, grads } = result;
+  // the switch decides the path: our BCE kernels, or the tf-op form
+  assert(kernels.includes("U2NetBceWithLogits") === fused, `fused ${fused}: ${kernels}`);
   try {
-    const { result, kernels } = await withKernels(() =>
-      tf.valueAndGrads((...xs: tf.Tensor[]) => criterion(xs, target))(maps)
-    );
-    const { value, grads } = result;
-    // the switch decides the path: our BCE kernels, or the tf-op form
-    assert(kernels.includes("U2NetBceWithLogits") === fused, `fused ${fused}: ${kernels}`);
-    try {
-      const loss = (await value.data())[0];
-      return {
-        loss,
-        grads: await Promise.all(grads.map((g) => g.data() as Promise<Float32Array>)),
-      };
-    } finally {
-      tf.dispose([value, ...grads]);
-    }
+    const loss = (await value.data())[0];
+    return {
+      loss,
+      grads: await Promise.all(grads.map((g) => g.data() as Promise<Float32Array>)),
+    };
   } finally {
-    webgpuKernelSettings.criterion = before;
+    tf.dispose([value, ...grads]);
   }
 }
 

@@ -2,7 +2,7 @@ import { assert, assertEquals } from "../../assert.ts";
 import { tf } from "../../../lib/deps.ts";
 import { conv2d, resizeBilinear } from "../../../lib/engines/tfjs/ops.ts";
 import { flipFilterWebgpu } from "../../../lib/kernels/resize/resize_webgpu.ts";
-import { webgpuKernelSettings } from "../../../lib/kernels/webgpu.ts";
+import { withTuning } from "../../../lib/kernels/webgpu.ts";
 import { maxAbs, maxAbsDiff, webgpuOrSkip, withKernels } from "../../helpers.ts";
 
 /** Gradient of Σ resizeBilinear(x)·gy with the WebGPU kernels on or off. */
@@ -12,19 +12,18 @@ async function gradient(
   gy: tf.Tensor,
   kernel: boolean,
 ): Promise<Float32Array> {
-  webgpuKernelSettings.resizeGrad = kernel;
-  try {
-    const { result: g, kernels } = await withKernels(() =>
-      tf.grad((a: tf.Tensor) => tf.sum(tf.mul(resizeBilinear(a as tf.Tensor4D, size), gy)))(x)
-    );
-    // the switch decides the path: our gather kernel, or the matrix products
-    assertEquals(kernels.includes("U2NetResizeBilinearGrad"), kernel);
-    const out = await g.data() as Float32Array;
-    g.dispose();
-    return out;
-  } finally {
-    webgpuKernelSettings.resizeGrad = true;
-  }
+  const { result: g, kernels } = await withTuning(
+    { resizeGrad: kernel },
+    () =>
+      withKernels(() =>
+        tf.grad((a: tf.Tensor) => tf.sum(tf.mul(resizeBilinear(a as tf.Tensor4D, size), gy)))(x)
+      ),
+  );
+  // the switch decides the path: our gather kernel, or the matrix products
+  assertEquals(kernels.includes("U2NetResizeBilinearGrad"), kernel);
+  const out = await g.data() as Float32Array;
+  g.dispose();
+  return out;
 }
 
 Deno.test("resizeBilinear() gradient matches the matrix path when on webgpu", async (t) => {
@@ -86,15 +85,13 @@ Deno.test("conv2d() input gradient is unchanged by the flip kernel when on webgp
   const w = tf.randomNormal([3, 3, 3, 4], 0, 1, "float32", 5) as tf.Tensor4D;
   const gy = tf.randomNormal([2, 6, 5, 4], 0, 1, "float32", 6);
   const inputGrad = async (kernel: boolean, d: number) => {
-    webgpuKernelSettings.flipFilter = kernel;
-    try {
-      const g = tf.grad((a: tf.Tensor) => tf.sum(tf.mul(conv2d(a as tf.Tensor4D, w, d), gy)))(x);
-      const out = await g.data();
-      g.dispose();
-      return out;
-    } finally {
-      webgpuKernelSettings.flipFilter = true;
-    }
+    const g = withTuning(
+      { flipFilter: kernel },
+      () => tf.grad((a: tf.Tensor) => tf.sum(tf.mul(conv2d(a as tf.Tensor4D, w, d), gy)))(x),
+    );
+    const out = await g.data();
+    g.dispose();
+    return out;
   };
   for (const d of [1, 2]) {
     assertEquals(await inputGrad(true, d), await inputGrad(false, d), `dilation ${d}`);

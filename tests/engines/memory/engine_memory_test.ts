@@ -1,15 +1,15 @@
 import assert from "node:assert/strict";
-import { tf } from "../../lib/deps.ts";
-import { U2Net } from "../../lib/model/u2net.ts";
-import { CpuEngine } from "../../lib/engines/cpu/cpu_engine.ts";
-import { GpuEngine } from "../../lib/engines/gpu/gpu_engine.ts";
-import { EngineRunner } from "../../lib/engines/engine_runner.ts";
+import { tf } from "../../../lib/deps.ts";
+import { U2Net } from "../../../lib/model/u2net.ts";
+import { CpuEngine } from "../../../lib/engines/cpu/cpu_engine.ts";
+import { GpuEngine } from "../../../lib/engines/gpu/gpu_engine.ts";
+import { createEngine } from "../../../lib/engines/create_engine.ts";
 import {
   DEFAULT_MAX_ENGINE_BYTES,
   EngineMemoryError,
   formatBytes,
-} from "../../lib/engines/engine_memory.ts";
-import { createPredictor } from "../../lib/predict/predictor.ts";
+} from "../../../lib/engines/memory/engine_memory.ts";
+import { createPredictor } from "../../../lib/predict/predictor.ts";
 
 await tf.setBackend("cpu");
 
@@ -42,12 +42,12 @@ Deno.test("CpuEngine.estimateBytes() is within a page of the memory of the engin
   }
 });
 
-Deno.test("EngineRunner.run() refuses a shape whose engine is over maxEngineBytes, building nothing", async () => {
+Deno.test("createEngine().run() refuses a shape whose engine is over maxEngineBytes, building nothing", async () => {
   const model = U2Net.create("lite");
   const square = CpuEngine.estimateBytes(model, { height: 32, width: 32 });
   const wide = CpuEngine.estimateBytes(model, { height: 32, width: 512 });
   const cap = Math.round((square + wide) / 2);
-  const runner = new EngineRunner(model, "cpu", { maxEngineBytes: cap, inputSize: 32 });
+  const runner = createEngine(model, { engine: "cpu", maxEngineBytes: cap, inputSize: 32 });
   try {
     const err = await runner.run(new Float32Array(32 * 512 * 3), [1, 32, 512]).then(
       () => null,
@@ -64,7 +64,7 @@ Deno.test("EngineRunner.run() refuses a shape whose engine is over maxEngineByte
     assert.equal(runner.size, 0);
     assert.throws(() => runner.checkSize(32, 512), EngineMemoryError);
     // the predictor's own square size is always allowed, even over the cap
-    const small = new EngineRunner(model, "cpu", { maxEngineBytes: 1000, inputSize: 32 });
+    const small = createEngine(model, { engine: "cpu", maxEngineBytes: 1000, inputSize: 32 });
     assert.equal((await small.run(new Float32Array(32 * 32 * 3), [1, 32, 32])).length, 1024);
     assert.throws(() => small.checkSize(32, 40), EngineMemoryError);
     small.dispose();
@@ -74,11 +74,11 @@ Deno.test("EngineRunner.run() refuses a shape whose engine is over maxEngineByte
   }
 });
 
-Deno.test("EngineRunner.run() drops the least recently used engines to stay under maxCacheBytes", async () => {
+Deno.test("createEngine().run() drops the least recently used engines to stay under maxCacheBytes", async () => {
   const model = U2Net.create("lite");
   const one = CpuEngine.estimateBytes(model, { height: 32, width: 64 });
   // room for two engines of these sizes, not three
-  const runner = new EngineRunner(model, "cpu", { maxCacheBytes: Math.round(2.5 * one) });
+  const runner = createEngine(model, { engine: "cpu", maxCacheBytes: Math.round(2.5 * one) });
   try {
     const widths = [64, 72, 64, 80, 88, 64, 96];
     for (const w of widths) {

@@ -1,26 +1,19 @@
 /**
- * The predictor's and evaluate()'s use of the engines: one engine per input
+ * The gpu and cpu engines of {@linkcode EngineShapes}: one engine per input
  * shape, sized before it is built (over `maxEngineBytes`: an
  * `EngineMemoryError`), built on first use and kept (the least recently used
  * dropped past {@linkcode ENGINE_CACHE_SIZE} engines or `maxCacheBytes`); the
  * recorded WebGPU engine on tfjs' device, or the CPU engine (our WebAssembly
- * kernels) elsewhere.
+ * kernels) elsewhere. Used through `createEngine` (`create_engine.ts`).
  *
  * @module
  */
-import { tf } from "../deps.ts";
-import { U2Net } from "../model/u2net.ts";
+import type { U2Net } from "../model/u2net.ts";
 import { GpuEngine } from "./gpu/gpu_engine.ts";
 import { CpuEngine } from "./cpu/cpu_engine.ts";
 import { CpuWeightCache } from "./cpu/cpu_weight_cache.ts";
-import { DEFAULT_MAX_ENGINE_CACHE_BYTES, EngineMemoryError } from "./engine_memory.ts";
+import { DEFAULT_MAX_ENGINE_CACHE_BYTES, EngineMemoryError } from "./memory/engine_memory.ts";
 import { tfjsDevice } from "../kernels/webgpu.ts";
-
-/** Which engine a predictor runs the network with. */
-export type PredictEngine = "auto" | "tfjs" | "gpu" | "cpu";
-
-/** The engine choices, for option parsing and help texts. */
-export const PREDICT_ENGINES: readonly PredictEngine[] = ["auto", "tfjs", "gpu", "cpu"];
 
 /** Engines kept per predictor (one per input shape). */
 export const ENGINE_CACHE_SIZE = 4;
@@ -31,38 +24,14 @@ export const ENGINE_CACHE_SIZE = 4;
  */
 export const CPU_ENGINE_CACHE_SIZE = 2;
 
-/**
- * The engine a predictor uses: `gpu` (a U2Net on the webgpu backend), `cpu`
- * (a U2Net, any backend: our WebAssembly kernels), `tfjs` (any model); `auto`
- * is gpu on the webgpu backend, else cpu for a U2Net, else tfjs.
- *
- * @throws {TypeError} For `gpu` or `cpu` when the model or the backend does not allow it.
- */
-export function resolveEngine(choice: PredictEngine, model: unknown): "gpu" | "cpu" | "tfjs" {
-  const u2net = model instanceof U2Net;
-  const gpu = u2net && tf.getBackend() === "webgpu";
-  if (choice === "gpu" && !gpu) {
-    throw new TypeError(
-      `Cannot use the gpu engine: current backend is ${tf.getBackend()}${
-        u2net ? "" : " and the model is not a U2Net"
-      }`,
-    );
-  }
-  if (choice === "cpu" && !u2net) {
-    throw new TypeError("Cannot use the cpu engine: current model is not a U2Net");
-  }
-  if (choice === "auto") return gpu ? "gpu" : u2net ? "cpu" : "tfjs";
-  return choice;
-}
-
 /** What the runner needs of an engine. */
 interface Engine {
   run(input: Float32Array): Promise<Float32Array>;
   dispose(): void;
 }
 
-/** Options of {@linkcode EngineRunner}. */
-export interface EngineRunnerOptions {
+/** Options of {@linkcode EngineShapes} (and of `createEngine`). */
+export interface EngineShapesOptions {
   /** Threads of the cpu engines. @default 1 */
   threads?: number;
   /**
@@ -96,7 +65,7 @@ interface Kept {
  * {@linkcode ENGINE_CACHE_SIZE} (cpu: {@linkcode CPU_ENGINE_CACHE_SIZE}) kept,
  * least recently used dropped first, each and all together bounded in bytes.
  */
-export class EngineRunner {
+export class EngineShapes {
   readonly #model: U2Net;
   readonly #kind: "gpu" | "cpu";
   readonly #threads: number;
@@ -112,7 +81,7 @@ export class EngineRunner {
    * Shares `model` (not owned); gpu engines use tfjs' WebGPU device, cpu
    * engines run on `threads` threads.
    */
-  constructor(model: U2Net, kind: "gpu" | "cpu" = "gpu", options: EngineRunnerOptions = {}) {
+  constructor(model: U2Net, kind: "gpu" | "cpu" = "gpu", options: EngineShapesOptions = {}) {
     this.#model = model;
     this.#kind = kind;
     this.#threads = options.threads ?? 1;
@@ -126,7 +95,7 @@ export class EngineRunner {
       ]]
     ) {
       if (!(v as number > 0)) {
-        throw new RangeError(`Cannot create EngineRunner: current ${what} is ${v}`);
+        throw new RangeError(`Cannot create an engine: current ${what} is ${v}`);
       }
     }
   }
@@ -167,7 +136,7 @@ export class EngineRunner {
   }
 
   /**
-   * Throws the `EngineMemoryError` that {@linkcode EngineRunner.run} would
+   * Throws the `EngineMemoryError` that {@linkcode EngineShapes.run} would
    * for this input size; returns the engine's estimated bytes otherwise.
    */
   checkSize(height: number, width: number, batch = 1): number {
