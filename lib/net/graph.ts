@@ -146,7 +146,7 @@ export function traceGraph(config: U2NetConfig, options: TraceOptions = {}): Net
     }
     return h;
   };
-  // walkRsu / walkStages, with the same op order.
+  // One RSU block (its encoder, then its decoder with skips and the residual), then the stages.
   const rsu = (block: RsuBlock, x: number, skip?: number): number => {
     const xIn = layer(block.convIn, x, skip);
     const feats: number[] = [];
