@@ -8,7 +8,7 @@
  *
  *   deno task bench:ort (read: the project, tfjs-wasm's and onnxruntime's npm folders;
  *     ffi: onnxruntime's addon) [--engines cpu,tfjs] [--cpu-engine JSON] [--backend wasm] [--models lite,full] [--size 320]
- *     [--batches 1] [--threads 1,2] [--runs 5] [--warmup 1] [--skip-ours]
+ *     [--batches 1] [--threads 1,2] [--runs 5] [--warmup 1] [--skip-ours] [--paired]
  *
  * The CPU engine runs at each `--threads` count (Web Workers), as onnxruntime
  * does; tfjs-wasm runs on one thread (its threaded build needs browser
@@ -48,6 +48,7 @@ export const ORT_BENCH_DEFAULTS = {
   threads: "1,2",
   runs: 5,
   warmup: 1,
+  paired: false,
 } as const;
 
 /** Runs the benchmark with command-line `args`; prints JSON lines. */
@@ -61,12 +62,16 @@ export async function main(args: string[]): Promise<void> {
       engines: { type: "string", default: d.engines },
       "cpu-engine": { type: "string", default: "{}" },
       "skip-ours": { type: "boolean", default: false },
+      paired: { type: "boolean", default: d.paired },
     },
   });
   if (values.help) {
     console.log(`ort_bench: our CPU inference vs onnxruntime-node (CPU) on the same weights
 --engines: cpu (our WebAssembly engine), tfjs (tfjs on --backend)
 --cpu-engine '{"maxWinograd4Weights":1e12}': CpuEngineOptions (JSON) for the cpu engine
+--paired: the cpu engine and onnxruntime alternate run by run at each thread count (at
+  least 3 warm-ups each first); prints each pair's ratio and their median, so that a slow
+  period of the machine hits both sides of a pair
 defaults: ${JSON.stringify(d)}; --skip-ours times only onnxruntime`);
     return;
   }
@@ -88,6 +93,19 @@ defaults: ${JSON.stringify(d)}; --skip-ours times only onnxruntime`);
         for (let i = 0; i < ours.length; i++) diff = Math.max(diff, Math.abs(ours[i] - out[i]));
         return diff;
       };
+      if (values.paired) {
+        for (const threads of numberList(values.threads, "threads")) {
+          await pairedRuns(model, onnx, x, nchw, {
+            workload,
+            threads,
+            runs: timing.runs,
+            warmup: Math.max(3, timing.warmup),
+            engineOptions: JSON.parse(values["cpu-engine"]) as CpuEngineOptions,
+          });
+        }
+        x.dispose();
+        continue;
+      }
       const engines = values["skip-ours"] ? [] : values.engines.split(",");
       // Our CPU engine at each thread count of --threads, like onnxruntime below.
       const runs: [string, number][] = engines.flatMap((engine): [string, number][] =>
@@ -176,6 +194,81 @@ defaults: ${JSON.stringify(d)}; --skip-ours times only onnxruntime`);
       x.dispose();
     }
     model.dispose();
+  }
+}
+
+/** What {@linkcode pairedRuns} needs besides the model and inputs. */
+interface PairedOptions {
+  workload: string;
+  threads: number;
+  runs: number;
+  warmup: number;
+  engineOptions: CpuEngineOptions;
+}
+
+/**
+ * Our CPU engine and onnxruntime at one thread count, alternating run by run
+ * after `warmup` runs each; emits one row with both medians, every pair's
+ * ratio (ours / theirs) and the median ratio.
+ */
+async function pairedRuns(
+  model: Awaited<ReturnType<typeof foldedModel>>,
+  onnx: Uint8Array,
+  x: tf.Tensor4D,
+  nchw: Float32Array,
+  o: PairedOptions,
+): Promise<void> {
+  const [batch, size] = [x.shape[0], x.shape[1]];
+  const engine = await CpuEngine.create(model, {
+    ...o.engineOptions,
+    height: size,
+    width: size,
+    threads: o.threads,
+  });
+  const session = await ort.InferenceSession.create(onnx, {
+    intraOpNumThreads: o.threads,
+    interOpNumThreads: 1,
+    executionMode: "sequential",
+    graphOptimizationLevel: "all",
+  });
+  const input = await x.data() as Float32Array;
+  const feed = { input: new ort.Tensor("float32", nchw, [batch, 3, size, size]) };
+  const time = async (fn: () => Promise<unknown>) => {
+    const t0 = performance.now();
+    await fn();
+    return performance.now() - t0;
+  };
+  const oursRun = () => engine.run(input);
+  const theirsRun = () => session.run(feed);
+  try {
+    for (let i = 0; i < o.warmup; i++) {
+      await oursRun();
+      await theirsRun();
+    }
+    const ours: number[] = [], theirs: number[] = [], ratios: number[] = [];
+    for (let i = 0; i < o.runs; i++) {
+      const a = await time(oursRun), b = await time(theirsRun);
+      ours.push(Number(a.toFixed(2)));
+      theirs.push(Number(b.toFixed(2)));
+      ratios.push(Number((a / b).toFixed(3)));
+    }
+    emit({
+      workload: o.workload,
+      backend: "cpu-engine vs ort-cpu (paired)",
+      adapter: "wasm-simd128",
+      threads: o.threads,
+      machine: machineName(),
+      median_ms: median(ours),
+      runs: ours,
+      ort_median_ms: median(theirs),
+      ort_runs: theirs,
+      ratio_median: median(ratios),
+      ratios,
+      ort_version: ort.env.versions.common,
+    });
+  } finally {
+    engine.dispose();
+    await session.release();
   }
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuilds ../_webp_wasm.ts from webp.c (needs clang and wasm-ld, Debian:
+# Rebuilds ../webp_wasm.ts from webp.c (needs clang and wasm-ld, Debian:
 # apt-get install clang lld).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -17,5 +17,5 @@ clang --target=wasm32 -O3 -nostdlib -Wall -Wextra -Wno-unused-parameter \
   echo "/** SHA-256 of webp.c when the module was built. */"
   echo "export const WEBP_SOURCE_SHA256 ="
   echo "  \"$(sha256sum webp.c | cut -d' ' -f1)\";"
-} > ../_webp_wasm.ts
+} > ../webp_wasm.ts
 rm -r "$tmp"

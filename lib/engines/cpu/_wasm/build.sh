@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Rebuilds ../_cpu_engine_wasm.ts from cpu_engine.c (needs clang and wasm-ld,
+# Rebuilds ../cpu_engine_wasm.ts from cpu_engine.c (needs clang and wasm-ld,
 # Debian: apt-get install clang lld).
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -17,5 +17,5 @@ clang --target=wasm32 -O3 -msimd128 -matomics -mbulk-memory -mmutable-globals -n
   echo "/** SHA-256 of cpu_engine.c when the module was built. */"
   echo "export const CPU_ENGINE_SOURCE_SHA256 ="
   echo "  \"$(sha256sum cpu_engine.c | cut -d' ' -f1)\";"
-} > ../_cpu_engine_wasm.ts
+} > ../cpu_engine_wasm.ts
 rm -r "$tmp"
