@@ -4,8 +4,9 @@
  * the predictor, evaluate() and the CLI all go through it. `auto` means one
  * thing, defined here ({@linkcode resolveEngineChoice}): the recorded WebGPU
  * engine (`gpu`) on the webgpu backend, else our WebAssembly engine (`cpu`)
- * for a U2Net, else tfjs ops. Training has no cpu engine: its `auto` is the
- * same rule with `cpu` left out (gpu on webgpu, else tfjs).
+ * for a U2Net, else tfjs ops. Training follows the same rule: the recorded
+ * WebGPU step (`GpuTrainer`) on webgpu, else our WebAssembly step
+ * (`CpuTrainer`).
  *
  * gpu and cpu engines are built per input shape, sized before they are built
  * (over `maxEngineBytes`: an `EngineMemoryError`) and kept (the least
@@ -63,21 +64,21 @@ export interface EngineChoiceContext {
   backend?: string;
   /** Whether the network is a U2Net (gpu and cpu engines need one). @default true */
   u2net?: boolean;
-  /** Training: there is no cpu engine (auto: gpu on webgpu, else tfjs). @default false */
+  /** Training (the recorded steps: `GpuTrainer`, `CpuTrainer`). @default false */
   training?: boolean;
 }
 
 /**
  * The engine a choice means: `gpu` (a U2Net on the webgpu backend), `cpu` (a
- * U2Net, any backend; not for training), `tfjs` (any model); `auto` is gpu
- * on the webgpu backend, else cpu for a U2Net (inference), else tfjs.
+ * U2Net, any backend), `tfjs` (any model); `auto` is gpu on the webgpu
+ * backend, else cpu for a U2Net, else tfjs. The same for training.
  *
  * @throws {TypeError} For `gpu` or `cpu` when the model or backend does not allow it.
  * @example
  * ```ts
  * import { resolveEngineChoice } from "./create_engine.ts";
  * resolveEngineChoice("auto", { backend: "wasm" }); // "cpu"
- * resolveEngineChoice("auto", { backend: "wasm", training: true }); // "tfjs"
+ * resolveEngineChoice("auto", { backend: "wasm", training: true }); // "cpu"
  * ```
  */
 export function resolveEngineChoice(
@@ -86,7 +87,6 @@ export function resolveEngineChoice(
 ): EngineName {
   const backend = context.backend ?? tf.getBackend();
   const u2net = context.u2net ?? true;
-  const training = context.training ?? false;
   if (!ENGINE_CHOICES.includes(choice)) {
     throw new TypeError(
       `Cannot choose an engine: current value is "${choice}", expected ${ENGINE_CHOICES.join("|")}`,
@@ -100,13 +100,10 @@ export function resolveEngineChoice(
       }`,
     );
   }
-  if (choice === "cpu" && training) {
-    throw new TypeError("Cannot train on the cpu engine: current engine has no training step");
-  }
   if (choice === "cpu" && !u2net) {
     throw new TypeError("Cannot use the cpu engine: current model is not a U2Net");
   }
-  if (choice === "auto") return gpu ? "gpu" : u2net && !training ? "cpu" : "tfjs";
+  if (choice === "auto") return gpu ? "gpu" : u2net ? "cpu" : "tfjs";
   return choice;
 }
 

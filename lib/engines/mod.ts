@@ -2,9 +2,10 @@
  * The engines that run a network, and the factory that picks one:
  * {@linkcode createEngine} returns an engine that names itself (`gpu`: our
  * recorded WGSL engine on WebGPU, `cpu`: our WebAssembly engine, `tfjs`: tfjs
- * ops). The engines themselves (`GpuEngine`, `CpuEngine`, the WGSL
- * `GpuTrainer`), their memory limits, the kernel tuning, and the ONNX
- * export are here for callers that want one directly.
+ * ops). The engines themselves (`GpuEngine`, `CpuEngine`, the training
+ * steps `GpuTrainer` (WGSL) and `CpuTrainer` (WebAssembly SIMD)), their
+ * memory limits, the kernel tuning, and the ONNX export are here for callers
+ * that want one directly.
  *
  * @example
  * ```ts
@@ -33,4 +34,9 @@ export {
 } from "./gpu/gpu_trainer.ts";
 export { CpuEngine, type CpuEngineOptions, DEFAULT_CPU_ENGINE_OPTIONS } from "./cpu/cpu_engine.ts";
 export { CpuWeightCache } from "./cpu/cpu_weight_cache.ts";
+export {
+  CpuTrainer,
+  type CpuTrainerOptions,
+  DEFAULT_CPU_TRAINER_OPTIONS,
+} from "./cpu/cpu_trainer.ts";
 export { exportOnnx, type OnnxExportOptions } from "./onnx/onnx_export.ts";

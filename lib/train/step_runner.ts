@@ -1,8 +1,10 @@
 /**
- * Picks the engine of each training step: the recorded {@linkcode GpuTrainer}
- * on WebGPU, one per batch shape (a batch of another shape, e.g. a short last
- * batch, gets its own recorded plan, kept for the next epoch: the state moves
- * between them with a sync and a reload), or tfjs' {@linkcode trainStep}.
+ * Picks the engine of each training step: a recorded step planned from the
+ * network graph — {@linkcode GpuTrainer} on WebGPU, {@linkcode CpuTrainer}
+ * (our WebAssembly kernels) elsewhere — one per batch shape (a batch of
+ * another shape, e.g. a short last batch, gets its own plan, kept for the
+ * next epoch: the state moves between them with a sync and a reload), or
+ * tfjs' {@linkcode trainStep}.
  * Keeps the model and optimizer in step with the GPU copy when asked
  * ({@linkcode StepRunner.sync}).
  *
@@ -12,13 +14,15 @@ import { tf } from "../deps.ts";
 import { resolveEngineChoice } from "../engines/create_engine.ts";
 import type { Batch } from "../data/loader.ts";
 import { GpuTrainer } from "../engines/gpu/gpu_trainer.ts";
+import { CpuTrainer } from "../engines/cpu/cpu_trainer.ts";
 import { type Trainer, trainStep, type TrainStepOptions } from "./train_step.ts";
 
 /**
- * Engines of a training step: `auto` is `gpu` on the webgpu backend, else
- * `tfjs` (`resolveEngineChoice(…, { training: true })`).
+ * Engines of a training step: `gpu` (GpuTrainer, the webgpu backend), `cpu`
+ * (CpuTrainer, any backend), `tfjs` (tfjs ops and autodiff); `auto` is gpu
+ * on the webgpu backend, else cpu (`resolveEngineChoice(…, { training: true })`).
  */
-export const TRAIN_ENGINES = ["auto", "gpu", "tfjs"] as const;
+export const TRAIN_ENGINES = ["auto", "gpu", "cpu", "tfjs"] as const;
 /** One of {@linkcode TRAIN_ENGINES}. */
 export type TrainEngine = typeof TRAIN_ENGINES[number];
 
@@ -26,6 +30,14 @@ export type TrainEngine = typeof TRAIN_ENGINES[number];
 export interface StepRunnerOptions {
   /** Receives a note when `auto` falls back to tfjs (the batch does not fit the recorded step). */
   onLog?: (line: string) => void;
+}
+
+/** A recorded training step of one batch shape (GpuTrainer or CpuTrainer). */
+interface RecordedStep {
+  step(images: Float32Array, masks: Float32Array, where?: TrainStepOptions): Promise<number>;
+  sync(): Promise<void>;
+  reload(): Promise<void>;
+  dispose(): void;
 }
 
 /** Recorded training steps kept at once (the batch shape and a short last batch's). */
@@ -58,7 +70,7 @@ export class StepRunner {
   readonly #trainer: Trainer;
   readonly #engine: TrainEngine;
   /** Recorded steps by batch shape, least recently used first. */
-  readonly #gpus = new Map<string, GpuTrainer>();
+  readonly #gpus = new Map<string, RecordedStep>();
   /** The shape whose recorded step holds the newest state (host copy stale until synced). */
   #live = "";
   #dirty = false;
@@ -77,9 +89,9 @@ export class StepRunner {
   }
 
   /** The engine the next step of the last batch shape runs on. */
-  get active(): "gpu" | "tfjs" {
-    const engine = resolveEngineChoice(this.#engine, { training: true }) as "gpu" | "tfjs";
-    if (this.#engine === "auto" && engine === "gpu" && this.#tooLarge.has(this.#last)) {
+  get active(): "gpu" | "cpu" | "tfjs" {
+    const engine = resolveEngineChoice(this.#engine, { training: true });
+    if (this.#engine === "auto" && engine !== "tfjs" && this.#tooLarge.has(this.#last)) {
       return "tfjs";
     }
     return engine;
@@ -90,13 +102,8 @@ export class StepRunner {
     const shape = `${batch.size}x${batch.height}x${batch.width}`;
     this.#last = shape;
     const engine = resolveEngineChoice(this.#engine, { training: true });
-    if (engine === "gpu" && !this.#tooLarge.has(shape)) {
-      if (tf.getBackend() !== "webgpu") {
-        throw new TypeError(
-          `Cannot train on the gpu engine: current backend is ${tf.getBackend()}`,
-        );
-      }
-      const gpu = await this.#gpuFor(batch, shape);
+    if (engine !== "tfjs" && !this.#tooLarge.has(shape)) {
+      const gpu = await this.#recordedFor(engine, batch, shape);
       if (gpu) {
         this.#dirty = true; // the running statistics change even when the step throws
         return await gpu.step(batch.images, batch.masks, where);
@@ -115,7 +122,11 @@ export class StepRunner {
   }
 
   /** The recorded step of `shape` holding the newest state (undefined: auto falls back). */
-  async #gpuFor(batch: Batch, shape: string): Promise<GpuTrainer | undefined> {
+  async #recordedFor(
+    engine: "gpu" | "cpu",
+    batch: Batch,
+    shape: string,
+  ): Promise<RecordedStep | undefined> {
     let gpu = this.#gpus.get(shape);
     if (gpu && this.#live === shape) return gpu;
     await this.sync(); // the host copy now holds the newest state
@@ -124,11 +135,10 @@ export class StepRunner {
       await gpu.reload();
     } else {
       try {
-        gpu = await GpuTrainer.create(this.#trainer, {
-          batch: batch.size,
-          height: batch.height,
-          width: batch.width,
-        });
+        const size = { batch: batch.size, height: batch.height, width: batch.width };
+        gpu = engine === "gpu"
+          ? await GpuTrainer.create(this.#trainer, size)
+          : await CpuTrainer.create(this.#trainer, size);
       } catch (e) {
         // auto: a batch past the device's limits trains on tfjs instead
         if (this.#engine !== "auto" || !(e instanceof RangeError)) throw e;

@@ -105,7 +105,7 @@ export function train(
 }
 
 /** The steps' engine and, when it differs, evaluation's (the same choice, for inference). */
-function engineLine(step: "gpu" | "tfjs", choice: TrainEngine): string {
+function engineLine(step: "gpu" | "cpu" | "tfjs", choice: TrainEngine): string {
   const backend = tf.getBackend();
   const steps = describeEngine(step, backend);
   const evaluation = describeEngine(resolveEngineChoice(choice, { backend }), backend);

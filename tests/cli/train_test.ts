@@ -56,8 +56,8 @@ Deno.test({
       "--synthetic-eval=2",
     ]);
     assert.equal(r.code, 0, r.err);
-    // one line on stderr: tfjs steps on the cpu backend, evaluation on the cpu engine
-    assert.equal(r.err, "engine: tfjs (cpu); eval: cpu (cpu, 1 thread)\n");
+    // one line on stderr: our WebAssembly training step and evaluation on the cpu engine
+    assert.equal(r.err, "engine: cpu (cpu, 1 thread)\n");
     const lines = r.out.trim().split("\n");
     assert.equal(lines[0], "backend: cpu");
     assert.ok(

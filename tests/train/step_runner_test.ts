@@ -6,6 +6,7 @@ import { AdamW } from "../../lib/optim/adamw.ts";
 import { getParamsGroups } from "../../lib/optim/params_groups.ts";
 import { StepRunner, type TrainEngine } from "../../lib/train/step_runner.ts";
 import { GpuTrainer } from "../../lib/engines/gpu/gpu_trainer.ts";
+import { CpuTrainer } from "../../lib/engines/cpu/cpu_trainer.ts";
 import { useBackend, webgpuOrSkip } from "../helpers.ts";
 
 function batchOf(size: number, side: number, seed: number): Batch {
@@ -23,16 +24,20 @@ function batchOf(size: number, side: number, seed: number): Batch {
   };
 }
 
-Deno.test("StepRunner runs tfjs steps when auto on cpu, and rejects unknown engines", async () => {
+Deno.test("StepRunner runs the cpu engine's steps when auto on cpu, tfjs when asked, and rejects unknown engines", async () => {
   await useBackend("cpu");
   const model = U2Net.create("lite", { seed: 2 });
   const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });
   try {
     const runner = new StepRunner({ model, optimizer });
-    assert.equal(runner.active, "tfjs");
+    assert.equal(runner.active, "cpu");
     assert.ok(Number.isFinite(await runner.step(batchOf(1, 16, 1))));
     await runner.sync();
     runner.dispose();
+    const tfjs = new StepRunner({ model, optimizer }, "tfjs");
+    assert.equal(tfjs.active, "tfjs");
+    assert.ok(Number.isFinite(await tfjs.step(batchOf(1, 16, 1))));
+    tfjs.dispose();
     assert.throws(
       () => new StepRunner({ model, optimizer }, "fast" as TrainEngine),
       /current engine is fast/,
@@ -55,43 +60,46 @@ Deno.test("StepRunner runs tfjs steps when auto on cpu, and rejects unknown engi
  * GpuTrainer each time (every kernel is deterministic), so reload() uploads
  * all that create() does and sync() hands back all of the state.
  */
-Deno.test("StepRunner.step() gives a batch of another shape its own recorded plan and hands the state over exactly", async (t) => {
-  if (!(await webgpuOrSkip(t))) return;
-  const start = tf.memory().numTensors;
-  const make = () => {
-    const model = U2Net.create("lite", { seed: 5 });
-    const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });
-    return { model, optimizer };
-  };
-  const a = make(), c = make();
-  const runner = new StepRunner(a, "gpu");
-  try {
-    const batches = [batchOf(2, 32, 1), batchOf(1, 32, 2), batchOf(2, 32, 3), batchOf(1, 32, 4)];
-    const ours: number[] = [];
-    for (const batch of batches) ours.push(await runner.step(batch));
-    await runner.sync();
-    // By hand.
-    const theirs: number[] = [];
-    for (const batch of batches) {
-      const gt = await GpuTrainer.create(c, { batch: batch.size, height: 32, width: 32 });
-      theirs.push(await gt.step(batch.images, batch.masks));
-      await gt.sync();
-      gt.dispose();
+for (const engine of ["gpu", "cpu"] as const) {
+  Deno.test(`StepRunner.step() gives a batch of another shape its own recorded plan and hands the state over exactly on the ${engine} engine`, async (t) => {
+    if (engine === "gpu" ? !(await webgpuOrSkip(t)) : (await useBackend("cpu"), false)) return;
+    const Recorded = engine === "gpu" ? GpuTrainer : CpuTrainer;
+    const start = tf.memory().numTensors;
+    const make = () => {
+      const model = U2Net.create("lite", { seed: 5 });
+      const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });
+      return { model, optimizer };
+    };
+    const a = make(), c = make();
+    const runner = new StepRunner(a, engine);
+    try {
+      const batches = [batchOf(2, 32, 1), batchOf(1, 32, 2), batchOf(2, 32, 3), batchOf(1, 32, 4)];
+      const ours: number[] = [];
+      for (const batch of batches) ours.push(await runner.step(batch));
+      await runner.sync();
+      // By hand.
+      const theirs: number[] = [];
+      for (const batch of batches) {
+        const gt = await Recorded.create(c, { batch: batch.size, height: 32, width: 32 });
+        theirs.push(await gt.step(batch.images, batch.masks));
+        await gt.sync();
+        gt.dispose();
+      }
+      assert.deepEqual(ours, theirs);
+      const [sa, sc] = [await a.model.stateDict(), await c.model.stateDict()];
+      for (const [key, v] of sa) assert.deepEqual(v.data, sc.get(key)!.data, key);
+      assert.equal(sa.get("encode_modules.0.conv_in.bn.num_batches_tracked")!.data[0], 4n);
+      const [oa, oc] = [await a.optimizer.state(), await c.optimizer.state()];
+      assert.deepEqual(oa, oc);
+      assert.ok(Object.values(oa.params).every((p) => p.step === 4));
+    } finally {
+      runner.dispose();
+      for (const x of [a, c]) {
+        x.optimizer.dispose();
+        x.model.dispose();
+      }
     }
-    assert.deepEqual(ours, theirs);
-    const [sa, sc] = [await a.model.stateDict(), await c.model.stateDict()];
-    for (const [key, v] of sa) assert.deepEqual(v.data, sc.get(key)!.data, key);
-    assert.equal(sa.get("encode_modules.0.conv_in.bn.num_batches_tracked")!.data[0], 4n);
-    const [oa, oc] = [await a.optimizer.state(), await c.optimizer.state()];
-    assert.deepEqual(oa, oc);
-    assert.ok(Object.values(oa.params).every((p) => p.step === 4));
-  } finally {
-    runner.dispose();
-    for (const x of [a, c]) {
-      x.optimizer.dispose();
-      x.model.dispose();
-    }
-  }
-  assert.equal(tf.memory().numTensors, start);
-  await useBackend("cpu");
-});
+    assert.equal(tf.memory().numTensors, start);
+    await useBackend("cpu");
+  });
+}
