@@ -22,6 +22,7 @@ import { createLrScheduler } from "../lib/optim/lr_scheduler.ts";
 import { getParamsGroups } from "../lib/optim/params_groups.ts";
 import { trainStep } from "../lib/train/train_step.ts";
 import { GpuTrainer } from "../lib/engines/gpu/gpu_trainer.ts";
+import { CpuTrainer } from "../lib/engines/cpu/cpu_trainer.ts";
 import {
   applyTiling,
   applyWebgpuKnobs,
@@ -60,8 +61,11 @@ export interface TrainBenchOptions extends TimeRunsOptions {
   size: number;
   /** Batch size. */
   batch: number;
-  /** `tfjs`: trainStep on the active backend; `gpu`: the recorded GpuTrainer (WebGPU). */
-  engine?: "tfjs" | "gpu";
+  /**
+   * `tfjs`: trainStep on the active backend; `gpu`: the recorded GpuTrainer
+   * (WebGPU); `cpu`: CpuTrainer (our WebAssembly SIMD kernels, one thread).
+   */
+  engine?: "tfjs" | "gpu" | "cpu";
 }
 
 /** Times warm training steps of a fresh network; returns ms per step and the last loss. */
@@ -88,6 +92,25 @@ export async function benchTrainStep(
   const probeVar = model.namedParameters().at(-1)![1];
   let loss = NaN;
   let dispatches: number | null = null;
+  if (options.engine === "cpu") {
+    const trainer = await CpuTrainer.create({ model, optimizer, scheduler }, {
+      batch,
+      height: size,
+      width: size,
+    });
+    try {
+      const [x, y] = [await images.data() as Float32Array, await masks.data() as Float32Array];
+      const times = await timeRuns(async () => {
+        loss = await trainer.step(x, y);
+      }, options);
+      return { times, loss, dispatches: null };
+    } finally {
+      trainer.dispose();
+      tf.dispose([images, masks]);
+      optimizer.dispose();
+      model.dispose();
+    }
+  }
   if (options.engine === "gpu") {
     const trainer = await GpuTrainer.create({ model, optimizer, scheduler }, {
       batch,
@@ -152,6 +175,7 @@ export async function main(args: string[]): Promise<void> {
     console.log(`train_bench: one training step (trainStep + AdamW + lr scheduler)
 defaults: ${JSON.stringify(d)}; --progress prints every step (warm-ups too) on stderr
 --engine gpu: the recorded GpuTrainer (whole step planned once; WebGPU only)
+--engine cpu: CpuTrainer (the step planned once over our WebAssembly SIMD kernels, one thread)
 ${WEBGPU_KNOBS_HELP}
 ${TILING_HELP}`);
     return;
@@ -160,7 +184,7 @@ ${TILING_HELP}`);
   const knobs = applyWebgpuKnobs(values);
   const tiling = applyTiling(values.tiling);
   const size = Number(values.size);
-  const engine = values.engine === "gpu" ? "gpu" : "tfjs";
+  const engine = values.engine === "gpu" ? "gpu" : values.engine === "cpu" ? "cpu" : "tfjs";
   if (values.engine !== engine) {
     throw new RangeError(`Cannot run train_bench: current --engine is ${values.engine}`);
   }
