@@ -11,6 +11,16 @@ import { wasmReadable } from "../lib/predict/inference_backend.ts";
 import type { DecodedImage } from "../lib/data/image_io.ts";
 import type { ProbabilityMap } from "../lib/predict/predictor.ts";
 import { assert, assertEquals } from "./assert.ts";
+import { configFromWidths, U2NET_LITE, type U2NetConfig } from "../lib/net/config.ts";
+
+/** Lite with every width halved: a custom-width U2-Net (as silueta may be to full). */
+export const HALF_LITE: U2NetConfig = configFromWidths(
+  [...U2NET_LITE.encoder, ...U2NET_LITE.decoder].map((s, i) => ({
+    inCh: i === 0 ? 3 : s.inCh / 2,
+    midCh: s.midCh / 2,
+    outCh: s.outCh / 2,
+  })),
+);
 
 const cache = new Map<string, StateDict>();
 

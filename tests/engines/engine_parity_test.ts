@@ -113,7 +113,9 @@ for (const c of ENGINES) {
     }
   });
 
-  for (const variant of ["lite", "full"] as const) {
+  // tfjs on the cpu backend is the reference of this case (its own parity is eval_wz's, above).
+  const isReference = c.engine === "tfjs" && c.backend === "cpu";
+  for (const variant of isReference ? [] : ["lite", "full"] as const) {
     const shape = ODD_SHAPES[variant];
     Deno.test(
       `${c.engine} engine matches the tfjs cpu predict() for ${variant} at ${shape.join("x")} ${

@@ -10,16 +10,9 @@
 import { pbBytes, pbFloat, pbMessage, pbVarint } from "../../lib/io/protobuf_write.ts";
 import type { OnnxAttribute, OnnxModel, OnnxNode } from "../../lib/io/onnx.ts";
 import type { RawTensor, StateDict } from "../../lib/io/raw_tensor.ts";
-import { configFromWidths, U2NET_LITE, type U2NetConfig } from "../../lib/net/config.ts";
 
-/** Lite with every width halved: a custom-width U2-Net (as silueta may be to full). */
-export const HALF_LITE: U2NetConfig = configFromWidths(
-  [...U2NET_LITE.encoder, ...U2NET_LITE.decoder].map((s, i) => ({
-    inCh: i === 0 ? 3 : s.inCh / 2,
-    midCh: s.midCh / 2,
-    outCh: s.outCh / 2,
-  })),
-);
+import { HALF_LITE } from "../helpers.ts";
+export { HALF_LITE };
 
 const DTYPE: Record<string, number> = {
   F32: 1,

@@ -2,11 +2,12 @@
  * The plain-JS reference {@linkcode TrainKernels}: straightforward loops over
  * Float32Array, clarity first. Every sum accumulates in JS doubles (float64)
  * and is rounded to float32 once, when stored; the bilinear weights are
- * computed in float32 as `bilinearMatrix` (`lib/engines/tfjs/ops.ts`) does.
+ * `bilinearTaps` (`lib/net/bilinear_taps.ts`), as the tfjs reference's.
  *
  * @module
  */
 import type { ConvShape, TrainKernels } from "./train_kernels.ts";
+import { bilinearTaps } from "../../net/bilinear_taps.ts";
 
 /** The inputs `a ‖ b` as `[array, first channel, channels]` parts. */
 function parts(a: Float32Array, b: Float32Array | null, s: ConvShape) {
@@ -39,23 +40,10 @@ function forTaps(s: ConvShape, fn: (q: number, p: number, tap: number) => void):
   }
 }
 
-/** Per output index of a 1-D bilinear resize: `[i0, i1, l0, l1]` (PyTorch, half-pixel). */
-function taps1d(inSize: number, outSize: number): [number, number, number, number][] {
-  const f = Math.fround, scale = f(inSize / outSize);
-  const out: [number, number, number, number][] = [];
-  for (let o = 0; o < outSize; o++) {
-    const src = Math.max(f(f(scale * f(o + 0.5)) - 0.5), 0);
-    const i0 = Math.min(Math.floor(src), inSize - 1);
-    const l1 = f(src - i0);
-    out.push([i0, i0 < inSize - 1 ? i0 + 1 : i0, f(1 - l1), l1]);
-  }
-  return out;
-}
-
-/** Per input index: the `[output index, weight]` pairs that read it (the adjoint of `taps1d`). */
+/** Per input index: the `[output index, weight]` pairs that read it (the adjoint of `bilinearTaps`). */
 function adjoint1d(inSize: number, outSize: number): [number, number][][] {
   const out: [number, number][][] = Array.from({ length: inSize }, () => []);
-  taps1d(inSize, outSize).forEach(([i0, i1, l0, l1], o) => {
+  bilinearTaps(inSize, outSize).forEach(([i0, i1, l0, l1], o) => {
     out[i0].push([o, l0]);
     out[i1].push([o, l1]);
   });
@@ -183,7 +171,7 @@ export function createJsTrainKernels(): TrainKernels {
     },
 
     resize(out, x, n, h, w, c, oh, ow) {
-      const ty = taps1d(h, oh), tx = taps1d(w, ow);
+      const ty = bilinearTaps(h, oh), tx = bilinearTaps(w, ow);
       for (let b = 0; b < n; b++) {
         for (let oy = 0; oy < oh; oy++) {
           const [y0, y1, wy0, wy1] = ty[oy];

@@ -15,6 +15,8 @@ import { flipFilterWebgpu, resizeBilinearGradWebgpu } from "../../kernels/resize
 type SaveFn = (tensors: tf.Tensor[]) => void;
 
 import { BN_EPS } from "../../net/config.ts";
+import { bilinearTaps } from "../../net/bilinear_taps.ts";
+import type { BatchStats } from "../../kernels/bn/bn_webgpu.ts";
 export { BN_EPS, BN_MOMENTUM } from "../../net/config.ts";
 
 /**
@@ -115,16 +117,10 @@ export function maxPoolCeil(x: tf.Tensor4D): tf.Tensor4D {
  */
 export function bilinearMatrix(inSize: number, outSize: number): Float32Array {
   const m = new Float32Array(outSize * inSize);
-  const f = Math.fround;
-  const scale = f(inSize / outSize);
-  for (let o = 0; o < outSize; o++) {
-    const src = Math.max(f(f(scale * f(o + 0.5)) - 0.5), 0);
-    const i0 = Math.min(Math.floor(src), inSize - 1);
-    const i1 = i0 < inSize - 1 ? i0 + 1 : i0;
-    const l1 = f(src - i0);
-    m[o * inSize + i0] += f(1 - l1);
-    m[o * inSize + i1] += l1;
-  }
+  bilinearTaps(inSize, outSize).forEach(([i0, i1, w0, w1], o) => {
+    m[o * inSize + i0] += w0;
+    m[o * inSize + i1] += w1;
+  });
   return m;
 }
 
@@ -168,7 +164,6 @@ export function resizeBilinear(x: tf.Tensor4D, size: readonly [number, number]):
   return op(x) as tf.Tensor4D;
 }
 
-import type { BatchStats } from "../../kernels/bn/bn_webgpu.ts";
 export type { BatchStats };
 
 /**

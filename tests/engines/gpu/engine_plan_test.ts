@@ -1,4 +1,5 @@
 import { assert, assertEquals, assertThrows } from "../../assert.ts";
+import { HALF_LITE } from "../../helpers.ts";
 import {
   type EnginePlan,
   planEngine,
@@ -14,12 +15,8 @@ import { fuseLayers, graphSummary } from "../../../lib/net/graph_passes.ts";
 import { traceGraph } from "../../../lib/net/graph.ts";
 
 const LITE_STAGES = U2NET_LITE.encoder.concat(U2NET_LITE.decoder);
-/** Lite at half width (side convs still on the `side` shader). */
-const HALF = configFromWidths(LITE_STAGES.map((s, i) => ({
-  inCh: i === 0 ? 3 : s.inCh / 2,
-  midCh: s.midCh / 2,
-  outCh: s.outCh / 2,
-})));
+/** Lite at half width. */
+const HALF = HALF_LITE;
 /** Widths that are not multiples of 4: scalar convs, side convs on the conv shader. */
 const oddOut = (i: number) => LITE_STAGES[i].outCh / 2 + 2;
 const ODD = configFromWidths(LITE_STAGES.map((s, i) => ({

@@ -1,20 +1,10 @@
 import { assertEquals } from "../../assert.ts";
+import { HALF_LITE } from "../../helpers.ts";
 import { planEngine, type PlanEngineOptions } from "../../../lib/engines/gpu/engine_plan.ts";
 import { shaderSource } from "../../../lib/engines/gpu/engine_setup.ts";
-import {
-  configFromWidths,
-  U2NET_FULL,
-  U2NET_LITE,
-  type U2NetConfig,
-} from "../../../lib/net/config.ts";
+import { U2NET_FULL, U2NET_LITE, type U2NetConfig } from "../../../lib/net/config.ts";
 
-const HALF = configFromWidths(
-  U2NET_LITE.encoder.concat(U2NET_LITE.decoder).map((s, i) => ({
-    inCh: i === 0 ? 3 : s.inCh / 2,
-    midCh: s.midCh / 2,
-    outCh: s.outCh / 2,
-  })),
-);
+const HALF = HALF_LITE;
 const CONFIGS: Record<string, U2NetConfig> = { lite: U2NET_LITE, full: U2NET_FULL, half: HALF };
 
 /**

@@ -1,22 +1,12 @@
 import { assertEquals } from "../../assert.ts";
+import { HALF_LITE } from "../../helpers.ts";
 import { planTrainer, type TrainPlan } from "../../../lib/engines/gpu/trainer_plan.ts";
-import {
-  configFromWidths,
-  U2NET_FULL,
-  U2NET_LITE,
-  type U2NetConfig,
-} from "../../../lib/net/config.ts";
+import { U2NET_FULL, U2NET_LITE, type U2NetConfig } from "../../../lib/net/config.ts";
 import { stateDictSpec } from "../../../lib/net/state_dict.ts";
 import { isNoDecayParam } from "../../../lib/optim/params_groups.ts";
 
-/** Lite at half width (a 3-channel first conv on the scalar shader). */
-const HALF = configFromWidths(
-  U2NET_LITE.encoder.concat(U2NET_LITE.decoder).map((s, i) => ({
-    inCh: i === 0 ? 3 : s.inCh / 2,
-    midCh: s.midCh / 2,
-    outCh: s.outCh / 2,
-  })),
-);
+/** Lite at half width. */
+const HALF = HALF_LITE;
 
 /**
  * The trainable parameters as `GpuTrainer.create` lists them: the model's
