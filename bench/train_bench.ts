@@ -22,7 +22,7 @@ import { createLrScheduler } from "../lib/optim/lr_scheduler.ts";
 import { getParamsGroups } from "../lib/optim/params_groups.ts";
 import { trainStep } from "../lib/train/train_step.ts";
 import { GpuTrainer } from "../lib/engines/gpu/gpu_trainer.ts";
-import { CpuTrainer } from "../lib/engines/cpu/cpu_trainer.ts";
+import { CpuTrainer, type CpuTrainerOptions } from "../lib/engines/cpu/cpu_trainer.ts";
 import {
   applyTiling,
   applyWebgpuKnobs,
@@ -66,6 +66,8 @@ export interface TrainBenchOptions extends TimeRunsOptions {
    * (WebGPU); `cpu`: CpuTrainer (our WebAssembly SIMD kernels, one thread).
    */
   engine?: "tfjs" | "gpu" | "cpu";
+  /** With `engine: "cpu"`: CpuTrainer options (batch and size come from above). */
+  cpuTrainer?: CpuTrainerOptions;
 }
 
 /** Times warm training steps of a fresh network; returns ms per step and the last loss. */
@@ -73,7 +75,14 @@ export async function benchTrainStep(
   arch: ArchName,
   options: TrainBenchOptions,
 ): Promise<
-  { times: number[]; loss: number; dispatches: number | null; hostMs?: number; gpuMiB?: number }
+  {
+    times: number[];
+    loss: number;
+    dispatches: number | null;
+    hostMs?: number;
+    gpuMiB?: number;
+    kernels?: string;
+  }
 > {
   const model = U2Net.create(arch);
   const optimizer = new AdamW(getParamsGroups(model.namedParameters()), {
@@ -94,6 +103,7 @@ export async function benchTrainStep(
   let dispatches: number | null = null;
   if (options.engine === "cpu") {
     const trainer = await CpuTrainer.create({ model, optimizer, scheduler }, {
+      ...options.cpuTrainer,
       batch,
       height: size,
       width: size,
@@ -103,7 +113,7 @@ export async function benchTrainStep(
       const times = await timeRuns(async () => {
         loss = await trainer.step(x, y);
       }, options);
-      return { times, loss, dispatches: null };
+      return { times, loss, dispatches: null, kernels: trainer.kernels };
     } finally {
       trainer.dispose();
       tf.dispose([images, masks]);
@@ -169,13 +179,15 @@ export async function main(args: string[]): Promise<void> {
       "max-seconds": { type: "string", default: String(d.maxSeconds) },
       progress: { type: "boolean", default: false },
       engine: { type: "string", default: d.engine },
+      "cpu-trainer": { type: "string", default: "{}" },
     },
   });
   if (values.help) {
     console.log(`train_bench: one training step (trainStep + AdamW + lr scheduler)
 defaults: ${JSON.stringify(d)}; --progress prints every step (warm-ups too) on stderr
 --engine gpu: the recorded GpuTrainer (whole step planned once; WebGPU only)
---engine cpu: CpuTrainer (the step planned once over our WebAssembly SIMD kernels, one thread)
+--engine cpu: CpuTrainer (the step planned once over our WebAssembly SIMD kernels)
+--cpu-trainer JSON: CpuTrainer options with --engine cpu, e.g. '{"fma":false}'
 ${WEBGPU_KNOBS_HELP}
 ${TILING_HELP}`);
     return;
@@ -190,10 +202,11 @@ ${TILING_HELP}`);
   }
   for (const arch of modelList(values.models)) {
     for (const batch of numberList(values.batches, "batches")) {
-      const { times, loss, dispatches, hostMs, gpuMiB } = await benchTrainStep(arch, {
+      const { times, loss, dispatches, hostMs, gpuMiB, kernels } = await benchTrainStep(arch, {
         size,
         batch,
         engine,
+        cpuTrainer: JSON.parse(values["cpu-trainer"]),
         runs: Number(values.runs),
         warmup: Number(values.warmup),
         maxSeconds: Number(values["max-seconds"]),
@@ -209,6 +222,9 @@ ${TILING_HELP}`);
         loss: Number(loss.toFixed(4)),
         dispatches,
         engine,
+        ...(kernels === undefined
+          ? {}
+          : { kernels, cpu_trainer: JSON.parse(values["cpu-trainer"]) }),
         ...(hostMs === undefined ? {} : { host_ms: Number(hostMs.toFixed(2)) }),
         ...(gpuMiB === undefined ? {} : { gpu_mib: Math.round(gpuMiB) }),
         ...(info.backend === "webgpu" && engine === "tfjs" ? knobs : {}),

@@ -35,6 +35,13 @@ export interface CpuTrainerOptions {
   width?: number;
   /** The kernel set: WebAssembly SIMD, or the plain-JS reference. @default "wasm" */
   kernels?: "js" | "wasm";
+  /**
+   * With the wasm kernels: fused multiply-add (relaxed SIMD) where the runtime
+   * has it. Faster; the bits may then differ between CPUs (never between runs);
+   * `false` gives mul + add, the same bits on every machine.
+   * @default true
+   */
+  fma?: boolean;
 }
 
 /** Defaults of {@linkcode CpuTrainerOptions}. */
@@ -43,10 +50,11 @@ export const DEFAULT_CPU_TRAINER_OPTIONS: Readonly<Required<CpuTrainerOptions>> 
   height: 288,
   width: 288,
   kernels: "wasm",
+  fma: true,
 });
 
 /** The kernel set named `name`, holding at least `floats` values. */
-async function kernelSet(name: string, floats: number): Promise<TrainKernels> {
+async function kernelSet(name: string, floats: number, fma: boolean): Promise<TrainKernels> {
   if (name === "js") return createJsTrainKernels();
   if (name === "wasm") {
     // A 32-bit wasm memory holds 4 GiB (less the module's own data).
@@ -58,7 +66,7 @@ async function kernelSet(name: string, floats: number): Promise<TrainKernels> {
       );
     }
     const { createWasmTrainKernels } = await import("./train_kernels_wasm.ts");
-    return createWasmTrainKernels(floats);
+    return createWasmTrainKernels(floats, { fma });
   }
   throw new RangeError(`Cannot create CpuTrainer: current kernels is "${name}"`);
 }
@@ -136,7 +144,7 @@ export class CpuTrainer {
    * taken the same number of steps.
    */
   static async create(trainer: Trainer, options: CpuTrainerOptions = {}): Promise<CpuTrainer> {
-    const { batch, height, width, kernels } = { ...DEFAULT_CPU_TRAINER_OPTIONS, ...options };
+    const { batch, height, width, kernels, fma } = { ...DEFAULT_CPU_TRAINER_OPTIONS, ...options };
     for (const [what, v] of [["batch", batch], ["height", height], ["width", width]] as const) {
       if (!Number.isInteger(v) || v < 1) {
         throw new RangeError(`Cannot create CpuTrainer: current ${what} is ${v}`);
@@ -144,7 +152,7 @@ export class CpuTrainer {
     }
     const shape: [number, number, number] = [batch, height, width];
     const floats = countFloats(trainer, shape) + batch * height * width;
-    const out = new CpuTrainer(trainer, await kernelSet(kernels, floats), shape);
+    const out = new CpuTrainer(trainer, await kernelSet(kernels, floats, fma), shape);
     out.#step = await readState(trainer, out.#state);
     return out;
   }

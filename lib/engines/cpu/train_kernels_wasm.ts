@@ -9,7 +9,7 @@
  * @module
  */
 import type { ConvShape, TrainKernels } from "./train_kernels.ts";
-import { TRAIN_WASM } from "./train_wasm.ts";
+import { TRAIN_WASM, TRAIN_WASM_FMA } from "./train_wasm.ts";
 
 /** The module's exports (see the C source for each kernel's arguments). */
 interface TrainExports {
@@ -34,12 +34,42 @@ const ALIGN = 64;
 const SLACK = 256;
 const PAGE = 65536;
 
-let compiled: Promise<WebAssembly.Module> | undefined;
+/** Options of {@linkcode createWasmTrainKernels}. */
+export interface WasmTrainKernelsOptions {
+  /**
+   * Fused multiply-add (relaxed SIMD) where the runtime has it: faster, and
+   * the bits may differ between CPUs (still the same on every run); `false`
+   * keeps mul + add, the same bits on every machine.
+   * @default true
+   */
+  fma?: boolean;
+}
 
-/** The compiled module (decoded and compiled on first use). */
-function wasmModule(): Promise<WebAssembly.Module> {
-  compiled ??= WebAssembly.compile(Uint8Array.from(atob(TRAIN_WASM), (c) => c.charCodeAt(0)));
-  return compiled;
+/** Defaults of {@linkcode WasmTrainKernelsOptions}. */
+export const DEFAULT_WASM_TRAIN_KERNELS_OPTIONS: Readonly<Required<WasmTrainKernelsOptions>> =
+  Object.freeze({ fma: true });
+
+const compiled = new Map<string, Promise<WebAssembly.Module>>();
+
+/** The bytes of a base64 module. */
+function decode(base64: string): Uint8Array<ArrayBuffer> {
+  return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+}
+
+/** Whether this runtime validates the FMA (relaxed SIMD) module. */
+export function hasWasmFma(): boolean {
+  return WebAssembly.validate(decode(TRAIN_WASM_FMA));
+}
+
+/** The compiled module, FMA or plain (decoded and compiled on first use). */
+function wasmModule(fma: boolean): Promise<WebAssembly.Module> {
+  const name = fma ? "fma" : "plain";
+  let m = compiled.get(name);
+  if (!m) {
+    m = WebAssembly.compile(decode(fma ? TRAIN_WASM_FMA : TRAIN_WASM));
+    compiled.set(name, m);
+  }
+  return m;
 }
 
 /**
@@ -53,11 +83,15 @@ function wasmModule(): Promise<WebAssembly.Module> {
  * k.pool(y, x, 1, 4, 4, 8);
  * ```
  */
-export async function createWasmTrainKernels(floats: number): Promise<TrainKernels> {
+export async function createWasmTrainKernels(
+  floats: number,
+  options: WasmTrainKernelsOptions = {},
+): Promise<TrainKernels> {
+  const fma = (options.fma ?? DEFAULT_WASM_TRAIN_KERNELS_OPTIONS.fma) && hasWasmFma();
   if (!(floats >= 0) || !Number.isFinite(floats)) {
     throw new RangeError(`Cannot create the wasm train kernels: current floats is ${floats}`);
   }
-  const module = await wasmModule();
+  const module = await wasmModule(fma);
   const instance = await WebAssembly.instantiate(module, {});
   const k = instance.exports as unknown as TrainExports;
   const memory = k.memory;
@@ -91,7 +125,7 @@ export async function createWasmTrainKernels(floats: number): Promise<TrainKerne
   };
 
   return {
-    name: "wasm",
+    name: fma ? "wasm-fma" : "wasm",
     alloc(n: number): Float32Array {
       const size = Math.ceil(n * 4 / ALIGN) * ALIGN;
       if (next + size > end) {

@@ -10,8 +10,8 @@ import { maxAbs, maxAbsDiff } from "../../helpers.ts";
 const REF: TrainKernels = createJsTrainKernels();
 const TOL = 1e-5;
 
-/** A wasm set with room for 4M floats (every case below fits). */
-const wasmKernels = (): Promise<TrainKernels> => createWasmTrainKernels(1 << 22);
+/** A wasm set with room for 4M floats (every case below fits); FMA unless `fma` is false. */
+const wasmKernels = (fma = true): Promise<TrainKernels> => createWasmTrainKernels(1 << 22, { fma });
 
 /** Random values in `[lo, hi)` in an array from `k`'s alloc. */
 function random(k: TrainKernels, rng: Rng, len: number, lo = -1, hi = 1): Float32Array {
@@ -48,62 +48,64 @@ function label(s: ConvShape): string {
   return `${s.n}x${s.h}x${s.w} ${s.ca}+${s.cb}->${s.co} k${s.k} dil${s.dil}`;
 }
 
-Deno.test("wasm conv() matches the JS reference with and without b and bias, dilated and odd", async () => {
-  const W = await wasmKernels(), rng = new Rng(5);
-  for (const s of CONV_CASES) {
-    const pix = s.n * s.h * s.w, ci = s.ca + s.cb;
-    const a = random(W, rng, pix * s.ca), b = s.cb ? random(W, rng, pix * s.cb) : null;
-    const w = random(W, rng, s.k * s.k * ci * s.co);
-    for (const bias of [null, random(W, rng, s.co)]) {
-      const out = W.alloc(pix * s.co).fill(7), want = REF.alloc(pix * s.co);
-      W.conv(out, a, b, w, bias, s);
-      REF.conv(want, a.slice(), b?.slice() ?? null, w.slice(), bias?.slice() ?? null, s);
-      assertClose(out, want, `conv ${label(s)} bias ${bias !== null}`);
+for (const fma of [true, false]) {
+  Deno.test(`wasm conv() matches the JS reference with and without b and bias, dilated and odd (fma ${fma})`, async () => {
+    const W = await wasmKernels(fma), rng = new Rng(5);
+    for (const s of CONV_CASES) {
+      const pix = s.n * s.h * s.w, ci = s.ca + s.cb;
+      const a = random(W, rng, pix * s.ca), b = s.cb ? random(W, rng, pix * s.cb) : null;
+      const w = random(W, rng, s.k * s.k * ci * s.co);
+      for (const bias of [null, random(W, rng, s.co)]) {
+        const out = W.alloc(pix * s.co).fill(7), want = REF.alloc(pix * s.co);
+        W.conv(out, a, b, w, bias, s);
+        REF.conv(want, a.slice(), b?.slice() ?? null, w.slice(), bias?.slice() ?? null, s);
+        assertClose(out, want, `conv ${label(s)} bias ${bias !== null}`);
+      }
     }
-  }
-});
+  });
 
-Deno.test("wasm convInputGrad() and convFilterGrad() match the JS reference", async () => {
-  const W = await wasmKernels(), rng = new Rng(6);
-  for (const s of CONV_CASES) {
-    const pix = s.n * s.h * s.w, ci = s.ca + s.cb;
-    const a = random(W, rng, pix * s.ca), b = s.cb ? random(W, rng, pix * s.cb) : null;
-    const w = random(W, rng, s.k * s.k * ci * s.co), dy = random(W, rng, pix * s.co);
-    const da = W.alloc(pix * s.ca).fill(7), db = b ? W.alloc(pix * s.cb).fill(7) : null;
-    W.convInputGrad(da, db, dy, w, s);
-    const daWant = REF.alloc(pix * s.ca), dbWant = b ? REF.alloc(pix * s.cb) : null;
-    REF.convInputGrad(daWant, dbWant, dy.slice(), w.slice(), s);
-    assertClose(da, daWant, `convInputGrad da ${label(s)}`);
-    if (db && dbWant) assertClose(db, dbWant, `convInputGrad db ${label(s)}`);
-    const dw = W.alloc(w.length).fill(7), dbias = W.alloc(s.co).fill(7);
-    const dwWant = REF.alloc(w.length), dbiasWant = REF.alloc(s.co);
-    W.convFilterGrad(dw, dbias, a, b, dy, s);
-    REF.convFilterGrad(dwWant, dbiasWant, a.slice(), b?.slice() ?? null, dy.slice(), s);
-    assertClose(dw, dwWant, `convFilterGrad dw ${label(s)}`);
-    assertClose(dbias, dbiasWant, `convFilterGrad dbias ${label(s)}`);
-    dw.fill(7);
-    W.convFilterGrad(dw, null, a, b, dy, s);
-    assertClose(dw, dwWant, `convFilterGrad dw without dbias ${label(s)}`);
-  }
-});
+  Deno.test(`wasm convInputGrad() and convFilterGrad() match the JS reference (fma ${fma})`, async () => {
+    const W = await wasmKernels(fma), rng = new Rng(6);
+    for (const s of CONV_CASES) {
+      const pix = s.n * s.h * s.w, ci = s.ca + s.cb;
+      const a = random(W, rng, pix * s.ca), b = s.cb ? random(W, rng, pix * s.cb) : null;
+      const w = random(W, rng, s.k * s.k * ci * s.co), dy = random(W, rng, pix * s.co);
+      const da = W.alloc(pix * s.ca).fill(7), db = b ? W.alloc(pix * s.cb).fill(7) : null;
+      W.convInputGrad(da, db, dy, w, s);
+      const daWant = REF.alloc(pix * s.ca), dbWant = b ? REF.alloc(pix * s.cb) : null;
+      REF.convInputGrad(daWant, dbWant, dy.slice(), w.slice(), s);
+      assertClose(da, daWant, `convInputGrad da ${label(s)}`);
+      if (db && dbWant) assertClose(db, dbWant, `convInputGrad db ${label(s)}`);
+      const dw = W.alloc(w.length).fill(7), dbias = W.alloc(s.co).fill(7);
+      const dwWant = REF.alloc(w.length), dbiasWant = REF.alloc(s.co);
+      W.convFilterGrad(dw, dbias, a, b, dy, s);
+      REF.convFilterGrad(dwWant, dbiasWant, a.slice(), b?.slice() ?? null, dy.slice(), s);
+      assertClose(dw, dwWant, `convFilterGrad dw ${label(s)}`);
+      assertClose(dbias, dbiasWant, `convFilterGrad dbias ${label(s)}`);
+      dw.fill(7);
+      W.convFilterGrad(dw, null, a, b, dy, s);
+      assertClose(dw, dwWant, `convFilterGrad dw without dbias ${label(s)}`);
+    }
+  });
 
-Deno.test("wasm conv kernels give the same bits on every run (one thread, fixed order)", async () => {
-  const W = await wasmKernels(), rng = new Rng(7);
-  const s: ConvShape = { n: 2, h: 12, w: 10, ca: 24, cb: 8, co: 16, k: 3, dil: 2 };
-  const pix = s.n * s.h * s.w;
-  const a = random(W, rng, pix * s.ca), b = random(W, rng, pix * s.cb);
-  const w = random(W, rng, 9 * 32 * 16), dy = random(W, rng, pix * s.co);
-  const run = () => {
-    const out = W.alloc(pix * s.co), da = W.alloc(pix * s.ca), db = W.alloc(pix * s.cb);
-    const dw = W.alloc(w.length), dbias = W.alloc(s.co);
-    W.conv(out, a, b, w, null, s);
-    W.convInputGrad(da, db, dy, w, s);
-    W.convFilterGrad(dw, dbias, a, b, dy, s);
-    return [out, da, db, dw, dbias];
-  };
-  const first = run(), second = run();
-  first.forEach((x, i) => assert(maxAbsDiff(x, second[i]) === 0, `output ${i} differs`));
-});
+  Deno.test(`wasm conv kernels give the same bits on every run (fma ${fma})`, async () => {
+    const W = await wasmKernels(fma), rng = new Rng(7);
+    const s: ConvShape = { n: 2, h: 12, w: 10, ca: 24, cb: 8, co: 16, k: 3, dil: 2 };
+    const pix = s.n * s.h * s.w;
+    const a = random(W, rng, pix * s.ca), b = random(W, rng, pix * s.cb);
+    const w = random(W, rng, 9 * 32 * 16), dy = random(W, rng, pix * s.co);
+    const run = () => {
+      const out = W.alloc(pix * s.co), da = W.alloc(pix * s.ca), db = W.alloc(pix * s.cb);
+      const dw = W.alloc(w.length), dbias = W.alloc(s.co);
+      W.conv(out, a, b, w, null, s);
+      W.convInputGrad(da, db, dy, w, s);
+      W.convFilterGrad(dw, dbias, a, b, dy, s);
+      return [out, da, db, dw, dbias];
+    };
+    const first = run(), second = run();
+    first.forEach((x, i) => assert(maxAbsDiff(x, second[i]) === 0, `output ${i} differs`));
+  });
+}
 
 const BN_SHAPES: [number, number][] = [[70, 3], [7, 4], [48, 6], [333, 16], [1000, 12]];
 
@@ -211,7 +213,10 @@ Deno.test("wasm accumulate() adds src into the first len values of dst", async (
 Deno.test("wasm alloc() gives zeroed views into one memory and refuses past its size", async () => {
   const W = await createWasmTrainKernels(100);
   const a = W.alloc(5), b = W.alloc(50);
-  assert(a.every((v) => v === 0) && b.every((v) => v === 0) && W.name === "wasm", "not zeroed");
+  assert(
+    a.every((v) => v === 0) && b.every((v) => v === 0) && W.name.startsWith("wasm"),
+    "not zeroed",
+  );
   assert(a.buffer === b.buffer && b.byteOffset >= a.byteOffset + 20, "not one memory");
   let threw = false;
   try {

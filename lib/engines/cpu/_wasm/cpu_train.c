@@ -3,8 +3,10 @@
  * ../_train_kernels_wasm.ts; semantics in ../_train_kernels.ts. Maps are NHWC
  * float32 over `P = n·h·w` pixels; pointers are byte offsets into the
  * memory, 0 for "none". Build: ./build_train.sh (clang + wasm-ld).
- * Mul + add throughout (no fused multiply-add) and one thread, in a fixed
- * order: results depend on the inputs only.
+ * Every multiply-add goes through MAC: mul + add in the plain build (results
+ * depend on the inputs only), relaxed-SIMD fused multiply-add in the U2_FMA
+ * build (fused where the CPU has FMA, so results may differ between machines).
+ * A fixed order throughout: the same bits on every run.
  */
 #include <wasm_simd128.h>
 
@@ -14,7 +16,11 @@
 #define ADD wasm_f32x4_add
 #define SUB wasm_f32x4_sub
 #define MUL wasm_f32x4_mul
+#ifdef U2_FMA
+#define MAC(acc, x, w) acc = wasm_f32x4_relaxed_madd(x, w, acc)
+#else
 #define MAC(acc, x, w) acc = ADD(acc, MUL(x, w))
+#endif
 #define ZERO wasm_f32x4_splat(0.f)
 /* Register blocking (measured on lite's 64->16 layers, a few shapes tried):
  * the conv sums PX pixels × BW = 4·NV output channels; the filter gradient FR
@@ -265,10 +271,16 @@ static void pack_flipped(const void* p, int g, float* dst) {
 /* Per-channel bias (padded to whole blocks) for conv_blocks. */
 static float bias_pad[MAXC + BW] __attribute__((aligned(16)));
 
+#include "train_winograd.c"
+
 /* out = bias + conv(a ‖ b, w HWIO [k][k][ca+cb][co]). */
 __attribute__((export_name("conv")))
 void conv(float* out, const float* a, const float* b, const float* w, const float* bias, int N,
           int H, int W, int ca, int cb, int co, int k, int dil) {
+  if (k == 3) { /* Winograd F(2x2) where it pays (train_winograd.c) */
+    WgWeights g = {w, 0, (long)(ca + cb) * co, co, 1, 0};
+    if (wg_conv(out, co, a, ca, b, cb, bias, &g, N, H, W, dil, 0, 1)) return;
+  }
   if (co == 1) {
     conv_one(out, a, b, w, bias ? bias[0] : 0.f, N, H, W, ca, cb, k, dil);
     return;
@@ -285,6 +297,10 @@ void conv(float* out, const float* a, const float* b, const float* w, const floa
  */
 static void input_grad_part(float* d, int nc, int c0, const float* dy, const float* w, int N,
                             int H, int W, int cin, int co, int k, int dil) {
+  if (k == 3) { /* Winograd F(2x2) of the flipped kernel where it pays (train_winograd.c) */
+    WgWeights g = {w, (long)c0 * co, (long)cin * co, 1, co, 1};
+    if (wg_conv(d, nc, dy, co, 0, 0, 0, &g, N, H, W, dil, 0, 1)) return;
+  }
   if (co == 1) {
     input_grad_one(d, nc, c0, dy, w, N, H, W, cin, k, dil);
     return;
