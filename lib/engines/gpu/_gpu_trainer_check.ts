@@ -1,13 +1,46 @@
 /**
- * The checks of `GpuTrainer.create` (`gpu_trainer.ts`) on the model and the
- * optimizer: a network with BatchNorm, every trainable parameter in one of
- * the optimizer's groups, and one step count for all.
+ * The options of `GpuTrainer.create` (`gpu_trainer.ts`, which exports them)
+ * and its checks: a batch shape of positive integers, a network with
+ * BatchNorm, every trainable parameter in one of the optimizer's groups,
+ * and one step count for all (also checked by `GpuTrainer.reload`).
  *
  * @module
  */
 import type { Trainer } from "../../optim/trainer.ts";
 import type { AdamWState } from "../../optim/adamw_types.ts";
 import type { ParamInfo } from "./trainer_plan.ts";
+
+/** Options of `GpuTrainer.create`. */
+export interface GpuTrainerOptions {
+  /** Images per step. @default 8 */
+  batch?: number;
+  /** Input height. @default 288 */
+  height?: number;
+  /** Input width. @default 288 */
+  width?: number;
+  /** A device to use; by default the trainer requests its own from `navigator.gpu`. */
+  device?: GPUDevice;
+}
+
+/** Defaults of {@linkcode GpuTrainerOptions}. */
+export const DEFAULT_GPU_TRAINER_OPTIONS: Readonly<Required<Omit<GpuTrainerOptions, "device">>> =
+  Object.freeze({ batch: 8, height: 288, width: 288 });
+
+/**
+ * The batch shape `[batch, height, width]` of `options` (defaults
+ * {@linkcode DEFAULT_GPU_TRAINER_OPTIONS}).
+ *
+ * @throws {RangeError} When one is not a positive integer.
+ */
+export function checkShape(options: GpuTrainerOptions): [number, number, number] {
+  const { batch, height, width } = { ...DEFAULT_GPU_TRAINER_OPTIONS, ...options };
+  for (const [what, v] of [["batch", batch], ["height", height], ["width", width]] as const) {
+    if (!Number.isInteger(v) || v < 1) {
+      throw new RangeError(`Cannot create GpuTrainer: current ${what} is ${v}`);
+    }
+  }
+  return [batch, height, width];
+}
 
 /** What `GpuTrainer.create` plans and uploads from. */
 export interface TrainerStart {
@@ -39,13 +72,24 @@ export async function checkTrainer(trainer: Trainer): Promise<TrainerStart> {
     );
   }
   const state = await optimizer.state();
-  const steps = new Set(info.map((p) => state.params[p.key]?.step ?? 0));
+  return { info, state, step: commonStep(info.map((p) => p.key), state, "create") };
+}
+
+/**
+ * The step count every parameter of `keys` has taken in `state` (0 without
+ * state; `undefined` without keys); `what` (`create`, `reload`) names the
+ * action in the error.
+ *
+ * @throws {RangeError} When they have taken different step counts.
+ */
+export function commonStep(keys: Iterable<string>, state: AdamWState, what: string): number {
+  const steps = new Set(Array.from(keys, (k) => state.params[k]?.step ?? 0));
   if (steps.size > 1) {
     throw new RangeError(
-      `Cannot create GpuTrainer: current parameters have taken different step counts (${[
+      `Cannot ${what} GpuTrainer: current parameters have taken different step counts (${[
         ...steps,
       ]})`,
     );
   }
-  return { info, state, step: [...steps][0] };
+  return [...steps][0];
 }

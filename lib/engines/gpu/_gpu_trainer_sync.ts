@@ -8,9 +8,30 @@
  */
 import { tf } from "../../deps.ts";
 import type { U2Net } from "../../model/u2net.ts";
+import type { Trainer } from "../../optim/trainer.ts";
 import type { StateDict } from "../../io/raw_tensor.ts";
 import type { AdamWState } from "../../optim/adamw_types.ts";
 import type { TrainPlan } from "./trainer_plan.ts";
+
+/**
+ * Copies the trained state (buffers read with `read`) into the trainer's
+ * model and optimizer: {@linkcode syncModel} with `counts.unsynced` steps
+ * since the last sync (then 0), and the moments as the optimizer's state
+ * after `counts.step` steps.
+ */
+export async function syncTrainer(
+  trainer: Trainer,
+  plan: TrainPlan,
+  read: (name: string) => Promise<Float32Array>,
+  counts: { step: number; unsynced: number },
+): Promise<void> {
+  const { model, optimizer } = trainer;
+  await syncModel(model, plan, read, () => counts.unsynced);
+  counts.unsynced = 0;
+  const moments = await Promise.all(plan.chunks.map((_, i) => read(`mv${i}`)));
+  const current = await optimizer.state();
+  optimizer.loadState(adamWStateOf(plan, current.groups, moments, counts.step));
+}
 
 /**
  * Assigns the flat `params` and `state` buffers (read with `read`) into the

@@ -2,13 +2,16 @@
  * A recorded WebGPU training step for U2-Net: the whole step (train-mode
  * forward, criterion, backward, BN running-stat updates, AdamW) is planned,
  * compiled and bound once for a fixed batch shape, then each step uploads
- * the batch, encodes ~2,000 prepared dispatches into one compute pass, reads
- * the loss back and, when it is finite, runs the optimizer pass. No tfjs on
- * the hot path: the host work per dispatch is three encoder calls instead
- * of a tfjs op (kernel lookup, tensor bookkeeping, uniform buffer, bind
- * group). The kernels are the tfjs path's own WGSL (made standalone by
- * `wgsl_standalone.ts`) plus a few for what tfjs does with tf ops
- * (`trainer_wgsl.ts`, `_trainer_folds.ts`).
+ * the batch and submits ~1,300 prepared dispatches in one compute pass,
+ * the optimizer's included: the update is guarded on the GPU against a
+ * non-finite loss (`_gpu_trainer_update.ts`), so a step is one submission
+ * with no host wait in the middle, and the loss is read back after it
+ * ({@linkcode GpuTrainer.submit} lets the next step be submitted before
+ * that read-back, hiding its latency). No tfjs on the hot path: the host
+ * work per dispatch is three encoder calls instead of a tfjs op (kernel
+ * lookup, tensor bookkeeping, uniform buffer, bind group). The kernels are
+ * the tfjs path's own WGSL (made standalone by `wgsl_standalone.ts`) plus a
+ * few for what tfjs does with tf ops (`trainer_wgsl.ts`, `_trainer_folds.ts`).
  *
  * Parameters, moments and running statistics live on the GPU while
  * training; {@linkcode GpuTrainer.sync} copies them back into the model and
@@ -17,44 +20,28 @@
  * @module
  */
 import type { tf } from "../../deps.ts";
-import type { Trainer } from "../../optim/trainer.ts";
-import { NonFiniteLossError, type TrainStepOptions } from "../../optim/trainer.ts";
-import { planTrainer, type TrainDispatch, type TrainPlan } from "./trainer_plan.ts";
-import {
-  bindAll,
-  type BoundDispatch,
-  checkFits,
-  createBuffers,
-  trainerRuntime,
-  uploadStart,
-} from "./gpu_trainer_setup.ts";
-import { adamWStateOf, syncModel } from "./_gpu_trainer_sync.ts";
+import type { Trainer, TrainStepOptions } from "../../optim/trainer.ts";
+import { planTrainer, type TrainDispatch } from "./trainer_plan.ts";
+import { checkFits, trainerRuntime } from "./gpu_trainer_setup.ts";
 import { byLabel } from "./gpu_profile.ts";
-import { type GpuRuntime, mapRead } from "./gpu_runtime.ts";
-import { checkTrainer } from "./_gpu_trainer_check.ts";
-import { hostData, writeAdamUniforms } from "./_gpu_trainer_step.ts";
+import { checkShape, checkTrainer, type GpuTrainerOptions } from "./_gpu_trainer_check.ts";
+import { TrainerGpu } from "./_gpu_trainer_state.ts";
+import { StepSubmitter } from "./_gpu_trainer_step.ts";
+import { countLabels, timeDispatches } from "./_gpu_trainer_profile.ts";
+import type { GpuStepHandle } from "./_gpu_trainer_inflight.ts";
 
-/** Options of {@linkcode GpuTrainer.create}. */
-export interface GpuTrainerOptions {
-  /** Images per step. @default 8 */
-  batch?: number;
-  /** Input height. @default 288 */
-  height?: number;
-  /** Input width. @default 288 */
-  width?: number;
-  /** A device to use; by default the trainer requests its own from `navigator.gpu`. */
-  device?: GPUDevice;
-}
-
-/** Defaults of {@linkcode GpuTrainerOptions}. */
-export const DEFAULT_GPU_TRAINER_OPTIONS: Readonly<Required<Omit<GpuTrainerOptions, "device">>> =
-  Object.freeze({ batch: 8, height: 288, width: 288 });
+export type { GpuStepHandle };
+export { DEFAULT_GPU_TRAINER_OPTIONS, type GpuTrainerOptions } from "./_gpu_trainer_check.ts";
 
 /**
  * U2-Net training steps on WebGPU with every dispatch recorded at creation.
  * Same semantics as {@linkcode trainStep} (PyTorch's: train-mode BN, the
  * seven-term criterion, AdamW with the optimizer's groups, lr from the
- * scheduler, a non-finite loss throws before the optimizer step).
+ * scheduler, a non-finite loss throws and no update is applied).
+ * {@linkcode GpuTrainer.step} runs one step at a time;
+ * {@linkcode GpuTrainer.submit} returns once the step is queued, with a
+ * handle whose loss is read later, so that the next step can be submitted
+ * first (one in flight hides the read-back's latency).
  *
  * @example
  * ```ts ignore
@@ -73,45 +60,28 @@ export const DEFAULT_GPU_TRAINER_OPTIONS: Readonly<Required<Omit<GpuTrainerOptio
 export class GpuTrainer {
   /** The batch shape [batch, height, width, 3]. */
   readonly inputShape: readonly [number, number, number, number];
-  /** Dispatches per step (both passes). */
+  /** Dispatches per step (forward, criterion, backward and the guarded update, one pass). */
   readonly dispatches: number;
   /** Bytes of GPU buffers the trainer holds (activations, parameters, gradients, moments). */
   readonly bytes: number;
   readonly #trainer: Trainer;
-  readonly #rt: GpuRuntime;
-  readonly #plan: TrainPlan;
-  readonly #buffers: Map<string, GPUBuffer>;
-  /** Pass A's and the optimizer pass's dispatches, bound. */
-  readonly #bound: [BoundDispatch[], BoundDispatch[]];
-  readonly #readback: GPUBuffer;
-  #step: number;
-  #unsynced = 0;
-  #hostMs = 0;
-  /** The next step's pass A, encoded while the GPU runs the current one. */
-  #prepared?: GPUCommandBuffer;
-  #pending: Promise<unknown> = Promise.resolve();
-  #disposed = false;
+  /** Buffers, bound dispatches and their reads and writes (`_gpu_trainer_state.ts`). */
+  readonly #gpu: TrainerGpu;
+  /** Submissions, host step state and the steps in flight (`_gpu_trainer_step.ts`). */
+  readonly #steps: StepSubmitter;
 
   private constructor(
     trainer: Trainer,
-    rt: GpuRuntime,
-    plan: TrainPlan,
+    gpu: TrainerGpu,
     shape: [number, number, number, number],
     step: number,
   ) {
     this.#trainer = trainer;
-    this.#rt = rt;
-    this.#plan = plan;
+    this.#gpu = gpu;
     this.inputShape = shape;
-    this.#step = step;
-    this.dispatches = plan.steps.length + plan.optimizer.length;
-    this.#buffers = createBuffers(rt, plan);
-    this.bytes = [...this.#buffers.values()].reduce((a, b) => a + b.size, 0);
-    this.#bound = [
-      bindAll(rt, plan.steps, this.#buffers),
-      bindAll(rt, plan.optimizer, this.#buffers),
-    ];
-    this.#readback = rt.readback(16);
+    this.dispatches = gpu.bound.length;
+    this.bytes = gpu.bytes;
+    this.#steps = new StepSubmitter({ shape, gpu, trainer }, step);
   }
 
   /**
@@ -121,26 +91,17 @@ export class GpuTrainer {
    * all must have taken the same number of steps.
    */
   static async create(trainer: Trainer, options: GpuTrainerOptions = {}): Promise<GpuTrainer> {
-    const { batch, height, width } = { ...DEFAULT_GPU_TRAINER_OPTIONS, ...options };
-    for (const [what, v] of [["batch", batch], ["height", height], ["width", width]] as const) {
-      if (!Number.isInteger(v) || v < 1) {
-        throw new RangeError(`Cannot create GpuTrainer: current ${what} is ${v}`);
-      }
-    }
+    const [batch, height, width] = checkShape(options);
     const { model, optimizer } = trainer;
     const { info, state, step } = await checkTrainer(trainer);
-    const plan = planTrainer(
-      model.config,
-      [batch, height, width],
-      info,
-      optimizer.paramGroups.length,
-    );
+    const groups = optimizer.paramGroups.length;
+    const plan = planTrainer(model.config, [batch, height, width], info, groups);
     const rt = await trainerRuntime(options.device);
     try {
       checkFits(rt.device, plan);
-      const out = new GpuTrainer(trainer, rt, plan, [batch, height, width, 3], step);
-      await uploadStart(rt, plan, out.#buffers, model, state);
-      return out;
+      const gpu = new TrainerGpu(rt, plan);
+      await gpu.upload(model, state);
+      return new GpuTrainer(trainer, gpu, [batch, height, width, 3], step);
     } catch (e) {
       rt.destroy();
       throw e;
@@ -150,74 +111,60 @@ export class GpuTrainer {
   /**
    * One optimisation step on a batch: `images` NHWC `[B, H, W, 3]`
    * normalised, `masks` `[B, H, W]` in [0, 1] (host arrays, or tensors of
-   * those shapes). Steps are queued: one runs at a time.
+   * those shapes). Steps are queued: one runs at a time (it starts when
+   * every step submitted before it has been settled).
    *
    * @returns The loss of this step (before the update).
-   * @throws {NonFiniteLossError} When the loss is NaN or infinite (no update was applied).
+   * @throws {NonFiniteLossError} When the loss is NaN or infinite (no update was applied), or
+   *   when a step submitted before had such a loss that no handle has rejected with yet.
    */
-  async step(
+  step(
     images: Float32Array | tf.Tensor,
     masks: Float32Array | tf.Tensor,
     options: TrainStepOptions = {},
   ): Promise<number> {
-    if (this.#disposed) throw new TypeError("Cannot step GpuTrainer: current value is disposed");
-    const job = this.#pending.then(() => this.#run(images, masks, options));
-    this.#pending = job.catch(() => {});
-    return await job;
-  }
-
-  #copy(encoder: GPUCommandEncoder, from: string, to: string): void {
-    const a = this.#buffers.get(from)!, b = this.#buffers.get(to)!;
-    encoder.copyBufferToBuffer(a, 0, b, 0, a.size);
-  }
-
-  /** Pass A (forward, loss, backward) with the running-stat copy and the loss read-back. */
-  #encodeForward(): GPUCommandBuffer {
-    return this.#rt.encode(this.#bound[0], (encoder) => {
-      // The running statistics see the batch whatever the loss (as in PyTorch).
-      this.#copy(encoder, "stateNext", "state");
-      encoder.copyBufferToBuffer(this.#buffers.get("loss")!, 0, this.#readback, 0, 4);
+    return this.#steps.enqueue("step", async () => {
+      await this.#steps.inFlight.drain();
+      return await (await this.#steps.submit(images, masks, options)).loss();
     });
   }
 
-  async #run(
+  /**
+   * Submits one optimisation step (as {@linkcode GpuTrainer.step}) and
+   * resolves once it is queued on the GPU, without waiting for its loss:
+   * the next step can be submitted before this one's loss is read. The
+   * update is applied on the GPU only when the loss is finite and no step
+   * submitted before it had a non-finite loss; the host side (step count,
+   * scheduler step) advances at submission and is rolled back when the
+   * handle finds the loss not finite, so that the trainer then holds
+   * exactly the state after the last finite step (the running statistics
+   * too: steps after a non-finite one skip their update). The scheduler's
+   * lr for the next step is therefore set at submission. A step submitted
+   * after a non-finite loss was read but before any handle rejected with
+   * it is not run: its handle rejects with that error too.
+   *
+   * @example
+   * ```ts ignore
+   * let last = await trainer.submit(batches[0].images, batches[0].masks);
+   * for (const b of batches.slice(1)) {
+   *   const next = await trainer.submit(b.images, b.masks); // queued before the read-back
+   *   console.log(await last.loss());
+   *   last = next;
+   * }
+   * console.log(await last.loss());
+   * ```
+   */
+  submit(
     images: Float32Array | tf.Tensor,
     masks: Float32Array | tf.Tensor,
-    options: TrainStepOptions,
-  ): Promise<number> {
-    const [n, h, w] = this.inputShape;
-    const x = await hostData(images, n * h * w * 3, "images");
-    const y = await hostData(masks, n * h * w, "masks");
-    const rt = this.#rt;
-    let t0 = performance.now();
-    rt.write(this.#buffers.get("x")!, x as Float32Array<ArrayBuffer>);
-    rt.write(this.#buffers.get("y")!, y as Float32Array<ArrayBuffer>);
-    const commands = this.#prepared ?? this.#encodeForward();
-    let host = performance.now() - t0;
-    rt.submit(commands);
-    // Pass A does not depend on the data (it arrives by writeBuffer, which
-    // the queue orders before a submission): the next step's is encoded now,
-    // while the GPU runs this one.
-    t0 = performance.now();
-    this.#prepared = this.#encodeForward();
-    host += performance.now() - t0;
-    this.#unsynced++;
+    options: TrainStepOptions = {},
+  ): Promise<GpuStepHandle> {
+    return this.#steps.enqueue("submit", () => this.#steps.submit(images, masks, options));
+  }
 
-    const loss = (await mapRead(this.#readback, 4))[0];
-    if (!Number.isFinite(loss)) throw new NonFiniteLossError(loss, options);
-
-    t0 = performance.now();
-    const t = this.#step + 1;
-    writeAdamUniforms(rt, this.#plan, this.#bound[1], this.#trainer.optimizer, t);
-    const update = rt.encode(this.#bound[1], (encoder) => {
-      this.#copy(encoder, "paramsNext", "params");
-      this.#plan.chunks.forEach((_, i) => this.#copy(encoder, `mvNext${i}`, `mv${i}`));
-    });
-    this.#hostMs = host + performance.now() - t0;
-    rt.submit(update);
-    this.#step = t;
-    this.#trainer.scheduler?.step();
-    return loss;
+  /** Steps submitted whose loss has not been settled yet. */
+  get inFlight(): number {
+    return this.#steps.inFlight.size;
   }
 
   /**
@@ -226,78 +173,54 @@ export class GpuTrainer {
    * optimizer changed outside this trainer, e.g. a tfjs step).
    */
   async reload(): Promise<void> {
-    await this.#pending;
-    const { model, optimizer } = this.#trainer;
-    const state = await optimizer.state();
-    const steps = new Set(this.#plan.params.keys().map((k) => state.params[k]?.step ?? 0));
-    if (steps.size > 1) {
-      throw new RangeError(
-        `Cannot reload GpuTrainer: current parameters have taken different step counts (${[
-          ...steps,
-        ]})`,
-      );
-    }
-    await uploadStart(this.#rt, this.#plan, this.#buffers, model, state);
-    this.#step = [...steps][0] ?? 0;
-    this.#unsynced = 0;
+    await this.#steps.drain();
+    this.#steps.reset(await this.#gpu.reload(this.#trainer));
   }
 
   /**
    * Host milliseconds of the last step before submission: queueing the
-   * batch upload and the AdamW uniforms, encoding both passes (the next
-   * step's pass A is encoded while the GPU runs this one's, and counted
-   * here); not `queue.submit` (a software adapter runs the work in it) nor
-   * the waits for the GPU.
+   * batch upload and the AdamW uniforms, encoding the step's one pass (the
+   * next step's is encoded while the GPU runs this one, and counted here);
+   * not `queue.submit` (a software adapter runs the work in it) nor the
+   * waits for the GPU.
    */
   get lastHostMs(): number {
-    return this.#hostMs;
+    return this.#steps.hostMs;
   }
 
-  /** Waits until every submitted step has finished on the GPU. */
+  /** Waits until every submitted step has finished on the GPU (and its loss is settled). */
   async flush(): Promise<void> {
-    await this.#pending;
-    await this.#rt.device.queue.onSubmittedWorkDone();
+    await this.#steps.drain();
+    await this.#gpu.rt.device.queue.onSubmittedWorkDone();
   }
 
   /**
    * Copies the parameters and running statistics into the model (and
    * advances its BN batch counters), and the moments and step counts into
    * the optimizer, so that `stateDict()`, checkpoints and the tfjs path see
-   * the trained state.
+   * the trained state. Waits for the steps in flight first.
    */
   async sync(): Promise<void> {
-    await this.#pending;
-    const { model, optimizer } = this.#trainer;
-    const read = (name: string) => this.#rt.read(this.#buffers.get(name)!);
-    await syncModel(model, this.#plan, read, () => this.#unsynced);
-    this.#unsynced = 0;
-    const moments = await Promise.all(this.#plan.chunks.map((_, i) => read(`mv${i}`)));
-    const current = await optimizer.state();
-    optimizer.loadState(adamWStateOf(this.#plan, current.groups, moments, this.#step));
+    await this.#steps.drain();
+    await this.#gpu.sync(this.#trainer, this.#steps);
   }
 
   /**
    * Diagnostics: the values of a named map of the last step (`logit0` the
    * fused logits, `logit1` … `logit6` the side logits, `dlogit0` … their
-   * gradients) or of a flat buffer (`params`, `grads`, `state`, `loss`).
+   * gradients) or of a flat buffer (`params`, `grads`, `state`, `loss`,
+   * `mv0` … the chunks' moments, `guard`: the non-finite latch, 0 or 1 as
+   * a u32). Waits for the steps in flight first.
    */
   async read(name: string): Promise<Float32Array> {
-    await this.#pending;
-    const id = this.#plan.named.get(name) ?? name;
-    if (!this.#buffers.has(id)) {
-      throw new RangeError(
-        `Cannot read GpuTrainer buffer: current value is unknown name "${name}"`,
-      );
-    }
-    return await this.#rt.read(this.#buffers.get(id)!);
+    await this.#steps.drain();
+    return await this.#gpu.read(name);
   }
 
   /** Diagnostics: the last step's gradient of every parameter, by seed key (tfjs layout). */
   async gradients(): Promise<Map<string, Float32Array>> {
-    const flat = await this.read("grads");
-    const out = new Map<string, Float32Array>();
-    for (const [key, s] of this.#plan.params) out.set(key, flat.slice(s.off, s.off + s.len));
-    return out;
+    await this.#steps.drain();
+    return await this.#gpu.gradients();
   }
 
   /**
@@ -325,31 +248,19 @@ export class GpuTrainer {
   ): Promise<{ label: string; workgroups: number[]; sizes: number[]; ms: number }[]> {
     await this.step(images, masks);
     await this.flush();
-    const dispatches = [...this.#plan.steps, ...this.#plan.optimizer];
-    // The replay's results stay in the Next buffers: the trainer's state is unchanged.
-    const ms = await this.#rt.time([...this.#bound[0], ...this.#bound[1]]);
-    return dispatches.map((d, i) => ({
-      label: d.label,
-      workgroups: [...d.workgroups],
-      sizes: d.bindings.map((b) => b.len),
-      ms: ms[i],
-    }));
+    return await timeDispatches(this.#gpu);
   }
 
   /** Dispatch labels with their counts (what one step runs). */
   summary(): Record<string, number> {
-    const out: Record<string, number> = {};
-    for (const d of [...this.#plan.steps, ...this.#plan.optimizer]) {
-      out[d.label] = (out[d.label] ?? 0) + 1;
-    }
-    return out;
+    return countLabels(this.#gpu.dispatches);
   }
 
   /** Frees the GPU buffers (and the device when the trainer requested it); call `sync()` first to keep the trained state. */
   dispose(): void {
-    if (this.#disposed) return;
-    this.#disposed = true;
-    this.#rt.destroy();
+    if (this.#steps.disposed) return;
+    this.#steps.disposed = true;
+    this.#gpu.rt.destroy();
   }
 }
 

@@ -12,6 +12,7 @@ import type { U2Net } from "../../model/u2net.ts";
 import type { AdamWState } from "../../optim/adamw_types.ts";
 import type { TrainDispatch, TrainPlan } from "./trainer_plan.ts";
 import { type GpuDispatch, GpuRuntime, type GpuRuntimeOptions } from "./gpu_runtime.ts";
+import { planUpdate, updateBuffers } from "./_gpu_trainer_update.ts";
 
 export { readBuffer } from "./gpu_runtime.ts";
 
@@ -28,14 +29,15 @@ export async function trainerRuntime(device?: GPUDevice): Promise<GpuRuntime> {
 }
 
 /**
- * Throws a RangeError when the plan exceeds the device: its largest storage
- * binding, its largest buffer, or a dispatch's workgroups per dimension (a
- * batch of 16 at 512x512 needs 65,536 conv workgroups along one).
+ * Throws a RangeError when the plan, with the trainer's update phase and
+ * buffers (`_gpu_trainer_update.ts`), exceeds the device: its largest
+ * storage binding, its largest buffer, or a dispatch's workgroups per
+ * dimension (a batch of 16 at 512x512 needs 65,536 conv workgroups along one).
  */
 export function checkFits(device: GPUDevice, plan: TrainPlan): void {
-  const all = [...plan.steps, ...plan.optimizer];
+  const all = [...plan.steps, ...planUpdate(plan)];
   const binding = 4 * Math.max(...all.flatMap((d) => d.bindings.map((b) => b.len)));
-  const buffer = 4 * Math.max(...plan.buffers.values());
+  const buffer = 4 * Math.max(...updateBuffers(plan).values());
   const groups = Math.max(...all.flatMap((d) => d.workgroups));
   for (
     const [what, value, limit] of [

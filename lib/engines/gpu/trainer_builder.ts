@@ -46,8 +46,6 @@ export interface TrainDispatch {
   label: string;
   /** Bindings after the first that the shader writes too (e.g. a split conv's second output). */
   writable?: number[];
-  /** AdamW dispatches: rewritten every step with the step's scalars (`chunk` of `TrainPlan.chunks`). */
-  adam?: { chunk: number; kind: "moments" | "param"; n: number };
 }
 
 /** A parameter's place in the flat buffers. */
@@ -64,7 +62,10 @@ export interface ParamSlot {
   chunk: number;
 }
 
-/** A range of one optimizer group's parameters, updated by one pair of AdamW dispatches. */
+/**
+ * A range of one optimizer group's parameters, updated by one AdamW
+ * dispatch (the trainer's update phase, `_gpu_trainer_update.ts`).
+ */
 export interface AdamChunk {
   /** Optimizer group. */
   group: number;
@@ -86,10 +87,8 @@ export interface TrainPlan {
   fuse: { off: number; len: number };
   /** BN layers by name: running mean at `off`, running var at `off + channels`. */
   state: Map<string, { off: number; channels: number }>;
-  /** Forward, criterion and backward (one compute pass). */
+  /** Forward, criterion and backward (the trainer records its update phase after them). */
   steps: TrainDispatch[];
-  /** AdamW (a second pass, after the loss is known to be finite). */
-  optimizer: TrainDispatch[];
   /** Named maps for diagnostics (`logit0` … `logit6`, `dlogit0` …). */
   named: Map<string, string>;
 }
@@ -248,9 +247,10 @@ export class TrainPlanBuilder {
     return this.#chunks;
   }
 
-  /** The plan, with `optimizer`: the AdamW dispatches (`_train_op_adamw.ts`). */
-  finish(optimizer: TrainDispatch[]): TrainPlan {
-    for (const id of ["params", "grads", "paramsNext"]) this.buffer(id, this.paramsLen);
+  /** The plan; declares the flat buffers and each AdamW chunk's packed moments `mv<i>`. */
+  finish(): TrainPlan {
+    this.#chunks.forEach((c, i) => this.buffer(`mv${i}`, 2 * c.len));
+    for (const id of ["params", "grads"]) this.buffer(id, this.paramsLen);
     const stateLen = this.stateLen;
     for (const id of ["state", "stateNext", "bnStats"]) this.buffer(id, stateLen);
     this.buffer("zeros", up(this.#zeros, ALIGN));
@@ -267,7 +267,6 @@ export class TrainPlanBuilder {
       fuse: this.fuseRange(),
       state: this.#state,
       steps,
-      optimizer,
       named: this.named,
     };
   }

@@ -6,8 +6,8 @@
  * conv), the BN running-stat updates, the criterion over the seven logits,
  * then the reverse pass (`_trainer_backward.ts`: the nodes walked backwards,
  * each op's backward emitter next to its forward one in `_train_op_<op>.ts`;
- * gradients of maps used twice are summed), and the AdamW dispatches
- * (`_train_op_adamw.ts`).
+ * gradients of maps used twice are summed). The AdamW update is not
+ * planned here: the trainer records it after these (`_gpu_trainer_update.ts`).
  * Parameters, their gradients and the running statistics live in flat
  * buffers with 256-byte aligned segments, bound by range. No GPU calls here.
  *
@@ -20,10 +20,8 @@ import { makeLowering } from "./_trainer_tape.ts";
 import { planBackward, trainOp } from "./_trainer_backward.ts";
 import { planRunningStats } from "./_train_op_bn_relu.ts";
 import { planLoss } from "./_train_op_loss.ts";
-import { planAdamW } from "./_train_op_adamw.ts";
 
 export type { ParamInfo, Seg, TrainDispatch, TrainPlan } from "./trainer_builder.ts";
-export { adamUniform } from "./_train_op_adamw.ts";
 
 /**
  * Plans one training step of `config` on an `[n, h, w, 3]` batch;
@@ -42,5 +40,5 @@ export function planTrainer(
   planRunningStats(l);
   planLoss(l);
   planBackward(l);
-  return b.finish(planAdamW(b));
+  return b.finish();
 }

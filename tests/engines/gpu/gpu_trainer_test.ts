@@ -37,7 +37,7 @@ Deno.test("planTrainer() plans every parameter's gradient and aligned segments w
         const hit = written.some((w) => w.off <= slot.off && slot.off + slot.len <= w.off + w.len);
         assert.ok(hit, `no gradient written for ${key}`);
       }
-      for (const s of [...plan.steps, ...plan.optimizer]) {
+      for (const s of plan.steps) {
         for (const at of [0, ...(s.writable ?? [])]) {
           const out = s.bindings[at];
           const others = s.bindings.filter((_, i) => i !== at);
@@ -45,8 +45,7 @@ Deno.test("planTrainer() plans every parameter's gradient and aligned segments w
         }
         assert.ok(s.workgroups.every((g) => g >= 1 && g <= 65535), s.label);
       }
-      // moments + param per AdamW chunk; chunks within one group and under the cap
-      assert.equal(plan.optimizer.length, 2 * plan.chunks.length);
+      // AdamW chunks under the cap (the trainer's update phase: one dispatch per chunk)
       for (const c of plan.chunks) assert.ok(c.len <= MAX_CHUNK + 64, `chunk of ${c.len}`);
       assert.ok(plan.fuse.len < 256, `fuse range ${plan.fuse.len}`);
     } finally {
@@ -258,6 +257,144 @@ Deno.test("GpuTrainer.create() rejects a folded network, bad shapes and batches 
   } finally {
     adam.dispose();
     lite.dispose();
+  }
+  await useBackend("cpu");
+});
+
+/** A lite trainer (seed 3, warmup-cosine scheduler) at 16x16, batch 1, and a state snapshot. */
+async function smallTrainer() {
+  const model = U2Net.create("lite", { seed: 3 });
+  const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });
+  const scheduler = createLrScheduler(optimizer, 2, 3, { warmup: true, warmupEpochs: 1 });
+  const gpu = await GpuTrainer.create({ model, optimizer, scheduler }, {
+    batch: 1,
+    height: 16,
+    width: 16,
+  });
+  const snapshot = async () => {
+    await gpu.sync();
+    const moments = [];
+    for (let i = 0;; i++) {
+      try {
+        moments.push(await gpu.read(`mv${i}`));
+      } catch {
+        break;
+      }
+    }
+    const [bn] = [...(await model.stateDict())].filter(([k]) => k.endsWith("num_batches_tracked"));
+    return {
+      params: await gpu.read("params"),
+      state: await gpu.read("state"),
+      moments,
+      guard: new Uint32Array((await gpu.read("guard")).buffer)[0],
+      steps: [...new Set(Object.values((await optimizer.state()).params).map((p) => p.step))],
+      lr: optimizer.paramGroups.map((g) => g.lr),
+      scheduled: scheduler.stepCount,
+      batches: bn[1].data[0],
+    };
+  };
+  const dispose = () => {
+    gpu.dispose();
+    optimizer.dispose();
+    model.dispose();
+  };
+  return { gpu, snapshot, dispose };
+}
+
+const image16 = (k: number) =>
+  Float32Array.from({ length: 16 * 16 * 3 }, (_, i) => Math.sin(i * 0.37 + k));
+const mask16 = (k: number) =>
+  k < 0
+    ? new Float32Array(16 * 16).fill(NaN) // NaN masks (NaN images may not survive a ReLU)
+    : Float32Array.from({ length: 16 * 16 }, (_, i) => (Math.sin(i * 0.11 + k) > 0 ? 1 : 0));
+
+/*
+ * The update is recorded with the step and guarded on the GPU, so a step
+ * submitted before the previous loss is read runs the same dispatches on the
+ * same data: bit-identical results, the scheduler's lr included.
+ */
+Deno.test("GpuTrainer.submit() gives bit-identical losses, weights, moments and statistics to step() when one step is in flight", async (t) => {
+  if (!(await webgpuOrSkip(t))) return;
+  const K = 3;
+  const plain = await smallTrainer();
+  const piped = await smallTrainer();
+  try {
+    const want: number[] = [];
+    for (let k = 0; k < K; k++) want.push(await plain.gpu.step(image16(k), mask16(k)));
+    const got: number[] = [];
+    let last = await piped.gpu.submit(image16(0), mask16(0));
+    for (let k = 1; k < K; k++) {
+      const next = await piped.gpu.submit(image16(k), mask16(k));
+      assert.equal(piped.gpu.inFlight >= 1, true);
+      got.push(await last.loss());
+      last = next;
+    }
+    got.push(await last.loss());
+    assert.deepEqual(got, want);
+    const [a, b] = [await plain.snapshot(), await piped.snapshot()];
+    assert.deepEqual(b, a);
+    assert.deepEqual(a.steps, [K]);
+    assert.equal(a.scheduled, K);
+    // One pass per step: the plan's dispatches, the guarded running-stat copy, one AdamW per chunk.
+    const summary = plain.gpu.summary();
+    assert.equal(summary["state.copy"], 1);
+    assert.equal(plain.gpu.dispatches, Object.values(summary).reduce((x, y) => x + y, 0));
+    assert.equal(summary["adamw"], a.moments.length);
+  } finally {
+    plain.dispose();
+    piped.dispose();
+  }
+  await useBackend("cpu");
+});
+
+/*
+ * A NaN loss at step 2: plain, step() throws; pipelined, step 3 was already
+ * queued (the GPU latch skips its update and running-stat copy) or is
+ * submitted after the host read the NaN (refused): all leave exactly the
+ * state after step 1, and the next step trains on from it.
+ */
+Deno.test("GpuTrainer.submit() cancels the steps after a non-finite loss and leaves the state after the last finite step", async (t) => {
+  if (!(await webgpuOrSkip(t))) return;
+  const plain = await smallTrainer();
+  const piped = await smallTrainer();
+  const nonFinite = (e: Error) =>
+    e instanceof NonFiniteLossError && /NaN at iteration 1/.test(e.message);
+  try {
+    const first = await plain.gpu.step(image16(0), mask16(0), { step: 0 });
+    await assert.rejects(plain.gpu.step(image16(1), mask16(-1), { step: 1 }), nonFinite);
+    const want = await plain.snapshot();
+    assert.deepEqual(want.steps, [1]);
+    assert.equal(want.guard, 0);
+
+    // Queued behind the NaN step before its loss can be read: the GPU latch.
+    const h0 = piped.gpu.submit(image16(0), mask16(0), { step: 0 });
+    const h1 = piped.gpu.submit(image16(1), mask16(-1), { step: 1 });
+    const h2 = piped.gpu.submit(image16(2), mask16(2), { step: 2 });
+    await Promise.all([h0, h1, h2]);
+    assert.equal(piped.gpu.inFlight, 3); // all queued before any read-back came back
+    assert.equal(await (await h0).loss(), first);
+    await assert.rejects((await h1).loss(), nonFinite);
+    await assert.rejects((await h2).loss(), nonFinite);
+    assert.deepEqual(await piped.snapshot(), want);
+
+    // Submitted after the host read the NaN but before anyone saw it: refused.
+    const h3 = await piped.gpu.submit(image16(1), mask16(-1), { step: 1 });
+    await piped.gpu.flush();
+    const h4 = await piped.gpu.submit(image16(2), mask16(2), { step: 2 });
+    await assert.rejects(h4.loss(), nonFinite);
+    await assert.rejects(h3.loss(), nonFinite);
+    await assert.rejects(plain.gpu.step(image16(1), mask16(-1), { step: 1 }), nonFinite);
+    assert.deepEqual(await piped.snapshot(), await plain.snapshot());
+
+    // Both train on alike from there.
+    assert.equal(
+      await (await piped.gpu.submit(image16(2), mask16(2))).loss(),
+      await plain.gpu.step(image16(2), mask16(2)),
+    );
+    assert.deepEqual(await piped.snapshot(), await plain.snapshot());
+  } finally {
+    plain.dispose();
+    piped.dispose();
   }
   await useBackend("cpu");
 });
