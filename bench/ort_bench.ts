@@ -71,7 +71,8 @@ export async function main(args: string[]): Promise<void> {
 --cpu-engine '{"maxWinograd4Weights":1e12}': CpuEngineOptions (JSON) for the cpu engine
 --paired: the cpu engine and onnxruntime alternate run by run at each thread count (at
   least 3 warm-ups each first); prints each pair's ratio and their median, so that a slow
-  period of the machine hits both sides of a pair
+  period of the machine hits both sides of a pair; also each side's fastest run, the ratio
+  of those, and every run's process CPU time (threads summed)
 defaults: ${JSON.stringify(d)}; --skip-ours times only onnxruntime`);
     return;
   }
@@ -233,10 +234,12 @@ async function pairedRuns(
   });
   const input = await x.data() as Float32Array;
   const feed = { input: new ort.Tensor("float32", nchw, [batch, 3, size, size]) };
+  /** Wall and process CPU milliseconds of one run (CPU: all threads, so that preemption shows). */
   const time = async (fn: () => Promise<unknown>) => {
-    const t0 = performance.now();
+    const c0 = process.cpuUsage(), t0 = performance.now();
     await fn();
-    return performance.now() - t0;
+    const wall = performance.now() - t0, c = process.cpuUsage(c0);
+    return [wall, (c.user + c.system) / 1000];
   };
   const oursRun = () => engine.run(input);
   const theirsRun = () => session.run(feed);
@@ -246,11 +249,14 @@ async function pairedRuns(
       await theirsRun();
     }
     const ours: number[] = [], theirs: number[] = [], ratios: number[] = [];
+    const oursCpu: number[] = [], theirsCpu: number[] = [];
     for (let i = 0; i < o.runs; i++) {
-      const a = await time(oursRun), b = await time(theirsRun);
+      const [a, ac] = await time(oursRun), [b, bc] = await time(theirsRun);
       ours.push(Number(a.toFixed(2)));
       theirs.push(Number(b.toFixed(2)));
       ratios.push(Number((a / b).toFixed(3)));
+      oursCpu.push(Number(ac.toFixed(1)));
+      theirsCpu.push(Number(bc.toFixed(1)));
     }
     emit({
       workload: o.workload,
@@ -264,6 +270,13 @@ async function pairedRuns(
       ort_runs: theirs,
       ratio_median: median(ratios),
       ratios,
+      // The fastest runs (least disturbed by other processes) and CPU time per run.
+      min_ms: Math.min(...ours),
+      ort_min_ms: Math.min(...theirs),
+      ratio_of_mins: Number((Math.min(...ours) / Math.min(...theirs)).toFixed(3)),
+      cpu_ms: oursCpu,
+      ort_cpu_ms: theirsCpu,
+      fma: engine.fma,
       ort_version: ort.env.versions.common,
     });
   } finally {

@@ -30,6 +30,8 @@ export interface StepCall {
   addrs: number[];
   scratch: number;
   label: string;
+  /** Work estimate, microseconds on one thread (see {@linkcode SERIAL_BELOW_US}). */
+  cost: number;
 }
 
 /** What binding a step needs at plan time. */
@@ -52,6 +54,35 @@ export function callArgs(call: StepCall, base: number, scratch: number): number[
   for (const i of call.addrs) args[i] = args[i] < 0 ? 0 : base + args[i];
   if (call.scratch >= 0) args[call.scratch] = scratch;
   return args;
+}
+
+/**
+ * Steps estimated below this many microseconds on one thread run whole on
+ * the caller's thread, without waking the others: a barrier (a futex wake
+ * and a wait) costs 10-50 µs on an idle machine and up to milliseconds when
+ * a woken thread waits for a core held by another process; lite at 320²
+ * has about 130 such steps of its 190 (some 10 ms on one thread). Splitting
+ * never changes the bits (every output is computed alike in any part).
+ */
+export const SERIAL_BELOW_US = 200;
+
+/**
+ * A step's time on one thread, roughly (µs, measured on a 2-core Xeon at
+ * 320²): Winograd convs 0.2 ns per h·w·ci·co multiply-add of the product
+ * plus 1.5 ns per h·w·(ci + co) of the transforms, direct ones 1 ns per
+ * h·w·ci·co; side convs, pools and resizes per element they read or write.
+ */
+function costOf(fn: StepFn, args: number[]): number {
+  if (fn.startsWith("conv_") && fn !== "conv_one") {
+    const [h, w, ca, cb, co] = args.slice(6, 11), px = h * w;
+    return fn === "conv_direct"
+      ? px * (ca + cb) * co * 1e-3
+      : px * ((ca + cb) * co * (fn === "conv_wino" ? 3e-4 : 2e-4) + (ca + cb + co) * 1.5e-3);
+  }
+  if (fn === "conv_one") return args[4] * args[5] * args[6] * args[7] * args[7] * 3e-4;
+  if (fn === "pool") return args[2] * args[3] * args[4] * 5e-4;
+  if (fn === "resize") return args[5] * args[6] * args[4] * 1e-3;
+  return 0;
 }
 
 /** Runs part `part` of `parts` of a call (`fuse` runs whole in part 0). */
@@ -92,6 +123,7 @@ export function bindStep(step: PlannedStep, ctx: StepContext): StepCall {
     addrs,
     scratch,
     label: labelOf(step, ctx),
+    cost: costOf(fn, args),
   });
   if (step.shader.startsWith("conv")) {
     const [, h, w, ca, cb, co, k, dil, relu, res, , pad] = inputPadded(step);
@@ -226,4 +258,22 @@ export function neededWeights(
   };
   for (const step of steps) bindStep(step, ctx);
   return ids;
+}
+
+/**
+ * Runs chunks of step `s` from its counter with `run(chunk, chunks)` until
+ * none is left; returns how many it ran. Shared by the caller and the workers.
+ */
+export function claimChunks(
+  claims: Int32Array,
+  done: Int32Array,
+  [s, n]: [number, number],
+  run: (chunk: number, chunks: number) => void,
+): number {
+  let ran = 0;
+  for (let k; (k = Atomics.add(claims, s, 1)) < n; ran++) {
+    run(k, n);
+    if (Atomics.add(done, s, 1) + 1 === n) Atomics.notify(done, s);
+  }
+  return ran;
 }

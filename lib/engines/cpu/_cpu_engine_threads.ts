@@ -1,23 +1,43 @@
 /**
- * The CPU engine's threads: Web Workers (`_cpu_engine_worker.ts`) that run
- * their part of each step on the engine's shared memory, and the barrier
- * that the caller's thread keeps with them.
+ * The CPU engine's threads: Web Workers (`_cpu_engine_worker.ts`) that help
+ * the caller's thread with each step on the engine's shared memory.
  *
- * Control words (Int32Array): [0] generation, [1] step (-1: stop), [2]
- * parts done.
+ * A step is cut into chunks (`parts` of the kernel call: rows, or runs of
+ * Winograd blocks), more than there are threads, and every thread takes
+ * the next chunk from a shared counter until none is left: a thread that
+ * the OS preempts, or that wakes late, holds up at most the chunk it has,
+ * not half the step (as a fixed share per thread did, which made the
+ * engine's time on a busy machine swing by tens of percent). Every output
+ * is computed alike in any chunk, so results are the same bits on any
+ * thread count and any claiming order.
+ *
+ * Shared words (Int32Array `ctrl`): [0] generation, [1] step (-1: stop);
+ * `claims[s]`: chunks of step s handed out; `done[s]`: chunks finished.
  *
  * @module
  */
-import type { StepCall } from "./_cpu_engine_steps.ts";
+import { claimChunks, SERIAL_BELOW_US, type StepCall } from "./_cpu_engine_steps.ts";
 import type { CpuThreadInit } from "./_cpu_engine_worker.ts";
 
 /** Bytes of stack per extra thread. */
 export const STACK_BYTES = 1 << 16;
 
-/** A step's threads: workers and the control words they wait on. */
+/** Chunks per thread of a split step. */
+export const CHUNKS_PER_THREAD = 4;
+
+/** A step's threads: workers and the words they share. */
 export interface CpuThreads {
   workers: Worker[];
   ctrl: Int32Array;
+  claims: Int32Array;
+  done: Int32Array;
+  /** Chunks of each step (1: the caller's thread runs it whole). */
+  chunks: number[];
+}
+
+/** Chunks of each call on `threads` threads: 1 for a small step, else CHUNKS_PER_THREAD each. */
+export function chunksOf(calls: StepCall[], threads: number): number[] {
+  return calls.map((c) => (c.cost < SERIAL_BELOW_US ? 1 : threads * CHUNKS_PER_THREAD));
 }
 
 /** Starts threads 1… (thread 0 is the caller) on the engine's memory; resolves when all are ready. */
@@ -26,7 +46,12 @@ export async function startThreads(
   calls: StepCall[],
   [base, scratches, stacks]: [number, number[], number[]],
 ): Promise<CpuThreads> {
-  const control = new SharedArrayBuffer(16);
+  const control = new SharedArrayBuffer(8 + 8 * calls.length);
+  const ctrl = new Int32Array(control, 0, 2);
+  const claims = new Int32Array(control, 8, calls.length);
+  const done = new Int32Array(control, 8 + 4 * calls.length, calls.length);
+  claims.fill(2 ** 30); // nothing to claim before a step is published
+  const chunks = chunksOf(calls, scratches.length);
   const workers: Worker[] = [];
   const ready: Promise<void>[] = [];
   for (let part = 1; part < scratches.length; part++) {
@@ -50,8 +75,7 @@ export async function startThreads(
       calls,
       base,
       scratch: base + scratches[part],
-      part,
-      parts: scratches.length,
+      chunks,
       control,
     };
     worker.postMessage(init);
@@ -62,23 +86,30 @@ export async function startThreads(
     for (const w of workers) w.terminate();
     throw e;
   }
-  return { workers, ctrl: new Int32Array(control) };
+  return { workers, ctrl, claims, done, chunks };
 }
 
 /**
- * Runs step `s` on every thread: wakes the workers, runs part 0 with
- * `runOwn(parts)`, then waits for the others (2 minutes at most).
+ * Runs step `s` on every thread: publishes it, wakes the workers, takes
+ * chunks with `runChunk(chunk, chunks)` like them, then waits until every
+ * chunk is done (2 minutes at most).
  */
-export function stepThreads(t: CpuThreads, s: number, runOwn: (parts: number) => void): void {
-  const parts = t.workers.length + 1, ctrl = t.ctrl;
+export function stepThreads(
+  t: CpuThreads,
+  s: number,
+  runChunk: (chunk: number, chunks: number) => void,
+): void {
+  const { ctrl, claims, done } = t, n = t.chunks[s];
+  // done first: a chunk claimed as soon as claims opens must count.
+  Atomics.store(done, s, 0);
+  Atomics.store(claims, s, 0);
   Atomics.store(ctrl, 1, s);
-  Atomics.store(ctrl, 2, 0);
   Atomics.add(ctrl, 0, 1);
   Atomics.notify(ctrl, 0);
-  runOwn(parts);
+  claimChunks(claims, done, [s, n], runChunk);
   const deadline = performance.now() + 120_000;
-  for (let done; (done = Atomics.load(ctrl, 2)) < parts - 1;) {
-    Atomics.wait(ctrl, 2, done, 1000);
+  for (let d; (d = Atomics.load(done, s)) < n;) {
+    Atomics.wait(done, s, d, 1000);
     if (performance.now() > deadline) {
       throw new Error(`Cannot run CpuEngine: current threads did not finish step ${s}`);
     }

@@ -1,14 +1,13 @@
 /**
  * A thread of a {@linkcode CpuEngine} with `threads` > 1: instantiates the
- * kernels on the engine's shared memory with its own stack, then, each time
- * the engine bumps the control word, runs its part of the step it names and
- * counts itself done. Step -1 ends it.
- *
- * Control (Int32Array): [0] generation, [1] step index, [2] parts done.
+ * kernels (the caller's module: plain or FMA alike) on the engine's shared
+ * memory with its own stack; then, each time the engine bumps the
+ * generation, takes chunks of the step it names until none is left (see
+ * `_cpu_engine_threads.ts`). Step -1 ends it.
  *
  * @module
  */
-import { callArgs, runCall, type StepCall } from "./_cpu_engine_steps.ts";
+import { callArgs, claimChunks, runCall, type StepCall } from "./_cpu_engine_steps.ts";
 import type { CpuKernels } from "./cpu_kernels.ts";
 
 /** The engine's message to a new thread. */
@@ -21,8 +20,9 @@ export interface CpuThreadInit {
   base: number;
   /** This thread's scratch (bytes). */
   scratch: number;
-  part: number;
-  parts: number;
+  /** Chunks of each step. */
+  chunks: number[];
+  /** [generation, step], then claims and done per step (Int32). */
   control: SharedArrayBuffer;
 }
 
@@ -34,22 +34,24 @@ const scope = self as unknown as {
 };
 
 scope.onmessage = ({ data }) => {
-  const { module, memory, calls, part, parts } = data;
+  const { module, memory, calls, chunks, control } = data;
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   (instance.exports.__stack_pointer as WebAssembly.Global).value = data.stackTop;
   const kernels = instance.exports as unknown as CpuKernels;
   const args = calls.map((c) => callArgs(c, data.base, data.scratch));
-  const ctrl = new Int32Array(data.control);
+  const ctrl = new Int32Array(control, 0, 2);
+  const claims = new Int32Array(control, 8, calls.length);
+  const done = new Int32Array(control, 8 + 4 * calls.length, calls.length);
   let gen = Atomics.load(ctrl, 0);
   scope.postMessage("ready");
   for (;;) {
     Atomics.wait(ctrl, 0, gen);
     gen = Atomics.load(ctrl, 0);
-    const i = Atomics.load(ctrl, 1);
-    if (i < 0) break;
-    runCall(kernels, memory, calls[i], args[i], [part, parts]);
-    Atomics.add(ctrl, 2, 1);
-    Atomics.notify(ctrl, 2);
+    const s = Atomics.load(ctrl, 1);
+    if (s < 0) break;
+    claimChunks(claims, done, [s, chunks[s]], (k, n) => {
+      runCall(kernels, memory, calls[s], args[s], [k, n]);
+    });
   }
   scope.close();
 };

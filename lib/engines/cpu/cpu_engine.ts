@@ -60,6 +60,9 @@ export interface CpuEngineOptions {
   /**
    * Threads that split each kernel call (rows or Winograd blocks): the
    * caller's and `threads - 1` Web Workers on the engine's shared memory.
+   * A split step is cut into 4 chunks per thread that the threads take
+   * from a shared counter (a preempted thread holds up one chunk, not its
+   * share); steps estimated under 0.2 ms run whole on the caller's thread.
    * @default 1
    */
   threads?: number;
@@ -78,6 +81,15 @@ export interface CpuEngineOptions {
    * `EngineMemoryError` before anything is allocated. @default Infinity
    */
   maxBytes?: number;
+  /**
+   * Fused multiply-add in the convs (relaxed SIMD's `f32x4.relaxed_madd`),
+   * where this WebAssembly engine has it (Deno 2.x): faster on CPUs with
+   * FMA, and the results then depend on the CPU's FMA (one rounding per
+   * multiply-add) but stay identical on any thread count. False: mul + add,
+   * the same bits on every machine. {@linkcode CpuEngine.fma} tells which
+   * ran. @default true
+   */
+  fma?: boolean;
 }
 
 /** Defaults of {@linkcode CpuEngineOptions}. */
@@ -90,6 +102,7 @@ export const DEFAULT_CPU_ENGINE_OPTIONS: Readonly<Required<Omit<CpuEngineOptions
     tileBlock: 16,
     threads: 1,
     maxBytes: Infinity,
+    fma: true,
   });
 
 /** Bytes of the module's own data and stack before the engine's heap (measured: 2 pages). */
@@ -120,6 +133,8 @@ export class CpuEngine {
   readonly steps: number;
   /** Threads that split each kernel call. */
   readonly threads: number;
+  /** Whether the kernels use fused multiply-add (see {@linkcode CpuEngineOptions.fma}). */
+  readonly fma: boolean;
   /** Bytes of the engine's WebAssembly memory (activations, packed weights, scratch). */
   get memoryBytes(): number {
     return this.#memory.buffer.byteLength;
@@ -136,7 +151,7 @@ export class CpuEngine {
 
   private constructor(
     size: [number, number],
-    loaded: { memory: WebAssembly.Memory; kernels: CpuKernels },
+    loaded: { memory: WebAssembly.Memory; kernels: CpuKernels; fma: boolean },
     calls: StepCall[],
     args: number[][],
     [input, output]: [number, number],
@@ -145,6 +160,7 @@ export class CpuEngine {
     this.inputSize = size;
     this.#memory = loaded.memory;
     this.#kernels = loaded.kernels;
+    this.fma = loaded.fma;
     this.#calls = calls;
     this.#args = args;
     this.steps = calls.length;
@@ -276,7 +292,7 @@ export class CpuEngine {
         } GiB of memory (WebAssembly's limit: 4 GiB)`,
       );
     }
-    const loaded = loadCpuKernels(layout.bytes);
+    const loaded = loadCpuKernels(layout.bytes, { fma: o.fma });
     const { memory, base } = loaded;
     for (const { at, data, from, n } of packed.values()) {
       const to = new Float32Array(memory.buffer, base + at, n);
@@ -359,18 +375,14 @@ export class CpuEngine {
     if (this.#threads) stopThreads(this.#threads);
   }
 
-  /** Runs step `s`, split over the threads. */
+  /** Runs step `s`, split over the threads (small steps whole on this one). */
   #step(s: number): void {
     const call = this.#calls[s], t = this.#threads;
-    if (!t) {
+    if (!t || t.chunks[s] === 1) {
       runCall(this.#kernels, this.#memory, call, this.#args[s], [0, 1]);
       return;
     }
-    stepThreads(
-      t,
-      s,
-      (parts) => runCall(this.#kernels, this.#memory, call, this.#args[s], [0, parts]),
-    );
+    stepThreads(t, s, (k, n) => runCall(this.#kernels, this.#memory, call, this.#args[s], [k, n]));
   }
 
   /** Writes one image (RGB) into the input buffer's four channels. */

@@ -23,16 +23,16 @@ Deno.test("CpuEngine.run() reproduces eval_wz within 1e-5 when direct or Winogra
   const [batch, , height, width] = io.get("x")!.shape;
   try {
     const input = await x.data() as Float32Array;
-    for (const winograd of [0, 2, 4] as const) {
+    for (const [winograd, fma] of [[0, true], [2, true], [4, true], [4, false]] as const) {
       const start = tf.memory().numTensors;
-      const engine = await CpuEngine.create(model, { height, width, winograd });
+      const engine = await CpuEngine.create(model, { height, width, winograd, fma });
       const out = await engine.run(input);
       assertEquals(tf.memory().numTensors, start, "folding for the engine leaves no tensor behind");
       assertEquals(out.length, batch * height * width);
       const y = tf.tensor4d(out, [batch, height, width, 1]);
       const diff = maxAbsDiff(await nhwcToNchw(y), io.get("eval_wz")!.data as Float32Array);
       y.dispose();
-      assert(diff < 1e-5, `winograd ${winograd}: eval diff ${diff}`);
+      assert(diff < 1e-5, `winograd ${winograd}, fma ${fma}: eval diff ${diff}`);
       await assertRejects(() => engine.run(new Float32Array(5)), RangeError);
     }
   } finally {
@@ -68,22 +68,30 @@ Deno.test("CpuEngine.run() matches predict() when the size is odd, for lite and 
   }
 });
 
-Deno.test("CpuEngine.run() gives the same bits on 3 threads as on one when the size is odd", async () => {
+Deno.test("CpuEngine.run() gives the same bits on 3 threads as on one when the size is odd, plain and FMA", async () => {
   const model = U2Net.create("lite", { seed: 6 });
-  const one = await CpuEngine.create(model, { height: 45, width: 38 });
-  const three = await CpuEngine.create(model, { height: 45, width: 38, threads: 3 });
+  const x = Float32Array.from({ length: 2 * 45 * 38 * 3 }, (_, i) => Math.sin(i * 0.37) * 2);
+  const outs: Float32Array[] = [];
   try {
-    assertEquals(three.threads, 3);
-    const x = Float32Array.from({ length: 2 * 45 * 38 * 3 }, (_, i) => Math.sin(i * 0.37) * 2);
-    const want = await one.run(x);
-    assertEquals(await three.run(x), want);
-    assertEquals(await three.run(x), want, "a second call");
+    for (const fma of [false, true]) {
+      const one = await CpuEngine.create(model, { height: 45, width: 38, fma });
+      const three = await CpuEngine.create(model, { height: 45, width: 38, threads: 3, fma });
+      try {
+        assertEquals([one.fma, three.fma, three.threads], [fma, fma, 3]);
+        const want = await one.run(x);
+        assertEquals(await three.run(x), want, `fma ${fma}`);
+        assertEquals(await three.run(x), want, `fma ${fma}: a second call`);
+        outs.push(want);
+      } finally {
+        one.dispose();
+        three.dispose();
+      }
+      await assertRejects(() => three.run(new Float32Array(45 * 38 * 3)), TypeError);
+    }
+    assert(maxAbsDiff(outs[0], outs[1]) < 1e-5, "plain vs FMA");
   } finally {
-    one.dispose();
-    three.dispose();
     model.dispose();
   }
-  await assertRejects(() => three.run(new Float32Array(45 * 38 * 3)), TypeError);
 });
 
 Deno.test("CpuEngine.create() copies the last engine's packed weights when given a weight cache", async () => {

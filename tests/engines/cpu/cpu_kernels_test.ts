@@ -36,7 +36,7 @@ function reference(
   return out;
 }
 
-Deno.test("conv_direct, conv_wino and conv_wino4 match a float64 conv when dilated, concatenated, odd-sized and split in parts", () => {
+Deno.test("conv_direct, conv_wino and conv_wino4 match a float64 conv when dilated, concatenated, odd-sized and split in parts, plain and FMA", () => {
   const rng = new Rng(7);
   const rand = () => rng.float();
   const normal = (n: number, scale: number) =>
@@ -62,7 +62,8 @@ Deno.test("conv_direct, conv_wino and conv_wino4 match a float64 conv when dilat
       wino2: packWinograd(w, ci, co, 2),
       wino4: packWinograd(w, ci, co, 4),
     };
-    const nt = 8, scratch = 36 * (nt * (ci + 8 * Math.ceil(co / 8)) + 32);
+    // Blocks of 8 tiles (register tiles of 4) and 16 (6, 6 and 4).
+    const scratch = 36 * (16 * (ci + 8 * Math.ceil(co / 8)) + 32);
     const sizes = [
       a.length,
       b.length,
@@ -72,28 +73,35 @@ Deno.test("conv_direct, conv_wino and conv_wino4 match a float64 conv when dilat
       8 + co,
       scratch,
     ];
-    const { kernels, memory, base } = loadCpuKernels(4 * sizes.reduce((s, n) => s + n + 16, 0));
-    const at: number[] = [];
-    let top = base;
-    for (const n of sizes) at.push(top), (top += 4 * (n + 16));
-    const put = (i: number, data: Float32Array) =>
-      new Float32Array(memory.buffer, at[i], data.length).set(data);
-    put(0, a), put(1, b), put(2, res), put(5, padBias(bias));
-    for (const [name, packed] of Object.entries(forms)) {
-      put(4, packed);
-      const args = [at[3], at[0], cb ? at[1] : at[0], at[2], at[4], at[5], h, wd, ca, cb, co];
-      // In three parts, one after the other, as three threads would split it.
-      for (let part = 0; part < 3; part++) {
-        if (name === "direct") kernels.conv_direct(...args, 3, dil, 1, dil, part, 3);
-        else if (name === "wino2") kernels.conv_wino(...args, dil, 1, at[6], nt, part, 3);
-        else kernels.conv_wino4(...args, dil, 1, at[6], nt, part, 3);
+    for (const fma of [false, true]) {
+      const loaded = loadCpuKernels(4 * sizes.reduce((s, n) => s + n + 16, 0), { fma });
+      // Deno 2's V8 has relaxed SIMD: the FMA module is the one taken.
+      assertEquals(loaded.fma, fma);
+      const { kernels, memory, base } = loaded;
+      const at: number[] = [];
+      let top = base;
+      for (const n of sizes) at.push(top), (top += 4 * (n + 16));
+      const put = (i: number, data: Float32Array) =>
+        new Float32Array(memory.buffer, at[i], data.length).set(data);
+      put(0, a), put(1, b), put(2, res), put(5, padBias(bias));
+      for (const [name, packed] of Object.entries(forms)) {
+        put(4, packed);
+        const args = [at[3], at[0], cb ? at[1] : at[0], at[2], at[4], at[5], h, wd, ca, cb, co];
+        for (const nt of name === "direct" ? [0] : [8, 16]) {
+          const got = new Float32Array(memory.buffer, at[3], h * wd * co).fill(NaN);
+          // In three parts, one after the other, as three threads would split it.
+          for (let part = 0; part < 3; part++) {
+            if (name === "direct") kernels.conv_direct(...args, 3, dil, 1, dil, part, 3);
+            else if (name === "wino2") kernels.conv_wino(...args, dil, 1, at[6], nt, part, 3);
+            else kernels.conv_wino4(...args, dil, 1, at[6], nt, part, 3);
+          }
+          let err = 0;
+          for (let i = 0; i < got.length; i++) err = Math.max(err, Math.abs(got[i] - want[i]));
+          console.log(fma ? "fma" : "plain", name, `d${dil}`, `nt ${nt}`, err / peak);
+          const tol = name === "wino4" ? 5e-6 : 5e-7;
+          assert(err / peak < tol, `${name} ${h}x${wd} ${ca}+${cb}>${co} d${dil}: ${err / peak}`);
+        }
       }
-      const got = new Float32Array(memory.buffer, at[3], h * wd * co);
-      let err = 0;
-      for (let i = 0; i < got.length; i++) err = Math.max(err, Math.abs(got[i] - want[i]));
-      console.log(name, dil, err / peak);
-      const tol = name === "wino4" ? 2e-5 : 1e-6;
-      assert(err / peak < tol, `${name} ${h}x${wd} ${ca}+${cb}>${co} d${dil}: ${err / peak}`);
     }
   }
 });

@@ -1,10 +1,13 @@
 /*
  * U2-Net's CPU inference kernels (wasm SIMD128), driven by cpu_engine.ts.
- * Maps are NHWC float32 for one image. Build: ./build.sh (clang + wasm-ld).
- * Mul + add throughout (no fused multiply-add), so results do not depend on
- * the CPU. Every kernel does part `part` of `parts` of its work (rows or
- * Winograd blocks), so that threads sharing the memory can split a call;
- * each thread has its own stack and scratch.
+ * Maps are NHWC float32 for one image. Build: ./build.sh (clang-19 + wasm-ld),
+ * twice: plain, mul + add throughout, so that results do not depend on the
+ * CPU; and with -mrelaxed-simd -DU2_FMA, where the convs' multiply-adds
+ * (MAC) are relaxed SIMD's madd, fused on CPUs with FMA (results then
+ * depend on the CPU, never on the thread count). Every kernel does part
+ * `part` of `parts` of its work (rows or Winograd blocks), so that threads
+ * sharing the memory can split a call; each thread has its own stack and
+ * scratch.
  */
 #include <wasm_simd128.h>
 
@@ -14,7 +17,16 @@
 #define ADD wasm_f32x4_add
 #define SUB wasm_f32x4_sub
 #define MUL wasm_f32x4_mul
-#define MAC(acc, x, w) acc = ADD(acc, MUL(x, w))
+/* MADD(a, b, c) = a·b + c, NMADD(a, b, c) = c - a·b: fused in the FMA build,
+ * else exactly the mul + add (sub) they replace. */
+#ifdef U2_FMA
+#define MADD wasm_f32x4_relaxed_madd
+#define NMADD wasm_f32x4_relaxed_nmadd
+#else
+#define MADD(a, b, c) ADD(c, MUL(a, b))
+#define NMADD(a, b, c) SUB(c, MUL(a, b))
+#endif
+#define MAC(acc, x, w) acc = MADD(x, w, acc)
 #define PX 4
 /* Floats between the Winograd points' blocks in the scratch, so that the
  * 16 or 36 rows a transform touches do not share cache sets (the blocks'
@@ -116,29 +128,43 @@ void conv_direct(float* out, const float* a, const float* b, const float* res, c
   }
 }
 
-/* A conv to one channel (the side outputs): weights [k*k][c], c a multiple of 4; bias[0]. */
+/*
+ * A conv to one channel (the side outputs): weights [k*k][c], c a multiple
+ * of 4; bias[0]. PX pixels at a time, each its own accumulator (chains of
+ * multiply-adds that do not wait on each other), summed in the same order
+ * as one pixel alone; a tap outside the map reads zeros.
+ */
 __attribute__((export_name("conv_one")))
 void conv_one(float* out, const float* a, const float* w, const float* bias, int H, int W, int c,
               int k, int dil, int pad, int part, int parts) {
   int y_lo, y_hi;
   share(H, part, parts, &y_lo, &y_hi);
   for (int y = y_lo; y < y_hi; y++) {
-    for (int x = 0; x < W; x++) {
-      v128_t acc = wasm_f32x4_splat(0.f);
+    for (int x0 = 0; x0 < W; x0 += PX) {
+      int np = W - x0 < PX ? W - x0 : PX;
+      v128_t acc[PX];
+      for (int p = 0; p < PX; p++) acc[p] = wasm_f32x4_splat(0.f);
       for (int ky = 0; ky < k; ky++) {
         int iy = y + ky * dil - pad;
         if (iy < 0 || iy >= H) continue;
         for (int kx = 0; kx < k; kx++) {
-          int ix = x + kx * dil - pad;
-          if (ix < 0 || ix >= W) continue;
-          const float* p = a + ((long)iy * W + ix) * c;
+          const float* pp[PX];
+          for (int p = 0; p < PX; p++) {
+            int ix = x0 + p + kx * dil - pad;
+            pp[p] = p < np && ix >= 0 && ix < W ? a + ((long)iy * W + ix) * c : zeros;
+          }
           const float* q = w + (ky * k + kx) * c;
-          for (int i = 0; i < c; i += 4) MAC(acc, LD(p + i), LD(q + i));
+          for (int i = 0; i < c; i += 4) {
+            v128_t wv = LD(q + i);
+            for (int p = 0; p < PX; p++) MAC(acc[p], LD(pp[p] + i), wv);
+          }
         }
       }
-      out[(long)y * W + x] = bias[0] + wasm_f32x4_extract_lane(acc, 0) +
-        wasm_f32x4_extract_lane(acc, 1) + wasm_f32x4_extract_lane(acc, 2) +
-        wasm_f32x4_extract_lane(acc, 3);
+      for (int p = 0; p < np; p++) {
+        out[(long)y * W + x0 + p] = bias[0] + wasm_f32x4_extract_lane(acc[p], 0) +
+          wasm_f32x4_extract_lane(acc[p], 1) + wasm_f32x4_extract_lane(acc[p], 2) +
+          wasm_f32x4_extract_lane(acc[p], 3);
+      }
     }
   }
 }
@@ -218,43 +244,70 @@ void resize(float* out, const float* in, int H, int W, int c, int oh, int ow, fl
 }
 
 /*
- * M[ξ][t][0..8·ncob) = V[ξ][t][0..ci) · U[ξ] for the `npts` points ξ and the
- * first `nt` tiles (rounded up to 4; rows past `nt` are scratch). Point ξ's
- * rows start at V + ξ·vs and M + ξ·ms.
+ * M rows [t0, t0+P) of point ξ, channels [8·cob, 8·cob+8): a register tile
+ * of P tiles x 8 channels, over ci (a multiple of 4) inputs. V's point is
+ * laid out [ci/4][rows][4] (tile t's channels c..c+3 at (c/4·rows + t)·4),
+ * so that the P tiles' broadcasts are constant offsets from one pointer.
  */
-static void gemm_block(const float* V, float* M, const float* U, int npts, int nt, long vs,
-                       long ms, int ci, int ncob) {
-  int cop = ncob * 8;
-  for (int xi = 0; xi < npts; xi++) {
-    const float* vx = V + xi * vs;
-    for (int cob = 0; cob < ncob; cob++) {
-      const float* u0 = U + ((long)xi * ncob + cob) * ci * 8;
-      for (int t0 = 0; t0 < nt; t0 += PX) {
-        v128_t acc[PX][2];
-        for (int p = 0; p < PX; p++) acc[p][0] = acc[p][1] = wasm_f32x4_splat(0.f);
-        const float* u = u0;
-        const float* v[PX];
-        for (int p = 0; p < PX; p++) v[p] = vx + (long)(t0 + p) * ci;
-        for (int c = 0; c < ci; c += 4) { /* ci is a multiple of 4 */
+static inline __attribute__((always_inline)) void gemm_tile(const float* vx, float* mx,
+                                                            const float* u, int t0, int ci,
+                                                            int rows, int cop, int P) {
+  v128_t acc[8][2];
+  for (int p = 0; p < P; p++) acc[p][0] = acc[p][1] = wasm_f32x4_splat(0.f);
+  const float* v = vx + t0 * 4;
+  for (int c = 0; c < ci; c += 4) {
 #define WSTEP(l)                                       \
   {                                                    \
     v128_t w0 = LD(u + 8 * l), w1 = LD(u + 8 * l + 4); \
-    for (int p = 0; p < PX; p++) {                     \
-      v128_t xv = SPL(v[p] + l);                       \
+    for (int p = 0; p < P; p++) {                      \
+      v128_t xv = SPL(v + 4 * p + l);                  \
       MAC(acc[p][0], xv, w0);                          \
       MAC(acc[p][1], xv, w1);                          \
     }                                                  \
   }
-          WSTEP(0) WSTEP(1) WSTEP(2) WSTEP(3)
+    WSTEP(0) WSTEP(1) WSTEP(2) WSTEP(3)
 #undef WSTEP
-          u += 32;
-          for (int p = 0; p < PX; p++) v[p] += 4;
-        }
-        for (int p = 0; p < PX; p++) {
-          float* m = M + xi * ms + (long)(t0 + p) * cop + cob * 8;
-          ST(m, acc[p][0]);
-          ST(m + 4, acc[p][1]);
-        }
+    u += 32;
+    v += 4 * rows;
+  }
+  for (int p = 0; p < P; p++) {
+    float* m = mx + (long)(t0 + p) * cop;
+    ST(m, acc[p][0]);
+    ST(m + 4, acc[p][1]);
+  }
+}
+
+/* Tiles per register tile of the products (at most 8): 6 x 8 channels
+ * keep 12 accumulators (V8 has 16 xmm registers on x64); on the 320² convs
+ * 5-10% faster than 4, 5 and 7 about as fast as 6 (-DGEMM_PX=n to try). */
+#ifndef GEMM_PX
+#define GEMM_PX 6
+#endif
+
+/*
+ * M[ξ][t][0..8·ncob) = V[ξ][t][0..ci) · U[ξ] for the `npts` points ξ and the
+ * first `nt` tiles (rounded up to 4; rows past `nt` are scratch). Point ξ's
+ * rows start at V + ξ·vs ([ci/4][rows][4], see gemm_tile) and M + ξ·ms.
+ */
+static void gemm_block(const float* V, float* M, const float* U, int npts, int nt, int rows,
+                       long vs, long ms, int ci, int ncob) {
+  int cop = ncob * 8;
+  nt = (nt + 3) & ~3; /* rows past nt are scratch: whole register tiles of 4 */
+  for (int xi = 0; xi < npts; xi++) {
+    const float* vx = V + xi * vs;
+    for (int cob = 0; cob < ncob; cob++) {
+      const float* u0 = U + ((long)xi * ncob + cob) * ci * 8;
+      float* mx = M + xi * ms + cob * 8;
+      int t0 = 0;
+      for (; nt - t0 >= GEMM_PX; t0 += GEMM_PX) gemm_tile(vx, mx, u0, t0, ci, rows, cop, GEMM_PX);
+      switch (nt - t0) { /* the rest, 1 to GEMM_PX - 1 tiles */
+        case 1: gemm_tile(vx, mx, u0, t0, ci, rows, cop, 1); break;
+        case 2: gemm_tile(vx, mx, u0, t0, ci, rows, cop, 2); break;
+        case 3: gemm_tile(vx, mx, u0, t0, ci, rows, cop, 3); break;
+        case 4: gemm_tile(vx, mx, u0, t0, ci, rows, cop, 4); break;
+        case 5: gemm_tile(vx, mx, u0, t0, ci, rows, cop, 5); break;
+        case 6: gemm_tile(vx, mx, u0, t0, ci, rows, cop, 6); break;
+        case 7: gemm_tile(vx, mx, u0, t0, ci, rows, cop, 7); break;
       }
     }
   }
@@ -268,6 +321,7 @@ typedef struct {
   float* out;
   const float *a, *b, *res, *U, *bias;
   int H, W, ca, cb, co, dil, relu, ci, ncob, cop;
+  int rows; /* tiles per block (nt_max): V's rows per 4 channels */
   float *V, *M;
   long vs, ms; /* floats from one point's rows to the next, in V and M */
 } Wino;
@@ -290,12 +344,13 @@ static void wino_run(float* out, const float* a, const float* b, const float* re
   int pts = (m + 2) * (m + 2);
   Wino w = {out, a, b, res, U, bias, H, W, ca, cb, co, dil, relu, ca + cb, (co + 7) / 8};
   w.cop = w.ncob * 8;
+  if (nt_max > MAX_TILES) nt_max = MAX_TILES;
+  w.rows = nt_max;
   w.vs = (long)nt_max * w.ci + PAD;
   w.ms = (long)nt_max * w.cop + PAD;
   w.V = scratch;
   w.M = scratch + pts * w.vs;
   int yb[MAX_TILES], xb[MAX_TILES], n = 0, blk = 0;
-  if (nt_max > MAX_TILES) nt_max = MAX_TILES;
   long tiles = 0; /* this part's blocks: a contiguous run [b_lo, b_hi) of the ceil(tiles / nt_max) */
   for (int ry = 0; ry < dil && ry < H; ry++) {
     for (int rx = 0; rx < dil && rx < W; rx++) {
@@ -369,7 +424,7 @@ static void wino2_block(const Wino* w, const int* yb, const int* xb, int nt) {
         e[3][j] = SUB(d[1][j], d[3][j]);
       }
       for (int i = 0; i < 4; i++) {
-        float* v = w->V + i * 4 * w->vs + (long)t * w->ci + c;
+        float* v = w->V + i * 4 * w->vs + (long)((c >> 2) * w->rows + t) * 4;
         ST(v, SUB(e[i][0], e[i][2]));
         ST(v + w->vs, ADD(e[i][1], e[i][2]));
         ST(v + 2 * w->vs, SUB(e[i][2], e[i][1]));
@@ -377,7 +432,7 @@ static void wino2_block(const Wino* w, const int* yb, const int* xb, int nt) {
       }
     }
   }
-  gemm_block(w->V, w->M, w->U, 16, nt, w->vs, w->ms, w->ci, w->ncob);
+  gemm_block(w->V, w->M, w->U, 16, nt, w->rows, w->vs, w->ms, w->ci, w->ncob);
   for (int t = 0; t < nt; t++) {
     for (int c = 0; c < w->co; c += 4) {
       v128_t m[4][4], r[2][4];
@@ -401,6 +456,13 @@ static void wino2_block(const Wino* w, const int* yb, const int* xb, int nt) {
   }
 }
 
+/* Bᵀ's first and last rows on (x0, x2, x4): 4·x0 - 5·x2 + x4. */
+#ifdef U2_FMA
+#define IN_EDGE(x0, x2, x4) MADD(four, x0, NMADD(five, x2, x4))
+#else
+#define IN_EDGE(x0, x2, x4) ADD(SUB(MUL(four, x0), MUL(five, x2)), x4)
+#endif
+
 /* F(4x4, 3x3), points 0, ±1, ±2: V = Bᵀ d B, M = V·U, out = Aᵀ M A. */
 static void wino4_block(const Wino* w, const int* yb, const int* xb, int nt) {
   v128_t four = wasm_f32x4_splat(4.f), five = wasm_f32x4_splat(5.f), two = wasm_f32x4_splat(2.f);
@@ -415,30 +477,30 @@ static void wino4_block(const Wino* w, const int* yb, const int* xb, int nt) {
       for (int i = 0; i < 6; i++) { /* rows: e[i] = d[i] B */
         v128_t d[6];
         for (int j = 0; j < 6; j++) d[j] = LD(pp[i * 6 + j] + cc);
-        v128_t p = SUB(d[4], MUL(four, d[2])), q = SUB(d[3], MUL(four, d[1]));
+        v128_t p = NMADD(four, d[2], d[4]), q = NMADD(four, d[1], d[3]);
         v128_t r = SUB(d[4], d[2]), s = MUL(two, SUB(d[3], d[1]));
-        e[i][0] = ADD(SUB(MUL(four, d[0]), MUL(five, d[2])), d[4]);
+        e[i][0] = IN_EDGE(d[0], d[2], d[4]);
         e[i][1] = ADD(p, q);
         e[i][2] = SUB(p, q);
         e[i][3] = ADD(r, s);
         e[i][4] = SUB(r, s);
-        e[i][5] = ADD(SUB(MUL(four, d[1]), MUL(five, d[3])), d[5]);
+        e[i][5] = IN_EDGE(d[1], d[3], d[5]);
       }
       long st = w->vs;
-      float* v0 = w->V + (long)t * w->ci + c;
+      float* v0 = w->V + (long)((c >> 2) * w->rows + t) * 4;
       for (int j = 0; j < 6; j++) { /* columns: Bᵀ e */
-        v128_t p = SUB(e[4][j], MUL(four, e[2][j])), q = SUB(e[3][j], MUL(four, e[1][j]));
+        v128_t p = NMADD(four, e[2][j], e[4][j]), q = NMADD(four, e[1][j], e[3][j]);
         v128_t r = SUB(e[4][j], e[2][j]), s = MUL(two, SUB(e[3][j], e[1][j]));
-        ST(v0 + (0 * 6 + j) * st, ADD(SUB(MUL(four, e[0][j]), MUL(five, e[2][j])), e[4][j]));
+        ST(v0 + (0 * 6 + j) * st, IN_EDGE(e[0][j], e[2][j], e[4][j]));
         ST(v0 + (1 * 6 + j) * st, ADD(p, q));
         ST(v0 + (2 * 6 + j) * st, SUB(p, q));
         ST(v0 + (3 * 6 + j) * st, ADD(r, s));
         ST(v0 + (4 * 6 + j) * st, SUB(r, s));
-        ST(v0 + (5 * 6 + j) * st, ADD(SUB(MUL(four, e[1][j]), MUL(five, e[3][j])), e[5][j]));
+        ST(v0 + (5 * 6 + j) * st, IN_EDGE(e[1][j], e[3][j], e[5][j]));
       }
     }
   }
-  gemm_block(w->V, w->M, w->U, 36, nt, w->vs, w->ms, w->ci, w->ncob);
+  gemm_block(w->V, w->M, w->U, 36, nt, w->rows, w->vs, w->ms, w->ci, w->ncob);
   for (int t = 0; t < nt; t++) {
     for (int c = 0; c < w->co; c += 4) {
       v128_t r[4][6];
@@ -448,9 +510,9 @@ static void wino4_block(const Wino* w, const int* yb, const int* xb, int nt) {
         v128_t p = ADD(m[1], m[2]), q = SUB(m[1], m[2]);
         v128_t u = ADD(m[3], m[4]), s = SUB(m[3], m[4]);
         r[0][j] = ADD(ADD(m[0], p), u);
-        r[1][j] = ADD(q, MUL(two, s));
-        r[2][j] = ADD(p, MUL(four, u));
-        r[3][j] = ADD(ADD(q, MUL(eight, s)), m[5]);
+        r[1][j] = MADD(two, s, q);
+        r[2][j] = MADD(four, u, p);
+        r[3][j] = ADD(MADD(eight, s, q), m[5]);
       }
       v128_t bv = LD(w->bias + c);
       for (int i = 0; i < 4; i++) { /* rows: r A */
@@ -461,9 +523,9 @@ static void wino4_block(const Wino* w, const int* yb, const int* xb, int nt) {
         v128_t u = ADD(m[3], m[4]), s = SUB(m[3], m[4]);
         v128_t o[4];
         o[0] = ADD(ADD(m[0], p), u);
-        o[1] = ADD(q, MUL(two, s));
-        o[2] = ADD(p, MUL(four, u));
-        o[3] = ADD(ADD(q, MUL(eight, s)), m[5]);
+        o[1] = MADD(two, s, q);
+        o[2] = MADD(four, u, p);
+        o[3] = ADD(MADD(eight, s, q), m[5]);
         for (int j = 0; j < 4; j++) {
           int x = xb[t] + w->dil * j;
           if (x >= w->W) break;
