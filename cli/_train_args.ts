@@ -24,6 +24,8 @@ import {
 } from "./_common.ts";
 
 const D = DEFAULT_TRAIN_OPTIONS;
+/** The most threads `--threads` defaults to (the machine's cores, up to this). */
+const MAX_DEFAULT_THREADS = 4;
 const M = DEMO_TRAIN_OPTIONS;
 const str = { type: "string" } as const;
 
@@ -119,6 +121,12 @@ ${wrap(Object.entries(M).map(([k, v]) => `${k}=${v}`), 78)}`,
       help: "training step: gpu = the recorded WebGPU step, tfjs = tfjs ops, auto = gpu on webgpu",
       default: D.engine,
     },
+    "threads": {
+      ...str,
+      arg: "N",
+      help:
+        `CPU step and eval threads, same results (default: cores, up to ${MAX_DEFAULT_THREADS})`,
+    },
     "skip-bad": { ...flag, help: "skip unreadable samples (default: stop before training)" },
     "cache": {
       ...flag,
@@ -194,6 +202,9 @@ export function parseTrainArgs(
     syntheticTrain: int(p, "synthetic-train", 1),
     syntheticEval: int(p, "synthetic-eval", 1),
     engine: given(p, "engine") ? choiceOption(p, "engine", TRAIN_ENGINES, "auto") : undefined,
+    threads: given(p, "threads")
+      ? intOption(p, "threads", 1, 1, 16)
+      : Math.min(navigator.hardwareConcurrency || 1, MAX_DEFAULT_THREADS),
   };
   const backend = choiceOption(p, "backend", BACKEND_NAMES, "auto");
   return { options, backend };

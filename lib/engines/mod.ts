@@ -29,6 +29,7 @@ export { DEFAULT_TUNING, resolveTuning, type Tuning } from "../kernels/webgpu.ts
 export { DEFAULT_GPU_ENGINE_OPTIONS, GpuEngine, type GpuEngineOptions } from "./gpu/gpu_engine.ts";
 export {
   DEFAULT_GPU_TRAINER_OPTIONS,
+  type GpuStepHandle,
   GpuTrainer,
   type GpuTrainerOptions,
 } from "./gpu/gpu_trainer.ts";
@@ -39,4 +40,6 @@ export {
   type CpuTrainerOptions,
   DEFAULT_CPU_TRAINER_OPTIONS,
 } from "./cpu/cpu_trainer.ts";
+export type { ConvShape, TrainKernels } from "./cpu/train_kernels.ts";
+export { createJsTrainKernels } from "./cpu/train_kernels_js.ts";
 export { exportOnnx, type OnnxExportOptions } from "./onnx/onnx_export.ts";

@@ -6,7 +6,7 @@
  */
 import { tf } from "../deps.ts";
 import type { SampleSource } from "../data/dataset.ts";
-import { evalSamples } from "../data/loader.ts";
+import { type EvalSample, evalSamples } from "../data/loader.ts";
 import { resizePrediction } from "../eval/metrics.ts";
 import { type LoadedWeights, readWeights } from "../io/read_weights.ts";
 import { writeSafetensors } from "../io/safetensors.ts";
@@ -15,6 +15,9 @@ import { removeIfExists, writeFileAtomic } from "./atomic_write.ts";
 import type { BestScores } from "./results.ts";
 import type { TrainOptions } from "./train_options.ts";
 import { savePrediction } from "./_prediction_png.ts";
+
+/** Evaluation samples in the prediction panel. */
+const PANEL_SAMPLES = 4;
 
 /** Reads `--init-weights`, checking the architecture and that BatchNorm is not folded. */
 export async function readInitWeights(o: Required<TrainOptions>): Promise<LoadedWeights> {
@@ -83,21 +86,22 @@ export async function removeCheckpoint(dir: string, epoch: number): Promise<void
   }
 }
 
-/** Saves the prediction of the first evaluation sample; returns its path. */
+/** Saves the first evaluation sample's predicted mask and a panel of the first four; returns the mask's path. */
 export async function predictOne(
   model: U2Net,
   source: SampleSource,
   inputSize: number,
   dir: string,
 ): Promise<string | undefined> {
+  const done: { sample: EvalSample; prediction: Float32Array }[] = [];
   for await (const s of evalSamples(source, { inputSize, prefetch: 0 })) {
     const pred = tf.tidy(() => model.predict(tf.tensor4d(s.image, [1, inputSize, inputSize, 3])));
     try {
-      const p = await resizePrediction(pred, s.maskHeight, s.maskWidth);
-      return await savePrediction(dir, s, p);
+      done.push({ sample: s, prediction: await resizePrediction(pred, s.maskHeight, s.maskWidth) });
     } finally {
       pred.dispose();
     }
+    if (done.length === PANEL_SAMPLES) break;
   }
-  return undefined;
+  return done.length ? await savePrediction(dir, done) : undefined;
 }

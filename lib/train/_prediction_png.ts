@@ -20,41 +20,52 @@ function imageBytes(s: EvalSample, size: number): Uint8Array {
   return out;
 }
 
+/** The panel's smallest row height: small samples are enlarged (nearest) to it. */
+const PANEL_MIN_SIDE = 160;
+
+/** One sample's mask bytes (0-255) from its prediction in [0, 1]. */
+function maskBytes(prediction: Float32Array): Uint8Array {
+  return Uint8Array.from(prediction, (v) => Math.round(Math.min(1, Math.max(0, v)) * 255));
+}
+
 /**
- * Writes `{dir}/prediction_{name}.png` (the sigmoid map at the mask's size,
- * 0-255 grey) and, when the network input and the mask have the same size,
- * `{dir}/prediction_{name}_panel.png` (input | ground truth | prediction).
- * Returns the mask's path.
+ * Writes `{dir}/prediction_{name}.png` for the first sample (the sigmoid map
+ * at its mask's size, 0-255 grey) and, when the network input and the masks
+ * have one size, `{dir}/prediction_{name}_panel.png`: a row per sample (input
+ * | ground truth | prediction), enlarged (nearest) to rows of at least
+ * 160 px. Returns the mask's path.
  */
 export async function savePrediction(
   dir: string,
-  sample: EvalSample,
-  prediction: Float32Array,
+  samples: { sample: EvalSample; prediction: Float32Array }[],
 ): Promise<string> {
+  const { sample, prediction } = samples[0];
   const { maskWidth: w, maskHeight: h } = sample;
-  const pred = new Uint8Array(w * h);
-  for (let i = 0; i < pred.length; i++) {
-    pred[i] = Math.round(Math.min(1, Math.max(0, prediction[i])) * 255);
-  }
   const safe = sample.name.replace(/[^\w.-]+/g, "_");
   const path = `${dir}/prediction_${safe}.png`;
-  await writeFileAtomic(path, encodePng(w, h, pred, 1));
+  await writeFileAtomic(path, encodePng(w, h, maskBytes(prediction), 1));
   const size = Math.round(Math.sqrt(sample.image.length / 3));
-  if (size === w && size === h) {
-    const img = imageBytes(sample, size);
-    const panel = new Uint8Array(h * w * 3 * 3);
-    for (let y = 0; y < h; y++) {
-      for (let x = 0; x < w; x++) {
-        const p = y * w + x;
-        const row = y * w * 3;
+  const same = samples.every(({ sample: s }) =>
+    s.maskWidth === size && s.maskHeight === size && s.image.length === size * size * 3
+  );
+  if (!same) return path;
+  const k = Math.max(1, Math.ceil(PANEL_MIN_SIDE / size)), side = size * k;
+  const pw = 3 * side, ph = side * samples.length;
+  const panel = new Uint8Array(pw * ph * 3);
+  samples.forEach(({ sample: s, prediction: p }, row) => {
+    const img = imageBytes(s, size), pred = maskBytes(p);
+    for (let y = 0; y < side; y++) {
+      for (let x = 0; x < side; x++) {
+        const q = Math.floor(y / k) * size + Math.floor(x / k);
+        const o = ((row * side + y) * pw + x) * 3;
         for (let c = 0; c < 3; c++) {
-          panel[(row + x) * 3 + c] = img[p * 3 + c];
-          panel[(row + w + x) * 3 + c] = sample.mask[p];
-          panel[(row + 2 * w + x) * 3 + c] = pred[p];
+          panel[o + c] = img[q * 3 + c];
+          panel[o + side * 3 + c] = s.mask[q];
+          panel[o + 2 * side * 3 + c] = pred[q];
         }
       }
     }
-    await writeFileAtomic(`${dir}/prediction_${safe}_panel.png`, encodePng(3 * w, h, panel, 3));
-  }
+  });
+  await writeFileAtomic(`${dir}/prediction_${safe}_panel.png`, encodePng(pw, ph, panel, 3));
   return path;
 }

@@ -39,6 +39,7 @@ const RESUME_OVERRIDABLE: readonly (keyof TrainOptions)[] = [
   "keepCheckpoints",
   "workers",
   "engine",
+  "threads",
 ];
 
 /** A checkpoint JSON path from `--resume` (a file of a checkpoint, or a folder: its newest). */

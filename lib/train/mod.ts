@@ -76,6 +76,7 @@ export {
 export {
   StepRunner,
   type StepRunnerOptions,
+  type SubmittedStep,
   TRAIN_ENGINES,
   type TrainEngine,
 } from "./step_runner.ts";

@@ -6,7 +6,9 @@
  * next epoch: the state moves between them with a sync and a reload), or
  * tfjs' {@linkcode trainStep}.
  * Keeps the model and optimizer in step with the GPU copy when asked
- * ({@linkcode StepRunner.sync}).
+ * ({@linkcode StepRunner.sync}). {@linkcode StepRunner.submit} queues a
+ * step without waiting for its loss where the engine allows it (the
+ * GpuTrainer), so the next step is submitted before the loss is read.
  *
  * @module
  */
@@ -30,11 +32,38 @@ export type TrainEngine = typeof TRAIN_ENGINES[number];
 export interface StepRunnerOptions {
   /** Receives a note when `auto` falls back to tfjs (the batch does not fit the recorded step). */
   onLog?: (line: string) => void;
+  /**
+   * Threads of the CPU step (CpuTrainer's `threads`: Web Workers that split
+   * each kernel call; the same results on any count).
+   * @default 1
+   */
+  threads?: number;
+}
+
+/**
+ * A step submitted with {@linkcode StepRunner.submit}: its loss arrives later.
+ *
+ * @example
+ * ```ts ignore
+ * const submitted: SubmittedStep = await runner.submit(batch, { step: 0, epoch: 0 });
+ * console.log(await submitted.loss());
+ * ```
+ */
+export interface SubmittedStep {
+  /**
+   * The step's loss; rejects with `NonFiniteLossError` when it (or a step
+   * before it still in flight) was not finite, no update applied.
+   */
+  loss(): Promise<number>;
 }
 
 /** A recorded training step of one batch shape (GpuTrainer or CpuTrainer). */
 interface RecordedStep {
   step(images: Float32Array, masks: Float32Array, where?: TrainStepOptions): Promise<number>;
+  /** Pipelined steps (the GpuTrainer); without, `step` runs synchronously. */
+  submit?(images: Float32Array, masks: Float32Array, where?: TrainStepOptions): Promise<
+    SubmittedStep
+  >;
   sync(): Promise<void>;
   reload(): Promise<void>;
   dispose(): void;
@@ -76,7 +105,10 @@ export class StepRunner {
   #dirty = false;
   readonly #tooLarge = new Set<string>();
   #last = "";
+  /** The step submitted last (pipelined) whose loss nobody asked for yet. */
+  #inFlight?: SubmittedStep;
   readonly #onLog?: (line: string) => void;
+  readonly #threads: number;
 
   /** Creates a runner over `trainer` on `engine` (see {@linkcode TRAIN_ENGINES}). */
   constructor(trainer: Trainer, engine: TrainEngine = "auto", options: StepRunnerOptions = {}) {
@@ -86,6 +118,7 @@ export class StepRunner {
     this.#trainer = trainer;
     this.#engine = engine;
     this.#onLog = options.onLog;
+    this.#threads = options.threads ?? 1;
   }
 
   /** The engine the next step of the last batch shape runs on. */
@@ -121,6 +154,39 @@ export class StepRunner {
     }
   }
 
+  /**
+   * Submits one training step on `batch` and resolves once it is queued:
+   * on the recorded GPU step of the live batch shape the loss is read back
+   * later (one step can be in flight while the next is submitted); any other
+   * step (the first of a shape, the cpu and tfjs engines) runs now, after
+   * the step in flight has been settled (its error, if any, is thrown here:
+   * no step runs after a failed one), and a non-finite loss throws here.
+   * Model, optimizer and scheduler are in step once the losses are read and
+   * {@linkcode StepRunner.sync} ran (sync waits for the steps in flight).
+   */
+  async submit(batch: Batch, where: TrainStepOptions = {}): Promise<SubmittedStep> {
+    const shape = `${batch.size}x${batch.height}x${batch.width}`;
+    const live = this.#live === shape ? this.#gpus.get(shape) : undefined;
+    if (live?.submit && resolveEngineChoice(this.#engine, { training: true }) !== "tfjs") {
+      this.#last = shape;
+      this.#dirty = true;
+      const handle = await live.submit(batch.images, batch.masks, where);
+      const submitted: SubmittedStep = {
+        loss: () => {
+          if (this.#inFlight === submitted) this.#inFlight = undefined;
+          return handle.loss();
+        },
+      };
+      this.#inFlight = submitted;
+      return submitted;
+    }
+    const before = this.#inFlight;
+    this.#inFlight = undefined;
+    await before?.loss();
+    const loss = await this.step(batch, where);
+    return { loss: () => Promise.resolve(loss) };
+  }
+
   /** The recorded step of `shape` holding the newest state (undefined: auto falls back). */
   async #recordedFor(
     engine: "gpu" | "cpu",
@@ -138,7 +204,7 @@ export class StepRunner {
         const size = { batch: batch.size, height: batch.height, width: batch.width };
         gpu = engine === "gpu"
           ? await GpuTrainer.create(this.#trainer, size)
-          : await CpuTrainer.create(this.#trainer, size);
+          : await CpuTrainer.create(this.#trainer, { ...size, threads: this.#threads });
       } catch (e) {
         // auto: a batch past the device's limits trains on tfjs instead
         if (this.#engine !== "auto" || !(e instanceof RangeError)) throw e;

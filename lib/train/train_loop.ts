@@ -105,10 +105,10 @@ export function train(
 }
 
 /** The steps' engine and, when it differs, evaluation's (the same choice, for inference). */
-function engineLine(step: "gpu" | "cpu" | "tfjs", choice: TrainEngine): string {
+function engineLine(step: "gpu" | "cpu" | "tfjs", choice: TrainEngine, threads: number): string {
   const backend = tf.getBackend();
-  const steps = describeEngine(step, backend);
-  const evaluation = describeEngine(resolveEngineChoice(choice, { backend }), backend);
+  const steps = describeEngine(step, backend, threads);
+  const evaluation = describeEngine(resolveEngineChoice(choice, { backend }), backend, threads);
   return steps === evaluation ? steps : `${steps}; eval: ${evaluation}`;
 }
 
@@ -165,8 +165,11 @@ async function runTraining(options: TrainOptions, callbacks: TrainCallbacks): Pr
       loader.loadState({ ...loader.state(), epoch: o.startEpoch, batch: 0 });
     }
     // Created after any resume: the GPU copy starts from the loaded state.
-    runner = new StepRunner({ model, optimizer, scheduler }, o.engine, { onLog: log });
-    callbacks.onEngine?.(engineLine(runner.active, o.engine));
+    runner = new StepRunner({ model, optimizer, scheduler }, o.engine, {
+      onLog: log,
+      threads: o.threads,
+    });
+    callbacks.onEngine?.(engineLine(runner.active, o.engine, o.threads));
     const resultsFile = `${dir}/${saved?.resultsFile ?? resultsFileName()}`;
     const chartFile = resultsFile.replace(/\.txt$/, ".svg");
     const title = `u2net_${o.arch}: ${data.description}`;
@@ -216,6 +219,7 @@ async function runTraining(options: TrainOptions, callbacks: TrainCallbacks): Pr
           {
             // the step's engine choice: tfjs steps evaluate on tfjs too
             engine: o.engine,
+            threads: o.threads,
             total: data.eval.size,
             onProgress: (p) =>
               callbacks.onProgress?.({ phase: "eval", epoch, done: p.done, total: data.eval.size }),

@@ -8,7 +8,7 @@
 import type { DataLoader } from "../data/loader.ts";
 import { formatDuration, formatProgressLine, SmoothedValue } from "./metric_logger.ts";
 import type { Trainer } from "./train_step.ts";
-import { StepRunner, type TrainEngine } from "./step_runner.ts";
+import { StepRunner, type SubmittedStep, type TrainEngine } from "./step_runner.ts";
 
 /** Progress of a training run, for progress bars. */
 export interface TrainProgress {
@@ -38,7 +38,7 @@ export interface TrainOneEpochOptions {
   onLog?: (line: string) => void;
   /** Receives a progress record after every iteration. */
   onProgress?: (progress: TrainProgress) => void;
-  /** Stops after the current iteration when aborted. */
+  /** Stops after the current iteration (the one submitted last) when aborted. */
   signal?: AbortSignal;
   /**
    * Step engine: `gpu` the recorded {@linkcode GpuTrainer} (WebGPU), `tfjs`
@@ -104,35 +104,52 @@ export async function trainOneEpoch(
   let i = loader.state().batch;
   let aborted = false;
   const runner = options.runner ?? new StepRunner(trainer, options.engine);
+  // Step i is reported when its loss arrives, after step i + 1 was submitted
+  // (one step in flight hides the loss read-back on the GPU); its lr is the
+  // one set after its own scheduler step.
+  type Submitted = { step: SubmittedStep; i: number; lr: number };
+  const report = async ({ step, i, lr }: Submitted) => {
+    loss.update(await step.loss());
+    const now = performance.now();
+    iterTime.update((now - last) / 1000);
+    last = now;
+    const etaSeconds = iterTime.globalAvg * (steps - i - 1);
+    options.onProgress?.({
+      phase: "train",
+      epoch,
+      done: i + 1,
+      total: steps,
+      loss: loss.median,
+      lr,
+      etaSeconds,
+    });
+    if (i % printFreq === 0 || i === steps - 1) {
+      options.onLog?.(
+        formatProgressLine({ epoch, step: i, steps, etaSeconds, lr, loss, iterTime, dataTime }),
+      );
+    }
+  };
+  let pending: Submitted | undefined;
   try {
     for await (const batch of loader.epoch()) {
       dataTime.update((performance.now() - last) / 1000);
-      loss.update(await runner.step(batch, { step: i, epoch }));
-      const now = performance.now();
-      iterTime.update((now - last) / 1000);
-      last = now;
-      const etaSeconds = iterTime.globalAvg * (steps - i - 1);
-      const lr = lrOf();
-      options.onProgress?.({
-        phase: "train",
-        epoch,
-        done: i + 1,
-        total: steps,
-        loss: loss.median,
-        lr,
-        etaSeconds,
-      });
-      if (i % printFreq === 0 || i === steps - 1) {
-        options.onLog?.(
-          formatProgressLine({ epoch, step: i, steps, etaSeconds, lr, loss, iterTime, dataTime }),
-        );
+      let step: SubmittedStep;
+      try {
+        step = await runner.submit(batch, { step: i, epoch });
+      } catch (e) {
+        if (pending) await report(pending); // the step before is reported (or fails) first
+        throw e;
       }
+      const submitted = { step, i, lr: lrOf() };
+      if (pending) await report(pending);
+      pending = submitted;
       i++;
       if (options.signal?.aborted) {
         aborted = true;
         break;
       }
     }
+    if (pending) await report(pending);
     // The model and optimizer hold the trained state when this returns.
     await runner.sync();
   } finally {

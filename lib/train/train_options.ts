@@ -78,6 +78,13 @@ export interface TrainOptions {
    */
   engine?: TrainEngine;
   /**
+   * Threads of the CPU training step (engine `cpu`, CpuTrainer) and of the
+   * CPU engine's evaluation: Web Workers that split each kernel call; the
+   * same results on any count.
+   * @default {1}
+   */
+  threads?: number;
+  /**
    * Our WebGPU kernels' switches and conv tiling for the run's steps and
    * evaluations (changes over `DEFAULT_TUNING`). @default {{}}
    */
@@ -126,6 +133,7 @@ export const DEFAULT_TRAIN_OPTIONS: Readonly<Required<TrainOptions>> = Object.fr
   syntheticEval: 32,
   checkData: true,
   engine: "auto",
+  threads: 1,
   tuning: {},
 });
 
@@ -188,6 +196,7 @@ function validate(o: Required<TrainOptions>): void {
     "keepCheckpoints",
     "syntheticTrain",
     "syntheticEval",
+    "threads",
   ];
   for (const k of ints) {
     const v = o[k] as number;

@@ -4,7 +4,7 @@ import type { Batch } from "../../lib/data/loader.ts";
 import { U2Net } from "../../lib/model/u2net.ts";
 import { AdamW } from "../../lib/optim/adamw.ts";
 import { getParamsGroups } from "../../lib/optim/params_groups.ts";
-import { StepRunner, type TrainEngine } from "../../lib/train/step_runner.ts";
+import { StepRunner, type SubmittedStep, type TrainEngine } from "../../lib/train/step_runner.ts";
 import { GpuTrainer } from "../../lib/engines/gpu/gpu_trainer.ts";
 import { CpuTrainer } from "../../lib/engines/cpu/cpu_trainer.ts";
 import { useBackend, webgpuOrSkip } from "../helpers.ts";
@@ -97,6 +97,92 @@ for (const engine of ["gpu", "cpu"] as const) {
       for (const x of [a, c]) {
         x.optimizer.dispose();
         x.model.dispose();
+      }
+    }
+    assert.equal(tf.memory().numTensors, start);
+    await useBackend("cpu");
+  });
+}
+
+/**
+ * The train loop's pattern: step i + 1 submitted before step i's loss is
+ * awaited; a failed submission reports the step before it first.
+ */
+async function pipelined(runner: StepRunner, batches: Batch[]): Promise<(number | string)[]> {
+  const out: (number | string)[] = [];
+  let last: SubmittedStep | undefined;
+  try {
+    for (const [i, batch] of batches.entries()) {
+      let next: SubmittedStep;
+      try {
+        next = await runner.submit(batch, { step: i });
+      } catch (e) {
+        if (last) out.push(await last.loss());
+        throw e;
+      }
+      if (last) out.push(await last.loss());
+      last = next;
+    }
+    if (last) out.push(await last.loss());
+  } catch (e) {
+    out.push((e as Error).message);
+  }
+  return out;
+}
+
+/*
+ * StepRunner.submit() as the train loop uses it (one step in flight on the
+ * gpu engine, synchronous on cpu) must end exactly where step() ends, with a
+ * NaN mask at iteration 2 too: the same losses, the same error, the state
+ * after iteration 1.
+ */
+for (const engine of ["gpu", "cpu"] as const) {
+  Deno.test(`StepRunner.submit() ends where step() ends, after a non-finite loss too, on the ${engine} engine`, async (t) => {
+    if (engine === "gpu" ? !(await webgpuOrSkip(t)) : (await useBackend("cpu"), false)) return;
+    const start = tf.memory().numTensors;
+    const make = () => {
+      const model = U2Net.create("lite", { seed: 5 });
+      const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });
+      return { model, optimizer };
+    };
+    const poisoned = batchOf(1, 16, 3);
+    poisoned.masks.fill(NaN);
+    for (
+      const batches of [[1, 2, 3, 4].map((s) => batchOf(1, 16, s)), [
+        batchOf(1, 16, 1),
+        batchOf(1, 16, 2),
+        poisoned,
+        batchOf(1, 16, 4),
+      ]]
+    ) {
+      const a = make(), c = make();
+      const [ra, rc] = [new StepRunner(a, engine), new StepRunner(c, engine)];
+      try {
+        const theirs: (number | string)[] = [];
+        try {
+          for (const [i, batch] of batches.entries()) {
+            theirs.push(await ra.step(batch, { step: i }));
+          }
+        } catch (e) {
+          theirs.push((e as Error).message);
+        }
+        const ours = await pipelined(rc, batches);
+        assert.deepEqual(ours, theirs);
+        const poisonedRun = batches.includes(poisoned);
+        assert.equal(ours.length, poisonedRun ? 3 : 4);
+        if (poisonedRun) assert.match(String(ours[2]), /NaN at iteration 2/);
+        await ra.sync();
+        await rc.sync();
+        const [sa, sc] = [await a.model.stateDict(), await c.model.stateDict()];
+        for (const [key, v] of sa) assert.deepEqual(v.data, sc.get(key)!.data, key);
+        assert.deepEqual(await c.optimizer.state(), await a.optimizer.state());
+      } finally {
+        ra.dispose();
+        rc.dispose();
+        for (const x of [a, c]) {
+          x.optimizer.dispose();
+          x.model.dispose();
+        }
       }
     }
     assert.equal(tf.memory().numTensors, start);

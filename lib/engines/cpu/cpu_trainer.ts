@@ -5,7 +5,9 @@
  * module), then each step runs the forward, the criterion, the BN
  * running-stat updates, the backward and AdamW over arrays that live in the
  * kernel set's memory. {@linkcode CpuTrainer.sync} copies the trained state
- * back into the model and the optimizer.
+ * back into the model and the optimizer. With `threads` > 1, Web Workers on
+ * the wasm kernels' shared memory split each kernel call, every value
+ * computed as on one thread: the same bits on any count.
  *
  * @module
  */
@@ -33,8 +35,12 @@ export interface CpuTrainerOptions {
   height?: number;
   /** Input width. @default 288 */
   width?: number;
-  /** The kernel set: WebAssembly SIMD, or the plain-JS reference. @default "wasm" */
-  kernels?: "js" | "wasm";
+  /**
+   * The kernel set: WebAssembly SIMD, the plain-JS reference, or a set of your
+   * own (e.g. the JS kernels allocating `Float64Array`s: a float64 reference).
+   * @default "wasm"
+   */
+  kernels?: "js" | "wasm" | TrainKernels;
   /**
    * With the wasm kernels: fused multiply-add (relaxed SIMD) where the runtime
    * has it. Faster; the bits may then differ between CPUs (never between runs);
@@ -42,6 +48,13 @@ export interface CpuTrainerOptions {
    * @default true
    */
   fma?: boolean;
+  /**
+   * With the wasm kernels: threads that split each kernel call (the caller's
+   * and `threads - 1` Web Workers; {@linkcode CpuTrainer.dispose} ends them).
+   * The same bits on any count.
+   * @default 1
+   */
+  threads?: number;
 }
 
 /** Defaults of {@linkcode CpuTrainerOptions}. */
@@ -51,10 +64,16 @@ export const DEFAULT_CPU_TRAINER_OPTIONS: Readonly<Required<CpuTrainerOptions>> 
   width: 288,
   kernels: "wasm",
   fma: true,
+  threads: 1,
 });
 
 /** The kernel set named `name`, holding at least `floats` values. */
-async function kernelSet(name: string, floats: number, fma: boolean): Promise<TrainKernels> {
+async function kernelSet(
+  name: string | TrainKernels,
+  floats: number,
+  { fma, threads }: { fma: boolean; threads: number },
+): Promise<TrainKernels> {
+  if (typeof name === "object") return name;
   if (name === "js") return createJsTrainKernels();
   if (name === "wasm") {
     // A 32-bit wasm memory holds 4 GiB (less the module's own data).
@@ -66,7 +85,7 @@ async function kernelSet(name: string, floats: number, fma: boolean): Promise<Tr
       );
     }
     const { createWasmTrainKernels } = await import("./train_kernels_wasm.ts");
-    return createWasmTrainKernels(floats, { fma });
+    return createWasmTrainKernels(floats, { fma, threads });
   }
   throw new RangeError(`Cannot create CpuTrainer: current kernels is "${name}"`);
 }
@@ -117,6 +136,7 @@ export class CpuTrainer {
   readonly #plan: CpuTrainPlan;
   readonly #state: CpuTrainState;
   readonly #mask: Float32Array;
+  readonly #kernelSet: TrainKernels;
   #step = 0;
   #unsynced = 0;
   #disposed = false;
@@ -129,6 +149,7 @@ export class CpuTrainer {
   ) {
     this.#trainer = trainer;
     this.kernels = k.name;
+    this.#kernelSet = k;
     this.inputShape = [...shape, 3];
     const graph = traceGraph(trainer.model.config, { convBias: trainer.model.convBias });
     const keys = graph.nodes.filter((n) => n.op === "bn").map((n) => n.key!);
@@ -144,7 +165,10 @@ export class CpuTrainer {
    * taken the same number of steps.
    */
   static async create(trainer: Trainer, options: CpuTrainerOptions = {}): Promise<CpuTrainer> {
-    const { batch, height, width, kernels, fma } = { ...DEFAULT_CPU_TRAINER_OPTIONS, ...options };
+    const { batch, height, width, kernels, fma, threads } = {
+      ...DEFAULT_CPU_TRAINER_OPTIONS,
+      ...options,
+    };
     for (const [what, v] of [["batch", batch], ["height", height], ["width", width]] as const) {
       if (!Number.isInteger(v) || v < 1) {
         throw new RangeError(`Cannot create CpuTrainer: current ${what} is ${v}`);
@@ -152,9 +176,15 @@ export class CpuTrainer {
     }
     const shape: [number, number, number] = [batch, height, width];
     const floats = countFloats(trainer, shape) + batch * height * width;
-    const out = new CpuTrainer(trainer, await kernelSet(kernels, floats, fma), shape);
-    out.#step = await readState(trainer, out.#state);
-    return out;
+    const k = await kernelSet(kernels, floats, { fma, threads });
+    try {
+      const out = new CpuTrainer(trainer, k, shape);
+      out.#step = await readState(trainer, out.#state);
+      return out;
+    } catch (e) {
+      k.dispose?.();
+      throw e;
+    }
   }
 
   /**
@@ -249,8 +279,10 @@ export class CpuTrainer {
     return out;
   }
 
-  /** Drops the trainer's arrays; call `sync()` first to keep the trained state. */
+  /** Drops the trainer's arrays and ends its threads; call `sync()` first to keep the trained state. */
   dispose(): void {
+    if (this.#disposed) return;
     this.#disposed = true;
+    this.#kernelSet.dispose?.();
   }
 }

@@ -149,4 +149,6 @@ export interface TrainKernels {
   ): void;
   /** `dst[i] += src[i]` for `i < len`. */
   accumulate(dst: Float32Array, src: Float32Array, len: number): void;
+  /** Ends the set's threads, if it has any (its arrays stay readable). */
+  dispose?(): void;
 }

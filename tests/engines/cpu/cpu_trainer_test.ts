@@ -255,3 +255,36 @@ Deno.test("CpuTrainer.step() throws before the optimizer step when the loss is n
     model.dispose();
   }
 });
+
+for (const fma of [true, false]) {
+  Deno.test(`CpuTrainer.step() gives the same bits on 1, 2 and 3 threads (fma ${fma})`, async () => {
+    const [n, h, w] = [2, 32, 32];
+    const xb = pattern(n * h * w * 3, 8, -1, 1), yb = pattern(n * h * w, 9, 0, 1);
+    let first: { losses: number[]; params: Map<string, Float32Array> } | undefined;
+    for (const threads of [1, 2, 3]) {
+      const model = U2Net.create("lite", { seed: 5 });
+      const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });
+      const trainer = await CpuTrainer.create({ model, optimizer }, {
+        batch: n,
+        height: h,
+        width: w,
+        fma,
+        threads,
+      });
+      try {
+        const losses = [await trainer.step(xb, yb), await trainer.step(xb, yb)];
+        const params = trainer.parameters();
+        first ??= { losses, params };
+        assert.deepEqual(losses, first.losses, `losses on ${threads} threads`);
+        for (const [key, p] of params) {
+          const want = new Uint32Array(first.params.get(key)!.buffer);
+          assert.ok(new Uint32Array(p.buffer).every((v, i) => v === want[i]), `${key}, ${threads}`);
+        }
+      } finally {
+        trainer.dispose();
+        optimizer.dispose();
+        model.dispose();
+      }
+    }
+  });
+}

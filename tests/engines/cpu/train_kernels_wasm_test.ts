@@ -44,6 +44,24 @@ const CONV_CASES: ConvShape[] = [
   { n: 1, h: 3, w: 4, ca: 600, cb: 500, co: 150, k: 3, dil: 1 },
 ];
 
+/*
+ * Shapes the wasm kernels run as Winograd F(2x2, 3x3) (train_winograd.c's
+ * wg_pays picks it for the forward and for both parts of the input
+ * gradient): dilations 1, 2, 4, 8, odd sizes, N > 1, with and without b;
+ * 128 -> 160 needs two output-channel groups of U. Same TOL as the direct
+ * convs: Winograd's differences from them measured ≤ 1.3e-6 (relative to
+ * the largest output) at these channel counts.
+ */
+const WINO_CASES: ConvShape[] = [
+  { n: 2, h: 9, w: 7, ca: 16, cb: 0, co: 16, k: 3, dil: 1 },
+  { n: 3, h: 10, w: 13, ca: 8, cb: 8, co: 12, k: 3, dil: 2 },
+  { n: 2, h: 27, w: 21, ca: 16, cb: 4, co: 20, k: 3, dil: 4 },
+  { n: 2, h: 41, w: 37, ca: 16, cb: 0, co: 16, k: 3, dil: 8 },
+  { n: 2, h: 12, w: 12, ca: 64, cb: 64, co: 64, k: 3, dil: 1 },
+  { n: 1, h: 16, w: 15, ca: 128, cb: 0, co: 160, k: 3, dil: 1 },
+  { n: 2, h: 6, w: 6, ca: 4, cb: 0, co: 4, k: 3, dil: 1 },
+];
+
 function label(s: ConvShape): string {
   return `${s.n}x${s.h}x${s.w} ${s.ca}+${s.cb}->${s.co} k${s.k} dil${s.dil}`;
 }
@@ -85,6 +103,27 @@ for (const fma of [true, false]) {
       dw.fill(7);
       W.convFilterGrad(dw, null, a, b, dy, s);
       assertClose(dw, dwWant, `convFilterGrad dw without dbias ${label(s)}`);
+    }
+  });
+
+  Deno.test(`wasm conv() and convInputGrad() as Winograd match the JS reference at dilations 1-8, odd sizes, N > 1 (fma ${fma})`, async () => {
+    const W = await wasmKernels(fma), rng = new Rng(12);
+    for (const s of WINO_CASES) {
+      const pix = s.n * s.h * s.w, ci = s.ca + s.cb;
+      const a = random(W, rng, pix * s.ca), b = s.cb ? random(W, rng, pix * s.cb) : null;
+      const w = random(W, rng, 9 * ci * s.co), dy = random(W, rng, pix * s.co);
+      for (const bias of [null, random(W, rng, s.co)]) {
+        const out = W.alloc(pix * s.co).fill(7), want = REF.alloc(pix * s.co);
+        W.conv(out, a, b, w, bias, s);
+        REF.conv(want, a.slice(), b?.slice() ?? null, w.slice(), bias?.slice() ?? null, s);
+        assertClose(out, want, `conv ${label(s)} bias ${bias !== null}`);
+      }
+      const da = W.alloc(pix * s.ca).fill(7), db = b ? W.alloc(pix * s.cb).fill(7) : null;
+      W.convInputGrad(da, db, dy, w, s);
+      const daWant = REF.alloc(pix * s.ca), dbWant = b ? REF.alloc(pix * s.cb) : null;
+      REF.convInputGrad(daWant, dbWant, dy.slice(), w.slice(), s);
+      assertClose(da, daWant, `convInputGrad da ${label(s)}`);
+      if (db && dbWant) assertClose(db, dbWant, `convInputGrad db ${label(s)}`);
     }
   });
 
@@ -227,11 +266,90 @@ Deno.test("wasm alloc() gives zeroed views into one memory and refuses past its 
   assert(threw, "alloc past the size did not throw");
 });
 
-Deno.test("train_wasm.ts was built from the current cpu_train.c", async () => {
-  const src = await Deno.readFile(
-    new URL("../../../lib/engines/cpu/_wasm/cpu_train.c", import.meta.url),
-  );
+Deno.test("train_wasm.ts was built from the current cpu_train.c and train_*.c", async () => {
+  // As build_train.sh hashes them: the files sorted by name, concatenated.
+  const main = new URL("../../../lib/engines/cpu/_wasm/cpu_train.c", import.meta.url);
+  const dir = new URL(".", main);
+  const names = [];
+  for await (const e of Deno.readDir(dir)) {
+    if (e.name === "cpu_train.c" || /^train_.*\.c$/.test(e.name)) names.push(e.name);
+  }
+  names.sort();
+  const parts = await Promise.all(names.map((n) => Deno.readFile(new URL(n, dir))));
+  const src = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
+  parts.reduce((at, p) => (src.set(p, at), at + p.length), 0);
   const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", src));
   const hex = Array.from(hash, (x) => x.toString(16).padStart(2, "0")).join("");
   assert(hex === TRAIN_WASM_SOURCE_SHA256, "rebuild with lib/engines/cpu/_wasm/build_train.sh");
 });
+
+/** Every kernel on the cases above (inputs from one seed), each output copied. */
+function runEveryKernel(W: TrainKernels): Float32Array[] {
+  const rng = new Rng(21), outs: Float32Array[] = [];
+  for (const s of [...CONV_CASES, ...WINO_CASES]) {
+    const pix = s.n * s.h * s.w, ci = s.ca + s.cb;
+    const a = random(W, rng, pix * s.ca), b = s.cb ? random(W, rng, pix * s.cb) : null;
+    const w = random(W, rng, s.k * s.k * ci * s.co), dy = random(W, rng, pix * s.co);
+    const bias = random(W, rng, s.co);
+    const out = W.alloc(pix * s.co), da = W.alloc(pix * s.ca), db = b ? W.alloc(pix * s.cb) : null;
+    const dw = W.alloc(w.length), dbias = W.alloc(s.co);
+    W.conv(out, a, b, w, bias, s);
+    W.convInputGrad(da, db, dy, w, s);
+    W.convFilterGrad(dw, dbias, a, b, dy, s);
+    outs.push(out, da, dw, dbias, ...(db ? [db] : []));
+  }
+  for (const [p, c] of [...BN_SHAPES, [96, 64]]) {
+    const x = random(W, rng, p * c, 2, 5), gamma = random(W, rng, c, -1.5, 1.5);
+    const beta = random(W, rng, c, -0.5, 0.5), dy = random(W, rng, p * c);
+    const y = W.alloc(p * c), dx = W.alloc(p * c), dgamma = W.alloc(c), dbeta = W.alloc(c);
+    const stats = { mean: W.alloc(c), invstd: W.alloc(c), varUnbiased: W.alloc(c) };
+    W.bnReluForward(y, x, gamma, beta, stats, p, c, BN_EPS);
+    W.bnReluBackward(dx, dgamma, dbeta, dy, x, y, gamma, stats.mean, stats.invstd, p, c);
+    outs.push(y, stats.mean, stats.invstd, stats.varUnbiased, dx, dgamma, dbeta);
+  }
+  for (const [n, h, w, c] of POOL_SHAPES) {
+    const oh = Math.ceil(h / 2), ow = Math.ceil(w / 2);
+    const x = random(W, rng, n * h * w * c), dy = random(W, rng, n * oh * ow * c);
+    const y = W.alloc(n * oh * ow * c), dx = W.alloc(n * h * w * c);
+    W.pool(y, x, n, h, w, c);
+    W.poolGrad(dx, dy, x, n, h, w, c);
+    outs.push(y, dx);
+  }
+  for (const [[n, h, w, c], [oh, ow]] of RESIZE_CASES) {
+    const x = random(W, rng, n * h * w * c), dy = random(W, rng, n * oh * ow * c);
+    const y = W.alloc(n * oh * ow * c), dx = W.alloc(n * h * w * c);
+    W.resize(y, x, n, h, w, c, oh, ow);
+    W.resizeGrad(dx, dy, n, h, w, c, oh, ow);
+    outs.push(y, dx);
+  }
+  for (const len of [7, 33, 1000]) {
+    const dst = random(W, rng, len), src = random(W, rng, len);
+    W.accumulate(dst, src, len);
+    outs.push(dst);
+  }
+  return outs.map((x) => x.slice());
+}
+
+for (const fma of [true, false]) {
+  Deno.test(`wasm kernels give the same bits on 1, 2 and 3 threads, every call split (fma ${fma})`, async () => {
+    let first: Float32Array[] | undefined;
+    for (const threads of [1, 2, 3]) {
+      const W = await createWasmTrainKernels(1 << 23, { fma, threads, splitWork: 0 });
+      try {
+        const outs = runEveryKernel(W);
+        first ??= outs;
+        outs.forEach((x, i) => {
+          const same = new Uint32Array(x.buffer).every((v, j) =>
+            v === new Uint32Array(first![i].buffer)[j]
+          );
+          assert(
+            same && x.length === first![i].length,
+            `output ${i} differs on ${threads} threads`,
+          );
+        });
+      } finally {
+        W.dispose?.();
+      }
+    }
+  });
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Rebuilds ../train_wasm.ts from cpu_train.c: a plain module (mul + add) and
-# an FMA one (relaxed-SIMD fused multiply-add). Needs clang 19 and wasm-ld
+# Rebuilds ../train_wasm.ts from cpu_train.c (and the train_*.c it includes):
+# a plain module (mul + add) and an FMA one (relaxed-SIMD fused multiply-add),
+# both on an imported shared memory (threads). Needs clang 19 and wasm-ld
 # (Debian 12: apt-get install clang-19 lld-19); CLANG overrides the compiler.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -9,9 +10,11 @@ tmp=$(mktemp -d)
 build() { # build <out> <extra flags...>
   local out=$1
   shift
-  # One thread: the module's own plain (not shared) memory, exported and grown by the TS side.
-  "$cc" --target=wasm32 -O3 -msimd128 -mbulk-memory -mmutable-globals -ffp-contract=off \
-    -nostdlib "$@" -Wl,--no-entry -Wl,--max-memory=4294967296 -Wl,--strip-all \
+  # Shared memory, imported (threads split a call), and the stack pointer
+  # exported, so that each thread's instance gets its own stack.
+  "$cc" --target=wasm32 -O3 -msimd128 -matomics -mbulk-memory -mmutable-globals \
+    -ffp-contract=off -nostdlib "$@" -Wl,--no-entry -Wl,--import-memory -Wl,--shared-memory \
+    -Wl,--max-memory=4294967296 -Wl,--export=__stack_pointer -Wl,--strip-all \
     -o "$out" cpu_train.c
 }
 build "$tmp/plain.wasm"
@@ -27,8 +30,8 @@ emit() { # emit <wasm>
   echo "/** The same module with relaxed-SIMD fused multiply-add (U2_FMA), base64. */"
   echo "export const TRAIN_WASM_FMA: string ="
   emit "$tmp/fma.wasm"
-  echo "/** SHA-256 of cpu_train.c when the modules were built. */"
+  echo "/** SHA-256 of cpu_train.c and train_*.c (sorted by name, concatenated) when built. */"
   echo "export const TRAIN_WASM_SOURCE_SHA256: string ="
-  echo "  \"$(sha256sum cpu_train.c | cut -d' ' -f1)\";"
+  echo "  \"$(printf '%s\n' cpu_train.c train_*.c | LC_ALL=C sort | xargs cat | sha256sum | cut -d' ' -f1)\";"
 } > ../train_wasm.ts
 rm -r "$tmp"

@@ -7,6 +7,10 @@
  * depend on the inputs only), relaxed-SIMD fused multiply-add in the U2_FMA
  * build (fused where the CPU has FMA, so results may differ between machines).
  * A fixed order throughout: the same bits on every run.
+ * Threads: every exported kernel takes trailing (part, parts) and does part
+ * `part` of `parts` of its work (output rows, channel ranges or Winograd
+ * tile blocks), each value computed exactly as with one part: the same bits
+ * for any `parts`. Scratch a part writes is its own (indexed by part).
  */
 #include <wasm_simd128.h>
 
@@ -23,19 +27,27 @@
 #endif
 #define ZERO wasm_f32x4_splat(0.f)
 /* Register blocking (measured on lite's 64->16 layers, a few shapes tried):
- * the conv sums PX pixels × BW = 4·NV output channels; the filter gradient FR
- * input channels × 8 output channels. */
+ * the conv sums PX pixels × BW = 4·NV output channels (the filter gradient's
+ * FC × FO tiles are defined with it). */
 #define PX 4
 #define NV 4
 #define BW (4 * NV)
-#define FR 4
 /* The most channels a conv input (ca + cb, or co for the input gradient) may have. */
 #define MAXC 8192
+/* The most parts a call may be split into (threads). */
+#define MAXPARTS 16
+
+/* Floats of each part's packed weights: blocks of BW output channels, [k·k][cin][BW] each. */
+#define PACKED (9 * MAXC * BW)
 
 static float zeros[MAXC] __attribute__((aligned(16)));
-/* Blocks of BW output channels' weights, [k·k][cin][BW] each (as many as fit). */
-static float packed[9 * MAXC * BW] __attribute__((aligned(16)));
-/* Per-channel scratch of the BatchNorm kernels. */
+/*
+ * The parts' packed weights, PACKED floats each (as many blocks as fit):
+ * in the heap (set_packed), not static data, so that an instance commits
+ * memory only for the parts it runs.
+ */
+static float* packed;
+/* Per-channel scratch of the BatchNorm kernels (a part writes only its channels). */
 static float chan_a[MAXC] __attribute__((aligned(16)));
 static double sum_a[MAXC] __attribute__((aligned(16)));
 static double sum_b[MAXC] __attribute__((aligned(16)));
@@ -47,8 +59,28 @@ __attribute__((export_name("heap_base"))) int heap_base(void) { return (int)&__h
 /** The most channels a conv input may have. */
 __attribute__((export_name("max_channels"))) int max_channels(void) { return MAXC; }
 
+/** Floats of one part's packed weights (the caller reserves them per part, 16-byte aligned). */
+__attribute__((export_name("packed_floats"))) int packed_floats(void) { return PACKED; }
+
+/** Where the parts' packed weights start (once, before any kernel runs; parts ≤ MAXPARTS). */
+__attribute__((export_name("set_packed"))) void set_packed(float* p) { packed = p; }
+
 static void fill(float* p, long len, float v) {
   for (long i = 0; i < len; i++) p[i] = v;
+}
+
+/* Units [*lo, *hi) of part `part` of `parts` of n units (contiguous, in order). */
+static void share(long n, int part, int parts, long* lo, long* hi) {
+  *lo = n * part / parts;
+  *hi = n * (part + 1) / parts;
+}
+
+/* Channels [*lo, *hi) of part `part` of c channels, in blocks of `unit` (the last may be short). */
+static void share_channels(int c, int unit, int part, int parts, int* lo, int* hi) {
+  long u_lo, u_hi;
+  share((c + unit - 1) / unit, part, parts, &u_lo, &u_hi);
+  *lo = (int)u_lo * unit;
+  *hi = (int)u_hi * unit < c ? (int)u_hi * unit : c;
 }
 
 /* acc[p] += Σ_c src[p][c] · w[c][0..BW) for the PX pixels; returns the weights past them. */
@@ -116,24 +148,28 @@ static void conv_row(float* out, int oc, int ob, int nco, const float* a, int ca
 
 /*
  * out (oc channels) = bias + conv(a ‖ b) with the weights pack(w, block,
- * dst) writes block by block into `packed`: as many blocks at a time as fit,
- * each row of the map for all of them (its output lines written once).
+ * dst) writes block by block into this part's `packed`: as many blocks at a
+ * time as fit, each row of the map for all of them (its output lines written
+ * once). Part `part` of `parts` does its share of the N·H rows (packing the
+ * weights itself: a small cost against the rows').
  */
 static void conv_blocks(float* out, int oc, const float* a, int ca, const float* b, int cb,
                         const float* bias, int N, int H, int W, int k, int dil,
-                        void (*pack)(const void*, int, float*), const void* ctx) {
-  long block = (long)k * k * (ca + cb) * BW;
-  int nb = (oc + BW - 1) / BW, fit = (int)((long)sizeof(packed) / sizeof(float) / block);
-  for (int g0 = 0; g0 < nb; g0 += fit) {
+                        void (*pack)(const void*, int, float*), const void* ctx, int part,
+                        int parts) {
+  long block = (long)k * k * (ca + cb) * BW, r_lo, r_hi;
+  int nb = (oc + BW - 1) / BW, fit = (int)(PACKED / block);
+  share((long)N * H, part, parts, &r_lo, &r_hi);
+  float* pk = packed + (long)part * PACKED;
+  for (int g0 = 0; g0 < nb && r_lo < r_hi; g0 += fit) {
     int g1 = g0 + fit < nb ? g0 + fit : nb;
-    for (int g = g0; g < g1; g++) pack(ctx, g, packed + (g - g0) * block);
-    for (int img = 0; img < N; img++) {
-      for (int y = 0; y < H; y++) {
-        for (int g = g0; g < g1; g++) {
-          int ob = g * BW, nco = oc - ob < BW ? oc - ob : BW;
-          conv_row(out, oc, ob, nco, a, ca, b, cb, bias + ob, packed + (g - g0) * block,
-                   (long)img * H * W, y, H, W, k, dil);
-        }
+    for (int g = g0; g < g1; g++) pack(ctx, g, pk + (g - g0) * block);
+    for (long r = r_lo; r < r_hi; r++) {
+      int img = (int)(r / H), y = (int)(r % H);
+      for (int g = g0; g < g1; g++) {
+        int ob = g * BW, nco = oc - ob < BW ? oc - ob : BW;
+        conv_row(out, oc, ob, nco, a, ca, b, cb, bias + ob, pk + (g - g0) * block,
+                 (long)img * H * W, y, H, W, k, dil);
       }
     }
   }
@@ -150,31 +186,32 @@ static inline float dot(v128_t* acc, const float* src, const float* w, int n) {
 
 /* conv to one output channel (the side outputs): dot products over the input channels. */
 static void conv_one(float* out, const float* a, const float* b, const float* w, float bias,
-                     int N, int H, int W, int ca, int cb, int k, int dil) {
+                     int N, int H, int W, int ca, int cb, int k, int dil, int part, int parts) {
   int cin = ca + cb, r = (k - 1) / 2;
-  for (int img = 0; img < N; img++) {
-    long base = (long)img * H * W;
-    for (int y = 0; y < H; y++) {
-      for (int x = 0; x < W; x++) {
-        v128_t acc = ZERO;
-        float s = 0.f;
-        for (int ky = 0; ky < k; ky++) {
-          int iy = y + (ky - r) * dil;
-          if (iy < 0 || iy >= H) continue;
-          for (int kx = 0; kx < k; kx++) {
-            int ix = x + (kx - r) * dil;
-            if (ix < 0 || ix >= W) continue;
-            long off = base + (long)iy * W + ix;
-            const float* wt = w + (ky * k + kx) * cin;
-            s += dot(&acc, a + off * ca, wt, ca);
-            if (cb) s += dot(&acc, b + off * cb, wt + ca, cb);
-          }
+  long r_lo, r_hi;
+  share((long)N * H, part, parts, &r_lo, &r_hi);
+  for (long row = r_lo; row < r_hi; row++) {
+    long base = row / H * H * W;
+    int y = (int)(row % H);
+    for (int x = 0; x < W; x++) {
+      v128_t acc = ZERO;
+      float s = 0.f;
+      for (int ky = 0; ky < k; ky++) {
+        int iy = y + (ky - r) * dil;
+        if (iy < 0 || iy >= H) continue;
+        for (int kx = 0; kx < k; kx++) {
+          int ix = x + (kx - r) * dil;
+          if (ix < 0 || ix >= W) continue;
+          long off = base + (long)iy * W + ix;
+          const float* wt = w + (ky * k + kx) * cin;
+          s += dot(&acc, a + off * ca, wt, ca);
+          if (cb) s += dot(&acc, b + off * cb, wt + ca, cb);
         }
-        out[base + (long)y * W + x] = bias + s + wasm_f32x4_extract_lane(acc, 0) +
-                                      wasm_f32x4_extract_lane(acc, 1) +
-                                      wasm_f32x4_extract_lane(acc, 2) +
-                                      wasm_f32x4_extract_lane(acc, 3);
       }
+      out[base + (long)y * W + x] = bias + s + wasm_f32x4_extract_lane(acc, 0) +
+                                    wasm_f32x4_extract_lane(acc, 1) +
+                                    wasm_f32x4_extract_lane(acc, 2) +
+                                    wasm_f32x4_extract_lane(acc, 3);
     }
   }
 }
@@ -184,41 +221,49 @@ static void conv_one(float* out, const float* a, const float* b, const float* w,
  * [j0, j0 + 4·V) (one output channel: dy has one channel a pixel).
  */
 static inline __attribute__((always_inline)) void input_grad_one_block(
-    float* d, int nc, int c0, int j0, const float* dy, const float* w, int N, int H, int W,
-    int cin, int k, int dil, int V) {
+    float* d, int nc, int c0, int j0, const float* dy, const float* w, long r_lo, long r_hi,
+    int H, int W, int cin, int k, int dil, int V) {
   int r = (k - 1) / 2;
-  for (int img = 0; img < N; img++) {
-    long base = (long)img * H * W;
-    for (int y = 0; y < H; y++) {
-      for (int x = 0; x < W; x++) {
-        v128_t acc[8];
-        for (int v = 0; v < V; v++) acc[v] = ZERO;
-        for (int ky = 0; ky < k; ky++) {
-          int iy = y - (ky - r) * dil;
-          if (iy < 0 || iy >= H) continue;
-          for (int kx = 0; kx < k; kx++) {
-            int ix = x - (kx - r) * dil;
-            if (ix < 0 || ix >= W) continue;
-            v128_t g = SPL(dy + base + (long)iy * W + ix);
-            const float* wt = w + (ky * k + kx) * cin + c0 + j0;
-            for (int v = 0; v < V; v++) MAC(acc[v], g, LD(wt + 4 * v));
-          }
+  for (long row = r_lo; row < r_hi; row++) {
+    long base = row / H * H * W;
+    int y = (int)(row % H);
+    for (int x = 0; x < W; x++) {
+      v128_t acc[8];
+      for (int v = 0; v < V; v++) acc[v] = ZERO;
+      for (int ky = 0; ky < k; ky++) {
+        int iy = y - (ky - r) * dil;
+        if (iy < 0 || iy >= H) continue;
+        for (int kx = 0; kx < k; kx++) {
+          int ix = x - (kx - r) * dil;
+          if (ix < 0 || ix >= W) continue;
+          v128_t g = SPL(dy + base + (long)iy * W + ix);
+          const float* wt = w + (ky * k + kx) * cin + c0 + j0;
+          for (int v = 0; v < V; v++) MAC(acc[v], g, LD(wt + 4 * v));
         }
-        float* o = d + (base + (long)y * W + x) * nc + j0;
-        for (int v = 0; v < V; v++) ST(o + 4 * v, acc[v]);
       }
+      float* o = d + (base + (long)y * W + x) * nc + j0;
+      for (int v = 0; v < V; v++) ST(o + 4 * v, acc[v]);
     }
   }
 }
 
-/* The input gradient for one output channel, channels [c0, c0 + nc) (see input_grad_part). */
+/*
+ * The input gradient for one output channel, channels [c0, c0 + nc) (see
+ * input_grad_part); part `part` of `parts` of the N·H rows.
+ */
 static void input_grad_one(float* d, int nc, int c0, const float* dy, const float* w, int N,
-                           int H, int W, int cin, int k, int dil) {
+                           int H, int W, int cin, int k, int dil, int part, int parts) {
   int j = 0, r = (k - 1) / 2;
-  for (; j + 32 <= nc; j += 32) input_grad_one_block(d, nc, c0, j, dy, w, N, H, W, cin, k, dil, 8);
-  for (; j + 4 <= nc; j += 4) input_grad_one_block(d, nc, c0, j, dy, w, N, H, W, cin, k, dil, 1);
+  long lo, hi;
+  share((long)N * H, part, parts, &lo, &hi);
+  for (; j + 32 <= nc; j += 32) {
+    input_grad_one_block(d, nc, c0, j, dy, w, lo, hi, H, W, cin, k, dil, 8);
+  }
+  for (; j + 4 <= nc; j += 4) {
+    input_grad_one_block(d, nc, c0, j, dy, w, lo, hi, H, W, cin, k, dil, 1);
+  }
   if (j == nc) return;
-  for (long p = 0; p < (long)N * H * W; p++) {
+  for (long p = lo * W; p < hi * W; p++) {
     long img = p / ((long)H * W), y = p / W % H, x = p % W, base = img * H * W;
     for (int jj = j; jj < nc; jj++) {
       float s = 0.f;
@@ -268,26 +313,27 @@ static void pack_flipped(const void* p, int g, float* dst) {
   }
 }
 
-/* Per-channel bias (padded to whole blocks) for conv_blocks. */
-static float bias_pad[MAXC + BW] __attribute__((aligned(16)));
+/* Each part's per-channel bias (padded to whole blocks) for conv_blocks. */
+static float bias_pad[MAXPARTS][MAXC + BW] __attribute__((aligned(16)));
 
 #include "train_winograd.c"
 
 /* out = bias + conv(a ‖ b, w HWIO [k][k][ca+cb][co]). */
 __attribute__((export_name("conv")))
 void conv(float* out, const float* a, const float* b, const float* w, const float* bias, int N,
-          int H, int W, int ca, int cb, int co, int k, int dil) {
+          int H, int W, int ca, int cb, int co, int k, int dil, int part, int parts) {
   if (k == 3) { /* Winograd F(2x2) where it pays (train_winograd.c) */
     WgWeights g = {w, 0, (long)(ca + cb) * co, co, 1, 0};
-    if (wg_conv(out, co, a, ca, b, cb, bias, &g, N, H, W, dil, 0, 1)) return;
+    if (wg_conv(out, co, a, ca, b, cb, bias, &g, N, H, W, dil, part, parts)) return;
   }
   if (co == 1) {
-    conv_one(out, a, b, w, bias ? bias[0] : 0.f, N, H, W, ca, cb, k, dil);
+    conv_one(out, a, b, w, bias ? bias[0] : 0.f, N, H, W, ca, cb, k, dil, part, parts);
     return;
   }
-  for (int j = 0; j < co + BW; j++) bias_pad[j] = bias && j < co ? bias[j] : 0.f;
+  float* bp = bias_pad[part];
+  for (int j = 0; j < co + BW; j++) bp[j] = bias && j < co ? bias[j] : 0.f;
   struct pack_ctx q = {w, k * k, ca + cb, co, 0, 0};
-  conv_blocks(out, co, a, ca, b, cb, bias_pad, N, H, W, k, dil, pack_conv, &q);
+  conv_blocks(out, co, a, ca, b, cb, bp, N, H, W, k, dil, pack_conv, &q, part, parts);
 }
 
 /*
@@ -296,65 +342,198 @@ void conv(float* out, const float* a, const float* b, const float* w, const floa
  * flipped and its in/out channels swapped.
  */
 static void input_grad_part(float* d, int nc, int c0, const float* dy, const float* w, int N,
-                            int H, int W, int cin, int co, int k, int dil) {
+                            int H, int W, int cin, int co, int k, int dil, int part, int parts) {
   if (k == 3) { /* Winograd F(2x2) of the flipped kernel where it pays (train_winograd.c) */
     WgWeights g = {w, (long)c0 * co, (long)cin * co, 1, co, 1};
-    if (wg_conv(d, nc, dy, co, 0, 0, 0, &g, N, H, W, dil, 0, 1)) return;
+    if (wg_conv(d, nc, dy, co, 0, 0, 0, &g, N, H, W, dil, part, parts)) return;
   }
   if (co == 1) {
-    input_grad_one(d, nc, c0, dy, w, N, H, W, cin, k, dil);
+    input_grad_one(d, nc, c0, dy, w, N, H, W, cin, k, dil, part, parts);
     return;
   }
-  for (int j = 0; j < nc + BW; j++) bias_pad[j] = 0.f;
+  float* bp = bias_pad[part];
+  for (int j = 0; j < nc + BW; j++) bp[j] = 0.f;
   struct pack_ctx q = {w, k * k, cin, co, c0, nc};
-  conv_blocks(d, nc, dy, co, 0, 0, bias_pad, N, H, W, k, dil, pack_flipped, &q);
+  conv_blocks(d, nc, dy, co, 0, 0, bp, N, H, W, k, dil, pack_flipped, &q, part, parts);
 }
 
 __attribute__((export_name("conv_input_grad")))
 void conv_input_grad(float* da, float* db, const float* dy, const float* w, int N, int H, int W,
-                     int ca, int cb, int co, int k, int dil) {
-  input_grad_part(da, ca, 0, dy, w, N, H, W, ca + cb, co, k, dil);
-  if (cb) input_grad_part(db, cb, ca, dy, w, N, H, W, ca + cb, co, k, dil);
+                     int ca, int cb, int co, int k, int dil, int part, int parts) {
+  input_grad_part(da, ca, 0, dy, w, N, H, W, ca + cb, co, k, dil, part, parts);
+  if (cb) input_grad_part(db, cb, ca, dy, w, N, H, W, ca + cb, co, k, dil, part, parts);
 }
 
 /*
- * dw[t][c + i][ob + j] += Σ_x src[x + sx][c + i] · dy[x][ob + j] for R rows
- * i and the 8 columns j of a block, over one row's overlap [x_lo, x_hi):
- * the sums stay in registers along the row.
+ * The filter gradient as a GEMM over pixels: dw[t] = Σ_p src_t[p] ⊗ dy[p],
+ * src_t the input shifted by tap t (1x1 convs; 3x3 ones by Winograd, below,
+ * on the same register tiles). The pixels go in panels (FG_PX of them:
+ * whole rows, or a row's segments where a row is longer), the same for any
+ * split; per panel, dy and the taps' source rows are packed in blocks of FO
+ * output / FC input channels, pixel-major ([block][pixel][FO or FC]), and
+ * register tiles of FC × FO sums run over a tap's pixels of the panel, then
+ * add into dw: each value sums its panels in order, each panel in pixel
+ * order, whatever the channel blocks and ranges.
  */
-static inline __attribute__((always_inline)) void frow(float* dwt, int c, const float* src,
-                                                       int cs, const float* dy, int co, int ob,
-                                                       int x_lo, int x_hi, int sx, int R) {
-  v128_t acc[FR][2];
-  for (int i = 0; i < R; i++) {
-    for (int v = 0; v < 2; v++) acc[i][v] = ZERO;
-  }
-  const float* s = src + (long)(x_lo + sx) * cs + c;
-  const float* g = dy + (long)x_lo * co + ob;
-  for (int x = x_lo; x < x_hi; x++) {
-    v128_t gv[2];
-    for (int v = 0; v < 2; v++) gv[v] = LD(g + 4 * v);
-    for (int i = 0; i < R; i++) {
-      v128_t xv = SPL(s + i);
-      for (int v = 0; v < 2; v++) MAC(acc[i][v], xv, gv[v]);
+#define FC 4
+#define FO 8
+#define FG_PX 256
+/* The most channels of a and b (and of dy) packed at a time. */
+#define FG_CH 128
+
+/* A panel: rows [y0, y0 + R), columns [x0, x0 + L) of the image at pixel `base`. */
+typedef struct {
+  long base; /* the image's first pixel */
+  int H, W, y0, R, x0, L;
+} fg_panel;
+
+/*
+ * Packs dy's channels [o0, o1) of the panel into g: [(o - o0) / FO][pixel][FO],
+ * zeros past o1 in the last block.
+ */
+static void fg_pack_dy(float* g, const float* dy, int co, int o0, int o1, const fg_panel* q) {
+  int np = q->R * q->L;
+  for (int ob = o0; ob < o1; ob += FO) {
+    int n = o1 - ob < FO ? o1 - ob : FO;
+    float* d = g + (long)(ob - o0) / FO * np * FO;
+    for (int rr = 0; rr < q->R; rr++) {
+      const float* s = dy + (q->base + (long)(q->y0 + rr) * q->W + q->x0) * co + ob;
+      for (int x = 0; x < q->L; x++, s += co, d += FO) {
+        if (n == FO) {
+          for (int v = 0; v < FO / 4; v++) ST(d + 4 * v, LD(s + 4 * v));
+        } else {
+          for (int j = 0; j < FO; j++) d[j] = j < n ? s[j] : 0.f;
+        }
+      }
     }
-    s += cs;
-    g += co;
   }
-  int nco = co - ob < 8 ? co - ob : 8;
-  for (int i = 0; i < R; i++) {
-    float* o = dwt + (long)(c + i) * co + ob;
-    if (nco == 8) {
-      for (int v = 0; v < 2; v++) ST(o + 4 * v, ADD(LD(o + 4 * v), acc[i][v]));
+}
+
+/*
+ * Packs channels [c0, c1) of a ‖ b at rows y0 + rr + dy0 (those in the image)
+ * and columns [cs, cs + pw) into s: [(c - c0) / FC][rr][col][FC], zeros past
+ * c1 in the last block.
+ */
+static void fg_pack_src(float* s, const float* a, int ca, const float* b, int cb, int c0,
+                        int c1, const fg_panel* q, int dy0, int cs, int pw) {
+  for (int cbk = c0; cbk < c1; cbk += FC) {
+    float* d0 = s + (long)(cbk - c0) / FC * q->R * pw * FC;
+    for (int rr = 0; rr < q->R; rr++) {
+      int iy = q->y0 + rr + dy0;
+      if (iy < 0 || iy >= q->H) continue;
+      long px = q->base + (long)iy * q->W + cs;
+      float* d = d0 + (long)rr * pw * FC;
+      if (cbk + FC <= c1 && (cbk + FC <= ca || cbk >= ca)) {
+        const float* p = cbk < ca ? a + px * ca + cbk : b + px * cb + cbk - ca;
+        int st = cbk < ca ? ca : cb;
+        for (int x = 0; x < pw; x++, p += st, d += FC) ST(d, LD(p));
+      } else {
+        for (int x = 0; x < pw; x++, d += FC) {
+          for (int j = 0; j < FC; j++) {
+            int c = cbk + j;
+            d[j] = c >= c1 ? 0.f : c < ca ? a[(px + x) * ca + c] : b[(px + x) * cb + c - ca];
+          }
+        }
+      }
+    }
+  }
+}
+
+/*
+ * One pixel's FC × FO products into acc: the FC inputs as one load and lane
+ * splats (loads cost a bounds check each in V8), the FO gradients as FO/4 loads.
+ */
+#define FG_STEP(acc, sp, gp)                                                         \
+  do {                                                                               \
+    v128_t sv_ = LD(sp), gv_[FO / 4];                                                \
+    for (int v = 0; v < FO / 4; v++) gv_[v] = LD((gp) + 4 * v);                      \
+    v128_t x0_ = wasm_i32x4_shuffle(sv_, sv_, 0, 0, 0, 0);                           \
+    for (int v = 0; v < FO / 4; v++) MAC(acc[0][v], x0_, gv_[v]);                   \
+    v128_t x1_ = wasm_i32x4_shuffle(sv_, sv_, 1, 1, 1, 1);                           \
+    for (int v = 0; v < FO / 4; v++) MAC(acc[1][v], x1_, gv_[v]);                   \
+    v128_t x2_ = wasm_i32x4_shuffle(sv_, sv_, 2, 2, 2, 2);                           \
+    for (int v = 0; v < FO / 4; v++) MAC(acc[2][v], x2_, gv_[v]);                   \
+    v128_t x3_ = wasm_i32x4_shuffle(sv_, sv_, 3, 3, 3, 3);                           \
+    for (int v = 0; v < FO / 4; v++) MAC(acc[3][v], x3_, gv_[v]);                   \
+  } while (0)
+
+/*
+ * dw[i][j] (i < nci rows of co, j < nco) += Σ over rows [r_lo, r_hi) and
+ * columns [x_lo, x_hi) of s[row][x][i] · g[row][x][j]: FC × FO sums in registers.
+ */
+static inline __attribute__((always_inline)) void fg_tile(float* dw, int co, int nci, int nco,
+                                                          const float* s, int srow,
+                                                          const float* g, int grow, int r_lo,
+                                                          int r_hi, int x_lo, int x_hi) {
+  v128_t acc[FC][FO / 4];
+  for (int i = 0; i < FC; i++) {
+    for (int v = 0; v < FO / 4; v++) acc[i][v] = ZERO;
+  }
+  for (int rr = r_lo; rr < r_hi; rr++) {
+    const float* sp = s + (long)rr * srow + x_lo * FC;
+    const float* gp = g + (long)rr * grow + x_lo * FO;
+    for (int x = x_lo; x < x_hi; x++, sp += FC, gp += FO) FG_STEP(acc, sp, gp);
+  }
+  for (int i = 0; i < nci; i++) {
+    float* o = dw + (long)i * co;
+    if (nco == FO) {
+      for (int v = 0; v < FO / 4; v++) ST(o + 4 * v, ADD(LD(o + 4 * v), acc[i][v]));
     } else {
-      float t[8] __attribute__((aligned(16)));
-      for (int v = 0; v < 2; v++) ST(t + 4 * v, acc[i][v]);
+      float t[FO] __attribute__((aligned(16)));
+      for (int v = 0; v < FO / 4; v++) ST(t + 4 * v, acc[i][v]);
       for (int j = 0; j < nco; j++) o[j] += t[j];
     }
   }
 }
 
-/* dw[t][c + j][0] += Σ_x src[x + sx][c + j] · dy[x] for 4·V channels j (one output channel). */
+/*
+ * One panel's share of dw: input channels [c0, c1), output channels [o0, o1)
+ * (dy packed in g), taps' source rows packed into s (kstep taps along x at a
+ * time: 3 share one packing with its halo, or 1 where that would not fit).
+ */
+static void fg_panel_grad(float* dw, float* s, const float* g, const float* a, int ca,
+                          const float* b, int cb, int cin, int co, int c0, int c1, int o0,
+                          int o1, const fg_panel* q, int k, int dil, int kstep) {
+  int r = (k - 1) / 2, np = q->R * q->L;
+  for (int ky = 0; ky < k; ky++) {
+    int dy0 = (ky - r) * dil;
+    /* Rows of the panel whose source row is in the image. */
+    int r_lo = -dy0 - q->y0 > 0 ? -dy0 - q->y0 : 0;
+    int r_hi = q->H - dy0 - q->y0 < q->R ? q->H - dy0 - q->y0 : q->R;
+    if (r_lo >= r_hi) continue;
+    for (int kx0 = 0; kx0 < k; kx0 += kstep) {
+      /* Source columns of taps kx0 .. kx0 + kstep - 1, within the image. */
+      int cs = q->x0 + (kx0 - r) * dil, ce = q->x0 + q->L + (kx0 + kstep - 1 - r) * dil;
+      if (cs < 0) cs = 0;
+      if (ce > q->W) ce = q->W;
+      if (cs >= ce) continue;
+      int pw = ce - cs;
+      fg_pack_src(s, a, ca, b, cb, c0, c1, q, dy0, cs, pw);
+      for (int kx = kx0; kx < kx0 + kstep; kx++) {
+        int sx = (kx - r) * dil;
+        /* Panel columns whose source column is in the image. */
+        int x_lo = -sx - q->x0 > 0 ? -sx - q->x0 : 0;
+        int x_hi = q->W - sx - q->x0 < q->L ? q->W - sx - q->x0 : q->L;
+        if (x_lo >= x_hi) continue;
+        /* Packed column of panel column x: x + q->x0 + sx - cs (≥ 0 where valid). */
+        int off = q->x0 + sx - cs;
+        float* dwt = dw + (long)(ky * k + kx) * cin * co;
+        for (int c = c0; c < c1; c += FC) {
+          const float* sb = s + (long)(c - c0) / FC * q->R * pw * FC + off * FC;
+          int nci = c1 - c < FC ? c1 - c : FC;
+          for (int ob = o0; ob < o1; ob += FO) {
+            const float* gb = g + (long)(ob - o0) / FO * np * FO;
+            int nco = o1 - ob < FO ? o1 - ob : FO;
+            fg_tile(dwt + (long)c * co + ob, co, nci, nco, sb, pw * FC, gb, q->L * FO, r_lo,
+                    r_hi, x_lo, x_hi);
+          }
+        }
+      }
+    }
+  }
+}
+
+/* dw[t][c][0] += Σ_x src[x + sx][c] · dy[x] for 4·V channels c (one output channel). */
 static inline __attribute__((always_inline)) void frow1(float* dwt, int c, const float* src,
                                                         int cs, const float* dy, int x_lo,
                                                         int x_hi, int sx, int V) {
@@ -369,66 +548,323 @@ static inline __attribute__((always_inline)) void frow1(float* dwt, int c, const
   for (int v = 0; v < V; v++) ST(dwt + c + 4 * v, ADD(LD(dwt + c + 4 * v), acc[v]));
 }
 
+/* One output channel (the side outputs): dw rows [c_lo, c_hi) of one tap along one row. */
+static void filter_row1(float* dwt, const float* src, int cs, int c_lo, int c_hi,
+                        const float* dy, int x_lo, int x_hi, int sx) {
+  int c = c_lo;
+  for (; c + 32 <= c_hi; c += 32) frow1(dwt, c, src, cs, dy, x_lo, x_hi, sx, 8);
+  for (; c + 4 <= c_hi; c += 4) frow1(dwt, c, src, cs, dy, x_lo, x_hi, sx, 1);
+  for (; c < c_hi; c++) {
+    v128_t t = ZERO;
+    for (int x = x_lo; x < x_hi; x++) MAC(t, SPL(src + (long)(x + sx) * cs + c), SPL(dy + x));
+    dwt[c] += wasm_f32x4_extract_lane(t, 0);
+  }
+}
+
 /*
- * dw rows [c0, c0 + nc) of one tap (dwt) from the nc channels of src (cs a
- * pixel), in blocks of FR rows × 8 columns (16 columns measured no faster).
+ * The 3x3 filter gradient as Winograd F(3x3, 2x2) (fewer multiply-adds: 16
+ * per 2x2 pixels instead of 36): per tile of 2x2 dy pixels (of one dilation
+ * phase: pixels d apart) and the 4x4 inputs around them (zeros outside the
+ * image), U = A·g·Aᵀ and V = Bᵀ·s·B; M[ξ] = Σ_tiles V[ξ] ⊗ U[ξ] (16 GEMMs
+ * over the tiles, the register tiles above), then dw = Gᵀ·M·G. The tiles go
+ * in a fixed order (image, phase, rows, columns) in panels of FGW_T, the
+ * same for any split.
  */
-static void filter_row(float* dwt, int c0, const float* src, int cs, int nc, const float* dy,
-                       int co, int x_lo, int x_hi, int sx) {
-  float* d = dwt + (long)c0 * co;
-  int c = 0;
-  if (co == 1) {
-    /* One output channel (the side outputs): 4 input channels a vector. */
-    for (; c + 32 <= nc; c += 32) frow1(d, c, src, cs, dy, x_lo, x_hi, sx, 8);
-    for (; c + 4 <= nc; c += 4) frow1(d, c, src, cs, dy, x_lo, x_hi, sx, 1);
+#define FGW_T 64
+/* Its scratch (M, V, U), in the part's packed-weights area. */
+_Static_assert(16 * FG_CH * FG_CH + 16 * FGW_T * 2 * FG_CH <= PACKED,
+               "filter-gradient scratch past a part's packed area");
+
+/* The 4 channels [c, c + 4) of a ‖ b at pixel px (zeros past c1). */
+static inline v128_t fgw_ld(const float* a, int ca, const float* b, int cb, int c, int c1,
+                            long px) {
+  if (c + 4 <= c1 && c + 4 <= ca) return LD(a + px * ca + c);
+  if (c + 4 <= c1 && c >= ca) return LD(b + px * cb + c - ca);
+  float t[4] __attribute__((aligned(16)));
+  for (int j = 0; j < 4; j++) {
+    int cj = c + j;
+    t[j] = cj >= c1 ? 0.f : cj < ca ? a[px * ca + cj] : b[px * cb + cj - ca];
   }
-  for (; c + FR <= nc; c += FR) {
-    for (int ob = 0; ob < co; ob += 8) frow(d, c, src, cs, dy, co, ob, x_lo, x_hi, sx, FR);
+  return LD(t);
+}
+
+/* The 1-D input transform Bᵀ·d of 4 vectors, in place. */
+static inline void fgw_bt(v128_t* d, int st) {
+  v128_t d0 = d[0], d1 = d[st], d2 = d[2 * st], d3 = d[3 * st];
+  d[0] = SUB(d0, d2);
+  d[st] = ADD(d1, d2);
+  d[2 * st] = SUB(d2, d1);
+  d[3 * st] = SUB(d1, d3);
+}
+
+/* The 1-D gradient transform A·g: 2 vectors to 4. */
+static inline void fgw_a(v128_t* u, int st, v128_t g0, v128_t g1) {
+  u[0] = g0;
+  u[st] = ADD(g0, g1);
+  u[2 * st] = SUB(g0, g1);
+  u[3 * st] = SUB(ZERO, g1);
+}
+
+/*
+ * One panel of nt tiles (origins ty[i], tx[i] in image `base`): V into v
+ * ([cblk][ξ][tile][FC]) for channels [c0, c1), U into u ([oblk][ξ][tile][FO])
+ * for [o0, o1), then M (m: [ξ][ccp][ocp]) += the 16 GEMMs.
+ */
+static void fgw_panel(float* m, float* v, float* u, const long* tb, const int* ty, const int* tx,
+                      int nt, const float* a, int ca, const float* b, int cb, const float* dy,
+                      int co, int c0, int c1, int o0, int o1, int ccp, int ocp, int H, int W,
+                      int dil) {
+  for (int c = c0; c < c1; c += FC) {
+    float* vb = v + (long)(c - c0) / FC * 16 * nt * FC;
+    /* Whether the 4 channels are all of a or all of b: then inner tiles load directly. */
+    int whole = c + 4 <= c1 && (c + 4 <= ca || c >= ca), st = c < ca ? ca : cb;
+    const float* src = c < ca ? a + c : b + c - ca;
+    for (int i = 0; i < nt; i++) {
+      v128_t d[16];
+      int y0 = ty[i] - dil, x0 = tx[i] - dil;
+      if (whole && y0 >= 0 && x0 >= 0 && y0 + 3 * dil < H && x0 + 3 * dil < W) {
+        const float* s0 = src + (tb[i] + (long)y0 * W + x0) * st;
+        long ys = (long)dil * W * st, xs = (long)dil * st;
+        for (int p = 0; p < 4; p++) {
+          for (int q = 0; q < 4; q++) d[p * 4 + q] = LD(s0 + p * ys + q * xs);
+        }
+      } else {
+        for (int p = 0; p < 4; p++) {
+          int y = y0 + p * dil;
+          for (int q = 0; q < 4; q++) {
+            int x = x0 + q * dil;
+            d[p * 4 + q] = y < 0 || y >= H || x < 0 || x >= W
+                               ? ZERO
+                               : fgw_ld(a, ca, b, cb, c, c1, tb[i] + (long)y * W + x);
+          }
+        }
+      }
+      for (int p = 0; p < 4; p++) fgw_bt(d + p * 4, 1);
+      for (int q = 0; q < 4; q++) fgw_bt(d + q, 4);
+      for (int x = 0; x < 16; x++) ST(vb + ((long)x * nt + i) * FC, d[x]);
+    }
   }
-  for (; c < nc; c++) {
-    for (int ob = 0; ob < co; ob += 8) frow(d, c, src, cs, dy, co, ob, x_lo, x_hi, sx, 1);
+  for (int ob = o0; ob < o1; ob += FO) {
+    float* ub = u + (long)(ob - o0) / FO * 16 * nt * FO;
+    int n = o1 - ob < FO ? o1 - ob : FO;
+    for (int i = 0; i < nt; i++) {
+      for (int h = 0; h < FO / 4; h++) {
+        v128_t g[4], t[16];
+        for (int e = 0; e < 4; e++) {
+          int y = ty[i] + (e >> 1) * dil, x = tx[i] + (e & 1) * dil;
+          const float* p = dy + (tb[i] + (long)y * W + x) * co + ob + 4 * h;
+          if (y >= H || x >= W || 4 * h >= n) {
+            g[e] = ZERO;
+          } else if (4 * h + 4 <= n) {
+            g[e] = LD(p);
+          } else {
+            float s[4] __attribute__((aligned(16)));
+            for (int j = 0; j < 4; j++) s[j] = 4 * h + j < n ? p[j] : 0.f;
+            g[e] = LD(s);
+          }
+        }
+        /* Rows (dy's 2 rows to 4), then columns. */
+        fgw_a(t, 4, g[0], g[2]);
+        fgw_a(t + 1, 4, g[1], g[3]);
+        for (int p = 0; p < 4; p++) fgw_a(t + p * 4, 1, t[p * 4], t[p * 4 + 1]);
+        for (int x = 0; x < 16; x++) ST(ub + ((long)x * nt + i) * FO + 4 * h, t[x]);
+      }
+    }
+  }
+  for (int x = 0; x < 16; x++) {
+    for (int c = c0; c < c1; c += FC) {
+      const float* sb = v + ((long)(c - c0) / FC * 16 + x) * nt * FC;
+      for (int ob = o0; ob < o1; ob += FO) {
+        const float* gb = u + ((long)(ob - o0) / FO * 16 + x) * nt * FO;
+        fg_tile(m + ((long)x * ccp + c - c0) * ocp + ob - o0, ocp, FC, FO, sb, 0, gb, 0, 0, 1,
+                0, nt);
+      }
+    }
+  }
+}
+
+/* dw[t][c][o] for c in [c0, c1), o in [o0, o1) = Gᵀ·M·G (4x4 to 3x3). */
+static void fgw_out(float* dw, const float* m, int cin, int co, int c0, int c1, int o0, int o1,
+                    int ccp, int ocp) {
+  v128_t half = wasm_f32x4_splat(0.5f);
+  for (int c = c0; c < c1; c++) {
+    for (int o = o0; o < o1; o += 4) {
+      v128_t mx[16], t[12], z[9];
+      for (int x = 0; x < 16; x++) mx[x] = LD(m + ((long)x * ccp + c - c0) * ocp + o - o0);
+      /* Gᵀ rows: z0 = m0 + (m1 + m2)/2, z1 = (m1 - m2)/2, z2 = (m1 + m2)/2 + m3. */
+      for (int q = 0; q < 4; q++) {
+        v128_t s = MUL(ADD(mx[4 + q], mx[8 + q]), half);
+        t[q] = ADD(mx[q], s);
+        t[4 + q] = MUL(SUB(mx[4 + q], mx[8 + q]), half);
+        t[8 + q] = ADD(s, mx[12 + q]);
+      }
+      for (int p = 0; p < 3; p++) {
+        v128_t s = MUL(ADD(t[p * 4 + 1], t[p * 4 + 2]), half);
+        z[p * 3] = ADD(t[p * 4], s);
+        z[p * 3 + 1] = MUL(SUB(t[p * 4 + 1], t[p * 4 + 2]), half);
+        z[p * 3 + 2] = ADD(s, t[p * 4 + 3]);
+      }
+      int n = o1 - o < 4 ? o1 - o : 4;
+      for (int k = 0; k < 9; k++) {
+        float* d = dw + ((long)k * cin + c) * co + o;
+        if (n == 4) {
+          ST(d, z[k]);
+        } else {
+          float s[4] __attribute__((aligned(16)));
+          ST(s, z[k]);
+          for (int j = 0; j < n; j++) d[j] = s[j];
+        }
+      }
+    }
+  }
+}
+
+/* This part's block of dw ([c_lo, c_hi) x [o_lo, o_hi)) by Winograd, k = 3. */
+static void fgw_grad(float* dw, const float* a, int ca, const float* b, int cb, const float* dy,
+                     int N, int H, int W, int co, int dil, int c_lo, int c_hi, int o_lo, int o_hi,
+                     int part) {
+  int cin = ca + cb;
+  int cc = c_hi - c_lo < FG_CH ? c_hi - c_lo : FG_CH;
+  int oc = o_hi - o_lo < FG_CH ? o_hi - o_lo : FG_CH;
+  int ccp = (cc + FC - 1) / FC * FC, ocp = (oc + FO - 1) / FO * FO;
+  float* m = packed + (long)part * PACKED;
+  float* v = m + 16L * ccp * ocp;
+  float* u = v + 16L * FGW_T * ccp;
+  long tb[FGW_T];
+  int ty[FGW_T], tx[FGW_T];
+  for (int o0 = o_lo; o0 < o_hi; o0 += oc) {
+    int o1 = o0 + oc < o_hi ? o0 + oc : o_hi;
+    for (int c0 = c_lo; c0 < c_hi; c0 += cc) {
+      int c1 = c0 + cc < c_hi ? c0 + cc : c_hi;
+      fill(m, 16L * ccp * ocp, 0.f);
+      int nt = 0;
+      for (int img = 0; img < N; img++) {
+        for (int py = 0; py < dil && py < H; py++) {
+          for (int px = 0; px < dil && px < W; px++) {
+            for (int y = py; y < H; y += 2 * dil) {
+              for (int x = px; x < W; x += 2 * dil) {
+                tb[nt] = (long)img * H * W;
+                ty[nt] = y;
+                tx[nt] = x;
+                if (++nt == FGW_T) {
+                  fgw_panel(m, v, u, tb, ty, tx, nt, a, ca, b, cb, dy, co, c0, c1, o0, o1, ccp,
+                            ocp, H, W, dil);
+                  nt = 0;
+                }
+              }
+            }
+          }
+        }
+      }
+      if (nt) {
+        fgw_panel(m, v, u, tb, ty, tx, nt, a, ca, b, cb, dy, co, c0, c1, o0, o1, ccp, ocp, H, W,
+                  dil);
+      }
+      fgw_out(dw, m, cin, co, c0, c1, o0, o1, ccp, ocp);
+    }
   }
 }
 
 /*
  * dw (HWIO) = Σ_p (a ‖ b)[p + tap] ⊗ dy[p]; dbias[co] = Σ_p dy[p, co] when
- * given. Row by row (each row's sums in registers, then added to dw), so the
- * rows of a, b and dy a row's taps read stay in the cache.
+ * given. Part `part` of `parts` does a block of dw: its share of the input
+ * channels (FC at a time), or of the output channels (FO at a time) where
+ * there are fewer input channel blocks than parts; and its share of dbias (4
+ * channels at a time). The panels and each value's order of sums are the same
+ * for any split. One output channel (the side outputs) goes row by row,
+ * input channels in vectors; other 3x3 convs by Winograd (fgw_grad), 1x1
+ * ones as a GEMM over pixel panels.
  */
 __attribute__((export_name("conv_filter_grad")))
 void conv_filter_grad(float* dw, float* dbias, const float* a, const float* b, const float* dy,
-                      int N, int H, int W, int ca, int cb, int co, int k, int dil) {
+                      int N, int H, int W, int ca, int cb, int co, int k, int dil, int part,
+                      int parts) {
   int cin = ca + cb, r = (k - 1) / 2, taps = k * k;
-  fill(dw, (long)taps * cin * co, 0.f);
-  if (dbias) fill(dbias, co, 0.f);
-  for (int img = 0; img < N; img++) {
-    long base = (long)img * H * W;
-    for (int y = 0; y < H; y++) {
-      const float* g = dy + (base + (long)y * W) * co;
-      if (dbias) {
-        int ob = 0;
-        for (; ob + 4 <= co; ob += 4) {
-          v128_t s = ZERO;
-          for (int x = 0; x < W; x++) s = ADD(s, LD(g + (long)x * co + ob));
-          ST(dbias + ob, ADD(LD(dbias + ob), s));
-        }
-        for (; ob < co; ob++) {
-          float s = 0.f;
-          for (int x = 0; x < W; x++) s += g[(long)x * co + ob];
-          dbias[ob] += s;
-        }
+  int c_lo = 0, c_hi = cin, o_lo = 0, o_hi = co;
+  if (co == 1 || (cin + FC - 1) / FC >= parts) {
+    share_channels(cin, FC, part, parts, &c_lo, &c_hi);
+  } else {
+    share_channels(co, FO, part, parts, &o_lo, &o_hi);
+  }
+  if (dbias) {
+    int b_lo, b_hi;
+    share_channels(co, 4, part, parts, &b_lo, &b_hi);
+    fill(dbias + b_lo, b_hi - b_lo, 0.f);
+    for (long row = 0; row < (long)N * H && b_lo < b_hi; row++) {
+      const float* g = dy + row * W * co;
+      int ob = b_lo;
+      for (; ob + 4 <= b_hi; ob += 4) {
+        v128_t s = ZERO;
+        for (int x = 0; x < W; x++) s = ADD(s, LD(g + (long)x * co + ob));
+        ST(dbias + ob, ADD(LD(dbias + ob), s));
       }
+      for (; ob < b_hi; ob++) {
+        float s = 0.f;
+        for (int x = 0; x < W; x++) s += g[(long)x * co + ob];
+        dbias[ob] += s;
+      }
+    }
+  }
+  if (c_lo >= c_hi || o_lo >= o_hi) return;
+  for (int t = 0; t < taps; t++) {
+    for (int c = c_lo; c < c_hi; c++) fill(dw + ((long)t * cin + c) * co + o_lo, o_hi - o_lo, 0.f);
+  }
+  if (co == 1) {
+    /* This part's channels of a and of b. */
+    int a_lo = c_lo, a_hi = c_hi < ca ? c_hi : ca;
+    int b_lo = (c_lo > ca ? c_lo : ca) - ca, b_hi = c_hi - ca;
+    for (long row = 0; row < (long)N * H; row++) {
+      int y = (int)(row % H);
+      const float* g = dy + row * W;
       for (int ky = 0; ky < k; ky++) {
         int iy = y + (ky - r) * dil;
         if (iy < 0 || iy >= H) continue;
+        long src = row + (long)(ky - r) * dil;
         for (int kx = 0; kx < k; kx++) {
           int sx = (kx - r) * dil;
           int x_lo = sx < 0 ? -sx : 0, x_hi = sx > 0 ? W - sx : W;
           if (x_lo >= x_hi) continue;
-          float* dwt = dw + (long)(ky * k + kx) * cin * co;
-          long row = base + (long)iy * W;
-          filter_row(dwt, 0, a + row * ca, ca, ca, g, co, x_lo, x_hi, sx);
-          if (cb) filter_row(dwt, ca, b + row * cb, cb, cb, g, co, x_lo, x_hi, sx);
+          float* dwt = dw + (long)(ky * k + kx) * cin;
+          if (a_lo < a_hi) filter_row1(dwt, a + src * W * ca, ca, a_lo, a_hi, g, x_lo, x_hi, sx);
+          if (b_lo < b_hi) {
+            filter_row1(dwt + ca, b + src * W * cb, cb, b_lo, b_hi, g, x_lo, x_hi, sx);
+          }
+        }
+      }
+    }
+    return;
+  }
+  if (k == 3) {
+    fgw_grad(dw, a, ca, b, cb, dy, N, H, W, co, dil, c_lo, c_hi, o_lo, o_hi, part);
+    return;
+  }
+  /* Panels of FG_PX pixels: whole rows (R of them), or segments of L columns. */
+  fg_panel q;
+  q.H = H;
+  q.W = W;
+  int L = W < FG_PX ? W : FG_PX, R = W < FG_PX ? FG_PX / W : 1;
+  if (R > H) R = H;
+  /* Channel chunks packed at a time; the taps along x share a packing where it fits. */
+  int cc = c_hi - c_lo < FG_CH ? c_hi - c_lo : FG_CH;
+  int oc = o_hi - o_lo < FG_CH ? o_hi - o_lo : FG_CH;
+  long ccp = (cc + FC - 1) / FC * FC, ocp = (oc + FO - 1) / FO * FO;
+  long halo = L + 2L * r * dil < W ? L + 2L * r * dil : W;
+  int kstep = (long)R * halo * ccp + (long)R * L * ocp <= PACKED ? k : 1;
+  float* g = packed + (long)part * PACKED;
+  float* s = g + (long)R * L * ocp;
+  for (int o0 = o_lo; o0 < o_hi; o0 += oc) {
+    int o1 = o0 + oc < o_hi ? o0 + oc : o_hi;
+    for (int c0 = c_lo; c0 < c_hi; c0 += cc) {
+      int c1 = c0 + cc < c_hi ? c0 + cc : c_hi;
+      for (int img = 0; img < N; img++) {
+        q.base = (long)img * H * W;
+        for (q.y0 = 0; q.y0 < H; q.y0 += R) {
+          q.R = H - q.y0 < R ? H - q.y0 : R;
+          for (q.x0 = 0; q.x0 < W; q.x0 += L) {
+            q.L = W - q.x0 < L ? W - q.x0 : L;
+            fg_pack_dy(g, dy, co, o0, o1, &q);
+            fg_panel_grad(dw, s, g, a, ca, b, cb, cin, co, c0, c1, o0, o1, &q, k, dil, kstep);
+          }
         }
       }
     }
@@ -445,37 +881,41 @@ static inline void add_d(double* s, v128_t v) {
 /*
  * Train-mode BatchNorm + ReLU; mean[c], invstd[c], var_unbiased[c] out.
  * Sums in double: the statistics then do not depend on the pixel count's
- * rounding.
+ * rounding. Part `part` of `parts` does its share of the channels (4 at a
+ * time), each channel's sums over the pixels in order.
  */
 __attribute__((export_name("bn_relu_forward")))
 void bn_relu_forward(float* y, const float* x, const float* gamma, const float* beta,
-                     float* mean, float* invstd, float* var_unbiased, int P, int C, float eps) {
-  int vec = (C & 3) == 0;
-  for (int c = 0; c < C; c++) sum_a[c] = sum_b[c] = 0.0;
+                     float* mean, float* invstd, float* var_unbiased, int P, int C, float eps,
+                     int part, int parts) {
+  int vec = (C & 3) == 0, lo, hi;
+  share_channels(C, 4, part, parts, &lo, &hi);
+  if (lo >= hi) return;
+  for (int c = lo; c < hi; c++) sum_a[c] = sum_b[c] = 0.0;
   for (long p = 0; p < P; p++) {
     const float* xp = x + p * C;
     if (vec) {
-      for (int c = 0; c < C; c += 4) add_d(sum_a + c, LD(xp + c));
+      for (int c = lo; c < hi; c += 4) add_d(sum_a + c, LD(xp + c));
     } else {
-      for (int c = 0; c < C; c++) sum_a[c] += xp[c];
+      for (int c = lo; c < hi; c++) sum_a[c] += xp[c];
     }
   }
-  for (int c = 0; c < C; c++) mean[c] = (float)(sum_a[c] / P);
+  for (int c = lo; c < hi; c++) mean[c] = (float)(sum_a[c] / P);
   for (long p = 0; p < P; p++) {
     const float* xp = x + p * C;
     if (vec) {
-      for (int c = 0; c < C; c += 4) {
+      for (int c = lo; c < hi; c += 4) {
         v128_t d = SUB(LD(xp + c), LD(mean + c));
         add_d(sum_b + c, MUL(d, d));
       }
     } else {
-      for (int c = 0; c < C; c++) {
+      for (int c = lo; c < hi; c++) {
         float d = xp[c] - mean[c];
         sum_b[c] += d * d;
       }
     }
   }
-  for (int c = 0; c < C; c++) {
+  for (int c = lo; c < hi; c++) {
     double var = sum_b[c] / P;
     float is = (float)(1.0 / __builtin_sqrt((double)(float)var + (double)eps));
     invstd[c] = is;
@@ -487,12 +927,12 @@ void bn_relu_forward(float* y, const float* x, const float* gamma, const float* 
     const float* xp = x + p * C;
     float* yp = y + p * C;
     if (vec) {
-      for (int c = 0; c < C; c += 4) {
+      for (int c = lo; c < hi; c += 4) {
         v128_t v = ADD(MUL(SUB(LD(xp + c), LD(mean + c)), LD(chan_a + c)), LD(beta + c));
         ST(yp + c, wasm_f32x4_max(v, z));
       }
     } else {
-      for (int c = 0; c < C; c++) {
+      for (int c = lo; c < hi; c++) {
         float v = (xp[c] - mean[c]) * chan_a[c] + beta[c];
         yp[c] = v > 0.f ? v : 0.f;
       }
@@ -500,25 +940,27 @@ void bn_relu_forward(float* y, const float* x, const float* gamma, const float* 
   }
 }
 
-/* The backward of bn_relu_forward (see ../_train_kernels.ts). */
+/* The backward of bn_relu_forward (see ../_train_kernels.ts); split as it is. */
 __attribute__((export_name("bn_relu_backward")))
 void bn_relu_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
                       const float* y, const float* gamma, const float* mean, const float* invstd,
-                      int P, int C) {
-  int vec = (C & 3) == 0;
+                      int P, int C, int part, int parts) {
+  int vec = (C & 3) == 0, lo, hi;
+  share_channels(C, 4, part, parts, &lo, &hi);
+  if (lo >= hi) return;
   v128_t z = ZERO;
-  for (int c = 0; c < C; c++) sum_a[c] = sum_b[c] = 0.0;
+  for (int c = lo; c < hi; c++) sum_a[c] = sum_b[c] = 0.0;
   for (long p = 0; p < P; p++) {
     long o = p * C;
     if (vec) {
-      for (int c = 0; c < C; c += 4) {
+      for (int c = lo; c < hi; c += 4) {
         v128_t g = wasm_v128_and(LD(dy + o + c), wasm_f32x4_gt(LD(y + o + c), z));
         v128_t xh = MUL(SUB(LD(x + o + c), LD(mean + c)), LD(invstd + c));
         add_d(sum_a + c, g);
         add_d(sum_b + c, MUL(g, xh));
       }
     } else {
-      for (int c = 0; c < C; c++) {
+      for (int c = lo; c < hi; c++) {
         float g = y[o + c] > 0.f ? dy[o + c] : 0.f;
         float xh = (x[o + c] - mean[c]) * invstd[c];
         sum_a[c] += g;
@@ -527,7 +969,7 @@ void bn_relu_backward(float* dx, float* dgamma, float* dbeta, const float* dy, c
     }
   }
   float fp = (float)P;
-  for (int c = 0; c < C; c++) {
+  for (int c = lo; c < hi; c++) {
     dbeta[c] = (float)sum_a[c];
     dgamma[c] = (float)sum_b[c];
     chan_a[c] = gamma[c] * invstd[c] / fp;
@@ -536,14 +978,14 @@ void bn_relu_backward(float* dx, float* dgamma, float* dbeta, const float* dy, c
   for (long p = 0; p < P; p++) {
     long o = p * C;
     if (vec) {
-      for (int c = 0; c < C; c += 4) {
+      for (int c = lo; c < hi; c += 4) {
         v128_t g = wasm_v128_and(LD(dy + o + c), wasm_f32x4_gt(LD(y + o + c), z));
         v128_t xh = MUL(SUB(LD(x + o + c), LD(mean + c)), LD(invstd + c));
         v128_t t = SUB(SUB(MUL(vp, g), LD(dbeta + c)), MUL(xh, LD(dgamma + c)));
         ST(dx + o + c, MUL(LD(chan_a + c), t));
       }
     } else {
-      for (int c = 0; c < C; c++) {
+      for (int c = lo; c < hi; c++) {
         float g = y[o + c] > 0.f ? dy[o + c] : 0.f;
         float xh = (x[o + c] - mean[c]) * invstd[c];
         dx[o + c] = chan_a[c] * (fp * g - dbeta[c] - xh * dgamma[c]);
@@ -561,78 +1003,85 @@ static void window(long base, int H, int W, int y, int x, long q[4]) {
   q[3] = base + (long)y1 * W + x1;
 }
 
-/* 2x2 max pool, stride 2, ceil mode. */
+/* 2x2 max pool, stride 2, ceil mode; part `part` of `parts` of the N·oh output rows. */
 __attribute__((export_name("pool")))
-void pool(float* out, const float* in, int N, int H, int W, int C) {
+void pool(float* out, const float* in, int N, int H, int W, int C, int part, int parts) {
   int oh = (H + 1) / 2, ow = (W + 1) / 2;
-  for (int img = 0; img < N; img++) {
+  long lo, hi;
+  share((long)N * oh, part, parts, &lo, &hi);
+  for (long row = lo; row < hi; row++) {
+    int img = (int)(row / oh), y = (int)(row % oh);
     long base = (long)img * H * W;
-    for (int y = 0; y < oh; y++) {
-      for (int x = 0; x < ow; x++) {
-        long q[4];
-        window(base, H, W, y, x, q);
-        float* o = out + (((long)img * oh + y) * ow + x) * C;
-        const float *p0 = in + q[0] * C, *p1 = in + q[1] * C, *p2 = in + q[2] * C,
-                    *p3 = in + q[3] * C;
-        int c = 0;
-        for (; c + 4 <= C; c += 4) {
-          ST(o + c, wasm_f32x4_max(wasm_f32x4_max(LD(p0 + c), LD(p1 + c)),
-                                   wasm_f32x4_max(LD(p2 + c), LD(p3 + c))));
-        }
-        for (; c < C; c++) {
-          float m0 = p0[c] > p1[c] ? p0[c] : p1[c], m1 = p2[c] > p3[c] ? p2[c] : p3[c];
-          o[c] = m0 > m1 ? m0 : m1;
-        }
+    for (int x = 0; x < ow; x++) {
+      long q[4];
+      window(base, H, W, y, x, q);
+      float* o = out + (((long)img * oh + y) * ow + x) * C;
+      const float *p0 = in + q[0] * C, *p1 = in + q[1] * C, *p2 = in + q[2] * C,
+                  *p3 = in + q[3] * C;
+      int c = 0;
+      for (; c + 4 <= C; c += 4) {
+        ST(o + c, wasm_f32x4_max(wasm_f32x4_max(LD(p0 + c), LD(p1 + c)),
+                                 wasm_f32x4_max(LD(p2 + c), LD(p3 + c))));
+      }
+      for (; c < C; c++) {
+        float m0 = p0[c] > p1[c] ? p0[c] : p1[c], m1 = p2[c] > p3[c] ? p2[c] : p3[c];
+        o[c] = m0 > m1 ? m0 : m1;
       }
     }
   }
 }
 
-/* The pool's input gradient: each dy to its window's first maximum (row-major). */
+/*
+ * The pool's input gradient: each dy to its window's first maximum
+ * (row-major); part `part` of `parts` of the N·oh output rows (their windows'
+ * input rows are theirs alone).
+ */
 __attribute__((export_name("pool_grad")))
-void pool_grad(float* dx, const float* dy, const float* x, int N, int H, int W, int C) {
+void pool_grad(float* dx, const float* dy, const float* x, int N, int H, int W, int C, int part,
+               int parts) {
   int oh = (H + 1) / 2, ow = (W + 1) / 2;
-  for (int img = 0; img < N; img++) {
+  long lo, hi;
+  share((long)N * oh, part, parts, &lo, &hi);
+  for (long row = lo; row < hi; row++) {
+    int img = (int)(row / oh), y = (int)(row % oh);
     long base = (long)img * H * W;
-    for (int y = 0; y < oh; y++) {
-      for (int xo = 0; xo < ow; xo++) {
-        long q[4];
-        window(base, H, W, y, xo, q);
-        /* A clamped position repeats an earlier one: it is never the first maximum. */
-        int has1 = q[1] != q[0], has2 = q[2] != q[0], has3 = q[3] != q[1] && q[3] != q[2];
-        const float* g = dy + (((long)img * oh + y) * ow + xo) * C;
-        const float *p0 = x + q[0] * C, *p1 = x + q[1] * C, *p2 = x + q[2] * C,
-                    *p3 = x + q[3] * C;
-        float *d0 = dx + q[0] * C, *d1 = dx + q[1] * C, *d2 = dx + q[2] * C,
-              *d3 = dx + q[3] * C;
-        int c = 0;
-        for (; c + 4 <= C; c += 4) {
-          v128_t v0 = LD(p0 + c), v1 = LD(p1 + c), v2 = LD(p2 + c), v3 = LD(p3 + c);
-          v128_t m = wasm_f32x4_max(wasm_f32x4_max(v0, v1), wasm_f32x4_max(v2, v3));
-          v128_t e0 = wasm_f32x4_eq(v0, m);
-          v128_t taken = e0;
-          v128_t e1 = wasm_v128_andnot(wasm_f32x4_eq(v1, m), taken);
-          taken = wasm_v128_or(taken, e1);
-          v128_t e2 = wasm_v128_andnot(wasm_f32x4_eq(v2, m), taken);
-          taken = wasm_v128_or(taken, e2);
-          v128_t e3 = wasm_v128_andnot(wasm_f32x4_eq(v3, m), taken);
-          v128_t gv = LD(g + c);
-          if (has3) ST(d3 + c, wasm_v128_and(gv, e3));
-          if (has2) ST(d2 + c, wasm_v128_and(gv, e2));
-          if (has1) ST(d1 + c, wasm_v128_and(gv, e1));
-          ST(d0 + c, wasm_v128_and(gv, e0));
-        }
-        for (; c < C; c++) {
-          float v[4] = {p0[c], p1[c], p2[c], p3[c]};
-          int best = 0;
-          if (has1 && v[1] > v[best]) best = 1;
-          if (has2 && v[2] > v[best]) best = 2;
-          if (has3 && v[3] > v[best]) best = 3;
-          if (has3) d3[c] = best == 3 ? g[c] : 0.f;
-          if (has2) d2[c] = best == 2 ? g[c] : 0.f;
-          if (has1) d1[c] = best == 1 ? g[c] : 0.f;
-          d0[c] = best == 0 ? g[c] : 0.f;
-        }
+    for (int xo = 0; xo < ow; xo++) {
+      long q[4];
+      window(base, H, W, y, xo, q);
+      /* A clamped position repeats an earlier one: it is never the first maximum. */
+      int has1 = q[1] != q[0], has2 = q[2] != q[0], has3 = q[3] != q[1] && q[3] != q[2];
+      const float* g = dy + (((long)img * oh + y) * ow + xo) * C;
+      const float *p0 = x + q[0] * C, *p1 = x + q[1] * C, *p2 = x + q[2] * C,
+                  *p3 = x + q[3] * C;
+      float *d0 = dx + q[0] * C, *d1 = dx + q[1] * C, *d2 = dx + q[2] * C,
+            *d3 = dx + q[3] * C;
+      int c = 0;
+      for (; c + 4 <= C; c += 4) {
+        v128_t v0 = LD(p0 + c), v1 = LD(p1 + c), v2 = LD(p2 + c), v3 = LD(p3 + c);
+        v128_t m = wasm_f32x4_max(wasm_f32x4_max(v0, v1), wasm_f32x4_max(v2, v3));
+        v128_t e0 = wasm_f32x4_eq(v0, m);
+        v128_t taken = e0;
+        v128_t e1 = wasm_v128_andnot(wasm_f32x4_eq(v1, m), taken);
+        taken = wasm_v128_or(taken, e1);
+        v128_t e2 = wasm_v128_andnot(wasm_f32x4_eq(v2, m), taken);
+        taken = wasm_v128_or(taken, e2);
+        v128_t e3 = wasm_v128_andnot(wasm_f32x4_eq(v3, m), taken);
+        v128_t gv = LD(g + c);
+        if (has3) ST(d3 + c, wasm_v128_and(gv, e3));
+        if (has2) ST(d2 + c, wasm_v128_and(gv, e2));
+        if (has1) ST(d1 + c, wasm_v128_and(gv, e1));
+        ST(d0 + c, wasm_v128_and(gv, e0));
+      }
+      for (; c < C; c++) {
+        float v[4] = {p0[c], p1[c], p2[c], p3[c]};
+        int best = 0;
+        if (has1 && v[1] > v[best]) best = 1;
+        if (has2 && v[2] > v[best]) best = 2;
+        if (has3 && v[3] > v[best]) best = 3;
+        if (has3) d3[c] = best == 3 ? g[c] : 0.f;
+        if (has2) d2[c] = best == 2 ? g[c] : 0.f;
+        if (has1) d1[c] = best == 1 ? g[c] : 0.f;
+        d0[c] = best == 0 ? g[c] : 0.f;
       }
     }
   }
@@ -649,36 +1098,38 @@ static void source(int o, int in, int out, int* i0, int* i1, float* l1) {
   *l1 = s - (float)*i0;
 }
 
-/* out[oy, ox] = Σ Ah[oy, y] · Aw[ox, x] · x[y, x]. */
+/* out[oy, ox] = Σ Ah[oy, y] · Aw[ox, x] · x[y, x]; part `part` of `parts` of the N·OH rows. */
 __attribute__((export_name("resize")))
-void resize(float* out, const float* in, int N, int H, int W, int C, int OH, int OW) {
-  for (int img = 0; img < N; img++) {
+void resize(float* out, const float* in, int N, int H, int W, int C, int OH, int OW, int part,
+            int parts) {
+  long lo, hi;
+  share((long)N * OH, part, parts, &lo, &hi);
+  for (long row = lo; row < hi; row++) {
+    int img = (int)(row / OH), oy = (int)(row % OH);
     const float* src = in + (long)img * H * W * C;
-    for (int oy = 0; oy < OH; oy++) {
-      int y0, y1;
-      float ly;
-      source(oy, H, OH, &y0, &y1, &ly);
-      const float* r0 = src + (long)y0 * W * C;
-      const float* r1 = src + (long)y1 * W * C;
-      for (int ox = 0; ox < OW; ox++) {
-        int x0, x1;
-        float lx;
-        source(ox, W, OW, &x0, &x1, &lx);
-        float* o = out + (((long)img * OH + oy) * OW + ox) * C;
-        float mx = 1.f - lx, my = 1.f - ly;
-        int c = 0;
-        v128_t vlx = wasm_f32x4_splat(lx), vly = wasm_f32x4_splat(ly);
-        v128_t vmx = wasm_f32x4_splat(mx), vmy = wasm_f32x4_splat(my);
-        for (; c + 4 <= C; c += 4) {
-          v128_t top = ADD(MUL(LD(r0 + x0 * C + c), vmx), MUL(LD(r0 + x1 * C + c), vlx));
-          v128_t bot = ADD(MUL(LD(r1 + x0 * C + c), vmx), MUL(LD(r1 + x1 * C + c), vlx));
-          ST(o + c, ADD(MUL(top, vmy), MUL(bot, vly)));
-        }
-        for (; c < C; c++) {
-          float top = r0[x0 * C + c] * mx + r0[x1 * C + c] * lx;
-          float bot = r1[x0 * C + c] * mx + r1[x1 * C + c] * lx;
-          o[c] = top * my + bot * ly;
-        }
+    int y0, y1;
+    float ly;
+    source(oy, H, OH, &y0, &y1, &ly);
+    const float* r0 = src + (long)y0 * W * C;
+    const float* r1 = src + (long)y1 * W * C;
+    for (int ox = 0; ox < OW; ox++) {
+      int x0, x1;
+      float lx;
+      source(ox, W, OW, &x0, &x1, &lx);
+      float* o = out + (((long)img * OH + oy) * OW + ox) * C;
+      float mx = 1.f - lx, my = 1.f - ly;
+      int c = 0;
+      v128_t vlx = wasm_f32x4_splat(lx), vly = wasm_f32x4_splat(ly);
+      v128_t vmx = wasm_f32x4_splat(mx), vmy = wasm_f32x4_splat(my);
+      for (; c + 4 <= C; c += 4) {
+        v128_t top = ADD(MUL(LD(r0 + x0 * C + c), vmx), MUL(LD(r0 + x1 * C + c), vlx));
+        v128_t bot = ADD(MUL(LD(r1 + x0 * C + c), vmx), MUL(LD(r1 + x1 * C + c), vlx));
+        ST(o + c, ADD(MUL(top, vmy), MUL(bot, vly)));
+      }
+      for (; c < C; c++) {
+        float top = r0[x0 * C + c] * mx + r0[x1 * C + c] * lx;
+        float bot = r1[x0 * C + c] * mx + r1[x1 * C + c] * lx;
+        o[c] = top * my + bot * ly;
       }
     }
   }
@@ -692,16 +1143,26 @@ static inline void axpy(float* dst, const float* src, float s, int C) {
   for (; c < C; c++) dst[c] += s * src[c];
 }
 
-/* The resize's adjoint: dx = Ahᵀ · dy · Aw, scattered output pixel by output pixel. */
+/*
+ * The resize's adjoint: dx = Ahᵀ · dy · Aw, scattered output pixel by output
+ * pixel. Part `part` of `parts` owns a share of the N·H rows of dx and adds
+ * only the taps that land in them, in the same order as one part.
+ */
 __attribute__((export_name("resize_grad")))
-void resize_grad(float* dx, const float* dy, int N, int H, int W, int C, int OH, int OW) {
-  fill(dx, (long)N * H * W * C, 0.f);
-  for (int img = 0; img < N; img++) {
+void resize_grad(float* dx, const float* dy, int N, int H, int W, int C, int OH, int OW, int part,
+                 int parts) {
+  long lo, hi;
+  share((long)N * H, part, parts, &lo, &hi);
+  fill(dx + lo * W * C, (hi - lo) * W * C, 0.f);
+  for (int img = (int)(lo / H); img < N && (long)img * H < hi; img++) {
     float* d = dx + (long)img * H * W * C;
+    long first = (long)img * H;
     for (int oy = 0; oy < OH; oy++) {
       int y0, y1;
       float ly;
       source(oy, H, OH, &y0, &y1, &ly);
+      int has0 = first + y0 >= lo && first + y0 < hi, has1 = first + y1 >= lo && first + y1 < hi;
+      if (!has0 && !has1) continue;
       float my = 1.f - ly;
       for (int ox = 0; ox < OW; ox++) {
         int x0, x1;
@@ -709,19 +1170,24 @@ void resize_grad(float* dx, const float* dy, int N, int H, int W, int C, int OH,
         source(ox, W, OW, &x0, &x1, &lx);
         float mx = 1.f - lx;
         const float* g = dy + (((long)img * OH + oy) * OW + ox) * C;
-        axpy(d + ((long)y0 * W + x0) * C, g, my * mx, C);
-        axpy(d + ((long)y0 * W + x1) * C, g, my * lx, C);
-        axpy(d + ((long)y1 * W + x0) * C, g, ly * mx, C);
-        axpy(d + ((long)y1 * W + x1) * C, g, ly * lx, C);
+        if (has0) {
+          axpy(d + ((long)y0 * W + x0) * C, g, my * mx, C);
+          axpy(d + ((long)y0 * W + x1) * C, g, my * lx, C);
+        }
+        if (has1) {
+          axpy(d + ((long)y1 * W + x0) * C, g, ly * mx, C);
+          axpy(d + ((long)y1 * W + x1) * C, g, ly * lx, C);
+        }
       }
     }
   }
 }
 
-/* dst[i] += src[i] for i < len. */
+/* dst[i] += src[i] for i < len; part `part` of `parts` of the values (4 at a time). */
 __attribute__((export_name("accumulate")))
-void accumulate(float* dst, const float* src, int len) {
-  int i = 0;
-  for (; i + 4 <= len; i += 4) ST(dst + i, ADD(LD(dst + i), LD(src + i)));
-  for (; i < len; i++) dst[i] += src[i];
+void accumulate(float* dst, const float* src, int len, int part, int parts) {
+  int i, hi;
+  share_channels(len, 4, part, parts, &i, &hi);
+  for (; i + 4 <= hi; i += 4) ST(dst + i, ADD(LD(dst + i), LD(src + i)));
+  for (; i < hi; i++) dst[i] += src[i];
 }
