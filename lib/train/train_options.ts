@@ -153,7 +153,7 @@ export const DEMO_TRAIN_OPTIONS: Readonly<TrainOptions> = Object.freeze({
   printFreq: 6,
   inputSize: 48,
   cropSize: 44,
-  syntheticTrain: 96,
+  syntheticTrain: 256,
   syntheticEval: 16,
   cache: true,
   outputDir: "./runs/demo",
