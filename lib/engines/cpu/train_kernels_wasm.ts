@@ -144,8 +144,9 @@ function workOf(kernel: TrainKernelName, args: readonly number[]): number {
     const [n, h, w, ca, cb, co, k] = args.slice(-8);
     return n * h * w * (ca + cb) * co * k * k / 4;
   }
-  if (kernel === "bn_relu_forward") return 3 * args[7] * args[8];
-  if (kernel === "bn_relu_backward") return 3 * args[9] * args[10];
+  // A BatchNorm's calls all count the whole BatchNorm (3 passes), so they split alike.
+  if (kernel === "bn_apply") return 3 * args[7] * args[8];
+  if (kernel.startsWith("bn_")) return 3 * args[args.length - 2] * args[args.length - 1];
   if (kernel.startsWith("pool")) return args.slice(-4).reduce((a, b) => a * b);
   if (kernel.startsWith("resize")) {
     const [n, , , c, oh, ow] = args.slice(-6);
@@ -273,7 +274,10 @@ export async function createWasmTrainKernels(
     },
     bnReluForward(y, x, gamma, beta, stats, p, c, eps) {
       if (c > maxC) throw new RangeError(`Cannot run a wasm BatchNorm: current channels are ${c}`);
-      run("bn_relu_forward", [
+      // Three calls (each a barrier): block sums, block squared deviations, apply.
+      run("bn_sum", [at(x), p, c]);
+      run("bn_sqdev", [at(x), p, c]);
+      run("bn_apply", [
         at(y),
         at(x),
         at(gamma),
@@ -288,7 +292,9 @@ export async function createWasmTrainKernels(
     },
     bnReluBackward(dx, dgamma, dbeta, dy, x, y, gamma, mean, invstd, p, c) {
       if (c > maxC) throw new RangeError(`Cannot run a wasm BatchNorm: current channels are ${c}`);
-      run("bn_relu_backward", [
+      // Two calls (each a barrier): block sums, then dgamma, dbeta and dx.
+      run("bn_grad_sums", [at(dy), at(x), at(y), at(mean), at(invstd), p, c]);
+      run("bn_grad_apply", [
         at(dx),
         at(dgamma),
         at(dbeta),

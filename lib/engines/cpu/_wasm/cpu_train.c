@@ -8,9 +8,10 @@
  * build (fused where the CPU has FMA, so results may differ between machines).
  * A fixed order throughout: the same bits on every run.
  * Threads: every exported kernel takes trailing (part, parts) and does part
- * `part` of `parts` of its work (output rows, channel ranges or Winograd
- * tile blocks), each value computed exactly as with one part: the same bits
- * for any `parts`. Scratch a part writes is its own (indexed by part).
+ * `part` of `parts` of its work (output rows, channel ranges, Winograd
+ * tile blocks or BatchNorm pixel blocks), each value computed exactly as
+ * with one part: the same bits for any `parts`. Scratch a part writes is its
+ * own (indexed by part), or a block's (BatchNorm's partial sums).
  */
 #include <wasm_simd128.h>
 
@@ -47,10 +48,6 @@ static float zeros[MAXC] __attribute__((aligned(16)));
  * memory only for the parts it runs.
  */
 static float* packed;
-/* Per-channel scratch of the BatchNorm kernels (a part writes only its channels). */
-static float chan_a[MAXC] __attribute__((aligned(16)));
-static double sum_a[MAXC] __attribute__((aligned(16)));
-static double sum_b[MAXC] __attribute__((aligned(16)));
 extern unsigned char __heap_base;
 
 /** First free byte after the module's own data. */
@@ -879,116 +876,222 @@ static inline void add_d(double* s, v128_t v) {
 }
 
 /*
- * Train-mode BatchNorm + ReLU; mean[c], invstd[c], var_unbiased[c] out.
- * Sums in double: the statistics then do not depend on the pixel count's
- * rounding. Part `part` of `parts` does its share of the channels (4 at a
- * time), each channel's sums over the pixels in order.
+ * Train-mode BatchNorm + ReLU, split over fixed blocks of pixels (two
+ * threads on channel ranges would share every cache line of an NHWC map):
+ * each pass sums its blocks' pixels per channel, in order, into the block's
+ * partial sums (double); the next call adds a channel's partial sums in
+ * block order. A block's pixels depend on the shape only, so the sums do
+ * not depend on `parts`. Calls (one barrier each): forward bn_sum, bn_sqdev,
+ * bn_apply; backward bn_grad_sums, bn_grad_apply.
+ *
+ * Scratch in the packed-weights area (no conv runs between the calls): the
+ * blocks' partial sums, shared, from part 0's area at BN_LOCAL (a block's
+ * written by the part that sums it); each part's per-channel floats
+ * (BN_LOCAL of them) at the start of its own area.
  */
-__attribute__((export_name("bn_relu_forward")))
-void bn_relu_forward(float* y, const float* x, const float* gamma, const float* beta,
-                     float* mean, float* invstd, float* var_unbiased, int P, int C, float eps,
-                     int part, int parts) {
-  int vec = (C & 3) == 0, lo, hi;
-  share_channels(C, 4, part, parts, &lo, &hi);
-  if (lo >= hi) return;
-  for (int c = lo; c < hi; c++) sum_a[c] = sum_b[c] = 0.0;
-  for (long p = 0; p < P; p++) {
-    const float* xp = x + p * C;
-    if (vec) {
-      for (int c = lo; c < hi; c += 4) add_d(sum_a + c, LD(xp + c));
-    } else {
-      for (int c = lo; c < hi; c++) sum_a[c] += xp[c];
+/* Floats of x a block holds (about; 16 KB). */
+#define BN_BLOCK 4096
+/* The most blocks × channels (each a pair of doubles in the shared scratch). */
+#define BN_LIMIT (32 * MAXC)
+/* Per-part floats: mean, scale, dbeta, dgamma, MAXC each. */
+#define BN_LOCAL (4 * MAXC)
+_Static_assert(BN_LOCAL + 4 * BN_LIMIT <= PACKED, "BatchNorm scratch past a part's packed area");
+
+/* Blocks of P pixels of C channels (shape only), *bp pixels each (the last may be short). */
+static long bn_blocks(long P, int C, long* bp) {
+  long nb = (P * C + BN_BLOCK - 1) / BN_BLOCK, lim = BN_LIMIT / C;
+  if (nb > lim) nb = lim;
+  if (nb > P) nb = P;
+  if (nb < 1) nb = 1;
+  *bp = (P + nb - 1) / nb;
+  if (*bp < 1) return 0;
+  return (P + *bp - 1) / *bp;
+}
+
+/* The blocks' partial sums: [nb][C] doubles, then the second [nb][C]. */
+static double* bn_partials(void) { return (double*)(packed + BN_LOCAL); }
+
+/* Σ over the blocks, in order, of channel c's partial sums. */
+static double bn_total(const double* s, long nb, int C, int c) {
+  double t = 0.0;
+  for (long b = 0; b < nb; b++) t += s[b * C + c];
+  return t;
+}
+
+/* Mean (float) per channel from the first partial sums, into m. */
+static void bn_mean(float* m, long nb, long P, int C) {
+  const double* s = bn_partials();
+  for (int c = 0; c < C; c++) m[c] = (float)(bn_total(s, nb, C, c) / P);
+}
+
+/* Forward call 1: per block, Σ x per channel. */
+__attribute__((export_name("bn_sum")))
+void bn_sum(const float* x, int P, int C, int part, int parts) {
+  long bp, nb = bn_blocks(P, C, &bp), b0, b1;
+  share(nb, part, parts, &b0, &b1);
+  int vec = (C & 3) == 0;
+  for (long b = b0; b < b1; b++) {
+    double* s = bn_partials() + b * C;
+    long p1 = (b + 1) * bp < P ? (b + 1) * bp : P;
+    for (int c = 0; c < C; c++) s[c] = 0.0;
+    for (long p = b * bp; p < p1; p++) {
+      const float* xp = x + p * C;
+      if (vec) {
+        for (int c = 0; c < C; c += 4) add_d(s + c, LD(xp + c));
+      } else {
+        for (int c = 0; c < C; c++) s[c] += xp[c];
+      }
     }
   }
-  for (int c = lo; c < hi; c++) mean[c] = (float)(sum_a[c] / P);
-  for (long p = 0; p < P; p++) {
-    const float* xp = x + p * C;
-    if (vec) {
-      for (int c = lo; c < hi; c += 4) {
-        v128_t d = SUB(LD(xp + c), LD(mean + c));
-        add_d(sum_b + c, MUL(d, d));
-      }
-    } else {
-      for (int c = lo; c < hi; c++) {
-        float d = xp[c] - mean[c];
-        sum_b[c] += d * d;
+}
+
+/* Forward call 2: per block, Σ (x - mean)² per channel (mean from call 1). */
+__attribute__((export_name("bn_sqdev")))
+void bn_sqdev(const float* x, int P, int C, int part, int parts) {
+  long bp, nb = bn_blocks(P, C, &bp), b0, b1;
+  share(nb, part, parts, &b0, &b1);
+  if (b0 >= b1) return;
+  float* mean = packed + (long)part * PACKED;
+  bn_mean(mean, nb, P, C);
+  int vec = (C & 3) == 0;
+  for (long b = b0; b < b1; b++) {
+    double* s = bn_partials() + (nb + b) * C;
+    long p1 = (b + 1) * bp < P ? (b + 1) * bp : P;
+    for (int c = 0; c < C; c++) s[c] = 0.0;
+    for (long p = b * bp; p < p1; p++) {
+      const float* xp = x + p * C;
+      if (vec) {
+        for (int c = 0; c < C; c += 4) {
+          v128_t d = SUB(LD(xp + c), LD(mean + c));
+          add_d(s + c, MUL(d, d));
+        }
+      } else {
+        for (int c = 0; c < C; c++) {
+          float d = xp[c] - mean[c];
+          s[c] += d * d;
+        }
       }
     }
   }
-  for (int c = lo; c < hi; c++) {
-    double var = sum_b[c] / P;
+}
+
+/* Forward call 3: mean[c], invstd[c], var_unbiased[c] out; y = ReLU(BatchNorm(x)). */
+__attribute__((export_name("bn_apply")))
+void bn_apply(float* y, const float* x, const float* gamma, const float* beta, float* mean_out,
+              float* invstd_out, float* var_unbiased, int P, int C, float eps, int part,
+              int parts) {
+  long bp, nb = bn_blocks(P, C, &bp), b0, b1;
+  float* mean = packed + (long)part * PACKED;
+  float* scale = mean + MAXC;
+  bn_mean(mean, nb, P, C);
+  const double* s2 = bn_partials() + nb * C;
+  int c0, c1;
+  share_channels(C, 1, part, parts, &c0, &c1);
+  for (int c = 0; c < C; c++) {
+    double var = bn_total(s2, nb, C, c) / P;
     float is = (float)(1.0 / __builtin_sqrt((double)(float)var + (double)eps));
-    invstd[c] = is;
-    var_unbiased[c] = (float)(var * P / (P > 1 ? P - 1 : 1));
-    chan_a[c] = is * gamma[c];
+    scale[c] = is * gamma[c];
+    if (c >= c0 && c < c1) {
+      mean_out[c] = mean[c];
+      invstd_out[c] = is;
+      var_unbiased[c] = (float)(var * P / (P > 1 ? P - 1 : 1));
+    }
   }
+  share(nb, part, parts, &b0, &b1);
+  int vec = (C & 3) == 0;
   v128_t z = ZERO;
-  for (long p = 0; p < P; p++) {
+  long p0 = b0 * bp, p1 = b1 * bp < P ? b1 * bp : P;
+  for (long p = p0; p < p1; p++) {
     const float* xp = x + p * C;
     float* yp = y + p * C;
     if (vec) {
-      for (int c = lo; c < hi; c += 4) {
-        v128_t v = ADD(MUL(SUB(LD(xp + c), LD(mean + c)), LD(chan_a + c)), LD(beta + c));
+      for (int c = 0; c < C; c += 4) {
+        v128_t v = ADD(MUL(SUB(LD(xp + c), LD(mean + c)), LD(scale + c)), LD(beta + c));
         ST(yp + c, wasm_f32x4_max(v, z));
       }
     } else {
-      for (int c = lo; c < hi; c++) {
-        float v = (xp[c] - mean[c]) * chan_a[c] + beta[c];
+      for (int c = 0; c < C; c++) {
+        float v = (xp[c] - mean[c]) * scale[c] + beta[c];
         yp[c] = v > 0.f ? v : 0.f;
       }
     }
   }
 }
 
-/* The backward of bn_relu_forward (see ../_train_kernels.ts); split as it is. */
-__attribute__((export_name("bn_relu_backward")))
-void bn_relu_backward(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
-                      const float* y, const float* gamma, const float* mean, const float* invstd,
-                      int P, int C, int part, int parts) {
-  int vec = (C & 3) == 0, lo, hi;
-  share_channels(C, 4, part, parts, &lo, &hi);
-  if (lo >= hi) return;
+/* Backward call 1 (see ../_train_kernels.ts): per block, Σ g and Σ g·xhat per channel. */
+__attribute__((export_name("bn_grad_sums")))
+void bn_grad_sums(const float* dy, const float* x, const float* y, const float* mean,
+                  const float* invstd, int P, int C, int part, int parts) {
+  long bp, nb = bn_blocks(P, C, &bp), b0, b1;
+  share(nb, part, parts, &b0, &b1);
+  int vec = (C & 3) == 0;
   v128_t z = ZERO;
-  for (int c = lo; c < hi; c++) sum_a[c] = sum_b[c] = 0.0;
-  for (long p = 0; p < P; p++) {
-    long o = p * C;
-    if (vec) {
-      for (int c = lo; c < hi; c += 4) {
-        v128_t g = wasm_v128_and(LD(dy + o + c), wasm_f32x4_gt(LD(y + o + c), z));
-        v128_t xh = MUL(SUB(LD(x + o + c), LD(mean + c)), LD(invstd + c));
-        add_d(sum_a + c, g);
-        add_d(sum_b + c, MUL(g, xh));
-      }
-    } else {
-      for (int c = lo; c < hi; c++) {
-        float g = y[o + c] > 0.f ? dy[o + c] : 0.f;
-        float xh = (x[o + c] - mean[c]) * invstd[c];
-        sum_a[c] += g;
-        sum_b[c] += g * xh;
+  for (long b = b0; b < b1; b++) {
+    double* sa = bn_partials() + b * C;
+    double* sb = bn_partials() + (nb + b) * C;
+    long p1 = (b + 1) * bp < P ? (b + 1) * bp : P;
+    for (int c = 0; c < C; c++) sa[c] = sb[c] = 0.0;
+    for (long p = b * bp; p < p1; p++) {
+      long o = p * C;
+      if (vec) {
+        for (int c = 0; c < C; c += 4) {
+          v128_t g = wasm_v128_and(LD(dy + o + c), wasm_f32x4_gt(LD(y + o + c), z));
+          v128_t xh = MUL(SUB(LD(x + o + c), LD(mean + c)), LD(invstd + c));
+          add_d(sa + c, g);
+          add_d(sb + c, MUL(g, xh));
+        }
+      } else {
+        for (int c = 0; c < C; c++) {
+          float g = y[o + c] > 0.f ? dy[o + c] : 0.f;
+          float xh = (x[o + c] - mean[c]) * invstd[c];
+          sa[c] += g;
+          sb[c] += g * xh;
+        }
       }
     }
   }
+}
+
+/* Backward call 2: dgamma, dbeta (from call 1's sums) and dx. */
+__attribute__((export_name("bn_grad_apply")))
+void bn_grad_apply(float* dx, float* dgamma, float* dbeta, const float* dy, const float* x,
+                   const float* y, const float* gamma, const float* mean, const float* invstd,
+                   int P, int C, int part, int parts) {
+  long bp, nb = bn_blocks(P, C, &bp), b0, b1;
+  float* scale = packed + (long)part * PACKED + MAXC;
+  float* db = scale + MAXC;
+  float* dg = db + MAXC;
+  const double* s = bn_partials();
   float fp = (float)P;
-  for (int c = lo; c < hi; c++) {
-    dbeta[c] = (float)sum_a[c];
-    dgamma[c] = (float)sum_b[c];
-    chan_a[c] = gamma[c] * invstd[c] / fp;
+  int c0, c1;
+  share_channels(C, 1, part, parts, &c0, &c1);
+  for (int c = 0; c < C; c++) {
+    db[c] = (float)bn_total(s, nb, C, c);
+    dg[c] = (float)bn_total(s + nb * C, nb, C, c);
+    scale[c] = gamma[c] * invstd[c] / fp;
+    if (c >= c0 && c < c1) {
+      dbeta[c] = db[c];
+      dgamma[c] = dg[c];
+    }
   }
-  v128_t vp = wasm_f32x4_splat(fp);
-  for (long p = 0; p < P; p++) {
+  share(nb, part, parts, &b0, &b1);
+  int vec = (C & 3) == 0;
+  v128_t z = ZERO, vp = wasm_f32x4_splat(fp);
+  long p0 = b0 * bp, p1 = b1 * bp < P ? b1 * bp : P;
+  for (long p = p0; p < p1; p++) {
     long o = p * C;
     if (vec) {
-      for (int c = lo; c < hi; c += 4) {
+      for (int c = 0; c < C; c += 4) {
         v128_t g = wasm_v128_and(LD(dy + o + c), wasm_f32x4_gt(LD(y + o + c), z));
         v128_t xh = MUL(SUB(LD(x + o + c), LD(mean + c)), LD(invstd + c));
-        v128_t t = SUB(SUB(MUL(vp, g), LD(dbeta + c)), MUL(xh, LD(dgamma + c)));
-        ST(dx + o + c, MUL(LD(chan_a + c), t));
+        v128_t t = SUB(SUB(MUL(vp, g), LD(db + c)), MUL(xh, LD(dg + c)));
+        ST(dx + o + c, MUL(LD(scale + c), t));
       }
     } else {
-      for (int c = lo; c < hi; c++) {
+      for (int c = 0; c < C; c++) {
         float g = y[o + c] > 0.f ? dy[o + c] : 0.f;
         float xh = (x[o + c] - mean[c]) * invstd[c];
-        dx[o + c] = chan_a[c] * (fp * g - dbeta[c] - xh * dgamma[c]);
+        dx[o + c] = scale[c] * (fp * g - db[c] - xh * dg[c]);
       }
     }
   }
