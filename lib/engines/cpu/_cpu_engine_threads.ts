@@ -17,6 +17,7 @@
  * @module
  */
 import { claimChunks, SERIAL_BELOW_US, type StepCall } from "./_cpu_engine_steps.ts";
+import { startWorkers } from "./_start_workers.ts";
 import type { CpuThreadInit } from "./_cpu_engine_worker.ts";
 
 /** Bytes of stack per extra thread. */
@@ -52,40 +53,18 @@ export async function startThreads(
   const done = new Int32Array(control, 8 + 4 * calls.length, calls.length);
   claims.fill(2 ** 30); // nothing to claim before a step is published
   const chunks = chunksOf(calls, scratches.length);
-  const workers: Worker[] = [];
-  const ready: Promise<void>[] = [];
-  for (let part = 1; part < scratches.length; part++) {
-    const worker = new Worker(new URL("./_cpu_engine_worker.ts", import.meta.url).href, {
-      type: "module",
-    });
-    workers.push(worker);
-    ready.push(
-      new Promise((resolve, reject) => {
-        worker.onmessage = () => resolve();
-        worker.onerror = (e) => {
-          e.preventDefault();
-          reject(new Error(`Cannot start CpuEngine thread ${part}: ${e.message}`));
-        };
-      }),
-    );
-    const init: CpuThreadInit = {
-      module: loaded.module,
-      memory: loaded.memory,
-      stackTop: base + stacks[part - 1] + STACK_BYTES,
-      calls,
-      base,
-      scratch: base + scratches[part],
-      chunks,
-      control,
-    };
-    worker.postMessage(init);
-  }
-  try {
-    await Promise.all(ready);
-  } catch (e) {
-    for (const w of workers) w.terminate();
-    throw e;
-  }
+  const inits = stacks.map((stack, i): CpuThreadInit => ({
+    module: loaded.module,
+    memory: loaded.memory,
+    stackTop: base + stack + STACK_BYTES,
+    calls,
+    base,
+    scratch: base + scratches[i + 1],
+    chunks,
+    control,
+  }));
+  const url = new URL("./_cpu_engine_worker.ts", import.meta.url);
+  const workers = await startWorkers(url, inits, "CpuEngine");
   return { workers, ctrl, claims, done, chunks };
 }
 

@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { startWorkers } from "./_start_workers.ts";
 
 /** The module's kernels a call can name, by index (each takes trailing `part, parts`). */
 export const TRAIN_KERNEL_NAMES = [
@@ -66,37 +67,17 @@ export async function startTrainThreads(
   stackTops: number[],
 ): Promise<TrainThreads> {
   const control = new SharedArrayBuffer(ARGS_AT + 8 * MAX_ARGS);
-  const parts = stackTops.length + 1, workers: Worker[] = [], ready: Promise<void>[] = [];
-  for (let part = 1; part < parts; part++) {
-    const worker = new Worker(new URL("./_train_worker.ts", import.meta.url).href, {
-      type: "module",
-    });
-    workers.push(worker);
-    ready.push(
-      new Promise((resolve, reject) => {
-        worker.onmessage = () => resolve();
-        worker.onerror = (e) => {
-          e.preventDefault();
-          reject(new Error(`Cannot start wasm train kernels thread ${part}: ${e.message}`));
-        };
-      }),
-    );
-    const init: TrainThreadInit = {
-      module,
-      memory,
-      stackTop: stackTops[part - 1],
-      part,
-      parts,
-      control,
-    };
-    worker.postMessage(init);
-  }
-  try {
-    await Promise.all(ready);
-  } catch (e) {
-    for (const w of workers) w.terminate();
-    throw e;
-  }
+  const parts = stackTops.length + 1;
+  const inits = stackTops.map((stackTop, i): TrainThreadInit => ({
+    module,
+    memory,
+    stackTop,
+    part: i + 1,
+    parts,
+    control,
+  }));
+  const url = new URL("./_train_worker.ts", import.meta.url);
+  const workers = await startWorkers(url, inits, "wasm train kernels");
   return {
     workers,
     ctrl: new Int32Array(control, 0, 4),
