@@ -1,0 +1,69 @@
+/**
+ * Time per kernel of one CpuTrainer step (lite, fresh weights): wraps every
+ * wasm kernel call with a timer, runs one warm-up step and three timed ones,
+ * and prints the step time and each kernel's share (the BENCHMARKS.md profile).
+ *
+ *   deno run --allow-read=. --allow-env bench/cpu/train_profile.ts BATCH SIZE THREADS
+ *
+ * @module
+ */
+import { U2Net } from "../../lib/model/u2net.ts";
+import { AdamW } from "../../lib/optim/adamw.ts";
+import { getParamsGroups } from "../../lib/optim/params_groups.ts";
+import { CpuTrainer } from "../../lib/engines/cpu/cpu_trainer.ts";
+import { createWasmTrainKernels } from "../../lib/engines/cpu/train_kernels_wasm.ts";
+import type { TrainKernels } from "../../lib/engines/cpu/train_kernels.ts";
+import { selectBackend } from "../../lib/backend.ts";
+await selectBackend("cpu");
+const [n, s, threads] = Deno.args.map(Number);
+if (![n, s, threads].every((v) => Number.isInteger(v) && v > 0)) {
+  throw new RangeError(
+    `Cannot profile: current arguments are ${Deno.args.join(" ")} (BATCH SIZE THREADS)`,
+  );
+}
+const model = U2Net.create("lite", { seed: 1 });
+const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });
+const inner = await createWasmTrainKernels(2 ** 28, { threads });
+const times = new Map<string, number>();
+const k: TrainKernels = { ...inner };
+for (const name of Object.keys(inner) as (keyof TrainKernels)[]) {
+  const f = inner[name];
+  if (typeof f !== "function" || name === "alloc" || name === "dispose") continue;
+  // deno-lint-ignore no-explicit-any
+  (k as any)[name] = (...a: any[]) => {
+    const t0 = performance.now();
+    // deno-lint-ignore no-explicit-any
+    (f as any).apply(inner, a);
+    let key = name as string;
+    if (name.startsWith("conv")) {
+      const sh = a[a.length - 1];
+      key += sh.k === 1 ? "_1x1" : sh.co === 1 ? "_co1" : "";
+    }
+    times.set(key, (times.get(key) ?? 0) + performance.now() - t0);
+  };
+}
+const t = await CpuTrainer.create({ model, optimizer }, {
+  batch: n,
+  height: s,
+  width: s,
+  kernels: k,
+});
+const x = new Float32Array(n * s * s * 3).map((_, i) => Math.sin(i)),
+  y = new Float32Array(n * s * s).map((_, i) => (i % 7) > 3 ? 1 : 0);
+await t.step(x, y);
+times.clear();
+const t0 = performance.now();
+for (let i = 0; i < 3; i++) await t.step(x, y);
+const total = (performance.now() - t0) / 3;
+let sum = 0;
+const rows = [...times].map(([k, v]) => [k, v / 3] as const).sort((a, b) => b[1] - a[1]);
+for (const [, v] of rows) sum += v;
+console.log(
+  `step ${total.toFixed(0)} ms, kernels ${sum.toFixed(0)} ms, other ${(total - sum).toFixed(0)} ms`,
+);
+for (const [k, v] of rows) {
+  console.log(k.padEnd(20), v.toFixed(1), (100 * v / total).toFixed(1) + "%");
+}
+t.dispose();
+optimizer.dispose();
+model.dispose();
