@@ -21,7 +21,7 @@ import { AdamW } from "../lib/optim/adamw.ts";
 import { createLrScheduler } from "../lib/optim/lr_scheduler.ts";
 import { getParamsGroups } from "../lib/optim/params_groups.ts";
 import { trainStep } from "../lib/train/train_step.ts";
-import { GpuTrainer } from "../lib/engines/gpu/gpu_trainer.ts";
+import { type GpuStepHandle, GpuTrainer } from "../lib/engines/gpu/gpu_trainer.ts";
 import { CpuTrainer, type CpuTrainerOptions } from "../lib/engines/cpu/cpu_trainer.ts";
 import {
   applyTiling,
@@ -68,6 +68,13 @@ export interface TrainBenchOptions extends TimeRunsOptions {
   engine?: "tfjs" | "gpu" | "cpu";
   /** With `engine: "cpu"`: CpuTrainer options (batch and size come from above). */
   cpuTrainer?: CpuTrainerOptions;
+  /**
+   * With `engine: "gpu"`: time steps as the training loop runs them, step n+1
+   * submitted before step n's loss is read (`GpuTrainer.submit`), so a run's
+   * time is the step's throughput with the read-back hidden.
+   * @default false
+   */
+  pipelined?: boolean;
 }
 
 /** Times warm training steps of a fresh network; returns ms per step and the last loss. */
@@ -128,13 +135,27 @@ export async function benchTrainStep(
       width: size,
     });
     const hostMs: number[] = [];
+    let previous: GpuStepHandle | undefined;
     try {
       const [x, y] = [await images.data() as Float32Array, await masks.data() as Float32Array];
-      const times = await timeRuns(async () => {
-        loss = await trainer.step(x, y);
-        await trainer.flush(); // the optimizer pass too
-        hostMs.push(trainer.lastHostMs);
-      }, options);
+      const times = await timeRuns(
+        options.pipelined
+          // One run: submit this step, then read the one before (the loop's order).
+          ? async () => {
+            const handle = await trainer.submit(x, y);
+            hostMs.push(trainer.lastHostMs);
+            if (previous) loss = await previous.loss();
+            previous = handle;
+          }
+          : async () => {
+            loss = await trainer.step(x, y);
+            await trainer.flush(); // the optimizer pass too
+            hostMs.push(trainer.lastHostMs);
+          },
+        options,
+      );
+      if (previous) loss = await previous.loss();
+      await trainer.flush();
       return {
         times,
         loss,
@@ -180,12 +201,15 @@ export async function main(args: string[]): Promise<void> {
       progress: { type: "boolean", default: false },
       engine: { type: "string", default: d.engine },
       "cpu-trainer": { type: "string", default: "{}" },
+      pipelined: { type: "boolean", default: false },
     },
   });
   if (values.help) {
     console.log(`train_bench: one training step (trainStep + AdamW + lr scheduler)
 defaults: ${JSON.stringify(d)}; --progress prints every step (warm-ups too) on stderr
 --engine gpu: the recorded GpuTrainer (whole step planned once; WebGPU only)
+--pipelined: with --engine gpu, step n+1 submitted before step n's loss is read
+  (the training loop's order): a run's time is the step's throughput, read-back hidden
 --engine cpu: CpuTrainer (the step planned once over our WebAssembly SIMD kernels)
 --cpu-trainer JSON: CpuTrainer options with --engine cpu, e.g. '{"fma":false}'
 ${WEBGPU_KNOBS_HELP}
@@ -207,6 +231,7 @@ ${TILING_HELP}`);
         batch,
         engine,
         cpuTrainer: JSON.parse(values["cpu-trainer"]),
+        pipelined: values.pipelined,
         runs: Number(values.runs),
         warmup: Number(values.warmup),
         maxSeconds: Number(values["max-seconds"]),
@@ -222,6 +247,7 @@ ${TILING_HELP}`);
         loss: Number(loss.toFixed(4)),
         dispatches,
         engine,
+        ...(engine === "gpu" ? { pipelined: values.pipelined } : {}),
         ...(kernels === undefined
           ? {}
           : { kernels, cpu_trainer: JSON.parse(values["cpu-trainer"]) }),

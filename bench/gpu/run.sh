@@ -232,6 +232,10 @@ elif [ "$ADAPTER_OK" = 1 ]; then
   # The recorded training step (GpuTrainer): the rows the training target is judged on.
   step train_recorded 120 "${DB[@]}" train "${W[@]}" --engine gpu --models lite,full \
     --batches 16,8 --size "$TRAIN_SIZE" --runs 5 --warmup 2 --max-seconds 10
+  # The same steps as the training loop runs them: step n+1 submitted before
+  # step n's loss is read (the ~10 ms mapAsync floor hidden).
+  step train_recorded_pipelined 60 "${DB[@]}" train "${W[@]}" --engine gpu --pipelined \
+    --models lite,full --batches 16 --size "$TRAIN_SIZE" --runs 8 --warmup 2 --max-seconds 10
   check_webgpu 75
   step profile_train_recorded 40 "${DB[@]}" profile --backend webgpu --models lite --skip-infer \
     --recorded --train-size "$TRAIN_SIZE" --train-batch 16
