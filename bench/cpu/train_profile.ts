@@ -2,6 +2,7 @@
  * Time per kernel of one CpuTrainer step (lite, fresh weights): wraps every
  * wasm kernel call with a timer, runs one warm-up step and three timed ones,
  * and prints the step time and each kernel's share (the BENCHMARKS.md profile).
+ * With `SHAPES=1` in the environment, convs are keyed by shape too.
  *
  *   deno run --allow-read=. --allow-env bench/cpu/train_profile.ts BATCH SIZE THREADS
  *
@@ -16,6 +17,7 @@ import type { TrainKernels } from "../../lib/engines/cpu/train_kernels.ts";
 import { selectBackend } from "../../lib/backend.ts";
 await selectBackend("cpu");
 const [n, s, threads] = Deno.args.map(Number);
+const byShape = Deno.env.get("SHAPES") === "1";
 if (![n, s, threads].every((v) => Number.isInteger(v) && v > 0)) {
   throw new RangeError(
     `Cannot profile: current arguments are ${Deno.args.join(" ")} (BATCH SIZE THREADS)`,
@@ -38,6 +40,7 @@ for (const name of Object.keys(inner) as (keyof TrainKernels)[]) {
     if (name.startsWith("conv")) {
       const sh = a[a.length - 1];
       key += sh.k === 1 ? "_1x1" : sh.co === 1 ? "_co1" : "";
+      if (byShape) key += ` ${sh.ca}+${sh.cb}->${sh.co} ${sh.h}x${sh.w} d${sh.dil}`;
     }
     times.set(key, (times.get(key) ?? 0) + performance.now() - t0);
   };
