@@ -112,6 +112,7 @@ const KERNEL_CASES: ConvShape[] = [
   { n: 4, h: 24, w: 24, ca: 16, cb: 0, co: 16, k: 3, dil: 2 },
   { n: 4, h: 24, w: 24, ca: 16, cb: 0, co: 16, k: 3, dil: 4 },
   { n: 4, h: 33, w: 33, ca: 32, cb: 0, co: 32, k: 3, dil: 1 },
+  { n: 2, h: 29, w: 27, ca: 32, cb: 16, co: 32, k: 3, dil: 2 },
 ];
 
 Deno.test("wasm conv() and convInputGrad() are no further from float64 than tfjs-cpu's convs on network-like data", async () => {

@@ -341,7 +341,7 @@ void conv(float* out, const float* a, const float* b, const float* w, const floa
           int H, int W, int ca, int cb, int co, int k, int dil, int part, int parts) {
   if (k == 3) { /* Winograd F(2x2) where it pays (train_winograd.c) */
     WgWeights g = {w, 0, (long)(ca + cb) * co, co, 1, 0};
-    if (wg_conv(out, co, a, ca, b, cb, bias, &g, N, H, W, dil, part, parts)) return;
+    if (wg_conv(out, 0, co, co, a, ca, b, cb, bias, &g, N, H, W, dil, part, parts)) return;
   }
   if (co == 1) {
     conv_one(out, a, b, w, bias ? bias[0] : 0.f, N, H, W, ca, cb, k, dil, part, parts);
@@ -362,7 +362,7 @@ static void input_grad_part(float* d, int nc, int c0, const float* dy, const flo
                             int H, int W, int cin, int co, int k, int dil, int part, int parts) {
   if (k == 3) { /* Winograd F(2x2) of the flipped kernel where it pays (train_winograd.c) */
     WgWeights g = {w, (long)c0 * co, (long)cin * co, 1, co, 1};
-    if (wg_conv(d, nc, dy, co, 0, 0, 0, &g, N, H, W, dil, part, parts)) return;
+    if (wg_conv(d, 0, nc, nc, dy, co, 0, 0, 0, &g, N, H, W, dil, part, parts)) return;
   }
   if (co == 1) {
     input_grad_one(d, nc, c0, dy, w, N, H, W, cin, k, dil, part, parts);
@@ -377,6 +377,10 @@ static void input_grad_part(float* d, int nc, int c0, const float* dy, const flo
 __attribute__((export_name("conv_input_grad")))
 void conv_input_grad(float* da, float* db, const float* dy, const float* w, int N, int H, int W,
                      int ca, int cb, int co, int k, int dil, int part, int parts) {
+  if (k == 3 && cb) { /* both inputs' gradients in one Winograd conv: dy transformed once */
+    WgWeights g = {w, 0, (long)(ca + cb) * co, 1, co, 1};
+    if (wg_conv(da, db, ca, ca + cb, dy, co, 0, 0, 0, &g, N, H, W, dil, part, parts)) return;
+  }
   input_grad_part(da, ca, 0, dy, w, N, H, W, ca + cb, co, k, dil, part, parts);
   if (cb) input_grad_part(db, cb, ca, dy, w, N, H, W, ca + cb, co, k, dil, part, parts);
 }

@@ -28,6 +28,11 @@
 /* V and M floats a point (nt·ci ≤ WG_ROW, nt·cop ≤ WG_ROW); U floats. */
 #define WG_ROW 8192
 #define WG_UMAX (256 * 1024)
+/* The most output channels a group of a split output (both inputs' gradients
+ * at once): 128 was 1.25x slower than 2 x 64 on 4 x 128² 64+64 -> 64's input
+ * gradient (measured), so wide ones run as before, a group an input, and
+ * narrow ones (16+16) transform dy once for both. */
+#define WG_COP 64
 /* The most tiles a block. */
 #define WG_NT 64
 /* The most input channels (one 16-channel output block's U must fit). */
@@ -52,7 +57,8 @@ typedef struct {
 
 /* A Winograd conv's arguments, shared by its blocks. */
 typedef struct {
-  float* out;
+  float *out, *out2; /* output channels [0, oc1) and [oc1, oc) */
+  int oc1;
   const float *a, *b, *bias;
   int oc, ca, cb, ci, H, W, dil;
   int ob, cop;    /* this group's first output channel, its width (a multiple of WG_CB) */
@@ -213,12 +219,16 @@ static void wg_block(const WgConv* w, const int* im, const int* yb, const int* x
         r[1][j] = SUB(SUB(m[1][j], m[2][j]), m[3][j]);
       }
       v128_t bv = LD(w->bias + w->ob + c);
+      /* Channels below oc1 go to out (oc1 a pixel), the rest to out2. */
+      int j = w->ob + c, first = j < w->oc1;
+      long ps = first ? w->oc1 : w->oc - w->oc1;
+      float* dst = first ? w->out + j : w->out2 + (j - w->oc1);
       for (int i = 0; i < 2; i++) {
         int y = yb[t] + d * i;
         if (y >= H) break;
-        float* o = w->out + (base + (long)y * W + xb[t]) * w->oc + w->ob + c;
+        float* o = dst + (base + (long)y * W + xb[t]) * ps;
         ST(o, ADD(ADD(ADD(r[i][0], r[i][1]), r[i][2]), bv));
-        if (x1) ST(o + (long)d * w->oc, ADD(SUB(SUB(r[i][1], r[i][2]), r[i][3]), bv));
+        if (x1) ST(o + (long)d * ps, ADD(SUB(SUB(r[i][1], r[i][2]), r[i][3]), bv));
       }
     }
   }
@@ -281,16 +291,18 @@ static int wg_pays(int N, int H, int W, int ci, int oc, int d) {
 }
 
 /*
- * out (oc channels a pixel) = bias + conv3x3(a ‖ b) dilated d, 'same', as
- * F(2x2, 3x3), weights g (see WgWeights); part `part` of `parts` of the
- * blocks. Returns 0 (and does nothing) where the shape does not suit it:
+ * out ‖ out2 (oc1 and oc - oc1 channels a pixel; out2 unused when oc1 = oc)
+ * = bias + conv3x3(a ‖ b) dilated d, 'same', as F(2x2, 3x3), weights g (see
+ * WgWeights); part `part` of `parts` of the blocks. Returns 0 (and does nothing) where the shape does not suit it:
  * channels not multiples of 4, too many, or a direct conv cheaper.
  */
-static int wg_conv(float* out, int oc, const float* a, int ca, const float* b, int cb,
-                   const float* bias, const WgWeights* g, int N, int H, int W, int d, int part,
-                   int parts) {
+static int wg_conv(float* out, float* out2, int oc1, int oc, const float* a, int ca,
+                   const float* b, int cb, const float* bias, const WgWeights* g, int N, int H,
+                   int W, int d, int part, int parts) {
   int ci = ca + cb;
-  if (ca % 4 || cb % 4 || oc % 4 || ci > WG_MAXCI || oc < 4 || parts > MAXPARTS) return 0;
+  if (ca % 4 || cb % 4 || oc % 4 || oc1 % 4 || ci > WG_MAXCI || oc < 4 || parts > MAXPARTS) {
+    return 0;
+  }
   if (!wg_pays(N, H, W, ci, oc, d)) return 0;
   long tiles = wg_tiles(N, H, W, d);
   int nt = wg_block_tiles(ci, tiles);
@@ -298,7 +310,8 @@ static int wg_conv(float* out, int oc, const float* a, int ca, const float* b, i
   long b_lo = nblocks * part / parts, b_hi = nblocks * (part + 1) / parts;
   int gmax = WG_UMAX / (16 * ci) / WG_CB * WG_CB, mmax = WG_ROW / nt / WG_CB * WG_CB;
   int cog = gmax < mmax ? gmax : mmax;
-  WgConv w = {out, a, b, bias ? bias : zeros, oc, ca, cb, ci, H, W, d};
+  if (out2 && cog > WG_COP) cog = WG_COP;
+  WgConv w = {out, out2, oc1, a, b, bias ? bias : zeros, oc, ca, cb, ci, H, W, d};
   float* scratch = packed + (long)part * PACKED;
   w.U = scratch;
   w.V = scratch + WG_UMAX;
