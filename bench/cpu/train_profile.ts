@@ -2,7 +2,8 @@
  * Time per kernel of one CpuTrainer step (lite, fresh weights): wraps every
  * wasm kernel call with a timer, runs one warm-up step and three timed ones,
  * and prints the step time and each kernel's share (the BENCHMARKS.md profile).
- * With `SHAPES=1` in the environment, convs are keyed by shape too.
+ * With `SHAPES=1` in the environment, convs are keyed by shape too;
+ * `ARCH=full` profiles the full network (default lite).
  *
  *   deno run --allow-read=. --allow-env bench/cpu/train_profile.ts BATCH SIZE THREADS
  *
@@ -23,7 +24,8 @@ if (![n, s, threads].every((v) => Number.isInteger(v) && v > 0)) {
     `Cannot profile: current arguments are ${Deno.args.join(" ")} (BATCH SIZE THREADS)`,
   );
 }
-const model = U2Net.create("lite", { seed: 1 });
+const arch = Deno.env.get("ARCH") === "full" ? "full" : "lite";
+const model = U2Net.create(arch, { seed: 1 });
 const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });
 const inner = await createWasmTrainKernels(2 ** 28, { threads });
 const times = new Map<string, number>();

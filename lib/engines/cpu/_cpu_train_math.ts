@@ -83,30 +83,53 @@ export interface AdamWScalars {
   eps: number;
 }
 
+/** The float32 constants of one AdamW step `t` (from 1), as `AdamW`'s tfjs ops round them. */
+export interface AdamWStepConstants {
+  decay: number;
+  stepSize: number;
+  bc2: number;
+  b1: number;
+  b2: number;
+  c1: number;
+  c2: number;
+  eps: number;
+}
+
+/** The constants of AdamW step `t` (from 1) of a group with scalars `s`. */
+export function adamwConstants(s: AdamWScalars, t: number): AdamWStepConstants {
+  const f = Math.fround;
+  const [b1, b2] = s.betas;
+  return {
+    decay: f(1 - s.lr * s.weightDecay),
+    stepSize: f(s.lr / (1 - b1 ** t)),
+    bc2: f(Math.sqrt(1 - b2 ** t)),
+    b1: f(b1),
+    b2: f(b2),
+    c1: f(1 - b1),
+    c2: f(1 - b2),
+    eps: f(s.eps),
+  };
+}
+
 /**
- * One AdamW step `t` (from 1) on `p` with gradient `g` and moments `m`,
- * `v`, with the float32 rounding of `AdamW`'s tfjs ops (decay, moments,
+ * One AdamW step on `p` with gradient `g` and moments `m`, `v`, with the
+ * float32 rounding of `AdamW`'s tfjs ops (decay, moments,
  * `denom = sqrt(v)/sqrt(1 − β2^t) + eps`, `p ← decayed − m·stepSize/denom`).
  */
 export function adamwUpdate(
   p: Float32Array,
   g: Float32Array,
   mv: { m: Float32Array; v: Float32Array },
-  s: AdamWScalars,
-  t: number,
+  k: AdamWStepConstants,
 ): void {
   const f = Math.fround;
-  const [b1, b2] = s.betas;
-  const decay = f(1 - s.lr * s.weightDecay);
-  const stepSize = f(s.lr / (1 - b1 ** t));
-  const bc2 = f(Math.sqrt(1 - b2 ** t));
-  const [b1f, b2f, c1, c2, eps] = [f(b1), f(b2), f(1 - b1), f(1 - b2), f(s.eps)];
+  const { decay, stepSize, bc2, b1, b2, c1, c2, eps } = k;
   const { m, v } = mv;
   for (let i = 0; i < p.length; i++) {
     const gi = g[i];
     const decayed = f(p[i] * decay);
-    const mi = f(f(m[i] * b1f) + f(gi * c1));
-    const vi = f(f(v[i] * b2f) + f(f(gi * gi) * c2));
+    const mi = f(f(m[i] * b1) + f(gi * c1));
+    const vi = f(f(v[i] * b2) + f(f(gi * gi) * c2));
     m[i] = mi;
     v[i] = vi;
     const denom = f(f(f(Math.sqrt(vi)) / bc2) + eps);

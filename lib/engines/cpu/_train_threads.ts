@@ -27,6 +27,7 @@ export const TRAIN_KERNEL_NAMES = [
   "resize",
   "resize_grad",
   "accumulate",
+  "adamw",
 ] as const;
 
 /** A kernel of {@linkcode TRAIN_KERNEL_NAMES}. */
@@ -38,6 +39,25 @@ export const ARGS_AT = 16;
 export const MAX_ARGS = 16;
 /** Bytes of stack per worker. */
 export const STACK_BYTES = 1 << 16;
+/**
+ * Checks of a control word (each a few ns: tens of µs in all) before a
+ * thread sleeps on it: the next call usually comes within microseconds,
+ * and waking a sleeping thread costs 10-100 µs (more on a VM's idle vCPU).
+ */
+export const SPIN_CHECKS = 20_000;
+
+/**
+ * Waits until `ctrl[i]` is no longer `value`: spins {@linkcode SPIN_CHECKS}
+ * checks, then sleeps (`timeoutMs` at most). Returns the new value.
+ */
+export function spinWait(ctrl: Int32Array, i: number, value: number, timeoutMs: number): number {
+  for (let n = 0; n < SPIN_CHECKS; n++) {
+    const v = Atomics.load(ctrl, i);
+    if (v !== value) return v;
+  }
+  Atomics.wait(ctrl, i, value, timeoutMs);
+  return Atomics.load(ctrl, i);
+}
 
 /** The message that starts a worker. */
 export interface TrainThreadInit {
@@ -108,7 +128,7 @@ export function runTrainThreads(
     // Even when part 0 threw: the next call must not start while the workers run this one.
     const deadline = performance.now() + 120_000;
     for (let done; (done = Atomics.load(ctrl, 2)) < parts - 1;) {
-      Atomics.wait(ctrl, 2, done, 1000);
+      spinWait(ctrl, 2, done, 1000);
       if (performance.now() > deadline) {
         const name = TRAIN_KERNEL_NAMES[kernel];
         // deno-lint-ignore no-unsafe-finally

@@ -7,7 +7,13 @@
  *
  * @module
  */
-import { ARGS_AT, MAX_ARGS, TRAIN_KERNEL_NAMES, type TrainThreadInit } from "./_train_threads.ts";
+import {
+  ARGS_AT,
+  MAX_ARGS,
+  spinWait,
+  TRAIN_KERNEL_NAMES,
+  type TrainThreadInit,
+} from "./_train_threads.ts";
 
 /** The worker global scope, as far as this module uses it (lib is deno.window). */
 const scope = self as unknown as {
@@ -29,7 +35,7 @@ scope.onmessage = ({ data }) => {
   let gen = Atomics.load(ctrl, 0);
   scope.postMessage("ready");
   for (;;) {
-    Atomics.wait(ctrl, 0, gen);
+    while (spinWait(ctrl, 0, gen, 1000) === gen);
     gen = Atomics.load(ctrl, 0);
     const i = Atomics.load(ctrl, 1);
     if (i < 0) break;

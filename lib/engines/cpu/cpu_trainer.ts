@@ -18,7 +18,7 @@ import { NonFiniteLossError, type Trainer, type TrainStepOptions } from "../../o
 import type { TrainKernels } from "./train_kernels.ts";
 import { createJsTrainKernels } from "./train_kernels_js.ts";
 import { type CpuTrainPlan, planCpuTrain } from "./_cpu_train_plan.ts";
-import { adamwUpdate, bceGrad, bceLoss, runningUpdate } from "./_cpu_train_math.ts";
+import { adamwConstants, adamwUpdate, bceGrad, bceLoss, runningUpdate } from "./_cpu_train_math.ts";
 import {
   allocState,
   type CpuTrainState,
@@ -232,9 +232,12 @@ export class CpuTrainer {
     if (!Number.isFinite(loss)) throw new NonFiniteLossError(loss, options);
     plan.backward((k, g) => bceGrad(g, plan.logits[k], this.#mask));
     const t = this.#step + 1;
-    const groups = this.#trainer.optimizer.paramGroups;
+    const constants = this.#trainer.optimizer.paramGroups.map((g) => adamwConstants(g, t));
+    const k = this.#kernelSet;
     for (const [key, slot] of state.slots) {
-      adamwUpdate(state.params.get(key)!, state.grads.get(key)!, slot, groups[slot.group], t);
+      const [p, g, c] = [state.params.get(key)!, state.grads.get(key)!, constants[slot.group]];
+      if (k.adamw) k.adamw(p, g, slot.m, slot.v, c);
+      else adamwUpdate(p, g, slot, c);
     }
     this.#step = t;
     this.#trainer.scheduler?.step();

@@ -8,6 +8,8 @@
  *
  * @module
  */
+import type { AdamWStepConstants } from "./_cpu_train_math.ts";
+export { adamwConstants, type AdamWStepConstants } from "./_cpu_train_math.ts";
 
 /** The shape of a stride-1 "same" conv whose input is the channel concat `a ‖ b`. */
 export interface ConvShape {
@@ -149,6 +151,17 @@ export interface TrainKernels {
   ): void;
   /** `dst[i] += src[i]` for `i < len`. */
   accumulate(dst: Float32Array, src: Float32Array, len: number): void;
+  /**
+   * One AdamW step on `p` (its gradient `g`, moments `m` and `v`), bit for
+   * bit `adamwUpdate` (`_cpu_train_math.ts`); a set without it runs that.
+   */
+  adamw?(
+    p: Float32Array,
+    g: Float32Array,
+    m: Float32Array,
+    v: Float32Array,
+    k: AdamWStepConstants,
+  ): void;
   /** Ends the set's threads, if it has any (its arrays stay readable). */
   dispose?(): void;
 }

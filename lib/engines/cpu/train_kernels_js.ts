@@ -8,6 +8,7 @@
  */
 import type { ConvShape, TrainKernels } from "./train_kernels.ts";
 import { bilinearTaps } from "../../net/bilinear_taps.ts";
+import { adamwUpdate } from "./_cpu_train_math.ts";
 
 /** The inputs `a ‖ b` as `[array, first channel, channels]` parts. */
 function parts(a: Float32Array, b: Float32Array | null, s: ConvShape) {
@@ -208,6 +209,9 @@ export function createJsTrainKernels(): TrainKernels {
 
     accumulate(dst, src, len) {
       for (let i = 0; i < len; i++) dst[i] += src[i];
+    },
+    adamw(p, g, m, v, c) {
+      adamwUpdate(p, g, { m, v }, c);
     },
   };
 }

@@ -148,6 +148,7 @@ function workOf(kernel: TrainKernelName, args: readonly number[]): number {
   if (kernel === "bn_apply") return 3 * args[7] * args[8];
   if (kernel.startsWith("bn_")) return 3 * args[args.length - 2] * args[args.length - 1];
   if (kernel.startsWith("pool")) return args.slice(-4).reduce((a, b) => a * b);
+  if (kernel === "adamw") return 4 * args[4];
   if (kernel.startsWith("resize")) {
     const [n, , , c, oh, ow] = args.slice(-6);
     return 4 * n * oh * ow * c;
@@ -322,6 +323,23 @@ export async function createWasmTrainKernels(
     },
     accumulate(dst, src, len) {
       run("accumulate", [at(dst), at(src), len]);
+    },
+    adamw(p, g, m, v, c) {
+      run("adamw", [
+        at(p),
+        at(g),
+        at(m),
+        at(v),
+        p.length,
+        c.decay,
+        c.stepSize,
+        c.bc2,
+        c.b1,
+        c.b2,
+        c.c1,
+        c.c2,
+        c.eps,
+      ]);
     },
     dispose() {
       if (disposed) return;

@@ -1,7 +1,11 @@
 import { assert } from "../../assert.ts";
 import { BN_EPS } from "../../../lib/net/config.ts";
 import { Rng } from "../../../lib/data/rng.ts";
-import type { ConvShape, TrainKernels } from "../../../lib/engines/cpu/train_kernels.ts";
+import {
+  adamwConstants,
+  type ConvShape,
+  type TrainKernels,
+} from "../../../lib/engines/cpu/train_kernels.ts";
 import { createJsTrainKernels } from "../../../lib/engines/cpu/train_kernels_js.ts";
 import { createWasmTrainKernels } from "../../../lib/engines/cpu/train_kernels_wasm.ts";
 import { TRAIN_WASM_SOURCE_SHA256 } from "../../../lib/engines/cpu/train_wasm.ts";
@@ -246,6 +250,34 @@ Deno.test("wasm accumulate() adds src into the first len values of dst", async (
     for (let i = 0; i < len; i++) want[i] = Math.fround(want[i] + src[i]);
     W.accumulate(dst, src, len);
     assert(maxAbsDiff(dst, want) === 0, `accumulate ${len} differs`);
+  }
+});
+
+Deno.test("wasm adamw() matches the JS reference bit for bit on any thread count and length", async () => {
+  for (const threads of [1, 3]) {
+    const k = await createWasmTrainKernels(1 << 16, { threads, splitWork: 0 });
+    try {
+      for (const [len, t] of [[1, 1], [7, 2], [4099, 1], [4099, 30]]) {
+        const rng = new Rng(len + t);
+        const p = random(k, rng, len), g = random(k, rng, len, -3, 3);
+        const m = random(k, rng, len, -0.1, 0.1), v = random(k, rng, len, 0, 0.01);
+        for (let i = 0; i < len; i += 5) v[i] = 0; // the denominator is eps alone
+        const ref = [p, g, m, v].map((a) => Float32Array.from(a));
+        const c = adamwConstants(
+          { lr: 1e-3, weightDecay: 0.01, betas: [0.9, 0.999], eps: 1e-8 },
+          t,
+        );
+        k.adamw!(p, g, m, v, c);
+        REF.adamw!(ref[0], ref[1], ref[2], ref[3], c);
+        for (const [i, got] of [p, m, v].entries()) {
+          const want = ref[[0, 2, 3][i]];
+          const same = got.every((x, j) => Object.is(x, want[j]));
+          assert(same, `${threads} threads, length ${len}, t ${t}: ${"pmv"[i]} differs`);
+        }
+      }
+    } finally {
+      k.dispose?.();
+    }
   }
 });
 

@@ -1318,3 +1318,36 @@ void accumulate(float* dst, const float* src, int len, int part, int parts) {
   for (; i + 4 <= hi; i += 4) ST(dst + i, ADD(LD(dst + i), LD(src + i)));
   for (; i < hi; i++) dst[i] += src[i];
 }
+
+/*
+ * One AdamW step over n values, every operation rounded to float32 as
+ * AdamW's tfjs ops and the JS reference (`adamwUpdate`) do, never fused:
+ * m ← m·b1 + g·c1, v ← v·b2 + g²·c2, p ← p·decay − m·step / (√v / bc2 + eps).
+ * Part `part` of `parts` of the values (4 at a time): the same bits for any split.
+ */
+__attribute__((export_name("adamw")))
+void adamw(float* p, const float* g, float* m, float* v, int n, float decay, float step, float bc2,
+           float b1, float b2, float c1, float c2, float eps, int part, int parts) {
+  int i, hi;
+  share_channels(n, 4, part, parts, &i, &hi);
+  v128_t vd = wasm_f32x4_splat(decay), vs = wasm_f32x4_splat(step), vb = wasm_f32x4_splat(bc2);
+  v128_t v1 = wasm_f32x4_splat(b1), v2 = wasm_f32x4_splat(b2), w1 = wasm_f32x4_splat(c1);
+  v128_t w2 = wasm_f32x4_splat(c2), ve = wasm_f32x4_splat(eps);
+  for (; i + 4 <= hi; i += 4) {
+    v128_t gi = LD(g + i);
+    v128_t mi = ADD(MUL(LD(m + i), v1), MUL(gi, w1));
+    v128_t vi = ADD(MUL(LD(v + i), v2), MUL(MUL(gi, gi), w2));
+    ST(m + i, mi);
+    ST(v + i, vi);
+    v128_t denom = ADD(wasm_f32x4_div(wasm_f32x4_sqrt(vi), vb), ve);
+    ST(p + i, SUB(MUL(LD(p + i), vd), wasm_f32x4_div(MUL(mi, vs), denom)));
+  }
+  for (; i < hi; i++) {
+    float gi = g[i];
+    float mi = m[i] * b1 + gi * c1;
+    float vi = v[i] * b2 + gi * gi * c2;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = p[i] * decay - mi * step / (__builtin_sqrtf(vi) / bc2 + eps);
+  }
+}
