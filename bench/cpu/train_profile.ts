@@ -27,7 +27,7 @@ if (![n, s, threads].every((v) => Number.isInteger(v) && v > 0)) {
 const arch = Deno.env.get("ARCH") === "full" ? "full" : "lite";
 const model = U2Net.create(arch, { seed: 1 });
 const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });
-const inner = await createWasmTrainKernels(2 ** 28, { threads });
+const inner = await createWasmTrainKernels(3 * 2 ** 28, { threads });
 const times = new Map<string, number>();
 const k: TrainKernels = { ...inner };
 for (const name of Object.keys(inner) as (keyof TrainKernels)[]) {

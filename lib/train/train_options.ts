@@ -139,7 +139,7 @@ export const DEFAULT_TRAIN_OPTIONS: Readonly<Required<TrainOptions>> = Object.fr
 
 /**
  * The demo run (`deno task train` with no `--data-path`): u2net_lite on the
- * embedded synthetic dataset at 32 px, small enough to finish in a few minutes
+ * embedded synthetic dataset at 48 px, small enough to finish in a few minutes
  * on a 2-core CPU without a GPU, evaluating twice. Overrides
  * {@linkcode DEFAULT_TRAIN_OPTIONS}.
  */

@@ -18,6 +18,7 @@
  */
 import { claimChunks, SERIAL_BELOW_US, type StepCall } from "./_cpu_engine_steps.ts";
 import { startWorkers } from "./_start_workers.ts";
+import { spinWait } from "./_spin_wait.ts";
 import type { CpuThreadInit } from "./_cpu_engine_worker.ts";
 
 /** Bytes of stack per extra thread. */
@@ -88,7 +89,7 @@ export function stepThreads(
   claimChunks(claims, done, [s, n], runChunk);
   const deadline = performance.now() + 120_000;
   for (let d; (d = Atomics.load(done, s)) < n;) {
-    Atomics.wait(done, s, d, 1000);
+    spinWait(done, s, d, 1000);
     if (performance.now() > deadline) {
       throw new Error(`Cannot run CpuEngine: current threads did not finish step ${s}`);
     }

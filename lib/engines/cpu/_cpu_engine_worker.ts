@@ -9,6 +9,7 @@
  */
 import { callArgs, claimChunks, runCall, type StepCall } from "./_cpu_engine_steps.ts";
 import type { CpuKernels } from "./cpu_kernels.ts";
+import { spinWait } from "./_spin_wait.ts";
 
 /** The engine's message to a new thread. */
 export interface CpuThreadInit {
@@ -45,7 +46,7 @@ scope.onmessage = ({ data }) => {
   let gen = Atomics.load(ctrl, 0);
   scope.postMessage("ready");
   for (;;) {
-    Atomics.wait(ctrl, 0, gen);
+    while (spinWait(ctrl, 0, gen, 1000) === gen);
     gen = Atomics.load(ctrl, 0);
     const s = Atomics.load(ctrl, 1);
     if (s < 0) break;

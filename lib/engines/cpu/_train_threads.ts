@@ -11,6 +11,7 @@
  * @module
  */
 import { startWorkers } from "./_start_workers.ts";
+import { spinWait } from "./_spin_wait.ts";
 
 /** The module's kernels a call can name, by index (each takes trailing `part, parts`). */
 export const TRAIN_KERNEL_NAMES = [
@@ -39,25 +40,6 @@ export const ARGS_AT = 16;
 export const MAX_ARGS = 16;
 /** Bytes of stack per worker. */
 export const STACK_BYTES = 1 << 16;
-/**
- * Checks of a control word (each a few ns: tens of µs in all) before a
- * thread sleeps on it: the next call usually comes within microseconds,
- * and waking a sleeping thread costs 10-100 µs (more on a VM's idle vCPU).
- */
-export const SPIN_CHECKS = 20_000;
-
-/**
- * Waits until `ctrl[i]` is no longer `value`: spins {@linkcode SPIN_CHECKS}
- * checks, then sleeps (`timeoutMs` at most). Returns the new value.
- */
-export function spinWait(ctrl: Int32Array, i: number, value: number, timeoutMs: number): number {
-  for (let n = 0; n < SPIN_CHECKS; n++) {
-    const v = Atomics.load(ctrl, i);
-    if (v !== value) return v;
-  }
-  Atomics.wait(ctrl, i, value, timeoutMs);
-  return Atomics.load(ctrl, i);
-}
 
 /** The message that starts a worker. */
 export interface TrainThreadInit {

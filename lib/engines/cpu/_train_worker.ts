@@ -7,13 +7,8 @@
  *
  * @module
  */
-import {
-  ARGS_AT,
-  MAX_ARGS,
-  spinWait,
-  TRAIN_KERNEL_NAMES,
-  type TrainThreadInit,
-} from "./_train_threads.ts";
+import { ARGS_AT, MAX_ARGS, TRAIN_KERNEL_NAMES, type TrainThreadInit } from "./_train_threads.ts";
+import { spinWait } from "./_spin_wait.ts";
 
 /** The worker global scope, as far as this module uses it (lib is deno.window). */
 const scope = self as unknown as {
