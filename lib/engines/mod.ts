@@ -40,6 +40,12 @@ export {
   type CpuTrainerOptions,
   DEFAULT_CPU_TRAINER_OPTIONS,
 } from "./cpu/cpu_trainer.ts";
-export type { ConvShape, TrainKernels } from "./cpu/train_kernels.ts";
+export {
+  adamwConstants,
+  type AdamWScalars,
+  type AdamWStepConstants,
+  type ConvShape,
+  type TrainKernels,
+} from "./cpu/train_kernels.ts";
 export { createJsTrainKernels } from "./cpu/train_kernels_js.ts";
 export { exportOnnx, type OnnxExportOptions } from "./onnx/onnx_export.ts";

@@ -77,25 +77,45 @@ export function runningUpdate(r: Float32Array, s: Float32Array, momentum: number
 
 /** The scalars of one AdamW step of a group (float64, as `AdamW` computes them). */
 export interface AdamWScalars {
+  /** Learning rate. */
   lr: number;
+  /** Decoupled weight decay. */
   weightDecay: number;
+  /** β1, β2. */
   betas: readonly [number, number];
+  /** ε. */
   eps: number;
 }
 
 /** The float32 constants of one AdamW step `t` (from 1), as `AdamW`'s tfjs ops round them. */
 export interface AdamWStepConstants {
+  /** `1 − lr·weightDecay`: the decoupled weight decay's factor. */
   decay: number;
+  /** `lr / (1 − β1^t)`. */
   stepSize: number;
+  /** `√(1 − β2^t)`. */
   bc2: number;
+  /** β1. */
   b1: number;
+  /** β2. */
   b2: number;
+  /** `1 − β1`. */
   c1: number;
+  /** `1 − β2`. */
   c2: number;
+  /** ε. */
   eps: number;
 }
 
-/** The constants of AdamW step `t` (from 1) of a group with scalars `s`. */
+/**
+ * The constants of AdamW step `t` (from 1) of a group with scalars `s`.
+ *
+ * @example
+ * ```ts
+ * const c = adamwConstants({ lr: 1e-3, weightDecay: 1e-4, betas: [0.9, 0.999], eps: 1e-8 }, 1);
+ * console.log(c.stepSize); // ≈ 0.01 (1e-3 / (1 - 0.9))
+ * ```
+ */
 export function adamwConstants(s: AdamWScalars, t: number): AdamWStepConstants {
   const f = Math.fround;
   const [b1, b2] = s.betas;

@@ -9,7 +9,7 @@
  * @module
  */
 import type { AdamWStepConstants } from "./_cpu_train_math.ts";
-export { adamwConstants, type AdamWStepConstants } from "./_cpu_train_math.ts";
+export { adamwConstants, type AdamWScalars, type AdamWStepConstants } from "./_cpu_train_math.ts";
 
 /** The shape of a stride-1 "same" conv whose input is the channel concat `a ‖ b`. */
 export interface ConvShape {
