@@ -2,7 +2,7 @@
  * A/B timing of one CpuTrainer kernel between two trees in one process
  * (alternating calls, medians), for changes to the wasm kernels:
  *
- *   deno run --allow-read bench/cpu/kernel_ab.ts OTHER_TREE KERNEL N H W CA[+CB] CO [DIL]
+ *   deno run --allow-read=.,OTHER_TREE --allow-env=THREADS bench/cpu/kernel_ab.ts OTHER_TREE KERNEL N H W CA[+CB] CO [DIL]
  *
  * KERNEL: conv | convInputGrad | convFilterGrad. Prints each tree's median ms.
  *

@@ -729,4 +729,4 @@ export const CPU_ENGINE_WASM_FMA =
   "CwsgE0EEaiITIAAoAigiCEgNAAsLIAZBAWoiBiADRw0ACwsgBEGgBWokgICAgAAL";
 /** SHA-256 of cpu_engine.c when the modules were built. */
 export const CPU_ENGINE_SOURCE_SHA256 =
-  "a8fbda75a5e3a736a92837bc3127e64885fd8eacd02a34cfd5f32f55358e9baa";
+  "252840f132262a6b7704a9d76eaf8e473a33793696cbbe3454963ac031aeb741";
