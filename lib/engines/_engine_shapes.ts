@@ -57,6 +57,8 @@ export interface EngineShapesOptions {
 /** One kept engine and its estimated bytes. */
 interface Kept {
   engine: Promise<Engine>;
+  /** The engine once created: disposed at once (its threads stop before a worker closes). */
+  ready?: Engine;
   bytes: number;
 }
 
@@ -167,10 +169,10 @@ export class EngineShapes {
           weightCache: this.#weights,
         })
         : GpuEngine.create(this.#model, { batch, height, width, device: tfjsDevice() });
-      kept = { engine, bytes };
-      this.#engines.set(key, kept);
-      engine.catch(() => {
-        if (this.#engines.get(key) === kept) this.#engines.delete(key);
+      const k: Kept = kept = { engine, bytes };
+      this.#engines.set(key, k);
+      engine.then((e) => void (k.ready = e), () => {
+        if (this.#engines.get(key) === k) this.#engines.delete(key);
       });
     }
     return await (await kept.engine).run(input);
@@ -178,7 +180,7 @@ export class EngineShapes {
 
   /** Frees every engine's buffers. */
   dispose(): void {
-    for (const k of this.#engines.values()) k.engine.then((x) => x.dispose(), () => {});
+    for (const k of this.#engines.values()) disposeKept(k);
     this.#engines.clear();
     this.#weights = new CpuWeightCache();
   }
@@ -191,7 +193,13 @@ export class EngineShapes {
       if (this.#engines.size < most && total + bytes <= this.#maxCacheBytes) break;
       this.#engines.delete(key);
       total -= old.bytes;
-      old.engine.then((e) => e.dispose(), () => {});
+      disposeKept(old);
     }
   }
+}
+
+/** Disposes a kept engine now if it exists, else as soon as it does. */
+function disposeKept(k: Kept): void {
+  if (k.ready) k.ready.dispose();
+  else k.engine.then((e) => e.dispose(), () => {});
 }

@@ -15,7 +15,9 @@ export const SERVE_DEADLINE_MS = 120_000;
 /**
  * The environment and V8 flags of the `deno task serve` command line (glibc
  * malloc settings that return freed memory, `--expose-gc` for the idle
- * collection), so the tests measure the server as shipped.
+ * collection, `--no-memory-pool-share-memory-on-teardown` so a retired
+ * worker's heap goes back at once), so the tests measure the server as
+ * shipped.
  */
 export function serveTaskSettings(): { env: Record<string, string>; v8: string[] } {
   const task: string = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)).tasks.serve;

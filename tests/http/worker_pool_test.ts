@@ -85,3 +85,46 @@ Deno.test("createWorkerPool() rejects with the weights' error (not a worker fail
   );
   assert(!e.message.startsWith(WORKER_UNAVAILABLE));
 });
+
+/** Web Worker threads of this process (Linux: their names start "worker-"); undefined elsewhere. */
+function workerThreads(): number | undefined {
+  try {
+    let n = 0;
+    for (const t of Deno.readDirSync(`/proc/${Deno.pid}/task`)) {
+      if (Deno.readTextFileSync(`/proc/${Deno.pid}/task/${t.name}/comm`).startsWith("worker-")) n++;
+    }
+    return n;
+  } catch {
+    return undefined;
+  }
+}
+
+Deno.test("createWorkerPool() leaves no engine threads behind when it replaces and closes workers", async () => {
+  const before = workerThreads();
+  const pool = await createWorkerPool(WEIGHTS, {
+    backend: "cpu",
+    predictor: { inputSize: 32, threads: 3 },
+    recyclePixels: 1000,
+    warmup: false,
+  });
+  try {
+    for (let i = 0; i < 3; i++) {
+      await pool.run({ body: testPng(40, 30), contentType: null, query: query() });
+      const end = Date.now() + 20_000;
+      while (pool.stats().starting > 0 && Date.now() < end) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    }
+    assertEquals(pool.stats().recycled, 3);
+  } finally {
+    await pool.close();
+  }
+  if (before === undefined) return;
+  // A worker's own Web Workers (the engine's threads) outlived it before the
+  // engines were disposed synchronously on close.
+  const end = Date.now() + 5_000;
+  while (workerThreads()! > before && Date.now() < end) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assertEquals(workerThreads(), before);
+});

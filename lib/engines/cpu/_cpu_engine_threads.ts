@@ -11,8 +11,16 @@
  * is computed alike in any chunk, so results are the same bits on any
  * thread count and any claiming order.
  *
- * Shared words (Int32Array `ctrl`): [0] generation, [1] step (-1: stop);
- * `claims[s]`: chunks of step s handed out; `done[s]`: chunks finished.
+ * Shared words (Int32Array `ctrl`): [0] generation, [1] step (-1: stop),
+ * [2] the caller's heartbeat; `claims[s]`: chunks of step s handed out;
+ * `done[s]`: chunks finished.
+ *
+ * A thread whose caller stops beating for {@linkcode ORPHAN_MS} ends itself:
+ * a caller terminated without `stopThreads` (a stuck prediction worker that
+ * its pool killed) would otherwise leave its threads and their memory
+ * behind for good, since terminating a worker does not end the workers it
+ * started while they sleep in `Atomics.wait`. Should the caller still be
+ * there, it simply runs every chunk itself (the same bits).
  *
  * @module
  */
@@ -27,9 +35,20 @@ export const STACK_BYTES = 1 << 16;
 /** Chunks per thread of a split step. */
 export const CHUNKS_PER_THREAD = 4;
 
+/** Interval of the caller's heartbeat (also beaten at every step). */
+export const HEARTBEAT_MS = 5_000;
+
+/** Time without a heartbeat after which a thread ends itself. */
+export const ORPHAN_MS = 60_000;
+
+/** Bytes of the control words before `claims`. */
+const CTRL_BYTES = 16;
+
 /** A step's threads: workers and the words they share. */
 export interface CpuThreads {
   workers: Worker[];
+  /** The heartbeat's interval. */
+  beat: ReturnType<typeof setInterval>;
   ctrl: Int32Array;
   claims: Int32Array;
   done: Int32Array;
@@ -48,10 +67,10 @@ export async function startThreads(
   calls: StepCall[],
   [base, scratches, stacks]: [number, number[], number[]],
 ): Promise<CpuThreads> {
-  const control = new SharedArrayBuffer(8 + 8 * calls.length);
-  const ctrl = new Int32Array(control, 0, 2);
-  const claims = new Int32Array(control, 8, calls.length);
-  const done = new Int32Array(control, 8 + 4 * calls.length, calls.length);
+  const control = new SharedArrayBuffer(CTRL_BYTES + 8 * calls.length);
+  const ctrl = new Int32Array(control, 0, CTRL_BYTES / 4);
+  const claims = new Int32Array(control, CTRL_BYTES, calls.length);
+  const done = new Int32Array(control, CTRL_BYTES + 4 * calls.length, calls.length);
   claims.fill(2 ** 30); // nothing to claim before a step is published
   const chunks = chunksOf(calls, scratches.length);
   const inits = stacks.map((stack, i): CpuThreadInit => ({
@@ -63,10 +82,13 @@ export async function startThreads(
     scratch: base + scratches[i + 1],
     chunks,
     control,
+    orphanMs: ORPHAN_MS,
   }));
   const url = new URL("./_cpu_engine_worker.ts", import.meta.url);
   const workers = await startWorkers(url, inits, "CpuEngine");
-  return { workers, ctrl, claims, done, chunks };
+  const beat = setInterval(() => Atomics.add(ctrl, 2, 1), HEARTBEAT_MS);
+  globalThis.Deno?.unrefTimer?.(beat as unknown as number);
+  return { workers, beat, ctrl, claims, done, chunks };
 }
 
 /**
@@ -80,6 +102,7 @@ export function stepThreads(
   runChunk: (chunk: number, chunks: number) => void,
 ): void {
   const { ctrl, claims, done } = t, n = t.chunks[s];
+  Atomics.add(ctrl, 2, 1);
   // done first: a chunk claimed as soon as claims opens must count.
   Atomics.store(done, s, 0);
   Atomics.store(claims, s, 0);
@@ -98,6 +121,7 @@ export function stepThreads(
 
 /** Ends the workers' loops and terminates them. */
 export function stopThreads(t: CpuThreads): void {
+  clearInterval(t.beat);
   Atomics.store(t.ctrl, 1, -1);
   Atomics.add(t.ctrl, 0, 1);
   Atomics.notify(t.ctrl, 0);

@@ -23,8 +23,10 @@ export interface CpuThreadInit {
   scratch: number;
   /** Chunks of each step. */
   chunks: number[];
-  /** [generation, step], then claims and done per step (Int32). */
+  /** [generation, step, heartbeat, unused], then claims and done per step (Int32). */
   control: SharedArrayBuffer;
+  /** Time without a heartbeat after which the thread ends. */
+  orphanMs: number;
 }
 
 /** The worker global scope, as far as this module uses it (lib is deno.window). */
@@ -34,19 +36,28 @@ const scope = self as unknown as {
   close(): void;
 };
 
+/** Control words before the per-step claims. */
+const CTRL_WORDS = 4;
+
 scope.onmessage = ({ data }) => {
   const { module, memory, calls, chunks, control } = data;
   const instance = new WebAssembly.Instance(module, { env: { memory } });
   (instance.exports.__stack_pointer as WebAssembly.Global).value = data.stackTop;
   const kernels = instance.exports as unknown as CpuKernels;
   const args = calls.map((c) => callArgs(c, data.base, data.scratch));
-  const ctrl = new Int32Array(control, 0, 2);
-  const claims = new Int32Array(control, 8, calls.length);
-  const done = new Int32Array(control, 8 + 4 * calls.length, calls.length);
+  const ctrl = new Int32Array(control, 0, CTRL_WORDS);
+  const claims = new Int32Array(control, 4 * CTRL_WORDS, calls.length);
+  const done = new Int32Array(control, 4 * CTRL_WORDS + 4 * calls.length, calls.length);
   let gen = Atomics.load(ctrl, 0);
   scope.postMessage("ready");
+  let beat = Atomics.load(ctrl, 2), beatAt = performance.now();
   for (;;) {
-    while (spinWait(ctrl, 0, gen, 1000) === gen);
+    while (spinWait(ctrl, 0, gen, 1000) === gen) {
+      const now = performance.now();
+      if (Atomics.load(ctrl, 2) !== beat) [beat, beatAt] = [Atomics.load(ctrl, 2), now];
+      else if (now - beatAt > data.orphanMs) break; // the caller is gone (see _cpu_engine_threads.ts)
+    }
+    if (Atomics.load(ctrl, 0) === gen) break;
     gen = Atomics.load(ctrl, 0);
     const s = Atomics.load(ctrl, 1);
     if (s < 0) break;
