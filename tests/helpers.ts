@@ -71,6 +71,14 @@ export function maxAbs(a: ArrayLike<number>): number {
 }
 
 /**
+ * True under `U2NET_TEST_EXHAUSTIVE=1` (`deno task test:exhaustive`): the
+ * default suite then also runs the few slow cases whose every part another
+ * default case already checks (each says which), so the suite stays within
+ * CI's 15 minutes on 2 cores.
+ */
+export const EXHAUSTIVE = Deno.env.get("U2NET_TEST_EXHAUSTIVE") === "1";
+
+/**
  * Backends the suite runs on: `U2NET_TEST_BACKENDS` (comma list), or cpu,
  * plus wasm when its binaries are readable (the test task grants it: the CLI
  * uses wasm on machines without a GPU) and webgpu when an adapter exists.
