@@ -1,26 +1,39 @@
 /**
  * How the CPU engine's and the CPU trainer's threads wait on a control word
- * of their shared memory: spin briefly, then sleep.
+ * of their shared memory: spin for a while, then sleep.
  *
  * @module
  */
 
 /**
- * Checks of a control word (each a few ns: tens of µs in all) before a
- * thread sleeps on it: the next call usually comes within microseconds,
- * and waking a sleeping thread costs 10-100 µs (more on a VM's idle vCPU).
+ * Microseconds a thread checks a control word before it sleeps on it. The
+ * next call (or the other threads' end of this one) usually comes within
+ * that, and waking a sleeping thread costs 10-100 µs on an idle machine but
+ * up to milliseconds on a busy VM's vCPU (30-60% steal time): there, with a
+ * 20k-check spin (~0.1-0.5 ms), a two-thread lite b8@48 training step took
+ * 1.4-1.6 s, more than one thread's 0.9 s, and 0.8-1.0 s with ten times the
+ * spin; 2 ms against 0.3 ms won 4 of 5 alternated pairs, medians 0.97 vs
+ * 1.36 s (bench/cpu/train_profile.ts, 2026-12-03). A thread that finds
+ * nothing to do for this long sleeps, so an idle engine or trainer costs no
+ * CPU.
  */
-export const SPIN_CHECKS = 20_000;
+export const SPIN_US = 2000;
+
+/** Checks between two looks at the clock while spinning. */
+const CHECKS_PER_CLOCK = 256;
 
 /**
- * Waits until `ctrl[i]` is no longer `value`: spins {@linkcode SPIN_CHECKS}
- * checks, then sleeps (`timeoutMs` at most). Returns the new value.
+ * Waits until `ctrl[i]` is no longer `value`: spins {@linkcode SPIN_US}
+ * microseconds, then sleeps (`timeoutMs` at most). Returns the new value.
  */
 export function spinWait(ctrl: Int32Array, i: number, value: number, timeoutMs: number): number {
-  for (let n = 0; n < SPIN_CHECKS; n++) {
-    const v = Atomics.load(ctrl, i);
-    if (v !== value) return v;
-  }
+  const end = performance.now() + SPIN_US / 1000;
+  do {
+    for (let n = 0; n < CHECKS_PER_CLOCK; n++) {
+      const v = Atomics.load(ctrl, i);
+      if (v !== value) return v;
+    }
+  } while (performance.now() < end);
   Atomics.wait(ctrl, i, value, timeoutMs);
   return Atomics.load(ctrl, i);
 }
