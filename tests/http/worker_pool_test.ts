@@ -126,5 +126,7 @@ Deno.test("createWorkerPool() leaves no engine threads behind when it replaces a
   while (workerThreads()! > before && Date.now() < end) {
     await new Promise((r) => setTimeout(r, 50));
   }
-  assertEquals(workerThreads(), before);
+  // At most as many as before (a previous test's threads may still be ending).
+  const after = workerThreads()!;
+  assert(after <= before, `${after - before} worker threads left behind`);
 });

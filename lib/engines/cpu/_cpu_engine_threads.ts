@@ -83,6 +83,7 @@ export async function startThreads(
     chunks,
     control,
     orphanMs: ORPHAN_MS,
+    threads: stacks.length + 1,
   }));
   const url = new URL("./_cpu_engine_worker.ts", import.meta.url);
   const workers = await startWorkers(url, inits, "CpuEngine");
@@ -112,7 +113,7 @@ export function stepThreads(
   claimChunks(claims, done, [s, n], runChunk);
   const deadline = performance.now() + 120_000;
   for (let d; (d = Atomics.load(done, s)) < n;) {
-    spinWait(done, s, d, 1000);
+    spinWait(done, [s, d], { timeoutMs: 1000, threads: t.workers.length + 1 });
     if (performance.now() > deadline) {
       throw new Error(`Cannot run CpuEngine: current threads did not finish step ${s}`);
     }

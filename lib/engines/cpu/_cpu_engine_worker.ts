@@ -27,6 +27,8 @@ export interface CpuThreadInit {
   control: SharedArrayBuffer;
   /** Time without a heartbeat after which the thread ends. */
   orphanMs: number;
+  /** Threads of the engine (the caller's included). */
+  threads: number;
 }
 
 /** The worker global scope, as far as this module uses it (lib is deno.window). */
@@ -52,7 +54,7 @@ scope.onmessage = ({ data }) => {
   scope.postMessage("ready");
   let beat = Atomics.load(ctrl, 2), beatAt = performance.now();
   for (;;) {
-    while (spinWait(ctrl, 0, gen, 1000) === gen) {
+    while (spinWait(ctrl, [0, gen], { timeoutMs: 1000, threads: data.threads }) === gen) {
       const now = performance.now();
       if (Atomics.load(ctrl, 2) !== beat) [beat, beatAt] = [Atomics.load(ctrl, 2), now];
       else if (now - beatAt > data.orphanMs) break; // the caller is gone (see _cpu_engine_threads.ts)

@@ -19,15 +19,30 @@
  */
 export const SPIN_US = 2000;
 
+/**
+ * The spin with more threads than cores: a spinning waiter would then hold a
+ * core that the thread it waits for needs, so it sleeps almost at once.
+ */
+export const OVERSUBSCRIBED_SPIN_US = 50;
+
+/** Logical cores (1 where the runtime does not say). */
+const CORES = globalThis.navigator?.hardwareConcurrency ?? 1;
+
 /** Checks between two looks at the clock while spinning. */
 const CHECKS_PER_CLOCK = 256;
 
 /**
  * Waits until `ctrl[i]` is no longer `value`: spins {@linkcode SPIN_US}
- * microseconds, then sleeps (`timeoutMs` at most). Returns the new value.
+ * microseconds ({@linkcode OVERSUBSCRIBED_SPIN_US} when `threads` exceed the
+ * cores), then sleeps (`timeoutMs` at most). Returns the new value.
  */
-export function spinWait(ctrl: Int32Array, i: number, value: number, timeoutMs: number): number {
-  const end = performance.now() + SPIN_US / 1000;
+export function spinWait(
+  ctrl: Int32Array,
+  [i, value]: [number, number],
+  { timeoutMs, threads }: { timeoutMs: number; threads: number },
+): number {
+  const us = threads <= CORES ? SPIN_US : OVERSUBSCRIBED_SPIN_US;
+  const end = performance.now() + us / 1000;
   do {
     for (let n = 0; n < CHECKS_PER_CLOCK; n++) {
       const v = Atomics.load(ctrl, i);

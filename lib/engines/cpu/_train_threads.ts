@@ -110,7 +110,7 @@ export function runTrainThreads(
     // Even when part 0 threw: the next call must not start while the workers run this one.
     const deadline = performance.now() + 120_000;
     for (let done; (done = Atomics.load(ctrl, 2)) < parts - 1;) {
-      spinWait(ctrl, 2, done, 1000);
+      spinWait(ctrl, [2, done], { timeoutMs: 1000, threads: parts });
       if (performance.now() > deadline) {
         const name = TRAIN_KERNEL_NAMES[kernel];
         // deno-lint-ignore no-unsafe-finally

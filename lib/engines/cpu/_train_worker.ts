@@ -30,7 +30,7 @@ scope.onmessage = ({ data }) => {
   let gen = Atomics.load(ctrl, 0);
   scope.postMessage("ready");
   for (;;) {
-    while (spinWait(ctrl, 0, gen, 1000) === gen);
+    while (spinWait(ctrl, [0, gen], { timeoutMs: 1000, threads: parts }) === gen);
     gen = Atomics.load(ctrl, 0);
     const i = Atomics.load(ctrl, 1);
     if (i < 0) break;
