@@ -86,21 +86,24 @@ Deno.test("createWorkerPool() rejects with the weights' error (not a worker fail
   assert(!e.message.startsWith(WORKER_UNAVAILABLE));
 });
 
-/** Web Worker threads of this process (Linux: their names start "worker-"); undefined elsewhere. */
-function workerThreads(): number | undefined {
-  try {
-    let n = 0;
-    for (const t of Deno.readDirSync(`/proc/${Deno.pid}/task`)) {
-      if (Deno.readTextFileSync(`/proc/${Deno.pid}/task/${t.name}/comm`).startsWith("worker-")) n++;
-    }
-    return n;
-  } catch {
-    return undefined;
-  }
+/**
+ * Web Worker threads of this process on Linux (their names start "worker-"),
+ * read by `sh` (Deno grants /proc only with --allow-all); undefined elsewhere.
+ */
+async function workerThreads(): Promise<number | undefined> {
+  if (Deno.build.os !== "linux") return undefined;
+  const { code, stdout } = await new Deno.Command("sh", {
+    args: ["-c", `cat /proc/${Deno.pid}/task/*/comm`],
+    stdout: "piped",
+    stderr: "null",
+    signal: AbortSignal.timeout(10_000),
+  }).output();
+  assertEquals(code, 0, "cannot read this process's threads");
+  return new TextDecoder().decode(stdout).split("\n").filter((n) => n.startsWith("worker-")).length;
 }
 
 Deno.test("createWorkerPool() leaves no engine threads behind when it replaces and closes workers", async () => {
-  const before = workerThreads();
+  const before = await workerThreads();
   const pool = await createWorkerPool(WEIGHTS, {
     backend: "cpu",
     predictor: { inputSize: 32, threads: 3 },
@@ -123,10 +126,10 @@ Deno.test("createWorkerPool() leaves no engine threads behind when it replaces a
   // A worker's own Web Workers (the engine's threads) outlived it before the
   // engines were disposed synchronously on close.
   const end = Date.now() + 5_000;
-  while (workerThreads()! > before && Date.now() < end) {
+  while ((await workerThreads())! > before && Date.now() < end) {
     await new Promise((r) => setTimeout(r, 50));
   }
   // At most as many as before (a previous test's threads may still be ending).
-  const after = workerThreads()!;
+  const after = (await workerThreads())!;
   assert(after <= before, `${after - before} worker threads left behind`);
 });
