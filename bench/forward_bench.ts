@@ -97,6 +97,8 @@ export async function benchEngine(
     unrolled?: boolean;
     splitTarget?: number;
     inflight?: number;
+    precision?: "f32" | "f16";
+    halfSums?: boolean;
   },
 ): Promise<{ times: number[]; dispatches: number }> {
   const model = await foldedModel(arch);
@@ -111,6 +113,8 @@ export async function benchEngine(
     tileRows: options.tileRows,
     unrolled: options.unrolled,
     splitTarget: options.splitTarget,
+    precision: options.precision,
+    halfSums: options.halfSums,
   });
   model.dispose();
   try {
@@ -188,6 +192,8 @@ export async function main(args: string[]): Promise<void> {
       looped: { type: "boolean", default: false },
       split: { type: "string", default: String(DEFAULT_GPU_ENGINE_OPTIONS.splitTarget) },
       inflight: { type: "string", default: "1" },
+      precision: { type: "string", default: "f32" },
+      "f32-sums": { type: "boolean", default: false },
       progress: { type: "boolean", default: false },
     },
   });
@@ -201,6 +207,8 @@ defaults: ${JSON.stringify(d)}; --batch N is --batches N; --bn keeps BatchNorm;
 --tile auto|32|64|128 its conv tile rows (default ${DEFAULT_GPU_ENGINE_OPTIONS.tileRows}; auto: 32 at batch 1, else 64), --looped its looped conv shader (default: unrolled),
 --split N its split-K workgroup target (0: off; default ${DEFAULT_GPU_ENGINE_OPTIONS.splitTarget}),
 --inflight N makes N calls together per timed run (rows "pipelined_…", ms per call)
+--precision f32|f16 its arithmetic (f16: mixed precision, rows "…_f16"; needs shader-f16),
+--f32-sums with f16: each 16-k step summed in f32 instead of f16 (rows "…_f16w")
 ${WEBGPU_KNOBS_HELP}`);
     return;
   }
@@ -222,17 +230,25 @@ ${WEBGPU_KNOBS_HELP}`);
       if (values.engine) {
         const tileRows = values.tile === "auto" ? "auto" : Number(values.tile) as 32 | 64 | 128;
         const inflight = Number(values.inflight);
+        const precision = values.precision as "f32" | "f16";
+        if (precision !== "f32" && precision !== "f16") {
+          throw new RangeError(`Cannot bench: current precision is ${precision}`);
+        }
+        const halfSums = !values["f32-sums"];
         const { times: groups, dispatches } = await benchEngine(arch, {
           ...opts,
           tileRows,
           unrolled: !values.looped,
           splitTarget: Number(values.split),
           inflight,
+          precision,
+          halfSums,
         });
         const times = groups.map((t) => Number((t / inflight).toFixed(3)));
         const m = median(times);
         emit({
-          workload: forwardWorkload(arch, batch, size, inflight),
+          workload: forwardWorkload(arch, batch, size, inflight) +
+            (precision === "f16" ? (halfSums ? "_f16" : "_f16w") : ""),
           backend: "webgpu-engine",
           adapter: info.adapter ?? null,
           machine: machineName(),
@@ -244,6 +260,7 @@ ${WEBGPU_KNOBS_HELP}`);
           tile_rows: tileRows,
           unrolled: !values.looped,
           split_target: Number(values.split),
+          precision,
           ...(inflight > 1 ? { inflight } : {}),
         });
         continue;

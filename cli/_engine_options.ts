@@ -1,5 +1,5 @@
 /**
- * The `--engine` and `--threads` options that predict, serve and eval share.
+ * The `--engine`, `--threads` and `--precision` options that predict, serve and eval share.
  *
  * @module
  */
@@ -37,6 +37,20 @@ export const THREADS_OPTION: OptionSpec = {
 /** `--engine auto|tfjs|gpu|cpu`. */
 export function engineOption(p: ParsedCommand): PredictEngine {
   return choiceOption(p, "engine", PREDICT_ENGINES, "auto" as PredictEngine);
+}
+
+/** The `--precision` option's spec. */
+export const PRECISION_OPTION: OptionSpec = {
+  type: "string",
+  arg: "f32|f16",
+  help:
+    "gpu engine arithmetic: f16 is mixed precision (f16 activations and filters, f32 sums; needs shader-f16); other engines run f32",
+  default: "f32",
+};
+
+/** `--precision f32|f16`. */
+export function precisionOption(p: ParsedCommand): "f32" | "f16" {
+  return choiceOption(p, "precision", ["f32", "f16"] as const, "f32");
 }
 
 /** `--threads N|auto` (the cpu engine's threads): N in [1, 64], or {@linkcode CLI_AUTO_THREADS}. */

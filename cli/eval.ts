@@ -30,7 +30,14 @@ import {
   runCommand,
   UserError,
 } from "./_common.ts";
-import { ENGINE_OPTION, engineOption, THREADS_OPTION, threadsOption } from "./_engine_options.ts";
+import {
+  ENGINE_OPTION,
+  engineOption,
+  PRECISION_OPTION,
+  precisionOption,
+  THREADS_OPTION,
+  threadsOption,
+} from "./_engine_options.ts";
 import { createEngine, type PredictEngine } from "../lib/engines/create_engine.ts";
 import { MODEL_NAMES_HELP, resolveCliWeights } from "./_weights.ts";
 
@@ -71,6 +78,7 @@ samples ${DEMO.syntheticTrain}..${
     "backend": { ...str, arg: BACKEND_NAMES.join("|"), help: "tfjs backend", default: "auto" },
     "engine": ENGINE_OPTION,
     "threads": THREADS_OPTION,
+    "precision": PRECISION_OPTION,
     "json": { ...flag, help: 'print {"mae", "maxF", "count", …} as JSON' },
   },
   examples: ["deno task eval --weights runs/demo/model_best.safetensors"],
@@ -89,6 +97,7 @@ interface EvalArgs {
   backend: BackendName;
   engine: PredictEngine;
   threads: number;
+  precision: "f32" | "f16";
   json: boolean;
 }
 
@@ -115,6 +124,7 @@ function parse(args: string[]): EvalArgs | "help" {
     backend: choiceOption(p, "backend", BACKEND_NAMES, "auto"),
     engine: engineOption(p),
     threads: threadsOption(p),
+    precision: precisionOption(p),
     json: Boolean(p.values.json),
   };
 }
@@ -166,7 +176,11 @@ export function run(args: string[]): Promise<number> {
       if (a.model && a.model !== arch) {
         throw new UserError(`--model ${a.model} but ${a.weights} holds u2net_${arch} weights`);
       }
-      engine = createEngine(model, { engine: a.engine, threads: a.threads });
+      engine = createEngine(model, {
+        engine: a.engine,
+        threads: a.threads,
+        precision: a.precision,
+      });
       console.error(`engine: ${engine.describe()}`);
       const bar = tty && !a.json;
       const r = await evaluate(model, evalSamples(source, { inputSize, skipBad: a.skipBad }), {

@@ -52,6 +52,8 @@ import {
   engineOption,
   MAX_ENGINE_BYTES_OPTION,
   maxEngineBytesOption,
+  PRECISION_OPTION,
+  precisionOption,
   THREADS_OPTION,
   threadsOption,
 } from "./_engine_options.ts";
@@ -119,6 +121,7 @@ Files that cannot be read are listed with the reason (exit status 1).`,
     },
     engine: ENGINE_OPTION,
     threads: THREADS_OPTION,
+    precision: PRECISION_OPTION,
     "max-engine-bytes": MAX_ENGINE_BYTES_OPTION,
     resize: {
       type: "string",
@@ -248,6 +251,7 @@ async function predict(args: string[]): Promise<number> {
       maxBatch: batch,
       engine,
       threads: threadsOption(p),
+      precision: precisionOption(p),
       maxEngineBytes: maxEngineBytesOption(p),
       // a named model is used with the preprocessing it was trained with (rembg's)
       preprocess: resolved.model?.preprocess,

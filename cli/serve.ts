@@ -44,6 +44,8 @@ import {
   engineOption,
   MAX_ENGINE_BYTES_OPTION,
   maxEngineBytesOption,
+  PRECISION_OPTION,
+  precisionOption,
   THREADS_OPTION,
   threadsOption,
 } from "./_engine_options.ts";
@@ -90,6 +92,7 @@ export const SERVE_SPEC: CommandSpec = {
     },
     engine: ENGINE_OPTION,
     threads: THREADS_OPTION,
+    precision: PRECISION_OPTION,
     "max-engine-bytes": MAX_ENGINE_BYTES_OPTION,
     resize: {
       type: "string",
@@ -220,6 +223,7 @@ async function serve(args: string[]): Promise<number> {
     resize: choiceOption(p, "resize", RESIZE_MODES, DEFAULT_RESIZE),
     engine: engineOption(p),
     threads: threadsOption(p),
+    precision: precisionOption(p),
     maxEngineBytes: maxEngineBytesOption(p),
     maxBodyBytes: intOption(p, "max-body-bytes", DEFAULT_MAX_BODY_BYTES, 1),
     maxPixels: intOption(p, "max-pixels", DEFAULT_MAX_PIXELS, 1, 2 ** 40),

@@ -182,6 +182,8 @@ if [ "$ADAPTER_OK" = 1 ] && [ "${PLAN:-main}" = tiling ]; then
   # Eight batch-1 calls made together (they overlap; torch_bench's pipelined_ rows likewise).
   step forward_engine_inflight8 25 "${DB[@]}" forward "${W[@]}" --engine --models lite,full \
     --batches 1 "${E[@]}" --inflight 8
+  step forward_engine_f16 25 "${DB[@]}" forward "${W[@]}" --engine --models lite,full --batches 1,8 \
+    "${E[@]}" --precision f16
   # TILINGS: the other tilings to time (space-separated `--tiling` values).
   # Measured on an H200 on 2026-11-27 and no faster than the default, so left
   # out: looped shaders (3-4x slower), grad128, wg1024, wg4096, conv128,
@@ -245,6 +247,14 @@ elif [ "$ADAPTER_OK" = 1 ]; then
     --batches 1,8 --runs 10 --warmup 2 --max-seconds 8
   step forward_engine_inflight8 30 "${DB[@]}" forward "${W[@]}" --engine --models lite,full \
     --size "$SIZE" --batches 1 --runs 10 --warmup 2 --max-seconds 5 --inflight 8
+  # Mixed precision (--precision f16; rows "…_f16"), against torch_bench's amp rows; then
+  # the same with each 16-k step summed in f32 (rows "…_f16w").
+  step forward_engine_f16 50 "${DB[@]}" forward "${W[@]}" --engine --models lite,full --size "$SIZE" \
+    --batches 1,8 --runs 10 --warmup 2 --max-seconds 5 --precision f16
+  step forward_engine_f16_inflight8 30 "${DB[@]}" forward "${W[@]}" --engine --models lite,full \
+    --size "$SIZE" --batches 1 --runs 10 --warmup 2 --max-seconds 5 --inflight 8 --precision f16
+  step forward_engine_f16w 40 "${DB[@]}" forward "${W[@]}" --engine --models lite,full \
+    --size "$SIZE" --batches 1,8 --runs 10 --warmup 2 --max-seconds 5 --precision f16 --f32-sums
   step forward_tfjs 80 "${DB[@]}" forward "${W[@]}" --models lite,full --size "$SIZE" \
     --batches 1,8 --runs 10 --warmup 2 --max-seconds 8
   for cfg in lite:16 full:16; do

@@ -52,6 +52,12 @@ export interface EngineShapesOptions {
    * allowed, even when its engine is over `maxEngineBytes`. @default 0
    */
   inputSize?: number;
+  /**
+   * The gpu engines' arithmetic: `f16` is mixed precision (`GpuEngine`'s
+   * `precision`; needs the adapter's `shader-f16`, on a device of the
+   * engine's own when tfjs' lacks it); cpu engines run f32. @default "f32"
+   */
+  precision?: "f32" | "f16";
 }
 
 /** One kept engine and its estimated bytes. */
@@ -74,6 +80,7 @@ export class EngineShapes {
   readonly #maxEngineBytes: number;
   readonly #maxCacheBytes: number;
   readonly #inputSize: number;
+  readonly #precision: "f32" | "f16";
   readonly #engines = new Map<string, Kept>();
   readonly #limits = new Map<number, number>();
   /** The cpu engines' folded and packed weights, shared across input sizes. */
@@ -90,6 +97,10 @@ export class EngineShapes {
     this.#maxEngineBytes = options.maxEngineBytes ?? Infinity;
     this.#maxCacheBytes = options.maxCacheBytes ?? DEFAULT_MAX_ENGINE_CACHE_BYTES;
     this.#inputSize = options.inputSize ?? 0;
+    this.#precision = options.precision ?? "f32";
+    if (this.#precision !== "f32" && this.#precision !== "f16") {
+      throw new RangeError(`Cannot create an engine: current precision is ${this.#precision}`);
+    }
     for (
       const [what, v] of [["maxEngineBytes", this.#maxEngineBytes], [
         "maxCacheBytes",
@@ -118,7 +129,7 @@ export class EngineShapes {
   estimateBytes(height: number, width: number, batch = 1): number {
     return this.#kind === "cpu"
       ? CpuEngine.estimateBytes(this.#model, { height, width, threads: this.#threads })
-      : GpuEngine.estimateBytes(this.#model, { batch, height, width });
+      : GpuEngine.estimateBytes(this.#model, { batch, height, width, precision: this.#precision });
   }
 
   /**
@@ -168,7 +179,13 @@ export class EngineShapes {
           threads: this.#threads,
           weightCache: this.#weights,
         })
-        : GpuEngine.create(this.#model, { batch, height, width, device: tfjsDevice() });
+        : GpuEngine.create(this.#model, {
+          batch,
+          height,
+          width,
+          precision: this.#precision,
+          device: this.#gpuDevice(),
+        });
       const k: Kept = kept = { engine, bytes };
       this.#engines.set(key, k);
       engine.then((e) => void (k.ready = e), () => {
@@ -176,6 +193,12 @@ export class EngineShapes {
       });
     }
     return await (await kept.engine).run(input);
+  }
+
+  /** tfjs' WebGPU device, unless f16 needs a feature it was not given (the engine then asks its own). */
+  #gpuDevice(): GPUDevice | undefined {
+    const device = tfjsDevice();
+    return this.#precision === "f16" && !device?.features.has("shader-f16") ? undefined : device;
   }
 
   /** Frees every engine's buffers. */

@@ -177,7 +177,9 @@ export function createEngine(model: EngineModel, options: CreateEngineOptions = 
   const shapes = name === "tfjs"
     ? undefined
     : new EngineShapes(model as U2Net, name, { ...options, threads });
-  const describe = () => describeEngine(name, backend, threads);
+  const half = name === "gpu" && options.precision === "f16";
+  const describe = () =>
+    describeEngine(name, backend, threads).replace(/\)$/, half ? ", f16)" : ")");
   return {
     name,
     backend,

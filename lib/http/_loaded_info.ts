@@ -23,6 +23,8 @@ export interface WorkerInfo {
   engine: string;
   /** CPU engine threads. */
   threads: number;
+  /** The gpu engine's arithmetic (`f16`: mixed precision; other engines run f32). */
+  precision: "f32" | "f16";
   /** Network input side. */
   inputSize: number;
   /** Resize mode. */
@@ -48,6 +50,7 @@ export function loadedInfo(
     backendNotes: backend.notes,
     engine: predictor.options.engine,
     threads: predictor.options.threads,
+    precision: predictor.options.precision,
     inputSize: predictor.options.inputSize,
     resize: predictor.options.resize,
     arch: model.config.name,

@@ -178,6 +178,7 @@ export async function createApp(options: AppOptions = {}): Promise<App> {
     resize: options.resize,
     engine: options.engine,
     threads: options.threads,
+    precision: options.precision,
     maxEngineBytes: options.maxEngineBytes,
     // The caller's preprocessing, else the one a zoo model was trained with.
     preprocess: options.preprocess ?? modelPreprocess,
@@ -228,6 +229,7 @@ export async function createApp(options: AppOptions = {}): Promise<App> {
     backendNotes: info.backendNotes,
     engine: info.engine,
     threads: info.threads,
+    precision: info.precision,
     ...(fallbackReason ? { fallbackReason } : {}),
     model: { ...model, weights: name },
     input: { size: info.inputSize, resize: info.resize },
@@ -241,7 +243,10 @@ export async function createApp(options: AppOptions = {}): Promise<App> {
       ...(info.adapter ? { adapter: info.adapter } : {}),
       notes: info.backendNotes,
     },
-    engine: describeEngine(info.engine, info.backend, info.threads),
+    engine: describeEngine(info.engine, info.backend, info.threads).replace(
+      /\)$/,
+      info.engine === "gpu" && info.precision === "f16" ? ", f16)" : ")",
+    ),
     weights: label,
     mode: service.mode,
     info: model,

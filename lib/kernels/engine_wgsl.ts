@@ -18,29 +18,45 @@
  */
 
 import { scalarTileAccs } from "./conv/scalar_tile_wgsl.ts";
+import { halfStore, halfStore4 } from "./conv/conv_wgsl.ts";
+
+/** Element types of a mixed-precision shader's maps (f16 needs `shader-f16`). */
+export interface HalfMaps {
+  /** The inputs (A, B; the residual follows the output) are f16. @default false */
+  inHalf?: boolean;
+  /** The output (and the residual) is f16, rounded once from f32. @default false */
+  outHalf?: boolean;
+}
+
+/** `enable f16;` where a shader declares an f16 map. */
+function enableF16({ inHalf = false, outHalf = false }: HalfMaps): string {
+  return inHalf || outHalf ? "\nenable f16;" : "";
+}
 
 /**
  * The conv shader for a tile width (16, 32 or 64); `unrolled` writes the
  * per-thread accumulators as scalars and their loops out (the same sums in
  * the same order, so the same bits).
  */
-export function convShader(tn: number, unrolled = false): string {
+export function convShader(tn: number, unrolled = false, half: HalfMaps = {}): string {
   const accs = scalarTileAccs(tn, unrolled);
+  const inT = half.inHalf ? "f16" : "f32", outT = half.outHalf ? "f16" : "f32";
   const storeOne = (j: string, acc: string) =>
     `let n = n0 + tx + ${j};
       if (m < p.M && n < p.Co) {
         var v = ${acc}[i] + bias[n];
         if (p.relu != 0) { v = max(v, 0.0); }
-        if (p.res != 0) { v = v + R[m * p.Co + n]; }
-        dst[m * p.Co + n] = v;
+        if (p.res != 0) { v = v + ${half.outHalf ? "f32(R[m * p.Co + n])" : "R[m * p.Co + n]"}; }
+        dst[m * p.Co + n] = ${half.outHalf ? halfStore("v") : "v"};
       }`;
-  return /* wgsl */ `
+  const read = (x: string) => half.inHalf ? `f32(${x})` : x;
+  return /* wgsl */ `${enableF16(half)}
 struct P { M : i32, H : i32, W : i32, C1 : i32, C2 : i32, Co : i32,
   k : i32, dil : i32, relu : i32, res : i32, K : i32, pad : i32 };
-@group(0) @binding(0) var<storage, read_write> dst : array<f32>;
-@group(0) @binding(1) var<storage, read> A : array<f32>;
-@group(0) @binding(2) var<storage, read> B : array<f32>;
-@group(0) @binding(3) var<storage, read> R : array<f32>;
+@group(0) @binding(0) var<storage, read_write> dst : array<${outT}>;
+@group(0) @binding(1) var<storage, read> A : array<${inT}>;
+@group(0) @binding(2) var<storage, read> B : array<${inT}>;
+@group(0) @binding(3) var<storage, read> R : array<${outT}>;
 @group(0) @binding(4) var<storage, read> Wt : array<f32>;
 @group(0) @binding(5) var<storage, read> bias : array<f32>;
 @group(0) @binding(6) var<uniform> p : P;
@@ -72,7 +88,9 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
         let ix = px + (tap % p.k) * p.dil - p.pad;
         if (iy >= 0 && iy < p.H && ix >= 0 && ix < p.W) {
           let pix = (b * p.H + iy) * p.W + ix;
-          if (ci < p.C1) { v = A[pix * p.C1 + ci]; } else { v = B[pix * p.C2 + ci - p.C1]; }
+          if (ci < p.C1) { v = ${read("A[pix * p.C1 + ci]")}; } else { v = ${
+    read("B[pix * p.C2 + ci - p.C1]")
+  }; }
         }
       }
       As[idx] = v;
@@ -119,11 +137,13 @@ const NHWC_OUTPUT = `${FLAT_ENTRY}
  * each output quad, the `S` parts `[S, M, Co]` summed in order, then the
  * conv's epilogue (bias, ReLU, residual), one invocation per quad.
  */
-export const SPLITSUM_SHADER = /* wgsl */ `
+export function splitsumShader(half = false): string {
+  const t = half ? "vec4<f16>" : "vec4<f32>";
+  return /* wgsl */ `${half ? "\nenable f16;" : ""}
 struct P { size : i32, Co4 : i32, S : i32, relu : i32, res : i32 };
-@group(0) @binding(0) var<storage, read_write> dst : array<vec4<f32>>;
+@group(0) @binding(0) var<storage, read_write> dst : array<${t}>;
 @group(0) @binding(1) var<storage, read> parts : array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> R : array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read> R : array<${t}>;
 @group(0) @binding(3) var<storage, read> bias : array<vec4<f32>>;
 @group(0) @binding(4) var<uniform> p : P;
 ${FLAT_ENTRY}
@@ -133,18 +153,24 @@ ${FLAT_ENTRY}
   for (var s = 1; s < p.S; s++) { v = v + parts[s * p.size + idx]; }
   v = v + bias[idx % p.Co4];
   if (p.relu != 0) { v = max(v, vec4<f32>(0.0)); }
-  if (p.res != 0) { v = v + R[idx]; }
-  dst[idx] = v;
+  if (p.res != 0) { v = v + ${half ? "vec4<f32>(R[idx])" : "R[idx]"}; }
+  dst[idx] = ${half ? halfStore4("v") : "v"};
 }`;
+}
 
-/** 2x2 max pool, ceil mode: one invocation per output value. */
-export const POOL_SHADER = /* wgsl */ `
+/** {@linkcode splitsumShader} in f32. */
+export const SPLITSUM_SHADER: string = splitsumShader();
+
+/** 2x2 max pool, ceil mode: one invocation per output value (f16 maps with `half`). */
+export function poolShader(half = false): string {
+  const t = half ? "f16" : "f32";
+  return /* wgsl */ `${half ? "\nenable f16;" : ""}
 struct P { size : i32, H : i32, W : i32, C : i32, OH : i32, OW : i32 };
-@group(0) @binding(0) var<storage, read_write> dst : array<f32>;
-@group(0) @binding(1) var<storage, read> X : array<f32>;
+@group(0) @binding(0) var<storage, read_write> dst : array<${t}>;
+@group(0) @binding(1) var<storage, read> X : array<${t}>;
 @group(0) @binding(2) var<uniform> p : P;
 ${NHWC_OUTPUT}
-  var v = -3.4028235e38;
+  var v = ${half ? "f16(-65504.0)" : "-3.4028235e38"};
   for (var dy = 0; dy < 2; dy++) {
     for (var dx = 0; dx < 2; dx++) {
       let iy = 2 * oy + dy;
@@ -154,12 +180,23 @@ ${NHWC_OUTPUT}
   }
   dst[idx] = v;
 }`;
+}
 
-/** Bilinear resize (half-pixel centres, no antialias): one invocation per output value. */
-export const RESIZE_SHADER = /* wgsl */ `
+/** {@linkcode poolShader} in f32. */
+export const POOL_SHADER: string = poolShader();
+
+/**
+ * Bilinear resize (half-pixel centres, no antialias): one invocation per
+ * output value; with `half`, f16 maps (the weights and sums in f32, one
+ * rounding at the store).
+ */
+export function resizeShader(half = false): string {
+  const t = half ? "f16" : "f32";
+  const x = (i: string) => half ? `f32(X[${i}])` : `X[${i}]`;
+  return /* wgsl */ `${half ? "\nenable f16;" : ""}
 struct P { size : i32, H : i32, W : i32, C : i32, OH : i32, OW : i32, sy : f32, sx : f32 };
-@group(0) @binding(0) var<storage, read_write> dst : array<f32>;
-@group(0) @binding(1) var<storage, read> X : array<f32>;
+@group(0) @binding(0) var<storage, read_write> dst : array<${t}>;
+@group(0) @binding(1) var<storage, read> X : array<${t}>;
 @group(0) @binding(2) var<uniform> p : P;
 ${NHWC_OUTPUT}
   let fy = max(p.sy * (f32(oy) + 0.5) - 0.5, 0.0);
@@ -172,10 +209,14 @@ ${NHWC_OUTPUT}
   let lx = fx - f32(x0);
   let row0 = (b * p.H + y0) * p.W;
   let row1 = (b * p.H + y1) * p.W;
-  let top = X[(row0 + x0) * p.C + c] * (1.0 - lx) + X[(row0 + x1) * p.C + c] * lx;
-  let bottom = X[(row1 + x0) * p.C + c] * (1.0 - lx) + X[(row1 + x1) * p.C + c] * lx;
-  dst[idx] = top * (1.0 - ly) + bottom * ly;
+  let top = ${x("(row0 + x0) * p.C + c")} * (1.0 - lx) + ${x("(row0 + x1) * p.C + c")} * lx;
+  let bottom = ${x("(row1 + x0) * p.C + c")} * (1.0 - lx) + ${x("(row1 + x1) * p.C + c")} * lx;
+  dst[idx] = ${half ? "f16(top * (1.0 - ly) + bottom * ly)" : "top * (1.0 - ly) + bottom * ly"};
 }`;
+}
+
+/** {@linkcode resizeShader} in f32. */
+export const RESIZE_SHADER: string = resizeShader();
 
 /** The 1x1 fuse conv over six one-channel maps, then the sigmoid. */
 export const FUSE_SHADER = /* wgsl */ `

@@ -77,6 +77,12 @@ export interface PredictorOptions {
    */
   threads?: number;
   /**
+   * The gpu engine's arithmetic: `f16` is mixed precision (f16 activations
+   * and filters, f32 sums; needs the adapter's `shader-f16`; see
+   * `GpuEngineOptions.precision`); other engines run f32. @default "f32"
+   */
+  precision?: "f32" | "f16";
+  /**
    * Input normalisation and output handling: `seed` (`/255`, ImageNet
    * mean/std, bilinear; what networks trained here expect) or `rembg` (the
    * image scaled by its own maximum, ImageNet mean/std, the output map min-max
@@ -151,6 +157,7 @@ function resolve(options: PredictorOptions): Required<PredictorOptions> {
     maxBatch: options.maxBatch ?? DEFAULT_MAX_BATCH,
     engine: options.engine ?? "auto",
     threads: options.threads ?? DEFAULT_PREDICT_THREADS,
+    precision: options.precision ?? "f32",
     preprocess: options.preprocess ?? DEFAULT_PREPROCESS,
     maxEngineBytes: options.maxEngineBytes ?? DEFAULT_MAX_ENGINE_BYTES,
     tuning: options.tuning ?? {},
@@ -167,6 +174,11 @@ function resolve(options: PredictorOptions): Required<PredictorOptions> {
   }
   if (!Number.isInteger(o.threads) || o.threads < 1 || o.threads > 64) {
     throw new RangeError(`Cannot create predictor: current threads is ${o.threads}`);
+  }
+  if (o.precision !== "f32" && o.precision !== "f16") {
+    throw new TypeError(
+      `Cannot create predictor: current precision is "${o.precision}", expected f32|f16`,
+    );
   }
   if (!PREDICT_ENGINES.includes(o.engine)) {
     throw new TypeError(
@@ -232,6 +244,7 @@ export function createPredictor(model: PredictModel, options: PredictorOptions =
   const engine = createEngine(model, {
     engine: resolved.engine,
     threads: resolved.threads,
+    precision: resolved.precision,
     maxEngineBytes: resolved.maxEngineBytes,
     inputSize: resolved.inputSize,
     tuning: resolved.tuning,

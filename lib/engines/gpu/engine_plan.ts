@@ -23,18 +23,23 @@ export interface PlannedMap {
   w: number;
   /** Channels. */
   c: number;
+  /** Stored as f16 (a mixed-precision plan's activations); f32 otherwise. */
+  half?: boolean;
 }
 
 /** One dispatch of the plan. */
 export interface PlannedStep {
   /**
    * Shader: `conv<tn>`, `convv<tm>x<tn>` (each +`u`: unrolled; then +`k`: split K),
-   * `side`, `pool`, `resize`, `fuse`, `splitsum`.
+   * `side`, `pool`, `resize`, `fuse`, `splitsum`; in a mixed-precision plan
+   * + `.` and the types read and written (`h` f16, `f` f32; a vec4 conv's
+   * `.hw`: f16 maps with f32 sums), e.g. `convv64x64u.hh`, `conv16u.fh`.
    */
   shader: string;
   /**
    * Buffer ids bound at 0, 1, …: the output first; `w:<key>` names a weight
-   * buffer; `null`, a binding the shader does not declare.
+   * buffer (f32), `h:<key>` the same weights in f16; `null`, a binding the
+   * shader does not declare.
    */
   bindings: (number | string | null)[];
   /** Uniform words (i32 unless listed in `floats`). */
@@ -47,7 +52,10 @@ export interface PlannedStep {
 
 /** The whole plan. */
 export interface EnginePlan {
-  /** Sizes (in floats) of the activation buffers; 0 is the input. */
+  /**
+   * Sizes of the activation buffers in 4-byte words (an f16 map of n
+   * values takes ⌈n/2⌉); 0 is the input.
+   */
   buffers: number[];
   /** Dispatches in order. */
   steps: PlannedStep[];
@@ -89,6 +97,18 @@ export interface PlanEngineOptions {
    * @default 0
    */
   splitTarget?: number;
+  /**
+   * `f16`: mixed precision (the adapter needs `shader-f16`): every
+   * activation but the input and the one-channel side maps stored in f16,
+   * the vec4 convs' filters in f16, sums and epilogues in f32 (see
+   * `ConvShaderOptions.half`). @default "f32"
+   */
+  precision?: "f32" | "f16";
+  /**
+   * With `precision: "f16"`: each 16-k step of a vec4 conv summed in f16
+   * before the f32 sum (`ConvShaderOptions.halfSums`). @default true
+   */
+  halfSums?: boolean;
 }
 
 /**
@@ -110,18 +130,28 @@ export interface PlanEngineOptions {
 export function planEngine(
   config: U2NetConfig,
   shape: readonly [number, number, number],
-  { tileRows = 64, unrolled = true, splitTarget = 0 }: PlanEngineOptions = {},
+  options: PlanEngineOptions = {},
 ): EnginePlan {
+  const { tileRows = 64, unrolled = true, splitTarget = 0, precision = "f32", halfSums = true } =
+    options;
+  const mixed = precision === "f16";
+  if (precision !== "f32" && !mixed) {
+    throw new RangeError(`Cannot plan the engine: current precision is ${precision}`);
+  }
+  /** Key suffix of a mixed-precision shader reading `inHalf` maps and writing `outHalf` ones. */
+  const types = (inHalf: boolean, outHalf: boolean) =>
+    mixed ? `.${inHalf ? "h" : "f"}${outHalf ? "h" : "f"}` : "";
   const traced = fuseLayers(traceGraph(config, { batchNorm: false }));
   const { graph } = pruneTo(traced, [traced.probs[0]]);
   const shapes = graphShapes(graph, shape);
   const buffers: number[] = [];
   const steps: PlannedStep[] = [];
   const maps: PlannedMap[] = [];
-  const alloc = (id: number): PlannedMap => {
+  const alloc = (id: number, half = false): PlannedMap => {
     const s = shapes[id];
-    buffers.push(s.n * s.h * s.w * s.c);
-    return { buf: buffers.length - 1, ...s };
+    const n = s.n * s.h * s.w * s.c;
+    buffers.push(half ? Math.ceil(n / 2) : n);
+    return { buf: buffers.length - 1, ...s, ...(half ? { half } : {}) };
   };
   const lower = (node: GraphNode): PlannedMap => {
     const ins = node.inputs.map((i) => maps[i]);
@@ -131,9 +161,9 @@ export function planEngine(
       case "conv":
         if (node.role === "fuse") return fuse(node);
         if (ins.some((x) => x.buf < 0)) break; // reads an unfused concat
-        return conv(node, ins[0], ins[1] ?? null, alloc(node.id));
+        return conv(node, ins[0], ins[1] ?? null);
       case "pool":
-        return pool(ins[0], alloc(node.id));
+        return pool(ins[0], alloc(node.id, ins[0].half));
       case "resize":
         return resize(ins[0], ins[1]);
       case "concat":
@@ -146,22 +176,38 @@ export function planEngine(
       `Cannot plan the engine: current node ${node.id} (${node.op}) has no lowering`,
     );
   };
-  const conv = (node: GraphNode, a: PlannedMap, b: PlannedMap | null, out: PlannedMap) => {
+  const conv = (node: GraphNode, a: PlannedMap, b: PlannedMap | null) => {
     const key = node.key!, co = node.channels, k = node.kernel ?? 3, dil = node.dilation ?? 1;
     const res = node.residual === undefined ? undefined : maps[node.residual];
     const c2 = b ? b.c : 0;
     const m = a.n * a.h * a.w;
+    const inHalf = a.half ?? false;
     if (co === 1 && !b && !node.relu && !res && a.c % 4 === 0) {
+      const out = alloc(node.id); // side maps stay f32
       steps.push({
-        shader: "side",
+        shader: `side${types(inHalf, false)}`,
         bindings: [out.buf, a.buf, `w:${key}.weight`, `w:${key}.bias`],
         uniforms: [m, a.h, a.w, a.c, k, dil, ((k - 1) / 2) * dil],
         workgroups: flatGroups(m),
       });
       return out;
     }
-    const quads = a.c % 4 === 0 && c2 % 4 === 0 && co % 4 === 0;
+    // Mixed precision: convs write f16 but for one-channel (side) maps; the
+    // vec4 shader reads f16 maps only, the scalar one inputs of one type (the
+    // RGB input: f32) and a residual of its output's type.
+    const outHalf = mixed && co !== 1;
+    const out = alloc(node.id, outHalf);
+    const allHalf = outHalf && inHalf && (!b || b.half === true) && (!res || res.half === true);
+    const sameIn = !b || (b.half ?? false) === inHalf;
+    if (mixed && (!sameIn || (res && (res.half ?? false) !== outHalf))) {
+      throw new RangeError(
+        `Cannot plan the engine in f16: current node ${node.id} mixes f16 and f32 inputs`,
+      );
+    }
+    const quads = a.c % 4 === 0 && c2 % 4 === 0 && co % 4 === 0 && (!mixed || allHalf);
     const tm = quads ? tileRows : 64, tn = convTileN(co);
+    const vecTypes = mixed ? (halfSums ? ".hh" : ".hw") : "";
+    const filter = mixed && quads ? `h:${key}.weight` : `w:${key}.weight`;
     const kk = k * k * (a.c + c2), groups = Math.ceil(co / tn) * Math.ceil(m / tm);
     const [splits, chunk] = quads ? splitConvK(kk, groups, splitTarget) : [1, kk];
     const head = [m, a.h, a.w, a.c, c2, co, k, dil];
@@ -169,13 +215,13 @@ export function planEngine(
       buffers.push(splits * m * co);
       const parts = buffers.length - 1;
       steps.push({
-        shader: `convv${tm}x${tn}${unrolled ? "u" : ""}k`,
-        bindings: [parts, a.buf, b ? b.buf : a.buf, null, `w:${key}.weight`, null],
+        shader: `convv${tm}x${tn}${unrolled ? "u" : ""}k${vecTypes}`,
+        bindings: [parts, a.buf, b ? b.buf : a.buf, null, filter, null],
         uniforms: [...head, 0, 0, kk, ((k - 1) / 2) * dil, chunk],
         workgroups: [Math.ceil(co / tn), Math.ceil(m / tm), splits],
       });
       steps.push({
-        shader: "splitsum",
+        shader: `splitsum${types(true, true)}`,
         bindings: [out.buf, parts, res ? res.buf : parts, `w:${key}.bias`],
         uniforms: [(m * co) / 4, co / 4, splits, node.relu ? 1 : 0, res ? 1 : 0],
         workgroups: flatGroups((m * co) / 4),
@@ -185,13 +231,13 @@ export function planEngine(
     steps.push({
       shader: `conv${quads ? `v${tm}x` : ""}${tn}${
         (quads ? unrolled : scalarUnrolled(unrolled)) ? "u" : ""
-      }`,
+      }${quads ? vecTypes : types(inHalf, outHalf)}`,
       bindings: [
         out.buf,
         a.buf,
         b ? b.buf : a.buf,
         res ? res.buf : a.buf,
-        `w:${key}.weight`,
+        filter,
         `w:${key}.bias`,
       ],
       uniforms: [...head, node.relu ? 1 : 0, res ? 1 : 0, kk, ((k - 1) / 2) * dil],
@@ -202,7 +248,7 @@ export function planEngine(
   const pool = (x: PlannedMap, out: PlannedMap): PlannedMap => {
     const size = out.n * out.h * out.w * out.c;
     steps.push({
-      shader: "pool",
+      shader: `pool${types(x.half ?? false, x.half ?? false)}`,
       bindings: [out.buf, x.buf],
       uniforms: [size, x.h, x.w, x.c, out.h, out.w],
       workgroups: flatGroups(size),
@@ -212,10 +258,11 @@ export function planEngine(
   const resize = (x: PlannedMap, like: PlannedMap): PlannedMap => {
     const oh = like.h, ow = like.w;
     if (x.h === oh && x.w === ow) return x;
-    const out: PlannedMap = { ...x, h: oh, w: ow, buf: buffers.push(x.n * oh * ow * x.c) - 1 };
     const size = x.n * oh * ow * x.c;
+    const words = x.half ? Math.ceil(size / 2) : size;
+    const out: PlannedMap = { ...x, h: oh, w: ow, buf: buffers.push(words) - 1 };
     steps.push({
-      shader: "resize",
+      shader: `resize${types(x.half ?? false, x.half ?? false)}`,
       bindings: [out.buf, x.buf],
       uniforms: [size, x.h, x.w, x.c, oh, ow, Math.fround(x.h / oh), Math.fround(x.w / ow)],
       floats: [6, 7],
@@ -226,7 +273,7 @@ export function planEngine(
   const fuse = (node: GraphNode): PlannedMap => {
     const cat = graph.nodes[node.inputs[0]];
     const sides = cat.op === "concat" ? cat.inputs.map((i) => maps[i]) : [];
-    if (sides.length !== 6 || node.kernel !== 1 || sides.some((s) => s.c !== 1)) {
+    if (sides.length !== 6 || node.kernel !== 1 || sides.some((s) => s.c !== 1 || s.half)) {
       throw new RangeError(`Cannot plan the engine: current value is ${sides.length} side outputs`);
     }
     const output = alloc(node.id);

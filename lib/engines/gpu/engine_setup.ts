@@ -12,30 +12,45 @@ import { convToOneShader } from "../../kernels/conv/conv_one_wgsl.ts";
 import {
   convShader,
   FUSE_SHADER,
-  POOL_SHADER,
-  RESIZE_SHADER,
-  SPLITSUM_SHADER,
+  poolShader,
+  resizeShader,
+  splitsumShader,
 } from "../../kernels/engine_wgsl.ts";
 
-/** WGSL source of a planned shader key. */
+/**
+ * WGSL source of a planned shader key (see `PlannedStep.shader`: a
+ * mixed-precision key ends in `.` and its read and written types).
+ *
+ * @throws {RangeError} For a key no plan makes.
+ */
 export function shaderSource(key: string): string {
-  const vec = /^convv(\d+)x(\d+)(u?)(k?)$/.exec(key);
-  if (vec) {
-    return convShaderVec4(Number(vec[1]), Number(vec[2]), {
+  const [base, types = ""] = key.split(".");
+  const inHalf = types[0] === "h", outHalf = types[1] === "h";
+  const vec = /^convv(\d+)x(\d+)(u?)(k?)$/.exec(base);
+  const scalar = /^conv(\d+)(u?)$/.exec(base);
+  const code = vec
+    ? convShaderVec4(Number(vec[1]), Number(vec[2]), {
       unrolled: vec[3] === "u",
       splitK: vec[4] === "k",
-    });
+      ...(types ? { half: true, halfSums: types === "hh" } : {}),
+    })
+    : scalar
+    ? convShader(Number(scalar[1]), scalar[2] === "u", types ? { inHalf, outHalf } : {})
+    : base === "side"
+    ? convToOneShader(inHalf ? { half: true } : {})
+    : base === "pool"
+    ? poolShader(inHalf)
+    : base === "resize"
+    ? resizeShader(inHalf)
+    : base === "fuse" && !types
+    ? FUSE_SHADER
+    : base === "splitsum"
+    ? splitsumShader(outHalf)
+    : undefined;
+  if (code === undefined || !/^(|[hf][hfw])$/.test(types)) {
+    throw new RangeError(`Cannot make a shader: current key is "${key}"`);
   }
-  const scalar = /^conv(\d+)(u?)$/.exec(key);
-  if (scalar) return convShader(Number(scalar[1]), scalar[2] === "u");
-  const fixed: Record<string, string> = {
-    side: convToOneShader(),
-    pool: POOL_SHADER,
-    resize: RESIZE_SHADER,
-    fuse: FUSE_SHADER,
-    splitsum: SPLITSUM_SHADER,
-  };
-  return fixed[key];
+  return code;
 }
 
 /** Reads a (folded) network's parameters to host arrays by seed key. */

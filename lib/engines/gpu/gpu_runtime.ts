@@ -64,8 +64,9 @@ export interface GpuPipelineOptions {
 }
 
 /**
- * A device of the first adapter with the adapter's `limits` (and timestamp
- * queries where offered, for {@linkcode GpuRuntime.time}).
+ * A device of the first adapter with the adapter's `limits` (and, where
+ * offered, timestamp queries for {@linkcode GpuRuntime.time} and
+ * `shader-f16` for mixed precision).
  *
  * @example
  * ```ts ignore
@@ -78,9 +79,9 @@ export async function requestGpuDevice(options: Omit<GpuRuntimeOptions, "device"
   if (!adapter) throw new TypeError(`Cannot create ${who}: current value is no WebGPU adapter`);
   const requiredLimits: Record<string, number> = {};
   for (const k of limits) requiredLimits[k] = adapter.limits[k] as number;
-  const requiredFeatures: GPUFeatureName[] = adapter.features.has("timestamp-query")
-    ? ["timestamp-query"]
-    : [];
+  const requiredFeatures = (["timestamp-query", "shader-f16"] as const).filter((f) =>
+    adapter.features.has(f)
+  );
   return await adapter.requestDevice({ requiredFeatures, requiredLimits });
 }
 

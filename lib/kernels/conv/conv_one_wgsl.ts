@@ -14,6 +14,8 @@ import type { ConvShaderOptions } from "./conv_wgsl.ts";
  */
 export function convToOneShader(options: ConvShaderOptions = {}): string {
   const tfjs = options.tfjs ?? false;
+  // Mixed precision: f16 activations widened to f32; the filter, the sums and the output f32.
+  const half = !tfjs && (options.half ?? false);
   const head = tfjs
     ? `fn main(index : i32) {
   let m = index;
@@ -21,9 +23,11 @@ export function convToOneShader(options: ConvShaderOptions = {}): string {
   let H = uniforms.xShape.y;
   let W = uniforms.xShape.z;
   let cq = uniforms.xShape.w / 4;`
-    : `struct P { M : i32, H : i32, W : i32, C : i32, k : i32, dil : i32, pad : i32 };
+    : `${
+      half ? "\nenable f16;\n" : ""
+    }struct P { M : i32, H : i32, W : i32, C : i32, k : i32, dil : i32, pad : i32 };
 @group(0) @binding(0) var<storage, read_write> result : array<f32>;
-@group(0) @binding(1) var<storage, read> X : array<vec4<f32>>;
+@group(0) @binding(1) var<storage, read> X : array<vec4<${half ? "f16" : "f32"}>>;
 @group(0) @binding(2) var<storage, read> Wt : array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> bias : array<f32>;
 @group(0) @binding(4) var<uniform> p : P;
@@ -48,7 +52,9 @@ fn main(@builtin(global_invocation_id) gid : vec3<u32>, @builtin(num_workgroups)
       if (ix < 0 || ix >= W) { continue; }
       let src = ((b * H + iy) * W + ix) * cq;
       let wb = (ky * p.k + kx) * cq;
-      for (var c = 0; c < cq; c++) { acc = fma(X[src + c], Wt[wb + c], acc); }
+      for (var c = 0; c < cq; c++) { acc = fma(${
+    half ? "vec4<f32>(X[src + c])" : "X[src + c]"
+  }, Wt[wb + c], acc); }
     }
   }
   result[m] = ${tfjs ? "" : "bias[0] + "}acc.x + acc.y + acc.z + acc.w;

@@ -7,6 +7,22 @@
  * @module
  */
 
+/** Largest finite f16. */
+export const F16_MAX = 65504;
+
+/**
+ * WGSL that rounds the f32 vec4 expression `v` to f16, clamped to the
+ * finite range first (WGSL leaves an out-of-range conversion undefined).
+ */
+export function halfStore4(v: string): string {
+  return `vec4<f16>(clamp(${v}, vec4<f32>(-${F16_MAX}.0), vec4<f32>(${F16_MAX}.0)))`;
+}
+
+/** {@linkcode halfStore4} for a scalar f32 expression. */
+export function halfStore(v: string): string {
+  return `f16(clamp(${v}, -${F16_MAX}.0, ${F16_MAX}.0))`;
+}
+
 /** Conv tile width (output channels per workgroup) for `co` output channels. */
 export function convTileN(co: number): number {
   return co <= 16 ? 16 : co <= 32 ? 32 : 64;
@@ -57,6 +73,22 @@ export interface ConvShaderOptions {
    * finishes. For layers with too few tiles to fill the GPU. @default false
    */
   splitK?: boolean;
+  /**
+   * Engine mode, mixed precision (needs `shader-f16`): activations, the
+   * residual and the filter are f16 (`result` too, except the f32 parts of
+   * a split-K conv), the tiles in workgroup memory f16, the bias f32. Each
+   * 16-k step's products are summed in f16 ({@linkcode halfSums}) or f32,
+   * and the steps always in f32; the epilogue runs in f32 and the store
+   * rounds once to f16, clamped to its finite range. Not with `flipped` or
+   * `split`. @default false
+   */
+  half?: boolean;
+  /**
+   * With `half`: each 16-k step's products summed in f16 (packed f16
+   * arithmetic, twice the f32 rate on GPUs that have it) before the f32
+   * running sum; false: f16 values widened and summed in f32. @default true
+   */
+  halfSums?: boolean;
 }
 
 /**
@@ -73,6 +105,10 @@ export function convShaderVec4(tm: number, tn: number, options: ConvShaderOption
   const split = !tfjs && (options.split ?? false);
   const splitK = !tfjs && !split && (options.splitK ?? false);
   const unrolled = options.unrolled ?? false;
+  const half = !tfjs && !flipped && !split && (options.half ?? false);
+  const sums16 = half && (options.halfSums ?? true);
+  // Storage and tile element types: vec4<f16> for mixed precision.
+  const v4 = half ? "vec4<f16>" : "vec4<f32>";
   const u = tfjs ? "uniforms" : "p";
   const nq = tn / 4; // vec4 columns per tile = threads along x
   const threads = nq * wy;
@@ -81,16 +117,16 @@ export function convShaderVec4(tm: number, tn: number, options: ConvShaderOption
     throw new RangeError(`Cannot tile: current value is ${tm}x${tn}/${rm}`);
   }
   const lanes = threads / 4; // pixels apart between one thread's loads
-  const header = tfjs ? "" : /* wgsl */ `
+  const header = tfjs ? "" : /* wgsl */ `${half ? "\nenable f16;" : ""}
 struct P { M : i32, H : i32, W : i32, C1 : i32, C2 : i32, Co : i32,
   k : i32, dil : i32, relu : i32, res : i32, K : i32, pad : i32${
     split ? ", split : i32" : splitK ? ", chunk : i32" : ""
   } };
-@group(0) @binding(0) var<storage, read_write> result : array<vec4<f32>>;
-@group(0) @binding(1) var<storage, read> A : array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read> B : array<vec4<f32>>;
-${splitK ? "" : "@group(0) @binding(3) var<storage, read> R : array<vec4<f32>>;"}
-@group(0) @binding(4) var<storage, read> Wt : array<${flipped ? "f32" : "vec4<f32>"}>;
+@group(0) @binding(0) var<storage, read_write> result : array<${splitK ? "vec4<f32>" : v4}>;
+@group(0) @binding(1) var<storage, read> A : array<${v4}>;
+@group(0) @binding(2) var<storage, read> B : array<${v4}>;
+${splitK ? "" : `@group(0) @binding(3) var<storage, read> R : array<${v4}>;`}
+@group(0) @binding(4) var<storage, read> Wt : array<${flipped ? "f32" : v4}>;
 ${splitK ? "" : "@group(0) @binding(5) var<storage, read> bias : array<vec4<f32>>;"}
 ${
     split
@@ -114,13 +150,19 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
   const epilogue = (acc: string) =>
     tfjs || splitK ? `var v = ${acc};` : `var v = ${acc} + bias[n / 4];`;
   const relu = splitK ? "" : "if (p.relu != 0) { v = max(v, vec4<f32>(0.0)); }";
-  const residual = tfjs || splitK ? "" : "if (p.res != 0) { v = v + R[(row * p.Co + n) / 4]; }";
+  const residual = tfjs || splitK
+    ? ""
+    : `if (p.res != 0) { v = v + ${
+      half ? "vec4<f32>(R[(row * p.Co + n) / 4])" : "R[(row * p.Co + n) / 4]"
+    }; }`;
   // Flipped: w'[tap, c, n + j] = w[k² − 1 − tap, n + j, c], 4 values cin apart.
   const weightLoad = flipped
     ? `let tap = kq / cin;
         let base = ((p.k * p.k - 1 - tap) * p.Co + n) * cin + kq - tap * cin;
         w = vec4<f32>(Wt[base], Wt[base + cin], Wt[base + 2 * cin], Wt[base + 3 * cin]);`
     : "w = Wt[(kq * p.Co + n) / 4];";
+  // Mixed precision: each 16-k step into f16 partial sums (h), added to acc after the step.
+  const part = (i: number | string) => sums16 ? (unrolled ? `h${i}` : `h[${i}]`) : "";
   const R = [...Array(per).keys()], I = [...Array(rm).keys()];
   // Pixels this thread loads: m0 + li/4 + lanes·r (pm), with their coordinates.
   const walkers = unrolled
@@ -145,9 +187,20 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
   const accs = unrolled
     ? I.map((i) => `var acc${i} = vec4<f32>(0.0);`).join("\n  ")
     : `var acc : array<vec4<f32>, ${rm}>;`;
+  const partDecl = !sums16
+    ? ""
+    : unrolled
+    ? I.map((i) => `var h${i} = vec4<f16>(0.0);`).join("\n    ")
+    : `var h : array<vec4<f16>, ${rm}>;
+    for (var i = 0; i < ${rm}; i++) { h[i] = vec4<f16>(0.0); }`;
+  const partAdd = !sums16
+    ? ""
+    : unrolled
+    ? I.map((i) => `acc${i} = acc${i} + vec4<f32>(h${i});`).join("\n    ")
+    : `for (var i = 0; i < ${rm}; i++) { acc[i] = acc[i] + vec4<f32>(h[i]); }`;
   const loadOne = (r: string, at: (a: string) => string) =>
     `{
-      var v = vec4<f32>(0.0);
+      var v = ${v4}(0.0);
       let iy = ${at("py")} + ky * p.dil - p.pad;
       let ix = ${at("px")} + kx * p.dil - p.pad;
       if (${at("pm")} < p.M && ky < p.k && iy >= 0 && iy < p.H && ix >= 0 && ix < p.W) {
@@ -160,20 +213,27 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
     ? R.map((r) => loadOne(String(r), (a) => `${a}${r}`)).join("\n    ")
     : `for (var r = 0; r < ${per}; r++) ${loadOne("r", (a) => `${a}[r]`)}`;
   // One quad of k: four rows of B, then each owned row's A quad into its accumulator.
+  const bw = (e: string) => half && !sums16 ? `vec4<f32>(${e})` : e;
   const quad = (qq: string, rows: string) =>
-    `let b0 = Bs[(4 * ${qq}) * ${nq} + tx];
-      let b1 = Bs[(4 * ${qq} + 1) * ${nq} + tx];
-      let b2 = Bs[(4 * ${qq} + 2) * ${nq} + tx];
-      let b3 = Bs[(4 * ${qq} + 3) * ${nq} + tx];
+    `let b0 = ${bw(`Bs[(4 * ${qq}) * ${nq} + tx]`)};
+      let b1 = ${bw(`Bs[(4 * ${qq} + 1) * ${nq} + tx]`)};
+      let b2 = ${bw(`Bs[(4 * ${qq} + 2) * ${nq} + tx]`)};
+      let b3 = ${bw(`Bs[(4 * ${qq} + 3) * ${nq} + tx]`)};
       ${rows}`;
-  const fmas = (i: number | string, qq: string, acc: (i: number | string) => string) =>
-    `{
-        let a = As[(ty + ${wy} * ${i}) * 4 + ${qq}];
-        ${acc(i)} = fma(vec4<f32>(a.x), b0, ${acc(i)});
-        ${acc(i)} = fma(vec4<f32>(a.y), b1, ${acc(i)});
-        ${acc(i)} = fma(vec4<f32>(a.z), b2, ${acc(i)});
-        ${acc(i)} = fma(vec4<f32>(a.w), b3, ${acc(i)});
+  const fmas = (i: number | string, qq: string, accOf: (i: number | string) => string) => {
+    const acc = sums16 ? part(i) : accOf(i);
+    // f16 values summed in f32: widened first.
+    const wide = half && !sums16;
+    const av = wide ? "vec4<f32>(As[(ty + " + wy + " * " + i + ") * 4 + " + qq + "])" : "";
+    const t = sums16 ? "vec4<f16>" : "vec4<f32>";
+    return `{
+        let a = ${wide ? av : `As[(ty + ${wy} * ${i}) * 4 + ${qq}]`};
+        ${acc} = fma(${t}(a.x), b0, ${acc});
+        ${acc} = fma(${t}(a.y), b1, ${acc});
+        ${acc} = fma(${t}(a.z), b2, ${acc});
+        ${acc} = fma(${t}(a.w), b3, ${acc});
       }`;
+  };
   const math = unrolled
     ? [0, 1, 2, 3].map((qq) =>
       `{
@@ -201,6 +261,8 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
       }`
     : splitK
     ? "result[((i32(wid.z) * p.M + row) * p.Co + n) / 4] = v;"
+    : half
+    ? `result[(row * p.Co + n) / 4] = ${halfStore4("v")};`
     : "result[(row * p.Co + n) / 4] = v;";
   const storeRow = (i: number | string, acc: string) =>
     `  let row = m0 + ty + ${wy} * ${i};
@@ -214,8 +276,8 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
     ? I.map((i) => `{\n  ${storeRow(i, `acc${i}`)}\n  }`).join("\n  ")
     : storeRow("i", "acc[i]");
   const code = /* wgsl */ `${header}
-var<workgroup> As : array<vec4<f32>, ${4 * tm}>; // [${tm} pixels][4 quads of k]
-var<workgroup> Bs : array<vec4<f32>, ${16 * nq}>; // [16 k][${nq} quads of channels]
+var<workgroup> As : array<${v4}, ${4 * tm}>; // [${tm} pixels][4 quads of k]
+var<workgroup> Bs : array<${v4}, ${16 * nq}>; // [16 k][${nq} quads of channels]
 
 ${entry}
   let n0 = i32(wid.x) * ${tn};
@@ -254,12 +316,12 @@ ${entry}
     for (var idx = i32(li); idx < ${16 * nq}; idx += ${threads}) {
       let kq = k0 + idx / ${nq};
       let n = n0 + 4 * (idx % ${nq});
-      var w = vec4<f32>(0.0);
+      var w = ${v4}(0.0);
       if (kq < p.K && n < p.Co) { ${weightLoad} }
       Bs[idx] = w;
     }
-    workgroupBarrier();
-    ${math}
+    workgroupBarrier();${sums16 ? `\n    ${partDecl}` : ""}
+    ${math}${sums16 ? `\n    ${partAdd}` : ""}
     workgroupBarrier();
   }
   let n = n0 + 4 * tx;
