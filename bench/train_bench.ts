@@ -21,7 +21,7 @@ import { AdamW } from "../lib/optim/adamw.ts";
 import { createLrScheduler } from "../lib/optim/lr_scheduler.ts";
 import { getParamsGroups } from "../lib/optim/params_groups.ts";
 import { trainStep } from "../lib/train/train_step.ts";
-import { type GpuStepHandle, GpuTrainer } from "../lib/engines/gpu/gpu_trainer.ts";
+import { type AmpState, type GpuStepHandle, GpuTrainer } from "../lib/engines/gpu/gpu_trainer.ts";
 import { CpuTrainer, type CpuTrainerOptions } from "../lib/engines/cpu/cpu_trainer.ts";
 import {
   applyTiling,
@@ -75,6 +75,12 @@ export interface TrainBenchOptions extends TimeRunsOptions {
    * @default false
    */
   pipelined?: boolean;
+  /**
+   * With `engine: "gpu"`: `f16`, mixed precision (`GpuTrainerOptions.precision`;
+   * the loss scale starts at GradScaler's 65,536 and settles during warm-up).
+   * @default "f32"
+   */
+  precision?: "f32" | "f16";
 }
 
 /** Times warm training steps of a fresh network; returns ms per step and the last loss. */
@@ -89,6 +95,7 @@ export async function benchTrainStep(
     hostMs?: number;
     gpuMiB?: number;
     kernels?: string;
+    amp?: AmpState;
   }
 > {
   const model = U2Net.create(arch);
@@ -133,6 +140,7 @@ export async function benchTrainStep(
       batch,
       height: size,
       width: size,
+      precision: options.precision,
     });
     const hostMs: number[] = [];
     let previous: GpuStepHandle | undefined;
@@ -162,6 +170,7 @@ export async function benchTrainStep(
         dispatches: trainer.dispatches,
         hostMs: median(hostMs),
         gpuMiB: trainer.bytes / 2 ** 20,
+        amp: await trainer.lossScale(),
       };
     } finally {
       trainer.dispose();
@@ -202,6 +211,7 @@ export async function main(args: string[]): Promise<void> {
       engine: { type: "string", default: d.engine },
       "cpu-trainer": { type: "string", default: "{}" },
       pipelined: { type: "boolean", default: false },
+      precision: { type: "string", default: "f32" },
     },
   });
   if (values.help) {
@@ -210,6 +220,7 @@ defaults: ${JSON.stringify(d)}; --progress prints every step (warm-ups too) on s
 --engine gpu: the recorded GpuTrainer (whole step planned once; WebGPU only)
 --pipelined: with --engine gpu, step n+1 submitted before step n's loss is read
   (the training loop's order): a run's time is the step's throughput, read-back hidden
+--precision f16: with --engine gpu, mixed precision (f16 GEMM tiles, loss scaling; rows "…_f16")
 --engine cpu: CpuTrainer (the step planned once over our WebAssembly SIMD kernels)
 --cpu-trainer JSON: CpuTrainer options with --engine cpu, e.g. '{"fma":false}'
 ${WEBGPU_KNOBS_HELP}
@@ -224,21 +235,27 @@ ${TILING_HELP}`);
   if (values.engine !== engine) {
     throw new RangeError(`Cannot run train_bench: current --engine is ${values.engine}`);
   }
+  const precision = values.precision as "f32" | "f16";
+  if (precision !== "f32" && precision !== "f16") {
+    throw new RangeError(`Cannot run train_bench: current --precision is ${precision}`);
+  }
+  const tag = precision === "f16" ? "_f16" : "";
   for (const arch of modelList(values.models)) {
     for (const batch of numberList(values.batches, "batches")) {
-      const { times, loss, dispatches, hostMs, gpuMiB, kernels } = await benchTrainStep(arch, {
+      const { times, loss, dispatches, hostMs, gpuMiB, kernels, amp } = await benchTrainStep(arch, {
         size,
         batch,
         engine,
         cpuTrainer: JSON.parse(values["cpu-trainer"]),
         pipelined: values.pipelined,
+        precision,
         runs: Number(values.runs),
         warmup: Number(values.warmup),
         maxSeconds: Number(values["max-seconds"]),
         onRun: values.progress ? progressPrinter(`train_${arch}_b${batch}_${size}`) : undefined,
       });
       emit({
-        workload: `train_${arch}_b${batch}_${size}`,
+        workload: `train_${arch}_b${batch}_${size}${tag}`,
         ...backendLabel(info),
         machine: machineName(),
         median_ms: median(times),
@@ -247,7 +264,8 @@ ${TILING_HELP}`);
         loss: Number(loss.toFixed(4)),
         dispatches,
         engine,
-        ...(engine === "gpu" ? { pipelined: values.pipelined } : {}),
+        ...(engine === "gpu" ? { pipelined: values.pipelined, precision } : {}),
+        ...(amp ? { loss_scale: amp.scale, skipped_steps: amp.skipped } : {}),
         ...(kernels === undefined
           ? {}
           : { kernels, cpu_trainer: JSON.parse(values["cpu-trainer"]) }),

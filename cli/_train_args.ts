@@ -127,6 +127,13 @@ ${wrap(Object.entries(M).map(([k, v]) => `${k}=${v}`), 78)}`,
       help:
         `CPU step and eval threads, same results (default: cores, up to ${MAX_DEFAULT_THREADS})`,
     },
+    "precision": {
+      ...str,
+      arg: "f32|f16",
+      help:
+        "the WebGPU step's arithmetic: f16 = mixed precision (f16 GEMM tiles, dynamic loss scaling; needs shader-f16)",
+      default: D.precision,
+    },
     "skip-bad": { ...flag, help: "skip unreadable samples (default: stop before training)" },
     "cache": {
       ...flag,
@@ -202,6 +209,9 @@ export function parseTrainArgs(
     syntheticTrain: int(p, "synthetic-train", 1),
     syntheticEval: int(p, "synthetic-eval", 1),
     engine: given(p, "engine") ? choiceOption(p, "engine", TRAIN_ENGINES, "auto") : undefined,
+    precision: given(p, "precision")
+      ? choiceOption(p, "precision", ["f32", "f16"] as const, "f32")
+      : undefined,
     threads: given(p, "threads")
       ? intOption(p, "threads", 1, 1, 16)
       : Math.min(navigator.hardwareConcurrency || 1, MAX_DEFAULT_THREADS),

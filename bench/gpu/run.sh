@@ -178,6 +178,8 @@ if [ "$ADAPTER_OK" = 1 ] && [ "${PLAN:-main}" = tiling ]; then
   E=(--size "$SIZE" --runs 10 --warmup 2 --max-seconds 3)
   [ "${GEMM:-0}" = 1 ] && step gemm 40 "${DB[@]}" gemm --size "$GEMM_SIZE" --reps 10 --runs 5
   step tiling_default 30 "${DB[@]}" train "${W[@]}" --engine gpu --models lite,full --batches 16 "${T[@]}"
+  step tiling_f16 30 "${DB[@]}" train "${W[@]}" --engine gpu --models lite,full --batches 16 "${T[@]}" \
+    --precision f16
   step forward_engine 25 "${DB[@]}" forward "${W[@]}" --engine --models lite,full --batches 1,8 "${E[@]}"
   # Eight batch-1 calls made together (they overlap; torch_bench's pipelined_ rows likewise).
   step forward_engine_inflight8 25 "${DB[@]}" forward "${W[@]}" --engine --models lite,full \
@@ -238,7 +240,10 @@ elif [ "$ADAPTER_OK" = 1 ]; then
   # step n's loss is read (the ~10 ms mapAsync floor hidden).
   step train_recorded_pipelined 60 "${DB[@]}" train "${W[@]}" --engine gpu --pipelined \
     --models lite,full --batches 16 --size "$TRAIN_SIZE" --runs 8 --warmup 2 --max-seconds 10
-  check_webgpu 75
+  # Mixed precision (--precision f16: f16 GEMM tiles, loss scaling), against torch_bench's amp rows.
+  step train_recorded_f16 60 "${DB[@]}" train "${W[@]}" --engine gpu --pipelined --precision f16 \
+    --models lite,full --batches 16 --size "$TRAIN_SIZE" --runs 8 --warmup 3 --max-seconds 10
+  check_webgpu 90
   step profile_train_recorded 40 "${DB[@]}" profile --backend webgpu --models lite --skip-infer \
     --recorded --train-size "$TRAIN_SIZE" --train-batch 16
   step profile_infer_engine 30 "${DB[@]}" profile --backend webgpu --models lite,full --size "$SIZE" \

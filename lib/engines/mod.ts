@@ -28,11 +28,16 @@ export * from "./memory/engine_memory.ts";
 export { DEFAULT_TUNING, resolveTuning, type Tuning } from "../kernels/webgpu.ts";
 export { DEFAULT_GPU_ENGINE_OPTIONS, GpuEngine, type GpuEngineOptions } from "./gpu/gpu_engine.ts";
 export {
+  type AmpState,
   DEFAULT_GPU_TRAINER_OPTIONS,
   type GpuStepHandle,
   GpuTrainer,
   type GpuTrainerOptions,
 } from "./gpu/gpu_trainer.ts";
+export {
+  DEFAULT_LOSS_SCALE_OPTIONS,
+  type LossScaleOptions,
+} from "../kernels/adamw/adamw_amp_wgsl.ts";
 export { CpuEngine, type CpuEngineOptions, DEFAULT_CPU_ENGINE_OPTIONS } from "./cpu/cpu_engine.ts";
 export { CpuWeightCache } from "./cpu/cpu_weight_cache.ts";
 export {

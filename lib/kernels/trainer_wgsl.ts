@@ -116,21 +116,25 @@ export function fuseCall(shape: readonly number[], offW: number, offB: number): 
 
 /**
  * Gradient of one criterion term, `(sigmoid(x) − y)/n`, plus for a side map
- * (`offW` ≥ 0) the fuse conv's share `w·dF`. Inputs: X, Y, dF, params.
+ * (`offW` ≥ 0) the fuse conv's share `w·dF`. Inputs: X, Y, dF, params;
+ * `scaled` (mixed precision): the term times the loss scale, `amp[0]` of a
+ * fifth input (dF is scaled already).
  */
-export function bceGradCall(shape: readonly number[], offW: number): WgslCall {
+export function bceGradCall(shape: readonly number[], offW: number, scaled = false): WgslCall {
   const n = shape.reduce((a, b) => a * b, 1);
   return {
     spec: {
-      key: "u2netTrainBceGrad",
+      key: scaled ? "u2netTrainBceGradScaled" : "u2netTrainBceGrad",
       outputShape: [...shape],
-      inputs: ["X", "Y", "dF", "params"],
+      inputs: scaled ? ["X", "Y", "dF", "params", "amp"] : ["X", "Y", "dF", "params"],
       workgroupSize: FLAT_WG,
       uniforms: "count : f32, offW : i32,",
       code: `${BCE_WGSL}
 fn main(index : i32) {
   if (index < uniforms.size) {
-    var g = (stableSigmoid(X[index]) - Y[index]) * (1.0 / uniforms.count);
+    var g = (stableSigmoid(X[index]) - Y[index]) * (1.0 / uniforms.count)${
+        scaled ? " * amp[0]" : ""
+      };
     if (uniforms.offW >= 0) { g = g + params[uniforms.offW] * dF[index]; }
     result[index] = g;
   }

@@ -113,7 +113,9 @@ export function standalone(
       elem(spec.components?.inputs[i] ?? outComp)
     }>;`
   ).join("\n");
-  const code = `struct Uniforms { ${fields} };
+  // An `enable` directive in the program's code must open the module.
+  const enable = /^\s*enable f16;/.test(spec.code) ? "enable f16;\n" : "";
+  const code = `${enable}struct Uniforms { ${fields} };
 @group(0) @binding(0) var<storage, read_write> result : array<${elem(outComp)}>;
 ${bindings}
 @group(0) @binding(${spec.inputs.length + 1}) var<uniform> uniforms : Uniforms;
@@ -126,7 +128,7 @@ fn getGlobalIndex() -> i32 {
   return i32((workgroupId.z * numWorkgroups.x * numWorkgroups.y +
     workgroupId.y * numWorkgroups.x + workgroupId.x) * ${volume}u + localIndex);
 }${out.length === 4 ? COORDS4 : ""}
-${spec.code}
+${enable ? spec.code.replace(/^\s*enable f16;/, "") : spec.code}
 @compute @workgroup_size(${wg[0]}, ${wg[1]}, ${wg[2]})
 fn _start(@builtin(local_invocation_id) LocalId : vec3<u32>,
           @builtin(global_invocation_id) GlobalId : vec3<u32>,

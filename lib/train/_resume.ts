@@ -40,6 +40,7 @@ const RESUME_OVERRIDABLE: readonly (keyof TrainOptions)[] = [
   "workers",
   "engine",
   "threads",
+  "precision",
 ];
 
 /** A checkpoint JSON path from `--resume` (a file of a checkpoint, or a folder: its newest). */

@@ -38,6 +38,11 @@ export interface StepRunnerOptions {
    * @default 1
    */
   threads?: number;
+  /**
+   * The recorded WebGPU step's arithmetic (`GpuTrainerOptions.precision`;
+   * each batch shape's step keeps its own loss scale). @default "f32"
+   */
+  precision?: "f32" | "f16";
 }
 
 /**
@@ -109,6 +114,7 @@ export class StepRunner {
   #inFlight?: SubmittedStep;
   readonly #onLog?: (line: string) => void;
   readonly #threads: number;
+  readonly #precision: "f32" | "f16";
 
   /** Creates a runner over `trainer` on `engine` (see {@linkcode TRAIN_ENGINES}). */
   constructor(trainer: Trainer, engine: TrainEngine = "auto", options: StepRunnerOptions = {}) {
@@ -119,6 +125,7 @@ export class StepRunner {
     this.#engine = engine;
     this.#onLog = options.onLog;
     this.#threads = options.threads ?? 1;
+    this.#precision = options.precision ?? "f32";
   }
 
   /** The engine the next step of the last batch shape runs on. */
@@ -203,7 +210,7 @@ export class StepRunner {
       try {
         const size = { batch: batch.size, height: batch.height, width: batch.width };
         gpu = engine === "gpu"
-          ? await GpuTrainer.create(this.#trainer, size)
+          ? await GpuTrainer.create(this.#trainer, { ...size, precision: this.#precision })
           : await CpuTrainer.create(this.#trainer, { ...size, threads: this.#threads });
       } catch (e) {
         // auto: a batch past the device's limits trains on tfjs instead

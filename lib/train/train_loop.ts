@@ -105,9 +105,14 @@ export function train(
 }
 
 /** The steps' engine and, when it differs, evaluation's (the same choice, for inference). */
-function engineLine(step: "gpu" | "cpu" | "tfjs", choice: TrainEngine, threads: number): string {
-  const backend = tf.getBackend();
-  const steps = describeEngine(step, backend, threads);
+function engineLine(
+  step: "gpu" | "cpu" | "tfjs",
+  choice: TrainEngine,
+  o: { threads: number; precision: "f32" | "f16" },
+): string {
+  const backend = tf.getBackend(), threads = o.threads;
+  const half = step === "gpu" && o.precision === "f16";
+  const steps = describeEngine(step, backend, threads).replace(/\)$/, half ? ", f16)" : ")");
   const evaluation = describeEngine(resolveEngineChoice(choice, { backend }), backend, threads);
   return steps === evaluation ? steps : `${steps}; eval: ${evaluation}`;
 }
@@ -168,8 +173,9 @@ async function runTraining(options: TrainOptions, callbacks: TrainCallbacks): Pr
     runner = new StepRunner({ model, optimizer, scheduler }, o.engine, {
       onLog: log,
       threads: o.threads,
+      precision: o.precision,
     });
-    callbacks.onEngine?.(engineLine(runner.active, o.engine, o.threads));
+    callbacks.onEngine?.(engineLine(runner.active, o.engine, o));
     const resultsFile = `${dir}/${saved?.resultsFile ?? resultsFileName()}`;
     const chartFile = resultsFile.replace(/\.txt$/, ".svg");
     const title = `u2net_${o.arch}: ${data.description}`;

@@ -85,6 +85,13 @@ export interface TrainOptions {
    */
   threads?: number;
   /**
+   * The recorded WebGPU step's arithmetic: `f16` is mixed precision (f16
+   * GEMM tiles, dynamic loss scaling as PyTorch's GradScaler; needs the
+   * adapter's `shader-f16`; see `GpuTrainerOptions.precision`). Other steps
+   * and evaluation run f32. @default {"f32"}
+   */
+  precision?: "f32" | "f16";
+  /**
    * Our WebGPU kernels' switches and conv tiling for the run's steps and
    * evaluations (changes over `DEFAULT_TUNING`). @default {{}}
    */
@@ -134,6 +141,7 @@ export const DEFAULT_TRAIN_OPTIONS: Readonly<Required<TrainOptions>> = Object.fr
   checkData: true,
   engine: "auto",
   threads: 1,
+  precision: "f32",
   tuning: {},
 });
 
@@ -186,6 +194,9 @@ export function resolveTrainOptions(
 }
 
 function validate(o: Required<TrainOptions>): void {
+  if (o.precision !== "f32" && o.precision !== "f16") {
+    throw new RangeError(`Cannot train: current precision is ${o.precision}, expected f32|f16`);
+  }
   const ints: (keyof TrainOptions)[] = [
     "batchSize",
     "epochs",

@@ -9,6 +9,10 @@
 import type { Trainer } from "../../optim/trainer.ts";
 import type { AdamWState } from "../../optim/adamw_types.ts";
 import type { ParamInfo } from "./trainer_plan.ts";
+import {
+  DEFAULT_LOSS_SCALE_OPTIONS,
+  type LossScaleOptions,
+} from "../../kernels/adamw/adamw_amp_wgsl.ts";
 
 /** Options of `GpuTrainer.create`. */
 export interface GpuTrainerOptions {
@@ -18,13 +22,49 @@ export interface GpuTrainerOptions {
   height?: number;
   /** Input width. @default 288 */
   width?: number;
+  /**
+   * `f16`: mixed precision (needs the adapter's `shader-f16`): the convs,
+   * their input gradients and their filter gradients multiply f16 tiles
+   * (each 16-k step summed in f16, the steps in f32), with dynamic loss
+   * scaling as PyTorch's `GradScaler` (`lossScale`): a step whose gradients
+   * overflow is skipped on the GPU and the scale halved. Activations,
+   * gradients, parameters and moments stay f32. @default "f32"
+   */
+  precision?: "f32" | "f16";
+  /** With `precision: "f16"`: the loss scaling. @default DEFAULT_LOSS_SCALE_OPTIONS */
+  lossScale?: LossScaleOptions;
   /** A device to use; by default the trainer requests its own from `navigator.gpu`. */
   device?: GPUDevice;
 }
 
 /** Defaults of {@linkcode GpuTrainerOptions}. */
 export const DEFAULT_GPU_TRAINER_OPTIONS: Readonly<Required<Omit<GpuTrainerOptions, "device">>> =
-  Object.freeze({ batch: 8, height: 288, width: 288 });
+  Object.freeze({
+    batch: 8,
+    height: 288,
+    width: 288,
+    precision: "f32" as "f32" | "f16",
+    lossScale: DEFAULT_LOSS_SCALE_OPTIONS,
+  });
+
+/** The mixed-precision settings of `options`: whether f16, and the loss scaling. */
+export function checkPrecision(
+  options: GpuTrainerOptions,
+): { half: boolean; lossScale: Required<LossScaleOptions> } {
+  const precision = options.precision ?? "f32";
+  if (precision !== "f32" && precision !== "f16") {
+    throw new RangeError(`Cannot create GpuTrainer: current precision is ${precision}`);
+  }
+  const lossScale = { ...DEFAULT_LOSS_SCALE_OPTIONS, ...options.lossScale };
+  const { initScale, growthInterval } = lossScale;
+  if (!(initScale > 0) || !Number.isFinite(initScale)) {
+    throw new RangeError(`Cannot create GpuTrainer: current initScale is ${initScale}`);
+  }
+  if (!Number.isInteger(growthInterval) || growthInterval < 1) {
+    throw new RangeError(`Cannot create GpuTrainer: current growthInterval is ${growthInterval}`);
+  }
+  return { half: precision === "f16", lossScale };
+}
 
 /**
  * The batch shape `[batch, height, width]` of `options` (defaults

@@ -15,6 +15,13 @@ import type { TrainDispatch, TrainPlan } from "./trainer_plan.ts";
 import type { GpuRuntime } from "./gpu_runtime.ts";
 import { bindAll, type BoundDispatch, createBuffers, uploadStart } from "./gpu_trainer_setup.ts";
 import { planUpdate, updateBuffers } from "./_gpu_trainer_update.ts";
+import {
+  AMP_BUFFER,
+  ampStart,
+  type AmpState,
+  type LossScaleOptions,
+  readAmpState,
+} from "../../kernels/adamw/adamw_amp_wgsl.ts";
 import { syncTrainer } from "./_gpu_trainer_sync.ts";
 import { commonStep } from "./_gpu_trainer_check.ts";
 
@@ -30,12 +37,23 @@ export class TrainerGpu {
   readonly buffers: Map<string, GPUBuffer>;
   /** Every dispatch of a step, bound: the plan's steps, then the update phase. */
   readonly bound: BoundDispatch[];
+  /** Mixed precision (a planned `amp` buffer: loss scaling). */
+  readonly half: boolean;
+  readonly #initScale: number;
 
-  /** Creates the buffers of `plan` and binds its step with the update phase. */
-  constructor(rt: GpuRuntime, plan: TrainPlan) {
+  /**
+   * Creates the buffers of `plan` and binds its step with the update phase
+   * (loss-scaled when the plan is mixed precision: `lossScale`).
+   */
+  constructor(rt: GpuRuntime, plan: TrainPlan, lossScale: Required<LossScaleOptions>) {
     this.rt = rt;
     this.plan = plan;
-    this.update = planUpdate(plan);
+    this.half = plan.buffers.has(AMP_BUFFER);
+    this.#initScale = lossScale.initScale;
+    this.update = planUpdate(plan, {
+      half: this.half,
+      growthInterval: lossScale.growthInterval,
+    });
     this.buffers = createBuffers(rt, { ...plan, buffers: updateBuffers(plan) });
     this.bound = bindAll(rt, this.dispatches, this.buffers);
   }
@@ -50,9 +68,30 @@ export class TrainerGpu {
     return [...this.buffers.values()].reduce((a, b) => a + b.size, 0);
   }
 
-  /** Uploads the model's parameters and running statistics and the moments of `state`. */
-  async upload(model: U2Net, state: AdamWState): Promise<void> {
+  /**
+   * Uploads the model's parameters and running statistics and the moments
+   * of `state` (and, mixed precision, the loss scale's start at `step`
+   * optimizer steps).
+   */
+  async upload(model: U2Net, state: AdamWState, step = 0): Promise<void> {
+    if (this.half) this.rt.write(this.buffers.get(AMP_BUFFER)!, ampStart(this.#initScale, step));
     await uploadStart(this.rt, this.plan, this.buffers, model, state);
+  }
+
+  /** Mixed precision: queues a new loss scale (a power of two) with no good steps. */
+  setLossScale(scale: number): void {
+    if (!this.half) {
+      throw new TypeError("Cannot set the loss scale: current precision is f32");
+    }
+    // Words 0 and 1: the scale and the good steps; the overflow flag is 0 between steps.
+    const start = ampStart(scale, 0);
+    this.rt.device.queue.writeBuffer(this.buffers.get(AMP_BUFFER)!, 0, start, 0, 12);
+  }
+
+  /** Mixed precision: the loss scaling's state (`undefined` in f32). */
+  async ampState(): Promise<AmpState | undefined> {
+    if (!this.half) return undefined;
+    return readAmpState((await this.rt.read(this.buffers.get(AMP_BUFFER)!)).buffer);
   }
 
   /**
@@ -64,9 +103,14 @@ export class TrainerGpu {
   async reload(trainer: Trainer): Promise<number> {
     const { model, optimizer } = trainer;
     const state = await optimizer.state();
-    const step = commonStep(this.plan.params.keys(), state, "reload");
-    await this.upload(model, state);
-    return step ?? 0;
+    const step = commonStep(this.plan.params.keys(), state, "reload") ?? 0;
+    if (this.half) {
+      // The scale and its good-step count carry on; the step count is the optimizer's.
+      const amp = this.buffers.get(AMP_BUFFER)!;
+      this.rt.device.queue.writeBuffer(amp, 12, new Uint32Array([step]));
+    }
+    await uploadStart(this.rt, this.plan, this.buffers, model, state);
+    return step;
   }
 
   /**
@@ -75,6 +119,9 @@ export class TrainerGpu {
    */
   async sync(trainer: Trainer, counts: { step: number; unsynced: number }): Promise<void> {
     const read = (name: string) => this.rt.read(this.buffers.get(name)!);
+    // Mixed precision: skipped steps did not count; the GPU knows how many did.
+    const amp = await this.ampState();
+    if (amp) counts.step = amp.step;
     await syncTrainer(trainer, this.plan, read, counts);
   }
 

@@ -132,13 +132,13 @@ export class StepSubmitter {
     // From here to track(): no await, so a settling step cannot roll back in between.
     const refused = this.inFlight.refused();
     if (refused) return refused;
-    const { rt, plan, buffers, bound } = this.#target.gpu;
+    const { gpu } = this.#target, { rt, plan, buffers, bound } = gpu;
     let t0 = performance.now();
     rt.write(buffers.get("x")!, x as Float32Array<ArrayBuffer>);
     rt.write(buffers.get("y")!, y as Float32Array<ArrayBuffer>);
     const t = this.step + 1;
     const { optimizer, scheduler } = this.#target.trainer;
-    writeUpdateUniforms(rt, plan, bound.slice(plan.steps.length), optimizer, t);
+    writeUpdateUniforms(rt, plan, bound.slice(plan.steps.length), optimizer, t, gpu.half);
     const commands = this.#prepared ?? this.#encode();
     const readback = this.inFlight.readback();
     const encoder = rt.device.createCommandEncoder();

@@ -46,7 +46,11 @@ export function planConv(l: TrainLowering, x: MapRef, o: PlanConvOptions): MapRe
   }
   b.raw(
     quads
-      ? convShaderVec4(tm, tn, { flipped, unrolled: currentTuning().convUnrolled })
+      ? convShaderVec4(tm, tn, {
+        flipped,
+        unrolled: currentTuning().convUnrolled,
+        ...(l.half ? { tiles16: true } : {}),
+      })
       : convShader(tn, scalarUnrolled(currentTuning().convUnrolled)),
     [seg(out), seg(x), seg(x2 ?? x), seg(x), wt, bias],
     [m, hh, ww, c, c2, co, k, dil, 0, 0, k * k * (c + c2), ((k - 1) / 2) * dil],
@@ -70,6 +74,7 @@ function convSplit(l: TrainLowering, dy: MapRef, wt: Seg, c1: number, dil: numbe
       flipped: true,
       split: true,
       unrolled: currentTuning().convUnrolled,
+      ...(l.half ? { tiles16: true } : {}),
     }),
     [seg(parts[0]), seg(dy), seg(dy), seg(dy), wt, l.b.zeros(ci), seg(parts[1])],
     [m, hh, ww, co, 0, ci, 3, dil, 0, 0, 9 * co, dil, c1],
@@ -106,7 +111,7 @@ export function filterGrad(
 ): void {
   const { key, k, dil, x2 } = conv, { b, io, call } = l;
   const co = dy.shape[3], c2 = x2 ? x2.shape[3] : 0;
-  const { gemm, sum } = filterGradCalls(x.shape, co, k, k, dil, c2);
+  const { gemm, sum } = filterGradCalls(x.shape, co, k, k, dil, c2, l.half);
   const inputs = x2 ? [io(x), io(x2), io(dy)] : [io(x), io(dy)];
   if (!sum) return void call(gemm, b.grad(key), inputs, "conv.filterGrad");
   const splits = gemm.spec.outputShape[0];

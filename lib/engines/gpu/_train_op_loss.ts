@@ -10,6 +10,7 @@ import * as K from "../../kernels/trainer_wgsl.ts";
 import { bcePartialCall, foldParts, lossSumCall } from "./_trainer_folds.ts";
 import type { TrainLowering } from "./_trainer_tape.ts";
 import { fuseRange } from "./_train_op_side.ts";
+import { AMP_BUFFER, AMP_WORDS } from "../../kernels/adamw/adamw_amp_wgsl.ts";
 
 /** The logit maps `[fused, side1 … side6]`. */
 const logits = (l: TrainLowering) => l.graph.logits.map((id) => l.maps[id]);
@@ -42,12 +43,18 @@ export function planLossGrad(l: TrainLowering): void {
   const { b, mask, io, seg, call, grads } = l;
   const [fused, ...sides] = logits(l);
   const { offW, all } = fuseRange(b);
+  // Mixed precision: the seeds times the loss scale (amp[0]), so every gradient is scaled.
+  if (l.half) b.buffer(AMP_BUFFER, AMP_WORDS);
+  const amp = l.half
+    ? [{ seg: { buf: AMP_BUFFER, off: 0, len: AMP_WORDS }, shape: [AMP_WORDS] }]
+    : [];
+  const grad = (offW: number) => K.bceGradCall(mask.shape, offW, l.half);
   const dF = l.alloc(mask.shape);
-  call(K.bceGradCall(mask.shape, -1), seg(dF), [io(fused), io(mask), io(fused), all], "loss.grad");
+  call(grad(-1), seg(dF), [io(fused), io(mask), io(fused), all, ...amp], "loss.grad");
   grads.set(fused.id, dF);
   sides.forEach((s, k) => {
     const g = l.alloc(mask.shape);
-    call(K.bceGradCall(mask.shape, offW + k), seg(g), [io(s), io(mask), io(dF), all], "loss.grad");
+    call(grad(offW + k), seg(g), [io(s), io(mask), io(dF), all, ...amp], "loss.grad");
     grads.set(s.id, g);
   });
   [fused, ...sides].forEach((s, k) => b.named.set(`dlogit${k}`, grads.get(s.id)!.id));

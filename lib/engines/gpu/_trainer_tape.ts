@@ -58,6 +58,12 @@ export interface TrainLowering {
   accumulate: (target: MapRef, g: MapRef) => void;
   /** The next buffer number (shared with `alloc`'s). */
   nextId: () => number;
+  /**
+   * Mixed precision: the GEMM kernels (convs, their input and filter
+   * gradients) run f16 tiles and the loss gradient is scaled by the loss
+   * scale (buffer `amp`).
+   */
+  half: boolean;
 }
 
 /** One op's emitters: its forward dispatches, and its backward ones (reverse walk). */
@@ -69,11 +75,18 @@ export interface TrainOp {
 /** An op without dispatches in that direction. */
 export const NOTHING = (): void => {};
 
+/** Options of {@linkcode makeLowering}. */
+export interface LoweringOptions {
+  /** Mixed precision (`TrainLowering.half`). @default false */
+  half?: boolean;
+}
+
 /** The lowering context of `graph` on an `[n, h, w]` batch (declares `x` and `y`). */
 export function makeLowering(
   b: TrainPlanBuilder,
   graph: NetGraph,
   batch: readonly [number, number, number],
+  options: LoweringOptions = {},
 ): TrainLowering {
   const [n, h, w] = batch;
   let next = 0;
@@ -114,6 +127,7 @@ export function makeLowering(
     call,
     accumulate,
     nextId,
+    half: options.half ?? false,
   };
 }
 

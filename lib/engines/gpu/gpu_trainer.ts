@@ -24,13 +24,19 @@ import type { Trainer, TrainStepOptions } from "../../optim/trainer.ts";
 import { planTrainer, type TrainDispatch } from "./trainer_plan.ts";
 import { checkFits, trainerRuntime } from "./gpu_trainer_setup.ts";
 import { byLabel } from "./gpu_profile.ts";
-import { checkShape, checkTrainer, type GpuTrainerOptions } from "./_gpu_trainer_check.ts";
+import {
+  checkPrecision,
+  checkShape,
+  checkTrainer,
+  type GpuTrainerOptions,
+} from "./_gpu_trainer_check.ts";
+import type { AmpState } from "../../kernels/adamw/adamw_amp_wgsl.ts";
 import { TrainerGpu } from "./_gpu_trainer_state.ts";
 import { StepSubmitter } from "./_gpu_trainer_step.ts";
 import { countLabels, timeDispatches } from "./_gpu_trainer_profile.ts";
 import type { GpuStepHandle } from "./_gpu_trainer_inflight.ts";
 
-export type { GpuStepHandle };
+export type { AmpState, GpuStepHandle };
 export { DEFAULT_GPU_TRAINER_OPTIONS, type GpuTrainerOptions } from "./_gpu_trainer_check.ts";
 
 /**
@@ -64,6 +70,8 @@ export class GpuTrainer {
   readonly dispatches: number;
   /** Bytes of GPU buffers the trainer holds (activations, parameters, gradients, moments). */
   readonly bytes: number;
+  /** `f16`: mixed precision with loss scaling (`GpuTrainerOptions.precision`). */
+  readonly precision: "f32" | "f16";
   readonly #trainer: Trainer;
   /** Buffers, bound dispatches and their reads and writes (`_gpu_trainer_state.ts`). */
   readonly #gpu: TrainerGpu;
@@ -81,6 +89,7 @@ export class GpuTrainer {
     this.inputShape = shape;
     this.dispatches = gpu.bound.length;
     this.bytes = gpu.bytes;
+    this.precision = gpu.half ? "f16" : "f32";
     this.#steps = new StepSubmitter({ shape, gpu, trainer }, step);
   }
 
@@ -92,15 +101,21 @@ export class GpuTrainer {
    */
   static async create(trainer: Trainer, options: GpuTrainerOptions = {}): Promise<GpuTrainer> {
     const [batch, height, width] = checkShape(options);
+    const { half, lossScale } = checkPrecision(options);
     const { model, optimizer } = trainer;
     const { info, state, step } = await checkTrainer(trainer);
     const groups = optimizer.paramGroups.length;
-    const plan = planTrainer(model.config, [batch, height, width], info, groups);
+    const plan = planTrainer(model.config, [batch, height, width], info, groups, half);
     const rt = await trainerRuntime(options.device);
     try {
+      if (half && !rt.device.features.has("shader-f16")) {
+        throw new TypeError(
+          "Cannot create GpuTrainer in f16: current device lacks shader-f16 (use precision f32)",
+        );
+      }
       checkFits(rt.device, plan);
-      const gpu = new TrainerGpu(rt, plan);
-      await gpu.upload(model, state);
+      const gpu = new TrainerGpu(rt, plan, lossScale);
+      await gpu.upload(model, state, step);
       return new GpuTrainer(trainer, gpu, [batch, height, width, 3], step);
     } catch (e) {
       rt.destroy();
@@ -217,7 +232,36 @@ export class GpuTrainer {
     return await this.#gpu.read(name);
   }
 
-  /** Diagnostics: the last step's gradient of every parameter, by seed key (tfjs layout). */
+  /**
+   * Mixed precision: the loss scaling's state after the steps submitted
+   * (the scale, good steps since it changed, optimizer steps taken, steps
+   * skipped for an overflow); `undefined` in f32. Waits for the steps in
+   * flight first.
+   */
+  async lossScale(): Promise<AmpState | undefined> {
+    await this.#steps.drain();
+    return await this.#gpu.ampState();
+  }
+
+  /**
+   * Mixed precision: sets the loss scale (rounded down to a power of two) and
+   * restarts its good-step count, as `GradScaler.update(new_scale)`; steps
+   * submitted after this call use it.
+   *
+   * @throws {TypeError} In f32 (there is no loss scale).
+   * @throws {RangeError} For a scale that is not positive and finite.
+   */
+  setLossScale(scale: number): Promise<void> {
+    return this.#steps.enqueue("set the loss scale of", async () => {
+      await this.#steps.inFlight.drain();
+      this.#gpu.setLossScale(scale);
+    });
+  }
+
+  /**
+   * Diagnostics: the last step's gradient of every parameter, by seed key
+   * (tfjs layout); in mixed precision, times the loss scale it was taken at.
+   */
   async gradients(): Promise<Map<string, Float32Array>> {
     await this.#steps.drain();
     return await this.#gpu.gradients();

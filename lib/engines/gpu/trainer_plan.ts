@@ -26,16 +26,18 @@ export type { ParamInfo, Seg, TrainDispatch, TrainPlan } from "./trainer_builder
 /**
  * Plans one training step of `config` on an `[n, h, w, 3]` batch;
  * `params` lists every trainable parameter (in optimizer-group order) and
- * `groups` the number of optimizer groups.
+ * `groups` the number of optimizer groups; `half`: mixed precision (f16
+ * GEMM tiles, the loss gradient scaled by the loss scale in buffer `amp`).
  */
 export function planTrainer(
   config: U2NetConfig,
   shape: readonly [number, number, number],
   params: readonly ParamInfo[],
   groups: number,
+  half = false,
 ) {
   const b = new TrainPlanBuilder(params, groups);
-  const l = makeLowering(b, traceGraph(config), shape);
+  const l = makeLowering(b, traceGraph(config), shape, { half });
   for (const node of l.graph.nodes) trainOp(node).forward(l, node);
   planRunningStats(l);
   planLoss(l);

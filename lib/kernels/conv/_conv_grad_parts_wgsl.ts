@@ -29,11 +29,11 @@ export function prelude(tn: number, concat = false, rows = 64): string {
  * prelude, the thread's place (tx, ty) and the row quad it loads (mq: 4
  * channels of one tap, fixed for the whole loop, with that tap's offsets).
  */
-export function vec4TileHead(tn: number, concat: boolean, rows: number): string {
-  const nq = tn / 4, rq = rows / 4;
-  return `
-var<workgroup> As : array<vec4<f32>, ${16 * rq}>; // [16 pixels][${rq} quads of rows]
-var<workgroup> Bs : array<vec4<f32>, ${16 * nq}>; // [16 pixels][${nq} quads of channels]
+export function vec4TileHead(tn: number, concat: boolean, rows: number, half = false): string {
+  const nq = tn / 4, rq = rows / 4, t = half ? "vec4<f16>" : "vec4<f32>";
+  return `${half ? "enable f16;\n" : ""}
+var<workgroup> As : array<${t}, ${16 * rq}>; // [16 pixels][${rq} quads of rows]
+var<workgroup> Bs : array<${t}, ${16 * nq}>; // [16 pixels][${nq} quads of channels]
 fn main() {
   ${prelude(tn, concat, rows)}
   let li = i32(localIndex);
@@ -62,14 +62,15 @@ export function walk16(px: string, py: string, pb: string): string {
  * Loads pixel `k`'s x quad for this thread's row quad (zero outside the
  * map, past the split or past M) into `As[slot]`, then walks the pixel on.
  * `w` names the walker's variables (e.g. `px[r]` or `px0`); with `concat`,
- * channels past x's come from x2.
+ * channels past x's come from x2; with `half`, the tile is f16 (rounded here).
  */
 export function fetchQuad(
-  { concat, k, slot, w }: {
+  { concat, k, slot, w, half = false }: {
     concat: boolean;
     k: string;
     slot: string;
     w: { px: string; py: string; pb: string };
+    half?: boolean;
   },
 ): string {
   const load = concat
@@ -89,7 +90,7 @@ export function fetchQuad(
       if (k < kEnd && mRow < M && iy >= 0 && iy < H && ix >= 0 && ix < W) {
         ${load}
       }
-      As[${slot}] = v;
+      As[${slot}] = ${half ? "vec4<f16>(v)" : "v"};
       ${walk16(w.px, w.py, w.pb)}
     }`;
 }

@@ -23,7 +23,7 @@ import { fetchQuad, vec4TileHead } from "./_conv_grad_parts_wgsl.ts";
  */
 export function filterGradUnrolledCode(
   tn: number,
-  { concat, rows }: { concat: boolean; rows: 64 | 128 },
+  { concat, rows, half = false }: { concat: boolean; rows: 64 | 128; half?: boolean },
 ): string {
   const nq = tn / 4, threads = nq * 16, rq = rows / 4, own = rq / 16;
   const per = (16 * rq) / threads, lanes = threads / rq;
@@ -34,14 +34,18 @@ export function filterGradUnrolledCode(
       k: `k0 + li / ${rq} + ${lanes * r}`,
       slot: `li + ${threads * r}`,
       w: { px: `px${r}`, py: `py${r}`, pb: `pb${r}` },
+      half,
     });
+  // f16: each 16-pixel step into f16 partial sums h<i>, added to acc<i> after it.
+  const sum = half ? "h" : "acc", t = half ? "vec4<f16>" : "vec4<f32>";
+  const A = [...Array(4 * own).keys()];
   const math = (kk: number) =>
     [
       `let b${kk} = Bs[${kk * nq} + tx];`,
       ...J.flatMap((j) => [
         `let a${kk}_${j} = As[${kk * rq + 16 * j} + ty];`,
         ...["x", "y", "z", "w"].map((c, r) =>
-          `acc${4 * j + r} = fma(vec4<f32>(a${kk}_${j}.${c}), b${kk}, acc${4 * j + r});`
+          `${sum}${4 * j + r} = fma(${t}(a${kk}_${j}.${c}), b${kk}, ${sum}${4 * j + r});`
         ),
       ]),
     ].join("\n    ");
@@ -58,7 +62,7 @@ export function filterGradUnrolledCode(
   }`
     )
   ).join("\n  ");
-  return /* wgsl */ `${vec4TileHead(tn, concat, rows)}
+  return /* wgsl */ `${vec4TileHead(tn, concat, rows, half)}
   ${walkers}
   ${[...Array(4 * own).keys()].map((i) => `var acc${i} = vec4<f32>(0.0);`).join("\n  ")}
   for (var k0 = kBegin; k0 < kEnd; k0 += 16) {
@@ -68,10 +72,14 @@ export function filterGradUnrolledCode(
       let n = n0 + 4 * (li % ${nq});
       var v = vec4<f32>(0.0);
       if (k < kEnd && n < N) { v = dy[(k * N + n) / 4]; }
-      Bs[li] = v;
+      Bs[li] = ${half ? "vec4<f16>(v)" : "v"};
     }
-    workgroupBarrier();
-    ${[...Array(16).keys()].map(math).join("\n    ")}
+    workgroupBarrier();${
+    half ? `\n    ${A.map((i) => `var h${i} = vec4<f16>(0.0);`).join("\n    ")}` : ""
+  }
+    ${[...Array(16).keys()].map(math).join("\n    ")}${
+    half ? `\n    ${A.map((i) => `acc${i} = acc${i} + vec4<f32>(h${i});`).join("\n    ")}` : ""
+  }
     workgroupBarrier();
   }
   let n = n0 + 4 * tx;

@@ -136,6 +136,13 @@ export interface FilterGradShaderOptions {
    * (`_conv_grad_unrolled_wgsl.ts`). @default false
    */
   unrolled?: boolean;
+  /**
+   * Mixed-precision training: f16 tiles (x and dy rounded as they are
+   * loaded; past f16's range: ±inf, for the loss scaling to find), each
+   * 16-pixel step's products summed in f16 and the steps in f32; needs
+   * `shader-f16`. @default false
+   */
+  half?: boolean;
 }
 
 /**
@@ -144,8 +151,8 @@ export interface FilterGradShaderOptions {
  * channels.
  */
 export function filterGradVec4Code(tn: number, options: FilterGradShaderOptions = {}): string {
-  const { concat = false, rows = 64, unrolled = false } = options;
-  if (unrolled) return filterGradUnrolledCode(tn, { concat, rows });
+  const { concat = false, rows = 64, unrolled = false, half = false } = options;
+  if (unrolled) return filterGradUnrolledCode(tn, { concat, rows, half });
   const nq = tn / 4; // threads along x (vec4 columns)
   const threads = nq * 16;
   const rq = rows / 4; // quads of rows per tile
@@ -157,16 +164,19 @@ export function filterGradVec4Code(tn: number, options: FilterGradShaderOptions 
     k: `k0 + li / ${rq} + ${lanes} * r`,
     slot: `li + ${threads} * r`,
     w: { px: "px[r]", py: "py[r]", pb: "pb[r]" },
+    half,
   });
+  // f16: each 16-pixel step into f16 partial sums h, added to acc after it.
+  const sum = half ? "h" : "acc", t = half ? "vec4<f16>" : "vec4<f32>";
   const math = Array.from({ length: own }, (_, j) =>
     `{
         let a = As[kk * ${rq} + ty + ${16 * j}];
-        acc[${4 * j}] = fma(vec4<f32>(a.x), b, acc[${4 * j}]);
-        acc[${4 * j + 1}] = fma(vec4<f32>(a.y), b, acc[${4 * j + 1}]);
-        acc[${4 * j + 2}] = fma(vec4<f32>(a.z), b, acc[${4 * j + 2}]);
-        acc[${4 * j + 3}] = fma(vec4<f32>(a.w), b, acc[${4 * j + 3}]);
+        ${sum}[${4 * j}] = fma(${t}(a.x), b, ${sum}[${4 * j}]);
+        ${sum}[${4 * j + 1}] = fma(${t}(a.y), b, ${sum}[${4 * j + 1}]);
+        ${sum}[${4 * j + 2}] = fma(${t}(a.z), b, ${sum}[${4 * j + 2}]);
+        ${sum}[${4 * j + 3}] = fma(${t}(a.w), b, ${sum}[${4 * j + 3}]);
       }`).join("\n      ");
-  return /* wgsl */ `${vec4TileHead(tn, concat, rows)}
+  return /* wgsl */ `${vec4TileHead(tn, concat, rows, half)}
   // Pixels this thread loads: kBegin + li/${rq} + ${lanes}·r, walked 16 at a time.
   var pb : array<i32, ${per}>;
   var py : array<i32, ${per}>;
@@ -186,13 +196,24 @@ export function filterGradVec4Code(tn: number, options: FilterGradShaderOptions 
       let n = n0 + 4 * (li % ${nq});
       var v = vec4<f32>(0.0);
       if (k < kEnd && n < N) { v = dy[(k * N + n) / 4]; }
-      Bs[li] = v;
+      Bs[li] = ${half ? "vec4<f16>(v)" : "v"};
     }
-    workgroupBarrier();
+    workgroupBarrier();${
+    half
+      ? `
+    var h : array<vec4<f16>, ${4 * own}>;
+    for (var i = 0; i < ${4 * own}; i++) { h[i] = vec4<f16>(0.0); }`
+      : ""
+  }
     for (var kk = 0; kk < 16; kk++) {
       let b = Bs[kk * ${nq} + tx];
       ${math}
-    }
+    }${
+    half
+      ? `
+    for (var i = 0; i < ${4 * own}; i++) { acc[i] = acc[i] + vec4<f32>(h[i]); }`
+      : ""
+  }
     workgroupBarrier();
   }
   let n = n0 + 4 * tx;

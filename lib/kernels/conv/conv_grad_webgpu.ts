@@ -67,7 +67,9 @@ interface Attrs {
  * The filter gradient of a stride-1 "same" conv of x `[B,H,W,Ci]` with a
  * `[kh,kw,Ci,Co]` filter as program calls: the implicit GEMM (writing
  * `[splits, kh·kw·Ci, Co]` partials) and, when K is split, the sum of the
- * splits in split order into `[kh,kw,Ci,Co]`.
+ * splits in split order into `[kh,kw,Ci,Co]`. `half`: the vec4 GEMM's tiles
+ * in f16 (`FilterGradShaderOptions.half`; the scalar and one-channel ones
+ * stay f32).
  */
 export function filterGradCalls(
   xShape: readonly number[],
@@ -76,6 +78,7 @@ export function filterGradCalls(
   kw: number,
   dilation: number,
   x2Channels = 0,
+  half = false,
 ): { gemm: WgslCall; sum?: WgslCall } {
   const [b, h, w, c1] = xShape;
   const ci = c1 + x2Channels, concat = x2Channels > 0;
@@ -108,14 +111,14 @@ export function filterGradCalls(
     spec: {
       key: `u2netConvFilterGrad_${quads ? `v${rows}${unrolled ? "u" : ""}x` : ""}${tn}${
         !quads && unrolled ? "u" : ""
-      }${concat ? "_cat" : ""}`,
+      }${concat ? "_cat" : ""}${quads && half ? "_h" : ""}`,
       outputShape: [splits, m, co],
       inputs: concat ? ["x", "x2", "dy"] : ["x", "dy"],
       workgroupSize: quads ? [tn / 4, 16, 1] : [16, 16, 1],
       dispatch: [Math.ceil(co / tn), Math.ceil(m / rows), splits],
       uniforms: "m : i32, k : i32, chunk : i32, kw : i32, dil : i32, ph : i32, pw : i32,",
       code: quads
-        ? filterGradVec4Code(tn, { concat, rows, unrolled })
+        ? filterGradVec4Code(tn, { concat, rows, unrolled, half })
         : filterGradCode(tn, unrolled),
       ...(quads ? { components: { inputs: concat ? [4, 4, 4] : [4, 4], output: 4 } } : {}),
     },

@@ -89,6 +89,14 @@ export interface ConvShaderOptions {
    * running sum; false: f16 values widened and summed in f32. @default true
    */
   halfSums?: boolean;
+  /**
+   * Engine mode, mixed-precision training: the maps, filter and result stay
+   * f32 but the workgroup tiles are f16 (each value rounded once as it is
+   * loaded; one past f16's range becomes ±inf, which the trainer's loss
+   * scaling detects) and each 16-k step's products are summed in f16, the
+   * steps in f32. Works with `flipped` and `split`. @default false
+   */
+  tiles16?: boolean;
 }
 
 /**
@@ -106,9 +114,12 @@ export function convShaderVec4(tm: number, tn: number, options: ConvShaderOption
   const splitK = !tfjs && !split && (options.splitK ?? false);
   const unrolled = options.unrolled ?? false;
   const half = !tfjs && !flipped && !split && (options.half ?? false);
-  const sums16 = half && (options.halfSums ?? true);
+  const tiles16 = !tfjs && !half && (options.tiles16 ?? false);
+  const sums16 = (half && (options.halfSums ?? true)) || tiles16;
   // Storage and tile element types: vec4<f16> for mixed precision.
   const v4 = half ? "vec4<f16>" : "vec4<f32>";
+  const t4 = half || tiles16 ? "vec4<f16>" : "vec4<f32>";
+  const toTile = (v: string) => tiles16 ? `vec4<f16>(${v})` : v;
   const u = tfjs ? "uniforms" : "p";
   const nq = tn / 4; // vec4 columns per tile = threads along x
   const threads = nq * wy;
@@ -117,7 +128,7 @@ export function convShaderVec4(tm: number, tn: number, options: ConvShaderOption
     throw new RangeError(`Cannot tile: current value is ${tm}x${tn}/${rm}`);
   }
   const lanes = threads / 4; // pixels apart between one thread's loads
-  const header = tfjs ? "" : /* wgsl */ `${half ? "\nenable f16;" : ""}
+  const header = tfjs ? "" : /* wgsl */ `${half || tiles16 ? "\nenable f16;" : ""}
 struct P { M : i32, H : i32, W : i32, C1 : i32, C2 : i32, Co : i32,
   k : i32, dil : i32, relu : i32, res : i32, K : i32, pad : i32${
     split ? ", split : i32" : splitK ? ", chunk : i32" : ""
@@ -207,7 +218,7 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
         let pix = (${at("pb")} * p.H + iy) * p.W + ix;
         ${load}
       }
-      As[i32(li) + ${threads} * ${r}] = v;
+      As[i32(li) + ${threads} * ${r}] = ${toTile("v")};
     }`;
   const loads = unrolled
     ? R.map((r) => loadOne(String(r), (a) => `${a}${r}`)).join("\n    ")
@@ -276,8 +287,8 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
     ? I.map((i) => `{\n  ${storeRow(i, `acc${i}`)}\n  }`).join("\n  ")
     : storeRow("i", "acc[i]");
   const code = /* wgsl */ `${header}
-var<workgroup> As : array<${v4}, ${4 * tm}>; // [${tm} pixels][4 quads of k]
-var<workgroup> Bs : array<${v4}, ${16 * nq}>; // [16 k][${nq} quads of channels]
+var<workgroup> As : array<${t4}, ${4 * tm}>; // [${tm} pixels][4 quads of k]
+var<workgroup> Bs : array<${t4}, ${16 * nq}>; // [16 k][${nq} quads of channels]
 
 ${entry}
   let n0 = i32(wid.x) * ${tn};
@@ -318,7 +329,7 @@ ${entry}
       let n = n0 + 4 * (idx % ${nq});
       var w = ${v4}(0.0);
       if (kq < p.K && n < p.Co) { ${weightLoad} }
-      Bs[idx] = w;
+      Bs[idx] = ${toTile("w")};
     }
     workgroupBarrier();${sums16 ? `\n    ${partDecl}` : ""}
     ${math}${sums16 ? `\n    ${partAdd}` : ""}
