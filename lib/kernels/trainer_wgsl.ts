@@ -43,14 +43,16 @@ export function sliceAddCall(shape: readonly number[], off: number, addR: boolea
 /**
  * Gradient of the 2x2 ceil-mode max pool: each input value gets its
  * window's output gradient when it is the window's first maximum in scan
- * order (PyTorch's argmax), else 0. Inputs: dy, the pool input x.
+ * order (PyTorch's argmax), else 0. Inputs: dy, the pool input x, and with
+ * `accumulate` the gradient x already has, `R`, added to the result (as a
+ * separate sum would: `g + R`).
  */
-export function poolGradCall(xShape: readonly number[]): WgslCall {
+export function poolGradCall(xShape: readonly number[], accumulate = false): WgslCall {
   return {
     spec: {
-      key: "u2netTrainPoolGrad",
+      key: accumulate ? "u2netTrainPoolGradAcc" : "u2netTrainPoolGrad",
       outputShape: [...xShape],
-      inputs: ["dy", "x"],
+      inputs: accumulate ? ["dy", "x", "R"] : ["dy", "x"],
       workgroupSize: FLAT_WG,
       code: `fn main(index : i32) {
   if (index < uniforms.size) {
@@ -77,7 +79,7 @@ export function poolGradCall(xShape: readonly number[]): WgslCall {
     if (by == p.y && bx == p.z) {
       g = dy[((p.x * uniforms.dyShape.y + oy) * uniforms.dyShape.z + ox) * C + p.w];
     }
-    result[index] = g;
+    result[index] = g${accumulate ? " + R[index]" : ""};
   }
 }`,
     },

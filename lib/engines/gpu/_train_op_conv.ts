@@ -30,11 +30,17 @@ export interface PlanConvOptions {
   flipped?: boolean;
   /** A second input read as channels after the first (a concat, in place). */
   x2?: MapRef;
+  /**
+   * A map added to the output in the conv's epilogue (`conv + bias + r`):
+   * an input gradient summed into the gradient its input already has, with
+   * no `grad.add` dispatch (the same sum in the same order, so the same bits).
+   */
+  residual?: MapRef;
 }
 
 /** The engine conv (stride 1, "same"): `conv(x ‖ x2, wt) + bias`. */
 export function planConv(l: TrainLowering, x: MapRef, o: PlanConvOptions): MapRef {
-  const { wt, bias, co, dil, flipped = false, x2 } = o;
+  const { wt, bias, co, dil, flipped = false, x2, residual } = o;
   const k = 3, { b, seg } = l;
   const out = l.alloc([x.shape[0], x.shape[1], x.shape[2], co]);
   const [, hh, ww, c] = x.shape;
@@ -52,8 +58,8 @@ export function planConv(l: TrainLowering, x: MapRef, o: PlanConvOptions): MapRe
         ...(l.half ? { tiles16: true } : {}),
       })
       : convShader(tn, scalarUnrolled(currentTuning().convUnrolled)),
-    [seg(out), seg(x), seg(x2 ?? x), seg(x), wt, bias],
-    [m, hh, ww, c, c2, co, k, dil, 0, 0, k * k * (c + c2), ((k - 1) / 2) * dil],
+    [seg(out), seg(x), seg(x2 ?? x), seg(residual ?? x), wt, bias],
+    [m, hh, ww, c, c2, co, k, dil, 0, residual ? 1 : 0, k * k * (c + c2), ((k - 1) / 2) * dil],
     [],
     [Math.ceil(co / tn), Math.ceil(m / (quads ? tm : 64)), 1],
     "conv",
@@ -159,8 +165,17 @@ export const LAYER_CONV: TrainOp = {
       grads.set(x2.id, d2);
       return;
     }
-    const dx = planConv(l, dy, { wt, bias: b.zeros(c1 + c2), co: c1 + c2, dil, flipped: true });
     // A concat input's gradient is split between its parts by the concat's backward.
-    l.accumulate(l.maps[src.id], dx);
+    // When the input has a gradient already, the conv adds it in its epilogue.
+    const target = l.maps[src.id], have = grads.get(target.id);
+    const dx = planConv(l, dy, {
+      wt,
+      bias: b.zeros(c1 + c2),
+      co: c1 + c2,
+      dil,
+      flipped: true,
+      ...(have ? { residual: have } : {}),
+    });
+    grads.set(target.id, dx);
   },
 };

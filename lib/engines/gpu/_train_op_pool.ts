@@ -26,7 +26,10 @@ export const POOL: TrainOp = {
   backward(l, node) {
     const x = l.maps[node.inputs[0]], dout = l.grads.get(l.maps[node.id].id)!;
     const dx = l.alloc(x.shape);
-    l.call(K.poolGradCall(x.shape), l.seg(dx), [l.io(dout), l.io(x)], "pool.grad");
-    l.accumulate(x, dx);
+    // A gradient x has already is added in the same dispatch (no grad.add).
+    const have = l.grads.get(x.id);
+    const inputs = [l.io(dout), l.io(x), ...(have ? [l.io(have)] : [])];
+    l.call(K.poolGradCall(x.shape, !!have), l.seg(dx), inputs, "pool.grad");
+    l.grads.set(x.id, dx);
   },
 };

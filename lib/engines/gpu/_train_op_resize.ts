@@ -33,12 +33,14 @@ export const RESIZE: TrainOp = {
     if (out === x) return;
     const dout = l.grads.get(out.id)!;
     const dx = l.alloc(x.shape);
+    // A gradient x has already is added in the same dispatch (no grad.add).
+    const have = l.grads.get(x.id);
     l.call(
-      resizeGradCall(dout.shape, x.shape[1], x.shape[2]),
+      resizeGradCall(dout.shape, x.shape[1], x.shape[2], !!have),
       l.seg(dx),
-      [l.io(dout)],
+      [l.io(dout), ...(have ? [l.io(have)] : [])],
       "resize.grad",
     );
-    l.accumulate(x, dx);
+    l.grads.set(x.id, dx);
   },
 };

@@ -6,7 +6,9 @@
  * conv), the BN running-stat updates, the criterion over the seven logits,
  * then the reverse pass (`_trainer_backward.ts`: the nodes walked backwards,
  * each op's backward emitter next to its forward one in `_train_op_<op>.ts`;
- * gradients of maps used twice are summed). The AdamW update is not
+ * gradients of maps used twice are summed, by the kernel that writes the
+ * second where it can: the input-gradient conv's epilogue, the pool and
+ * resize gradients; a `grad.add` dispatch otherwise). The AdamW update is not
  * planned here: the trainer records it after these (`_gpu_trainer_update.ts`).
  * Parameters, their gradients and the running statistics live in flat
  * buffers with 256-byte aligned segments, bound by range. No GPU calls here.

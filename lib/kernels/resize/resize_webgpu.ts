@@ -80,18 +80,29 @@ interface ResizeGradAttrs {
   inW: number;
 }
 
-/** The resize-gradient program: dy `[B,OH,OW,C]` → dx `[B,inH,inW,C]`. */
-export function resizeGradCall(dyShape: readonly number[], inH: number, inW: number): WgslCall {
+/**
+ * The resize-gradient program: dy `[B,OH,OW,C]` → dx `[B,inH,inW,C]`; with
+ * `accumulate`, a second input `R` (the gradient the input already has) is
+ * added to each value, as a separate sum would (`dx + R`).
+ */
+export function resizeGradCall(
+  dyShape: readonly number[],
+  inH: number,
+  inW: number,
+  accumulate = false,
+): WgslCall {
   const [b, oh, ow, c] = dyShape;
   const f = Math.fround;
   return {
     spec: {
-      key: "u2netResizeBilinearGrad",
+      key: accumulate ? "u2netResizeBilinearGradAcc" : "u2netResizeBilinearGrad",
       outputShape: [b, inH, inW, c],
-      inputs: ["dy"],
+      inputs: accumulate ? ["dy", "R"] : ["dy"],
       workgroupSize: [64, 1, 1],
       uniforms: "scaleH : f32, scaleW : f32, invH : f32, invW : f32,",
-      code: RESIZE_GRAD_WGSL,
+      code: accumulate
+        ? RESIZE_GRAD_WGSL.replace("result[index] = acc;", "result[index] = acc + R[index];")
+        : RESIZE_GRAD_WGSL,
     },
     uniforms: [f32(f(inH / oh)), f32(f(inW / ow)), f32(f(oh / inH)), f32(f(ow / inW))],
   };

@@ -45,6 +45,8 @@ Deno.test("planTrainer() plans every parameter's gradient and aligned segments w
         }
         assert.ok(s.workgroups.every((g) => g >= 1 && g <= 65535), s.label);
       }
+      // Gradients of maps used twice are summed by the kernel writing the second one.
+      assert.ok(!plan.steps.some((s) => s.label === "grad.add"), "no separate gradient sum");
       // AdamW chunks under the cap (the trainer's update phase: one dispatch per chunk)
       for (const c of plan.chunks) assert.ok(c.len <= MAX_CHUNK + 64, `chunk of ${c.len}`);
       assert.ok(plan.fuse.len < 256, `fuse range ${plan.fuse.len}`);
