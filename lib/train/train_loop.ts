@@ -176,6 +176,9 @@ async function runTraining(options: TrainOptions, callbacks: TrainCallbacks): Pr
       precision: o.precision,
     });
     callbacks.onEngine?.(engineLine(runner.active, o.engine, o));
+    if (o.precision === "f16" && runner.active !== "gpu") {
+      log(`precision f16 applies to the WebGPU step; these ${runner.active} steps run f32`);
+    }
     const resultsFile = `${dir}/${saved?.resultsFile ?? resultsFileName()}`;
     const chartFile = resultsFile.replace(/\.txt$/, ".svg");
     const title = `u2net_${o.arch}: ${data.description}`;
