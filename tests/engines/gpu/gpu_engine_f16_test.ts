@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertRejects } from "../../assert.ts";
+import { assert, assertEquals, assertRejects, assertThrows } from "../../assert.ts";
 import { tf } from "../../../lib/deps.ts";
 import { U2Net } from "../../../lib/model/u2net.ts";
 import { GpuEngine } from "../../../lib/engines/gpu/gpu_engine.ts";
@@ -6,7 +6,14 @@ import { planEngine } from "../../../lib/engines/gpu/engine_plan.ts";
 import { createEngine } from "../../../lib/engines/create_engine.ts";
 import { shaderSource } from "../../../lib/engines/gpu/engine_setup.ts";
 import { U2NET_FULL, U2NET_LITE } from "../../../lib/net/config.ts";
-import { fixture, maxAbsDiff, nchwToNhwc, nhwcToNchw, webgpuOrSkip } from "../../helpers.ts";
+import {
+  EXHAUSTIVE,
+  fixture,
+  maxAbsDiff,
+  nchwToNhwc,
+  nhwcToNchw,
+  webgpuOrSkip,
+} from "../../helpers.ts";
 
 /** Whether this machine's adapter offers `shader-f16` (a step says so when not). */
 async function f16OrSkip(t: Deno.TestContext): Promise<boolean> {
@@ -54,6 +61,8 @@ Deno.test("planEngine() keeps the input, side maps and output in f32 and halves 
   }
   const plan = planEngine(U2NET_LITE, [1, 64, 64], { precision: "f16", halfSums: false });
   assert(plan.steps.some((s) => s.shader.endsWith(".hw")));
+  assertThrows(() => planEngine(U2NET_LITE, [1, 8, 8], { precision: "f8" as "f16" }), RangeError);
+  assertThrows(() => shaderSource("pool.xx"), RangeError);
 });
 
 Deno.test("GpuEngine.run() in f16 stays within 2e-3 of eval_wz when on webgpu with shader-f16", async (t) => {
@@ -97,7 +106,12 @@ Deno.test("GpuEngine.run() in f16 stays within 2e-3 of eval_wz when on webgpu wi
   }
 });
 
-Deno.test("GpuEngine.run() in f16 follows f32 when the size is odd and the net is full", async (t) => {
+// Exhaustive tier (~14 s of shader compiles on a software adapter): full's
+// channel counts; lite's run in the default tier (eval_wz, createEngine).
+Deno.test({
+  name: "GpuEngine.run() in f16 follows f32 when the size is odd and the net is full",
+  ignore: !EXHAUSTIVE,
+}, async (t) => {
   if (!(await f16OrSkip(t))) return;
   const model = U2Net.create("full", { seed: 3 });
   const x = tf.randomUniform([1, 37, 29, 3], -2, 2, "float32", 5) as tf.Tensor4D;
