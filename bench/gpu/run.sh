@@ -230,36 +230,40 @@ elif [ "$ADAPTER_OK" = 1 ]; then
   DB=("$DENO" run --no-prompt --allow-read=. --allow-env --allow-sys=cpus "${BENCH[@]}")
   W=(--backend webgpu --progress)
   # In order of importance: a step that no longer fits the budget is skipped.
-  step host_overhead 30 "${DB[@]}" host --models lite,full --size "$SIZE" --runs 5
-  step gemm 40 "${DB[@]}" gemm --size "$GEMM_SIZE" --reps 10 --runs 5
-  step host_train 40 "${DB[@]}" host --train --models lite,full --runs 3
   # The recorded training step (GpuTrainer): the rows the training target is judged on.
   step train_recorded 120 "${DB[@]}" train "${W[@]}" --engine gpu --models lite,full \
     --batches 16,8 --size "$TRAIN_SIZE" --runs 5 --warmup 2 --max-seconds 10
+  # Mixed precision (--precision f16: f16 GEMM tiles, loss scaling), against torch_bench's amp
+  # rows; the loss scale settles during the warm-up (the row says the scale and skipped steps).
+  step train_recorded_f16 60 "${DB[@]}" train "${W[@]}" --engine gpu --precision f16 \
+    --models lite,full --batches 16 --size "$TRAIN_SIZE" --runs 5 --warmup 3 --max-seconds 10
   # The same steps as the training loop runs them: step n+1 submitted before
   # step n's loss is read (the ~10 ms mapAsync floor hidden).
   step train_recorded_pipelined 60 "${DB[@]}" train "${W[@]}" --engine gpu --pipelined \
     --models lite,full --batches 16 --size "$TRAIN_SIZE" --runs 8 --warmup 2 --max-seconds 10
-  # Mixed precision (--precision f16: f16 GEMM tiles, loss scaling), against torch_bench's amp rows.
-  step train_recorded_f16 60 "${DB[@]}" train "${W[@]}" --engine gpu --pipelined --precision f16 \
-    --models lite,full --batches 16 --size "$TRAIN_SIZE" --runs 8 --warmup 3 --max-seconds 10
   check_webgpu 90
-  step profile_train_recorded 40 "${DB[@]}" profile --backend webgpu --models lite --skip-infer \
-    --recorded --train-size "$TRAIN_SIZE" --train-batch 16
-  step profile_infer_engine 30 "${DB[@]}" profile --backend webgpu --models lite,full --size "$SIZE" \
-    --skip-train --recorded
   step forward_engine 70 "${DB[@]}" forward "${W[@]}" --engine --models lite,full --size "$SIZE" \
     --batches 1,8 --runs 10 --warmup 2 --max-seconds 8
   step forward_engine_inflight8 30 "${DB[@]}" forward "${W[@]}" --engine --models lite,full \
     --size "$SIZE" --batches 1 --runs 10 --warmup 2 --max-seconds 5 --inflight 8
-  # Mixed precision (--precision f16; rows "…_f16"), against torch_bench's amp rows; then
-  # the same with each 16-k step summed in f32 (rows "…_f16w").
+  # Mixed precision (--precision f16; rows "…_f16"), against torch_bench's amp rows.
   step forward_engine_f16 50 "${DB[@]}" forward "${W[@]}" --engine --models lite,full --size "$SIZE" \
     --batches 1,8 --runs 10 --warmup 2 --max-seconds 5 --precision f16
   step forward_engine_f16_inflight8 30 "${DB[@]}" forward "${W[@]}" --engine --models lite,full \
     --size "$SIZE" --batches 1 --runs 10 --warmup 2 --max-seconds 5 --inflight 8 --precision f16
+  step profile_train_recorded 40 "${DB[@]}" profile --backend webgpu --models lite --skip-infer \
+    --recorded --train-size "$TRAIN_SIZE" --train-batch 16
+  step profile_infer_engine 30 "${DB[@]}" profile --backend webgpu --models lite,full --size "$SIZE" \
+    --skip-train --recorded
+  step train_recorded_f16_pipelined 60 "${DB[@]}" train "${W[@]}" --engine gpu --pipelined \
+    --precision f16 --models lite,full --batches 16 --size "$TRAIN_SIZE" --runs 8 --warmup 3 \
+    --max-seconds 10
+  # f16 maps with each 16-k step summed in f32 (rows "…_f16w").
   step forward_engine_f16w 40 "${DB[@]}" forward "${W[@]}" --engine --models lite,full \
     --size "$SIZE" --batches 1,8 --runs 10 --warmup 2 --max-seconds 5 --precision f16 --f32-sums
+  step host_overhead 30 "${DB[@]}" host --models lite,full --size "$SIZE" --runs 5
+  step gemm 40 "${DB[@]}" gemm --size "$GEMM_SIZE" --reps 10 --runs 5
+  step host_train 40 "${DB[@]}" host --train --models lite,full --runs 3
   step forward_tfjs 80 "${DB[@]}" forward "${W[@]}" --models lite,full --size "$SIZE" \
     --batches 1,8 --runs 10 --warmup 2 --max-seconds 8
   for cfg in lite:16 full:16; do
