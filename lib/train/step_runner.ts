@@ -40,7 +40,8 @@ export interface StepRunnerOptions {
   threads?: number;
   /**
    * The recorded WebGPU step's arithmetic (`GpuTrainerOptions.precision`;
-   * each batch shape's step keeps its own loss scale). @default "f32"
+   * one loss scale for the run, as one GradScaler: a batch shape's step
+   * takes over the scale of the one before it). @default "f32"
    */
   precision?: "f32" | "f16";
 }
@@ -72,6 +73,10 @@ interface RecordedStep {
   sync(): Promise<void>;
   reload(): Promise<void>;
   dispose(): void;
+  /** Mixed precision (GpuTrainer in f16): the loss scaling's state. */
+  lossScale?(): Promise<{ scale: number } | undefined>;
+  /** Mixed precision: sets the loss scale. */
+  setLossScale?(scale: number): Promise<void>;
 }
 
 /** Recorded training steps kept at once (the batch shape and a short last batch's). */
@@ -202,6 +207,8 @@ export class StepRunner {
   ): Promise<RecordedStep | undefined> {
     let gpu = this.#gpus.get(shape);
     if (gpu && this.#live === shape) return gpu;
+    // Mixed precision: the loss scale carries over to the next shape's step.
+    const scale = (await this.#gpus.get(this.#live)?.lossScale?.())?.scale;
     await this.sync(); // the host copy now holds the newest state
     if (gpu) {
       this.#gpus.delete(shape); // most recently used last
@@ -220,6 +227,7 @@ export class StepRunner {
         return undefined;
       }
     }
+    if (scale !== undefined) await gpu.setLossScale?.(scale);
     this.#gpus.set(shape, gpu);
     for (const [key, old] of this.#gpus) {
       if (this.#gpus.size <= STEP_PLAN_CACHE_SIZE) break;
@@ -228,6 +236,14 @@ export class StepRunner {
     }
     this.#live = shape;
     return gpu;
+  }
+
+  /**
+   * Mixed precision: the loss scale of the live recorded step (after the
+   * steps submitted); `undefined` in f32 or before the first recorded step.
+   */
+  async lossScale(): Promise<number | undefined> {
+    return (await this.#gpus.get(this.#live)?.lossScale?.())?.scale;
   }
 
   /** Copies the recorded step's parameters, moments and statistics back to the model and optimizer. */

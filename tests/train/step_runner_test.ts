@@ -7,7 +7,7 @@ import { getParamsGroups } from "../../lib/optim/params_groups.ts";
 import { StepRunner, type SubmittedStep, type TrainEngine } from "../../lib/train/step_runner.ts";
 import { GpuTrainer } from "../../lib/engines/gpu/gpu_trainer.ts";
 import { CpuTrainer } from "../../lib/engines/cpu/cpu_trainer.ts";
-import { useBackend, webgpuOrSkip } from "../helpers.ts";
+import { EXHAUSTIVE, useBackend, webgpuOrSkip } from "../helpers.ts";
 
 function batchOf(size: number, side: number, seed: number): Batch {
   const n = size * side * side;
@@ -189,3 +189,34 @@ for (const engine of ["gpu", "cpu"] as const) {
     await useBackend("cpu");
   });
 }
+
+/*
+ * One loss scale for the run, as one GradScaler (exhaustive tier: two f16
+ * steps compiled, ~40 s on a software adapter). Random lite at 32x32: every
+ * f16 step overflows (BatchNorm over two values per channel makes the f32
+ * gradients reach 1e5), so each step halves the scale.
+ */
+Deno.test({
+  name: "StepRunner carries the f16 loss scale over when the batch shape changes",
+  ignore: !EXHAUSTIVE,
+  async fn(t) {
+    if (!(await webgpuOrSkip(t))) return;
+    if (!(await navigator.gpu.requestAdapter())?.features.has("shader-f16")) return;
+    const model = U2Net.create("lite", { seed: 3 });
+    const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });
+    const runner = new StepRunner({ model, optimizer }, "gpu", { precision: "f16" });
+    try {
+      assert.equal(await runner.lossScale(), undefined);
+      for (let i = 0; i < 3; i++) await runner.step(batchOf(2, 32, i));
+      const first = await runner.lossScale();
+      assert.equal(first, 65536 / 8, "three skipped steps");
+      await runner.step(batchOf(1, 32, 9)); // another shape: its own step, the same scale
+      assert.equal(await runner.lossScale(), first! / 2);
+    } finally {
+      runner.dispose();
+      optimizer.dispose();
+      model.dispose();
+    }
+    await useBackend("cpu");
+  },
+});
