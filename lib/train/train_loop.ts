@@ -221,6 +221,8 @@ async function runTraining(options: TrainOptions, callbacks: TrainCallbacks): Pr
         break;
       }
       const record: EpochRecord = { epoch, trainLoss: stats.meanLoss, lr: stats.lr, seconds: 0 };
+      const scale = o.precision === "f16" ? await runner.lossScale() : undefined;
+      if (scale !== undefined) log(`[epoch: ${epoch}] f16 loss scale: ${scale}`);
       if (epoch % o.evalInterval === 0 || epoch === o.epochs - 1) {
         const { mae, maxF } = await evaluate(
           model,
