@@ -98,19 +98,22 @@ Deno.test("planTrainer() runs the GEMMs on f16 tiles and scales the loss gradien
 
 /*
  * Mixed precision against lite_train.safetensors (PyTorch 1.13's three fp32
- * AdamW steps): the loss of each step within 2%. Its gradients are not
- * compared: on this 64x64 batch of 2 the train-mode network is chaotic (a
- * 1e-3 relative change of the input moves the f32 path's logits by 6-30%
- * and its gradients by O(1), measured here), so f16's roundings give other
- * gradients of the same problem; the kernels' own errors are checked in
- * `tests/kernels/conv/conv_half_webgpu_test.ts`.
+ * AdamW steps): the loss of each step within 2% (measured: 2.4e-4, 9.2e-4,
+ * 1.0e-3). Its gradients are not compared: on this 64x64 batch of 2 the
+ * train-mode network is chaotic (a 1e-3 relative change of the input moves
+ * the f32 path's logits by 6-30% and its gradients by O(1), measured here),
+ * so f16's roundings give other gradients of the same problem; the kernels'
+ * own errors are checked in `tests/kernels/conv/conv_half_webgpu_test.ts`.
+ * Then, on the same trainer (one compile: the test's cost is the shaders),
+ * the loss scaling: growth after each good step (growthInterval 1), a step
+ * skipped when every gradient overflows (scale 2^100), and the counts.
  */
-Deno.test("GpuTrainer in f16 follows PyTorch's three AdamW steps within 2% when started from lite_wz", async (t) => {
+Deno.test("GpuTrainer in f16 follows PyTorch's three AdamW steps, then skips an overflowing step and halves or grows the scale", async (t) => {
   const ref = await fixture("lite_train.safetensors");
   const refLosses = ref.get("losses")!.data as Float32Array;
   // 65,536 (GradScaler's start) overflows this batch's first gradients: a skipped step.
-  const options = { scheduled: true, lossScale: { initScale: 1024 } };
-  await withF16(t, options, async ({ optimizer, trainer, images, masks }) => {
+  const options = { scheduled: true, lossScale: { initScale: 1024, growthInterval: 1 } };
+  await withF16(t, options, async ({ model, optimizer, trainer, images, masks }) => {
     assert.equal(trainer.precision, "f16");
     for (let i = 0; i < 3; i++) {
       const loss = await trainer.step(images, masks);
@@ -118,24 +121,16 @@ Deno.test("GpuTrainer in f16 follows PyTorch's three AdamW steps within 2% when 
       assert.ok(rel <= 0.02, `loss ${i}: ${loss} vs ${refLosses[i]} (rel ${rel})`);
       if (Deno.env.get("U2NET_TEST_VERBOSE")) console.log({ i, loss, rel });
     }
-    assert.deepEqual(await trainer.lossScale(), { scale: 1024, goodSteps: 3, step: 3, skipped: 0 });
-    await trainer.sync();
-    const state = await optimizer.state();
-    assert.ok(Object.values(state.params).every((p) => p.step === 3));
-  });
-});
-
-Deno.test("GpuTrainer in f16 skips a step whose gradients overflow, halves the scale and grows it after good steps", async (t) => {
-  const options = { lossScale: { initScale: 2 ** 100, growthInterval: 1 } };
-  await withF16(t, options, async ({ model, optimizer, trainer, images, masks }) => {
+    assert.deepEqual(await trainer.lossScale(), { scale: 8192, goodSteps: 0, step: 3, skipped: 0 });
     const before = await trainer.read("params");
     const stats = await trainer.read("state");
-    const loss = await trainer.step(images, masks); // every gradient times 2^100: inf
+    await trainer.setLossScale(2 ** 100); // every gradient times 2^100: inf
+    const loss = await trainer.step(images, masks);
     assert.ok(Number.isFinite(loss), "the loss itself is not scaled");
     assert.deepEqual(await trainer.lossScale(), {
       scale: 2 ** 99,
       goodSteps: 0,
-      step: 0,
+      step: 3,
       skipped: 1,
     });
     assert.deepEqual(await trainer.read("params"), before, "a skipped step changes no parameter");
@@ -143,16 +138,16 @@ Deno.test("GpuTrainer in f16 skips a step whose gradients overflow, halves the s
     assert.notDeepEqual(await trainer.read("state"), stats);
     await trainer.setLossScale(1000); // rounded down: 512
     await trainer.step(images, masks);
-    assert.deepEqual(await trainer.lossScale(), { scale: 1024, goodSteps: 0, step: 1, skipped: 1 });
+    assert.deepEqual(await trainer.lossScale(), { scale: 1024, goodSteps: 0, step: 4, skipped: 1 });
     assert.notDeepEqual(await trainer.read("params"), before);
     await trainer.sync();
-    // One optimizer step; two forwards counted by BatchNorm.
+    // Four optimizer steps; five forwards counted by BatchNorm.
     const state = await optimizer.state();
-    assert.ok(Object.values(state.params).every((p) => p.step === 1));
+    assert.ok(Object.values(state.params).every((p) => p.step === 4));
     const counter = (await model.stateDict()).get(
       "encode_modules.0.conv_in.bn.num_batches_tracked",
     );
-    assert.equal(Number((counter!.data as BigInt64Array)[0]), 2);
+    assert.equal(Number((counter!.data as BigInt64Array)[0]), 5);
   });
 });
 
