@@ -106,9 +106,10 @@ Deno.test("planTrainer() runs the GEMMs on f16 tiles and scales the loss gradien
  * own errors are checked in `tests/kernels/conv/conv_half_webgpu_test.ts`.
  * Then, on the same trainer (one compile: the test's cost is the shaders),
  * the loss scaling: growth after each good step (growthInterval 1), a step
- * skipped when every gradient overflows (scale 2^100), and the counts.
+ * skipped when every gradient overflows (scale 2^100), and the counts
+ * (setLossScale's rounding: `adamw_amp_wgsl_test.ts`).
  */
-Deno.test("GpuTrainer in f16 follows PyTorch's three AdamW steps, then skips an overflowing step and halves or grows the scale", async (t) => {
+Deno.test("GpuTrainer in f16 follows PyTorch's three AdamW steps, then skips an overflowing step and halves the scale", async (t) => {
   const ref = await fixture("lite_train.safetensors");
   const refLosses = ref.get("losses")!.data as Float32Array;
   // 65,536 (GradScaler's start) overflows this batch's first gradients: a skipped step.
@@ -136,18 +137,14 @@ Deno.test("GpuTrainer in f16 follows PyTorch's three AdamW steps, then skips an 
     assert.deepEqual(await trainer.read("params"), before, "a skipped step changes no parameter");
     // The forward ran: the running statistics moved (as under GradScaler).
     assert.notDeepEqual(await trainer.read("state"), stats);
-    await trainer.setLossScale(1000); // rounded down: 512
-    await trainer.step(images, masks);
-    assert.deepEqual(await trainer.lossScale(), { scale: 1024, goodSteps: 0, step: 4, skipped: 1 });
-    assert.notDeepEqual(await trainer.read("params"), before);
     await trainer.sync();
-    // Four optimizer steps; five forwards counted by BatchNorm.
+    // Three optimizer steps; four forwards counted by BatchNorm.
     const state = await optimizer.state();
-    assert.ok(Object.values(state.params).every((p) => p.step === 4));
+    assert.ok(Object.values(state.params).every((p) => p.step === 3));
     const counter = (await model.stateDict()).get(
       "encode_modules.0.conv_in.bn.num_batches_tracked",
     );
-    assert.equal(Number((counter!.data as BigInt64Array)[0]), 5);
+    assert.equal(Number((counter!.data as BigInt64Array)[0]), 4);
   });
 });
 
