@@ -106,6 +106,18 @@ export async function webgpuOrSkip(t: Deno.TestContext): Promise<boolean> {
 }
 
 /**
+ * {@linkcode webgpuOrSkip}, and also false (with an ignored step saying so)
+ * where the adapter lacks `shader-f16` (the mixed-precision tests).
+ */
+export async function f16OrSkip(t: Deno.TestContext): Promise<boolean> {
+  if (!(await webgpuOrSkip(t))) return false;
+  const adapter = await navigator.gpu.requestAdapter();
+  if (adapter?.features.has("shader-f16")) return true;
+  await t.step({ name: "no shader-f16 on this adapter", ignore: true, fn() {} });
+  return false;
+}
+
+/**
  * Runs `fn` under `tf.profile` and returns its result with the names of the
  * kernels it ran, so a test can check which path (ours or tf ops) it took.
  */

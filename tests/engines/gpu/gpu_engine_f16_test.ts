@@ -8,21 +8,12 @@ import { shaderSource } from "../../../lib/engines/gpu/engine_setup.ts";
 import { U2NET_FULL, U2NET_LITE } from "../../../lib/net/config.ts";
 import {
   EXHAUSTIVE,
+  f16OrSkip,
   fixture,
   maxAbsDiff,
   nchwToNhwc,
   nhwcToNchw,
-  webgpuOrSkip,
 } from "../../helpers.ts";
-
-/** Whether this machine's adapter offers `shader-f16` (a step says so when not). */
-async function f16OrSkip(t: Deno.TestContext): Promise<boolean> {
-  if (!(await webgpuOrSkip(t))) return false;
-  const adapter = await navigator.gpu.requestAdapter();
-  if (adapter?.features.has("shader-f16")) return true;
-  await t.step({ name: "no shader-f16 on this adapter", ignore: true, fn() {} });
-  return false;
-}
 
 function meanAbsDiff(a: Float32Array, b: Float32Array): number {
   let s = 0;

@@ -7,16 +7,14 @@ import { createLrScheduler } from "../../../lib/optim/lr_scheduler.ts";
 import { GpuTrainer, type GpuTrainerOptions } from "../../../lib/engines/gpu/gpu_trainer.ts";
 import { planTrainer } from "../../../lib/engines/gpu/trainer_plan.ts";
 import { U2NET_LITE } from "../../../lib/net/config.ts";
-import { EXHAUSTIVE, fixture, nchwToNhwc, useBackend, webgpuOrSkip } from "../../helpers.ts";
-
-/** Whether this machine's adapter offers `shader-f16` (a step says so when not). */
-async function f16OrSkip(t: Deno.TestContext): Promise<boolean> {
-  if (!(await webgpuOrSkip(t))) return false;
-  const adapter = await navigator.gpu.requestAdapter();
-  if (adapter?.features.has("shader-f16")) return true;
-  await t.step({ name: "no shader-f16 on this adapter", ignore: true, fn() {} });
-  return false;
-}
+import {
+  EXHAUSTIVE,
+  f16OrSkip,
+  fixture,
+  nchwToNhwc,
+  useBackend,
+  webgpuOrSkip,
+} from "../../helpers.ts";
 
 /** What {@linkcode withF16} hands its callback. */
 interface F16Fixture {
