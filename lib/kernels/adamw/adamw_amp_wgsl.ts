@@ -20,6 +20,7 @@
  * @module
  */
 import { FLAT_INDEX_WGSL, GUARD_WORKGROUP, NON_FINITE_WGSL } from "../loss/loss_guard_wgsl.ts";
+import { adamWUpdateWgsl } from "./adamw_guarded_wgsl.ts";
 
 /** The loss-scaling state's buffer name. */
 export const AMP_BUFFER = "amp";
@@ -169,13 +170,7 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(num_workgroups) groups :
   let stepSize = uniforms.lr / (1.0 - pow(uniforms.beta1, t));
   let bc2Sqrt = sqrt(1.0 - pow(uniforms.beta2, t));
   let gi = g[index] * (1.0 / bitcast<f32>(amp[0]));
-  let m = mv[index] * uniforms.beta1 + gi * uniforms.oneMinusBeta1;
-  let v = mv[index + n] * uniforms.beta2 + (gi * gi) * uniforms.oneMinusBeta2;
-  mv[index] = m;
-  mv[index + n] = v;
-  let decayed = p[index] * uniforms.decay;
-  let denom = sqrt(v) / bc2Sqrt + uniforms.eps;
-  p[index] = decayed - (m * stepSize) / denom;
+${adamWUpdateWgsl("stepSize", "bc2Sqrt")}
 }`;
 
 /**

@@ -25,6 +25,28 @@ import type { AdamWStepScalars } from "./adamw_webgpu.ts";
 import { FLAT_INDEX_WGSL, GUARD_WORKGROUP, NON_FINITE_WGSL } from "../loss/loss_guard_wgsl.ts";
 
 /**
+ * WGSL: one value's AdamW update from its gradient `gi` (in scope with
+ * `index`, `n`, `p`, `mv` and the uniforms), the moments then the parameter,
+ * given WGSL expressions for the step size and `sqrt(1 − β2^t)`; shared by
+ * this dispatch and the loss-scaled one (`adamw_amp_wgsl.ts`).
+ *
+ * @example
+ * ```ts
+ * import { adamWUpdateWgsl } from "./adamw_guarded_wgsl.ts";
+ * console.log(adamWUpdateWgsl("s", "b").includes("(m * s) / denom")); // true
+ * ```
+ */
+export function adamWUpdateWgsl(stepSize: string, bc2Sqrt: string): string {
+  return `  let m = mv[index] * uniforms.beta1 + gi * uniforms.oneMinusBeta1;
+  let v = mv[index + n] * uniforms.beta2 + (gi * gi) * uniforms.oneMinusBeta2;
+  mv[index] = m;
+  mv[index + n] = v;
+  let decayed = p[index] * uniforms.decay;
+  let denom = sqrt(v) / ${bc2Sqrt} + uniforms.eps;
+  p[index] = decayed - (m * ${stepSize}) / denom;`;
+}
+
+/**
  * The WGSL of the fused, guarded, in-place AdamW dispatch.
  *
  * @example
@@ -63,13 +85,7 @@ fn main(@builtin(workgroup_id) wg : vec3<u32>, @builtin(num_workgroups) groups :
     return;
   }
   let gi = g[index];
-  let m = mv[index] * uniforms.beta1 + gi * uniforms.oneMinusBeta1;
-  let v = mv[index + n] * uniforms.beta2 + (gi * gi) * uniforms.oneMinusBeta2;
-  mv[index] = m;
-  mv[index + n] = v;
-  let decayed = p[index] * uniforms.decay;
-  let denom = sqrt(v) / uniforms.bc2Sqrt + uniforms.eps;
-  p[index] = decayed - (m * uniforms.stepSize) / denom;
+${adamWUpdateWgsl("uniforms.stepSize", "uniforms.bc2Sqrt")}
 }`;
 
 /**
