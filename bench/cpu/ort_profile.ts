@@ -21,6 +21,7 @@ import { parseArgs } from "node:util";
 import * as ort from "npm:onnxruntime-node@1.30.0";
 import { exportOnnx } from "../../lib/engines/onnx/onnx_export.ts";
 import { foldedModel, machineName, modelList } from "../common.ts";
+import { groupTrace } from "./ort_trace.ts";
 
 /** Prints one JSON line (the profile rows are not timing records). */
 const emit = (row: Record<string, unknown>) => console.log(JSON.stringify(row));
@@ -34,55 +35,6 @@ export const ORT_PROFILE_DEFAULTS = {
   warmup: 2,
   top: 25,
 } as const;
-
-/** One event of onnxruntime's trace (Chrome trace format). */
-interface TraceEvent {
-  cat?: string;
-  name: string;
-  ts: number;
-  dur: number;
-  args?: { op_name?: string; input_type_shape?: unknown[]; output_type_shape?: unknown[] };
-}
-
-/** A node's input and output shapes, e.g. `1x64x320x320, 16x64x3x3, 16 > 1x16x320x320`. */
-function shapesOf(e: TraceEvent): string {
-  const dims = (xs: unknown[] | undefined) =>
-    (xs ?? []).map((x) => Object.values(x as Record<string, number[]>)[0].join("x"));
-  return `${dims(e.args?.input_type_shape).join(", ")} > ${dims(e.args?.output_type_shape)[0]}`;
-}
-
-/**
- * Node times (ms per run) of the trace's timed runs, by `op` and by
- * `op shapes`, as `[name, count per run, ms per run]`, slowest first.
- */
-export function groupTrace(events: TraceEvent[], timedRuns: number): {
-  ops: [string, number, number][];
-  shapes: [string, number, number][];
-  runMs: number[];
-} {
-  const runs = events.filter((e) => e.name === "model_run");
-  const from = runs[runs.length - timedRuns].ts;
-  const nodes = events.filter((e) =>
-    e.cat === "Node" && e.name.endsWith("_kernel_time") && e.ts >= from
-  );
-  const group = (key: (e: TraceEvent) => string) => {
-    const by = new Map<string, [number, number]>();
-    for (const e of nodes) {
-      const k = key(e), [n, us] = by.get(k) ?? [0, 0];
-      by.set(k, [n + 1, us + e.dur]);
-    }
-    return [...by].map(([k, [n, us]]): [string, number, number] => [
-      k,
-      n / timedRuns,
-      us / timedRuns / 1000,
-    ]).sort((a, b) => b[2] - a[2]);
-  };
-  return {
-    ops: group((e) => e.args?.op_name ?? "?"),
-    shapes: group((e) => `${e.args?.op_name} ${shapesOf(e)}`),
-    runMs: runs.slice(-timedRuns).map((r) => r.dur / 1000),
-  };
-}
 
 /** Runs the profile with command-line `args`; prints JSON lines. */
 export async function main(args: string[]): Promise<void> {
