@@ -150,7 +150,7 @@ export const DEFAULT_TRAIN_OPTIONS: Readonly<Required<TrainOptions>> = Object.fr
  * embedded synthetic dataset rendered at 56 px, small enough to finish in about
  * three minutes on a 2-core CPU without a GPU, evaluating at epochs 0, 3, 6
  * and 9. 56 px (crop 52) rather than 48 (crop 44): 36% more pixels a step for
- * about 10% more time (the CPU step's fixed costs dominate at these sizes);
+ * 10-22% more time (the CPU step's fixed costs weigh at these sizes);
  * on 128 held-out samples the 48 px demo scored MAE 0.111 / maxF 0.769 and
  * this one 0.083 / 0.847 (2026-12-03). Overrides
  * {@linkcode DEFAULT_TRAIN_OPTIONS}.
