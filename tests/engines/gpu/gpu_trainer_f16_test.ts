@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { tf } from "../../../lib/deps.ts";
+import type { tf } from "../../../lib/deps.ts";
 import { U2Net } from "../../../lib/model/u2net.ts";
 import { AdamW } from "../../../lib/optim/adamw.ts";
 import { getParamsGroups } from "../../../lib/optim/params_groups.ts";
@@ -7,14 +7,8 @@ import { createLrScheduler } from "../../../lib/optim/lr_scheduler.ts";
 import { GpuTrainer, type GpuTrainerOptions } from "../../../lib/engines/gpu/gpu_trainer.ts";
 import { planTrainer } from "../../../lib/engines/gpu/trainer_plan.ts";
 import { U2NET_LITE } from "../../../lib/net/config.ts";
-import {
-  EXHAUSTIVE,
-  f16OrSkip,
-  fixture,
-  nchwToNhwc,
-  useBackend,
-  webgpuOrSkip,
-} from "../../helpers.ts";
+import { EXHAUSTIVE, f16OrSkip, fixture, useBackend, webgpuOrSkip } from "../../helpers.ts";
+import { withLiteFixture } from "./lite_trainer_fixture.ts";
 
 /** What {@linkcode withF16} hands its callback. */
 interface F16Fixture {
@@ -28,7 +22,8 @@ interface F16Fixture {
 /**
  * An f16 GpuTrainer (with `options`) from lite_wz on lite_io's batch, AdamW
  * over the seed's groups (lr 1e-3, weight decay 1e-4, PyTorch's scheduler of
- * lite_train when `scheduled`); everything freed after `fn`.
+ * lite_train when `scheduled`); everything freed after `fn`
+ * ({@linkcode withLiteFixture}, which also checks that no tensor is left).
  */
 async function withF16(
   t: Deno.TestContext,
@@ -36,38 +31,14 @@ async function withF16(
   fn: (f: F16Fixture) => Promise<void>,
 ): Promise<void> {
   if (!(await f16OrSkip(t))) return;
-  const wz = await fixture("lite_wz.safetensors");
-  const io = await fixture("lite_io.safetensors");
-  const start = tf.memory().numTensors;
-  const x = io.get("x")!, target = io.get("target")!;
-  const images = nchwToNhwc(x.data as Float32Array, x.shape);
-  const masks = nchwToNhwc(target.data as Float32Array, target.shape);
-  const model = U2Net.create("lite");
-  model.loadStateDict(wz);
-  const optimizer = new AdamW(getParamsGroups(model.namedParameters(), 1e-4), { lr: 1e-3 });
-  const scheduler = options.scheduled
-    ? createLrScheduler(optimizer, 2, 3, { warmup: true, warmupEpochs: 1 })
-    : undefined;
-  const [n, , h, w] = x.shape;
-  let trainer: GpuTrainer | undefined;
-  try {
-    trainer = await GpuTrainer.create({ model, optimizer, scheduler }, {
-      batch: n,
-      height: h,
-      width: w,
-      precision: "f16",
-      ...options,
-    });
-    await fn({ model, optimizer, images, masks, trainer });
-  } finally {
-    trainer?.dispose();
-    optimizer.dispose();
-    model.dispose();
-    images.dispose();
-    masks.dispose();
-  }
-  assert.equal(tf.memory().numTensors, start);
-  await useBackend("cpu");
+  const adamw = (m: U2Net) => new AdamW(getParamsGroups(m.namedParameters(), 1e-4), { lr: 1e-3 });
+  await withLiteFixture(t, adamw, async ({ model, optimizer, images, masks, trainer }) => {
+    const scheduler = options.scheduled
+      ? createLrScheduler(optimizer, 2, 3, { warmup: true, warmupEpochs: 1 })
+      : undefined;
+    const made = await trainer(scheduler, { precision: "f16", ...options });
+    await fn({ model, optimizer, images, masks, trainer: made });
+  });
 }
 
 Deno.test("planTrainer() runs the GEMMs on f16 tiles and scales the loss gradient when mixed precision", () => {

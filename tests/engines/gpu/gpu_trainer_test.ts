@@ -4,15 +4,15 @@ import { U2Net } from "../../../lib/model/u2net.ts";
 import { U2NET_FULL, U2NET_LITE } from "../../../lib/net/config.ts";
 import { AdamW } from "../../../lib/optim/adamw.ts";
 import { getParamsGroups } from "../../../lib/optim/params_groups.ts";
-import { createLrScheduler, type LrScheduler } from "../../../lib/optim/lr_scheduler.ts";
-import type { StateDict } from "../../../lib/io/raw_tensor.ts";
+import { createLrScheduler } from "../../../lib/optim/lr_scheduler.ts";
 import { NonFiniteLossError } from "../../../lib/train/train_step.ts";
 import { criterion } from "../../../lib/train/loss.ts";
 import { GpuTrainer } from "../../../lib/engines/gpu/gpu_trainer.ts";
 import { planTrainer } from "../../../lib/engines/gpu/trainer_plan.ts";
 import { MAX_CHUNK } from "../../../lib/engines/gpu/trainer_builder.ts";
 import { enterTuning } from "../../../lib/kernels/webgpu.ts";
-import { fixture, nchwToNhwc, useBackend, webgpuOrSkip } from "../../helpers.ts";
+import { fixture, useBackend, webgpuOrSkip } from "../../helpers.ts";
+import { withLiteFixture } from "./lite_trainer_fixture.ts";
 import { assertNearReference } from "../../train/train_parity.ts";
 
 function paramInfo(model: U2Net) {
@@ -55,60 +55,6 @@ Deno.test("planTrainer() plans every parameter's gradient and aligned segments w
     }
   }
 });
-
-/** lite_wz's network, lite_io's batch and an AdamW made by `adamw`, on a trainer of their shape. */
-interface LiteFixture {
-  wz: StateDict;
-  model: U2Net;
-  optimizer: AdamW;
-  images: tf.Tensor4D;
-  masks: tf.Tensor4D;
-  /** A GpuTrainer for the batch's shape (with `scheduler` when given). */
-  trainer(scheduler?: LrScheduler): Promise<GpuTrainer>;
-}
-
-/**
- * Runs `fn` on webgpu (skipped without an adapter) with the lite_wz fixture,
- * then frees everything and checks that no tensor is left.
- */
-async function withLiteFixture(
-  t: Deno.TestContext,
-  adamw: (model: U2Net) => AdamW,
-  fn: (f: LiteFixture) => Promise<void>,
-): Promise<void> {
-  if (!(await webgpuOrSkip(t))) return;
-  const wz = await fixture("lite_wz.safetensors");
-  const io = await fixture("lite_io.safetensors");
-  const start = tf.memory().numTensors;
-  const model = U2Net.create("lite");
-  const x = io.get("x")!, target = io.get("target")!;
-  const images = nchwToNhwc(x.data as Float32Array, x.shape);
-  const masks = nchwToNhwc(target.data as Float32Array, target.shape);
-  const optimizer = adamw(model);
-  const trainers: GpuTrainer[] = [];
-  try {
-    model.loadStateDict(wz);
-    const [n, , h, w] = x.shape;
-    const trainer = async (scheduler?: LrScheduler) => {
-      const made = await GpuTrainer.create({ model, optimizer, scheduler }, {
-        batch: n,
-        height: h,
-        width: w,
-      });
-      trainers.push(made);
-      return made;
-    };
-    await fn({ wz, model, optimizer, images, masks, trainer });
-  } finally {
-    for (const made of trainers) made.dispose();
-    optimizer.dispose();
-    images.dispose();
-    masks.dispose();
-    model.dispose();
-  }
-  assert.equal(tf.memory().numTensors, start);
-  await useBackend("cpu");
-}
 
 /*
  * The recorded step against lite_train.safetensors (PyTorch 1.13, three AdamW
