@@ -44,7 +44,8 @@ const CONV_CASES: ConvShape[] = [
   { n: 1, h: 9, w: 10, ca: 37, cb: 6, co: 1, k: 3, dil: 2 },
   { n: 2, h: 5, w: 6, ca: 5, cb: 1, co: 1, k: 1, dil: 1 },
   { n: 1, h: 12, w: 11, ca: 64, cb: 0, co: 1, k: 3, dil: 8 },
-  // Packed weights past the module's scratch: the conv runs in groups of blocks.
+  // Packed weights past the module's scratch and past CACHE_BYTES on a small map: the
+  // conv and the input gradient run block by block (threads split the blocks).
   { n: 1, h: 3, w: 4, ca: 600, cb: 500, co: 150, k: 3, dil: 1 },
 ];
 
@@ -64,6 +65,9 @@ const WINO_CASES: ConvShape[] = [
   { n: 2, h: 12, w: 12, ca: 64, cb: 64, co: 64, k: 3, dil: 1 },
   { n: 1, h: 16, w: 15, ca: 128, cb: 0, co: 160, k: 3, dil: 1 },
   { n: 2, h: 6, w: 6, ca: 4, cb: 0, co: 4, k: 3, dil: 1 },
+  // Few tiles, several output-channel groups of U (forward and input gradient):
+  // threads split the groups.
+  { n: 2, h: 4, w: 4, ca: 256, cb: 256, co: 192, k: 3, dil: 1 },
 ];
 
 function label(s: ConvShape): string {

@@ -6,8 +6,8 @@
  * dilation-1 conv on its subsampled grid cut into 2 x 2 tiles; the tiles of
  * every image, phase and row are taken in blocks of `nt` (a function of the
  * shape only), and part `part` of `parts` does a contiguous run of the
- * blocks, each tile computed exactly as with one part: the same bits for any
- * `parts`. Per block: V = Bᵀ d B (adds only), M = V·U (the products: 16 per
+ * (output-channel group, block) pairs, each tile computed exactly as with
+ * one part: the same bits for any `parts`. Per block: V = Bᵀ d B (adds only), M = V·U (the products: 16 per
  * tile and channel pair, against 36 direct), out = Aᵀ M A (adds only).
  * U = G g Gᵀ is computed in float32 on every call (the weights change every
  * step) into this part's scratch, for as many 16-channel output blocks as
@@ -295,8 +295,9 @@ static int wg_pays(int N, int H, int W, int ci, int oc, int d) {
 /*
  * out ‖ out2 (oc1 and oc - oc1 channels a pixel; out2 unused when oc1 = oc)
  * = bias + conv3x3(a ‖ b) dilated d, 'same', as F(2x2, 3x3), weights g (see
- * WgWeights); part `part` of `parts` of the blocks. Returns 0 (and does nothing) where the shape does not suit it:
- * channels not multiples of 4, too many, or a direct conv cheaper.
+ * WgWeights); part `part` of `parts` of the (output group, tile block) pairs.
+ * Returns 0 (and does nothing) where the shape does not suit it: channels not
+ * multiples of 4, too many, or a direct conv cheaper.
  */
 static int wg_conv(float* out, float* out2, int oc1, int oc, const float* a, int ca,
                    const float* b, int cb, const float* bias, const WgWeights* g, int N, int H,
@@ -309,10 +310,15 @@ static int wg_conv(float* out, float* out2, int oc1, int oc, const float* a, int
   long tiles = wg_tiles(N, H, W, d);
   int nt = wg_block_tiles(ci, tiles);
   long nblocks = (tiles + nt - 1) / nt;
-  long b_lo = nblocks * part / parts, b_hi = nblocks * (part + 1) / parts;
   int gmax = WG_UMAX / (16 * ci) / WG_CB * WG_CB, mmax = WG_ROW / nt / WG_CB * WG_CB;
   int cog = gmax < mmax ? gmax : mmax;
   if (out2 && cog > WG_COP) cog = WG_COP;
+  /* Part `part` does a contiguous run of the (group, block) pairs, group-major:
+   * where there are several groups the parts take different output channels,
+   * so that each transforms only the U it uses (every part transformed all of
+   * it when the parts split the blocks alone). */
+  long ngroups = (oc + cog - 1) / cog, u_lo, u_hi;
+  share(ngroups * nblocks, part, parts, &u_lo, &u_hi);
   WgConv w = {out, out2, oc1, a, b, bias ? bias : zeros, oc, ca, cb, ci, H, W, d};
   float* scratch = packed + (long)part * PACKED;
   w.U = scratch;
@@ -320,9 +326,11 @@ static int wg_conv(float* out, float* out2, int oc1, int oc, const float* a, int
   w.M = scratch + WG_UMAX + WG_VM;
   w.vs = (long)nt * ci + WG_PAD;
   w.rows = nt;
-  if (b_lo >= b_hi) return 1;
   int im[WG_NT], yb[WG_NT], xb[WG_NT];
-  for (w.ob = 0; w.ob < oc; w.ob += cog) {
+  for (long gi = u_lo / nblocks; gi < ngroups && gi * nblocks < u_hi; gi++) {
+    long b_lo = u_lo > gi * nblocks ? u_lo - gi * nblocks : 0;
+    long b_hi = u_hi < (gi + 1) * nblocks ? u_hi - gi * nblocks : nblocks;
+    w.ob = (int)gi * cog;
     int left = (oc - w.ob + WG_CB - 1) / WG_CB * WG_CB;
     w.cop = left < cog ? left : cog;
     w.ms = (long)nt * w.cop + WG_PAD;

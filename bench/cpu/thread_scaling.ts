@@ -1,0 +1,100 @@
+/**
+ * How each CpuTrainer kernel scales from one thread to more: two trainers in
+ * one process (1 and THREADS threads, fresh weights, the same batch), steps
+ * alternating, every wasm kernel call timed and keyed by kernel and conv
+ * shape; prints both sides' step times, then each key's ms a step at one
+ * thread and at THREADS, and their ratio, slowest first. The kernels that
+ * scale worst are where a split loses.
+ *
+ *   deno run --allow-read=. --allow-env bench/cpu/thread_scaling.ts BATCH SIZE [THREADS] [ROUNDS]
+ *
+ * `ARCH=full` for the full network (default lite), `TOP=n` rows (default 30).
+ *
+ * @module
+ */
+import { U2Net } from "../../lib/model/u2net.ts";
+import { AdamW } from "../../lib/optim/adamw.ts";
+import { getParamsGroups } from "../../lib/optim/params_groups.ts";
+import { CpuTrainer } from "../../lib/engines/cpu/cpu_trainer.ts";
+import { createWasmTrainKernels } from "../../lib/engines/cpu/train_kernels_wasm.ts";
+import type { TrainKernels } from "../../lib/engines/cpu/train_kernels.ts";
+import { selectBackend } from "../../lib/backend.ts";
+
+await selectBackend("cpu");
+const [n, s, threads = 2, rounds = 4] = Deno.args.map(Number);
+if (![n, s, threads, rounds].every((v) => Number.isInteger(v) && v > 0)) {
+  throw new RangeError(
+    `Cannot time: current arguments are ${Deno.args.join(" ")} (BATCH SIZE [THREADS] [ROUNDS])`,
+  );
+}
+const arch = Deno.env.get("ARCH") === "full" ? "full" : "lite";
+const top = Number(Deno.env.get("TOP") ?? 30);
+
+/** A trainer whose kernels add their time under `times`. */
+async function timed(t: number) {
+  const model = U2Net.create(arch, { seed: 1 });
+  const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });
+  const inner = await createWasmTrainKernels(3 * 2 ** 28, { threads: t });
+  const times = new Map<string, number>();
+  const k: TrainKernels = { ...inner };
+  for (const name of Object.keys(inner) as (keyof TrainKernels)[]) {
+    const f = inner[name];
+    if (typeof f !== "function" || name === "alloc" || name === "dispose") continue;
+    // deno-lint-ignore no-explicit-any
+    (k as any)[name] = (...a: any[]) => {
+      const t0 = performance.now();
+      // deno-lint-ignore no-explicit-any
+      (f as any).apply(inner, a);
+      const sh = name.startsWith("conv") ? a[a.length - 1] : null;
+      const key = sh ? `${name} ${sh.ca}+${sh.cb}->${sh.co} ${sh.h}x${sh.w} d${sh.dil}` : name;
+      times.set(key, (times.get(key) ?? 0) + performance.now() - t0);
+    };
+  }
+  const trainer = await CpuTrainer.create({ model, optimizer }, {
+    batch: n,
+    height: s,
+    width: s,
+    kernels: k,
+  });
+  const dispose = () => {
+    trainer.dispose();
+    optimizer.dispose();
+    model.dispose();
+  };
+  return { trainer, times, steps: [] as number[], dispose };
+}
+
+const sides = [await timed(1), await timed(threads)];
+const x = new Float32Array(n * s * s * 3).map((_, i) => Math.sin(i)),
+  y = new Float32Array(n * s * s).map((_, i) => (i % 7) > 3 ? 1 : 0);
+try {
+  for (const side of sides) await side.trainer.step(x, y);
+  for (const side of sides) side.times.clear();
+  for (let r = 0; r < rounds; r++) {
+    for (const side of sides) {
+      const t0 = performance.now();
+      await side.trainer.step(x, y);
+      side.steps.push(performance.now() - t0);
+    }
+  }
+  const [one, many] = sides;
+  const fmt = (a: number[]) => a.map((v) => v.toFixed(0)).join(" ");
+  console.log(
+    `${arch} b${n}@${s}: steps 1 thread ${fmt(one.steps)} | ${threads} ${fmt(many.steps)}`,
+  );
+  let s1 = 0, s2 = 0;
+  for (const [key, v] of one.times) (s1 += v), (s2 += many.times.get(key) ?? 0);
+  console.log(
+    `all kernels ${(s1 / rounds).toFixed(0)} ${(s2 / rounds).toFixed(0)} ms, ${
+      (s1 / s2).toFixed(2)
+    }x`,
+  );
+  const rows = [...one.times].sort((p, q) => q[1] - p[1]).slice(0, top);
+  for (const [key, v] of rows) {
+    const w = many.times.get(key) ?? 0;
+    const cells = [(v / rounds).toFixed(1), (w / rounds).toFixed(1)].map((c) => c.padStart(8));
+    console.log(key.padEnd(44), ...cells, `${(v / w).toFixed(2)}x`);
+  }
+} finally {
+  for (const side of sides) side.dispose();
+}
