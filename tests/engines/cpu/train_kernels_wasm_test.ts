@@ -247,6 +247,27 @@ Deno.test("wasm resize() and resizeGrad() match the JS reference up, down and od
   }
 });
 
+Deno.test("wasm conv kernels do nothing when the batch is empty, on two threads", async () => {
+  // Shapes of every conv path (direct by rows, direct block by block, Winograd).
+  const W = await createWasmTrainKernels(1 << 24, { threads: 2, splitWork: 0 });
+  try {
+    for (const s of [CONV_CASES[CONV_CASES.length - 1], CONV_CASES[0], ...WINO_CASES]) {
+      const e = { ...s, n: 0 }, ci = s.ca + s.cb;
+      const w = random(W, new Rng(3), 9 * ci * s.co), bias = W.alloc(s.co), dw = W.alloc(w.length);
+      const none = () => W.alloc(0);
+      W.conv(none(), none(), s.cb ? none() : null, w, bias, e);
+      W.convInputGrad(none(), s.cb ? none() : null, none(), w, e);
+      W.convFilterGrad(dw, bias, none(), s.cb ? none() : null, none(), e);
+      assert(
+        dw.every((v) => v === 0) && bias.every((v) => v === 0),
+        `${label(e)}: gradients not 0`,
+      );
+    }
+  } finally {
+    W.dispose?.();
+  }
+});
+
 Deno.test("wasm accumulate() adds src into the first len values of dst", async () => {
   const W = await wasmKernels(), rng = new Rng(11);
   for (const len of [7, 16, 33]) {

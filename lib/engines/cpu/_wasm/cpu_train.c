@@ -195,6 +195,7 @@ static void conv_blocks(float* out, int oc, const float* a, int ca, const float*
   float* pk = packed + (long)part * PACKED;
   long chunk_bytes = (long)(nb < fit ? nb : fit) * block * 4;
   long input_bytes = rows * W * (ca + cb) * 4;
+  if (rows == 0) return;
   if (chunk_bytes > CACHE_BYTES && input_bytes <= CACHE_BYTES) {
     long u_lo, u_hi;
     share((long)nb * rows, part, parts, &u_lo, &u_hi);
