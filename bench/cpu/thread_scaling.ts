@@ -17,7 +17,7 @@ import { AdamW } from "../../lib/optim/adamw.ts";
 import { getParamsGroups } from "../../lib/optim/params_groups.ts";
 import { CpuTrainer } from "../../lib/engines/cpu/cpu_trainer.ts";
 import { createWasmTrainKernels } from "../../lib/engines/cpu/train_kernels_wasm.ts";
-import type { TrainKernels } from "../../lib/engines/cpu/train_kernels.ts";
+import { shapeLabel, timedKernels } from "./_timed_kernels.ts";
 import { selectBackend } from "../../lib/backend.ts";
 
 await selectBackend("cpu");
@@ -35,21 +35,10 @@ async function timed(t: number) {
   const model = U2Net.create(arch, { seed: 1 });
   const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });
   const inner = await createWasmTrainKernels(3 * 2 ** 28, { threads: t });
-  const times = new Map<string, number>();
-  const k: TrainKernels = { ...inner };
-  for (const name of Object.keys(inner) as (keyof TrainKernels)[]) {
-    const f = inner[name];
-    if (typeof f !== "function" || name === "alloc" || name === "dispose") continue;
-    // deno-lint-ignore no-explicit-any
-    (k as any)[name] = (...a: any[]) => {
-      const t0 = performance.now();
-      // deno-lint-ignore no-explicit-any
-      (f as any).apply(inner, a);
-      const sh = name.startsWith("conv") ? a[a.length - 1] : null;
-      const key = sh ? `${name} ${sh.ca}+${sh.cb}->${sh.co} ${sh.h}x${sh.w} d${sh.dil}` : name;
-      times.set(key, (times.get(key) ?? 0) + performance.now() - t0);
-    };
-  }
+  const { kernels: k, times } = timedKernels(
+    inner,
+    (name, sh) => sh ? `${name} ${shapeLabel(sh)}` : name,
+  );
   const trainer = await CpuTrainer.create({ model, optimizer }, {
     batch: n,
     height: s,

@@ -14,7 +14,7 @@ import { AdamW } from "../../lib/optim/adamw.ts";
 import { getParamsGroups } from "../../lib/optim/params_groups.ts";
 import { CpuTrainer } from "../../lib/engines/cpu/cpu_trainer.ts";
 import { createWasmTrainKernels } from "../../lib/engines/cpu/train_kernels_wasm.ts";
-import type { TrainKernels } from "../../lib/engines/cpu/train_kernels.ts";
+import { shapeLabel, timedKernels } from "./_timed_kernels.ts";
 import { selectBackend } from "../../lib/backend.ts";
 await selectBackend("cpu");
 const [n, s, threads] = Deno.args.map(Number);
@@ -28,25 +28,11 @@ const arch = Deno.env.get("ARCH") === "full" ? "full" : "lite";
 const model = U2Net.create(arch, { seed: 1 });
 const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });
 const inner = await createWasmTrainKernels(3 * 2 ** 28, { threads });
-const times = new Map<string, number>();
-const k: TrainKernels = { ...inner };
-for (const name of Object.keys(inner) as (keyof TrainKernels)[]) {
-  const f = inner[name];
-  if (typeof f !== "function" || name === "alloc" || name === "dispose") continue;
-  // deno-lint-ignore no-explicit-any
-  (k as any)[name] = (...a: any[]) => {
-    const t0 = performance.now();
-    // deno-lint-ignore no-explicit-any
-    (f as any).apply(inner, a);
-    let key = name as string;
-    if (name.startsWith("conv")) {
-      const sh = a[a.length - 1];
-      key += sh.k === 1 ? "_1x1" : sh.co === 1 ? "_co1" : "";
-      if (byShape) key += ` ${sh.ca}+${sh.cb}->${sh.co} ${sh.h}x${sh.w} d${sh.dil}`;
-    }
-    times.set(key, (times.get(key) ?? 0) + performance.now() - t0);
-  };
-}
+const { kernels: k, times } = timedKernels(inner, (name, sh) => {
+  if (!sh) return name;
+  const kind = sh.k === 1 ? "_1x1" : sh.co === 1 ? "_co1" : "";
+  return byShape ? `${name}${kind} ${shapeLabel(sh)}` : name + kind;
+});
 const t = await CpuTrainer.create({ model, optimizer }, {
   batch: n,
   height: s,
