@@ -6,7 +6,7 @@
  * `--warmup`, with onnxruntime's own profiler on, and averages the timed
  * runs' node times.
  *
- *     deno run --allow-read=.,$HOME/.cache/deno/npm/registry.npmjs.org --allow-env \
+ *     deno run --allow-read=.,$HOME/.cache/deno/npm/registry.npmjs.org --allow-write=./.tmp \
  *       --allow-ffi=$HOME/.cache/deno/npm/registry.npmjs.org/onnxruntime-node \
  *       --allow-sys=cpus bench/cpu/ort_profile.ts --models lite --threads 1
  *
@@ -63,7 +63,7 @@ defaults: ${JSON.stringify(d)}`);
     values.warmup,
     values.top,
   ].map(Number);
-  await Deno.mkdir("./.tmp", { recursive: true }).catch(() => {});
+  await Deno.mkdir("./.tmp", { recursive: true });
   for (const arch of modelList(values.models)) {
     const model = await foldedModel(arch);
     const onnx = await exportOnnx(model);

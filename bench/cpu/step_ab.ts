@@ -5,16 +5,13 @@
  * process, so that a slow period of the machine hits both; prints each side's
  * median and runs, and old / new:
  *
- *   deno run --allow-read=.,OTHER_TREE --allow-env bench/cpu/step_ab.ts OTHER_TREE ARCH BATCH SIZE THREADS [ROUNDS]
+ *   deno run --allow-read=.,OTHER_TREE bench/cpu/step_ab.ts OTHER_TREE ARCH BATCH SIZE THREADS [ROUNDS]
  *
  * @module
  */
 import { selectBackend } from "../../lib/backend.ts";
-import { U2Net } from "../../lib/model/u2net.ts";
-import { AdamW } from "../../lib/optim/adamw.ts";
-import { getParamsGroups } from "../../lib/optim/params_groups.ts";
-import { CpuTrainer } from "../../lib/engines/cpu/cpu_trainer.ts";
 import { createWasmTrainKernels } from "../../lib/engines/cpu/train_kernels_wasm.ts";
+import { benchBatch, benchTrainer } from "./_bench_trainer.ts";
 
 await selectBackend("cpu");
 const [other, archArg, ...rest] = Deno.args;
@@ -32,26 +29,16 @@ const arch: "lite" | "full" = archArg;
 const { createWasmTrainKernels: otherCreate } = await import(
   new URL(`file://${other}/lib/engines/cpu/train_kernels_wasm.ts`).href
 );
-const x = new Float32Array(n * s * s * 3).map((_, i) => Math.sin(i)),
-  y = new Float32Array(n * s * s).map((_, i) => (i % 7) > 3 ? 1 : 0);
+const { x, y } = benchBatch(n, s);
 
 /** One side: a fresh model and trainer on the kernels `create` makes. */
 async function side(create: typeof createWasmTrainKernels) {
-  const model = U2Net.create(arch, { seed: 1 });
-  const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });
-  const kernels = await create(3 * 2 ** 28, { threads });
-  const trainer = await CpuTrainer.create({ model, optimizer }, {
-    batch: n,
-    height: s,
-    width: s,
-    kernels,
-  });
+  const { trainer, dispose } = await benchTrainer(
+    arch,
+    [n, s],
+    await create(3 * 2 ** 28, { threads }),
+  );
   await trainer.step(x, y);
-  const dispose = () => {
-    trainer.dispose();
-    optimizer.dispose();
-    model.dispose();
-  };
   return { trainer, ms: [] as number[], dispose };
 }
 

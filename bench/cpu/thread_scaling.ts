@@ -6,18 +6,15 @@
  * thread and at THREADS, and their ratio, slowest first. The kernels that
  * scale worst are where a split loses.
  *
- *   deno run --allow-read=. --allow-env bench/cpu/thread_scaling.ts BATCH SIZE [THREADS] [ROUNDS]
+ *   deno run --allow-read=. --allow-env=ARCH,TOP bench/cpu/thread_scaling.ts BATCH SIZE [THREADS] [ROUNDS]
  *
  * `ARCH=full` for the full network (default lite), `TOP=n` rows (default 30).
  *
  * @module
  */
-import { U2Net } from "../../lib/model/u2net.ts";
-import { AdamW } from "../../lib/optim/adamw.ts";
-import { getParamsGroups } from "../../lib/optim/params_groups.ts";
-import { CpuTrainer } from "../../lib/engines/cpu/cpu_trainer.ts";
 import { createWasmTrainKernels } from "../../lib/engines/cpu/train_kernels_wasm.ts";
 import { shapeLabel, timedKernels } from "./_timed_kernels.ts";
+import { benchBatch, benchTrainer } from "./_bench_trainer.ts";
 import { selectBackend } from "../../lib/backend.ts";
 
 await selectBackend("cpu");
@@ -32,30 +29,17 @@ const top = Number(Deno.env.get("TOP") ?? 30);
 
 /** A trainer whose kernels add their time under `times`. */
 async function timed(t: number) {
-  const model = U2Net.create(arch, { seed: 1 });
-  const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });
   const inner = await createWasmTrainKernels(3 * 2 ** 28, { threads: t });
-  const { kernels: k, times } = timedKernels(
+  const { kernels, times } = timedKernels(
     inner,
     (name, sh) => sh ? `${name} ${shapeLabel(sh)}` : name,
   );
-  const trainer = await CpuTrainer.create({ model, optimizer }, {
-    batch: n,
-    height: s,
-    width: s,
-    kernels: k,
-  });
-  const dispose = () => {
-    trainer.dispose();
-    optimizer.dispose();
-    model.dispose();
-  };
+  const { trainer, dispose } = await benchTrainer(arch, [n, s], kernels);
   return { trainer, times, steps: [] as number[], dispose };
 }
 
 const sides = [await timed(1), await timed(threads)];
-const x = new Float32Array(n * s * s * 3).map((_, i) => Math.sin(i)),
-  y = new Float32Array(n * s * s).map((_, i) => (i % 7) > 3 ? 1 : 0);
+const { x, y } = benchBatch(n, s);
 try {
   for (const side of sides) await side.trainer.step(x, y);
   for (const side of sides) side.times.clear();

@@ -5,16 +5,13 @@
  * With `SHAPES=1` in the environment, convs are keyed by shape too;
  * `ARCH=full` profiles the full network (default lite).
  *
- *   deno run --allow-read=. --allow-env bench/cpu/train_profile.ts BATCH SIZE THREADS
+ *   deno run --allow-read=. --allow-env=SHAPES,ARCH bench/cpu/train_profile.ts BATCH SIZE THREADS
  *
  * @module
  */
-import { U2Net } from "../../lib/model/u2net.ts";
-import { AdamW } from "../../lib/optim/adamw.ts";
-import { getParamsGroups } from "../../lib/optim/params_groups.ts";
-import { CpuTrainer } from "../../lib/engines/cpu/cpu_trainer.ts";
 import { createWasmTrainKernels } from "../../lib/engines/cpu/train_kernels_wasm.ts";
 import { shapeLabel, timedKernels } from "./_timed_kernels.ts";
+import { benchBatch, benchTrainer } from "./_bench_trainer.ts";
 import { selectBackend } from "../../lib/backend.ts";
 await selectBackend("cpu");
 const [n, s, threads] = Deno.args.map(Number);
@@ -25,22 +22,14 @@ if (![n, s, threads].every((v) => Number.isInteger(v) && v > 0)) {
   );
 }
 const arch = Deno.env.get("ARCH") === "full" ? "full" : "lite";
-const model = U2Net.create(arch, { seed: 1 });
-const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });
 const inner = await createWasmTrainKernels(3 * 2 ** 28, { threads });
 const { kernels: k, times } = timedKernels(inner, (name, sh) => {
   if (!sh) return name;
   const kind = sh.k === 1 ? "_1x1" : sh.co === 1 ? "_co1" : "";
   return byShape ? `${name}${kind} ${shapeLabel(sh)}` : name + kind;
 });
-const t = await CpuTrainer.create({ model, optimizer }, {
-  batch: n,
-  height: s,
-  width: s,
-  kernels: k,
-});
-const x = new Float32Array(n * s * s * 3).map((_, i) => Math.sin(i)),
-  y = new Float32Array(n * s * s).map((_, i) => (i % 7) > 3 ? 1 : 0);
+const { trainer: t, dispose } = await benchTrainer(arch, [n, s], k);
+const { x, y } = benchBatch(n, s);
 await t.step(x, y);
 times.clear();
 const t0 = performance.now();
@@ -55,6 +44,4 @@ console.log(
 for (const [k, v] of rows) {
   console.log(k.padEnd(20), v.toFixed(1), (100 * v / total).toFixed(1) + "%");
 }
-t.dispose();
-optimizer.dispose();
-model.dispose();
+dispose();
