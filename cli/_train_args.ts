@@ -131,7 +131,7 @@ ${wrap(Object.entries(M).map(([k, v]) => `${k}=${v}`), 78)}`,
       ...str,
       arg: "f32|f16",
       help:
-        "the WebGPU step's arithmetic: f16 = mixed precision (f16 GEMM tiles, dynamic loss scaling; needs shader-f16)",
+        "the WebGPU step's arithmetic: f16 = mixed precision (f16 activations and GEMM tiles, dynamic loss scaling; needs shader-f16)",
       default: D.precision,
     },
     "skip-bad": { ...flag, help: "skip unreadable samples (default: stop before training)" },

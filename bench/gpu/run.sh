@@ -233,7 +233,7 @@ elif [ "$ADAPTER_OK" = 1 ]; then
   # The recorded training step (GpuTrainer): the rows the training target is judged on.
   step train_recorded 120 "${DB[@]}" train "${W[@]}" --engine gpu --models lite,full \
     --batches 16,8 --size "$TRAIN_SIZE" --runs 5 --warmup 2 --max-seconds 10
-  # Mixed precision (--precision f16: f16 GEMM tiles, loss scaling), against torch_bench's amp
+  # Mixed precision (--precision f16: f16 activations and GEMM tiles, loss scaling), against torch_bench's amp
   # rows; the loss scale settles during the warm-up (the row says the scale and skipped steps).
   step train_recorded_f16 60 "${DB[@]}" train "${W[@]}" --engine gpu --precision f16 \
     --models lite,full --batches 16 --size "$TRAIN_SIZE" --runs 5 --warmup 3 --max-seconds 10

@@ -12,6 +12,7 @@
  * @module
  */
 import type { WgslCall, WgslUniform } from "./webgpu.ts";
+import { HALF_SUFFIX, narrowStores, widenReads } from "./_wgsl_half.ts";
 
 /** A {@linkcode WgslCall} made standalone for fixed input shapes. */
 export interface StandaloneProgram {
@@ -78,15 +79,30 @@ function flat(groups: number): [number, number, number] {
   return [x, Math.ceil(groups / x), 1];
 }
 
+/** Storage types of a standalone program's maps (f16 needs the device's `shader-f16`). */
+export interface StandaloneTypes {
+  /**
+   * Inputs stored in f16, by input index: bound as f16 arrays and widened
+   * to f32 where the program indexes them, so its arithmetic is unchanged.
+   * @default []
+   */
+  halfInputs?: readonly boolean[];
+  /** The output stored in f16: each store rounded once, clamped to f16's finite range. @default false */
+  halfOutput?: boolean;
+}
+
 /**
  * The standalone program of `call` for inputs shaped `inputShapes` (in
- * `call.spec.inputs` order).
+ * `call.spec.inputs` order), its maps stored as `types` says.
  */
 export function standalone(
   call: WgslCall,
   inputShapes: readonly (readonly number[])[],
+  types: StandaloneTypes = {},
 ): StandaloneProgram {
   const { spec } = call;
+  const halfIn = spec.inputs.map((_, i) => types.halfInputs?.[i] ?? false);
+  const halfOut = types.halfOutput ?? false;
   if (inputShapes.length !== spec.inputs.length) {
     throw new RangeError(
       `Cannot make ${spec.key} standalone: current value is ${inputShapes.length} input shapes for ${spec.inputs.length} inputs`,
@@ -96,7 +112,11 @@ export function standalone(
   const out = spec.outputShape;
   const size = out.reduce((a, b) => a * b, 1);
   const outComp = spec.components?.output ?? 1;
-  const elem = (c: number) => (c === 1 ? "f32" : `vec${c}<f32>`);
+  const elem = (c: number, half = false) => {
+    const t = half ? "f16" : "f32";
+    return c === 1 ? t : `vec${c}<${t}>`;
+  };
+  const inComp = (i: number) => spec.components?.inputs[i] ?? outComp;
   const fields = [
     ...spec.inputs.map((name, i) =>
       `${lowerFirst(name)}Shape : ${coordsType(inputShapes[i].length)},`
@@ -109,14 +129,22 @@ export function standalone(
   const wg = spec.workgroupSize;
   const volume = wg[0] * wg[1] * wg[2];
   const bindings = spec.inputs.map((name, i) =>
-    `@group(0) @binding(${i + 1}) var<storage, read> ${name} : array<${
-      elem(spec.components?.inputs[i] ?? outComp)
-    }>;`
+    `@group(0) @binding(${i + 1}) var<storage, read> ${name}${
+      halfIn[i] ? HALF_SUFFIX : ""
+    } : array<${elem(inComp(i), halfIn[i])}>;`
   ).join("\n");
-  // An `enable` directive in the program's code must open the module.
-  const enable = /^\s*enable f16;/.test(spec.code) ? "enable f16;\n" : "";
+  let body = spec.code.replace(/^\s*enable f16;/, "");
+  spec.inputs.forEach((name, i) => {
+    if (halfIn[i]) body = widenReads(body, name, inComp(i));
+  });
+  if (halfOut) body = narrowStores(body, "result", outComp);
+  // An `enable` directive must open the module.
+  const half = halfOut || halfIn.some((h) => h) || /^\s*enable f16;/.test(spec.code);
+  const enable = half ? "enable f16;\n" : "";
   const code = `${enable}struct Uniforms { ${fields} };
-@group(0) @binding(0) var<storage, read_write> result : array<${elem(outComp)}>;
+@group(0) @binding(0) var<storage, read_write> result${halfOut ? HALF_SUFFIX : ""} : array<${
+    elem(outComp, halfOut)
+  }>;
 ${bindings}
 @group(0) @binding(${spec.inputs.length + 1}) var<uniform> uniforms : Uniforms;
 var<private> localId : vec3<u32>;
@@ -128,7 +156,7 @@ fn getGlobalIndex() -> i32 {
   return i32((workgroupId.z * numWorkgroups.x * numWorkgroups.y +
     workgroupId.y * numWorkgroups.x + workgroupId.x) * ${volume}u + localIndex);
 }${out.length === 4 ? COORDS4 : ""}
-${enable ? spec.code.replace(/^\s*enable f16;/, "") : spec.code}
+${body}
 @compute @workgroup_size(${wg[0]}, ${wg[1]}, ${wg[2]})
 fn _start(@builtin(local_invocation_id) LocalId : vec3<u32>,
           @builtin(global_invocation_id) GlobalId : vec3<u32>,

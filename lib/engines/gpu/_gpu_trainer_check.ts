@@ -23,12 +23,14 @@ export interface GpuTrainerOptions {
   /** Input width. @default 288 */
   width?: number;
   /**
-   * `f16`: mixed precision (needs the adapter's `shader-f16`): the convs,
-   * their input gradients and their filter gradients multiply f16 tiles
-   * (each 16-k step summed in f16, the steps in f32), with dynamic loss
-   * scaling as PyTorch's `GradScaler` (`lossScale`): a step whose gradients
-   * overflow is skipped on the GPU and the scale halved. Activations,
-   * gradients, parameters and moments stay f32. @default "f32"
+   * `f16`: mixed precision (needs the adapter's `shader-f16`): the
+   * activations are stored in f16 (every forward map but the image and the
+   * one-channel logits; each kernel computes in f32 and rounds once as it
+   * stores), the convs, their input gradients and their filter gradients
+   * multiply f16 tiles (each 16-k step summed in f16, the steps in f32),
+   * with dynamic loss scaling as PyTorch's `GradScaler` (`lossScale`): a
+   * step whose gradients overflow is skipped on the GPU and the scale
+   * halved. Gradients, parameters and moments stay f32. @default "f32"
    */
   precision?: "f32" | "f16";
   /** With `precision: "f16"`: the loss scaling. @default DEFAULT_LOSS_SCALE_OPTIONS */

@@ -11,7 +11,14 @@ import type { TrainOp } from "./_trainer_tape.ts";
 export const ADD: TrainOp = {
   forward(l, node) {
     const [a, c] = node.inputs.map((i) => l.maps[i]);
-    const out = l.alloc(a.shape);
+    if (!!a.half !== !!c.half) {
+      throw new RangeError(
+        `Cannot plan an add: current maps are ${a.half ? "f16" : "f32"} and ${
+          c.half ? "f16" : "f32"
+        }`,
+      );
+    }
+    const out = l.alloc(a.shape, a.half);
     l.call(K.sliceAddCall(out.shape, 0, true), l.seg(out), [l.io(a), l.io(c)], "add");
     l.maps[node.id] = out;
   },

@@ -28,7 +28,7 @@ export const BN_RELU: TrainOp = {
     const stats = { ...b.state(node.layer!, c), buf: "bnStats" };
     const ps = { seg: seg(part), shape: [parts, 2, c] };
     call(reduceCall("stats", parts, c, rows), stats, [ps], "bn.stats");
-    const z = alloc(y.shape);
+    const z = alloc(y.shape, y.half);
     call(flatCall("normRelu", y.shape), seg(z), [
       io(y),
       { seg: stats, shape: [2, c] },

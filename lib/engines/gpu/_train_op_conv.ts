@@ -38,11 +38,16 @@ export interface PlanConvOptions {
   residual?: MapRef;
 }
 
-/** The engine conv (stride 1, "same"): `conv(x ‖ x2, wt) + bias`. */
+/**
+ * The engine conv (stride 1, "same"): `conv(x ‖ x2, wt) + bias`. A forward
+ * conv of a mixed-precision step writes an f16 map (and reads its f16
+ * input as such); an input gradient (`flipped`) reads and writes f32.
+ */
 export function planConv(l: TrainLowering, x: MapRef, o: PlanConvOptions): MapRef {
   const { wt, bias, co, dil, flipped = false, x2, residual } = o;
   const k = 3, { b, seg } = l;
-  const out = l.alloc([x.shape[0], x.shape[1], x.shape[2], co]);
+  const half = l.half && !flipped;
+  const out = l.alloc([x.shape[0], x.shape[1], x.shape[2], co], half);
   const [, hh, ww, c] = x.shape;
   const c2 = x2 ? x2.shape[3] : 0;
   const quads = c % 4 === 0 && c2 % 4 === 0 && co % 4 === 0, tm = currentTuning().convRows;
@@ -50,14 +55,24 @@ export function planConv(l: TrainLowering, x: MapRef, o: PlanConvOptions): MapRe
   if ((flipped || x2) && !quads) {
     throw new RangeError(`Cannot plan a conv: current channels are ${c}+${c2} → ${co}`);
   }
+  // A vec4 conv's maps are all f16 (its engine mode, with the f32 master filter) or all f32.
+  const inHalf = !!x.half;
+  if (quads && (inHalf !== half || (x2 && !!x2.half !== inHalf))) {
+    throw new RangeError(
+      `Cannot plan a conv: current maps are ${[x, x2].map((v) => v?.half ? "f16" : "f32")} → ${
+        half ? "f16" : "f32"
+      }`,
+    );
+  }
+  const unrolled = currentTuning().convUnrolled;
   b.raw(
     quads
       ? convShaderVec4(tm, tn, {
         flipped,
-        unrolled: currentTuning().convUnrolled,
-        ...(l.half ? { tiles16: true } : {}),
+        unrolled,
+        ...(half ? { half: true, halfFilter: false } : l.half ? { tiles16: true } : {}),
       })
-      : convShader(tn, scalarUnrolled(currentTuning().convUnrolled)),
+      : convShader(tn, scalarUnrolled(unrolled), half || inHalf ? { inHalf, outHalf: half } : {}),
     [seg(out), seg(x), seg(x2 ?? x), seg(residual ?? x), wt, bias],
     [m, hh, ww, c, c2, co, k, dil, 0, residual ? 1 : 0, k * k * (c + c2), ((k - 1) / 2) * dil],
     [],

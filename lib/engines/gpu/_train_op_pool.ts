@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { POOL_SHADER } from "../../kernels/engine_wgsl.ts";
+import { poolShader } from "../../kernels/engine_wgsl.ts";
 import * as K from "../../kernels/trainer_wgsl.ts";
 import { flatGroups } from "./engine_plan.ts";
 import { mapSize as size, type TrainOp } from "./_trainer_tape.ts";
@@ -15,9 +15,9 @@ export const POOL: TrainOp = {
     const x = l.maps[node.inputs[0]];
     const [nn, hh, ww, c] = x.shape;
     const oh = Math.ceil(hh / 2), ow = Math.ceil(ww / 2);
-    const out = l.alloc([nn, oh, ow, c]);
+    const out = l.alloc([nn, oh, ow, c], x.half);
     const s = size(out);
-    l.b.raw(POOL_SHADER, [l.seg(out), l.seg(x)], [s, hh, ww, c, oh, ow], [], [
+    l.b.raw(poolShader(x.half), [l.seg(out), l.seg(x)], [s, hh, ww, c, oh, ow], [], [
       ...flatGroups(s),
       1,
     ], "pool");

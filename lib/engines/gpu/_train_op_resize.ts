@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { RESIZE_SHADER } from "../../kernels/engine_wgsl.ts";
+import { resizeShader } from "../../kernels/engine_wgsl.ts";
 import { resizeGradCall } from "../../kernels/resize/resize_webgpu.ts";
 import { flatGroups } from "./engine_plan.ts";
 import { mapSize as size, type TrainOp } from "./_trainer_tape.ts";
@@ -16,10 +16,10 @@ export const RESIZE: TrainOp = {
     const x = l.maps[node.inputs[0]], like = l.maps[node.inputs[1]];
     const [nn, hh, ww, c] = x.shape, [, oh, ow] = like.shape;
     if (hh === oh && ww === ow) return void (l.maps[node.id] = x);
-    const out = l.alloc([nn, oh, ow, c]);
+    const out = l.alloc([nn, oh, ow, c], x.half);
     const s = size(out), f = Math.fround;
     l.b.raw(
-      RESIZE_SHADER,
+      resizeShader(x.half),
       [l.seg(out), l.seg(x)],
       [s, hh, ww, c, oh, ow, f(hh / oh), f(ww / ow)],
       [6, 7],

@@ -30,7 +30,7 @@ export const SIDE_CONV: TrainOp = {
     const s = l.alloc([x.shape[0], x.shape[1], x.shape[2], 1]);
     const m = size(s);
     b.raw(
-      convToOneShader(),
+      convToOneShader(x.half ? { half: true } : {}),
       [seg(s), seg(x), b.param(`${key}.weight`), b.param(`${key}.bias`)],
       [m, x.shape[1], x.shape[2], x.shape[3], 3, 1, 1],
       [],

@@ -15,10 +15,15 @@ import type { Seg, TrainPlanBuilder } from "./trainer_builder.ts";
 export interface MapRef {
   id: string;
   shape: [number, number, number, number];
+  /** Stored in f16 (a mixed-precision activation). @default false */
+  half?: boolean;
 }
 
 /** Values of a planned map. */
 export const mapSize = (m: MapRef): number => m.shape.reduce((a, b) => a * b, 1);
+
+/** 4-byte words of a planned map (two f16 values a word). */
+export const mapWords = (m: MapRef): number => m.half ? Math.ceil(mapSize(m) / 2) : mapSize(m);
 
 /** A map as a dispatch input. */
 export interface MapInput {
@@ -46,8 +51,8 @@ export interface TrainLowering {
   stats: Seg[];
   /** Gradients by map id. */
   grads: Map<string, MapRef>;
-  /** A new planned map of shape `s`. */
-  alloc: (s: readonly number[]) => MapRef;
+  /** A new planned map of shape `s` (stored in f16 with `half`). */
+  alloc: (s: readonly number[], half?: boolean) => MapRef;
   /** The whole of a map as a segment. */
   seg: (m: MapRef) => Seg;
   /** A map as a dispatch input. */
@@ -59,9 +64,10 @@ export interface TrainLowering {
   /** The next buffer number (shared with `alloc`'s). */
   nextId: () => number;
   /**
-   * Mixed precision: the GEMM kernels (convs, their input and filter
-   * gradients) run f16 tiles and the loss gradient is scaled by the loss
-   * scale (buffer `amp`).
+   * Mixed precision: the activations (every forward map but the image and
+   * the one-channel logits) are stored in f16, the gradients in f32; the
+   * GEMM kernels (convs, their input and filter gradients) run f16 tiles and
+   * the loss gradient is scaled by the loss scale (buffer `amp`).
    */
   half: boolean;
 }
@@ -91,12 +97,21 @@ export function makeLowering(
   const [n, h, w] = batch;
   let next = 0;
   const nextId = () => next++;
-  const alloc = (s: readonly number[]): MapRef => {
-    const m: MapRef = { id: `a${nextId()}`, shape: [s[0], s[1], s[2], s[3]] };
-    b.buffer(m.id, mapSize(m));
+  const alloc = (s: readonly number[], half = false): MapRef => {
+    const m: MapRef = {
+      id: `a${nextId()}`,
+      shape: [s[0], s[1], s[2], s[3]],
+      ...(half ? { half } : {}),
+    };
+    b.buffer(m.id, mapWords(m));
     return m;
   };
-  const seg = (m: MapRef): Seg => ({ buf: m.id, off: 0, len: mapSize(m) });
+  const seg = (m: MapRef): Seg => ({
+    buf: m.id,
+    off: 0,
+    len: mapWords(m),
+    ...(m.half ? { half: true } : {}),
+  });
   const io = (m: MapRef) => ({ seg: seg(m), shape: m.shape as number[] });
   const call = (c: WgslCall, out: Seg, inputs: MapInput[], label: string) =>
     b.call(c, out, inputs, label);

@@ -26,8 +26,10 @@ export interface Seg {
   buf: string;
   /** First value (a multiple of 64 in flat buffers: 256-byte binding offsets). */
   off: number;
-  /** Values. */
+  /** Values (4-byte words where `half`). */
   len: number;
+  /** Stored in f16 (a mixed-precision activation map: two values a word). @default false */
+  half?: boolean;
 }
 
 /** One planned dispatch: output binding first, then read-only inputs, then the uniforms. */
@@ -229,9 +231,16 @@ export class TrainPlanBuilder {
     });
   }
 
-  /** A dispatch of a tfjs-form program, made standalone for the inputs' shapes. */
+  /**
+   * A dispatch of a tfjs-form program, made standalone for the inputs'
+   * shapes and storage (f16 where a segment is `half`).
+   */
   call(c: WgslCall, out: Seg, inputs: { seg: Seg; shape: number[] }[], label: string): void {
-    const p = standalone(c, inputs.map((i) => i.shape));
+    const halfInputs = inputs.map((i) => i.seg.half ?? false);
+    const types = out.half || halfInputs.some((h) => h)
+      ? { halfInputs, halfOutput: out.half ?? false }
+      : {};
+    const p = standalone(c, inputs.map((i) => i.shape), types);
     this.#steps.push({
       code: p.code,
       entry: "_start",

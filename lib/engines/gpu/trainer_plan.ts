@@ -29,7 +29,8 @@ export type { ParamInfo, Seg, TrainDispatch, TrainPlan } from "./trainer_builder
  * Plans one training step of `config` on an `[n, h, w, 3]` batch;
  * `params` lists every trainable parameter (in optimizer-group order) and
  * `groups` the number of optimizer groups; `half`: mixed precision (f16
- * GEMM tiles, the loss gradient scaled by the loss scale in buffer `amp`).
+ * activations, f16 GEMM tiles, the loss gradient scaled by the loss scale
+ * in buffer `amp`).
  */
 export function planTrainer(
   config: U2NetConfig,

@@ -90,6 +90,12 @@ export interface ConvShaderOptions {
    */
   halfSums?: boolean;
   /**
+   * With `half`: the filter `Wt` is stored in f16 too; false: in f32 (the
+   * training step's master weights), rounded to f16 as the tile loads it.
+   * @default true
+   */
+  halfFilter?: boolean;
+  /**
    * Engine mode, mixed-precision training: the maps, filter and result stay
    * f32 but the workgroup tiles are f16 (each value rounded once as it is
    * loaded; one past f16's range becomes ±inf, which the trainer's loss
@@ -120,6 +126,9 @@ export function convShaderVec4(tm: number, tn: number, options: ConvShaderOption
   const v4 = half ? "vec4<f16>" : "vec4<f32>";
   const t4 = half || tiles16 ? "vec4<f16>" : "vec4<f32>";
   const toTile = (v: string) => tiles16 ? `vec4<f16>(${v})` : v;
+  // The filter's storage type, and its tile conversion.
+  const w4 = half && (options.halfFilter ?? true) ? "vec4<f16>" : "vec4<f32>";
+  const wTile = (v: string) => tiles16 || (half && w4 !== v4) ? `vec4<f16>(${v})` : v;
   const u = tfjs ? "uniforms" : "p";
   const nq = tn / 4; // vec4 columns per tile = threads along x
   const threads = nq * wy;
@@ -137,7 +146,7 @@ struct P { M : i32, H : i32, W : i32, C1 : i32, C2 : i32, Co : i32,
 @group(0) @binding(1) var<storage, read> A : array<${v4}>;
 @group(0) @binding(2) var<storage, read> B : array<${v4}>;
 ${splitK ? "" : `@group(0) @binding(3) var<storage, read> R : array<${v4}>;`}
-@group(0) @binding(4) var<storage, read> Wt : array<${flipped ? "f32" : v4}>;
+@group(0) @binding(4) var<storage, read> Wt : array<${flipped ? "f32" : w4}>;
 ${splitK ? "" : "@group(0) @binding(5) var<storage, read> bias : array<vec4<f32>>;"}
 ${
     split
@@ -327,9 +336,9 @@ ${entry}
     for (var idx = i32(li); idx < ${16 * nq}; idx += ${threads}) {
       let kq = k0 + idx / ${nq};
       let n = n0 + 4 * (idx % ${nq});
-      var w = ${v4}(0.0);
+      var w = ${w4}(0.0);
       if (kq < p.K && n < p.Co) { ${weightLoad} }
-      Bs[idx] = ${toTile("w")};
+      Bs[idx] = ${wTile("w")};
     }
     workgroupBarrier();${sums16 ? `\n    ${partDecl}` : ""}
     ${math}${sums16 ? `\n    ${partAdd}` : ""}

@@ -41,7 +41,7 @@ async function withF16(
   });
 }
 
-Deno.test("planTrainer() runs the GEMMs on f16 tiles and scales the loss gradient when mixed precision", () => {
+Deno.test("planTrainer() stores activations in f16, gradients in f32, and scales the loss gradient when mixed precision", () => {
   const model = U2Net.create("lite");
   try {
     const info = getParamsGroups(model.namedParameters()).flatMap((g, group) =>
@@ -50,13 +50,41 @@ Deno.test("planTrainer() runs the GEMMs on f16 tiles and scales the loss gradien
     const f32 = planTrainer(U2NET_LITE, [2, 32, 32], info, 2);
     const f16 = planTrainer(U2NET_LITE, [2, 32, 32], info, 2, true);
     assert.equal(f16.steps.length, f32.steps.length);
+    assert.deepEqual(f16.steps.map((s) => s.label), f32.steps.map((s) => s.label));
     assert.ok(!f32.buffers.has("amp") && f16.buffers.has("amp"));
     assert.ok(f32.steps.every((s) => !s.code.includes("f16")), "f32 plans stay f32");
-    const half = f16.steps.filter((s) => s.code.includes("enable f16;"));
-    const gemms = f32.steps.filter((s) => s.label === "conv" || s.label === "conv.filterGrad");
-    // All but the RGB input conv's and the one-channel side convs' (scalar, f32).
-    assert.ok(half.length > 0.8 * gemms.length, `${half.length} of ${gemms.length}`);
-    assert.ok(half.every((s) => /^conv/.test(s.label)), "only GEMMs run f16 tiles");
+    assert.ok(f32.steps.every((s) => s.bindings.every((b) => !b.half)));
+    // A dispatch that binds an f16 map declares f16.
+    for (const s of f16.steps) {
+      if (s.bindings.some((b) => b.half)) assert.match(s.code, /enable f16;/, s.label);
+    }
+    // Forward (before the criterion): every map written is f16 but the logits (side, fuse,
+    // their resizes); backward: every gradient written is f32.
+    const lossAt = f16.steps.findIndex((s) => s.label === "loss.partial");
+    const f32Outputs = new Set(["side", "fuse", "bn.moments", "bn.stats", "bn.running"]);
+    const forward = f16.steps.slice(0, lossAt), backward = f16.steps.slice(lossAt);
+    const logitResizes = forward.filter((s) => s.label === "resize" && !s.bindings[1].half);
+    assert.equal(logitResizes.length, 5, "the five smaller side logits are resized in f32");
+    for (const s of forward) {
+      const half = !f32Outputs.has(s.label) && !logitResizes.includes(s);
+      assert.equal(!!s.bindings[0].half, half, `forward ${s.label}`);
+    }
+    const written = (s: (typeof backward)[number]) =>
+      [0, ...(s.writable ?? [])].map((i) => s.bindings[i]);
+    assert.ok(backward.every((s) => written(s).every((b) => !b.half)), "gradients in f32");
+    const reads = (label: string) =>
+      backward.filter((s) => s.label === label).every((s) => s.bindings.some((b) => b.half));
+    for (const label of ["bn.gradPartial", "bn.dx", "pool.grad"]) assert.ok(reads(label), label);
+    // Half the activations' bytes: the shared map buffers shrink by about a third.
+    const bytes = (p: typeof f32) =>
+      [...p.buffers].filter(([id]) => /^p\d/.test(id)).reduce((a, [, b]) => a + b, 0);
+    const ratio = bytes(f16) / bytes(f32);
+    if (Deno.env.get("U2NET_TEST_VERBOSE")) console.log({ ratio });
+    assert.ok(ratio > 0.55 && ratio < 0.75, `f16 / f32 buffers ${ratio}`);
+    // The GEMMs: f16 tiles (all but the RGB input conv's and the one-channel side convs').
+    const gemms = f16.steps.filter((s) => s.label === "conv" || s.label === "conv.filterGrad");
+    const tiled = gemms.filter((s) => /vec4<f16>/.test(s.code));
+    assert.ok(tiled.length > 0.8 * gemms.length, `${tiled.length} of ${gemms.length}`);
     const seeds = f16.steps.filter((s) => s.label === "loss.grad");
     assert.equal(seeds.length, 7);
     assert.ok(seeds.every((s) => s.bindings.at(-1)!.buf === "amp"));
