@@ -192,6 +192,13 @@ export interface Tuning {
    */
   readonly convRows: 64 | 128;
   /**
+   * Register tile of the recorded training step's vec4 convs: each thread
+   * owns 4 rows x 4 channels, or 8 rows x 8 channels (x 4 on 16-channel
+   * tiles): half the workgroup-memory loads a product, the same bits
+   * (`convWideTile`). Not yet timed on a GPU. @default 4
+   */
+  readonly convRegs: 4 | 8;
+  /**
    * The unrolled conv shader (measured 3-4x faster on an H200, 2026-11-27:
    * lite b16 step 465 -> 150 ms). @default true
    */
@@ -245,6 +252,7 @@ export const DEFAULT_TUNING: Tuning = Object.freeze({
   resizeGrad: true,
   flipFilter: true,
   convRows: 64,
+  convRegs: 4,
   convUnrolled: true,
   scalarUnrolled: true,
   gradRows: 64,
@@ -259,7 +267,7 @@ let current: Tuning = DEFAULT_TUNING;
  * A complete, frozen {@linkcode Tuning}: `changes` over `base`.
  *
  * @throws {TypeError} For an unknown field or a switch that is not a boolean.
- * @throws {RangeError} For `convRows` other than 64 or 128.
+ * @throws {RangeError} For `convRows` other than 64 or 128, `convRegs` other than 4 or 8.
  * @example
  * ```ts
  * import { resolveTuning } from "./webgpu.ts";
@@ -288,6 +296,9 @@ export function resolveTuning(
     if (t[key] !== 64 && t[key] !== 128) {
       throw new RangeError(`Cannot tune ${key}: current value is ${t[key]}`);
     }
+  }
+  if (t.convRegs !== 4 && t.convRegs !== 8) {
+    throw new RangeError(`Cannot tune convRegs: current value is ${t.convRegs}`);
   }
   for (const key of ["gradTargetWorkgroups", "gradMinChunk"] as const) {
     if (!Number.isInteger(t[key]) || t[key] < 1) {

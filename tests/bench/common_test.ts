@@ -63,7 +63,10 @@ Deno.test("applyTiling() sets the kernels' tuning and rejects unknown parts", ()
     assertEquals(applyTiling("unrolled,conv128"), "conv128,grad128,wg512");
     assertEquals(currentTuning().convRows, 128);
     assertEquals(applyTiling("scalarlooped"), "conv128,grad128,wg512,scalarlooped");
+    assertEquals(applyTiling("regs8"), "conv128,regs8,grad128,wg512,scalarlooped");
+    assertEquals(currentTuning().convRegs, 8);
     assertThrows(() => applyTiling("grad96"), RangeError);
+    assertThrows(() => applyTiling("regs6"), RangeError);
     assertThrows(() => applyTiling("prefetch"), RangeError);
   } finally {
     enterTuning(saved);

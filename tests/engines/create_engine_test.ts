@@ -97,6 +97,7 @@ Deno.test("createEngine() applies its tuning around its own calls only", async (
   await createEngine(probe).run(new Float32Array(4 * 4 * 3), [1, 4, 4]);
   assert.deepEqual(seen, [false, false, true, true]);
   assert.throws(() => createEngine(probe, { tuning: { convRows: 96 as 64 } }), RangeError);
+  assert.throws(() => createEngine(probe, { tuning: { convRegs: 6 as 8 } }), RangeError);
   assert.throws(() => createEngine(probe, { tuning: { fast: true } as never }), TypeError);
 });
 

@@ -7,7 +7,7 @@
  * @module
  */
 import type { GraphNode } from "../../net/graph.ts";
-import { convShaderVec4, convTileN } from "../../kernels/conv/conv_wgsl.ts";
+import { convShaderVec4, convTileN, convWideTile } from "../../kernels/conv/conv_wgsl.ts";
 import { currentTuning } from "../../kernels/webgpu.ts";
 import { scalarUnrolled } from "../../kernels/conv/scalar_tile_wgsl.ts";
 import { convShader } from "../../kernels/engine_wgsl.ts";
@@ -64,12 +64,13 @@ export function planConv(l: TrainLowering, x: MapRef, o: PlanConvOptions): MapRe
       }`,
     );
   }
-  const unrolled = currentTuning().convUnrolled;
+  const { convUnrolled: unrolled, convRegs } = currentTuning();
   b.raw(
     quads
       ? convShaderVec4(tm, tn, {
         flipped,
         unrolled,
+        ...(unrolled ? convWideTile(convRegs, tn) : {}),
         ...(half ? { half: true, halfFilter: false } : l.half ? { tiles16: true } : {}),
       })
       : convShader(tn, scalarUnrolled(unrolled), half || inHalf ? { inHalf, outHalf: half } : {}),
@@ -95,6 +96,7 @@ function convSplit(l: TrainLowering, dy: MapRef, wt: Seg, c1: number, dil: numbe
       flipped: true,
       split: true,
       unrolled: currentTuning().convUnrolled,
+      ...(currentTuning().convUnrolled ? convWideTile(currentTuning().convRegs, tn) : {}),
       ...(l.half ? { tiles16: true } : {}),
     }),
     [seg(parts[0]), seg(dy), seg(dy), seg(dy), wt, l.b.zeros(ci), seg(parts[1])],

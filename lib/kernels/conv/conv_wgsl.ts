@@ -103,6 +103,46 @@ export interface ConvShaderOptions {
    * steps in f32. Works with `flipped` and `split`. @default false
    */
   tiles16?: boolean;
+  /**
+   * Engine mode, unrolled only: rows a thread owns (a divisor of `tm`;
+   * {@linkcode convThreads}' choice when omitted). @default undefined
+   */
+  threadRows?: number;
+  /**
+   * Engine mode, unrolled only: vec4 column groups a thread owns, `tn / 4 /
+   * cols` apart (2: an 8-channel register tile, half the workgroup-memory
+   * loads per product of 1). The same sums in the same order either way.
+   * @default 1
+   */
+  cols?: 1 | 2;
+}
+
+/**
+ * The register tile of `regs` (`Tuning.convRegs`) for a `tn`-channel tile:
+ * 8 rows x 8 channels (8 x 4 where `tn` is 16), or the default (4 x 4).
+ */
+export function convWideTile(
+  regs: 4 | 8,
+  tn: number,
+): Pick<ConvShaderOptions, "threadRows" | "cols"> {
+  return regs === 8 ? { threadRows: 8, cols: tn >= 32 ? 2 : 1 } : {};
+}
+
+/**
+ * A {@linkcode convShaderVec4} workgroup: threads along x (`tn / 4 / cols`)
+ * and y (`tm / rows`), from the options' `threadRows` and `cols`.
+ */
+export function convWorkgroup(
+  tm: number,
+  tn: number,
+  options: Pick<ConvShaderOptions, "threadRows" | "cols"> = {},
+): { rm: number; wx: number; wy: number; cols: number } {
+  const cols = options.cols ?? 1, rm = options.threadRows ?? convThreads(tm, tn).rm;
+  const wx = tn / 4 / cols, wy = tm / rm;
+  if (!Number.isInteger(wx) || !Number.isInteger(wy) || wx * wy > 256 || (wx * wy) % 4) {
+    throw new RangeError(`Cannot tile: current value is ${tm}x${tn}, ${rm} rows x ${cols} quads`);
+  }
+  return { rm, wx, wy, cols };
 }
 
 /**
@@ -113,12 +153,15 @@ export interface ConvShaderOptions {
  * channel) incrementally, so the K loop does no division.
  */
 export function convShaderVec4(tm: number, tn: number, options: ConvShaderOptions = {}): string {
-  const { rm, wy } = convThreads(tm, tn);
   const tfjs = options.tfjs ?? false;
+  const unrolled = options.unrolled ?? false;
+  if ((tfjs || !unrolled) && ((options.cols ?? 1) !== 1 || options.threadRows !== undefined)) {
+    throw new RangeError("Cannot tile: current shader is tfjs or looped, with cols or threadRows");
+  }
+  const { rm, wx, wy, cols } = convWorkgroup(tm, tn, options);
   const flipped = !tfjs && (options.flipped ?? false);
   const split = !tfjs && (options.split ?? false);
   const splitK = !tfjs && !split && (options.splitK ?? false);
-  const unrolled = options.unrolled ?? false;
   const half = !tfjs && !flipped && !split && (options.half ?? false);
   const tiles16 = !tfjs && !half && (options.tiles16 ?? false);
   const sums16 = (half && (options.halfSums ?? true)) || tiles16;
@@ -130,8 +173,8 @@ export function convShaderVec4(tm: number, tn: number, options: ConvShaderOption
   const w4 = half && (options.halfFilter ?? true) ? "vec4<f16>" : "vec4<f32>";
   const wTile = (v: string) => tiles16 || (half && w4 !== v4) ? `vec4<f16>(${v})` : v;
   const u = tfjs ? "uniforms" : "p";
-  const nq = tn / 4; // vec4 columns per tile = threads along x
-  const threads = nq * wy;
+  const nq = tn / 4; // vec4 columns per tile
+  const threads = wx * wy;
   const per = (4 * tm) / threads; // A-tile quads each thread loads per step
   if (!Number.isInteger(per) || per < 1) {
     throw new RangeError(`Cannot tile: current value is ${tm}x${tn}/${rm}`);
@@ -160,7 +203,7 @@ ${
   let wid = workgroupId;
   let lid = localId;
   let li = localIndex;`
-    : `@compute @workgroup_size(${nq}, ${wy}, 1)
+    : `@compute @workgroup_size(${wx}, ${wy}, 1)
 fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) lid : vec3<u32>,
         @builtin(local_invocation_index) li : u32) {`;
   // Without a second input (tfjs mode), no B read; without bias/residual, none added.
@@ -182,8 +225,12 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
         w = vec4<f32>(Wt[base], Wt[base + cin], Wt[base + 2 * cin], Wt[base + 3 * cin]);`
     : "w = Wt[(kq * p.Co + n) / 4];";
   // Mixed precision: each 16-k step into f16 partial sums (h), added to acc after the step.
-  const part = (i: number | string) => sums16 ? (unrolled ? `h${i}` : `h[${i}]`) : "";
+  // Column group j's names (none with one group: the shader text as before).
+  const J = [...Array(cols).keys()], sfx = (j: number) => cols === 1 ? "" : `_${j}`;
+  const part = (i: number | string, j = 0) =>
+    sums16 ? (unrolled ? `h${i}${sfx(j)}` : `h[${i}]`) : "";
   const R = [...Array(per).keys()], I = [...Array(rm).keys()];
+  const IJ = I.flatMap((i) => J.map((j) => [i, j] as const));
   // Pixels this thread loads: m0 + li/4 + lanes·r (pm), with their coordinates.
   const walkers = unrolled
     ? R.map((r) =>
@@ -205,18 +252,19 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
     pb[r] = rest / p.H;
   }`;
   const accs = unrolled
-    ? I.map((i) => `var acc${i} = vec4<f32>(0.0);`).join("\n  ")
+    ? IJ.map(([i, j]) => `var acc${i}${sfx(j)} = vec4<f32>(0.0);`).join("\n  ")
     : `var acc : array<vec4<f32>, ${rm}>;`;
   const partDecl = !sums16
     ? ""
     : unrolled
-    ? I.map((i) => `var h${i} = vec4<f16>(0.0);`).join("\n    ")
+    ? IJ.map(([i, j]) => `var h${i}${sfx(j)} = vec4<f16>(0.0);`).join("\n    ")
     : `var h : array<vec4<f16>, ${rm}>;
     for (var i = 0; i < ${rm}; i++) { h[i] = vec4<f16>(0.0); }`;
-  const partAdd = !sums16
-    ? ""
-    : unrolled
-    ? I.map((i) => `acc${i} = acc${i} + vec4<f32>(h${i});`).join("\n    ")
+  const partAdd = !sums16 ? "" : unrolled
+    ? IJ.map(([i, j]) => {
+      const [acc, h] = [`acc${i}${sfx(j)}`, `h${i}${sfx(j)}`];
+      return `${acc} = ${acc} + vec4<f32>(${h});`;
+    }).join("\n    ")
     : `for (var i = 0; i < ${rm}; i++) { acc[i] = acc[i] + vec4<f32>(h[i]); }`;
   const loadOne = (r: string, at: (a: string) => string) =>
     `{
@@ -234,24 +282,31 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
     : `for (var r = 0; r < ${per}; r++) ${loadOne("r", (a) => `${a}[r]`)}`;
   // One quad of k: four rows of B, then each owned row's A quad into its accumulator.
   const bw = (e: string) => half && !sums16 ? `vec4<f32>(${e})` : e;
+  // Column group j of a thread: vec4 column tx + j·wx of the tile.
+  const col = (j: number) => j === 0 ? "tx" : `tx + ${j * wx}`;
   const quad = (qq: string, rows: string) =>
-    `let b0 = ${bw(`Bs[(4 * ${qq}) * ${nq} + tx]`)};
-      let b1 = ${bw(`Bs[(4 * ${qq} + 1) * ${nq} + tx]`)};
-      let b2 = ${bw(`Bs[(4 * ${qq} + 2) * ${nq} + tx]`)};
-      let b3 = ${bw(`Bs[(4 * ${qq} + 3) * ${nq} + tx]`)};
+    `${
+      J.map((j) =>
+        [0, 1, 2, 3].map((r) =>
+          `let b${r}${sfx(j)} = ${bw(`Bs[(4 * ${qq}${r ? ` + ${r}` : ""}) * ${nq} + ${col(j)}]`)};`
+        ).join("\n      ")
+      ).join("\n      ")
+    }
       ${rows}`;
   const fmas = (i: number | string, qq: string, accOf: (i: number | string) => string) => {
-    const acc = sums16 ? part(i) : accOf(i);
     // f16 values summed in f32: widened first.
     const wide = half && !sums16;
     const av = wide ? "vec4<f32>(As[(ty + " + wy + " * " + i + ") * 4 + " + qq + "])" : "";
     const t = sums16 ? "vec4<f16>" : "vec4<f32>";
+    const sums = J.map((j) => {
+      const acc = sums16 ? part(i, j) : cols === 1 ? accOf(i) : `acc${i}${sfx(j)}`;
+      return ["x", "y", "z", "w"].map((c, r) =>
+        `${acc} = fma(${t}(a.${c}), b${r}${sfx(j)}, ${acc});`
+      ).join("\n        ");
+    }).join("\n        ");
     return `{
         let a = ${wide ? av : `As[(ty + ${wy} * ${i}) * 4 + ${qq}]`};
-        ${acc} = fma(${t}(a.x), b0, ${acc});
-        ${acc} = fma(${t}(a.y), b1, ${acc});
-        ${acc} = fma(${t}(a.z), b2, ${acc});
-        ${acc} = fma(${t}(a.w), b3, ${acc});
+        ${sums}
       }`;
   };
   const math = unrolled
@@ -292,9 +347,17 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
       ${residual}
       ${write}
     }`;
-  const store = unrolled
-    ? I.map((i) => `{\n  ${storeRow(i, `acc${i}`)}\n  }`).join("\n  ")
-    : storeRow("i", "acc[i]");
+  const rowsOf = (j: number) =>
+    I.map((i) => `{\n  ${storeRow(i, `acc${i}${sfx(j)}`)}\n  }`).join("\n  ");
+  // One group: a thread past Co returns (below); more: each group checks its own.
+  const store = !unrolled ? storeRow("i", "acc[i]") : cols === 1 ? rowsOf(0) : J.map((j) =>
+    `{
+  let n = n0 + 4 * (${col(j)});
+  if (n < p.Co) {
+  ${rowsOf(j)}
+  }
+  }`
+  ).join("\n  ");
   const code = /* wgsl */ `${header}
 var<workgroup> As : array<${t4}, ${4 * tm}>; // [${tm} pixels][4 quads of k]
 var<workgroup> Bs : array<${t4}, ${16 * nq}>; // [16 k][${nq} quads of channels]
@@ -344,8 +407,12 @@ ${entry}
     ${math}${sums16 ? `\n    ${partAdd}` : ""}
     workgroupBarrier();
   }
-  let n = n0 + 4 * tx;
-  if (n >= p.Co) { return; }
+  ${
+    cols === 1
+      ? `let n = n0 + 4 * tx;
+  if (n >= p.Co) { return; }`
+      : ""
+  }
   ${unrolled ? "" : `for (var i = 0; i < ${rm}; i++) {`}
   ${store}
   ${unrolled ? "" : "}"}

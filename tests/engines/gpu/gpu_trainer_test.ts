@@ -122,20 +122,20 @@ Deno.test("GpuTrainer.gradients() match tfjs' autodiff per parameter when starte
 });
 
 /*
- * A tiling the benchmarks switch (128-row looped filter-gradient tiles)
- * against the default (64 rows, unrolled), from lite_wz: only the filter
- * gradients' split sums may differ, by rounding. (Conv tiles of any size
- * sum each output in the same order: the engine's tests check 32, 64 and
- * 128 rows bit for bit; compiling the trainer's convs again here would
- * cost a minute of cold compiles on a software adapter.)
+ * The tilings the benchmarks switch against the default (64 rows, 4x4
+ * register tiles, unrolled), from lite_wz: 128-row looped filter-gradient
+ * tiles, and 128-pixel conv tiles on 8x8 register tiles. A conv sums each
+ * output in the same order on any tile (`conv_tile_webgpu_test.ts` checks
+ * the shader bit for bit), so the loss is the same bits; only the filter
+ * gradients' split sums may differ, by rounding.
  */
-Deno.test("GpuTrainer.gradients() agree across filter-gradient tilings when the tiles are 128 rows and looped", async (t) => {
+Deno.test("GpuTrainer.gradients() agree across tilings when the tiles are 128 rows, 8x8 registers and looped", async (t) => {
   const adamw = (m: U2Net) => new AdamW(getParamsGroups(m.namedParameters()), { lr: 0 });
   await withLiteFixture(t, adamw, async ({ images, masks, trainer }) => {
     const base = await trainer();
     const loss = await base.step(images, masks);
     const want = await base.gradients();
-    const restore = enterTuning({ gradRows: 128, gradUnrolled: false });
+    const restore = enterTuning({ gradRows: 128, gradUnrolled: false, convRows: 128, convRegs: 8 });
     try {
       const tiled = await trainer();
       assert.equal(await tiled.step(images, masks), loss);

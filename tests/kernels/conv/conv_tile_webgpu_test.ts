@@ -1,0 +1,182 @@
+/**
+ * The vec4 conv shader's wider register tiles (`cols: 2`, `threadRows`)
+ * against its default 4x4 tile: each output sums the same products in the
+ * same order whatever the tile, so the bits must be identical, in every
+ * mode the training step and the engine use (forward with bias, ReLU and
+ * residual over a concat, the flipped input gradient, its split form, split
+ * K, f16 tiles, f16 maps), on shapes whose rows and channels do not fill the
+ * tiles.
+ */
+import assert from "node:assert/strict";
+import { GpuRuntime, mapRead } from "../../../lib/engines/gpu/gpu_runtime.ts";
+import {
+  type ConvShaderOptions,
+  convShaderVec4,
+  convWorkgroup,
+} from "../../../lib/kernels/conv/conv_wgsl.ts";
+import { f16OrSkip, webgpuOrSkip } from "../../helpers.ts";
+
+/** Deterministic values in [-s, s). */
+function noise(n: number, seed: number, s = 1): Float32Array {
+  const frac = (v: number) => ((v % 1) + 1) % 1;
+  return new Float32Array(n).map((_, i) =>
+    s * (2 * frac(Math.sin(i * 12.9898 + seed) * 43758.5453) - 1)
+  );
+}
+
+/** A conv case: the shape, the mode, and which bindings it declares. */
+interface Case {
+  name: string;
+  options: ConvShaderOptions;
+  /** `[n, h, w, c1, c2, co, dil]`. */
+  shape: [number, number, number, number, number, number, number];
+  /** Split K: K values a z-slice. */
+  chunk?: number;
+  /** Split: channels of the first output. */
+  split?: number;
+}
+
+const CASES: Case[] = [
+  { name: "forward over a concat", options: {}, shape: [2, 9, 13, 8, 12, 64, 2] },
+  { name: "forward, 40 channels", options: {}, shape: [1, 9, 13, 8, 0, 40, 1] },
+  { name: "forward, 16 channels", options: {}, shape: [1, 11, 7, 16, 0, 16, 1] },
+  {
+    name: "the flipped input gradient",
+    options: { flipped: true },
+    shape: [2, 7, 9, 24, 0, 20, 1],
+  },
+  {
+    name: "split",
+    options: { flipped: true, split: true },
+    shape: [1, 9, 9, 32, 0, 36, 1],
+    split: 12,
+  },
+  { name: "split K", options: { splitK: true }, shape: [1, 6, 7, 40, 0, 64, 1], chunk: 128 },
+  { name: "f16 tiles", options: { tiles16: true }, shape: [2, 9, 10, 20, 8, 28, 1] },
+];
+
+/** Runs `code` for `c` with tile `tm` x `tn` and returns the raw output bits. */
+async function run(rt: GpuRuntime, c: Case, code: string, tm: number, tn: number, half: boolean) {
+  const [n, h, w, c1, c2, co, dil] = c.shape;
+  const m = n * h * w, ci = c1 + c2, k = 9 * ci;
+  const x = noise(m * c1, 1, 2), x2 = noise(m * Math.max(c2, 4), 2, 2);
+  const wt = noise(k * co, 3, 0.3), bias = noise(Math.max(co, ci), 4), res = noise(m * co, 5);
+  const store = (d: Float32Array) => {
+    const bytes = half ? new Float16Array(d.length + (d.length % 2)) : new Float32Array(d);
+    if (half) bytes.set(d);
+    const b = rt.storage(Math.max(16, Math.ceil(bytes.byteLength / 16) * 16));
+    rt.write(b, new Uint8Array(bytes.buffer));
+    return b;
+  };
+  const zs = c.chunk ? Math.ceil(k / c.chunk) : 1;
+  const oc = c.options.flipped ? ci : co; // a flipped conv's output channels are its input's
+  const outLen = zs * m * oc * (half ? 0.5 : 1);
+  const out = rt.storage(Math.max(16, 4 * Math.ceil(outLen / 4) * 4));
+  const out2 = rt.storage(Math.max(16, 4 * m * oc));
+  const f32 = (d: Float32Array) => {
+    const b = rt.storage(Math.max(16, d.byteLength));
+    rt.write(b, d as Float32Array<ArrayBuffer>);
+    return b;
+  };
+  // Flipped: A is the output gradient (co channels), Wt the forward filter [3,3,co,ci].
+  const a = c.options.flipped ? store(noise(m * co, 6, 2)) : store(x);
+  const u = [m, h, w, c.options.flipped ? co : c1, c.options.flipped ? 0 : c2, oc, 3, dil];
+  const uniform = new Int32Array([
+    ...u,
+    c.options.splitK ? 0 : 1,
+    c.options.splitK || c.options.flipped ? 0 : 1,
+    9 * (c.options.flipped ? co : ci),
+    dil,
+    ...(c.split ? [c.split] : c.chunk ? [c.chunk] : []),
+    0,
+    0,
+    0,
+  ]).buffer;
+  const p = rt.pipeline(code, { label: "test" });
+  const resources = [
+    { buffer: out },
+    { buffer: a },
+    { buffer: store(x2) },
+    c.options.splitK ? null : { buffer: store(res) },
+    { buffer: half ? store(wt) : f32(wt) },
+    c.options.splitK ? null : { buffer: f32(bias) },
+    c.split ? { buffer: out2 } : { buffer: rt.uniform(uniform) },
+    ...(c.split ? [{ buffer: rt.uniform(uniform) }] : []),
+  ];
+  const group = rt.bindGroup(p.layout, resources);
+  const bytes = 4 * Math.ceil(outLen / 4) * 4;
+  const rb = rt.readback(bytes), rb2 = rt.readback(4 * m * oc);
+  rt.submit(rt.encode(
+    [{
+      label: "test",
+      workgroups: [Math.ceil(oc / tn), Math.ceil(m / tm), zs],
+      pipeline: p.pipeline,
+      group,
+    }],
+    (e) => {
+      e.copyBufferToBuffer(out, 0, rb, 0, bytes);
+      e.copyBufferToBuffer(out2, 0, rb2, 0, 4 * m * oc);
+    },
+  ));
+  const [o1, o2] = [await mapRead(rb), await mapRead(rb2)];
+  return [...new Uint32Array(o1.buffer), ...(c.split ? new Uint32Array(o2.buffer) : [])];
+}
+
+/** The default tile and the wide ones of a case: tm rows, tn = 64 (32 for narrow outputs). */
+async function compare(rt: GpuRuntime, c: Case, half = false) {
+  const oc = c.options.flipped ? c.shape[3] + c.shape[4] : c.shape[5];
+  const tn = oc <= 16 ? 16 : oc <= 32 ? 32 : 64;
+  const base = { unrolled: true, ...c.options, ...(half ? { half: true } : {}) };
+  const want = await run(rt, c, convShaderVec4(64, tn, base), 64, tn, half);
+  assert.ok(want.filter((v) => v !== 0).length > want.length / 2, "the conv ran");
+  for (const tm of [64, 128]) {
+    for (const wide of [{ threadRows: 8 }, { threadRows: 8, cols: 2 as const }]) {
+      if (wide.cols === 2 && tn === 16) continue;
+      const code = convShaderVec4(tm, tn, { ...base, ...wide });
+      const got = await run(rt, c, code, tm, tn, half);
+      assert.equal(got.length, want.length);
+      const diff = got.findIndex((v, i) => v !== want[i]);
+      assert.equal(
+        diff,
+        -1,
+        `${c.name}, ${tm} rows ${JSON.stringify(wide)}: first difference at ${diff}`,
+      );
+    }
+  }
+}
+
+for (const c of CASES) {
+  Deno.test(`convShaderVec4() gives the 4x4 tile's bits with wider register tiles when ${c.name}`, async (t) => {
+    if (!(await (c.options.tiles16 ? f16OrSkip(t) : webgpuOrSkip(t)))) return;
+    const rt = await GpuRuntime.create({ who: "test" });
+    try {
+      await compare(rt, c);
+    } finally {
+      rt.destroy();
+    }
+  });
+}
+
+Deno.test("convShaderVec4() gives the 4x4 tile's bits with wider register tiles when maps are f16", async (t) => {
+  if (!(await f16OrSkip(t))) return;
+  const rt = await GpuRuntime.create({ who: "test" });
+  try {
+    await compare(rt, { name: "f16 maps", options: {}, shape: [2, 8, 11, 24, 8, 44, 1] }, true);
+  } finally {
+    rt.destroy();
+  }
+});
+
+Deno.test("convWorkgroup() sizes the threads of a tile and refuses what does not fit", () => {
+  assert.deepEqual(convWorkgroup(64, 64), { rm: 4, wx: 16, wy: 16, cols: 1 });
+  assert.deepEqual(convWorkgroup(128, 64, { threadRows: 8, cols: 2 }), {
+    rm: 8,
+    wx: 8,
+    wy: 16,
+    cols: 2,
+  });
+  assert.throws(() => convWorkgroup(64, 16, { threadRows: 3 }), RangeError);
+  assert.throws(() => convWorkgroup(128, 64, { threadRows: 2 }), RangeError);
+  assert.throws(() => convShaderVec4(64, 64, { cols: 2 }), RangeError, "looped");
+  assert.throws(() => convShaderVec4(64, 64, { tfjs: true, unrolled: true, cols: 2 }), RangeError);
+});
