@@ -241,11 +241,12 @@ elif [ "$ADAPTER_OK" = 1 ]; then
   # step n's loss is read (the ~10 ms mapAsync floor hidden).
   step train_recorded_pipelined 60 "${DB[@]}" train "${W[@]}" --engine gpu --pipelined \
     --models lite,full --batches 16 --size "$TRAIN_SIZE" --runs 8 --warmup 2 --max-seconds 10
-  # A/B against train_recorded's b16 rows: the convs on 8x8 register tiles (same bits), with
-  # 128- and 64-pixel tiles (rows say their tiling).
-  for t in conv128,regs8 regs8; do
-    step "train_recorded_${t/,/_}" 40 "${DB[@]}" train "${W[@]}" --engine gpu --models lite,full \
-      --batches 16 --size "$TRAIN_SIZE" --runs 5 --warmup 2 --max-seconds 8 --tiling "$t"
+  # A/B against train_recorded's b16 rows (rows say their tiling): the convs on 8x8 register
+  # tiles with 128- and 64-pixel tiles, the filter gradients on 8 channels a thread with 64 and
+  # 128 rows (each the same bits as the default, or the same sums split alike).
+  for t in conv128,regs8 regs8 gradcols2 grad128,gradcols2; do
+    step "train_recorded_${t//,/_}" 30 "${DB[@]}" train "${W[@]}" --engine gpu --models lite,full \
+      --batches 16 --size "$TRAIN_SIZE" --runs 4 --warmup 1 --max-seconds 6 --tiling "$t"
   done
   check_webgpu 90
   step forward_engine 70 "${DB[@]}" forward "${W[@]}" --engine --models lite,full --size "$SIZE" \

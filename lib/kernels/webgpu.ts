@@ -213,6 +213,12 @@ export interface Tuning {
   /** The unrolled filter-gradient shader. @default true */
   readonly gradUnrolled: boolean;
   /**
+   * vec4 column groups a thread of the unrolled filter gradient owns: 1 (4
+   * channels) or 2 (8: half the workgroup-memory loads a product, the same
+   * bits). Not yet timed on a GPU. @default 1
+   */
+  readonly gradCols: 1 | 2;
+  /**
    * Workgroups the filter gradient's split K aims at in all (2,048: 1% faster
    * than 1,024 on an H200, 2026-11-27). @default 2048
    */
@@ -257,6 +263,7 @@ export const DEFAULT_TUNING: Tuning = Object.freeze({
   scalarUnrolled: true,
   gradRows: 64,
   gradUnrolled: true,
+  gradCols: 1,
   gradTargetWorkgroups: 2048,
   gradMinChunk: 1024,
 });
@@ -267,7 +274,8 @@ let current: Tuning = DEFAULT_TUNING;
  * A complete, frozen {@linkcode Tuning}: `changes` over `base`.
  *
  * @throws {TypeError} For an unknown field or a switch that is not a boolean.
- * @throws {RangeError} For `convRows` other than 64 or 128, `convRegs` other than 4 or 8.
+ * @throws {RangeError} For `convRows` other than 64 or 128, `convRegs` other than 4 or 8,
+ *   `gradCols` other than 1 or 2.
  * @example
  * ```ts
  * import { resolveTuning } from "./webgpu.ts";
@@ -299,6 +307,9 @@ export function resolveTuning(
   }
   if (t.convRegs !== 4 && t.convRegs !== 8) {
     throw new RangeError(`Cannot tune convRegs: current value is ${t.convRegs}`);
+  }
+  if (t.gradCols !== 1 && t.gradCols !== 2) {
+    throw new RangeError(`Cannot tune gradCols: current value is ${t.gradCols}`);
   }
   for (const key of ["gradTargetWorkgroups", "gradMinChunk"] as const) {
     if (!Number.isInteger(t[key]) || t[key] < 1) {

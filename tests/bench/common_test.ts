@@ -65,6 +65,7 @@ Deno.test("applyTiling() sets the kernels' tuning and rejects unknown parts", ()
     assertEquals(applyTiling("scalarlooped"), "conv128,grad128,wg512,scalarlooped");
     assertEquals(applyTiling("regs8"), "conv128,regs8,grad128,wg512,scalarlooped");
     assertEquals(currentTuning().convRegs, 8);
+    assertEquals(applyTiling("gradcols2"), "conv128,regs8,grad128,gradcols2,wg512,scalarlooped");
     assertThrows(() => applyTiling("grad96"), RangeError);
     assertThrows(() => applyTiling("regs6"), RangeError);
     assertThrows(() => applyTiling("prefetch"), RangeError);

@@ -26,10 +26,17 @@ export function prelude(tn: number, concat = false, rows = 64): string {
 
 /**
  * The opening of a vec4 tile (looped or unrolled): its shared memory, the
- * prelude, the thread's place (tx, ty) and the row quad it loads (mq: 4
- * channels of one tap, fixed for the whole loop, with that tap's offsets).
+ * prelude, the thread's place (tx, ty; `wx` threads along x) and the row
+ * quad it loads (mq: 4 channels of one tap, fixed for the whole loop, with
+ * that tap's offsets).
  */
-export function vec4TileHead(tn: number, concat: boolean, rows: number, half = false): string {
+export function vec4TileHead(
+  tn: number,
+  concat: boolean,
+  rows: number,
+  half = false,
+  wx = tn / 4,
+): string {
   const nq = tn / 4, rq = rows / 4, t = half ? "vec4<f16>" : "vec4<f32>";
   return `${half ? "enable f16;\n" : ""}
 var<workgroup> As : array<${t}, ${16 * rq}>; // [16 pixels][${rq} quads of rows]
@@ -37,8 +44,8 @@ var<workgroup> Bs : array<${t}, ${16 * nq}>; // [16 pixels][${nq} quads of chann
 fn main() {
   ${prelude(tn, concat, rows)}
   let li = i32(localIndex);
-  let tx = li % ${nq};
-  let ty = li / ${nq};
+  let tx = li % ${wx};
+  let ty = li / ${wx};
   let mq = li % ${rq};
   let mRow = m0 + 4 * mq;
   let tap = mRow / Ci;

@@ -143,6 +143,11 @@ export interface FilterGradShaderOptions {
    * `shader-f16`. @default false
    */
   half?: boolean;
+  /**
+   * Unrolled only: vec4 column groups a thread owns (2: 8 channels, half
+   * the workgroup-memory loads a product; the same sums). @default 1
+   */
+  cols?: 1 | 2;
 }
 
 /**
@@ -151,8 +156,11 @@ export interface FilterGradShaderOptions {
  * channels.
  */
 export function filterGradVec4Code(tn: number, options: FilterGradShaderOptions = {}): string {
-  const { concat = false, rows = 64, unrolled = false, half = false } = options;
-  if (unrolled) return filterGradUnrolledCode(tn, { concat, rows, half });
+  const { concat = false, rows = 64, unrolled = false, half = false, cols = 1 } = options;
+  if (unrolled) return filterGradUnrolledCode(tn, { concat, rows, half, cols });
+  if (cols !== 1) {
+    throw new RangeError(`Cannot tile a looped filter gradient: current cols are ${cols}`);
+  }
   const nq = tn / 4; // threads along x (vec4 columns)
   const threads = nq * 16;
   const rq = rows / 4; // quads of rows per tile

@@ -92,6 +92,7 @@ export function filterGradCalls(
     rows: 64 as const,
     unrolled: scalarUnrolled(t.gradUnrolled),
   };
+  const cols = quads && unrolled ? t.gradCols : 1;
   const [splits, chunk] = splitK(m, co, k, rows);
   if (concat && !quads) {
     throw new RangeError(
@@ -111,14 +112,14 @@ export function filterGradCalls(
     spec: {
       key: `u2netConvFilterGrad_${quads ? `v${rows}${unrolled ? "u" : ""}x` : ""}${tn}${
         !quads && unrolled ? "u" : ""
-      }${concat ? "_cat" : ""}${quads && half ? "_h" : ""}`,
+      }${concat ? "_cat" : ""}${quads && half ? "_h" : ""}${cols > 1 ? `_c${cols}` : ""}`,
       outputShape: [splits, m, co],
       inputs: concat ? ["x", "x2", "dy"] : ["x", "dy"],
-      workgroupSize: quads ? [tn / 4, 16, 1] : [16, 16, 1],
+      workgroupSize: quads ? [tn / 4 / cols, 16, 1] : [16, 16, 1],
       dispatch: [Math.ceil(co / tn), Math.ceil(m / rows), splits],
       uniforms: "m : i32, k : i32, chunk : i32, kw : i32, dil : i32, ph : i32, pw : i32,",
       code: quads
-        ? filterGradVec4Code(tn, { concat, rows, unrolled, half })
+        ? filterGradVec4Code(tn, { concat, rows, unrolled, half, cols })
         : filterGradCode(tn, unrolled),
       ...(quads ? { components: { inputs: concat ? [4, 4, 4] : [4, 4], output: 4 } } : {}),
     },

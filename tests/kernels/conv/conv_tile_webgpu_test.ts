@@ -5,7 +5,7 @@
  * mode the training step and the engine use (forward with bias, ReLU and
  * residual over a concat, the flipped input gradient, its split form, split
  * K, f16 tiles, f16 maps), on shapes whose rows and channels do not fill the
- * tiles.
+ * tiles. The same for the filter gradient's column groups (`gradCols`).
  */
 import assert from "node:assert/strict";
 import { GpuRuntime, mapRead } from "../../../lib/engines/gpu/gpu_runtime.ts";
@@ -14,6 +14,9 @@ import {
   convShaderVec4,
   convWorkgroup,
 } from "../../../lib/kernels/conv/conv_wgsl.ts";
+import { filterGradCalls } from "../../../lib/kernels/conv/conv_grad_webgpu.ts";
+import { enterTuning } from "../../../lib/kernels/webgpu.ts";
+import { standalone } from "../../../lib/kernels/wgsl_standalone.ts";
 import { f16OrSkip, webgpuOrSkip } from "../../helpers.ts";
 
 /** Deterministic values in [-s, s). */
@@ -119,7 +122,10 @@ async function run(rt: GpuRuntime, c: Case, code: string, tm: number, tn: number
     },
   ));
   const [o1, o2] = [await mapRead(rb), await mapRead(rb2)];
-  return [...new Uint32Array(o1.buffer), ...(c.split ? new Uint32Array(o2.buffer) : [])];
+  if (!c.split) return [...new Uint32Array(o1.buffer)];
+  // Split: the first output's m x split values, then the second's m x (oc - split).
+  const part = (o: Float32Array, len: number) => [...new Uint32Array(o.buffer, 0, len)];
+  return [...part(o1, m * c.split), ...part(o2, m * (oc - c.split))];
 }
 
 /** The default tile and the wide ones of a case: tm rows, tn = 64 (32 for narrow outputs). */
@@ -179,4 +185,75 @@ Deno.test("convWorkgroup() sizes the threads of a tile and refuses what does not
   assert.throws(() => convWorkgroup(128, 64, { threadRows: 2 }), RangeError);
   assert.throws(() => convShaderVec4(64, 64, { cols: 2 }), RangeError, "looped");
   assert.throws(() => convShaderVec4(64, 64, { tfjs: true, unrolled: true, cols: 2 }), RangeError);
+});
+
+/** The filter gradient's GEMM partials (raw bits) under the tuning `cols`, `rows`. */
+async function filterGradBits(
+  rt: GpuRuntime,
+  shape: { x: number[]; c2: number; co: number; dil: number },
+  tuning: { gradCols: 1 | 2; gradRows: 64 | 128 },
+  half: boolean,
+): Promise<Uint32Array> {
+  const restore = enterTuning({ ...tuning, gradMinChunk: 64 });
+  try {
+    const [n, h, w, c1] = shape.x, { c2, co } = shape;
+    const { gemm } = filterGradCalls(shape.x, co, 3, 3, shape.dil, c2, half);
+    const shapes = c2 ? [shape.x, [n, h, w, c2], [n, h, w, co]] : [shape.x, [n, h, w, co]];
+    const p = standalone(gemm, shapes);
+    const inputs = shapes.map((s, i) =>
+      noise(s.reduce((a, b) => a * b, 1), 7 + i, i === shapes.length - 1 ? 0.1 : 2)
+    );
+    const size = gemm.spec.outputShape.reduce((a, b) => a * b, 1);
+    const buffers = inputs.map((d) => {
+      const b = rt.storage(Math.max(16, d.byteLength));
+      rt.write(b, d as Float32Array<ArrayBuffer>);
+      return { buffer: b };
+    });
+    const out = rt.storage(4 * size), rb = rt.readback(4 * size);
+    const pl = rt.pipeline(p.code, { entry: "_start", label: "test" });
+    const group = rt.bindGroup(pl.layout, [{ buffer: out }, ...buffers, {
+      buffer: rt.uniform(p.uniform),
+    }]);
+    rt.submit(rt.encode(
+      [{ label: "test", workgroups: p.workgroups, pipeline: pl.pipeline, group }],
+      (e) => e.copyBufferToBuffer(out, 0, rb, 0, 4 * size),
+    ));
+    assert.equal(p.code.includes("enable f16;"), half);
+    assert.equal(gemm.spec.workgroupSize[0], convTile(co) / 4 / tuning.gradCols);
+    return new Uint32Array((await mapRead(rb)).buffer);
+  } finally {
+    restore();
+  }
+}
+
+const convTile = (co: number) => co <= 16 ? 16 : co <= 32 ? 32 : 64;
+
+Deno.test("filterGradCalls() gives the one-group bits with two column groups a thread when split, a concat, 128 rows or f16", async (t) => {
+  if (!(await f16OrSkip(t))) return;
+  const rt = await GpuRuntime.create({ who: "test" });
+  try {
+    const shapes = [
+      { x: [2, 9, 11, 24], c2: 0, co: 64, dil: 1 },
+      { x: [1, 10, 9, 16], c2: 8, co: 40, dil: 2 },
+      { x: [2, 7, 7, 12], c2: 0, co: 16, dil: 1 },
+      { x: [1, 12, 10, 32], c2: 16, co: 28, dil: 1 },
+    ];
+    for (const shape of shapes) {
+      for (const half of [false, true]) {
+        for (const gradRows of [64, 128] as const) {
+          const want = await filterGradBits(rt, shape, { gradCols: 1, gradRows }, half);
+          assert.ok(want.filter((v) => v !== 0).length > want.length / 2, "the gradient ran");
+          const got = await filterGradBits(rt, shape, { gradCols: 2, gradRows }, half);
+          const diff = got.findIndex((v, i) => v !== want[i]);
+          assert.equal(
+            diff,
+            -1,
+            `${JSON.stringify(shape)} ${gradRows} rows, half ${half}: at ${diff}`,
+          );
+        }
+      }
+    }
+  } finally {
+    rt.destroy();
+  }
 });
