@@ -99,6 +99,7 @@ export async function benchEngine(
     inflight?: number;
     precision?: "f32" | "f16";
     halfSums?: boolean;
+    regs?: 4 | 8;
   },
 ): Promise<{ times: number[]; dispatches: number }> {
   const model = await foldedModel(arch);
@@ -115,6 +116,7 @@ export async function benchEngine(
     splitTarget: options.splitTarget,
     precision: options.precision,
     halfSums: options.halfSums,
+    regs: options.regs,
   });
   model.dispose();
   try {
@@ -194,6 +196,7 @@ export async function main(args: string[]): Promise<void> {
       inflight: { type: "string", default: "1" },
       precision: { type: "string", default: "f32" },
       "f32-sums": { type: "boolean", default: false },
+      regs: { type: "string", default: String(DEFAULT_GPU_ENGINE_OPTIONS.regs) },
       progress: { type: "boolean", default: false },
     },
   });
@@ -208,7 +211,8 @@ defaults: ${JSON.stringify(d)}; --batch N is --batches N; --bn keeps BatchNorm;
 --split N its split-K workgroup target (0: off; default ${DEFAULT_GPU_ENGINE_OPTIONS.splitTarget}),
 --inflight N makes N calls together per timed run (rows "pipelined_…", ms per call)
 --precision f32|f16 its arithmetic (f16: mixed precision, rows "…_f16"; needs shader-f16),
---f32-sums with f16: each 16-k step summed in f32 instead of f16 (rows "…_f16w")
+--f32-sums with f16: each 16-k step summed in f32 instead of f16 (rows "…_f16w"),
+--regs 4|8 its convs' register tile (8: 8 rows x 8 channels a thread; default ${DEFAULT_GPU_ENGINE_OPTIONS.regs})
 ${WEBGPU_KNOBS_HELP}`);
     return;
   }
@@ -235,7 +239,9 @@ ${WEBGPU_KNOBS_HELP}`);
           throw new RangeError(`Cannot bench: current precision is ${precision}`);
         }
         const halfSums = !values["f32-sums"];
+        const regs = Number(values.regs) as 4 | 8;
         const { times: groups, dispatches } = await benchEngine(arch, {
+          regs,
           ...opts,
           tileRows,
           unrolled: !values.looped,
@@ -248,7 +254,7 @@ ${WEBGPU_KNOBS_HELP}`);
         const m = median(times);
         emit({
           workload: forwardWorkload(arch, batch, size, inflight) +
-            (precision === "f16" ? (halfSums ? "_f16" : "_f16w") : ""),
+            (precision === "f16" ? (halfSums ? "_f16" : "_f16w") : "") + (regs === 8 ? "_r8" : ""),
           backend: "webgpu-engine",
           adapter: info.adapter ?? null,
           machine: machineName(),
@@ -261,6 +267,7 @@ ${WEBGPU_KNOBS_HELP}`);
           unrolled: !values.looped,
           split_target: Number(values.split),
           precision,
+          regs,
           ...(inflight > 1 ? { inflight } : {}),
         });
         continue;

@@ -109,6 +109,12 @@ export interface PlanEngineOptions {
    * before the f32 sum (`ConvShaderOptions.halfSums`). @default true
    */
   halfSums?: boolean;
+  /**
+   * The unrolled vec4 convs' register tile: 4 (4 rows x 4 channels a
+   * thread) or 8 (8 x 8; 8 x 4 on 16-channel tiles): the same sums in the
+   * same order (`convWideTile`). @default 4
+   */
+  regs?: 4 | 8;
 }
 
 /**
@@ -132,8 +138,19 @@ export function planEngine(
   shape: readonly [number, number, number],
   options: PlanEngineOptions = {},
 ): EnginePlan {
-  const { tileRows = 64, unrolled = true, splitTarget = 0, precision = "f32", halfSums = true } =
-    options;
+  const {
+    tileRows = 64,
+    unrolled = true,
+    splitTarget = 0,
+    precision = "f32",
+    halfSums = true,
+    regs = 4,
+  } = options;
+  if (regs !== 4 && regs !== 8) {
+    throw new RangeError(`Cannot plan the engine: current regs is ${regs}`);
+  }
+  // The wide tile's key part (unrolled shaders only; none for the default).
+  const wide = regs === 8 && unrolled ? "r8" : "";
   const mixed = precision === "f16";
   if (precision !== "f32" && !mixed) {
     throw new RangeError(`Cannot plan the engine: current precision is ${precision}`);
@@ -215,7 +232,7 @@ export function planEngine(
       buffers.push(splits * m * co);
       const parts = buffers.length - 1;
       steps.push({
-        shader: `convv${tm}x${tn}${unrolled ? "u" : ""}k${vecTypes}`,
+        shader: `convv${tm}x${tn}${unrolled ? "u" : ""}${wide}k${vecTypes}`,
         bindings: [parts, a.buf, b ? b.buf : a.buf, null, filter, null],
         uniforms: [...head, 0, 0, kk, ((k - 1) / 2) * dil, chunk],
         workgroups: [Math.ceil(co / tn), Math.ceil(m / tm), splits],
@@ -231,7 +248,7 @@ export function planEngine(
     steps.push({
       shader: `conv${quads ? `v${tm}x` : ""}${tn}${
         (quads ? unrolled : scalarUnrolled(unrolled)) ? "u" : ""
-      }${quads ? vecTypes : types(inHalf, outHalf)}`,
+      }${quads ? wide + vecTypes : types(inHalf, outHalf)}`,
       bindings: [
         out.buf,
         a.buf,

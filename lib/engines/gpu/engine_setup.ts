@@ -7,7 +7,7 @@
  */
 import type { U2Net } from "../../model/u2net.ts";
 import { foldBatchNorm } from "../../model/fold_bn.ts";
-import { convShaderVec4 } from "../../kernels/conv/conv_wgsl.ts";
+import { convShaderVec4, convWideTile } from "../../kernels/conv/conv_wgsl.ts";
 import { convToOneShader } from "../../kernels/conv/conv_one_wgsl.ts";
 import {
   convShader,
@@ -26,12 +26,13 @@ import {
 export function shaderSource(key: string): string {
   const [base, types = ""] = key.split(".");
   const inHalf = types[0] === "h", outHalf = types[1] === "h";
-  const vec = /^convv(\d+)x(\d+)(u?)(k?)$/.exec(base);
+  const vec = /^convv(\d+)x(\d+)(u?)(r8)?(k?)$/.exec(base);
   const scalar = /^conv(\d+)(u?)$/.exec(base);
   const code = vec
     ? convShaderVec4(Number(vec[1]), Number(vec[2]), {
       unrolled: vec[3] === "u",
-      splitK: vec[4] === "k",
+      ...(vec[4] ? convWideTile(8, Number(vec[2])) : {}),
+      splitK: vec[5] === "k",
       ...(types ? { half: true, halfSums: types === "hh" } : {}),
     })
     : scalar

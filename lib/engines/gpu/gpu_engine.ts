@@ -58,6 +58,12 @@ export interface GpuEngineOptions {
    * f16 arithmetic) before the f32 sum; false: in f32. @default true
    */
   halfSums?: boolean;
+  /**
+   * The unrolled vec4 convs' register tile: 4 (4 rows x 4 channels a
+   * thread) or 8 (8 x 8; 8 x 4 on 16-channel tiles), the same results.
+   * Not yet timed on a GPU. @default 4
+   */
+  regs?: 4 | 8;
   /** A device to use; by default the engine requests its own from `navigator.gpu`. */
   device?: GPUDevice;
 }
@@ -73,16 +79,17 @@ export const DEFAULT_GPU_ENGINE_OPTIONS: Readonly<Required<Omit<GpuEngineOptions
     splitTarget: 1024,
     precision: "f32" as "f32" | "f16",
     halfSums: true,
+    regs: 4 as 4 | 8,
   });
 
 /** The plan's options from engine options (defaults filled). */
 function planOptions(options: Omit<GpuEngineOptions, "device">) {
-  const { batch, height, width, unrolled, splitTarget, precision, halfSums, ...rest } = {
+  const { batch, height, width, unrolled, splitTarget, precision, halfSums, regs, ...rest } = {
     ...DEFAULT_GPU_ENGINE_OPTIONS,
     ...options,
   };
   const tileRows = rest.tileRows === "auto" ? (batch === 1 ? 32 : 64) : rest.tileRows;
-  return { batch, height, width, tileRows, unrolled, splitTarget, precision, halfSums };
+  return { batch, height, width, tileRows, unrolled, splitTarget, precision, halfSums, regs };
 }
 
 /** A weight buffer's contents: `w:` keys f32, `h:` keys f16 (padded to 4-byte words). */

@@ -117,7 +117,7 @@ Deno.test("GpuEngine.run() reproduces eval_wz within 1e-5 when on webgpu", async
   );
 });
 
-Deno.test("GpuEngine.run() matches predict() when the size is odd and the tiles are 32 to 128 rows, looped or split", async (t) => {
+Deno.test("GpuEngine.run() matches predict() when the size is odd and the tiles are 32 to 128 rows, looped, split or 8x8 registers", async (t) => {
   if (!(await webgpuOrSkip(t))) return;
   const model = U2Net.create("lite", { seed: 4 });
   const x = tf.randomUniform([1, 37, 29, 3], -2, 2, "float32", 5) as tf.Tensor4D;
@@ -131,25 +131,28 @@ Deno.test("GpuEngine.run() matches predict() when the size is odd and the tiles 
     const outputs: Float32Array[] = [];
     const dispatches: number[] = [];
     const variants = [
-      [64, false, 0],
-      [64, true, 0],
-      [64, true, 64],
-      [128, true, 0],
-      [32, true, 0],
+      [64, false, 0, 4],
+      [64, true, 0, 4],
+      [64, true, 64, 4],
+      [128, true, 0, 4],
+      [32, true, 0, 4],
+      [128, true, 0, 8],
+      [64, true, 64, 8],
     ] as const;
-    for (const [tileRows, unrolled, splitTarget] of variants) {
+    for (const [tileRows, unrolled, splitTarget, regs] of variants) {
       const engine = await GpuEngine.create(model, {
         height: 37,
         width: 29,
         tileRows,
         unrolled,
         splitTarget,
+        regs,
       });
       try {
         const got = await engine.run(await x.data() as Float32Array);
         assert(
           maxAbsDiff(got, want) < 1e-5,
-          `${tileRows} rows, unrolled ${unrolled}, split ${splitTarget}: max |Δ| ${
+          `${tileRows} rows, unrolled ${unrolled}, split ${splitTarget}, regs ${regs}: max |Δ| ${
             maxAbsDiff(got, want)
           }`,
         );
@@ -163,9 +166,12 @@ Deno.test("GpuEngine.run() matches predict() when the size is odd and the tiles 
     assertEquals(outputs[1], outputs[0], "unrolled vs looped");
     assertEquals(outputs[3], outputs[0], "128 rows vs 64");
     assertEquals(outputs[4], outputs[0], "32 rows vs 64");
+    assertEquals(outputs[5], outputs[0], "8x8 registers vs 4x4");
+    assertEquals(outputs[6], outputs[2], "8x8 registers vs 4x4, split");
     assert(dispatches[2] > dispatches[1] + 10, `split: ${dispatches}`);
     await assertRejects(() => GpuEngine.create(model, { tileRows: 96 as 64 }), RangeError);
     await assertRejects(() => GpuEngine.create(model, { splitTarget: -1 }), RangeError);
+    await assertRejects(() => GpuEngine.create(model, { regs: 6 as 8 }), RangeError);
   } finally {
     x.dispose();
     model.dispose();
