@@ -21,5 +21,6 @@ import "../../tests/engines/gpu/gpu_engine_f16_test.ts";
 import "../../tests/engines/gpu/gpu_trainer_f16_test.ts";
 import "../../tests/kernels/conv/conv_half_webgpu_test.ts";
 import "../../tests/kernels/wgsl_standalone_half_test.ts";
+import "../../tests/kernels/conv/conv_tile_webgpu_test.ts";
 import "../../tests/engines/gpu/gpu_trainer_test.ts";
 import "../../tests/train/step_runner_test.ts";
