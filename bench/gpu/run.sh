@@ -241,13 +241,6 @@ elif [ "$ADAPTER_OK" = 1 ]; then
   # step n's loss is read (the ~10 ms mapAsync floor hidden).
   step train_recorded_pipelined 60 "${DB[@]}" train "${W[@]}" --engine gpu --pipelined \
     --models lite,full --batches 16 --size "$TRAIN_SIZE" --runs 8 --warmup 2 --max-seconds 10
-  # A/B against train_recorded's b16 rows (rows say their tiling): the convs on 8x8 register
-  # tiles with 128- and 64-pixel tiles, the filter gradients on 8 channels a thread with 64 and
-  # 128 rows (each the same bits as the default, or the same sums split alike).
-  for t in conv128,regs8 regs8 gradcols2 grad128,gradcols2; do
-    step "train_recorded_${t//,/_}" 30 "${DB[@]}" train "${W[@]}" --engine gpu --models lite,full \
-      --batches 16 --size "$TRAIN_SIZE" --runs 4 --warmup 1 --max-seconds 6 --tiling "$t"
-  done
   check_webgpu 90
   step forward_engine 70 "${DB[@]}" forward "${W[@]}" --engine --models lite,full --size "$SIZE" \
     --batches 1,8 --runs 10 --warmup 2 --max-seconds 8
@@ -258,6 +251,13 @@ elif [ "$ADAPTER_OK" = 1 ]; then
     --batches 1,8 --runs 10 --warmup 2 --max-seconds 5 --precision f16
   step forward_engine_f16_inflight8 30 "${DB[@]}" forward "${W[@]}" --engine --models lite,full \
     --size "$SIZE" --batches 1 --runs 10 --warmup 2 --max-seconds 5 --inflight 8 --precision f16
+  # A/B against train_recorded's b16 rows (rows say their tiling): the convs on 8x8 register
+  # tiles with 128- and 64-pixel tiles, the filter gradients on 8 channels a thread with 64 and
+  # 128 rows (each the same bits as the default, or the same sums split alike).
+  for t in conv128,regs8 regs8 gradcols2 grad128,gradcols2; do
+    step "train_recorded_${t//,/_}" 30 "${DB[@]}" train "${W[@]}" --engine gpu --models lite,full \
+      --batches 16 --size "$TRAIN_SIZE" --runs 4 --warmup 1 --max-seconds 6 --tiling "$t"
+  done
   # A/B against forward_engine: the convs on 8x8 register tiles (rows "…_r8", the same results).
   step forward_engine_r8 40 "${DB[@]}" forward "${W[@]}" --engine --models lite,full --size "$SIZE" \
     --batches 1,8 --runs 10 --warmup 2 --max-seconds 5 --regs 8
