@@ -117,6 +117,14 @@ export async function f16OrSkip(t: Deno.TestContext): Promise<boolean> {
   return false;
 }
 
+/** Deterministic values in [-s, s) (a hash of the index and `seed`), for kernel tests. */
+export function noise(n: number, seed: number, s = 1): Float32Array {
+  const frac = (v: number) => ((v % 1) + 1) % 1;
+  return new Float32Array(n).map((_, i) =>
+    s * (2 * frac(Math.sin(i * 12.9898 + seed) * 43758.5453) - 1)
+  );
+}
+
 /**
  * Runs `fn` under `tf.profile` and returns its result with the names of the
  * kernels it ran, so a test can check which path (ours or tf ops) it took.

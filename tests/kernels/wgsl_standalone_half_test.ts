@@ -13,7 +13,7 @@ import type { WgslCall } from "../../lib/kernels/webgpu.ts";
 import { flatCall, partialCall } from "../../lib/kernels/bn/bn_webgpu_kernels.ts";
 import { poolGradCall, sliceAddCall } from "../../lib/kernels/trainer_wgsl.ts";
 import { filterGradCalls } from "../../lib/kernels/conv/conv_grad_webgpu.ts";
-import { f16OrSkip } from "../helpers.ts";
+import { f16OrSkip, noise } from "../helpers.ts";
 
 Deno.test("standalone() widens f16 reads and rounds f16 stores when given types", () => {
   const call = sliceAddCall([2, 3, 4, 8], 0, true);
@@ -52,14 +52,6 @@ Deno.test("standalone() refuses an f16 output that the program reads back", () =
   };
   assert.throws(() => standalone(call, [[4]], { halfOutput: true }), RangeError);
 });
-
-/** Deterministic values in [-s, s). */
-function noise(n: number, seed: number, s = 1): Float32Array {
-  const frac = (v: number) => ((v % 1) + 1) % 1;
-  return new Float32Array(n).map((_, i) =>
-    s * (2 * frac(Math.sin(i * 12.9898 + seed) * 43758.5453) - 1)
-  );
-}
 
 /** One input: its f32 values, stored in f16 or not. */
 interface In {

@@ -17,15 +17,7 @@ import {
 import { filterGradCalls } from "../../../lib/kernels/conv/conv_grad_webgpu.ts";
 import { enterTuning } from "../../../lib/kernels/webgpu.ts";
 import { standalone } from "../../../lib/kernels/wgsl_standalone.ts";
-import { f16OrSkip, webgpuOrSkip } from "../../helpers.ts";
-
-/** Deterministic values in [-s, s). */
-function noise(n: number, seed: number, s = 1): Float32Array {
-  const frac = (v: number) => ((v % 1) + 1) % 1;
-  return new Float32Array(n).map((_, i) =>
-    s * (2 * frac(Math.sin(i * 12.9898 + seed) * 43758.5453) - 1)
-  );
-}
+import { f16OrSkip, noise, webgpuOrSkip } from "../../helpers.ts";
 
 /** A conv case: the shape, the mode, and which bindings it declares. */
 interface Case {
