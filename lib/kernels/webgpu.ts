@@ -199,6 +199,13 @@ export interface Tuning {
    */
   readonly convRegs: 4 | 8;
   /**
+   * Double buffering in the training step's unrolled vec4 convs (one
+   * barrier a step, the next step's loads overlapping the products; the
+   * same bits, `ConvShaderOptions.prefetch`). Not yet timed on a GPU.
+   * @default false
+   */
+  readonly convPrefetch: boolean;
+  /**
    * The unrolled conv shader (measured 3-4x faster on an H200, 2026-11-27:
    * lite b16 step 465 -> 150 ms). @default true
    */
@@ -259,6 +266,7 @@ export const DEFAULT_TUNING: Tuning = Object.freeze({
   flipFilter: true,
   convRows: 64,
   convRegs: 4,
+  convPrefetch: false,
   convUnrolled: true,
   scalarUnrolled: true,
   gradRows: 64,
@@ -294,7 +302,13 @@ export function resolveTuning(
     }
   }
   for (
-    const key of [...TUNING_SWITCHES, "convUnrolled", "scalarUnrolled", "gradUnrolled"] as const
+    const key of [
+      ...TUNING_SWITCHES,
+      "convUnrolled",
+      "convPrefetch",
+      "scalarUnrolled",
+      "gradUnrolled",
+    ] as const
   ) {
     if (typeof t[key] !== "boolean") {
       throw new TypeError(`Cannot tune ${key}: current value is ${t[key]}`);

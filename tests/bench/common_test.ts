@@ -68,7 +68,11 @@ Deno.test("applyTiling() sets the kernels' tuning and rejects unknown parts", ()
     assertEquals(applyTiling("gradcols2"), "conv128,regs8,grad128,gradcols2,wg512,scalarlooped");
     assertThrows(() => applyTiling("grad96"), RangeError);
     assertThrows(() => applyTiling("regs6"), RangeError);
-    assertThrows(() => applyTiling("prefetch"), RangeError);
+    assertEquals(
+      applyTiling("prefetch"),
+      "conv128,regs8,prefetch,grad128,gradcols2,wg512,scalarlooped",
+    );
+    assertThrows(() => applyTiling("prefetch2"), RangeError);
   } finally {
     enterTuning(saved);
   }

@@ -64,13 +64,14 @@ export function planConv(l: TrainLowering, x: MapRef, o: PlanConvOptions): MapRe
       }`,
     );
   }
-  const { convUnrolled: unrolled, convRegs } = currentTuning();
+  const { convUnrolled: unrolled, convRegs, convPrefetch } = currentTuning();
   b.raw(
     quads
       ? convShaderVec4(tm, tn, {
         flipped,
         unrolled,
         ...(unrolled ? convWideTile(convRegs, tn) : {}),
+        ...(unrolled && convPrefetch ? { prefetch: true } : {}),
         ...(half ? { half: true, halfFilter: false } : l.half ? { tiles16: true } : {}),
       })
       : convShader(tn, scalarUnrolled(unrolled), half || inHalf ? { inHalf, outHalf: half } : {}),
@@ -97,6 +98,7 @@ function convSplit(l: TrainLowering, dy: MapRef, wt: Seg, c1: number, dil: numbe
       split: true,
       unrolled: currentTuning().convUnrolled,
       ...(currentTuning().convUnrolled ? convWideTile(currentTuning().convRegs, tn) : {}),
+      ...(currentTuning().convUnrolled && currentTuning().convPrefetch ? { prefetch: true } : {}),
       ...(l.half ? { tiles16: true } : {}),
     }),
     [seg(parts[0]), seg(dy), seg(dy), seg(dy), wt, l.b.zeros(ci), seg(parts[1])],

@@ -114,6 +114,13 @@ export interface ConvShaderOptions {
    * @default 1
    */
   cols?: 1 | 2;
+  /**
+   * Engine mode, unrolled only: double buffering. Step k+1's loads go to
+   * registers before step k's products and to the other half of twice the
+   * workgroup memory after them, so one barrier a step (not two) and the
+   * loads' latency overlaps the arithmetic. The same sums. @default false
+   */
+  prefetch?: boolean;
 }
 
 /**

@@ -32,8 +32,14 @@ export {
 export function convShaderVec4(tm: number, tn: number, options: ConvShaderOptions = {}): string {
   const tfjs = options.tfjs ?? false;
   const unrolled = options.unrolled ?? false;
-  if ((tfjs || !unrolled) && ((options.cols ?? 1) !== 1 || options.threadRows !== undefined)) {
-    throw new RangeError("Cannot tile: current shader is tfjs or looped, with cols or threadRows");
+  const prefetch = options.prefetch ?? false;
+  if (
+    (tfjs || !unrolled) &&
+    ((options.cols ?? 1) !== 1 || options.threadRows !== undefined || prefetch)
+  ) {
+    throw new RangeError(
+      "Cannot tile: current shader is tfjs or looped, with cols, threadRows or prefetch",
+    );
   }
   const { rm, wx, wy, cols } = convWorkgroup(tm, tn, options);
   const flipped = !tfjs && (options.flipped ?? false);
@@ -154,9 +160,19 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
       }
       As[i32(li) + ${threads} * ${r}] = ${toTile("v")};
     }`;
+  // Walks (tap, channel) 16 k on.
+  const ADVANCE = `ci += 16;
+    loop {
+      if (ci < cin) { break; }
+      ci -= cin;
+      kx += 1;
+      if (kx == p.k) { kx = 0; ky += 1; }
+    }`;
   const loads = unrolled
     ? R.map((r) => loadOne(String(r), (a) => `${a}${r}`)).join("\n    ")
     : `for (var r = 0; r < ${per}; r++) ${loadOne("r", (a) => `${a}[r]`)}`;
+  // Double buffering: the half of As and Bs this step reads.
+  const [aOff, bOff] = prefetch ? ["aOff + ", "bOff + "] : ["", ""];
   // One quad of k: four rows of B, then each owned row's A quad into its accumulator.
   const bw = (e: string) => half && !sums16 ? `vec4<f32>(${e})` : e;
   // Column group j of a thread: vec4 column tx + j·wx of the tile.
@@ -165,7 +181,9 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
     `${
       J.map((j) =>
         [0, 1, 2, 3].map((r) =>
-          `let b${r}${sfx(j)} = ${bw(`Bs[(4 * ${qq}${r ? ` + ${r}` : ""}) * ${nq} + ${col(j)}]`)};`
+          `let b${r}${sfx(j)} = ${
+            bw(`Bs[${bOff}(4 * ${qq}${r ? ` + ${r}` : ""}) * ${nq} + ${col(j)}]`)
+          };`
         ).join("\n      ")
       ).join("\n      ")
     }
@@ -173,7 +191,9 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
   const fmas = (i: number | string, qq: string, accOf: (i: number | string) => string) => {
     // f16 values summed in f32: widened first.
     const wide = half && !sums16;
-    const av = wide ? "vec4<f32>(As[(ty + " + wy + " * " + i + ") * 4 + " + qq + "])" : "";
+    const av = wide
+      ? "vec4<f32>(As[" + aOff + "(ty + " + wy + " * " + i + ") * 4 + " + qq + "])"
+      : "";
     const t = sums16 ? "vec4<f16>" : "vec4<f32>";
     const sums = J.map((j) => {
       const acc = sums16 ? part(i, j) : cols === 1 ? accOf(i) : `acc${i}${sfx(j)}`;
@@ -182,7 +202,7 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
       ).join("\n        ");
     }).join("\n        ");
     return `{
-        let a = ${wide ? av : `As[(ty + ${wy} * ${i}) * 4 + ${qq}]`};
+        let a = ${wide ? av : `As[${aOff}(ty + ${wy} * ${i}) * 4 + ${qq}]`};
         ${sums}
       }`;
   };
@@ -205,6 +225,64 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
       )
     }
     }`;
+  // Double buffering (unrolled): the next step's A quads (pa<r>) and filter quads (pw<j>) are
+  // fetched into registers before this step's products and stored to the other half after them.
+  const bq = Math.ceil((16 * nq) / threads), Q = [...Array(bq).keys()];
+  const fetchA = (r: number) =>
+    `{
+      var v = ${v4}(0.0);
+      let iy = py${r} + ky * p.dil - p.pad;
+      let ix = px${r} + kx * p.dil - p.pad;
+      if (pm${r} < p.M && ky < p.k && iy >= 0 && iy < p.H && ix >= 0 && ix < p.W) {
+        let pix = (pb${r} * p.H + iy) * p.W + ix;
+        ${load}
+      }
+      pa${r} = ${toTile("v")};
+    }`;
+  const fetchB = (j: number, k0: string) =>
+    `{
+      let idx = i32(li) + ${threads * j};
+      let kq = ${k0} + idx / ${nq};
+      let n = n0 + 4 * (idx % ${nq});
+      var w = ${w4}(0.0);
+      if (idx < ${16 * nq} && kq < p.K && n < p.Co) { ${weightLoad} }
+      pw${j} = ${wTile("w")};
+    }`;
+  const fetchAll = (k0: string) =>
+    [...R.map(fetchA), ADVANCE, ...Q.map((j) => fetchB(j, k0))].join("\n    ");
+  const storeAll = (a: string, b: string) =>
+    [
+      ...R.map((r) => `As[${a} + i32(li) + ${threads * r}] = pa${r};`),
+      ...Q.map((j) =>
+        threads * (j + 1) <= 16 * nq
+          ? `Bs[${b} + i32(li) + ${threads * j}] = pw${j};`
+          : `if (i32(li) + ${threads * j} < ${16 * nq}) { Bs[${b} + i32(li) + ${
+            threads * j
+          }] = pw${j}; }`
+      ),
+    ].join("\n    ");
+  const end = splitK ? "kEnd" : "p.K";
+  const doubleBuffered = () =>
+    `${R.map((r) => `var pa${r} = ${t4}(0.0);`).join("\n  ")}
+  ${Q.map((j) => `var pw${j} = ${t4}(0.0);`).join("\n  ")}
+  ${fetchAll(splitK ? "kStart" : "0")}
+  ${storeAll("0", "0")}
+  workgroupBarrier();
+  var aOff = 0;
+  var bOff = 0;
+  for (var k0 = ${splitK ? "kStart" : "0"}; k0 < ${end}; k0 += 16) {
+    let more = k0 + 16 < ${end};
+    if (more) {
+    ${fetchAll("k0 + 16")}
+    }${sums16 ? `\n    ${partDecl}` : ""}
+    ${math}${sums16 ? `\n    ${partAdd}` : ""}
+    if (more) {
+    ${storeAll(`${4 * tm} - aOff`, `${16 * nq} - bOff`)}
+    }
+    workgroupBarrier();
+    aOff = ${4 * tm} - aOff;
+    bOff = ${16 * nq} - bOff;
+  }`;
   const write = split
     ? `if (n < p.split) {
         result[(row * p.split + n) / 4] = v;
@@ -236,8 +314,12 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
   }`
   ).join("\n  ");
   const code = /* wgsl */ `${header}
-var<workgroup> As : array<${t4}, ${4 * tm}>; // [${tm} pixels][4 quads of k]
-var<workgroup> Bs : array<${t4}, ${16 * nq}>; // [16 k][${nq} quads of channels]
+var<workgroup> As : array<${t4}, ${(prefetch ? 2 : 1) * 4 * tm}>; // [${
+    prefetch ? "2][" : ""
+  }${tm} pixels][4 quads of k]
+var<workgroup> Bs : array<${t4}, ${(prefetch ? 2 : 1) * 16 * nq}>; // [${
+    prefetch ? "2][" : ""
+  }16 k][${nq} quads of channels]
 
 ${entry}
   let n0 = i32(wid.x) * ${tn};
@@ -264,15 +346,12 @@ ${entry}
     if (kx == p.k) { kx = 0; ky += 1; }
   }
   ${accs}
-  for (var k0 = ${splitK ? "kStart; k0 < kEnd" : "0; k0 < p.K"}; k0 += 16) {
+  ${
+    prefetch
+      ? doubleBuffered()
+      : `for (var k0 = ${splitK ? "kStart; k0 < kEnd" : "0; k0 < p.K"}; k0 += 16) {
     ${loads}
-    ci += 16;
-    loop {
-      if (ci < cin) { break; }
-      ci -= cin;
-      kx += 1;
-      if (kx == p.k) { kx = 0; ky += 1; }
-    }
+    ${ADVANCE}
     for (var idx = i32(li); idx < ${16 * nq}; idx += ${threads}) {
       let kq = k0 + idx / ${nq};
       let n = n0 + 4 * (idx % ${nq});
@@ -283,6 +362,7 @@ ${entry}
     workgroupBarrier();${sums16 ? `\n    ${partDecl}` : ""}
     ${math}${sums16 ? `\n    ${partAdd}` : ""}
     workgroupBarrier();
+  }`
   }
   ${
     cols === 1

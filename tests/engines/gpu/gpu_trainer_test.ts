@@ -137,7 +137,7 @@ Deno.test("GpuTrainer.gradients() agree across tilings when the tiles are 128 ro
     const loss = await base.step(images, masks);
     const want = await base.gradients();
     const tilings: Partial<Tuning>[] = [
-      { gradRows: 128, gradUnrolled: false, convRows: 128, convRegs: 8 },
+      { gradRows: 128, gradUnrolled: false, convRows: 128, convRegs: 8, convPrefetch: true },
       { gradCols: 2 },
     ];
     for (const tiling of tilings) {

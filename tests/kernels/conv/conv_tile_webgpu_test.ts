@@ -4,8 +4,8 @@
  * same order whatever the tile, so the bits must be identical, in every
  * mode the training step and the engine use (forward with bias, ReLU and
  * residual over a concat, the flipped input gradient, its split form, split
- * K, f16 tiles, f16 maps), on shapes whose rows and channels do not fill the
- * tiles. The same for the filter gradient's column groups (`gradCols`).
+ * K, f16 tiles, f16 maps), with and without double buffering (`prefetch`),
+ * on shapes whose rows and channels do not fill the tiles. The same for the filter gradient's column groups (`gradCols`).
  */
 import assert from "node:assert/strict";
 import { GpuRuntime, mapRead } from "../../../lib/engines/gpu/gpu_runtime.ts";
@@ -129,11 +129,20 @@ async function compare(rt: GpuRuntime, c: Case, half = false) {
   const base = { unrolled: true, ...c.options, ...(half ? { half: true } : {}) };
   const want = await run(rt, c, convShaderVec4(64, tn, base), 64, tn, half);
   assert.ok(want.filter((v) => v !== 0).length > want.length / 2, "the conv ran");
-  // The wide tiles the trainer and the engine use (convWideTile), at 128 rows (each tile
-  // height they take in the exhaustive tier, and for the first case).
-  const heights = EXHAUSTIVE || c === CASES[0] ? [32, 64, 128] : [128];
-  for (const tm of heights) {
-    const wide = convWideTile(8, tn);
+  // The wide tiles the trainer and the engine use (convWideTile), with and without double
+  // buffering, and double buffering on the 4x4 tile. Fast tier: the wide tile double-buffered
+  // at 128 rows; everything at every height (32, 64, 128) for the first case and in the
+  // exhaustive tier.
+  const all = EXHAUSTIVE || c === CASES[0];
+  const variants: [number, ConvShaderOptions][] = all
+    ? [32, 64, 128].flatMap((tm) =>
+      [false, true].map((prefetch): [number, ConvShaderOptions] => [tm, {
+        ...convWideTile(8, tn),
+        prefetch,
+      }])
+    ).concat([[64, { prefetch: true }]])
+    : [[128, { ...convWideTile(8, tn), prefetch: true }]];
+  for (const [tm, wide] of variants) {
     const got = await run(rt, c, convShaderVec4(tm, tn, { ...base, ...wide }), tm, tn, half);
     assert.equal(got.length, want.length);
     const diff = got.findIndex((v, i) => v !== want[i]);
@@ -179,6 +188,7 @@ Deno.test("convWorkgroup() sizes the threads of a tile and refuses what does not
   assert.throws(() => convWorkgroup(128, 64, { threadRows: 2 }), RangeError);
   assert.throws(() => convShaderVec4(64, 64, { cols: 2 }), RangeError, "looped");
   assert.throws(() => convShaderVec4(64, 64, { tfjs: true, unrolled: true, cols: 2 }), RangeError);
+  assert.throws(() => convShaderVec4(64, 64, { prefetch: true }), RangeError, "looped");
 });
 
 /** The filter gradient's GEMM partials (raw bits) under the tuning `cols`, `rows`. */
@@ -232,10 +242,10 @@ Deno.test("filterGradCalls() gives the one-group bits with two column groups a t
       { x: [2, 7, 7, 12], c2: 0, co: 16, dil: 1 },
       { x: [1, 12, 10, 32], c2: 16, co: 28, dil: 1 },
     ];
-    // f32 at 64 rows and f16 at 128 (every pair in the exhaustive tier): 16 compiles, not 32.
-    const modes = [[false, 64], [true, 128], ...(EXHAUSTIVE ? [[false, 128], [true, 64]] : [])];
-    for (const shape of shapes) {
-      for (const [half, gradRows] of modes as [boolean, 64 | 128][]) {
+    // Each shape in one of the four (precision, rows) pairs (all four in the exhaustive tier).
+    const pairs: [boolean, 64 | 128][] = [[false, 64], [true, 128], [false, 128], [true, 64]];
+    for (const [s, shape] of shapes.entries()) {
+      for (const [half, gradRows] of EXHAUSTIVE ? pairs : [pairs[s % 4]]) {
         const want = await filterGradBits(rt, shape, { gradCols: 1, gradRows }, half);
         assert.ok(want.filter((v) => v !== 0).length > want.length / 2, "the gradient ran");
         const got = await filterGradBits(rt, shape, { gradCols: 2, gradRows }, half);
