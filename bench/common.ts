@@ -206,11 +206,11 @@ export function sharedBenchOptions(d: SharedBenchDefaults) {
 
 /** Help text of `--tiling`. */
 export const TILING_HELP: string =
-  "--tiling conv128,grad128,looped,wg1024: our WebGPU kernels' tiles (conv pixels per tile 64|128; filter-gradient rows per tile 64|128; split-K workgroups target; regs8: the training step's convs on 8x8 register tiles; gradcols2: filter gradients on 8 channels a thread; prefetch: the training step's convs double-buffered; shader style: unrolled (default) or looped, for both or as convlooped, gradlooped, convunrolled, gradunrolled; scalarlooped: the RGB layer's scalar shaders looped; " +
+  "--tiling conv128,grad128,looped,wg1024: our WebGPU kernels' tiles (conv pixels per tile 64|128; filter-gradient rows per tile 64|128; split-K workgroups target; regs8: the training step's convs on 8x8 register tiles; gradcols2: filter gradients on 8 channels a thread; prefetch, gradprefetch: the training step's convs, filter gradients double-buffered; shader style: unrolled (default) or looped, for both or as convlooped, gradlooped, convunrolled, gradunrolled; scalarlooped: the RGB layer's scalar shaders looped; " +
   `default conv${DEFAULT_TUNING.convRows},grad${DEFAULT_TUNING.gradRows},wg${DEFAULT_TUNING.gradTargetWorkgroups})`;
 
 /**
- * Applies `--tiling` (comma-separated `convN`, `gradN`, `wgN`, `regsN`, `gradcolsN`, `prefetch`, `looped`,
+ * Applies `--tiling` (comma-separated `convN`, `gradN`, `wgN`, `regsN`, `gradcolsN`, `prefetch`, `gradprefetch`, `looped`,
  * `unrolled`, `convlooped`, `convunrolled`, `gradlooped`, `gradunrolled`,
  * `scalarlooped`)
  * to the kernels' tuning and returns what is in force, e.g.
@@ -233,6 +233,7 @@ export function applyTiling(spec: string): string {
     else if (what === "gradcols" && (v === 1 || v === 2)) conv.gradCols = v;
     else if (what === "scalarlooped" && !n) conv.scalarUnrolled = false;
     else if (what === "prefetch" && !n) conv.convPrefetch = true;
+    else if (what === "gradprefetch" && !n) conv.gradPrefetch = true;
     else throw new RangeError(`Cannot apply --tiling: current part is "${part}"`);
   }
   // the benchmark's whole run: the conv tiling is in force until the process ends
@@ -243,7 +244,7 @@ export function applyTiling(spec: string): string {
   }${c.convPrefetch ? ",prefetch" : ""}`;
   const grad = `grad${c.gradRows}${c.gradUnrolled ? "" : ",gradlooped"}${
     c.gradCols === 1 ? "" : `,gradcols${c.gradCols}`
-  }`;
+  }${c.gradPrefetch ? ",gradprefetch" : ""}`;
   return `${convPart},${grad},wg${c.gradTargetWorkgroups}${
     c.scalarUnrolled ? "" : ",scalarlooped"
   }`;

@@ -254,7 +254,8 @@ elif [ "$ADAPTER_OK" = 1 ]; then
   # A/B against train_recorded's b16 rows (rows say their tiling): the convs on 8x8 register
   # tiles with 128- and 64-pixel tiles, the filter gradients on 8 channels a thread with 64 and
   # 128 rows (each the same bits as the default, or the same sums split alike).
-  for t in conv128,regs8 regs8 regs8,prefetch conv128,regs8,prefetch gradcols2 grad128,gradcols2; do
+  for t in conv128,regs8 regs8 regs8,prefetch conv128,regs8,prefetch gradcols2 \
+    gradcols2,gradprefetch grad128,gradcols2; do
     step "train_recorded_${t//,/_}" 30 "${DB[@]}" train "${W[@]}" --engine gpu --models lite,full \
       --batches 16 --size "$TRAIN_SIZE" --runs 4 --warmup 1 --max-seconds 6 --tiling "$t"
   done

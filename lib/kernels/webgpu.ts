@@ -226,6 +226,11 @@ export interface Tuning {
    */
   readonly gradCols: 1 | 2;
   /**
+   * Double buffering in the unrolled filter gradient (one barrier a step;
+   * the same bits). Not yet timed on a GPU. @default false
+   */
+  readonly gradPrefetch: boolean;
+  /**
    * Workgroups the filter gradient's split K aims at in all (2,048: 1% faster
    * than 1,024 on an H200, 2026-11-27). @default 2048
    */
@@ -272,6 +277,7 @@ export const DEFAULT_TUNING: Tuning = Object.freeze({
   gradRows: 64,
   gradUnrolled: true,
   gradCols: 1,
+  gradPrefetch: false,
   gradTargetWorkgroups: 2048,
   gradMinChunk: 1024,
 });
@@ -308,6 +314,7 @@ export function resolveTuning(
       "convPrefetch",
       "scalarUnrolled",
       "gradUnrolled",
+      "gradPrefetch",
     ] as const
   ) {
     if (typeof t[key] !== "boolean") {

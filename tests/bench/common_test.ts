@@ -72,6 +72,10 @@ Deno.test("applyTiling() sets the kernels' tuning and rejects unknown parts", ()
       applyTiling("prefetch"),
       "conv128,regs8,prefetch,grad128,gradcols2,wg512,scalarlooped",
     );
+    assertEquals(
+      applyTiling("gradprefetch"),
+      "conv128,regs8,prefetch,grad128,gradcols2,gradprefetch,wg512,scalarlooped",
+    );
     assertThrows(() => applyTiling("prefetch2"), RangeError);
   } finally {
     enterTuning(saved);

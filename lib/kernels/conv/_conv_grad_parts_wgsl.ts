@@ -28,7 +28,7 @@ export function prelude(tn: number, concat = false, rows = 64): string {
  * The opening of a vec4 tile (looped or unrolled): its shared memory, the
  * prelude, the thread's place (tx, ty; `wx` threads along x) and the row
  * quad it loads (mq: 4 channels of one tap, fixed for the whole loop, with
- * that tap's offsets).
+ * that tap's offsets); `copies` 2: each tile twice (double buffering).
  */
 export function vec4TileHead(
   tn: number,
@@ -36,11 +36,13 @@ export function vec4TileHead(
   rows: number,
   half = false,
   wx = tn / 4,
+  copies = 1,
 ): string {
   const nq = tn / 4, rq = rows / 4, t = half ? "vec4<f16>" : "vec4<f32>";
+  const two = copies === 2 ? "[2]" : "";
   return `${half ? "enable f16;\n" : ""}
-var<workgroup> As : array<${t}, ${16 * rq}>; // [16 pixels][${rq} quads of rows]
-var<workgroup> Bs : array<${t}, ${16 * nq}>; // [16 pixels][${nq} quads of channels]
+var<workgroup> As : array<${t}, ${copies * 16 * rq}>; // ${two}[16 pixels][${rq} quads of rows]
+var<workgroup> Bs : array<${t}, ${copies * 16 * nq}>; // ${two}[16 pixels][${nq} quads of channels]
 fn main() {
   ${prelude(tn, concat, rows)}
   let li = i32(localIndex);
@@ -67,17 +69,19 @@ export function walk16(px: string, py: string, pb: string): string {
 
 /**
  * Loads pixel `k`'s x quad for this thread's row quad (zero outside the
- * map, past the split or past M) into `As[slot]`, then walks the pixel on.
- * `w` names the walker's variables (e.g. `px[r]` or `px0`); with `concat`,
- * channels past x's come from x2; with `half`, the tile is f16 (rounded here).
+ * map, past the split or past M) into `As[slot]` (or the register `into`),
+ * then walks the pixel on. `w` names the walker's variables (e.g. `px[r]` or
+ * `px0`); with `concat`, channels past x's come from x2; with `half`, the
+ * tile is f16 (rounded here).
  */
 export function fetchQuad(
-  { concat, k, slot, w, half = false }: {
+  { concat, k, slot, w, half = false, into }: {
     concat: boolean;
     k: string;
     slot: string;
     w: { px: string; py: string; pb: string };
     half?: boolean;
+    into?: string;
   },
 ): string {
   const load = concat
@@ -97,7 +101,7 @@ export function fetchQuad(
       if (k < kEnd && mRow < M && iy >= 0 && iy < H && ix >= 0 && ix < W) {
         ${load}
       }
-      As[${slot}] = ${half ? "vec4<f16>(v)" : "v"};
+      ${into ?? `As[${slot}]`} = ${half ? "vec4<f16>(v)" : "v"};
       ${walk16(w.px, w.py, w.pb)}
     }`;
 }

@@ -148,6 +148,12 @@ export interface FilterGradShaderOptions {
    * the workgroup-memory loads a product; the same sums). @default 1
    */
   cols?: 1 | 2;
+  /**
+   * Unrolled only: double buffering (the next 16 pixels loaded into
+   * registers before this step's products, one barrier a step; the same
+   * sums). @default false
+   */
+  prefetch?: boolean;
 }
 
 /**
@@ -157,7 +163,9 @@ export interface FilterGradShaderOptions {
  */
 export function filterGradVec4Code(tn: number, options: FilterGradShaderOptions = {}): string {
   const { concat = false, rows = 64, unrolled = false, half = false, cols = 1 } = options;
-  if (unrolled) return filterGradUnrolledCode(tn, { concat, rows, half, cols });
+  const prefetch = options.prefetch ?? false;
+  if (unrolled) return filterGradUnrolledCode(tn, { concat, rows, half, cols, prefetch });
+  if (prefetch) throw new RangeError("Cannot double-buffer a looped filter gradient");
   if (cols !== 1) {
     throw new RangeError(`Cannot tile a looped filter gradient: current cols are ${cols}`);
   }

@@ -93,6 +93,7 @@ export function filterGradCalls(
     unrolled: scalarUnrolled(t.gradUnrolled),
   };
   const cols = quads && unrolled ? t.gradCols : 1;
+  const prefetch = quads && unrolled && t.gradPrefetch;
   const [splits, chunk] = splitK(m, co, k, rows);
   if (concat && !quads) {
     throw new RangeError(
@@ -112,14 +113,16 @@ export function filterGradCalls(
     spec: {
       key: `u2netConvFilterGrad_${quads ? `v${rows}${unrolled ? "u" : ""}x` : ""}${tn}${
         !quads && unrolled ? "u" : ""
-      }${concat ? "_cat" : ""}${quads && half ? "_h" : ""}${cols > 1 ? `_c${cols}` : ""}`,
+      }${concat ? "_cat" : ""}${quads && half ? "_h" : ""}${cols > 1 ? `_c${cols}` : ""}${
+        prefetch ? "_p" : ""
+      }`,
       outputShape: [splits, m, co],
       inputs: concat ? ["x", "x2", "dy"] : ["x", "dy"],
       workgroupSize: quads ? [tn / 4 / cols, 16, 1] : [16, 16, 1],
       dispatch: [Math.ceil(co / tn), Math.ceil(m / rows), splits],
       uniforms: "m : i32, k : i32, chunk : i32, kw : i32, dil : i32, ph : i32, pw : i32,",
       code: quads
-        ? filterGradVec4Code(tn, { concat, rows, unrolled, half, cols })
+        ? filterGradVec4Code(tn, { concat, rows, unrolled, half, cols, prefetch })
         : filterGradCode(tn, unrolled),
       ...(quads ? { components: { inputs: concat ? [4, 4, 4] : [4, 4], output: 4 } } : {}),
     },

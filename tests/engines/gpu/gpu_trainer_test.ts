@@ -138,7 +138,7 @@ Deno.test("GpuTrainer.gradients() agree across tilings when the tiles are 128 ro
     const want = await base.gradients();
     const tilings: Partial<Tuning>[] = [
       { gradRows: 128, gradUnrolled: false, convRows: 128, convRegs: 8, convPrefetch: true },
-      { gradCols: 2 },
+      { gradCols: 2, gradPrefetch: true },
     ];
     for (const tiling of tilings) {
       const restore = enterTuning(tiling);

@@ -195,7 +195,7 @@ Deno.test("convWorkgroup() sizes the threads of a tile and refuses what does not
 async function filterGradBits(
   rt: GpuRuntime,
   shape: { x: number[]; c2: number; co: number; dil: number },
-  tuning: { gradCols: 1 | 2; gradRows: 64 | 128 },
+  tuning: { gradCols: 1 | 2; gradRows: 64 | 128; gradPrefetch?: boolean },
   half: boolean,
 ): Promise<Uint32Array> {
   const restore = enterTuning({ ...tuning, gradMinChunk: 64 });
@@ -224,6 +224,7 @@ async function filterGradBits(
     ));
     assert.equal(p.code.includes("enable f16;"), half);
     assert.equal(gemm.spec.workgroupSize[0], convTile(co) / 4 / tuning.gradCols);
+    assert.equal(/_p$/.test(gemm.spec.key), !!tuning.gradPrefetch);
     return new Uint32Array((await mapRead(rb)).buffer);
   } finally {
     restore();
@@ -232,7 +233,7 @@ async function filterGradBits(
 
 const convTile = convTileN;
 
-Deno.test("filterGradCalls() gives the one-group bits with two column groups a thread when split, a concat, 128 rows or f16", async (t) => {
+Deno.test("filterGradCalls() gives the one-group bits with two column groups a thread or double-buffered when split, a concat, 128 rows or f16", async (t) => {
   if (!(await f16OrSkip(t))) return;
   const rt = await GpuRuntime.create({ who: "test" });
   try {
@@ -248,13 +249,21 @@ Deno.test("filterGradCalls() gives the one-group bits with two column groups a t
       for (const [half, gradRows] of EXHAUSTIVE ? pairs : [pairs[s % 4]]) {
         const want = await filterGradBits(rt, shape, { gradCols: 1, gradRows }, half);
         assert.ok(want.filter((v) => v !== 0).length > want.length / 2, "the gradient ran");
-        const got = await filterGradBits(rt, shape, { gradCols: 2, gradRows }, half);
-        const diff = got.findIndex((v, i) => v !== want[i]);
-        assert.equal(
-          diff,
-          -1,
-          `${JSON.stringify(shape)} ${gradRows} rows, half ${half}: at ${diff}`,
-        );
+        // Two column groups, double buffering, both (fast tier: both everywhere, the others
+        // on the first shapes).
+        const variants = [
+          { gradCols: 2 as const, gradPrefetch: true },
+          ...(EXHAUSTIVE || s < 2 ? [{ gradCols: 2 as const }] : []),
+          ...(EXHAUSTIVE || s < 1 ? [{ gradCols: 1 as const, gradPrefetch: true }] : []),
+        ];
+        for (const v of variants) {
+          const got = await filterGradBits(rt, shape, { ...v, gradRows }, half);
+          const diff = got.findIndex((x, i) => x !== want[i]);
+          const what = `${JSON.stringify(shape)} ${gradRows} rows, half ${half}, ${
+            JSON.stringify(v)
+          }`;
+          assert.equal(diff, -1, `${what}: at ${diff}`);
+        }
       }
     }
   } finally {
