@@ -100,6 +100,7 @@ export async function benchEngine(
     precision?: "f32" | "f16";
     halfSums?: boolean;
     regs?: 4 | 8;
+    prefetch?: boolean;
   },
 ): Promise<{ times: number[]; dispatches: number }> {
   const model = await foldedModel(arch);
@@ -117,6 +118,7 @@ export async function benchEngine(
     precision: options.precision,
     halfSums: options.halfSums,
     regs: options.regs,
+    prefetch: options.prefetch,
   });
   model.dispose();
   try {
@@ -197,6 +199,7 @@ export async function main(args: string[]): Promise<void> {
       precision: { type: "string", default: "f32" },
       "f32-sums": { type: "boolean", default: false },
       regs: { type: "string", default: String(DEFAULT_GPU_ENGINE_OPTIONS.regs) },
+      prefetch: { type: "boolean", default: false },
       progress: { type: "boolean", default: false },
     },
   });
@@ -212,7 +215,8 @@ defaults: ${JSON.stringify(d)}; --batch N is --batches N; --bn keeps BatchNorm;
 --inflight N makes N calls together per timed run (rows "pipelined_…", ms per call)
 --precision f32|f16 its arithmetic (f16: mixed precision, rows "…_f16"; needs shader-f16),
 --f32-sums with f16: each 16-k step summed in f32 instead of f16 (rows "…_f16w"),
---regs 4|8 its convs' register tile (8: 8 rows x 8 channels a thread; default ${DEFAULT_GPU_ENGINE_OPTIONS.regs})
+--regs 4|8 its convs' register tile (8: 8 rows x 8 channels a thread; default ${DEFAULT_GPU_ENGINE_OPTIONS.regs}),
+--prefetch its convs double-buffered (rows "…_p")
 ${WEBGPU_KNOBS_HELP}`);
     return;
   }
@@ -240,8 +244,10 @@ ${WEBGPU_KNOBS_HELP}`);
         }
         const halfSums = !values["f32-sums"];
         const regs = Number(values.regs) as 4 | 8;
+        const prefetch = values.prefetch;
         const { times: groups, dispatches } = await benchEngine(arch, {
           regs,
+          prefetch,
           ...opts,
           tileRows,
           unrolled: !values.looped,
@@ -254,7 +260,8 @@ ${WEBGPU_KNOBS_HELP}`);
         const m = median(times);
         emit({
           workload: forwardWorkload(arch, batch, size, inflight) +
-            (precision === "f16" ? (halfSums ? "_f16" : "_f16w") : "") + (regs === 8 ? "_r8" : ""),
+            (precision === "f16" ? (halfSums ? "_f16" : "_f16w") : "") + (regs === 8 ? "_r8" : "") +
+            (prefetch ? "_p" : ""),
           backend: "webgpu-engine",
           adapter: info.adapter ?? null,
           machine: machineName(),
@@ -268,6 +275,7 @@ ${WEBGPU_KNOBS_HELP}`);
           split_target: Number(values.split),
           precision,
           regs,
+          prefetch,
           ...(inflight > 1 ? { inflight } : {}),
         });
         continue;

@@ -262,6 +262,8 @@ elif [ "$ADAPTER_OK" = 1 ]; then
   # A/B against forward_engine: the convs on 8x8 register tiles (rows "…_r8", the same results).
   step forward_engine_r8 40 "${DB[@]}" forward "${W[@]}" --engine --models lite,full --size "$SIZE" \
     --batches 1,8 --runs 10 --warmup 2 --max-seconds 5 --regs 8
+  step forward_engine_r8_p 40 "${DB[@]}" forward "${W[@]}" --engine --models lite,full \
+    --size "$SIZE" --batches 1,8 --runs 10 --warmup 2 --max-seconds 5 --regs 8 --prefetch
   step profile_train_recorded 40 "${DB[@]}" profile --backend webgpu --models lite --skip-infer \
     --recorded --train-size "$TRAIN_SIZE" --train-batch 16
   step profile_infer_engine 30 "${DB[@]}" profile --backend webgpu --models lite,full --size "$SIZE" \

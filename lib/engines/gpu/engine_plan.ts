@@ -115,6 +115,11 @@ export interface PlanEngineOptions {
    * same order (`convWideTile`). @default 4
    */
   regs?: 4 | 8;
+  /**
+   * Double buffering in the unrolled vec4 convs (`ConvShaderOptions.prefetch`;
+   * the same sums). @default false
+   */
+  prefetch?: boolean;
 }
 
 /**
@@ -145,12 +150,13 @@ export function planEngine(
     precision = "f32",
     halfSums = true,
     regs = 4,
+    prefetch = false,
   } = options;
   if (regs !== 4 && regs !== 8) {
     throw new RangeError(`Cannot plan the engine: current regs is ${regs}`);
   }
   // The wide tile's key part (unrolled shaders only; none for the default).
-  const wide = regs === 8 && unrolled ? "r8" : "";
+  const wide = unrolled ? `${regs === 8 ? "r8" : ""}${prefetch ? "p" : ""}` : "";
   const mixed = precision === "f16";
   if (precision !== "f32" && !mixed) {
     throw new RangeError(`Cannot plan the engine: current precision is ${precision}`);

@@ -26,13 +26,14 @@ import {
 export function shaderSource(key: string): string {
   const [base, types = ""] = key.split(".");
   const inHalf = types[0] === "h", outHalf = types[1] === "h";
-  const vec = /^convv(\d+)x(\d+)(u?)(r8)?(k?)$/.exec(base);
+  const vec = /^convv(\d+)x(\d+)(u?)(r8)?(p?)(k?)$/.exec(base);
   const scalar = /^conv(\d+)(u?)$/.exec(base);
   const code = vec
     ? convShaderVec4(Number(vec[1]), Number(vec[2]), {
       unrolled: vec[3] === "u",
       ...(vec[4] ? convWideTile(8, Number(vec[2])) : {}),
-      splitK: vec[5] === "k",
+      ...(vec[5] ? { prefetch: true } : {}),
+      splitK: vec[6] === "k",
       ...(types ? { half: true, halfSums: types === "hh" } : {}),
     })
     : scalar

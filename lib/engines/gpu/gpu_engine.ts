@@ -64,6 +64,12 @@ export interface GpuEngineOptions {
    * Not yet timed on a GPU. @default 4
    */
   regs?: 4 | 8;
+  /**
+   * Double buffering in the unrolled vec4 convs (one barrier a 16-k step,
+   * the next step's loads overlapping the products), the same results. Not
+   * yet timed on a GPU. @default false
+   */
+  prefetch?: boolean;
   /** A device to use; by default the engine requests its own from `navigator.gpu`. */
   device?: GPUDevice;
 }
@@ -80,16 +86,39 @@ export const DEFAULT_GPU_ENGINE_OPTIONS: Readonly<Required<Omit<GpuEngineOptions
     precision: "f32" as "f32" | "f16",
     halfSums: true,
     regs: 4 as 4 | 8,
+    prefetch: false,
   });
 
 /** The plan's options from engine options (defaults filled). */
 function planOptions(options: Omit<GpuEngineOptions, "device">) {
-  const { batch, height, width, unrolled, splitTarget, precision, halfSums, regs, ...rest } = {
+  const {
+    batch,
+    height,
+    width,
+    unrolled,
+    splitTarget,
+    precision,
+    halfSums,
+    regs,
+    prefetch,
+    ...rest
+  } = {
     ...DEFAULT_GPU_ENGINE_OPTIONS,
     ...options,
   };
   const tileRows = rest.tileRows === "auto" ? (batch === 1 ? 32 : 64) : rest.tileRows;
-  return { batch, height, width, tileRows, unrolled, splitTarget, precision, halfSums, regs };
+  return {
+    batch,
+    height,
+    width,
+    tileRows,
+    unrolled,
+    splitTarget,
+    precision,
+    halfSums,
+    regs,
+    prefetch,
+  };
 }
 
 /** A weight buffer's contents: `w:` keys f32, `h:` keys f16 (padded to 4-byte words). */

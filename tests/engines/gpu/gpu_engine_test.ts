@@ -117,7 +117,7 @@ Deno.test("GpuEngine.run() reproduces eval_wz within 1e-5 when on webgpu", async
   );
 });
 
-Deno.test("GpuEngine.run() matches predict() when the size is odd and the tiles are 32 to 128 rows, looped, split or 8x8 registers", async (t) => {
+Deno.test("GpuEngine.run() matches predict() when the size is odd and the tiles are 32 to 128 rows, looped, split, 8x8 registers or double-buffered", async (t) => {
   if (!(await webgpuOrSkip(t))) return;
   const model = U2Net.create("lite", { seed: 4 });
   const x = tf.randomUniform([1, 37, 29, 3], -2, 2, "float32", 5) as tf.Tensor4D;
@@ -138,8 +138,10 @@ Deno.test("GpuEngine.run() matches predict() when the size is odd and the tiles 
       [32, true, 0, 4],
       [128, true, 0, 8],
       [64, true, 64, 8],
+      [64, true, 0, "8p"],
     ] as const;
-    for (const [tileRows, unrolled, splitTarget, regs] of variants) {
+    for (const [tileRows, unrolled, splitTarget, r] of variants) {
+      const [regs, prefetch] = r === "8p" ? [8 as const, true] : [r, false];
       const engine = await GpuEngine.create(model, {
         height: 37,
         width: 29,
@@ -147,6 +149,7 @@ Deno.test("GpuEngine.run() matches predict() when the size is odd and the tiles 
         unrolled,
         splitTarget,
         regs,
+        prefetch,
       });
       try {
         const got = await engine.run(await x.data() as Float32Array);
@@ -168,6 +171,7 @@ Deno.test("GpuEngine.run() matches predict() when the size is odd and the tiles 
     assertEquals(outputs[4], outputs[0], "32 rows vs 64");
     assertEquals(outputs[5], outputs[0], "8x8 registers vs 4x4");
     assertEquals(outputs[6], outputs[2], "8x8 registers vs 4x4, split");
+    assertEquals(outputs[7], outputs[0], "8x8 registers double-buffered vs 4x4");
     assert(dispatches[2] > dispatches[1] + 10, `split: ${dispatches}`);
     await assertRejects(() => GpuEngine.create(model, { tileRows: 96 as 64 }), RangeError);
     await assertRejects(() => GpuEngine.create(model, { splitTarget: -1 }), RangeError);
