@@ -89,22 +89,23 @@ function convSplit(l: TrainLowering, dy: MapRef, wt: Seg, c1: number, dil: numbe
   const [nn, hh, ww, co] = dy.shape;
   const parts: [MapRef, MapRef] = [l.alloc([nn, hh, ww, c1]), l.alloc([nn, hh, ww, c2])];
   const m = nn * hh * ww, ci = c1 + c2, tn = convTileN(ci), { seg } = l;
+  const { convRows, convUnrolled: unrolled, convRegs, convPrefetch } = currentTuning();
   if ([co, c1, c2].some((c) => c % 4 !== 0)) {
     throw new RangeError(`Cannot plan a split conv: current channels are ${co} → ${c1}+${c2}`);
   }
   l.b.raw(
-    convShaderVec4(currentTuning().convRows, tn, {
+    convShaderVec4(convRows, tn, {
       flipped: true,
       split: true,
-      unrolled: currentTuning().convUnrolled,
-      ...(currentTuning().convUnrolled ? convWideTile(currentTuning().convRegs, tn) : {}),
-      ...(currentTuning().convUnrolled && currentTuning().convPrefetch ? { prefetch: true } : {}),
+      unrolled,
+      ...(unrolled ? convWideTile(convRegs, tn) : {}),
+      ...(unrolled && convPrefetch ? { prefetch: true } : {}),
       ...(l.half ? { tiles16: true } : {}),
     }),
     [seg(parts[0]), seg(dy), seg(dy), seg(dy), wt, l.b.zeros(ci), seg(parts[1])],
     [m, hh, ww, co, 0, ci, 3, dil, 0, 0, 9 * co, dil, c1],
     [],
-    [Math.ceil(ci / tn), Math.ceil(m / currentTuning().convRows), 1],
+    [Math.ceil(ci / tn), Math.ceil(m / convRows), 1],
     "conv",
     [6],
   );

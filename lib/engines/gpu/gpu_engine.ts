@@ -89,36 +89,10 @@ export const DEFAULT_GPU_ENGINE_OPTIONS: Readonly<Required<Omit<GpuEngineOptions
     prefetch: false,
   });
 
-/** The plan's options from engine options (defaults filled). */
-function planOptions(options: Omit<GpuEngineOptions, "device">) {
-  const {
-    batch,
-    height,
-    width,
-    unrolled,
-    splitTarget,
-    precision,
-    halfSums,
-    regs,
-    prefetch,
-    ...rest
-  } = {
-    ...DEFAULT_GPU_ENGINE_OPTIONS,
-    ...options,
-  };
-  const tileRows = rest.tileRows === "auto" ? (batch === 1 ? 32 : 64) : rest.tileRows;
-  return {
-    batch,
-    height,
-    width,
-    tileRows,
-    unrolled,
-    splitTarget,
-    precision,
-    halfSums,
-    regs,
-    prefetch,
-  };
+/** The plan's options from engine options (defaults filled, "auto" tile rows resolved). */
+function planOptions(options: GpuEngineOptions) {
+  const { device: _device, tileRows, ...rest } = { ...DEFAULT_GPU_ENGINE_OPTIONS, ...options };
+  return { ...rest, tileRows: tileRows === "auto" ? (rest.batch === 1 ? 32 : 64) : tileRows };
 }
 
 /** A weight buffer's contents: `w:` keys f32, `h:` keys f16 (padded to 4-byte words). */

@@ -223,15 +223,13 @@ async function filterGradBits(
       (e) => e.copyBufferToBuffer(out, 0, rb, 0, 4 * size),
     ));
     assert.equal(p.code.includes("enable f16;"), half);
-    assert.equal(gemm.spec.workgroupSize[0], convTile(co) / 4 / tuning.gradCols);
+    assert.equal(gemm.spec.workgroupSize[0], convTileN(co) / 4 / tuning.gradCols);
     assert.equal(/_p$/.test(gemm.spec.key), !!tuning.gradPrefetch);
     return new Uint32Array((await mapRead(rb)).buffer);
   } finally {
     restore();
   }
 }
-
-const convTile = convTileN;
 
 Deno.test("filterGradCalls() gives the one-group bits with two column groups a thread or double-buffered when split, a concat, 128 rows or f16", async (t) => {
   if (!(await f16OrSkip(t))) return;
