@@ -236,11 +236,10 @@ export class TrainPlanBuilder {
    * shapes and storage (f16 where a segment is `half`).
    */
   call(c: WgslCall, out: Seg, inputs: { seg: Seg; shape: number[] }[], label: string): void {
-    const halfInputs = inputs.map((i) => i.seg.half ?? false);
-    const types = out.half || halfInputs.some((h) => h)
-      ? { halfInputs, halfOutput: out.half ?? false }
-      : {};
-    const p = standalone(c, inputs.map((i) => i.shape), types);
+    const p = standalone(c, inputs.map((i) => i.shape), {
+      halfInputs: inputs.map((i) => i.seg.half ?? false),
+      halfOutput: out.half ?? false,
+    });
     this.#steps.push({
       code: p.code,
       entry: "_start",
