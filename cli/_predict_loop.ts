@@ -103,7 +103,12 @@ export async function runJobs(found: Collected, o: JobRunOptions): Promise<numbe
         else {
           const dir = dirname(job.output);
           if (!checkedDirs.has(dir)) {
-            await makeOutputDir(dir, o.outRoots);
+            await makeOutputDir(dir, o.outRoots).catch((e) => {
+              // mkdir over a file: a failure, not an existing output to keep
+              throw e instanceof Deno.errors.AlreadyExists
+                ? new Error(`cannot make folder ${printable(dir)}: a file is in the way`)
+                : e;
+            });
             checkedDirs.add(dir);
           }
           await refuseLinkedOutput(job.output);

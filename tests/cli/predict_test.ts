@@ -158,6 +158,45 @@ Deno.test("run() cut-outs take the soft mask as alpha, --alpha hard the threshol
   assert(pp.data.every((v) => v === 0 || v === 255));
 });
 
+Deno.test("run() refuses an -o that is an existing file or names a non-PNG image, in one line", async () => {
+  const dir = await fresh("bad_out");
+  await Deno.writeTextFile(`${dir}/notes.txt`, "x");
+  for (
+    const [out, re] of [
+      [`${dir}/notes.txt`, /notes\.txt is an existing file, not a folder/],
+      [`${dir}/cut.jpg`, /cut\.jpg names a \.jpg file, but outputs are PNG/],
+    ] as const
+  ) {
+    const r = await capture(() => run(["tests/testdata/images/chelsea.png", "-o", out, ...FAST]));
+    assertEquals(r.code, 1, out);
+    assert(oneLine(r.stderr), r.stderr);
+    assertMatch(r.stderr, re);
+  }
+  assertEquals(await Deno.readTextFile(`${dir}/notes.txt`), "x");
+  assert(!(await Deno.stat(`${dir}/cut.jpg`).then(() => true, () => false)), "made cut.jpg/");
+});
+
+Deno.test("run() passes over its output folder inside the input folder and keeps extensions when stems clash", async () => {
+  const dir = await fresh("out_inside");
+  await Deno.writeFile(`${dir}/a.png`, testPng(20, 10));
+  await Deno.writeFile(`${dir}/a.jpg`, await jpegWithOrientation(quadrantImage(12, 8)));
+  await Deno.writeFile(`${dir}/b.png`, testPng(10, 20));
+  const first = await capture(() => run([dir, "-o", `${dir}/out`, ...FAST]));
+  assertEquals(first.code, 0, first.stdout + first.stderr);
+  assertMatch(first.stdout, /3 written, 0 skipped, 0 failed/);
+  assertEquals(readImageHeader(await Deno.readFile(`${dir}/out/a.png.png`)).width, 20);
+  assertEquals(readImageHeader(await Deno.readFile(`${dir}/out/a.jpg.png`)).width, 12);
+  assertEquals(readImageHeader(await Deno.readFile(`${dir}/out/b.png`)).height, 20);
+  const again = await capture(() => run([dir, "-o", `${dir}/out`, ...FAST]));
+  assertEquals(again.code, 0, again.stdout + again.stderr);
+  assertMatch(again.stdout, /0 written, 3 skipped, 0 failed/);
+  assertMatch(again.stdout, /out_inside\/out: the output folder/);
+  assert(
+    !(await Deno.stat(`${dir}/out/out`).then(() => true, () => false)),
+    "read its own outputs",
+  );
+});
+
 Deno.test("run() predicts a JPEG in its EXIF orientation: the output has the displayed size", async () => {
   const dir = await fresh("exif");
   const bytes = await jpegWithOrientation(quadrantImage(40, 24), 6);
