@@ -101,6 +101,28 @@ function hasChunk(bytes: Uint8Array, view: DataView, type: number): boolean {
   return false;
 }
 
+/**
+ * A JPEG coding the decoder lacks (it reads baseline, extended and
+ * progressive Huffman: SOF0-2): "current format is …" marks it unsupported,
+ * not corrupt (HTTP 415).
+ */
+function unsupportedJpeg(code: number): TypeError {
+  const kind = code === 0xc3
+    ? "lossless"
+    : code === 0xcb
+    ? "lossless arithmetic-coded"
+    : code >= 0xcd
+    ? "hierarchical arithmetic-coded"
+    : code >= 0xc9
+    ? "arithmetic-coded"
+    : "hierarchical";
+  return new TypeError(
+    `Cannot decode image: current format is ${
+      /^[aeiou]/.test(kind) ? "an" : "a"
+    } ${kind} JPEG (SOF${code - 0xc0}), which is not supported`,
+  );
+}
+
 function readJpeg(bytes: Uint8Array, view: DataView): ImageHeader {
   let o = 2;
   while (true) {
@@ -120,6 +142,7 @@ function readJpeg(bytes: Uint8Array, view: DataView): ImageHeader {
     const len = view.getUint16(o);
     const isSof = code >= 0xc0 && code <= 0xcf && code !== 0xc4 && code !== 0xc8 && code !== 0xcc;
     if (isSof) {
+      if (code > 0xc2) throw unsupportedJpeg(code);
       if (o + 8 > bytes.length) throw truncated("JPEG", bytes.length);
       const height = view.getUint16(o + 3);
       const width = view.getUint16(o + 5);

@@ -87,6 +87,9 @@ export function checkImage(bytes: Uint8Array, maxPixels: number): ImageHeader {
     : header.format === "jpeg"
     ? jpegProblem(bytes)
     : webpStructureProblem(bytes) ?? riffProblem(bytes);
+  if (problem && /not supported/.test(problem)) {
+    throw new HttpError("unsupportedMediaType", `${header.format}: ${problem}`);
+  }
   if (problem) throw new HttpError("unprocessable", `corrupt ${header.format}: ${problem}`);
   return header;
 }
@@ -108,15 +111,25 @@ export function crc32(bytes: Uint8Array): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
+/**
+ * A PNG whose chunks do not hold together. As the decoder (and libpng), it
+ * takes a file cut off after its image data: once an IDAT chunk is whole, a
+ * missing IEND or a cut in a later chunk is no problem, and the decode finds
+ * out whether the IDATs were all there.
+ */
 function pngProblem(b: Uint8Array): string | undefined {
   const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
   let o = 8, idat = 0, first = true;
   while (true) {
-    if (o + 12 > b.length) return `truncated at byte ${b.length} (no IEND chunk)`;
+    if (o + 12 > b.length) {
+      return idat ? undefined : `truncated at byte ${b.length} (no IEND chunk)`;
+    }
     const len = view.getUint32(o);
     const type = String.fromCharCode(...b.subarray(o + 4, o + 8));
     if (!/^[A-Za-z]{4}$/.test(type)) return `bad chunk type at byte ${o}`;
-    if (len > b.length - o - 12) return `chunk ${type} at byte ${o} runs past the end`;
+    if (len > b.length - o - 12) {
+      return idat && type !== "IDAT" ? undefined : `chunk ${type} at byte ${o} runs past the end`;
+    }
     if (first && (type !== "IHDR" || len !== 13)) return "first chunk is not a 13-byte IHDR";
     first = false;
     const crc = view.getUint32(o + 8 + len);
