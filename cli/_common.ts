@@ -103,7 +103,7 @@ export function parseCommand(args: string[], spec: CommandSpec): ParsedCommand |
   );
   try {
     const { values, positionals } = parseArgs({
-      args,
+      args: joinNegativeValues(args, spec),
       options,
       allowPositionals: true,
       strict: true,
@@ -112,6 +112,34 @@ export function parseCommand(args: string[], spec: CommandSpec): ParsedCommand |
   } catch (e) {
     throw new UserError(`${(e as Error).message.split("\n")[0]} (see "${spec.name} --help")`);
   }
+}
+
+/**
+ * `--threshold -0.5` as `--threshold=-0.5`: a value that reads as a negative
+ * number goes to the string option before it (parseArgs would call it
+ * ambiguous), so that the option's own range check can answer.
+ */
+function joinNegativeValues(args: string[], spec: CommandSpec): string[] {
+  const takes = new Set<string>();
+  for (const [name, o] of Object.entries(spec.options)) {
+    if (o.type !== "string") continue;
+    takes.add(`--${name}`);
+    if (o.short) takes.add(`-${o.short}`);
+  }
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === "--") return [...out, ...args.slice(i)];
+    if (takes.has(args[i]) && /^-(?:\d|\.\d)/.test(args[i + 1] ?? "")) {
+      out.push(
+        `${args[i].startsWith("--") ? args[i] : `--${shortName(spec, args[i])}`}=${args[++i]}`,
+      );
+    } else out.push(args[i]);
+  }
+  return out;
+}
+
+function shortName(spec: CommandSpec, flag: string): string {
+  return Object.entries(spec.options).find(([, o]) => `-${o.short}` === flag)![0];
 }
 
 /** A string option, or `fallback`. */

@@ -2,7 +2,8 @@
  * The query of `POST /predict`, parsed strictly: `format`
  * (`mask|soft|cutout|json`), `threshold` (a plain decimal in [0, 1]), `bg`
  * (a colour), `alpha` (`soft|hard` cut-out alpha) and `postprocess` (`1|0`,
- * rembg's mask clean-up). A parameter given with an empty value is a 400.
+ * rembg's mask clean-up). A parameter given with an empty value, or given
+ * twice (`threshold=0.5&threshold=2`), is a 400.
  * Error messages repeat at most 40 characters of the input.
  *
  * @module
@@ -38,6 +39,9 @@ export interface PredictQuery {
   postProcess: boolean;
 }
 
+/** The parameters `POST /predict` reads (others are ignored). */
+const QUERY_NAMES = ["format", "threshold", "bg", "alpha", "postprocess"] as const;
+
 /**
  * A threshold: a plain decimal in [0, 1] (`0`, `0.5`, `.5`, `1`, `1.0`; at
  * most 12 decimals). Rejected: empty, spaces, signs, hex, exponents, `NaN`.
@@ -48,8 +52,8 @@ const THRESHOLD_RE = /^(?:0|1)?(?:\.\d{1,12})?$/;
  * Parses the query of `POST /predict`.
  *
  * @throws {HttpError} 400 for an unknown format, a threshold that is not a
- * plain decimal in [0, 1] (`threshold=` and `threshold=%20` included) or a
- * `bg` that is not a colour.
+ * plain decimal in [0, 1] (`threshold=` and `threshold=%20` included), a
+ * `bg` that is not a colour, or a parameter given more than once.
  * @example
  * ```ts
  * import { parsePredictQuery } from "./predict_query.ts";
@@ -58,6 +62,10 @@ const THRESHOLD_RE = /^(?:0|1)?(?:\.\d{1,12})?$/;
  * ```
  */
 export function parsePredictQuery(params: URLSearchParams): PredictQuery {
+  for (const name of QUERY_NAMES) {
+    const n = params.getAll(name).length;
+    if (n > 1) throw new HttpError("badRequest", `${name} is given ${n} times: give it once`);
+  }
   const format = (params.get("format") ?? DEFAULT_FORMAT) as PredictQuery["format"];
   if (!PREDICT_FORMATS.includes(format)) {
     throw new HttpError(

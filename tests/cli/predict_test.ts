@@ -379,6 +379,8 @@ Deno.test("run() fails with one line for bad options, missing inputs and missing
     [["--format", "gif", "x.png"], /--format must be one of mask\|soft\|cutout/],
     [["--alpha", "half", "x.png"], /--alpha must be one of soft\|hard/],
     [["--threshold", "2", "x.png"], /--threshold must be a number in \[0, 1\]/],
+    [["--threshold", "-0.5", "x.png"], /--threshold must be a number in \[0, 1\], got "-0.5"/],
+    [["-b", "-2", "x.png"], /--batch-size must be an integer in \[1, 256\], got "-2"/],
     [["--bogus"], /Unknown option '--bogus'/],
     [[], /no input given/],
     [["tests/.tmp/does_not_exist.png", "-o", TMP], /does not exist/],

@@ -62,3 +62,10 @@ Deno.test("parsePredictQuery() reads alpha and postprocess, and refuses other va
   assertThrows(() => parse("alpha=medium"), HttpError, "alpha");
   assertThrows(() => parse("postprocess=yes"), HttpError, "postprocess");
 });
+
+Deno.test("parsePredictQuery() refuses a parameter given twice, even when the first value is good", () => {
+  for (const q of ["threshold=0.5&threshold=2", "format=mask&format=mask", "bg=white&bg=red"]) {
+    assertThrows(() => parse(q), HttpError, "times: give it once");
+  }
+  assertEquals(parse("threshold=0.5&cachebust=1&cachebust=2").threshold, 0.5); // others ignored
+});
