@@ -63,7 +63,11 @@ export function extractImage(
     "unsupportedMediaType",
     `Content-Type ${quoteInput(mime)} is not accepted: send image bytes (${
       RAW_IMAGE_TYPES.join(", ")
-    }, or no Content-Type) or multipart/form-data`,
+    }, or no Content-Type) or multipart/form-data${
+      mime === "application/x-www-form-urlencoded"
+        ? ` (curl --data-binary sends ${mime} unless given -H "Content-Type: image/png")`
+        : ""
+    }`,
   );
 }
 

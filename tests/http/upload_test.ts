@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertMatch } from "../assert.ts";
-import { checkImage } from "../../lib/http/upload.ts";
+import { checkImage, extractImage } from "../../lib/http/upload.ts";
 import { HttpError } from "../../lib/http/errors.ts";
 import { decodeImage } from "../../lib/data/image_io.ts";
 import { testJpeg, testPng } from "./fixtures.ts";
@@ -70,4 +70,19 @@ Deno.test("checkImage() calls an animated WebP unsupported (415), not corrupt", 
     message: "webp: animated WebP is not supported",
   });
   assertEquals(refusal(await Deno.readFile("tests/testdata/webp/lossy.webp")), undefined);
+});
+
+Deno.test("extractImage() refuses a form-urlencoded body (415), naming curl's -H", () => {
+  try {
+    extractImage("application/x-www-form-urlencoded", testPng());
+    throw new Error("accepted");
+  } catch (e) {
+    assert(e instanceof HttpError, String(e));
+    assertEquals(e.kind, "unsupportedMediaType");
+    assertMatch(
+      e.message,
+      /curl --data-binary sends .* unless given -H "Content-Type: image\/png"/,
+    );
+  }
+  assertEquals(extractImage("image/png", testPng()).length, testPng().length);
 });
