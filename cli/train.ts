@@ -94,8 +94,9 @@ export function run(args: string[]): Promise<number> {
       });
       out.done();
       const last = result.history.at(-1);
-      out.log(`results: ${result.resultsFile}`);
-      out.log(`chart: ${result.chartFile}`);
+      // Written at the first evaluation / epoch: absent when stopped before.
+      if (await isFile(result.resultsFile)) out.log(`results: ${result.resultsFile}`);
+      if (await isFile(result.chartFile)) out.log(`chart: ${result.chartFile}`);
       if (result.lastCheckpoint) out.log(`checkpoint: ${result.lastCheckpoint}`);
       if (result.bestWeights) out.log(`best: ${result.bestWeights} (epoch ${result.best?.epoch})`);
       if (result.predictionFile) out.log(`prediction: ${result.predictionFile}`);
@@ -111,3 +112,5 @@ export function run(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) Deno.exit(await run(Deno.args));
+
+const isFile = (path: string) => Deno.stat(path).then((i) => i.isFile, () => false);

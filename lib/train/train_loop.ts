@@ -200,6 +200,11 @@ async function runTraining(options: TrainOptions, callbacks: TrainCallbacks): Pr
     for (let epoch = o.startEpoch; epoch < o.epochs; epoch++) {
       if (callbacks.signal?.aborted) {
         result.stopped = true;
+        log(
+          `stopped before epoch ${epoch}; the last checkpoint is ${
+            result.lastCheckpoint ?? "none"
+          }`,
+        );
         break;
       }
       const t0 = performance.now();
@@ -270,7 +275,10 @@ async function runTraining(options: TrainOptions, callbacks: TrainCallbacks): Pr
       callbacks.onEpoch?.(record);
     }
     if (history.length) await writeFileAtomic(chartFile, renderTrainingChart(history, { title }));
-    result.predictionFile = await predictOne(model, data.eval, o.inputSize, dir);
+    // No epoch trained (stopped before the first): no prediction from random weights.
+    if (history.length) {
+      result.predictionFile = await predictOne(model, data.eval, o.inputSize, dir);
+    }
     log(`training time ${formatDuration((performance.now() - started) / 1000)}`);
     return result;
   } catch (e) {

@@ -144,6 +144,10 @@ export async function trainOneEpoch(
       if (pending) await report(pending);
       pending = submitted;
       i++;
+      // A step on the CPU trainer and a batch from the cache resolve without
+      // a macrotask: let the event loop run once, or a Ctrl-C (a signal
+      // event) is not delivered until the epoch's checkpoint write.
+      if (options.signal) await new Promise((r) => setTimeout(r, 0));
       if (options.signal?.aborted) {
         aborted = true;
         break;

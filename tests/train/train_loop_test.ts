@@ -221,3 +221,34 @@ Deno.test("train() stops before training on a corrupt image or a missing mask un
   );
   assert.equal(r.history.length, 1);
 });
+
+Deno.test("train() stops within an iteration of an abort that arrives as an event (a Ctrl-C), not at the epoch's end", async () => {
+  const dir = await freshDir("abort_event");
+  const stop = new AbortController();
+  let trainSteps = 0;
+  const r = await train({ ...TINY, batchSize: 1, epochs: 1, outputDir: dir }, {
+    signal: stop.signal,
+    onProgress: (p) => {
+      if (p.phase !== "train") return;
+      // a signal listener runs from the event loop, never inside a microtask chain
+      if (++trainSteps === 1) setTimeout(() => stop.abort(), 0);
+    },
+  });
+  assert.equal(r.stopped, true);
+  assert.ok(trainSteps <= 3, `${trainSteps} of 8 steps ran after the abort was queued`);
+});
+
+Deno.test("train() stopped before its first epoch says so and writes no prediction from untrained weights", async () => {
+  const dir = await freshDir("abort_first");
+  const stop = new AbortController();
+  stop.abort();
+  const notes: string[] = [];
+  const r = await train({ ...TINY, epochs: 1, outputDir: dir }, {
+    signal: stop.signal,
+    onLog: (l) => notes.push(l),
+  });
+  assert.equal(r.stopped, true);
+  assert.equal(r.predictionFile, undefined);
+  assert.ok(notes.some((n) => n.startsWith("stopped before epoch 0")), notes.join("\n"));
+  assert.ok(!files(dir).some((f) => f.endsWith(".png")), files(dir).join(", "));
+});
