@@ -22,6 +22,7 @@ import {
   requirePermission,
   UserError,
 } from "./_common.ts";
+import { userPath } from "./_safe_files.ts";
 
 const D = DEFAULT_TRAIN_OPTIONS;
 /** The most threads `--threads` defaults to (the machine's cores, up to this). */
@@ -183,7 +184,7 @@ export function parseTrainArgs(
     throw new UserError(`unexpected argument "${p.positionals[0]}" (see "train --help")`);
   }
   const options: TrainOptions = {
-    dataPath: text(p, "data-path"),
+    dataPath: pathOf(p, "data-path"),
     arch: given(p, "model")
       ? choiceOption(p, "model", ["full", "lite"] as const, "full")
       : undefined,
@@ -194,15 +195,15 @@ export function parseTrainArgs(
     warmupEpochs: int(p, "warmup-epochs"),
     evalInterval: int(p, "eval-interval", 1),
     printFreq: int(p, "print-freq", 1),
-    resume: text(p, "resume"),
+    resume: pathOf(p, "resume"),
     startEpoch: int(p, "start-epoch"),
-    initWeights: text(p, "init-weights"),
+    initWeights: pathOf(p, "init-weights"),
     inputSize: int(p, "input-size", 8),
     cropSize: int(p, "crop-size", 8),
     augment: p.values["no-augment"] ? false : undefined,
     shuffle: p.values["no-shuffle"] ? false : undefined,
     seed: int(p, "seed"),
-    outputDir: text(p, "output-dir"),
+    outputDir: pathOf(p, "output-dir"),
     skipBad: p.values["skip-bad"] ? true : undefined,
     cache: p.values["cache"] ? true : undefined,
     workers: int(p, "workers"),
@@ -218,6 +219,12 @@ export function parseTrainArgs(
   };
   const backend = choiceOption(p, "backend", BACKEND_NAMES, "auto");
   return { options, backend };
+}
+
+/** A path option as the user meant it (relative to `$INIT_CWD`), or undefined. */
+function pathOf(p: ParsedCommand, name: string): string | undefined {
+  const v = text(p, name);
+  return v === undefined ? undefined : userPath(v);
 }
 
 /** Fails early, in one line, when the run could not write its outputs or read its inputs. */

@@ -18,6 +18,7 @@ import { WEIGHTS_ENV } from "../lib/predict/weights_path.ts";
 import { loadWeightsFile } from "../lib/model/load_weights.ts";
 import { formatProgressBar } from "../lib/train/progress_bar.ts";
 import { DEFAULT_TRAIN_OPTIONS, DEMO_TRAIN_OPTIONS } from "../lib/train/train_options.ts";
+import { userPath } from "./_safe_files.ts";
 import { subsetSource } from "../lib/train/train_data.ts";
 import {
   choiceOption,
@@ -114,7 +115,9 @@ function parse(args: string[]): EvalArgs | "help" {
   }
   return {
     weights,
-    dataPath: p.values["data-path"] as string | undefined,
+    dataPath: typeof p.values["data-path"] === "string"
+      ? userPath(p.values["data-path"])
+      : undefined,
     model: p.values.model === undefined
       ? undefined
       : choiceOption(p, "model", ["full", "lite"] as const, "full"),
