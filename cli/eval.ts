@@ -144,6 +144,17 @@ async function dataset(a: EvalArgs): Promise<[SampleSource, string, number]> {
     return [subsetSource(all, idx), "synthetic held-out", size];
   }
   const ds = await discoverDataset(a.dataPath, { split: "test" });
+  // Scored without them: said, as train says it (eval's count is of pairs only).
+  for (
+    const [files, what] of [[ds.unmatchedImages, "image(s) without a mask"], [
+      ds.unmatchedMasks,
+      "mask(s) without an image",
+    ]] as const
+  ) {
+    if (!files.length) continue;
+    const names = files.slice(0, 5).join(", ") + (files.length > 5 ? ", …" : "");
+    console.error(`skipping ${files.length} ${what}: ${names}`);
+  }
   return [fileSource(ds), ds.imageDir, a.inputSize ?? DEFAULT_TRAIN_OPTIONS.inputSize];
 }
 
@@ -186,7 +197,13 @@ export function run(args: string[]): Promise<number> {
       });
       console.error(`engine: ${engine.describe()}`);
       const bar = tty && !a.json;
-      const r = await evaluate(model, evalSamples(source, { inputSize, skipBad: a.skipBad }), {
+      const skipped: string[] = [];
+      const onBadSample = ({ name, error }: { name: string; error: Error }) => {
+        skipped.push(name);
+        console.error(`skipping bad sample: ${name}: ${error.message.split("\n")[0]}`);
+      };
+      const samples = evalSamples(source, { inputSize, skipBad: a.skipBad, onBadSample });
+      const r = await evaluate(model, samples, {
         postNorm: a.postNorm,
         engine,
         total: source.size,
@@ -205,9 +222,20 @@ export function run(args: string[]): Promise<number> {
       if (a.json) {
         const postNorm = a.postNorm;
         console.log(
-          JSON.stringify({ ...r, weights: a.weights, arch, data: label, inputSize, postNorm }),
+          JSON.stringify({
+            ...r,
+            weights: a.weights,
+            arch,
+            data: label,
+            inputSize,
+            postNorm,
+            skipped,
+          }),
         );
-      } else console.log(`MAE: ${r.mae.toFixed(3)} maxF1: ${r.maxF.toFixed(3)}`);
+      } else {
+        console.log(`MAE: ${r.mae.toFixed(3)} maxF1: ${r.maxF.toFixed(3)}`);
+        if (skipped.length) console.log(`(${skipped.length} bad sample(s) skipped)`);
+      }
       return 0;
     } finally {
       engine?.dispose();
