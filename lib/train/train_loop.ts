@@ -181,6 +181,11 @@ async function runTraining(options: TrainOptions, callbacks: TrainCallbacks): Pr
     }
     const resultsFile = `${dir}/${saved?.resultsFile ?? resultsFileName()}`;
     const chartFile = resultsFile.replace(/\.txt$/, ".svg");
+    if (saved) {
+      // Rewound to the checkpoint: a resume from an older one drops the later lines.
+      const lines = history.filter((r) => r.mae !== undefined).map(formatResultsLine);
+      await writeFileAtomic(resultsFile, lines.join(""));
+    }
     const title = `u2net_${o.arch}: ${data.description}`;
     log(
       `u2net_${o.arch} (${model.numParameters().toLocaleString("en-US")} parameters), ` +

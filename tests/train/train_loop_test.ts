@@ -252,3 +252,24 @@ Deno.test("train() stopped before its first epoch says so and writes no predicti
   assert.ok(notes.some((n) => n.startsWith("stopped before epoch 0")), notes.join("\n"));
   assert.ok(!files(dir).some((f) => f.endsWith(".png")), files(dir).join(", "));
 });
+
+Deno.test("train() resumed from an older checkpoint rewinds the results file to it", async () => {
+  const dir = await freshDir("rewind");
+  const base: TrainOptions = {
+    ...TINY,
+    inputSize: 16,
+    cropSize: 12,
+    batchSize: 2,
+    syntheticTrain: 2,
+    syntheticEval: 1,
+    evalInterval: 1,
+    keepCheckpoints: 3,
+    outputDir: dir,
+  };
+  const first = await train(base);
+  const again = await train({ resume: `${dir}/model_0.json` });
+  assert.equal(again.resultsFile, first.resultsFile);
+  const epochs = (await Deno.readTextFile(again.resultsFile)).split("\n").filter((l) => l)
+    .map((l) => Number(RESULTS_LINE_PATTERN.exec(l)![1]));
+  assert.deepEqual(epochs, [0, 1, 2]);
+});
