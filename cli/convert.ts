@@ -25,6 +25,7 @@ import {
   FileRefused,
   makeOutputDir,
   MAX_WEIGHTS_BYTES,
+  mayRead,
   readBounded,
   refuseLinkedOutput,
   resolveInside,
@@ -34,7 +35,8 @@ import {
 export { MAX_WEIGHTS_BYTES };
 
 /** The usage line of `convert`. */
-export const CONVERT_USAGE = "usage: convert <input> <output.safetensors> [--fold-bn]";
+export const CONVERT_USAGE =
+  "usage: convert <input> <output.safetensors> [--fold-bn] [--overwrite]";
 
 const HELP = `${CONVERT_USAGE}
 
@@ -45,6 +47,7 @@ you ran "deno task" in ($INIT_CWD); the output folder is created. Inputs up to
 ${MAX_WEIGHTS_BYTES} bytes; symlinks must stay inside the project or that folder.
 
   --fold-bn   fold BatchNorm into the convs (inference-only network)
+  --overwrite replace an existing output (never the input itself)
   -h, --help  show this help`;
 
 /** A user mistake: reported as one line (with the usage line when `showUsage`), exit status 1. */
@@ -58,14 +61,16 @@ interface ConvertArgs {
   input: string;
   output: string;
   foldBn: boolean;
+  overwrite: boolean;
 }
 
 function parseArgs(args: string[]): ConvertArgs | "help" {
   const positional: string[] = [];
-  let foldBn = false;
+  let foldBn = false, overwrite = false;
   for (const a of args) {
     if (a === "-h" || a === "--help") return "help";
     if (a === "--fold-bn") foldBn = true;
+    else if (a === "--overwrite") overwrite = true;
     else if (a.startsWith("-") && a !== "-") throw new UsageError(`unknown option ${a}`, true);
     else positional.push(a);
   }
@@ -79,7 +84,7 @@ function parseArgs(args: string[]): ConvertArgs | "help" {
   if (!/\.safetensors$/i.test(output)) {
     throw new UsageError(`output "${output}" must end in .safetensors`, true);
   }
-  return { input, output, foldBn };
+  return { input, output, foldBn, overwrite };
 }
 
 function fsMessage(verb: string, path: string, e: unknown): string {
@@ -107,12 +112,26 @@ function firstLine(e: unknown): string {
 
 async function convert(args: ConvertArgs): Promise<void> {
   const a = { ...args, input: userPath(args.input), output: userPath(args.output) };
-  let bytes: Uint8Array;
+  let bytes: Uint8Array, real: string;
   try {
-    const real = await resolveInside(a.input, await allowedRoots([a.input]));
+    real = await resolveInside(a.input, await allowedRoots([a.input]));
     bytes = await readBounded(real, MAX_WEIGHTS_BYTES);
   } catch (e) {
     throw new UsageError(fsMessage("read", a.input, e));
+  }
+  // (queried first: a path this process may not read is left to the write to refuse, unprompted)
+  const info = mayRead(a.output) ? await Deno.lstat(a.output).catch(() => undefined) : undefined;
+  if (info && !info.isSymlink) { // a link is refused below, whatever it leads to
+    if (await Deno.realPath(a.output) === real) {
+      throw new UsageError(
+        `cannot write "${escapeControls(a.output)}": it is the input; name another file`,
+      );
+    }
+    if (!a.overwrite) {
+      throw new UsageError(
+        `cannot write "${escapeControls(a.output)}": it exists; add --overwrite to replace it`,
+      );
+    }
   }
   await selectBackend("cpu");
   const weights = await readWeights(bytes, a.input);

@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../assert.ts";
+import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { tf } from "../../lib/deps.ts";
 import { run } from "../../cli/convert.ts";
 import { loadWeights } from "../../lib/model/load_weights.ts";
@@ -99,6 +99,7 @@ Deno.test("run() folds BatchNorm into the written file when given --fold-bn", as
   const printed: string[] = [];
   console.log = (...xs: unknown[]) => printed.push(xs.join(" "));
   let code: number;
+  await Deno.remove("tests/.tmp/folded.safetensors").catch(() => {});
   try {
     code = await run(["tests/testdata/lite_wz.pth", "tests/.tmp/folded.safetensors", "--fold-bn"]);
   } finally {
@@ -175,4 +176,23 @@ Deno.test({
     assert(/cannot write .*a symbolic link; not writing through it/.test(w.stderr), w.stderr);
     assertEquals(await Deno.readTextFile(`${dir}/victim.txt`), "keep me");
   },
+});
+
+Deno.test("run() refuses to write over its input, and over another file without --overwrite", async () => {
+  const dir = await freshDir("overwrite");
+  const w = `${dir}/w.safetensors`, out = `${dir}/out.safetensors`;
+  await Deno.copyFile("tests/testdata/lite_wz.safetensors", w);
+  const before = await Deno.readFile(w);
+  const same = await capture(() => run([w, w, "--overwrite"]));
+  assertEquals(same.code, 1);
+  assertMatch(same.stderr, /it is the input; name another file/);
+  assertEquals(await Deno.readFile(w), before);
+  await Deno.writeTextFile(out, "keep me");
+  const kept = await capture(() => run([w, out]));
+  assertEquals(kept.code, 1);
+  assertMatch(kept.stderr, /it exists; add --overwrite to replace it/);
+  assertEquals(await Deno.readTextFile(out), "keep me");
+  const replaced = await capture(() => run([w, out, "--overwrite"]));
+  assertEquals(replaced.code, 0, replaced.stderr);
+  assertEquals(readSafetensors(await Deno.readFile(out)).metadata.arch, "lite");
 });
