@@ -162,6 +162,7 @@ ${wrap(Object.entries(M).map(([k, v]) => `${k}=${v}`), 78)}`,
     "deno task train                                  # the demo, a few minutes on a CPU",
     "deno task train --data-path ./data --model lite -b 8",
     "deno task train --resume runs/train              # continue the newest checkpoint",
+    "deno task train --resume runs/train --epochs 720 # and train longer (as the seed)",
   ],
 };
 

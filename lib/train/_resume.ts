@@ -41,6 +41,9 @@ const RESUME_OVERRIDABLE: readonly (keyof TrainOptions)[] = [
   "engine",
   "threads",
   "precision",
+  // As the seed's --epochs on resume: the lr schedule takes the new length
+  // from the checkpoint's step (its state is the step count, as LambdaLR's).
+  "epochs",
 ];
 
 /** A checkpoint JSON path from `--resume` (a file of a checkpoint, or a folder: its newest). */
@@ -97,5 +100,22 @@ export async function startState(given: TrainOptions): Promise<StartState> {
   }
   const options = resolveTrainOptions(merged, { demo: false });
   options.startEpoch = checkpoint.meta.epoch + 1;
+  if (
+    options.epochs <= options.startEpoch && given.epochs !== undefined &&
+    given.epochs !== saved.epochs
+  ) {
+    throw new RangeError(
+      `Cannot resume: current epochs is ${options.epochs}, but ${path} is epoch ${checkpoint.meta.epoch}; ` +
+        `give more than ${options.startEpoch}`,
+    );
+  }
+  if (options.epochs !== saved.epochs) {
+    notes.push(`epochs ${saved.epochs} -> ${options.epochs}: the lr schedule takes the new length`);
+  } else if (options.epochs <= options.startEpoch) {
+    notes.push(
+      `${path} is the run's last epoch (epochs ${options.epochs}): nothing to train; ` +
+        `give --epochs N (N > ${options.startEpoch}) to go on`,
+    );
+  }
   return { options, checkpoint, notes };
 }

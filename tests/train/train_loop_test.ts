@@ -273,3 +273,25 @@ Deno.test("train() resumed from an older checkpoint rewinds the results file to 
     .map((l) => Number(RESULTS_LINE_PATTERN.exec(l)![1]));
   assert.deepEqual(epochs, [0, 1, 2]);
 });
+
+Deno.test("train() resumed with more epochs goes on, and refuses fewer than the checkpoint has done", async () => {
+  const dir = await freshDir("extend");
+  const base: TrainOptions = {
+    ...TINY,
+    inputSize: 16,
+    cropSize: 12,
+    batchSize: 2,
+    syntheticTrain: 2,
+    syntheticEval: 1,
+    epochs: 2,
+    evalInterval: 100,
+    outputDir: dir,
+  };
+  await train(base);
+  const notes: string[] = [];
+  const more = await train({ resume: dir, epochs: 3 }, { onLog: (l) => notes.push(l) });
+  assert.deepEqual(more.history.map((h) => h.epoch), [0, 1, 2]);
+  assert.ok(notes.some((n) => n.startsWith("epochs 2 -> 3")), notes.join("\n"));
+  assert.ok(Number.isFinite(more.history[2].trainLoss));
+  await assert.rejects(() => train({ resume: dir, epochs: 2 }), /give more than 3/);
+});
