@@ -185,7 +185,12 @@ export class DataLoader {
     for (const k of ["seed", "batchSize", "size"] as const) {
       if (state[k] !== mine[k]) {
         throw new RangeError(
-          `Cannot load loader state: current ${k} is ${mine[k]}, saved ${state[k]}`,
+          `Cannot load loader state: current ${k} is ${mine[k]}, saved ${state[k]}` +
+            (k === "size"
+              ? ` (the dataset has ${mine[k]} samples now and had ${state[k]} when saved: ` +
+                "a resume continues the same batches, so train on a copy of the data as it was, " +
+                "or start a new run with --init-weights)"
+              : ""),
         );
       }
     }

@@ -104,6 +104,11 @@ Deno.test("DataLoader.loadState() resumes with exactly the batches of the uninte
   assert.deepEqual([...seen, ...rest].map((b) => b.images), full.map((b) => b.images));
   assert.deepEqual([...seen, ...rest].map((b) => b.masks), full.map((b) => b.masks));
   assert.throws(() => resumed.loadState({ ...saved, batchSize: 4 }), RangeError);
+  // a dataset that changed size since the checkpoint: said in those words
+  assert.throws(
+    () => resumed.loadState({ ...saved, size: 9 }),
+    /the dataset has 7 samples now and had 9 when saved/,
+  );
 });
 
 Deno.test("DataLoader decodes prefetch batches ahead without changing the batches", async () => {
