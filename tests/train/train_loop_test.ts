@@ -37,6 +37,16 @@ const TINY: TrainOptions = {
   keepCheckpoints: 2,
 };
 
+/** TINY on two 12x12 crops a batch, one eval sample: the resume tests' runs. */
+const TWO_SAMPLES: TrainOptions = {
+  ...TINY,
+  inputSize: 16,
+  cropSize: 12,
+  batchSize: 2,
+  syntheticTrain: 2,
+  syntheticEval: 1,
+};
+
 Deno.test("train() lowers the loss on the synthetic demo data and writes every output", async () => {
   const dir = await freshDir("demo");
   const start = tf.memory().numTensors;
@@ -105,12 +115,7 @@ Deno.test("train() trains as the seed does when epochs <= warmupEpochs (all step
 
 Deno.test("train() resumed from a checkpoint continues bit for bit", async () => {
   const base: TrainOptions = {
-    ...TINY,
-    inputSize: 16,
-    cropSize: 12,
-    batchSize: 2,
-    syntheticTrain: 2,
-    syntheticEval: 1,
+    ...TWO_SAMPLES,
     evalInterval: 100,
   };
   const a = await freshDir("straight");
@@ -256,12 +261,7 @@ Deno.test("train() stopped before its first epoch says so and writes no predicti
 Deno.test("train() resumed from an older checkpoint rewinds the results file to it", async () => {
   const dir = await freshDir("rewind");
   const base: TrainOptions = {
-    ...TINY,
-    inputSize: 16,
-    cropSize: 12,
-    batchSize: 2,
-    syntheticTrain: 2,
-    syntheticEval: 1,
+    ...TWO_SAMPLES,
     evalInterval: 1,
     keepCheckpoints: 3,
     outputDir: dir,
@@ -277,12 +277,7 @@ Deno.test("train() resumed from an older checkpoint rewinds the results file to 
 Deno.test("train() resumed with more epochs goes on, and refuses fewer than the checkpoint has done", async () => {
   const dir = await freshDir("extend");
   const base: TrainOptions = {
-    ...TINY,
-    inputSize: 16,
-    cropSize: 12,
-    batchSize: 2,
-    syntheticTrain: 2,
-    syntheticEval: 1,
+    ...TWO_SAMPLES,
     epochs: 2,
     evalInterval: 100,
     outputDir: dir,
