@@ -113,4 +113,7 @@ export function run(args: string[]): Promise<number> {
 
 if (import.meta.main) Deno.exit(await run(Deno.args));
 
-const isFile = (path: string) => Deno.stat(path).then((i) => i.isFile, () => false);
+/** Whether `path` is a file (a function declaration: `run` may start before this module ends). */
+function isFile(path: string): Promise<boolean> {
+  return Deno.stat(path).then((i) => i.isFile, () => false);
+}
