@@ -89,6 +89,21 @@ async function isDir(path: string): Promise<boolean> {
   }
 }
 
+/** What a user most likely got wrong when no image has a mask ("" when nothing stands out). */
+async function whyNoPairs(imageDir: string, maskDir: string): Promise<string> {
+  if (!(await isDir(maskDir))) return `; ${maskDir} does not exist`;
+  const notPng = (await listFiles(maskDir, IMAGE_EXT)).filter((m) => !MASK_EXT.test(m));
+  if (notPng.length) {
+    return `; masks are read as .png only (as the seed), and ${maskDir} has ` +
+      `${plural(notPng.length, "other image")} such as ${notPng[0]}`;
+  }
+  const folders: string[] = [];
+  for await (const e of Deno.readDir(imageDir)) if (e.isDirectory) folders.push(e.name);
+  return folders.length
+    ? `; sub-folders are not searched, and ${imageDir} has ${folders.sort().slice(0, 3).join(", ")}`
+    : "";
+}
+
 async function listFiles(dir: string, pattern: RegExp): Promise<string[]> {
   const names: string[] = [];
   for await (const e of Deno.readDir(dir)) {
@@ -136,8 +151,14 @@ export async function discoverDataset(
     }
   }
   if (!found) {
+    const other = tag === "DUTS-TR" ? "DUTS-TE" : "DUTS-TR";
+    const hint = /(^|[\\/])DUTS-T[RE]$/.test(base)
+      ? ` (it is a split folder: give the folder that holds ${other} and ${tag})`
+      : (await isDir(`${base}/${other}`))
+      ? ` (only ${other} is there; ${tag} is needed too)`
+      : "";
     throw new RangeError(
-      `Cannot discover dataset: current root ${root} has neither ${tag}/${tag}-Image nor images/`,
+      `Cannot discover dataset: current root ${root} has neither ${tag}/${tag}-Image nor images/${hint}`,
     );
   }
   const [layout, imageDir, maskDir] = found;
@@ -172,7 +193,8 @@ export async function discoverDataset(
   if (samples.length === 0) {
     throw new RangeError(
       `Cannot discover dataset: current folder ${imageDir} has no image with a mask in ${maskDir} ` +
-        `(${plural(images.length, "image")}, ${plural(masks.length, "mask")})`,
+        `(${plural(images.length, "image")}, ${plural(masks.length, "mask")}` +
+        `${await whyNoPairs(imageDir, maskDir)})`,
     );
   }
   return { layout, imageDir, maskDir, samples, unmatchedImages, unmatchedMasks };

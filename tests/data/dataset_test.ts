@@ -194,3 +194,26 @@ Deno.test("fileSource().load() refuses a link out of the dataset, a device and a
     }
   });
 });
+
+Deno.test("discoverDataset() says what most likely went wrong when it finds no pairs or no split", async () => {
+  await withTmp(async (root) => {
+    const fails = (dir: string, message: RegExp, split?: "test") =>
+      assert.rejects(discoverDataset(dir, split ? { split } : {}), { name: "RangeError", message });
+    await write(`${root}/a/images/x.jpg`, await encodeJpeg(image(1)));
+    await fails(`${root}/a`, /a\/masks does not exist\)/);
+    await write(`${root}/a/masks/x.jpg`, await encodeJpeg(image(1)));
+    await fails(`${root}/a`, /masks are read as \.png only .* 1 other image such as x\.jpg\)/);
+    await write(`${root}/b/images/sub/x.png`, encodePng(8, 6, image(1).data, 3));
+    await write(`${root}/b/masks/x.png`, maskPng(1));
+    await fails(`${root}/b`, /sub-folders are not searched, and .*b\/images has sub\)/);
+    await write(`${root}/c/DUTS-TR/DUTS-TR-Image/x.jpg`, await encodeJpeg(image(1)));
+    await write(`${root}/c/DUTS-TR/DUTS-TR-Mask/x.png`, maskPng(1));
+    await fails(`${root}/c`, /only DUTS-TR is there; DUTS-TE is needed too\)/, "test");
+    await fails(
+      `${root}/c/DUTS-TR`,
+      /split folder: give the folder that holds DUTS-TR and DUTS-TE/,
+      "test",
+    );
+    assert.equal((await discoverDataset(`${root}/c/DUTS-TR`)).samples.length, 1); // its own split reads
+  });
+});
