@@ -120,26 +120,20 @@ export function parseCommand(args: string[], spec: CommandSpec): ParsedCommand |
  * ambiguous), so that the option's own range check can answer.
  */
 function joinNegativeValues(args: string[], spec: CommandSpec): string[] {
-  const takes = new Set<string>();
+  const long = new Map<string, string>(); // --name and -n of string options → --name
   for (const [name, o] of Object.entries(spec.options)) {
     if (o.type !== "string") continue;
-    takes.add(`--${name}`);
-    if (o.short) takes.add(`-${o.short}`);
+    long.set(`--${name}`, `--${name}`);
+    if (o.short) long.set(`-${o.short}`, `--${name}`);
   }
   const out: string[] = [];
   for (let i = 0; i < args.length; i++) {
     if (args[i] === "--") return [...out, ...args.slice(i)];
-    if (takes.has(args[i]) && /^-(?:\d|\.\d)/.test(args[i + 1] ?? "")) {
-      out.push(
-        `${args[i].startsWith("--") ? args[i] : `--${shortName(spec, args[i])}`}=${args[++i]}`,
-      );
-    } else out.push(args[i]);
+    const flag = long.get(args[i]);
+    if (flag && /^-(?:\d|\.\d)/.test(args[i + 1] ?? "")) out.push(`${flag}=${args[++i]}`);
+    else out.push(args[i]);
   }
   return out;
-}
-
-function shortName(spec: CommandSpec, flag: string): string {
-  return Object.entries(spec.options).find(([, o]) => `-${o.short}` === flag)![0];
 }
 
 /** A string option, or `fallback`. */

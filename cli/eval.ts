@@ -10,7 +10,7 @@
  */
 import { BACKEND_NAMES, type BackendName } from "../lib/backend.ts";
 import { selectInferenceBackend } from "../lib/predict/inference_backend.ts";
-import { discoverDataset, fileSource, type SampleSource } from "../lib/data/dataset.ts";
+import { discoverDataset, fileSource, type SampleSource, someNames } from "../lib/data/dataset.ts";
 import { evalSamples } from "../lib/data/loader.ts";
 import { syntheticSource } from "../lib/data/synthetic.ts";
 import { evaluate } from "../lib/eval/evaluate.ts";
@@ -145,16 +145,11 @@ async function dataset(a: EvalArgs): Promise<[SampleSource, string, number]> {
   }
   const ds = await discoverDataset(a.dataPath, { split: "test" });
   // Scored without them: said, as train says it (eval's count is of pairs only).
-  for (
-    const [files, what] of [[ds.unmatchedImages, "image(s) without a mask"], [
-      ds.unmatchedMasks,
-      "mask(s) without an image",
-    ]] as const
-  ) {
-    if (!files.length) continue;
-    const names = files.slice(0, 5).join(", ") + (files.length > 5 ? ", …" : "");
-    console.error(`skipping ${files.length} ${what}: ${names}`);
-  }
+  const skipping = (files: string[], what: string) => {
+    if (files.length) console.error(`skipping ${files.length} ${what}: ${someNames(files)}`);
+  };
+  skipping(ds.unmatchedImages, "image(s) without a mask");
+  skipping(ds.unmatchedMasks, "mask(s) without an image");
   return [fileSource(ds), ds.imageDir, a.inputSize ?? DEFAULT_TRAIN_OPTIONS.inputSize];
 }
 

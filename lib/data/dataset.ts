@@ -228,6 +228,20 @@ async function readAndDecode(
 }
 
 /**
+ * The first `max` of `names`, comma-separated, then "…" when there are more:
+ * how messages name the files they skipped.
+ *
+ * @example
+ * ```ts
+ * import { someNames } from "./dataset.ts";
+ * someNames(["a.png", "b.png", "c.png"], 2); // "a.png, b.png, …"
+ * ```
+ */
+export function someNames(names: readonly string[], max = 5): string {
+  return names.slice(0, max).join(", ") + (names.length > max ? ", …" : "");
+}
+
+/**
  * A {@linkcode SampleSource} over discovered files: reads and decodes the
  * image (RGB, `cv2.IMREAD_COLOR` semantics) and the mask (grey,
  * `IMREAD_GRAYSCALE` semantics) of each pair. Its `paths(i)` returns a copy

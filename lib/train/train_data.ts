@@ -6,7 +6,7 @@
  * @module
  */
 import { DecodePool } from "../data/decode_pool.ts";
-import { discoverDataset, fileSource, type SampleSource } from "../data/dataset.ts";
+import { discoverDataset, fileSource, type SampleSource, someNames } from "../data/dataset.ts";
 import { syntheticSource } from "../data/synthetic.ts";
 import type { TrainOptions } from "./train_options.ts";
 
@@ -115,8 +115,7 @@ async function folder(
   const ds = await discoverDataset(root, { split });
   const label = ds.layout === "duts" ? (split === "train" ? "DUTS-TR" : "DUTS-TE") : ds.imageDir;
   if (ds.unmatchedImages.length) {
-    const names = ds.unmatchedImages.slice(0, 5).join(", ") +
-      (ds.unmatchedImages.length > 5 ? ", …" : "");
+    const names = someNames(ds.unmatchedImages);
     if (!o.skipBad) {
       throw new RangeError(
         `Cannot train: current ${label} has ${ds.unmatchedImages.length} image(s) without a mask ` +

@@ -3,6 +3,7 @@ import { run } from "../../cli/eval.ts";
 import { testPng } from "../http/fixtures.ts";
 import { encodePng } from "../../lib/data/image_io.ts";
 import { capture } from "./capture.ts";
+import { tf } from "../../lib/deps.ts";
 
 const DIR = "tests/.tmp/cli_eval";
 
@@ -17,6 +18,7 @@ Deno.test("run() names the images it scores without (no mask, bad with --skip-ba
   await Deno.writeFile(`${DIR}/masks/good.png`, mask);
   await Deno.writeFile(`${DIR}/masks/bad.png`, mask.subarray(0, 40)); // truncated
   await Deno.writeFile(`${DIR}/masks/orphan.png`, mask);
+  const tensors = tf.memory().numTensors;
   const r = await capture(() =>
     run([
       "--data-path",
@@ -37,4 +39,5 @@ Deno.test("run() names the images it scores without (no mask, bad with --skip-ba
   assertMatch(r.stderr, /skipping bad sample: bad/);
   const j = JSON.parse(r.stdout.trim().split("\n").at(-1)!);
   assertEquals([j.count, j.skipped], [1, ["bad"]]);
+  assertEquals(tf.memory().numTensors, tensors); // the model and engine were disposed
 });
