@@ -254,8 +254,8 @@ elif [ "$ADAPTER_OK" = 1 ]; then
   # A/B against train_recorded's b16 rows (rows say their tiling): the convs on 8x8 register
   # tiles with 128- and 64-pixel tiles, the filter gradients on 8 channels a thread with 64 and
   # 128 rows (each the same bits as the default, or the same sums split alike).
-  for t in conv128,regs8 regs8 regs8,prefetch conv128,regs8,prefetch gradcols2 \
-    gradcols2,gradprefetch grad128,gradcols2; do
+  for t in ${AB_TILINGS-regs8 conv128,regs8 regs8,prefetch conv128,regs8,prefetch gradcols2 \
+    gradcols2,gradprefetch grad128,gradcols2 regs8,gradcols2 regs8,prefetch,gradcols2,gradprefetch}; do
     step "train_recorded_${t//,/_}" 30 "${DB[@]}" train "${W[@]}" --engine gpu --models lite,full \
       --batches 16 --size "$TRAIN_SIZE" --runs 4 --warmup 1 --max-seconds 6 --tiling "$t"
   done
@@ -268,6 +268,8 @@ elif [ "$ADAPTER_OK" = 1 ]; then
     --recorded --train-size "$TRAIN_SIZE" --train-batch 16
   step profile_infer_engine 30 "${DB[@]}" profile --backend webgpu --models lite,full --size "$SIZE" \
     --skip-train --recorded
+  step profile_train_recorded_full 40 "${DB[@]}" profile --backend webgpu --models full --skip-infer \
+    --recorded --train-size "$TRAIN_SIZE" --train-batch 16
   step train_recorded_f16_pipelined 60 "${DB[@]}" train "${W[@]}" --engine gpu --pipelined \
     --precision f16 --models lite,full --batches 16 --size "$TRAIN_SIZE" --runs 8 --warmup 3 \
     --max-seconds 10
@@ -277,6 +279,9 @@ elif [ "$ADAPTER_OK" = 1 ]; then
   step host_overhead 30 "${DB[@]}" host --models lite,full --size "$SIZE" --runs 5
   step gemm 40 "${DB[@]}" gemm --size "$GEMM_SIZE" --reps 10 --runs 5
   step host_train 40 "${DB[@]}" host --train --models lite,full --runs 3
+  # The tfjs path (tfjs' graph with our kernels): rows last measured on 2026-11-27, far behind the
+  # recorded step and engine; TFJS_ROWS=1 times them again.
+  [ "${TFJS_ROWS:-0}" = 1 ] || { note done "{\"t_s\": $(($(date +%s) - T0)), \"records\": $(grep -c '"median_ms"' "$JSONL")}"; exit 0; }
   step forward_tfjs 80 "${DB[@]}" forward "${W[@]}" --models lite,full --size "$SIZE" \
     --batches 1,8 --runs 10 --warmup 2 --max-seconds 8
   for cfg in lite:16 full:16; do
