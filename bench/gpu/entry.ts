@@ -13,6 +13,7 @@ import { main as train } from "../train_bench.ts";
 import { main as profile } from "../profile.ts";
 import { main as host } from "../host_overhead.ts";
 import { main as gemm } from "../gemm_bench.ts";
+import { main as coop } from "../coop_gemm_bench.ts";
 
 /** The benchmarks the bundle can run. */
 export const GPU_ENTRIES: Record<string, (args: string[]) => Promise<void>> = {
@@ -21,6 +22,7 @@ export const GPU_ENTRIES: Record<string, (args: string[]) => Promise<void>> = {
   profile,
   host,
   gemm,
+  coop,
 };
 
 if (import.meta.main) {

@@ -151,7 +151,9 @@ fi
 if [ "${SKIP_TORCH:-0}" != 1 ]; then
   # PyTorch as people run it (defaults: TF32 convs; AMP fp16 + GradScaler) and strict fp32,
   # side by side (each record names its precision).
+  # TORCH_WORKLOADS=gemm: only torch.mm (PLAN=coop's reference).
   step torch 240 "$PYTHON" bench/torch_bench.py --device cuda --parity tests/testdata --gemm-size "$GEMM_SIZE" \
+    --workloads "${TORCH_WORKLOADS:-infer,train,gemm}" \
     --size "$SIZE" --train-size "$TRAIN_SIZE" --runs 20 --warmup 5 --max-seconds 3 \
     --precisions "${TORCH_PRECISIONS:-default,amp,fp32}"
 fi
@@ -165,7 +167,14 @@ check_webgpu() { # the WebGPU correctness tests on this GPU (bench/gpu/check.ts)
   fi
 }
 
-if [ "$ADAPTER_OK" = 1 ] && [ "${PLAN:-main}" = tiling ]; then
+if [ "$ADAPTER_OK" = 1 ] && [ "${PLAN:-main}" = coop ]; then
+  # PLAN=coop: whether Deno's WebGPU reaches the tensor cores (wgpu's cooperative matrices):
+  # the adapter's features, f16 16x16 cooperative-matrix GEMM variants (checked, then timed),
+  # and our fp32 GEMM tiles at the same size (torch_bench --workloads gemm in call 1).
+  DB=("$DENO" run --no-prompt --allow-read=. --allow-env --allow-sys=cpus "${BENCH[@]}")
+  step coop 120 "${DB[@]}" coop --size "$GEMM_SIZE" --reps 10 --runs 5
+  step gemm 40 "${DB[@]}" gemm --size "$GEMM_SIZE" --reps 10 --runs 5
+elif [ "$ADAPTER_OK" = 1 ] && [ "${PLAN:-main}" = tiling ]; then
   # PLAN=tiling: the defaults first (the recorded training step, lite and
   # full at b16; the engine at b1 and b8, and with calls in flight), the
   # training step under each other kernel tiling (--tiling) and the
