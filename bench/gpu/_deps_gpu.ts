@@ -32,7 +32,6 @@ export const loadPngWasm = missing("the PNG decoder") as () => Promise<WebAssemb
 /** Not in the bundle (image decoding is not benchmarked). */
 export const loadJpegWasm = missing("the JPEG codec") as () => Promise<WebAssembly.Module>;
 
-/** Not in the bundle (image encoding is not benchmarked). */
-export const encodePngBytes = (): never => {
-  throw new RangeError("Cannot encode PNG: current build is the GPU bench bundle");
-};
+// The PNG encoder is plain JavaScript (no wasm): the training loop's saved prediction needs it.
+// deno-lint-ignore no-import-prefix
+export { encode as encodePngBytes } from "npm:imagescript@1.3.1/png/src/png.mjs";

@@ -14,6 +14,7 @@ import { main as profile } from "../profile.ts";
 import { main as host } from "../host_overhead.ts";
 import { main as gemm } from "../gemm_bench.ts";
 import { main as coop } from "../coop_gemm_bench.ts";
+import { main as converge } from "../gpu_converge.ts";
 
 /** The benchmarks the bundle can run. */
 export const GPU_ENTRIES: Record<string, (args: string[]) => Promise<void>> = {
@@ -23,6 +24,7 @@ export const GPU_ENTRIES: Record<string, (args: string[]) => Promise<void>> = {
   host,
   gemm,
   coop,
+  converge,
 };
 
 if (import.meta.main) {

@@ -174,6 +174,11 @@ if [ "$ADAPTER_OK" = 1 ] && [ "${PLAN:-main}" = coop ]; then
   DB=("$DENO" run --no-prompt --allow-read=. --allow-env --allow-sys=cpus "${BENCH[@]}")
   step coop 120 "${DB[@]}" coop --size "$GEMM_SIZE" --reps 10 --runs 5
   step gemm 40 "${DB[@]}" gemm --size "$GEMM_SIZE" --reps 10 --runs 5
+elif [ "$ADAPTER_OK" = 1 ] && [ "${PLAN:-main}" = converge ]; then
+  # PLAN=converge: train() on the synthetic data in f32, then f16 (same data and initial
+  # weights): does mixed precision converge like f32? (bench/gpu_converge.ts)
+  step converge 240 "$DENO" run --no-prompt --allow-read=.,/tmp --allow-write=/tmp --allow-env \
+    --allow-sys=cpus "${BENCH[@]}" converge ${CONVERGE_ARGS:-}
 elif [ "$ADAPTER_OK" = 1 ] && [ "${PLAN:-main}" = tiling ]; then
   # PLAN=tiling: the defaults first (the recorded training step, lite and
   # full at b16; the engine at b1 and b8, and with calls in flight), the
