@@ -20,7 +20,7 @@
  * submit and its `onSubmittedWorkDone`, which in Deno includes a 10 ms
  * sleep). One JSON line per variant.
  *
- *   deno run --allow-read=. --allow-env bench/gemm_bench.ts [--size 2048x2048x4096] [--reps 10] [--runs 5]
+ *   deno run --allow-read=. --allow-env bench/gemm_bench.ts [--size 2048x2048x4096] [--reps 10] [--runs 5] [--sweep]
  *
  * @module
  */
@@ -39,6 +39,8 @@ export interface GemmVariant {
   tn: 64 | 128;
   /** Accumulators and fixed loops unrolled into scalars (else arrays and WGSL loops). */
   unroll: boolean;
+  /** k per workgroup-memory step (a barrier pair each). @default 16 */
+  ks?: 8 | 16 | 32;
 }
 
 /** The variants the benchmark runs, in order. */
@@ -48,17 +50,41 @@ export const GEMM_VARIANTS: readonly GemmVariant[] = [64, 128].flatMap((tm) =>
   )
 );
 
+/**
+ * `--sweep`: other steps along k and a 64x128 tile, unrolled (each checked
+ * like the others), to find what the shader path makes fastest.
+ */
+export const GEMM_SWEEP: readonly GemmVariant[] = [
+  { tm: 64, tn: 64, unroll: true, ks: 8 },
+  { tm: 64, tn: 64, unroll: true, ks: 32 },
+  { tm: 128, tn: 64, unroll: true, ks: 8 },
+  { tm: 128, tn: 64, unroll: true, ks: 32 },
+  { tm: 64, tn: 128, unroll: true },
+  { tm: 64, tn: 128, unroll: true, ks: 8 },
+  { tm: 128, tn: 128, unroll: true, ks: 8 },
+  { tm: 128, tn: 128, unroll: false, ks: 8 },
+];
+
+/** A variant's name in the records: `64x64_unroll`, `128x64_unroll_k32`. */
+export function gemmName(v: GemmVariant): string {
+  return `${v.tm}x${v.tn}_${v.unroll ? "unroll" : "loop"}${(v.ks ?? 16) === 16 ? "" : `_k${v.ks}`}`;
+}
+
 const range = (n: number) => [...Array(n).keys()];
 
 /** WGSL of one variant (workgroup 16x16; M, N multiples of the tile, K of 16). */
-export function gemmShader({ tm, tn, unroll }: GemmVariant): string {
+export function gemmShader({ tm, tn, unroll, ks = 16 }: GemmVariant): string {
   const mq = tm / 4, nq = tn / 4, rj = tm / 64, ri = tn / 64; // quads per thread: rows rj, cols ri
-  const loads = (what: "A" | "B", q: number) =>
-    range((16 * q) / 256).map((r) =>
+  const loads = (what: "A" | "B", q: number) => {
+    const one = (r: number) =>
       `${what}s[li + ${256 * r}] = ${what === "A" ? "At" : "B"}[(k0 + (li + ${256 * r}) / ${q}) * ${
         what === "A" ? "p.M" : "p.N"
-      } / 4 + ${what === "A" ? "m0" : "n0"} / 4 + (li + ${256 * r}) % ${q}];`
-    ).join("\n    ");
+      } / 4 + ${what === "A" ? "m0" : "n0"} / 4 + (li + ${256 * r}) % ${q}];`;
+    // fewer quads than threads (k steps of 8): the first ks * q threads load one each
+    return ks * q < 256
+      ? `if (li < ${ks * q}) { ${one(0)} }`
+      : range((ks * q) / 256).map(one).join("\n    ");
+  };
   const accName = (j: number, r: number, i: number) =>
     unroll ? `c${j}_${r}_${i}` : `acc[${(j * 4 + r) * ri + i}]`;
   const step = (kk: string) =>
@@ -74,8 +100,8 @@ export function gemmShader({ tm, tn, unroll }: GemmVariant): string {
       ),
     ].join("\n      ");
   const inner = unroll
-    ? range(16).map((kk) => `{\n      ${step(String(kk))}\n    }`).join("\n    ")
-    : `for (var kk = 0; kk < 16; kk++) {\n      ${step("kk")}\n    }`;
+    ? range(ks).map((kk) => `{\n      ${step(String(kk))}\n    }`).join("\n    ")
+    : `for (var kk = 0; kk < ${ks}; kk++) {\n      ${step("kk")}\n    }`;
   const decl = unroll
     ? range(rj).flatMap((j) =>
       range(4).flatMap((r) => range(ri).map((i) => `var ${accName(j, r, i)} = vec4<f32>(0.0);`))
@@ -96,8 +122,8 @@ struct P { M : i32, N : i32, K : i32 };
 @group(0) @binding(1) var<storage, read> At : array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> B : array<vec4<f32>>;
 @group(0) @binding(3) var<uniform> p : P;
-var<workgroup> As : array<vec4<f32>, ${16 * mq}>;
-var<workgroup> Bs : array<vec4<f32>, ${16 * nq}>;
+var<workgroup> As : array<vec4<f32>, ${ks * mq}>;
+var<workgroup> Bs : array<vec4<f32>, ${ks * nq}>;
 @compute @workgroup_size(16, 16, 1)
 fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) lid : vec3<u32>,
         @builtin(local_invocation_index) lidx : u32) {
@@ -107,7 +133,7 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
   let m0 = i32(wid.y) * ${tm};
   let n0 = i32(wid.x) * ${tn};
   ${decl}
-  for (var k0 = 0; k0 < p.K; k0 += 16) {
+  for (var k0 = 0; k0 < p.K; k0 += ${ks}) {
     ${loads("A", mq)}
     ${loads("B", nq)}
     workgroupBarrier();
@@ -167,7 +193,7 @@ async function prepare(
 
 /** Max |ours − CPU| / max |CPU| of a variant on a small problem. */
 export async function gemmError(device: GPUDevice, v: GemmVariant): Promise<number> {
-  const [m, n, k] = [256, 128, 48];
+  const [m, n, k] = [256, 128, 96];
   const at = Float32Array.from({ length: k * m }, (_, i) => Math.sin(i * 0.37));
   const b = Float32Array.from({ length: k * n }, (_, i) => Math.cos(i * 0.11));
   const p = await prepare(device, v, [m, n, k], [at, b]);
@@ -258,16 +284,19 @@ export async function main(args: string[]): Promise<void> {
       size: { type: "string", default: d.size },
       reps: { type: "string", default: String(d.reps) },
       runs: { type: "string", default: String(d.runs) },
+      sweep: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
   });
   if (values.help) {
     console.log(`gemm_bench: fp32 WGSL GEMM variants (tile 64x64/128x64/128x128, loop/unroll)
-defaults: ${JSON.stringify(d)}; --size MxNxK (multiples of 128, K of 16)`);
+defaults: ${
+      JSON.stringify(d)
+    }; --size MxNxK (multiples of 128, K of 32); --sweep: also GEMM_SWEEP`);
     return;
   }
   const size = values.size.split("x").map(Number) as [number, number, number];
-  if (size.length !== 3 || size[0] % 128 || size[1] % 128 || size[2] % 16) {
+  if (size.length !== 3 || size[0] % 128 || size[1] % 128 || size[2] % 32) {
     throw new RangeError(`Cannot run gemm_bench: current --size is ${values.size}`);
   }
   const adapter = await navigator.gpu?.requestAdapter();
@@ -279,7 +308,7 @@ defaults: ${JSON.stringify(d)}; --size MxNxK (multiples of 128, K of 16)`);
   const name = [adapter.info.vendor, adapter.info.device, adapter.info.description].filter((s) => s)
     .join(" ");
   const [m, n, k] = size;
-  for (const v of GEMM_VARIANTS) {
+  for (const v of values.sweep ? [...GEMM_VARIANTS, ...GEMM_SWEEP] : GEMM_VARIANTS) {
     const err = await gemmError(device, v);
     const times = await timeGemm(device, v, size, {
       reps: Number(values.reps),
@@ -287,7 +316,7 @@ defaults: ${JSON.stringify(d)}; --size MxNxK (multiples of 128, K of 16)`);
     });
     const ms = median(times);
     console.log(JSON.stringify({
-      workload: `gemm_${v.tm}x${v.tn}_${v.unroll ? "unroll" : "loop"}_${values.size}`,
+      workload: `gemm_${gemmName(v)}_${values.size}`,
       backend: "webgpu-wgsl",
       adapter: name,
       machine: machineName(),

@@ -155,7 +155,7 @@ if [ "${SKIP_TORCH:-0}" != 1 ]; then
   step torch 240 "$PYTHON" bench/torch_bench.py --device cuda --parity tests/testdata --gemm-size "$GEMM_SIZE" \
     --workloads "${TORCH_WORKLOADS:-infer,train,gemm}" \
     --size "$SIZE" --train-size "$TRAIN_SIZE" --runs 20 --warmup 5 --max-seconds 3 \
-    --precisions "${TORCH_PRECISIONS:-default,amp,fp32}"
+    --precisions "${TORCH_PRECISIONS:-default,amp,fp32}" ${TORCH_EXTRA:-}
 fi
 
 # --- Ours on WebGPU ------------------------------------------------------------
@@ -174,6 +174,17 @@ if [ "$ADAPTER_OK" = 1 ] && [ "${PLAN:-main}" = coop ]; then
   DB=("$DENO" run --no-prompt --allow-read=. --allow-env --allow-sys=cpus "${BENCH[@]}")
   step coop 120 "${DB[@]}" coop --size "$GEMM_SIZE" --reps 10 --runs 5
   step gemm 40 "${DB[@]}" gemm --size "$GEMM_SIZE" --reps 10 --runs 5
+elif [ "$ADAPTER_OK" = 1 ] && [ "${PLAN:-main}" = sweep ]; then
+  # PLAN=sweep: the fp32 GEMM tiles with other k steps and shapes (gemm --sweep), and a second
+  # sample of the headline training rows (pipelined b16, f32 and f16; call 1 with
+  # TORCH_WORKLOADS=train TORCH_EXTRA="--train-batches 16" gives PyTorch's beside them).
+  DB=("$DENO" run --no-prompt --allow-read=. --allow-env --allow-sys=cpus "${BENCH[@]}")
+  step gemm_sweep 60 "${DB[@]}" gemm --size "$GEMM_SIZE" --reps 10 --runs 5 --sweep
+  step train_recorded_pipelined 40 "${DB[@]}" train --backend webgpu --engine gpu --pipelined \
+    --models lite,full --batches 16 --size "$TRAIN_SIZE" --runs 8 --warmup 2 --max-seconds 5
+  step train_recorded_f16_pipelined 40 "${DB[@]}" train --backend webgpu --engine gpu \
+    --pipelined --precision f16 --models lite,full --batches 16 --size "$TRAIN_SIZE" --runs 8 \
+    --warmup 3 --max-seconds 5
 elif [ "$ADAPTER_OK" = 1 ] && [ "${PLAN:-main}" = converge ]; then
   # PLAN=converge: train() on the synthetic data in f32, then f16 (same data and initial
   # weights): does mixed precision converge like f32? (bench/gpu_converge.ts)

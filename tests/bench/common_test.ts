@@ -1,6 +1,6 @@
 import { assertEquals, assertThrows } from "../assert.ts";
 import { applyTiling, median, modelList, numberList, timeRuns } from "../../bench/common.ts";
-import { GEMM_VARIANTS, gemmShader } from "../../bench/gemm_bench.ts";
+import { GEMM_SWEEP, GEMM_VARIANTS, gemmName, gemmShader } from "../../bench/gemm_bench.ts";
 import { currentTuning, enterTuning } from "../../lib/kernels/webgpu.ts";
 import { groupKernels, shapeKey } from "../../bench/profile.ts";
 import { forwardWorkload } from "../../bench/forward_bench.ts";
@@ -88,5 +88,15 @@ Deno.test("gemmShader() writes every variant's tile and style", () => {
     const code = gemmShader(v);
     assertEquals(code.includes("var acc"), !v.unroll, JSON.stringify(v));
     assertEquals(code.includes(`var<workgroup> As : array<vec4<f32>, ${4 * v.tm}>`), true);
+  }
+});
+
+Deno.test("gemmShader() steps k by the sweep's ks and names it", () => {
+  for (const v of GEMM_SWEEP) {
+    const ks = v.ks ?? 16;
+    const code = gemmShader(v);
+    assertEquals(code.includes(`var<workgroup> As : array<vec4<f32>, ${(ks * v.tm) / 4}>`), true);
+    assertEquals(code.includes(`k0 += ${ks})`), true, gemmName(v));
+    assertEquals(gemmName(v).includes("_k"), ks !== 16, gemmName(v));
   }
 });
