@@ -197,7 +197,14 @@ export function run(args: string[]): Promise<number> {
         skipped.push(name);
         console.error(`skipping bad sample: ${name}: ${error.message.split("\n")[0]}`);
       };
-      const samples = evalSamples(source, { inputSize, skipBad: a.skipBad, onBadSample });
+      // The largest mask value (0-255), to warn about masks saved as 0 and 1.
+      let maskMax = 0;
+      const samples = (async function* () {
+        for await (const s of evalSamples(source, { inputSize, skipBad: a.skipBad, onBadSample })) {
+          for (const v of s.mask) if (v > maskMax) maskMax = v;
+          yield s;
+        }
+      })();
       const r = await evaluate(model, samples, {
         postNorm: a.postNorm,
         engine,
@@ -214,6 +221,13 @@ export function run(args: string[]): Promise<number> {
         },
       });
       if (bar) Deno.stdout.writeSync(enc.encode("\r\x1b[2K"));
+      if (maskMax === 1) {
+        console.error(
+          "warning: every mask has values 0 and 1 only (none above 1 of 255); masks are divided " +
+            "by 255, as in the seed, so the scores compare against near-empty masks: save them " +
+            "as 0 and 255 (multiply by 255)",
+        );
+      }
       if (a.json) {
         const postNorm = a.postNorm;
         console.log(

@@ -46,6 +46,22 @@ export function subsetSource(src: SampleSource, indices: readonly number[]): Sam
   };
 }
 
+function largest(values: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < values.length; i++) if (values[i] > m) m = values[i];
+  return m;
+}
+
+/**
+ * The warning for a split whose masks are all 0 and 1 (none above 1 of
+ * 255): the seed divides masks by 255, so they train toward empty maps.
+ */
+function zeroOneMasksWarning(split: string): string {
+  return `warning: every mask in ${split} has values 0 and 1 only (none above 1 of 255); ` +
+    "masks are divided by 255, as in the seed, so these train toward empty predictions: " +
+    "save them as 0 and 255 (multiply by 255)";
+}
+
 /** Side the check's workers squash to (the decode is what is checked; small is cheap). */
 const CHECK_SIZE = 8;
 
@@ -68,10 +84,17 @@ async function checkSource(
   let done = 0;
   const paths = src.paths;
   const pool = paths && workers > 0 ? new DecodePool(workers) : undefined;
+  // The largest mask value seen (0-1: masks are divided by 255 as in the seed), to tell 0/1 masks.
+  let maskMax = 0;
   const load = async (i: number) => {
-    if (!pool) return void await src.load(i);
+    if (!pool) {
+      const { mask } = await src.load(i);
+      maskMax = Math.max(maskMax, largest(mask.data) / 255);
+      return;
+    }
     const r = await pool.squash(paths!.call(src, i), CHECK_SIZE);
     if (!r.ok) throw r.error;
+    maskMax = Math.max(maskMax, largest(r.sample.mask.data));
   };
   const worker = async () => {
     while (next < src.size) {
@@ -90,6 +113,7 @@ async function checkSource(
   } finally {
     pool?.dispose();
   }
+  if (maskMax > 0 && maskMax <= 1 / 255 + 1e-6) hooks.log(zeroOneMasksWarning(split));
   if (bad.length === 0) return src;
   if (!skipBad) {
     const more = bad.length > 3 ? `; … and ${bad.length - 3} more` : "";

@@ -41,3 +41,20 @@ Deno.test("run() names the images it scores without (no mask, bad with --skip-ba
   assertEquals([j.count, j.skipped], [1, ["bad"]]);
   assertEquals(tf.memory().numTensors, tensors); // the model and engine were disposed
 });
+
+Deno.test("run() warns that masks are divided by 255 when every mask holds only 0 and 1", async () => {
+  const dir = `${DIR}_zero_one`;
+  await Deno.remove(dir, { recursive: true }).catch(() => {});
+  await Deno.mkdir(`${dir}/images`, { recursive: true });
+  await Deno.mkdir(`${dir}/masks`, { recursive: true });
+  const args = ["--data-path", dir, "--weights", "tests/testdata/lite_wz.safetensors"];
+  args.push("--input-size", "32", "--backend", "cpu", "--json");
+  await Deno.writeFile(`${dir}/images/a.png`, testPng());
+  for (const [top, warned] of [[1, true], [255, false]] as const) {
+    const mask = new Uint8Array(24 * 16).map((_, i) => (i % 24 > 12 ? top : 0));
+    await Deno.writeFile(`${dir}/masks/a.png`, encodePng(24, 16, mask, 1));
+    const r = await capture(() => run(args));
+    assertEquals(r.code, 0, r.stderr);
+    assertEquals(/warning: every mask has values 0 and 1 only/.test(r.stderr), warned, r.stderr);
+  }
+});
