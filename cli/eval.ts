@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { BACKEND_NAMES, type BackendName } from "../lib/backend.ts";
+import { BACKEND_NAMES, type BackendName, checkHalfPrecision } from "../lib/backend.ts";
 import { selectInferenceBackend } from "../lib/predict/inference_backend.ts";
 import { discoverDataset, fileSource, type SampleSource, someNames } from "../lib/data/dataset.ts";
 import { evalSamples } from "../lib/data/loader.ts";
@@ -190,6 +190,7 @@ export function run(args: string[]): Promise<number> {
         threads: a.threads,
         precision: a.precision,
       });
+      await checkHalfPrecision(engine.name, a.precision, "eval");
       console.error(`engine: ${engine.describe()}`);
       const bar = tty && !a.json;
       const skipped: string[] = [];

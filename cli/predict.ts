@@ -13,7 +13,7 @@
  * @module
  */
 import { dirname } from "node:path";
-import { BACKEND_NAMES, type BackendName } from "../lib/backend.ts";
+import { BACKEND_NAMES, type BackendName, checkHalfPrecision } from "../lib/backend.ts";
 import { loadInferenceModel } from "../lib/model/load_weights.ts";
 import {
   ALPHA_MODES,
@@ -256,6 +256,7 @@ async function predict(args: string[]): Promise<number> {
       // a named model is used with the preprocessing it was trained with (rembg's)
       preprocess: resolved.model?.preprocess,
     });
+    await checkHalfPrecision(predictor.engine?.name ?? "tfjs", precisionOption(p), "predict");
     if (predictor.engine) console.error(`engine: ${predictor.engine.describe()}`);
     return await runJobs(found, {
       predictor,

@@ -40,6 +40,8 @@ export interface AdapterProbe {
   name: string;
   /** True for a software adapter (llvmpipe, SwiftShader, lavapipe). */
   fallback: boolean;
+  /** Whether it offers `shader-f16` (what `precision: "f16"` needs). */
+  shaderF16: boolean;
 }
 
 let probe: Promise<AdapterProbe | undefined> | undefined;
@@ -71,7 +73,11 @@ async function describeAdapter(): Promise<AdapterProbe | undefined> {
     .filter((s, i, all) => all.indexOf(s) === i).join(" ");
   const fallback = (adapter as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter ||
     /llvmpipe|swiftshader|software|lavapipe/i.test(name);
-  return { name: name || "unknown adapter", fallback: Boolean(fallback) };
+  return {
+    name: name || "unknown adapter",
+    fallback: Boolean(fallback),
+    shaderF16: adapter.features.has("shader-f16"),
+  };
 }
 
 /**
@@ -129,4 +135,29 @@ export async function selectBackend(
   await tf.setBackend("cpu");
   await tf.ready();
   return { backend: "cpu", requested: name, fellBack: name === "auto" };
+}
+
+/**
+ * Throws when mixed precision is asked of the WebGPU engine or trainer on an
+ * adapter without `shader-f16`, before any work starts (the engines would
+ * otherwise refuse at their first call). Other engines ignore `precision`.
+ *
+ * @example
+ * ```ts
+ * import { checkHalfPrecision } from "./backend.ts";
+ * await checkHalfPrecision("gpu", "f32", "predict"); // nothing to check
+ * ```
+ */
+export async function checkHalfPrecision(
+  engine: string,
+  precision: "f32" | "f16" | undefined,
+  who: string,
+): Promise<void> {
+  if (engine !== "gpu" || precision !== "f16") return;
+  const adapter = await probeAdapter();
+  if (adapter?.shaderF16) return;
+  throw new TypeError(
+    `Cannot ${who} in f16: current adapter (${adapter?.name ?? "none"}) lacks shader-f16 ` +
+      "(use precision f32)",
+  );
 }

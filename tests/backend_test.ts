@@ -1,6 +1,6 @@
 import { assert, assertEquals } from "./assert.ts";
 import { tf } from "../lib/deps.ts";
-import { probeAdapter, selectBackend } from "../lib/backend.ts";
+import { checkHalfPrecision, probeAdapter, selectBackend } from "../lib/backend.ts";
 
 Deno.test("selectBackend() activates cpu when asked for cpu", async () => {
   const info = await selectBackend("cpu");
@@ -34,4 +34,28 @@ Deno.test("selectBackend() refuses unknown names with the accepted list", async 
     message,
     'Cannot select backend: current value is "tpu", expected one of auto, webgpu, cpu, wasm',
   );
+});
+
+Deno.test("checkHalfPrecision() refuses f16 on the gpu engine when the adapter lacks shader-f16, and nothing else", async () => {
+  await checkHalfPrecision("cpu", "f16", "predict"); // other engines run f32
+  await checkHalfPrecision("tfjs", "f16", "predict");
+  await checkHalfPrecision("gpu", "f32", "predict");
+  await checkHalfPrecision("gpu", undefined, "predict");
+  const adapter = await probeAdapter();
+  let message = "";
+  try {
+    await checkHalfPrecision("gpu", "f16", "serve");
+  } catch (e) {
+    assert(e instanceof TypeError);
+    message = e.message;
+  }
+  if (adapter?.shaderF16) {
+    assertEquals(message, "");
+  } else {
+    const name = adapter?.name ?? "none";
+    assertEquals(
+      message,
+      `Cannot serve in f16: current adapter (${name}) lacks shader-f16 (use precision f32)`,
+    );
+  }
 });

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { type BackendName, probeAdapter } from "../backend.ts";
+import { type BackendName, checkHalfPrecision, probeAdapter } from "../backend.ts";
 import { ensureModel, type EnsureModelOptions } from "../io/model_cache.ts";
 import { loadModelZoo } from "../io/model_zoo.ts";
 import { loadInferenceModel } from "../model/load_weights.ts";
@@ -191,6 +191,10 @@ export async function createApp(options: AppOptions = {}): Promise<App> {
   const backendName = options.backend ?? "auto";
   const wantsGpu = backendName === "webgpu" ||
     (backendName === "auto" && (await probeAdapter())?.fallback === false);
+  const engineName = options.engine === "cpu" || options.engine === "tfjs" || !wantsGpu
+    ? "not gpu"
+    : "gpu";
+  await checkHalfPrecision(engineName, options.precision, "serve");
   if (workers > 0) {
     try {
       const pool = await createWorkerPool(weights, {

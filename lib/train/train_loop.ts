@@ -12,6 +12,7 @@ import { U2Net } from "../model/u2net.ts";
 import { AdamW } from "../optim/adamw.ts";
 import { withTuning } from "../kernels/webgpu.ts";
 import { describeEngine, resolveEngineChoice } from "../engines/create_engine.ts";
+import { checkHalfPrecision } from "../backend.ts";
 import { writeFileAtomic } from "./atomic_write.ts";
 import { saveCheckpoint } from "./checkpoint.ts";
 import { createLrScheduler } from "../optim/lr_scheduler.ts";
@@ -122,6 +123,7 @@ async function runTraining(options: TrainOptions, callbacks: TrainCallbacks): Pr
   const started = performance.now();
   const { options: o, checkpoint, notes } = await startState(options);
   notes.forEach((n) => log(n));
+  await checkHalfPrecision(resolveEngineChoice(o.engine), o.precision, "train");
   const dir = o.outputDir.replace(/[\\/]+$/, "") || ".";
   // The output folder is made once the data and initial weights are known to
   // be usable, and removed again (when this run made it) if it stays empty.
