@@ -29,6 +29,7 @@
 import { parseArgs } from "node:util";
 import { machineName, median } from "./common.ts";
 import { readBuffer } from "../lib/engines/gpu/gpu_runtime.ts";
+import { timeDispatches } from "./gemm_bench.ts";
 
 /** Defaults, printed by --help. */
 export const COOP_GEMM_DEFAULTS = { size: "4096x4096x4096", reps: 10, runs: 5 } as const;
@@ -288,34 +289,15 @@ async function timeCoop(
   v: CoopVariant,
   t: boolean,
   size: [number, number, number],
-  { reps, runs }: { reps: number; runs: number },
+  options: { reps: number; runs: number },
 ): Promise<number[]> {
   const [m, n, k] = size;
   const a = new Uint16Array(m * k).fill(0x3c00); // 1.0
   const b = new Uint16Array(k * n).fill(0x3800); // 0.5
   const p = await prepare(device, coopShader(v, t), size, tileOf(v), [a, b]);
-  const qs = device.createQuerySet({ type: "timestamp", count: 2 });
-  const resolve = device.createBuffer({ size: 16, usage: 0x0200 | GPUBufferUsage.COPY_SRC });
-  const out: number[] = [];
   try {
-    for (let run = -1; run < runs; run++) {
-      const enc = device.createCommandEncoder();
-      const cp = enc.beginComputePass({
-        timestampWrites: { querySet: qs, beginningOfPassWriteIndex: 0, endOfPassWriteIndex: 1 },
-      });
-      cp.setPipeline(p.pipeline);
-      cp.setBindGroup(0, p.group);
-      for (let r = 0; r < reps; r++) cp.dispatchWorkgroups(...p.workgroups);
-      cp.end();
-      enc.resolveQuerySet(qs, 0, 2, resolve, 0);
-      device.queue.submit([enc.finish()]);
-      const ns = new BigInt64Array((await readBuffer(device, resolve)).buffer);
-      if (run >= 0) out.push(Number(ns[1] - ns[0]) / 1e6 / reps);
-    }
-    return out;
+    return await timeDispatches(device, p, options);
   } finally {
-    qs.destroy();
-    resolve.destroy();
     p.dispose();
   }
 }

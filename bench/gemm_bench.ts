@@ -226,12 +226,37 @@ export async function timeGemm(
   device: GPUDevice,
   v: GemmVariant,
   size: [number, number, number],
-  { reps, runs }: { reps: number; runs: number },
+  options: { reps: number; runs: number },
 ): Promise<number[]> {
   const [m, n, k] = size;
   const at = Float32Array.from({ length: k * m }, (_, i) => (i % 7) * 0.1);
   const b = Float32Array.from({ length: k * n }, (_, i) => (i % 5) * 0.1);
   const p = await prepare(device, v, size, [at, b]);
+  try {
+    return await timeDispatches(device, p, options);
+  } finally {
+    p.dispose();
+  }
+}
+
+/** A compiled dispatch to time: pipeline, bind group 0 and workgroup counts. */
+export interface TimedDispatch {
+  pipeline: GPUComputePipeline;
+  group: GPUBindGroup;
+  workgroups: [number, number];
+}
+
+/**
+ * Milliseconds per dispatch of `d`, `runs` times after one warm-up: `reps`
+ * dispatches in one compute pass between two GPU timestamps (without
+ * timestamp queries, the wall time of the submit and its
+ * `onSubmittedWorkDone`).
+ */
+export async function timeDispatches(
+  device: GPUDevice,
+  d: TimedDispatch,
+  { reps, runs }: { reps: number; runs: number },
+): Promise<number[]> {
   const stamps = device.features.has("timestamp-query");
   const qs = stamps ? device.createQuerySet({ type: "timestamp", count: 2 }) : null;
   const resolve = device.createBuffer({
@@ -249,9 +274,9 @@ export async function timeGemm(
           }
           : {},
       );
-      cp.setPipeline(p.pipeline);
-      cp.setBindGroup(0, p.group);
-      for (let r = 0; r < reps; r++) cp.dispatchWorkgroups(...p.workgroups);
+      cp.setPipeline(d.pipeline);
+      cp.setBindGroup(0, d.group);
+      for (let r = 0; r < reps; r++) cp.dispatchWorkgroups(...d.workgroups);
       cp.end();
       if (qs) enc.resolveQuerySet(qs, 0, 2, resolve, 0);
       const t0 = performance.now();
@@ -271,7 +296,6 @@ export async function timeGemm(
   } finally {
     qs?.destroy();
     resolve.destroy();
-    p.dispose();
   }
 }
 
