@@ -140,7 +140,8 @@ export async function selectBackend(
 /**
  * Throws when mixed precision is asked of the WebGPU engine or trainer on an
  * adapter without `shader-f16`, before any work starts (the engines would
- * otherwise refuse at their first call). Other engines ignore `precision`.
+ * otherwise refuse at their first call). Other engines ignore `precision`;
+ * without any adapter there is nothing to check.
  *
  * @example
  * ```ts
@@ -155,9 +156,9 @@ export async function checkHalfPrecision(
 ): Promise<void> {
   if (engine !== "gpu" || precision !== "f16") return;
   const adapter = await probeAdapter();
-  if (adapter?.shaderF16) return;
+  // No adapter: no gpu engine will run (the caller falls back, or fails on its own).
+  if (!adapter || adapter.shaderF16) return;
   throw new TypeError(
-    `Cannot ${who} in f16: current adapter (${adapter?.name ?? "none"}) lacks shader-f16 ` +
-      "(use precision f32)",
+    `Cannot ${who} in f16: current adapter (${adapter.name}) lacks shader-f16 (use precision f32)`,
   );
 }

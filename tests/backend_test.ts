@@ -49,13 +49,12 @@ Deno.test("checkHalfPrecision() refuses f16 on the gpu engine when the adapter l
     assert(e instanceof TypeError);
     message = e.message;
   }
-  if (adapter?.shaderF16) {
+  if (!adapter || adapter.shaderF16) {
     assertEquals(message, "");
   } else {
-    const name = adapter?.name ?? "none";
     assertEquals(
       message,
-      `Cannot serve in f16: current adapter (${name}) lacks shader-f16 (use precision f32)`,
+      `Cannot serve in f16: current adapter (${adapter.name}) lacks shader-f16 (use precision f32)`,
     );
   }
 });
