@@ -304,6 +304,11 @@ elif [ "$ADAPTER_OK" = 1 ]; then
   step host_overhead 30 "${DB[@]}" host --models lite,full --size "$SIZE" --runs 5
   step gemm 40 "${DB[@]}" gemm --size "$GEMM_SIZE" --reps 10 --runs 5
   step host_train 40 "${DB[@]}" host --train --models lite,full --runs 3
+  # Whether this Deno reaches the tensor cores (wgpu cooperative matrices; none on 2026-12-04),
+  # and mixed precision against f32 through train() (PLAN=coop and PLAN=converge run them alone).
+  step coop 60 "${DB[@]}" coop --size "$GEMM_SIZE" --reps 10 --runs 5
+  step converge 120 "$DENO" run --no-prompt --allow-read=.,/tmp --allow-write=/tmp --allow-env \
+    --allow-sys=cpus "${BENCH[@]}" converge ${CONVERGE_ARGS:-}
   # The tfjs path (tfjs' graph with our kernels): rows last measured on 2026-11-27, far behind the
   # recorded step and engine; TFJS_ROWS=1 times them again.
   [ "${TFJS_ROWS:-0}" = 1 ] || { note done "{\"t_s\": $(($(date +%s) - T0)), \"records\": $(grep -c '"median_ms"' "$JSONL")}"; exit 0; }
