@@ -200,7 +200,7 @@ async function filterGradBits(
 ): Promise<Uint32Array> {
   const restore = enterTuning({ ...tuning, gradMinChunk: 64 });
   try {
-    const [n, h, w, c1] = shape.x, { c2, co } = shape;
+    const [n, h, w] = shape.x, { c2, co } = shape;
     const { gemm } = filterGradCalls(shape.x, co, 3, 3, shape.dil, c2, half);
     const shapes = c2 ? [shape.x, [n, h, w, c2], [n, h, w, co]] : [shape.x, [n, h, w, co]];
     const p = standalone(gemm, shapes);
