@@ -61,15 +61,26 @@ export interface GpuEngineOptions {
   /**
    * The unrolled vec4 convs' register tile: 4 (4 rows x 4 channels a
    * thread) or 8 (8 x 8; 8 x 4 on 16-channel tiles), the same results.
-   * Not yet timed on a GPU. @default 4
+   * Measured on an H200 at 320², batch 1 (2026-12-04): 8 is slower, lite
+   * 19.3 ms against 16.6, full 25.2 against 20.6. @default 4
    */
   regs?: 4 | 8;
   /**
    * Double buffering in the unrolled vec4 convs (one barrier a 16-k step,
-   * the next step's loads overlapping the products), the same results. Not
-   * yet timed on a GPU. @default false
+   * the next step's loads overlapping the products), the same results.
+   * Measured on an H200 with `regs: 8` (2026-12-04): 17.3 / 21.5 ms (lite /
+   * full, batch 1), against 16.6 / 20.6 for the default. @default false
    */
   prefetch?: boolean;
+  /**
+   * Read-back buffers, so this many calls can be in flight at once (each
+   * waits for the one `inflight` calls before it). Deno 2.9.6 resolves a
+   * read-back at least 10 ms after the GPU is done, and the read-backs of
+   * calls in flight wait together, so with enough of them the GPU, not
+   * that floor, sets the pace. 1 to 16; each costs one output's bytes.
+   * @default 4
+   */
+  inflight?: number;
   /** A device to use; by default the engine requests its own from `navigator.gpu`. */
   device?: GPUDevice;
 }
@@ -87,11 +98,15 @@ export const DEFAULT_GPU_ENGINE_OPTIONS: Readonly<Required<Omit<GpuEngineOptions
     halfSums: true,
     regs: 4 as 4 | 8,
     prefetch: false,
+    inflight: 4,
   });
 
 /** The plan's options from engine options (defaults filled, "auto" tile rows resolved). */
 function planOptions(options: GpuEngineOptions) {
-  const { device: _device, tileRows, ...rest } = { ...DEFAULT_GPU_ENGINE_OPTIONS, ...options };
+  const { device: _device, inflight: _inflight, tileRows, ...rest } = {
+    ...DEFAULT_GPU_ENGINE_OPTIONS,
+    ...options,
+  };
   return { ...rest, tileRows: tileRows === "auto" ? (rest.batch === 1 ? 32 : 64) : tileRows };
 }
 
@@ -130,12 +145,12 @@ export class GpuEngine {
   readonly #buffers: GPUBuffer[];
   /** The planned steps, compiled and bound. */
   readonly #list: GpuDispatch[];
-  /** Two read-back buffers, so that two calls can be in flight. */
-  readonly #readbacks: [GPUBuffer, GPUBuffer];
+  /** One read-back buffer per call that can be in flight. */
+  readonly #readbacks: GPUBuffer[];
   /** The last call's submission (calls submit in order). */
   #submitted: Promise<unknown> = Promise.resolve();
   /** Per read-back slot: its last call's end (a slot's next call waits for it). */
-  #slotFree: Promise<unknown>[] = [Promise.resolve(), Promise.resolve()];
+  readonly #slotFree: Promise<unknown>[];
   #slot = 0;
   #disposed = false;
   /** The next call's commands, encoded while the GPU runs the current one. */
@@ -148,6 +163,7 @@ export class GpuEngine {
     plan: EnginePlan,
     weights: Map<string, Float32Array>,
     shape: [number, number, number, number],
+    inflight: number,
   ) {
     this.#rt = rt;
     this.#plan = plan;
@@ -189,12 +205,13 @@ export class GpuEngine {
       return { label: step.shader, workgroups: step.workgroups, pipeline: p.pipeline, group };
     });
     const outBytes = 4 * plan.buffers[plan.output.buf];
-    this.#readbacks = [rt.readback(outBytes), rt.readback(outBytes)];
+    this.#readbacks = Array.from({ length: inflight }, () => rt.readback(outBytes));
+    this.#slotFree = this.#readbacks.map(() => Promise.resolve());
   }
 
   /**
    * Bytes of GPU memory an engine for `options` would take: its activation
-   * buffers, two read-back buffers and the weights (counted unfolded, a
+   * buffers, its `inflight` read-back buffers and the weights (counted unfolded, a
    * slight overestimate), from the plan alone (no device needed).
    *
    * @example
@@ -212,7 +229,8 @@ export class GpuEngine {
     const plan = planEngine(model.config, [batch, height, width], planned);
     const buffers = plan.buffers.reduce((a, n) => a + Math.max(16, 4 * n), 0);
     // Weights: f32 (an f16 plan's filters: about half that, counted whole).
-    return buffers + 2 * 4 * plan.buffers[plan.output.buf] + 4 * model.numParameters();
+    const inflight = options.inflight ?? DEFAULT_GPU_ENGINE_OPTIONS.inflight;
+    return buffers + inflight * 4 * plan.buffers[plan.output.buf] + 4 * model.numParameters();
   }
 
   /**
@@ -236,6 +254,10 @@ export class GpuEngine {
     }
     if (precision !== "f32" && precision !== "f16") {
       throw new RangeError(`Cannot create GpuEngine: current precision is ${precision}`);
+    }
+    const inflight = options.inflight ?? DEFAULT_GPU_ENGINE_OPTIONS.inflight;
+    if (!Number.isInteger(inflight) || inflight < 1 || inflight > 16) {
+      throw new RangeError(`Cannot create GpuEngine: current inflight is ${inflight}`);
     }
     const plan = planEngine(model.config, [batch, height, width], {
       ...planned,
@@ -264,7 +286,7 @@ export class GpuEngine {
       throw new RangeError(`Cannot create GpuEngine: current ${problem} (use a smaller batch)`);
     }
     try {
-      return new GpuEngine(rt, plan, weights, [batch, height, width, 3]);
+      return new GpuEngine(rt, plan, weights, [batch, height, width, 3], inflight);
     } catch (e) {
       rt.destroy();
       throw e;
@@ -276,8 +298,8 @@ export class GpuEngine {
    * the sigmoid of the fused map, [batch, height, width] flattened. Calls
    * made without awaiting the previous one overlap: a call's GPU work is
    * submitted while the previous call's result is read back (Deno 2.9.6
-   * resolves every read-back at least 10 ms after the GPU is done), two
-   * calls at most in flight; each gets its own answer, in call order.
+   * resolves every read-back at least 10 ms after the GPU is done),
+   * `inflight` calls at most; each gets its own answer, in call order.
    */
   async run(input: Float32Array): Promise<Float32Array> {
     const want = this.#plan.buffers[0];
@@ -288,7 +310,7 @@ export class GpuEngine {
       );
     }
     const slot = this.#slot;
-    this.#slot = 1 - slot;
+    this.#slot = (slot + 1) % this.#readbacks.length;
     const ready = Promise.all([this.#submitted, this.#slotFree[slot]]);
     let submitted!: () => void;
     this.#submitted = new Promise<void>((resolve) => (submitted = resolve));
@@ -327,7 +349,8 @@ export class GpuEngine {
     }
     // The next call's commands, encoded while the GPU runs this one.
     const t1 = performance.now();
-    this.#prepared = { slot: 1 - slot, commands: this.#encodeCall(1 - slot) };
+    const next = (slot + 1) % this.#readbacks.length;
+    this.#prepared = { slot: next, commands: this.#encodeCall(next) };
     this.#hostMs = this.#criticalMs + performance.now() - t1;
     return await mapRead(this.#readbacks[slot]);
   }

@@ -98,14 +98,15 @@ Deno.test("GpuEngine.run() reproduces eval_wz within 1e-5 when on webgpu", async
     const diff = maxAbsDiff(await nhwcToNchw(y), io.get("eval_wz")!.data as Float32Array);
     y.dispose();
     assert(diff < 1e-5, `eval diff ${diff}`);
-    // Calls issued together overlap (two in flight, sharing the
-    // activations), and each gets its own answer.
+    // Calls issued together overlap (up to `inflight`, 4, sharing the
+    // activations), and each gets its own answer, also past the slots.
     const input = await x.data() as Float32Array;
     const other = input.map((v, i) => (i % 7 === 0 ? -v : 0.5 * v));
     const otherOut = await engine.run(other);
-    const again = await Promise.all([input, other, input, other, input].map((v) => engine.run(v)));
-    again.forEach((got, i) => assertEquals(got, i % 2 === 0 ? out : otherOut, `call ${i}`));
     assert(maxAbsDiff(otherOut, out) > 1e-3, "the two inputs give different maps");
+    const inputs = Array.from({ length: 6 }, (_, i) => (i % 3 === 1 ? other : input));
+    const again = await Promise.all(inputs.map((v) => engine.run(v)));
+    again.forEach((got, i) => assertEquals(got, i % 3 === 1 ? otherOut : out, `call ${i}`));
   } finally {
     engine.dispose();
     x.dispose();
@@ -210,4 +211,19 @@ Deno.test("createPredictor() gives the tfjs maps with the gpu engine when on web
   }
   await useBackend("cpu");
   assertThrows(() => createPredictor(U2Net.create("lite"), { engine: "gpu" }), TypeError);
+});
+
+Deno.test("GpuEngine counts one output's bytes per call in flight and refuses other inflight values", async () => {
+  const model = U2Net.create("lite");
+  const size = { height: 64, width: 48 };
+  const [a, b] = [1, 5].map((inflight) => GpuEngine.estimateBytes(model, { ...size, inflight }));
+  assertEquals(b - a, 4 * 4 * 64 * 48);
+  for (const inflight of [0, 17, 1.5]) {
+    await assertRejects(
+      () => GpuEngine.create(model, { ...size, inflight }),
+      RangeError,
+      "inflight",
+    );
+  }
+  model.dispose();
 });
