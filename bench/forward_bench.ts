@@ -277,6 +277,7 @@ ${WEBGPU_KNOBS_HELP}`);
           regs,
           prefetch,
           ...(inflight > 1 ? { inflight } : {}),
+          read_back_slots: DEFAULT_GPU_ENGINE_OPTIONS.inflight,
         });
         continue;
       }
