@@ -202,7 +202,7 @@ export function run(args: string[]): Promise<number> {
       let maskMax = 0;
       const samples = (async function* () {
         for await (const s of evalSamples(source, { inputSize, skipBad: a.skipBad, onBadSample })) {
-          for (const v of s.mask) if (v > maskMax) maskMax = v;
+          if (maskMax <= 1) { for (const v of s.mask) if (v > maskMax) maskMax = v; }
           yield s;
         }
       })();

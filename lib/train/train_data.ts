@@ -89,7 +89,7 @@ async function checkSource(
   const load = async (i: number) => {
     if (!pool) {
       const { mask } = await src.load(i);
-      maskMax = Math.max(maskMax, largest(mask.data) / 255);
+      if (maskMax <= 1 / 255) maskMax = Math.max(maskMax, largest(mask.data) / 255);
       return;
     }
     const r = await pool.squash(paths!.call(src, i), CHECK_SIZE);
