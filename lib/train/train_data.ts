@@ -176,7 +176,16 @@ export async function buildTrainData(
         `${o.syntheticTrain} train / ${o.syntheticEval} held-out eval`,
     };
   }
-  const [train, trainLabel] = await folder(o.dataPath, "train", o, hooks);
-  const [evalSrc, evalLabel] = await folder(o.dataPath, "test", o, hooks);
+  // A plain folder serves both splits: its warnings are said once.
+  const said = new Set<string>();
+  const once: TrainDataHooks = {
+    ...hooks,
+    log: (line) => {
+      if (!line.startsWith("warning:") || !said.has(line)) hooks.log(line);
+      said.add(line);
+    },
+  };
+  const [train, trainLabel] = await folder(o.dataPath, "train", o, once);
+  const [evalSrc, evalLabel] = await folder(o.dataPath, "test", o, once);
   return { train, eval: evalSrc, description: `${trainLabel} train / ${evalLabel} eval` };
 }
