@@ -101,6 +101,8 @@ export async function benchEngine(
     halfSums?: boolean;
     regs?: 4 | 8;
     prefetch?: boolean;
+    /** The engine's read-back buffers (`GpuEngineOptions.inflight`). */
+    readBacks?: number;
   },
 ): Promise<{ times: number[]; dispatches: number }> {
   const model = await foldedModel(arch);
@@ -119,6 +121,7 @@ export async function benchEngine(
     halfSums: options.halfSums,
     regs: options.regs,
     prefetch: options.prefetch,
+    inflight: options.readBacks,
   });
   model.dispose();
   try {
@@ -200,6 +203,7 @@ export async function main(args: string[]): Promise<void> {
       "f32-sums": { type: "boolean", default: false },
       regs: { type: "string", default: String(DEFAULT_GPU_ENGINE_OPTIONS.regs) },
       prefetch: { type: "boolean", default: false },
+      "read-backs": { type: "string", default: String(DEFAULT_GPU_ENGINE_OPTIONS.inflight) },
       progress: { type: "boolean", default: false },
     },
   });
@@ -217,6 +221,7 @@ defaults: ${JSON.stringify(d)}; --batch N is --batches N; --bn keeps BatchNorm;
 --f32-sums with f16: each 16-k step summed in f32 instead of f16 (rows "…_f16w"),
 --regs 4|8 its convs' register tile (8: 8 rows x 8 channels a thread; default ${DEFAULT_GPU_ENGINE_OPTIONS.regs}),
 --prefetch its convs double-buffered (rows "…_p")
+--read-backs N its read-back buffers, the calls it keeps in flight (default ${DEFAULT_GPU_ENGINE_OPTIONS.inflight}; others: rows "…_rbN")
 ${WEBGPU_KNOBS_HELP}`);
     return;
   }
@@ -245,7 +250,9 @@ ${WEBGPU_KNOBS_HELP}`);
         const halfSums = !values["f32-sums"];
         const regs = Number(values.regs) as 4 | 8;
         const prefetch = values.prefetch;
+        const readBacks = Number(values["read-backs"]);
         const { times: groups, dispatches } = await benchEngine(arch, {
+          readBacks,
           regs,
           prefetch,
           ...opts,
@@ -261,7 +268,8 @@ ${WEBGPU_KNOBS_HELP}`);
         emit({
           workload: forwardWorkload(arch, batch, size, inflight) +
             (precision === "f16" ? (halfSums ? "_f16" : "_f16w") : "") + (regs === 8 ? "_r8" : "") +
-            (prefetch ? "_p" : ""),
+            (prefetch ? "_p" : "") +
+            (readBacks === DEFAULT_GPU_ENGINE_OPTIONS.inflight ? "" : `_rb${readBacks}`),
           backend: "webgpu-engine",
           adapter: info.adapter ?? null,
           machine: machineName(),
@@ -277,7 +285,7 @@ ${WEBGPU_KNOBS_HELP}`);
           regs,
           prefetch,
           ...(inflight > 1 ? { inflight } : {}),
-          read_back_slots: DEFAULT_GPU_ENGINE_OPTIONS.inflight,
+          read_backs: readBacks,
         });
         continue;
       }

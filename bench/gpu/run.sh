@@ -271,6 +271,9 @@ elif [ "$ADAPTER_OK" = 1 ]; then
     --batches 1,8 --runs 10 --warmup 2 --max-seconds 8
   step forward_engine_inflight8 30 "${DB[@]}" forward "${W[@]}" --engine --models lite,full \
     --size "$SIZE" --batches 1 --runs 10 --warmup 2 --max-seconds 5 --inflight 8
+  # A/B: two read-back buffers (the engine's default until 2026-12-04; rows "…_rb2").
+  step forward_engine_inflight8_rb2 30 "${DB[@]}" forward "${W[@]}" --engine --models lite,full \
+    --size "$SIZE" --batches 1 --runs 10 --warmup 2 --max-seconds 5 --inflight 8 --read-backs 2
   # Mixed precision (--precision f16; rows "…_f16"), against torch_bench's amp rows.
   step forward_engine_f16 50 "${DB[@]}" forward "${W[@]}" --engine --models lite,full --size "$SIZE" \
     --batches 1,8 --runs 10 --warmup 2 --max-seconds 5 --precision f16
