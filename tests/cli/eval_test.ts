@@ -50,6 +50,7 @@ Deno.test("run() warns that masks are divided by 255 when every mask holds only 
   const args = ["--data-path", dir, "--weights", "tests/testdata/lite_wz.safetensors"];
   args.push("--input-size", "32", "--backend", "cpu", "--json");
   await Deno.writeFile(`${dir}/images/a.png`, testPng());
+  const tensors = tf.memory().numTensors;
   for (const [top, warned] of [[1, true], [255, false]] as const) {
     const mask = new Uint8Array(24 * 16).map((_, i) => (i % 24 > 12 ? top : 0));
     await Deno.writeFile(`${dir}/masks/a.png`, encodePng(24, 16, mask, 1));
@@ -57,4 +58,5 @@ Deno.test("run() warns that masks are divided by 255 when every mask holds only 
     assertEquals(r.code, 0, r.stderr);
     assertEquals(/warning: every mask has values 0 and 1 only/.test(r.stderr), warned, r.stderr);
   }
+  assertEquals(tf.memory().numTensors, tensors);
 });

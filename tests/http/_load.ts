@@ -38,7 +38,7 @@ export async function runLoad(
   const poller = (async () => {
     while (!done) {
       const t0 = performance.now();
-      const res = await fetch(`${base}/healthz`);
+      const res = await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(10_000) });
       const h = await res.json();
       health.push(performance.now() - t0);
       peakAdmitted = Math.max(peakAdmitted, h.queue.active + h.queue.waiting);
@@ -51,6 +51,7 @@ export async function runLoad(
       let status = 0;
       try {
         const res = await fetch(`${base}/predict${query}`, {
+          signal: AbortSignal.timeout(60_000),
           method: "POST",
           body: b.body,
           headers: b.headers,

@@ -2,6 +2,9 @@ import { assert, assertEquals, assertMatch, assertThrows } from "../assert.ts";
 import { serveHttp } from "../../lib/http/http_server.ts";
 import { echoHandler, rawRequest, readReply, statuses, withHttpServer } from "./_raw_socket.ts";
 
+/** A fetch deadline: a stuck server fails the test instead of hanging the suite. */
+const deadline = () => AbortSignal.timeout(30_000);
+
 const H = "Host: x\r\n";
 
 Deno.test("serveHttp() answers fetch with the handler's status, headers, Date and Content-Length", async () => {
@@ -10,7 +13,7 @@ Deno.test("serveHttp() answers fetch with the handler's status, headers, Date an
       new Response(`hello ${new URL(req.url).search}`, { status: 201, headers: { "x-a": "1" } }),
     {},
     async (port, stats) => {
-      const res = await fetch(`http://127.0.0.1:${port}/p?q=2`);
+      const res = await fetch(`http://127.0.0.1:${port}/p?q=2`, { signal: deadline() });
       assertEquals(res.status, 201);
       assertEquals(res.headers.get("x-a"), "1");
       assertEquals(res.headers.get("content-length"), "10");
@@ -60,6 +63,7 @@ Deno.test("serveHttp() streams a large request body to the handler and a streame
       for (let i = 0; i < size; i++) expected = (expected * 31 + body[i]) % 1_000_003;
       for (const stream of [false, true]) {
         const res = await fetch(`http://127.0.0.1:${port}/up`, {
+          signal: deadline(),
           method: "POST",
           body: stream ? new Blob([body]).stream() : body,
         });
@@ -195,10 +199,11 @@ Deno.test("serveHttp() answers 500 when the handler throws and keeps serving", a
     },
     { onError: (e) => errors.push(e) },
     async (port) => {
-      const bad = await fetch(`http://127.0.0.1:${port}/boom`);
+      const bad = await fetch(`http://127.0.0.1:${port}/boom`, { signal: deadline() });
       assertEquals(bad.status, 500);
       await bad.body?.cancel();
-      assertEquals(await (await fetch(`http://127.0.0.1:${port}/fine`)).text(), "ok");
+      const fine = await fetch(`http://127.0.0.1:${port}/fine`, { signal: deadline() });
+      assertEquals(await fine.text(), "ok");
       assertEquals(errors.length, 1);
     },
   );

@@ -44,7 +44,8 @@ Deno.test("createApp() with workers: 0 runs in-thread and still answers /healthz
   const app = await createApp({ weights: WEIGHTS, backend: "cpu", inputSize: 32, workers: 0 });
   assertEquals(app.mode, "in-thread");
   await withServer(app, async (base) => {
-    const health = await (await fetch(`${base}/healthz`)).json();
+    const health = await (await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(10_000) }))
+      .json();
     assertEquals(health.mode, "in-thread");
     const r = await runLoad(base, 8, 25, pngBody);
     console.log(describeLoad("8 x 25, in-thread, Deno.serve", r));

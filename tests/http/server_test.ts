@@ -20,6 +20,7 @@ async function withServer(
 Deno.test("Deno.serve with the handler answers a posted PNG with a cut-out PNG over a socket", async () => {
   await withServer(async (base) => {
     const res = await fetch(`${base}/predict?format=cutout`, {
+      signal: AbortSignal.timeout(30_000),
       method: "POST",
       headers: { "content-type": "image/png" },
       body: testPng(40, 30) as Uint8Array<ArrayBuffer>,
@@ -30,7 +31,8 @@ Deno.test("Deno.serve with the handler answers a posted PNG with a cut-out PNG o
     assertEquals(pngSize(bytes), { width: 40, height: 30, colorType: 6 });
     const img = await decodeImage(bytes);
     assertEquals([img.width, img.height, img.channels], [40, 30, 4]);
-    const health = await (await fetch(`${base}/healthz`)).json();
+    const health = await (await fetch(`${base}/healthz`, { signal: AbortSignal.timeout(10_000) }))
+      .json();
     assertEquals(health.ok, true);
   });
 });
@@ -40,6 +42,7 @@ Deno.test("Deno.serve with the handler survives 8 concurrent clients x 25 reques
     const body = testPng(48, 32) as Uint8Array<ArrayBuffer>;
     const post = () =>
       fetch(`${base}/predict?format=mask`, {
+        signal: AbortSignal.timeout(30_000),
         method: "POST",
         headers: { "content-type": "image/png" },
         body,
