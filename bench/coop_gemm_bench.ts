@@ -28,8 +28,7 @@
  */
 import { parseArgs } from "node:util";
 import { machineName, median } from "./common.ts";
-import { readBuffer } from "../lib/engines/gpu/gpu_runtime.ts";
-import { timeDispatches } from "./gemm_bench.ts";
+import { bindGemm, type GemmDispatch, gemmResultError, timeDispatches } from "./gemm_bench.ts";
 
 /** Defaults, printed by --help. */
 export const COOP_GEMM_DEFAULTS = { size: "4096x4096x4096", reps: 10, runs: 5 } as const;
@@ -99,32 +98,24 @@ export function coopShader(v: CoopVariant, t: boolean): string {
         ),
       ].join("\n      ")
     ).map((s) => `{\n      ${s}\n    }`).join("\n    ");
+  // Copies a rows x cols f16 slab from storage (8 halves a vec4<u32>) to workgroup memory `dst`.
+  const stage = (dst: string, src: string, rows: number, cols: number, at: string) =>
+    `for (var e = li; e < ${(rows * cols) / 8}u; e += ${v.threads}u) {
+      let row = e / ${cols / 8}u;
+      let col = (e % ${cols / 8}u) * 8u;
+      let q = ${src}[(${at}) / 8u];
+      ${
+      range(8).map((h) =>
+        `${dst}[row * ${cols}u + col + ${h}u] = bitcast<vec2<f16>>(q[${h >> 1}]).${
+          h & 1 ? "y" : "x"
+        };`
+      ).join("\n      ")
+    }
+    }`;
   const body = v.staged
     ? `for (var k0 = 0u; k0 < p.K; k0 += ${KC}u) {
-    for (var e = li; e < ${(tm * KC) / 8}u; e += ${v.threads}u) {
-      let row = e / ${KC / 8}u;
-      let col = (e % ${KC / 8}u) * 8u;
-      let q = A8[((m0 + row) * p.K + k0 + col) / 8u];
-      ${
-      range(4).map((w) =>
-        `let h${w} = bitcast<vec2<f16>>(q[${w}]); As[row * ${KC}u + col + ${
-          2 * w
-        }u] = h${w}.x; As[row * ${KC}u + col + ${2 * w + 1}u] = h${w}.y;`
-      ).join("\n      ")
-    }
-    }
-    for (var e = li; e < ${(KC * tn) / 8}u; e += ${v.threads}u) {
-      let row = e / ${tn / 8}u;
-      let col = (e % ${tn / 8}u) * 8u;
-      let q = B8[((k0 + row) * p.N + n0 + col) / 8u];
-      ${
-      range(4).map((w) =>
-        `let h${w} = bitcast<vec2<f16>>(q[${w}]); Bs[row * ${tn}u + col + ${
-          2 * w
-        }u] = h${w}.x; Bs[row * ${tn}u + col + ${2 * w + 1}u] = h${w}.y;`
-      ).join("\n      ")
-    }
-    }
+    ${stage("As", "A8", tm, KC, "(m0 + row) * p.K + k0 + col")}
+    ${stage("Bs", "B8", KC, tn, "(k0 + row) * p.N + n0 + col")}
     workgroupBarrier();
     ${
       products(
@@ -196,21 +187,13 @@ function halfBuffer(values: Float32Array): Uint16Array {
   return Uint16Array.from(values, f16Bits);
 }
 
-interface Prepared {
-  pipeline: GPUComputePipeline;
-  group: GPUBindGroup;
-  c: GPUBuffer;
-  workgroups: [number, number];
-  dispose(): void;
-}
-
 async function prepare(
   device: GPUDevice,
   code: string,
-  [m, n, k]: [number, number, number],
+  size: [number, number, number],
   tile: [number, number],
-  [a, b]: [Uint16Array, Uint16Array],
-): Promise<Prepared> {
+  data: [Uint16Array, Uint16Array],
+): Promise<GemmDispatch> {
   device.pushErrorScope("validation");
   const module = device.createShaderModule({ code });
   const info = await module.getCompilationInfo();
@@ -225,26 +208,7 @@ async function prepare(
   });
   const err = await device.popErrorScope();
   if (err) throw new TypeError(err.message);
-  const buf = (data: Uint16Array | Uint32Array | number, usage: number) => {
-    const size = typeof data === "number" ? data : data.byteLength;
-    const x = device.createBuffer({ size: Math.max(16, size), usage });
-    if (typeof data !== "number") device.queue.writeBuffer(x, 0, data as Uint16Array<ArrayBuffer>);
-    return x;
-  };
-  const S = GPUBufferUsage.STORAGE, D = GPUBufferUsage.COPY_DST;
-  const c = buf(4 * m * n, S | GPUBufferUsage.COPY_SRC);
-  const owned = [c, buf(a, S | D), buf(b, S | D), buf(new Uint32Array([m, n, k, 0]), 64 | D)];
-  const group = device.createBindGroup({
-    layout: pipeline.getBindGroupLayout(0),
-    entries: owned.map((buffer, binding) => ({ binding, resource: { buffer } })),
-  });
-  return {
-    pipeline,
-    group,
-    c,
-    workgroups: [n / tile[1], m / tile[0]],
-    dispose: () => owned.forEach((x) => x.destroy()),
-  };
+  return bindGemm(device, pipeline, size, tile, data);
 }
 
 function tileOf(v: CoopVariant): [number, number] {
@@ -261,24 +225,13 @@ async function coopError(device: GPUDevice, v: CoopVariant, t: boolean): Promise
     halfBuffer(b),
   ]);
   try {
-    const enc = device.createCommandEncoder();
-    const cp = enc.beginComputePass();
-    cp.setPipeline(p.pipeline);
-    cp.setBindGroup(0, p.group);
-    cp.dispatchWorkgroups(...p.workgroups);
-    cp.end();
-    device.queue.submit([enc.finish()]);
-    const got = await readBuffer(device, p.c);
-    let [err, scale] = [0, 0];
-    for (let i = 0; i < m; i++) {
-      for (let j = 0; j < n; j++) {
-        let s = 0;
-        for (let q = 0; q < k; q++) s += a[i * k + q] * b[q * n + j];
-        err = Math.max(err, Math.abs(got[i * n + j] - s));
-        scale = Math.max(scale, Math.abs(s));
-      }
-    }
-    return err / scale;
+    return await gemmResultError(
+      device,
+      p,
+      [m, n, k],
+      (i, q) => a[i * k + q],
+      (q, j) => b[q * n + j],
+    );
   } finally {
     p.dispose();
   }

@@ -144,37 +144,34 @@ fn main(@builtin(workgroup_id) wid : vec3<u32>, @builtin(local_invocation_id) li
 }`;
 }
 
-/** One compiled variant with its buffers for an M x N x K problem. */
-interface Prepared {
-  pipeline: GPUComputePipeline;
-  group: GPUBindGroup;
+/** A compiled GEMM with its buffers for an M x N x K problem: C (f32, read back), A, B, sizes. */
+export interface GemmDispatch extends TimedDispatch {
   c: GPUBuffer;
-  workgroups: [number, number];
   dispose(): void;
 }
 
-async function prepare(
+/**
+ * Binds `pipeline` (bindings: C, A, B, the uniform M, N, K) to new buffers
+ * holding `a` and `b`, for tiles of `tile` rows x columns.
+ */
+export function bindGemm(
   device: GPUDevice,
-  v: GemmVariant,
+  pipeline: GPUComputePipeline,
   [m, n, k]: [number, number, number],
-  [at, b]: [Float32Array, Float32Array],
-): Promise<Prepared> {
-  const module = device.createShaderModule({ code: gemmShader(v) });
-  const pipeline = await device.createComputePipelineAsync({
-    layout: "auto",
-    compute: { module, entryPoint: "main" },
-  });
-  const buf = (data: Float32Array | Uint32Array | number, usage: number) => {
+  tile: [number, number],
+  [a, b]: [ArrayBufferView, ArrayBufferView],
+): GemmDispatch {
+  const buf = (data: ArrayBufferView | number, usage: number) => {
     const size = typeof data === "number" ? data : data.byteLength;
     const x = device.createBuffer({ size: Math.max(16, size), usage });
-    if (typeof data !== "number") device.queue.writeBuffer(x, 0, data as Float32Array<ArrayBuffer>);
+    if (typeof data !== "number") device.queue.writeBuffer(x, 0, data as Uint8Array<ArrayBuffer>);
     return x;
   };
   const S = GPUBufferUsage.STORAGE, D = GPUBufferUsage.COPY_DST;
   const c = buf(4 * m * n, S | GPUBufferUsage.COPY_SRC);
   const owned = [
     c,
-    buf(at, S | D),
+    buf(a, S | D),
     buf(b, S | D),
     buf(new Uint32Array([m, n, k, 0]), GPUBufferUsage.UNIFORM | D),
   ];
@@ -186,9 +183,54 @@ async function prepare(
     pipeline,
     group,
     c,
-    workgroups: [n / v.tn, m / v.tm],
+    workgroups: [n / tile[1], m / tile[0]],
     dispose: () => owned.forEach((x) => x.destroy()),
   };
+}
+
+async function prepare(
+  device: GPUDevice,
+  v: GemmVariant,
+  size: [number, number, number],
+  data: [Float32Array, Float32Array],
+): Promise<GemmDispatch> {
+  const module = device.createShaderModule({ code: gemmShader(v) });
+  const pipeline = await device.createComputePipelineAsync({
+    layout: "auto",
+    compute: { module, entryPoint: "main" },
+  });
+  return bindGemm(device, pipeline, size, [v.tm, v.tn], data);
+}
+
+/**
+ * Runs `d` once and returns max |C − Σ_q a(i, q) · b(q, j)| / max |Σ …| over
+ * the M x N result (the reference summed on the CPU in float64).
+ */
+export async function gemmResultError(
+  device: GPUDevice,
+  d: GemmDispatch,
+  [m, n, k]: [number, number, number],
+  a: (i: number, q: number) => number,
+  b: (q: number, j: number) => number,
+): Promise<number> {
+  const enc = device.createCommandEncoder();
+  const cp = enc.beginComputePass();
+  cp.setPipeline(d.pipeline);
+  cp.setBindGroup(0, d.group);
+  cp.dispatchWorkgroups(...d.workgroups);
+  cp.end();
+  device.queue.submit([enc.finish()]);
+  const got = await readBuffer(device, d.c);
+  let [err, scale] = [0, 0];
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = 0;
+      for (let q = 0; q < k; q++) s += a(i, q) * b(q, j);
+      err = Math.max(err, Math.abs(got[i * n + j] - s));
+      scale = Math.max(scale, Math.abs(s));
+    }
+  }
+  return err / scale;
 }
 
 /** Max |ours − CPU| / max |CPU| of a variant on a small problem. */
@@ -198,24 +240,13 @@ export async function gemmError(device: GPUDevice, v: GemmVariant): Promise<numb
   const b = Float32Array.from({ length: k * n }, (_, i) => Math.cos(i * 0.11));
   const p = await prepare(device, v, [m, n, k], [at, b]);
   try {
-    const enc = device.createCommandEncoder();
-    const cp = enc.beginComputePass();
-    cp.setPipeline(p.pipeline);
-    cp.setBindGroup(0, p.group);
-    cp.dispatchWorkgroups(...p.workgroups);
-    cp.end();
-    device.queue.submit([enc.finish()]);
-    const got = await readBuffer(device, p.c);
-    let [err, scale] = [0, 0];
-    for (let i = 0; i < m; i++) {
-      for (let j = 0; j < n; j++) {
-        let s = 0;
-        for (let q = 0; q < k; q++) s += at[q * m + i] * b[q * n + j];
-        err = Math.max(err, Math.abs(got[i * n + j] - s));
-        scale = Math.max(scale, Math.abs(s));
-      }
-    }
-    return err / scale;
+    return await gemmResultError(
+      device,
+      p,
+      [m, n, k],
+      (i, q) => at[q * m + i],
+      (q, j) => b[q * n + j],
+    );
   } finally {
     p.dispose();
   }

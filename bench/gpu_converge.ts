@@ -16,7 +16,6 @@
  */
 import { parseArgs } from "node:util";
 import { train } from "../lib/train/train_loop.ts";
-import type { EpochRecord } from "../lib/train/results.ts";
 import { backendLabel, machineName, setupBackend } from "./common.ts";
 
 /** Defaults, printed by --help. */
@@ -69,7 +68,6 @@ export async function main(args: string[]): Promise<void> {
     if (precision !== "f32" && precision !== "f16") {
       throw new RangeError(`Cannot run gpu_converge: current precision is ${precision}`);
     }
-    const epochs: EpochRecord[] = [];
     const t0 = performance.now();
     const result = await train({
       arch: v.arch,
@@ -90,12 +88,12 @@ export async function main(args: string[]): Promise<void> {
       outputDir: `${v.out}_${v.arch}_${precision}_${Date.now()}`,
     }, {
       onEpoch: (r) => {
-        epochs.push(r);
         if (r.maxF !== undefined) {
           console.log(JSON.stringify({ converge: `${v.arch}_${precision}`, ...r }));
         }
       },
     });
+    const epochs = result.history;
     const last = epochs.at(-1);
     console.log(JSON.stringify({
       workload: `converge_${v.arch}_b${v.batch}_${v["crop-size"]}_${precision}`,

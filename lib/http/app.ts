@@ -191,10 +191,8 @@ export async function createApp(options: AppOptions = {}): Promise<App> {
   const backendName = options.backend ?? "auto";
   const wantsGpu = backendName === "webgpu" ||
     (backendName === "auto" && (await probeAdapter())?.fallback === false);
-  const engineName = options.engine === "cpu" || options.engine === "tfjs" || !wantsGpu
-    ? "not gpu"
-    : "gpu";
-  await checkHalfPrecision(engineName, options.precision, "serve");
+  const gpuEngine = wantsGpu && options.engine !== "cpu" && options.engine !== "tfjs";
+  await checkHalfPrecision(gpuEngine ? "gpu" : "cpu", options.precision, "serve");
   if (workers > 0) {
     try {
       const pool = await createWorkerPool(weights, {
