@@ -6,7 +6,7 @@
  * per precision (last epoch's mean training loss, held-out MAE and maxF,
  * seconds).
  *
- *   deno run --allow-read=.,/tmp --allow-write=/tmp --allow-env --allow-sys=cpus \
+ *   deno run --allow-read=.,/tmp --allow-write=/tmp --allow-sys=cpus \
  *     bench/gpu_converge.ts [--arch lite] [--precisions f32,f16] [--epochs 16] …
  *
  * Needs a WebGPU adapter (the recorded step, `engine: "gpu"`), and

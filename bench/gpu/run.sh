@@ -188,7 +188,7 @@ elif [ "$ADAPTER_OK" = 1 ] && [ "${PLAN:-main}" = sweep ]; then
 elif [ "$ADAPTER_OK" = 1 ] && [ "${PLAN:-main}" = converge ]; then
   # PLAN=converge: train() on the synthetic data in f32, then f16 (same data and initial
   # weights): does mixed precision converge like f32? (bench/gpu_converge.ts)
-  step converge 240 "$DENO" run --no-prompt --allow-read=.,/tmp --allow-write=/tmp --allow-env \
+  step converge 240 "$DENO" run --no-prompt --allow-read=.,/tmp --allow-write=/tmp \
     --allow-sys=cpus "${BENCH[@]}" converge ${CONVERGE_ARGS:-}
 elif [ "$ADAPTER_OK" = 1 ] && [ "${PLAN:-main}" = tiling ]; then
   # PLAN=tiling: the defaults first (the recorded training step, lite and
@@ -310,7 +310,7 @@ elif [ "$ADAPTER_OK" = 1 ]; then
   # Whether this Deno reaches the tensor cores (wgpu cooperative matrices; none on 2026-12-04),
   # and mixed precision against f32 through train() (PLAN=coop and PLAN=converge run them alone).
   step coop 60 "${DB[@]}" coop --size "$GEMM_SIZE" --reps 10 --runs 5
-  step converge 120 "$DENO" run --no-prompt --allow-read=.,/tmp --allow-write=/tmp --allow-env \
+  step converge 120 "$DENO" run --no-prompt --allow-read=.,/tmp --allow-write=/tmp \
     --allow-sys=cpus "${BENCH[@]}" converge ${CONVERGE_ARGS:-}
   # The tfjs path (tfjs' graph with our kernels): rows last measured on 2026-11-27, far behind the
   # recorded step and engine; TFJS_ROWS=1 times them again.
