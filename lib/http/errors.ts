@@ -110,8 +110,9 @@ export function quoteInput(text: string): string {
  *
  * @example
  * ```ts
- * import { predictError } from "./errors.ts";
- * predictError(new RangeError("Cannot build engine: current input needs 9 GiB")).status; // 413
+ * import { HttpError, predictError } from "./errors.ts";
+ * const e = predictError(new RangeError("Cannot build engine: current input needs 9 GiB"));
+ * console.log(e instanceof HttpError && e.status); // 413
  * ```
  */
 export function predictError(e: unknown): unknown {

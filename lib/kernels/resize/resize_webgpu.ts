@@ -142,7 +142,10 @@ registerWebgpuKernels({
  *
  * @example
  * ```ts
- * const dx = resizeBilinearGradWebgpu(dy, 9, 9); // dy: [b, 18, 18, c]
+ * import { tf } from "../../deps.ts";
+ * import { resizeBilinearGradWebgpu } from "./resize_webgpu.ts";
+ * const dy = tf.ones([1, 18, 18, 4]) as tf.Tensor4D; // on the webgpu backend
+ * const dx = resizeBilinearGradWebgpu(dy, 9, 9); // [1, 9, 9, 4]
  * ```
  */
 export function resizeBilinearGradWebgpu(
@@ -160,7 +163,10 @@ export function resizeBilinearGradWebgpu(
  *
  * @example
  * ```ts
- * const flipped = flipFilterWebgpu(w); // then tf.conv2d(dy, flipped, …)
+ * import { tf } from "../../deps.ts";
+ * import { flipFilterWebgpu } from "./resize_webgpu.ts";
+ * const w = tf.ones([3, 3, 8, 16]) as tf.Tensor4D; // on the webgpu backend
+ * const flipped = flipFilterWebgpu(w); // [3, 3, 16, 8]: then tf.conv2d(dy, flipped, …)
  * ```
  */
 export function flipFilterWebgpu(w: tf.Tensor4D): tf.Tensor4D {
