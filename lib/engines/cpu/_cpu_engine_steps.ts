@@ -70,7 +70,10 @@ export const SERIAL_BELOW_US = 200;
  * A step's time on one thread, roughly (µs, measured on a 2-core Xeon at
  * 320²): Winograd convs 0.2 ns per h·w·ci·co multiply-add of the product
  * plus 1.5 ns per h·w·(ci + co) of the transforms, direct ones 1 ns per
- * h·w·ci·co; side convs, pools and resizes per element they read or write.
+ * h·w·ci·co; side convs, pools and resizes per element they read or write
+ * (a one-channel resize, scalar code, about 7 ns a pixel; a vec4 one 3 ns a
+ * pixel plus 0.5 a channel: measured on a 2-core AMD EPYC); the fuse (JS)
+ * about 30 ns a pixel.
  */
 function costOf(fn: StepFn, args: number[]): number {
   if (fn.startsWith("conv_") && fn !== "conv_one") {
@@ -81,11 +84,15 @@ function costOf(fn: StepFn, args: number[]): number {
   }
   if (fn === "conv_one") return args[4] * args[5] * args[6] * args[7] * args[7] * 3e-4;
   if (fn === "pool") return args[2] * args[3] * args[4] * 5e-4;
-  if (fn === "resize") return args[5] * args[6] * args[4] * 1e-3;
+  if (fn === "resize") {
+    const c = args[4];
+    return args[5] * args[6] * (c % 4 ? 7e-3 * c : 3e-3 + 5e-4 * c);
+  }
+  if (fn === "fuse") return args[7] * 3e-2;
   return 0;
 }
 
-/** Runs part `part` of `parts` of a call (`fuse` runs whole in part 0). */
+/** Runs part `part` of `parts` of a call. */
 export function runCall(
   kernels: CpuKernels,
   memory: WebAssembly.Memory,
@@ -94,18 +101,22 @@ export function runCall(
   [part, parts]: [number, number],
 ): void {
   if (call.fn === "fuse") {
-    if (part === 0) fuse(memory, args);
+    fuse(memory, args, [part, parts]);
   } else {
     kernels[call.fn](...args, part, parts);
   }
 }
 
-/** sigmoid(b + Σ w_i · side_i): args [out, s0..s5, size, w0..w5, b]. */
-function fuse(memory: WebAssembly.Memory, args: number[]): void {
+/**
+ * sigmoid(b + Σ w_i · side_i) over part `part` of `parts` of the pixels (as
+ * the kernels' `share` cuts rows): args [out, s0..s5, size, w0..w5, b].
+ */
+function fuse(memory: WebAssembly.Memory, args: number[], [part, parts]: [number, number]): void {
   const size = args[7], o = new Float32Array(memory.buffer, args[0], size);
   const s = args.slice(1, 7).map((at) => new Float32Array(memory.buffer, at, size));
   const f = args.slice(8, 14), b = args[14];
-  for (let i = 0; i < size; i++) {
+  const lo = Math.floor((size * part) / parts), hi = Math.floor((size * (part + 1)) / parts);
+  for (let i = lo; i < hi; i++) {
     let z = b;
     for (let j = 0; j < 6; j++) z += f[j] * s[j][i];
     o[i] = 1 / (1 + Math.exp(-z));
