@@ -49,6 +49,7 @@ export const ORT_BENCH_DEFAULTS = {
   runs: 5,
   warmup: 1,
   paired: false,
+  gapMs: 0,
 } as const;
 
 /** Runs the benchmark with command-line `args`; prints JSON lines. */
@@ -63,6 +64,7 @@ export async function main(args: string[]): Promise<void> {
       "cpu-engine": { type: "string", default: "{}" },
       "skip-ours": { type: "boolean", default: false },
       paired: { type: "boolean", default: d.paired },
+      "gap-ms": { type: "string", default: String(d.gapMs) },
     },
   });
   if (values.help) {
@@ -73,6 +75,11 @@ export async function main(args: string[]): Promise<void> {
   least 3 warm-ups each first); prints each pair's ratio and their median, so that a slow
   period of the machine hits both sides of a pair; also each side's fastest run, the ratio
   of those, and every run's process CPU time (threads summed)
+--gap-ms: with --paired, an idle pause before every run, so that neither side starts while
+  the other's threads still spin (onnxruntime's pool spins after each run, and with as many
+  threads as cores that takes a core from our next run); but after a pause onnxruntime's
+  threads are asleep, which costs it time: lite, 2 threads, 2-core AMD EPYC, 2026-12-04,
+  ours / onnxruntime 270 / 278 ms with no gap, 252 / 298 with 200 ms, 239-245 / 274 unpaired
 defaults: ${JSON.stringify(d)}; --skip-ours times only onnxruntime`);
     return;
   }
@@ -101,6 +108,7 @@ defaults: ${JSON.stringify(d)}; --skip-ours times only onnxruntime`);
             threads,
             runs: timing.runs,
             warmup: Math.max(3, timing.warmup),
+            gapMs: Number(values["gap-ms"]),
             engineOptions: JSON.parse(values["cpu-engine"]) as CpuEngineOptions,
           });
         }
@@ -204,6 +212,8 @@ interface PairedOptions {
   threads: number;
   runs: number;
   warmup: number;
+  /** Idle milliseconds before every run (see `--gap-ms`). */
+  gapMs: number;
   engineOptions: CpuEngineOptions;
 }
 
@@ -236,6 +246,7 @@ async function pairedRuns(
   const feed = { input: new ort.Tensor("float32", nchw, [batch, 3, size, size]) };
   /** Wall and process CPU milliseconds of one run (CPU: all threads, so that preemption shows). */
   const time = async (fn: () => Promise<unknown>) => {
+    await new Promise((resolve) => setTimeout(resolve, o.gapMs));
     const c0 = process.cpuUsage(), t0 = performance.now();
     await fn();
     const wall = performance.now() - t0, c = process.cpuUsage(c0);
@@ -245,8 +256,8 @@ async function pairedRuns(
   const theirsRun = () => session.run(feed);
   try {
     for (let i = 0; i < o.warmup; i++) {
-      await oursRun();
-      await theirsRun();
+      await time(oursRun);
+      await time(theirsRun);
     }
     const ours: number[] = [], theirs: number[] = [], ratios: number[] = [];
     const oursCpu: number[] = [], theirsCpu: number[] = [];
@@ -278,6 +289,7 @@ async function pairedRuns(
       ort_cpu_ms: theirsCpu,
       fma: engine.fma,
       ort_version: ort.env.versions.common,
+      gap_ms: o.gapMs,
     });
   } finally {
     engine.dispose();
