@@ -70,7 +70,7 @@ export function formatHelp(spec: CommandSpec): string {
   rows.push(["-h, --help", "show this help"]);
   const w = Math.max(...rows.map(([f]) => f.length)) + 2;
   const lines = [
-    `usage: deno task ${spec.name} ${spec.usage} [options]`,
+    `usage: deno task ${[spec.name, spec.usage, "[options]"].filter((w) => w).join(" ")}`,
     "",
     spec.summary,
     "",

@@ -48,6 +48,11 @@ export const PRECISION_OPTION: OptionSpec = {
   default: "f32",
 };
 
+/** The note printed when `--precision f16` meets an engine that runs f32 (`train` says the same). */
+export function halfNote(engine: string): string {
+  return `note: --precision f16 applies to the gpu engine; the ${engine} engine runs f32`;
+}
+
 /** `--precision f32|f16`. */
 export function precisionOption(p: ParsedCommand): "f32" | "f16" {
   return choiceOption(p, "precision", ["f32", "f16"] as const, "f32");

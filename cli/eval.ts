@@ -34,6 +34,7 @@ import {
 import {
   ENGINE_OPTION,
   engineOption,
+  halfNote,
   PRECISION_OPTION,
   precisionOption,
   THREADS_OPTION,
@@ -192,6 +193,7 @@ export function run(args: string[]): Promise<number> {
       });
       await checkHalfPrecision(engine.name, a.precision, "eval");
       console.error(`engine: ${engine.describe()}`);
+      if (a.precision === "f16" && engine.name !== "gpu") console.error(halfNote(engine.name));
       const bar = tty && !a.json;
       const skipped: string[] = [];
       const onBadSample = ({ name, error }: { name: string; error: Error }) => {

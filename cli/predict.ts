@@ -50,6 +50,7 @@ import {
 import {
   ENGINE_OPTION,
   engineOption,
+  halfNote,
   MAX_ENGINE_BYTES_OPTION,
   maxEngineBytesOption,
   PRECISION_OPTION,
@@ -231,6 +232,8 @@ async function predict(args: string[]): Promise<number> {
       throw e instanceof FileRefused ? new UserError(e.message) : e;
     });
   }
+  // Checked before the weights load, so that a bad value fails first.
+  const precision = precisionOption(p), threads = threadsOption(p);
   const resolved = await resolveCliWeights("predict", stringOption(p, "weights", ""));
   const weights = resolved.path;
   const backend = await selectInferenceBackend(backendName);
@@ -250,14 +253,16 @@ async function predict(args: string[]): Promise<number> {
       resize,
       maxBatch: batch,
       engine,
-      threads: threadsOption(p),
-      precision: precisionOption(p),
+      threads,
+      precision,
       maxEngineBytes: maxEngineBytesOption(p),
       // a named model is used with the preprocessing it was trained with (rembg's)
       preprocess: resolved.model?.preprocess,
     });
-    await checkHalfPrecision(predictor.engine?.name ?? "tfjs", precisionOption(p), "predict");
+    const engineName = predictor.engine?.name ?? "tfjs";
+    await checkHalfPrecision(engineName, precision, "predict");
     if (predictor.engine) console.error(`engine: ${predictor.engine.describe()}`);
+    if (precision === "f16" && engineName !== "gpu") console.error(halfNote(engineName));
     return await runJobs(found, {
       predictor,
       render: { format, threshold, alpha, postProcess, bgColor },

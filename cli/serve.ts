@@ -42,6 +42,7 @@ import {
 import {
   ENGINE_OPTION,
   engineOption,
+  halfNote,
   MAX_ENGINE_BYTES_OPTION,
   maxEngineBytesOption,
   PRECISION_OPTION,
@@ -245,6 +246,8 @@ async function serve(args: string[]): Promise<number> {
       `; ${app.mode}` + (app.fallbackReason ? ` (${app.fallbackReason})` : ""),
   );
   console.error(`engine: ${app.engine}`);
+  const engineName = app.engine.split(" ")[0];
+  if (precisionOption(p) === "f16" && engineName !== "gpu") console.error(halfNote(engineName));
   const ac = new AbortController();
   const stop = () => ac.abort();
   Deno.addSignalListener("SIGINT", stop);

@@ -97,7 +97,7 @@ export function resolveEngineChoice(
     throw new TypeError(
       `Cannot use the gpu engine: current backend is ${backend}${
         u2net ? "" : " and the model is not a U2Net"
-      }`,
+      }${backend === "webgpu" ? "" : " (it runs on webgpu: --backend webgpu)"}`,
     );
   }
   if (choice === "cpu" && !u2net) {
@@ -204,18 +204,19 @@ export function createEngine(model: EngineModel, options: CreateEngineOptions = 
 
 /**
  * The one-line description of an engine that logs print after `engine: `:
- * the engine, its backend and, for cpu, its threads.
+ * the engine, what it runs on (the tfjs backend; for cpu, always our
+ * WebAssembly module, whichever backend tfjs has) and, for cpu, its threads.
  *
  * @example
  * ```ts
  * import { describeEngine } from "./create_engine.ts";
- * describeEngine("cpu", "wasm", 2); // "cpu (wasm, 2 threads)"
+ * describeEngine("cpu", "webgpu", 2); // "cpu (wasm, 2 threads)"
  * describeEngine("gpu", "webgpu"); // "gpu (webgpu)"
  * ```
  */
 export function describeEngine(name: string, backend: string, threads = 1): string {
-  const t = name === "cpu" ? `, ${threads} thread${threads === 1 ? "" : "s"}` : "";
-  return `${name} (${backend}${t})`;
+  if (name !== "cpu") return `${name} (${backend})`;
+  return `cpu (wasm, ${threads} thread${threads === 1 ? "" : "s"})`;
 }
 
 async function runTfjs(

@@ -21,9 +21,12 @@ export interface WorkerInfo {
   backendNotes: string[];
   /** Engine running the network. */
   engine: string;
-  /** CPU engine threads. */
+  /** CPU engine threads (1 for the other engines). */
   threads: number;
-  /** The gpu engine's arithmetic (`f16`: mixed precision; other engines run f32). */
+  /**
+   * The arithmetic that runs: `f16` (mixed precision) only on the gpu
+   * engine; other engines run f32 whatever was asked.
+   */
   precision: "f32" | "f16";
   /** Network input side. */
   inputSize: number;
@@ -49,8 +52,8 @@ export function loadedInfo(
     fallbackAdapter: backend.fallbackAdapter ?? false,
     backendNotes: backend.notes,
     engine: predictor.options.engine,
-    threads: predictor.options.threads,
-    precision: predictor.options.precision,
+    threads: predictor.options.engine === "cpu" ? predictor.options.threads : 1,
+    precision: predictor.options.engine === "gpu" ? predictor.options.precision : "f32",
     inputSize: predictor.options.inputSize,
     resize: predictor.options.resize,
     arch: model.config.name,

@@ -25,6 +25,12 @@ export interface LoopState {
   best: BestScores | null;
   /** Results file name (in the output folder), appended to after resuming. */
   resultsFile: string;
+  /**
+   * Mixed precision: the loss scaling after the epoch (scale and good steps,
+   * carried into a resumed run) and the steps skipped for an overflow since
+   * the run began. Absent in f32 and in checkpoints written before it.
+   */
+  amp?: { scale: number; goodSteps: number; skipped: number };
 }
 
 /** Options a resumed run may change; the rest come from the checkpoint. */

@@ -74,6 +74,7 @@ export {
   type TrainProgress,
 } from "./train_one_epoch.ts";
 export {
+  type LossScaleState,
   StepRunner,
   type StepRunnerOptions,
   type SubmittedStep,

@@ -15,7 +15,7 @@
 import { tf } from "../deps.ts";
 import { resolveEngineChoice } from "../engines/create_engine.ts";
 import type { Batch } from "../data/loader.ts";
-import { GpuTrainer } from "../engines/gpu/gpu_trainer.ts";
+import { type AmpState, GpuTrainer } from "../engines/gpu/gpu_trainer.ts";
 import { CpuTrainer } from "../engines/cpu/cpu_trainer.ts";
 import { type Trainer, trainStep, type TrainStepOptions } from "./train_step.ts";
 
@@ -44,6 +44,20 @@ export interface StepRunnerOptions {
    * takes over the scale of the one before it). @default "f32"
    */
   precision?: "f32" | "f16";
+  /**
+   * Mixed precision: the loss scaling to start from (a resumed run's scale
+   * and good steps since it changed), given to the first recorded step.
+   * @default undefined (`GpuTrainer`'s initial scale)
+   */
+  lossScale?: LossScaleState;
+}
+
+/** The loss scaling a run carries (as GradScaler's `_scale` and `_growth_tracker`). */
+export interface LossScaleState {
+  /** The current loss scale. */
+  scale: number;
+  /** Good steps since the scale last changed. */
+  goodSteps: number;
 }
 
 /**
@@ -74,9 +88,9 @@ interface RecordedStep {
   reload(): Promise<void>;
   dispose(): void;
   /** Mixed precision (GpuTrainer in f16): the loss scaling's state. */
-  lossScale?(): Promise<{ scale: number } | undefined>;
-  /** Mixed precision: sets the loss scale. */
-  setLossScale?(scale: number): Promise<void>;
+  lossScale?(): Promise<AmpState | undefined>;
+  /** Mixed precision: sets the loss scale and its good steps. */
+  setLossScale?(scale: number, goodSteps?: number): Promise<void>;
 }
 
 /** Recorded training steps kept at once (the batch shape and a short last batch's). */
@@ -120,6 +134,8 @@ export class StepRunner {
   readonly #onLog?: (line: string) => void;
   readonly #threads: number;
   readonly #precision: "f32" | "f16";
+  /** The loss scaling the first recorded step starts from (a resumed run's). */
+  #startScale?: LossScaleState;
 
   /** Creates a runner over `trainer` on `engine` (see {@linkcode TRAIN_ENGINES}). */
   constructor(trainer: Trainer, engine: TrainEngine = "auto", options: StepRunnerOptions = {}) {
@@ -131,6 +147,7 @@ export class StepRunner {
     this.#onLog = options.onLog;
     this.#threads = options.threads ?? 1;
     this.#precision = options.precision ?? "f32";
+    this.#startScale = options.lossScale;
   }
 
   /** The engine the next step of the last batch shape runs on. */
@@ -207,8 +224,8 @@ export class StepRunner {
   ): Promise<RecordedStep | undefined> {
     let gpu = this.#gpus.get(shape);
     if (gpu && this.#live === shape) return gpu;
-    // Mixed precision: the loss scale carries over to the next shape's step.
-    const scale = (await this.#gpus.get(this.#live)?.lossScale?.())?.scale;
+    // Mixed precision: the loss scaling carries over to the next shape's step (one GradScaler).
+    const amp = (await this.#gpus.get(this.#live)?.lossScale?.()) ?? this.#startScale;
     await this.sync(); // the host copy now holds the newest state
     if (gpu) {
       this.#gpus.delete(shape); // most recently used last
@@ -227,7 +244,10 @@ export class StepRunner {
         return undefined;
       }
     }
-    if (scale !== undefined) await gpu.setLossScale?.(scale);
+    if (amp && gpu.setLossScale) {
+      await gpu.setLossScale(amp.scale, amp.goodSteps);
+      this.#startScale = undefined;
+    }
     this.#gpus.set(shape, gpu);
     for (const [key, old] of this.#gpus) {
       if (this.#gpus.size <= STEP_PLAN_CACHE_SIZE) break;
@@ -243,7 +263,17 @@ export class StepRunner {
    * steps submitted); `undefined` in f32 or before the first recorded step.
    */
   async lossScale(): Promise<number | undefined> {
-    return (await this.#gpus.get(this.#live)?.lossScale?.())?.scale;
+    return (await this.ampState())?.scale;
+  }
+
+  /**
+   * Mixed precision: the live recorded step's loss scaling (scale, good
+   * steps, optimizer steps taken and steps skipped since it was made; see
+   * `GpuTrainer.lossScale`); `undefined` in f32 or before the first
+   * recorded step.
+   */
+  async ampState(): Promise<AmpState | undefined> {
+    return await this.#gpus.get(this.#live)?.lossScale?.();
   }
 
   /** Copies the recorded step's parameters, moments and statistics back to the model and optimizer. */

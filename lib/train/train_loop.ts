@@ -50,7 +50,7 @@ export interface TrainCallbacks {
   onEpoch?: (record: EpochRecord) => void;
   /**
    * Once, before the first step: the engines that run, `describeEngine`
-   * style (`tfjs (cpu); eval: cpu (cpu, 1 thread)`; one when both are the same).
+   * style (`tfjs (cpu); eval: cpu (wasm, 1 thread)`; one when both are the same).
    */
   onEngine?: (line: string) => void;
   /** Aborting stops after the current iteration; an unfinished epoch is not checkpointed. */
@@ -176,6 +176,7 @@ async function runTraining(options: TrainOptions, callbacks: TrainCallbacks): Pr
       onLog: log,
       threads: o.threads,
       precision: o.precision,
+      lossScale: saved?.amp, // a resumed f16 run goes on with its scale, as GradScaler's state
     });
     callbacks.onEngine?.(engineLine(runner.active, o.engine, o));
     if (o.precision === "f16" && runner.active !== "gpu") {
@@ -204,6 +205,9 @@ async function runTraining(options: TrainOptions, callbacks: TrainCallbacks): Pr
       best,
       stopped: false,
     };
+    // f16: steps skipped for an overflow since the run began (the scheduler steps every batch).
+    let skipped = saved?.amp?.skipped ?? 0;
+    let amp: LoopState["amp"] = saved?.amp;
     for (let epoch = o.startEpoch; epoch < o.epochs; epoch++) {
       if (callbacks.signal?.aborted) {
         result.stopped = true;
@@ -233,8 +237,23 @@ async function runTraining(options: TrainOptions, callbacks: TrainCallbacks): Pr
         break;
       }
       const record: EpochRecord = { epoch, trainLoss: stats.meanLoss, lr: stats.lr, seconds: 0 };
-      const scale = o.precision === "f16" ? await runner.lossScale() : undefined;
-      if (scale !== undefined) log(`[epoch: ${epoch}] f16 loss scale: ${scale}`);
+      const state = o.precision === "f16" ? await runner.ampState() : undefined;
+      if (state) {
+        const total = Math.max(skipped, scheduler.state().stepCount - state.step);
+        const now = total - skipped;
+        skipped = total;
+        amp = { scale: state.scale, goodSteps: state.goodSteps, skipped };
+        log(
+          `[epoch: ${epoch}] f16 loss scale: ${state.scale}` +
+            (now ? `; ${now} of ${stats.steps} steps skipped (a gradient overflowed)` : ""),
+        );
+        if (now && now >= stats.steps) {
+          log(
+            `[epoch: ${epoch}] no step of this epoch updated the weights: every one overflowed ` +
+              "in f16 (the scale halves each time; --precision f32 avoids it)",
+          );
+        }
+      }
       if (epoch % o.evalInterval === 0 || epoch === o.epochs - 1) {
         const { mae, maxF } = await evaluate(
           model,
@@ -270,6 +289,7 @@ async function runTraining(options: TrainOptions, callbacks: TrainCallbacks): Pr
         history,
         best,
         resultsFile: resultsFile.replace(/^.*\//, ""),
+        ...(amp ? { amp } : {}),
       };
       result.lastCheckpoint = await saveCheckpoint(`${dir}/model_${epoch}`, {
         epoch,

@@ -88,7 +88,7 @@ Deno.test("run() predicts a folder of the fixture images, skips existing outputs
   assertMatch(r.stderr, /on cpu, 3 files\n/);
   // one line names the engine that runs: auto on the cpu backend is our cpu engine
   assertEquals(r.stderr.match(/^engine: .*$/gm)?.length, 1, r.stderr);
-  assertMatch(r.stderr, /^engine: cpu \(cpu, \d+ threads?\)$/m);
+  assertMatch(r.stderr, /^engine: cpu \(wasm, \d+ threads?\)$/m);
   for (const [name, [w, h]] of Object.entries(IMAGES)) {
     const header = readImageHeader(await Deno.readFile(`${out}/${name}`));
     assertEquals(

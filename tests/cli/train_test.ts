@@ -57,7 +57,7 @@ Deno.test({
     ]);
     assert.equal(r.code, 0, r.err);
     // one line on stderr: our WebAssembly training step and evaluation on the cpu engine
-    assert.match(r.err, /^engine: cpu \(cpu, \d+ threads?\)\n$/);
+    assert.match(r.err, /^engine: cpu \(wasm, \d+ threads?\)\n$/);
     const lines = r.out.trim().split("\n");
     assert.equal(lines[0], "backend: cpu");
     assert.ok(
@@ -96,7 +96,7 @@ Deno.test({
     ], ["--allow-read=.", "--allow-env"]);
     assert.equal(e.code, 0, e.err);
     assert.match(e.out, /^MAE: \d\.\d{3} maxF1: \d\.\d{3}\n$/);
-    assert.match(e.err, /^engine: cpu \(cpu, \d+ threads?\)\n$/);
+    assert.match(e.err, /^engine: cpu \(wasm, \d+ threads?\)\n$/);
     const j = await cli("cli/eval.ts", [
       "--backend=cpu",
       `--weights=${OUT}/model_best.safetensors`,

@@ -37,7 +37,7 @@ Deno.test("createEngine() names its engine and backend, and describe() says both
   try {
     const cpu = createEngine(model, { threads: 2 });
     assert.deepEqual([cpu.name, cpu.backend, cpu.threads], ["cpu", "cpu", 2]);
-    assert.equal(cpu.describe(), "cpu (cpu, 2 threads)");
+    assert.equal(cpu.describe(), "cpu (wasm, 2 threads)"); // our wasm module on any backend
     cpu.dispose();
     const tfjs = createEngine(model, { engine: "tfjs", threads: 4 });
     assert.deepEqual([tfjs.name, tfjs.threads, tfjs.describe()], ["tfjs", 1, "tfjs (cpu)"]);

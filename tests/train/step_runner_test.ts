@@ -7,7 +7,7 @@ import { getParamsGroups } from "../../lib/optim/params_groups.ts";
 import { StepRunner, type SubmittedStep, type TrainEngine } from "../../lib/train/step_runner.ts";
 import { GpuTrainer } from "../../lib/engines/gpu/gpu_trainer.ts";
 import { CpuTrainer } from "../../lib/engines/cpu/cpu_trainer.ts";
-import { EXHAUSTIVE, useBackend, webgpuOrSkip } from "../helpers.ts";
+import { EXHAUSTIVE, f16OrSkip, useBackend, webgpuOrSkip } from "../helpers.ts";
 
 function batchOf(size: number, side: number, seed: number): Batch {
   const n = size * side * side;
@@ -219,4 +219,35 @@ Deno.test({
     }
     await useBackend("cpu");
   },
+});
+
+/*
+ * A resumed f16 run hands its loss scaling to the runner (`lossScale`). At
+ * 2^-10 nothing overflows (random lite at 32x32 overflows at 2^16, above),
+ * so the first step is good: with 1,999 good steps given, it is the
+ * 2,000th, and the scale doubles with its count restarted, as GradScaler's
+ * growth after `growth_interval` good steps; the next step counts one.
+ */
+Deno.test("StepRunner starts the f16 loss scaling from a resumed run's scale and good steps", async (t) => {
+  if (!(await f16OrSkip(t))) return;
+  const model = U2Net.create("lite", { seed: 3 });
+  const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });
+  const runner = new StepRunner({ model, optimizer }, "gpu", {
+    precision: "f16",
+    lossScale: { scale: 2 ** -10, goodSteps: 1999 },
+  });
+  try {
+    assert.equal(await runner.ampState(), undefined, "no recorded step yet");
+    await runner.step(batchOf(1, 32, 0));
+    const first = await runner.ampState();
+    assert.deepEqual(first && [first.scale, first.goodSteps, first.skipped], [2 ** -9, 0, 0]);
+    await runner.step(batchOf(1, 32, 1));
+    const second = await runner.ampState();
+    assert.deepEqual(second && [second.scale, second.goodSteps, second.step], [2 ** -9, 1, 2]);
+  } finally {
+    runner.dispose();
+    optimizer.dispose();
+    model.dispose();
+  }
+  await useBackend("cpu");
 });

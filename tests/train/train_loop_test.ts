@@ -7,6 +7,7 @@ import { train } from "../../lib/train/train_loop.ts";
 import { RESULTS_LINE_PATTERN } from "../../lib/train/results.ts";
 import { NonFiniteLossError } from "../../lib/train/train_step.ts";
 import type { TrainOptions } from "../../lib/train/train_options.ts";
+import { f16OrSkip } from "../helpers.ts";
 
 await tf.setBackend("cpu");
 const TMP = new URL("../.tmp/train_loop_test/", import.meta.url).pathname;
@@ -289,4 +290,49 @@ Deno.test("train() resumed with more epochs goes on, and refuses fewer than the 
   assert.ok(notes.some((n) => n.startsWith("epochs 2 -> 3")), notes.join("\n"));
   assert.ok(Number.isFinite(more.history[2].trainLoss));
   await assert.rejects(() => train({ resume: dir, epochs: 2 }), /give more than 3/);
+});
+
+/*
+ * Mixed precision on a WebGPU adapter with shader-f16 (lavapipe in CI): the
+ * loss scaling is part of the state a resume restores, as GradScaler's in a
+ * PyTorch checkpoint. At 12x12 with two samples BatchNorm's gradients
+ * overflow f16 at the first scales, so steps are skipped and the scale
+ * halves: a resume that restarted at 65,536 would log another scale, skip
+ * other steps and end with other weights.
+ */
+Deno.test("train() in f16 resumed from a checkpoint goes on with its loss scale and reports skipped steps", async (t) => {
+  if (!(await f16OrSkip(t))) return;
+  try {
+    const base: TrainOptions = {
+      ...TWO_SAMPLES,
+      evalInterval: 100,
+      engine: "gpu",
+      precision: "f16",
+    };
+    const scales = (lines: string[]) => lines.filter((l) => / f16 loss scale: /.test(l));
+    const a = await freshDir("f16_straight");
+    const b = await freshDir("f16_resumed");
+    const straight: string[] = [];
+    await train({ ...base, outputDir: a }, { onLog: (l) => straight.push(l) });
+    const stop = new AbortController();
+    const resumed: string[] = [];
+    await train({ ...base, outputDir: b }, {
+      signal: stop.signal,
+      onLog: (l) => resumed.push(l),
+      onEpoch: (rec) => rec.epoch === 1 && stop.abort(),
+    });
+    await train({ resume: b }, { onLog: (l) => resumed.push(l) });
+    assert.equal(scales(straight).length, 3, straight.join("\n"));
+    assert.deepEqual(scales(resumed), scales(straight));
+    assert.ok(straight.some((l) => /steps? skipped \(a gradient overflowed\)/.test(l)));
+    const saved = JSON.parse(await Deno.readTextFile(`${b}/model_2.json`));
+    const amp = saved.extra?.amp ?? saved.meta?.extra?.amp;
+    assert.ok(amp && amp.scale > 0 && Number.isInteger(amp.goodSteps), JSON.stringify(amp));
+    for (const f of ["model_2.safetensors", "model_2.optim.safetensors"]) {
+      const [x, y] = [await tensors(`${a}/${f}`), await tensors(`${b}/${f}`)];
+      for (const [k, v] of x) assert.deepEqual(y.get(k)!.data, v.data, `${f} ${k}`);
+    }
+  } finally {
+    await tf.setBackend("cpu");
+  }
 });

@@ -78,13 +78,17 @@ export class TrainerGpu {
     await uploadStart(this.rt, this.plan, this.buffers, model, state);
   }
 
-  /** Mixed precision: queues a new loss scale (a power of two) with no good steps. */
-  setLossScale(scale: number): void {
+  /** Mixed precision: queues a new loss scale (a power of two) and its good steps. */
+  setLossScale(scale: number, goodSteps = 0): void {
     if (!this.half) {
       throw new TypeError("Cannot set the loss scale: current precision is f32");
     }
+    if (!Number.isInteger(goodSteps) || goodSteps < 0 || goodSteps >= 2 ** 32) {
+      throw new RangeError(`Cannot set the loss scale: current goodSteps is ${goodSteps}`);
+    }
     // Words 0 and 1: the scale and the good steps; the overflow flag is 0 between steps.
     const start = ampStart(scale, 0);
+    new Uint32Array(start, 4, 1)[0] = goodSteps;
     this.rt.device.queue.writeBuffer(this.buffers.get(AMP_BUFFER)!, 0, start, 0, 12);
   }
 

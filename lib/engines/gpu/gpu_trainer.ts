@@ -244,17 +244,18 @@ export class GpuTrainer {
   }
 
   /**
-   * Mixed precision: sets the loss scale (rounded down to a power of two) and
-   * restarts its good-step count, as `GradScaler.update(new_scale)`; steps
-   * submitted after this call use it.
+   * Mixed precision: sets the loss scale (rounded down to a power of two)
+   * and its good-step count (0: restarted, as `GradScaler.update(new_scale)`;
+   * a resumed run passes its own); steps submitted after this call use them.
    *
    * @throws {TypeError} In f32 (there is no loss scale).
-   * @throws {RangeError} For a scale that is not positive and finite.
+   * @throws {RangeError} For a scale that is not positive and finite, or
+   * good steps that are not a whole number.
    */
-  setLossScale(scale: number): Promise<void> {
+  setLossScale(scale: number, goodSteps = 0): Promise<void> {
     return this.#steps.enqueue("set the loss scale of", async () => {
       await this.#steps.inFlight.drain();
-      this.#gpu.setLossScale(scale);
+      this.#gpu.setLossScale(scale, goodSteps);
     });
   }
 
