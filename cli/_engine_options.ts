@@ -48,8 +48,12 @@ export const PRECISION_OPTION: OptionSpec = {
   default: "f32",
 };
 
-/** The note printed when `--precision f16` meets an engine that runs f32 (`train` says the same). */
-export function halfNote(engine: string): string {
+/**
+ * The note to print when `--precision f16` meets an engine that runs f32
+ * (`train` says the same); undefined when there is nothing to say.
+ */
+export function halfNote(engine: string, precision: "f32" | "f16"): string | undefined {
+  if (precision !== "f16" || engine === "gpu") return undefined;
   return `note: --precision f16 applies to the gpu engine; the ${engine} engine runs f32`;
 }
 

@@ -193,7 +193,8 @@ export function run(args: string[]): Promise<number> {
       });
       await checkHalfPrecision(engine.name, a.precision, "eval");
       console.error(`engine: ${engine.describe()}`);
-      if (a.precision === "f16" && engine.name !== "gpu") console.error(halfNote(engine.name));
+      const note = halfNote(engine.name, a.precision);
+      if (note) console.error(note);
       const bar = tty && !a.json;
       const skipped: string[] = [];
       const onBadSample = ({ name, error }: { name: string; error: Error }) => {

@@ -262,7 +262,8 @@ async function predict(args: string[]): Promise<number> {
     const engineName = predictor.engine?.name ?? "tfjs";
     await checkHalfPrecision(engineName, precision, "predict");
     if (predictor.engine) console.error(`engine: ${predictor.engine.describe()}`);
-    if (precision === "f16" && engineName !== "gpu") console.error(halfNote(engineName));
+    const note = halfNote(engineName, precision);
+    if (note) console.error(note);
     return await runJobs(found, {
       predictor,
       render: { format, threshold, alpha, postProcess, bgColor },

@@ -246,8 +246,9 @@ async function serve(args: string[]): Promise<number> {
       `; ${app.mode}` + (app.fallbackReason ? ` (${app.fallbackReason})` : ""),
   );
   console.error(`engine: ${app.engine}`);
-  const engineName = app.engine.split(" ")[0];
-  if (precisionOption(p) === "f16" && engineName !== "gpu") console.error(halfNote(engineName));
+  // app.engine is describeEngine's line: the engine's name first.
+  const note = halfNote(app.engine.split(" ")[0], precisionOption(p));
+  if (note) console.error(note);
   const ac = new AbortController();
   const stop = () => ac.abort();
   Deno.addSignalListener("SIGINT", stop);

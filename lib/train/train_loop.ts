@@ -205,8 +205,7 @@ async function runTraining(options: TrainOptions, callbacks: TrainCallbacks): Pr
       best,
       stopped: false,
     };
-    // f16: steps skipped for an overflow since the run began (the scheduler steps every batch).
-    let skipped = saved?.amp?.skipped ?? 0;
+    // f16: the loss scaling, and the steps an overflow skipped since the run began.
     let amp: LoopState["amp"] = saved?.amp;
     for (let epoch = o.startEpoch; epoch < o.epochs; epoch++) {
       if (callbacks.signal?.aborted) {
@@ -239,9 +238,10 @@ async function runTraining(options: TrainOptions, callbacks: TrainCallbacks): Pr
       const record: EpochRecord = { epoch, trainLoss: stats.meanLoss, lr: stats.lr, seconds: 0 };
       const state = o.precision === "f16" ? await runner.ampState() : undefined;
       if (state) {
-        const total = Math.max(skipped, scheduler.state().stepCount - state.step);
-        const now = total - skipped;
-        skipped = total;
+        // The scheduler steps every batch, the optimizer only when nothing overflowed.
+        const before = amp?.skipped ?? 0;
+        const skipped = Math.max(before, scheduler.state().stepCount - state.step);
+        const now = skipped - before;
         amp = { scale: state.scale, goodSteps: state.goodSteps, skipped };
         log(
           `[epoch: ${epoch}] f16 loss scale: ${state.scale}` +

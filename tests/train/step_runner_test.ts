@@ -230,6 +230,7 @@ Deno.test({
  */
 Deno.test("StepRunner starts the f16 loss scaling from a resumed run's scale and good steps", async (t) => {
   if (!(await f16OrSkip(t))) return;
+  const start = tf.memory().numTensors;
   const model = U2Net.create("lite", { seed: 3 });
   const optimizer = new AdamW(getParamsGroups(model.namedParameters()), { lr: 1e-3 });
   const runner = new StepRunner({ model, optimizer }, "gpu", {
@@ -249,5 +250,6 @@ Deno.test("StepRunner starts the f16 loss scaling from a resumed run's scale and
     optimizer.dispose();
     model.dispose();
   }
+  assert.equal(tf.memory().numTensors, start, "every tensor freed");
   await useBackend("cpu");
 });

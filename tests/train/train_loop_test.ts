@@ -302,6 +302,7 @@ Deno.test("train() resumed with more epochs goes on, and refuses fewer than the 
  */
 Deno.test("train() in f16 resumed from a checkpoint goes on with its loss scale and reports skipped steps", async (t) => {
   if (!(await f16OrSkip(t))) return;
+  const start = tf.memory().numTensors;
   try {
     const base: TrainOptions = {
       ...TWO_SAMPLES,
@@ -332,6 +333,7 @@ Deno.test("train() in f16 resumed from a checkpoint goes on with its loss scale 
       const [x, y] = [await tensors(`${a}/${f}`), await tensors(`${b}/${f}`)];
       for (const [k, v] of x) assert.deepEqual(y.get(k)!.data, v.data, `${f} ${k}`);
     }
+    assert.equal(tf.memory().numTensors, start, "three runs freed every tensor");
   } finally {
     await tf.setBackend("cpu");
   }
