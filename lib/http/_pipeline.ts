@@ -100,6 +100,7 @@ export async function runPrediction(
     threshold: q.threshold,
     bgColor: q.bgColor,
     alpha: q.alpha,
+    matting: q.matting,
     postProcess: q.postProcess,
   });
   return { body: png, contentType: "image/png", pixels };

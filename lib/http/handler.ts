@@ -4,8 +4,8 @@
  *
  * Routes: `POST /predict` (raw PNG/JPEG body, sniffed when it has no
  * Content-Type, or multipart field `file` or `image`; query
- * `format=mask|soft|cutout|json`, `threshold`, `bg`, `alpha=soft|hard`,
- * `postprocess=1|0`), `GET /healthz`, `GET /`
+ * `format=mask|soft|cutout|json`, `threshold`, `bg`, `alpha=soft|hard|matting`
+ * with `matting_fg`, `matting_bg`, `matting_erode`, `postprocess=1|0`), `GET /healthz`, `GET /`
  * (upload page), and `OPTIONS` preflights when CORS is on.
  *
  * Load shedding happens before any body is read: a request takes a queue

@@ -37,6 +37,7 @@ async function run() {
   const format = $("format").value;
   const q = new URLSearchParams({ format, threshold: $("threshold").value });
   if (format === "cutout" && $("usebg").checked) q.set("bg", $("bg").value.replace("#", ""));
+  if (format === "cutout" && $("matting").checked) q.set("alpha", "matting");
   const t0 = performance.now();
   try {
     const res = await fetch("predict?" + q, {
@@ -70,7 +71,9 @@ function take(files) {
   run();
 }
 $("file").addEventListener("change", () => take($("file").files));
-for (const id of ["format", "threshold", "usebg", "bg"]) $(id).addEventListener("change", run);
+for (const id of ["format", "threshold", "usebg", "bg", "matting"]) {
+  $(id).addEventListener("change", run);
+}
 const drop = $("drop");
 drop.addEventListener("dragover", (e) => {
   e.preventDefault();
@@ -149,6 +152,7 @@ minutes on synthetic shapes; expect poor cut-outs of real photos. Start the serv
   <label>Threshold <input type="number" id="threshold" min="0" max="1" step="0.05" value="0.5"></label>
   <label><input type="checkbox" id="usebg"> Background colour</label>
   <input type="color" id="bg" value="#ffffff" aria-label="background colour">
+  <label><input type="checkbox" id="matting"> Alpha matting (finer hair and edges; slower)</label>
 </p>
 <p id="status" role="status">Choose an image.</p>
 <div class="row">

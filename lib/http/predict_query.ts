@@ -1,8 +1,9 @@
 /**
  * The query of `POST /predict`, parsed strictly: `format`
  * (`mask|soft|cutout|json`), `threshold` (a plain decimal in [0, 1]), `bg`
- * (a colour), `alpha` (`soft|hard` cut-out alpha) and `postprocess` (`1|0`,
- * rembg's mask clean-up). A parameter given with an empty value, or given
+ * (a colour), `alpha` (`soft|hard|matting` cut-out alpha; `matting_fg`,
+ * `matting_bg`, `matting_erode`: integers 0-255, rembg's `-af -ab -ae`) and
+ * `postprocess` (`1|0`, rembg's mask clean-up). A parameter given with an empty value, or given
  * twice (`threshold=0.5&threshold=2`), is a 400.
  * Error messages repeat at most 40 characters of the input.
  *
@@ -20,6 +21,7 @@ import {
   parseColor,
   type RgbColor,
 } from "../predict/render.ts";
+import { DEFAULT_MATTING, type MattingOptions } from "../predict/alpha_matting.ts";
 import { HttpError, quoteInput } from "./errors.ts";
 
 /** Formats `POST /predict` answers in: the render formats plus `json`. */
@@ -37,10 +39,28 @@ export interface PredictQuery {
   alpha: AlphaMode;
   /** Clean the mask first. */
   postProcess: boolean;
+  /** Trimap of `alpha: "matting"`. */
+  matting: Required<MattingOptions>;
 }
 
 /** The parameters `POST /predict` reads (others are ignored). */
-const QUERY_NAMES = ["format", "threshold", "bg", "alpha", "postprocess"] as const;
+const QUERY_NAMES = [
+  "format",
+  "threshold",
+  "bg",
+  "alpha",
+  "postprocess",
+  "matting_fg",
+  "matting_bg",
+  "matting_erode",
+] as const;
+
+/** `matting_*` parameters and the option each sets. */
+const MATTING_NAMES = [
+  ["matting_fg", "foregroundThreshold"],
+  ["matting_bg", "backgroundThreshold"],
+  ["matting_erode", "erodeSize"],
+] as const;
 
 /**
  * A threshold: a plain decimal in [0, 1] (`0`, `0.5`, `.5`, `1`, `1.0`; at
@@ -53,7 +73,9 @@ const THRESHOLD_RE = /^(?:0|1)?(?:\.\d{1,12})?$/;
  *
  * @throws {HttpError} 400 for an unknown format, a threshold that is not a
  * plain decimal in [0, 1] (`threshold=` and `threshold=%20` included), a
- * `bg` that is not a colour, or a parameter given more than once.
+ * `bg` that is not a colour, an `alpha` not in {@linkcode ALPHA_MODES}, a
+ * `matting_*` that is not an integer in [0, 255], or a parameter given more
+ * than once.
  * @example
  * ```ts
  * import { parsePredictQuery } from "./predict_query.ts";
@@ -109,5 +131,14 @@ export function parsePredictQuery(params: URLSearchParams): PredictQuery {
     throw new HttpError("badRequest", `postprocess ${quoteInput(pp)} is not 1, 0, true or false`);
   }
   const postProcess = pp === null ? DEFAULT_POST_PROCESS : pp === "1" || pp === "true";
-  return { format, threshold, bgColor, alpha, postProcess };
+  const matting = { ...DEFAULT_MATTING };
+  for (const [name, key] of MATTING_NAMES) {
+    const v = params.get(name);
+    if (v === null) continue;
+    if (!/^\d{1,3}$/.test(v) || Number(v) > 255) {
+      throw new HttpError("badRequest", `${name} ${quoteInput(v)} is not an integer in [0, 255]`);
+    }
+    matting[key] = Number(v);
+  }
+  return { format, threshold, bgColor, alpha, postProcess, matting };
 }

@@ -22,6 +22,7 @@ export * from "./predictor.ts";
 export * from "./preprocess.ts";
 export * from "./render.ts";
 export * from "./post_process.ts";
+export * from "./alpha_matting.ts";
 export * from "./inference_backend.ts";
 export * from "./weights_path.ts";
 export * from "./background_remover.ts";

@@ -7,6 +7,7 @@
  * @module
  */
 import { type DecodedImage, encodePng } from "../data/image_io.ts";
+import { type AlphaMatte, alphaMatting, type MattingOptions } from "./alpha_matting.ts";
 import { postProcessMask } from "./post_process.ts";
 import type { ProbabilityMap } from "./predictor.ts";
 
@@ -26,11 +27,14 @@ export const DEFAULT_FORMAT: OutputFormat = "cutout";
 /** Default threshold: the seed's `pred > 0.5` (strictly greater). */
 export const DEFAULT_THRESHOLD = 0.5;
 
-/** Cut-out alpha: the 8-bit soft mask, or 0/255 from the threshold. */
-export type AlphaMode = "soft" | "hard";
+/**
+ * Cut-out alpha: the 8-bit soft mask, 0/255 from the threshold, or rembg's
+ * alpha matting of the photo inside the mask's uncertain band.
+ */
+export type AlphaMode = "soft" | "hard" | "matting";
 
 /** The alpha modes, for option parsing and help texts. */
-export const ALPHA_MODES: readonly AlphaMode[] = ["soft", "hard"];
+export const ALPHA_MODES: readonly AlphaMode[] = ["soft", "hard", "matting"];
 
 /** Default cut-out alpha: the soft mask, as rembg's cut-outs. */
 export const DEFAULT_ALPHA: AlphaMode = "soft";
@@ -47,8 +51,10 @@ export interface RenderOptions {
   format?: OutputFormat;
   /** Foreground where probability > threshold (mask, hard cutout). @default DEFAULT_THRESHOLD */
   threshold?: number;
-  /** Cut-out alpha: `round(255·p)` (soft) or 0/255 at the threshold (hard). @default DEFAULT_ALPHA */
+  /** Cut-out alpha: `round(255·p)` (soft), 0/255 at the threshold (hard) or matted. @default DEFAULT_ALPHA */
   alpha?: AlphaMode;
+  /** Trimap thresholds and erosion of `alpha: "matting"`. @default DEFAULT_MATTING */
+  matting?: MattingOptions;
   /** Clean the mask first ({@linkcode postProcessMask}, rembg's `-ppm`). @default DEFAULT_POST_PROCESS */
   postProcess?: boolean;
   /** Cut-out background: none keeps transparency (RGBA); a colour gives RGB. @default {undefined} */
@@ -71,7 +77,11 @@ function checkThreshold(t: number): void {
  * Draws the prediction: `mask` (grey 0/255), `soft` (grey `round(255·p)`) or
  * `cutout`: the image's RGB with alpha `round(255·p)` (`alpha: "soft"`, the
  * default, as rembg) or 255 where p > threshold, else 0 (`"hard"`); colour is
- * zeroed where alpha is 0 and not premultiplied elsewhere. With `bgColor`,
+ * zeroed where alpha is 0 and not premultiplied elsewhere; or `"matting"`,
+ * rembg's `-a` ({@linkcode alphaMatting}): alpha `⌊255·α⌋` and colour
+ * `⌊255·F⌋` from the closed-form matte of the 8-bit soft mask, or the soft
+ * cut-out where rembg falls back to it (no sure foreground or background
+ * left after the erosion). With `bgColor`,
  * RGB composited on that colour: `round((a·rgb + (255 − a)·bg) / 255)`.
  * With `postProcess`, the map is cleaned first ({@linkcode postProcessMask}):
  * its result is 0/1, so every format comes out hard.
@@ -117,13 +127,37 @@ export function renderOutput(
   const C = image.channels, src = image.data, bg = options.bgColor;
   const oc = bg ? 3 : 4;
   const out = new Uint8Array(n * oc);
-  const soft = alpha === "soft";
+  const soft = alpha !== "hard";
+  const level = (v: number) => Math.round(Math.min(1, Math.max(0, v)) * 255);
+  const matte = alpha === "matting"
+    ? alphaMatting(image, Uint8Array.from(p, level), options.matting)
+    : undefined;
+  if (matte) return composite(matte, { width, height }, bg);
   for (let i = 0; i < n; i++) {
-    const a = soft ? Math.round(Math.min(1, Math.max(0, p[i])) * 255) : p[i] > t ? 255 : 0;
+    const a = soft ? level(p[i]) : p[i] > t ? 255 : 0;
     for (let c = 0; c < 3; c++) {
       const v = C === 1 ? src[i] : src[i * C + c];
       if (!bg) out[i * oc + c] = a ? v : 0;
       else out[i * oc + c] = a === 255 ? v : Math.round((a * v + (255 - a) * bg[c]) / 255);
+    }
+    if (!bg) out[i * oc + 3] = a;
+  }
+  return { width, height, channels: oc, data: out };
+}
+
+/** A matte as rembg writes it (⌊255·F⌋, ⌊255·α⌋), or composited on `bg`. */
+function composite(
+  matte: AlphaMatte,
+  size: { width: number; height: number },
+  bg: RgbColor | undefined,
+): DecodedImage {
+  const { width, height } = size, n = width * height, oc = bg ? 3 : 4;
+  const out = new Uint8Array(n * oc);
+  for (let i = 0; i < n; i++) {
+    const a = Math.trunc(matte.alpha[i] * 255);
+    for (let c = 0; c < 3; c++) {
+      const v = Math.trunc(matte.foreground[i * 3 + c] * 255);
+      out[i * oc + c] = !bg || a === 255 ? v : Math.round((a * v + (255 - a) * bg[c]) / 255);
     }
     if (!bg) out[i * oc + 3] = a;
   }

@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { decodeImage, readImageHeader } from "../../lib/data/image_io.ts";
 import { run } from "../../cli/predict.ts";
+import { alphaMatting } from "../../lib/predict/alpha_matting.ts";
 import { testPng } from "../http/fixtures.ts";
 import { jpegWithOrientation, quadrantImage } from "../exif_images.ts";
 import { capture, deno, subprocessUnavailable } from "./capture.ts";
@@ -156,6 +157,35 @@ Deno.test("run() cut-outs take the soft mask as alpha, --alpha hard the threshol
     if (soft.data[i + 3] === 0) assertEquals([...soft.data.subarray(i, i + 3)], [0, 0, 0]);
   }
   assert(pp.data.every((v) => v === 0 || v === 255));
+});
+
+Deno.test("run() --alpha matting passes its trimap options to rembg's alpha matting", async () => {
+  const dir = await fresh("matting");
+  const src = "tests/testdata/images/chelsea.png";
+  // This test net's soft mask spans 117-124 on the photo: thresholds inside that range.
+  const opts = ["--matting-fg", "121", "--matting-bg", "120", "--matting-erode", "1"];
+  for (
+    const [o, more] of [
+      ["soft.png", ["-f", "soft"]],
+      ["matte.png", ["--alpha", "matting", ...opts]],
+    ] as const
+  ) {
+    const r = await capture(() => run([src, "-o", `${dir}/${o}`, ...more, ...FAST]));
+    assertEquals(r.code, 0, r.stderr);
+  }
+  const mask = await decodeImage(await Deno.readFile(`${dir}/soft.png`));
+  const out = await decodeImage(await Deno.readFile(`${dir}/matte.png`));
+  const matte = alphaMatting(await decodeImage(await Deno.readFile(src)), mask.data, {
+    foregroundThreshold: 121,
+    backgroundThreshold: 120,
+    erodeSize: 1,
+  });
+  assert(matte, "the trimap should have both sides");
+  assertEquals([...alphaOf(out.data)], [...matte.alpha].map((a) => Math.trunc(a * 255)));
+  assert(alphaOf(out.data).some((a, i) => a !== mask.data[i]), "alpha is the soft mask");
+  const r = await capture(() => run([src, "--alpha", "matting", "--matting-fg", "300", ...FAST]));
+  assertEquals(r.code, 1);
+  assertMatch(r.stderr, /--matting-fg must be an integer in \[0, 255\]/);
 });
 
 Deno.test("run() refuses an -o that is an existing file or names a non-PNG image, in one line", async () => {
@@ -377,7 +407,7 @@ Deno.test("run() says clearly that an --output outside the project folder is not
 Deno.test("run() fails with one line for bad options, missing inputs and missing weights", async () => {
   const cases: [string[], RegExp][] = [
     [["--format", "gif", "x.png"], /--format must be one of mask\|soft\|cutout/],
-    [["--alpha", "half", "x.png"], /--alpha must be one of soft\|hard/],
+    [["--alpha", "half", "x.png"], /--alpha must be one of soft\|hard\|matting/],
     [["--threshold", "2", "x.png"], /--threshold must be a number in \[0, 1\]/],
     [["--threshold", "-0.5", "x.png"], /--threshold must be a number in \[0, 1\], got "-0.5"/],
     [["-b", "-2", "x.png"], /--batch-size must be an integer in \[1, 256\], got "-2"/],

@@ -3,6 +3,7 @@ import { tf } from "../../lib/deps.ts";
 import { decodeImage } from "../../lib/data/image_io.ts";
 import { createPredictHandler } from "../../lib/http/handler.ts";
 import type { Predictor } from "../../lib/predict/predictor.ts";
+import { alphaMatting } from "../../lib/predict/alpha_matting.ts";
 import { pngSize, post, testJpeg, testPng, tinyHandler } from "./fixtures.ts";
 
 const { handle, model, predictor } = await tinyHandler({
@@ -63,6 +64,30 @@ Deno.test("createPredictHandler() makes an opaque RGB cut-out when bg is given",
   const res = await handle(post(testPng(24, 16), "image/png", "?format=cutout&bg=%23ffffff"));
   assertEquals(res.status, 200);
   assertEquals(pngSize(new Uint8Array(await res.arrayBuffer())).colorType, 2);
+});
+
+Deno.test("createPredictHandler() mattes the cut-out with the query's trimap when alpha=matting", async () => {
+  const png = testPng(40, 30);
+  const soft = await handle(post(png, "image/png", "?format=soft"));
+  const mask = (await decodeImage(new Uint8Array(await soft.arrayBuffer()))).data;
+  const sorted = [...mask].sort((a, b) => a - b);
+  const [bg, fg] = [sorted[mask.length >> 2], sorted[(3 * mask.length) >> 2]];
+  const q = `?format=cutout&alpha=matting&matting_fg=${fg}&matting_bg=${bg}&matting_erode=1`;
+  const res = await handle(post(png, "image/png", q));
+  assertEquals(res.status, 200);
+  const out = await decodeImage(new Uint8Array(await res.arrayBuffer()));
+  const matte = alphaMatting(await decodeImage(png), mask, {
+    foregroundThreshold: fg,
+    backgroundThreshold: bg,
+    erodeSize: 1,
+  });
+  assert(matte, "the quartiles should give both sides of the trimap");
+  const want = [...matte.alpha].map((a) => Math.trunc(a * 255));
+  assertEquals([...out.data.filter((_, i) => i % 4 === 3)], want);
+  const bad = await handle(post(png, "image/png", "?alpha=matting&matting_erode=x"));
+  assertEquals(bad.status, 400);
+  await bad.body?.cancel();
+  assertEquals(tf.memory().numTensors, start);
 });
 
 Deno.test("createPredictHandler() answers a JSON summary when format=json", async () => {

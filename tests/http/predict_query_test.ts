@@ -60,6 +60,7 @@ Deno.test("parsePredictQuery() reads alpha and postprocess, and refuses other va
   assertEquals([q.alpha, q.postProcess], ["hard", true]);
   assertEquals([parse("").alpha, parse("").postProcess], ["soft", false]);
   assertThrows(() => parse("alpha=medium"), HttpError, "alpha");
+  assertEquals(parse("alpha=matting").alpha, "matting");
   assertThrows(() => parse("postprocess=yes"), HttpError, "postprocess");
 });
 
@@ -68,4 +69,29 @@ Deno.test("parsePredictQuery() refuses a parameter given twice, even when the fi
     assertThrows(() => parse(q), HttpError, "times: give it once");
   }
   assertEquals(parse("threshold=0.5&cachebust=1&cachebust=2").threshold, 0.5); // others ignored
+});
+
+Deno.test("parsePredictQuery() reads the matting trimap's integers and refuses others", () => {
+  assertEquals(parse("").matting, {
+    foregroundThreshold: 240,
+    backgroundThreshold: 10,
+    erodeSize: 10,
+  });
+  assertEquals(parse("alpha=matting&matting_fg=200&matting_bg=0&matting_erode=0").matting, {
+    foregroundThreshold: 200,
+    backgroundThreshold: 0,
+    erodeSize: 0,
+  });
+  for (
+    const bad of [
+      "matting_fg=256",
+      "matting_bg=-1",
+      "matting_erode=1.5",
+      "matting_fg=",
+      "matting_bg=1e2",
+    ]
+  ) {
+    assertThrows(() => parse(bad), HttpError, bad.split("=")[0]);
+  }
+  assertThrows(() => parse("matting_fg=1&matting_fg=2"), HttpError, "2 times");
 });

@@ -149,3 +149,35 @@ Deno.test("parseColor() reads hex, r,g,b and names and refuses the rest", () => 
     assert(threw, bad);
   }
 });
+
+Deno.test("renderOutput() with alpha matting writes rembg's matted cut-out, and the soft one where rembg falls back", async () => {
+  const { cases } = JSON.parse(
+    await Deno.readTextFile(new URL("../testdata/alpha_matting.json", import.meta.url)),
+  ) as { cases: Record<string, string | number>[] };
+  const b64 = (s: string | number) => Uint8Array.from(atob(String(s)), (ch) => ch.charCodeAt(0));
+  for (const c of cases) {
+    const width = Number(c.width), height = Number(c.height);
+    const img = { width, height, channels: 3 as const, data: b64(c.image) };
+    const mask = b64(c.mask);
+    const p = { width, height, data: Float32Array.from(mask, (v) => v / 255) };
+    const matting = {
+      foregroundThreshold: Number(c.foreground_threshold),
+      backgroundThreshold: Number(c.background_threshold),
+      erodeSize: Number(c.erode_size),
+    };
+    const out = renderOutput(img, p, { alpha: "matting", matting });
+    assertEquals(out.channels, 4);
+    if (c.fallback) {
+      assertEquals([...out.data], [...renderOutput(img, p).data]);
+      continue;
+    }
+    const want = b64(c.cutout);
+    assert(out.data.every((v, i) => Math.abs(v - want[i]) <= 1), "cut-out differs by more than 1");
+    const white = renderOutput(img, p, { alpha: "matting", matting, bgColor: [255, 255, 255] });
+    assertEquals(white.channels, 3);
+    for (let i = 0; i < width * height; i++) {
+      const a = out.data[i * 4 + 3], v = out.data[i * 4];
+      assertEquals(white.data[i * 3], a === 255 ? v : Math.round((a * v + (255 - a) * 255) / 255));
+    }
+  }
+});

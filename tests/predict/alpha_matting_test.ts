@@ -1,0 +1,93 @@
+import { assert, assertEquals, assertThrows } from "../assert.ts";
+import { alphaMatting, mattingTrimap } from "../../lib/predict/alpha_matting.ts";
+
+/*
+ * tests/testdata/alpha_matting.json: rembg's alpha_matting_cutout step by
+ * step (scipy's erosion, pymatting's estimate_alpha_cf and
+ * estimate_foreground_ml, the uint8 cut-out) on photo crops with soft
+ * elliptic masks; see alpha_matting.py there.
+ */
+interface Case {
+  width: number;
+  height: number;
+  foreground_threshold: number;
+  background_threshold: number;
+  erode_size: number;
+  image: string;
+  mask: string;
+  trimap: string;
+  alpha?: string;
+  foreground?: string;
+  cutout?: string;
+  fallback?: string;
+}
+const fixture = JSON.parse(
+  await Deno.readTextFile(new URL("../testdata/alpha_matting.json", import.meta.url)),
+) as { cases: Case[] };
+const bytes = (s: string) => Uint8Array.from(atob(s), (ch) => ch.charCodeAt(0));
+const floats = (s: string) => new Float32Array(bytes(s).slice().buffer);
+
+function run(c: Case) {
+  const image = { width: c.width, height: c.height, channels: 3 as const, data: bytes(c.image) };
+  const options = {
+    foregroundThreshold: c.foreground_threshold,
+    backgroundThreshold: c.background_threshold,
+    erodeSize: c.erode_size,
+  };
+  return {
+    trimap: mattingTrimap(bytes(c.mask), c, options),
+    matte: alphaMatting(image, bytes(c.mask), options),
+  };
+}
+
+const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+  assertEquals(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+};
+
+Deno.test("mattingTrimap() matches scipy's erosion of rembg's thresholds for square and cross structures", () => {
+  for (const c of fixture.cases) {
+    assertEquals([...run(c).trimap], [...bytes(c.trimap)], `erode ${c.erode_size}`);
+  }
+});
+
+Deno.test("alphaMatting() matches pymatting's alpha and foreground when the trimap has both sides", () => {
+  for (const c of fixture.cases.filter((c) => !c.fallback)) {
+    const { matte } = run(c);
+    assert(matte, `case ${c.width}x${c.height} erode ${c.erode_size} fell back`);
+    const da = maxDiff(matte.alpha, floats(c.alpha!));
+    const df = maxDiff(matte.foreground, floats(c.foreground!));
+    assert(da < 5e-5, `alpha differs by ${da}`);
+    assert(df < 5e-5, `foreground differs by ${df}`);
+    // The uint8 cut-out: truncation, so a value next to an integer may flip by one.
+    const n = c.width * c.height, cut = new Uint8Array(n * 4);
+    for (let i = 0; i < n; i++) {
+      for (let k = 0; k < 3; k++) cut[i * 4 + k] = Math.trunc(matte.foreground[i * 3 + k] * 255);
+      cut[i * 4 + 3] = Math.trunc(matte.alpha[i] * 255);
+    }
+    assert(maxDiff(cut, bytes(c.cutout!)) <= 1, "cut-out bytes differ by more than 1");
+  }
+});
+
+Deno.test("alphaMatting() returns undefined where rembg falls back: no sure foreground", () => {
+  const c = fixture.cases.find((c) => c.fallback)!;
+  assertEquals(run(c).matte, undefined);
+});
+
+Deno.test("alphaMatting() returns undefined when no pixel is unknown (pymatting never converges)", () => {
+  const image = { width: 8, height: 4, channels: 3 as const, data: new Uint8Array(96).fill(9) };
+  const mask = new Uint8Array(32).map((_, i) => (i % 8 < 4 ? 0 : 255));
+  assertEquals(alphaMatting(image, mask, { erodeSize: 1 }), undefined);
+});
+
+Deno.test("mattingTrimap() refuses thresholds outside 0-255 and masks of the wrong size", () => {
+  const size = { width: 2, height: 1 };
+  assertThrows(
+    () => mattingTrimap(new Uint8Array(2), size, { foregroundThreshold: 256 }),
+    RangeError,
+  );
+  assertThrows(() => mattingTrimap(new Uint8Array(2), size, { erodeSize: -1 }), RangeError);
+  assertThrows(() => mattingTrimap(new Uint8Array(3), size), RangeError);
+});
