@@ -98,7 +98,13 @@ export async function runJobs(found: Collected, o: JobRunOptions): Promise<numbe
     }
     for (const [i, { job, image }] of ready.entries()) {
       try {
-        const png = renderPng(image, probs[i], o.render);
+        const png = renderPng(image, probs[i], {
+          ...o.render,
+          onMattingFallback: (why) =>
+            console.error(
+              `note: ${printable(job.input)}: soft cut-out, alpha matting fell back (${why})`,
+            ),
+        });
         if (job.output === "-") await writeAll(png);
         else {
           const dir = dirname(job.output);

@@ -35,7 +35,8 @@ const times: number[] = [];
 let alpha: Float64Array | undefined;
 for (let r = 0; r < Number(runs); r++) {
   const t = performance.now();
-  alpha = alphaMatting(image, mask)?.alpha;
+  const matte = alphaMatting(image, mask);
+  alpha = "alpha" in matte ? matte.alpha : undefined;
   times.push(performance.now() - t);
 }
 const unsure = mattingTrimap(mask, image).filter((v) => v === 128).length;

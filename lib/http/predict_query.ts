@@ -39,9 +39,16 @@ export interface PredictQuery {
   alpha: AlphaMode;
   /** Clean the mask first. */
   postProcess: boolean;
-  /** Trimap of `alpha: "matting"`. */
+  /** Trimap of `alpha: "matting"`, and the server's limit on its solve. */
   matting: Required<MattingOptions>;
 }
+
+/**
+ * The server's limit on alpha matting's unsure pixels (a quarter of the
+ * CLI's {@linkcode DEFAULT_MATTING}: a worker's solve stays within about
+ * 300 MB); past it the cut-out is the soft one.
+ */
+export const SERVER_MATTING_MAX_UNSURE_PIXELS = 262_144;
 
 /** The parameters `POST /predict` reads (others are ignored). */
 const QUERY_NAMES = [
@@ -131,7 +138,7 @@ export function parsePredictQuery(params: URLSearchParams): PredictQuery {
     throw new HttpError("badRequest", `postprocess ${quoteInput(pp)} is not 1, 0, true or false`);
   }
   const postProcess = pp === null ? DEFAULT_POST_PROCESS : pp === "1" || pp === "true";
-  const matting = { ...DEFAULT_MATTING };
+  const matting = { ...DEFAULT_MATTING, maxUnsurePixels: SERVER_MATTING_MAX_UNSURE_PIXELS };
   for (const [name, key] of MATTING_NAMES) {
     const v = params.get(name);
     if (v === null) continue;

@@ -17,25 +17,39 @@ const EPSILON = 1e-7;
 const RTOL = 1e-7;
 const MAX_ITERATIONS = 10_000;
 
+/** Limits of {@linkcode closedFormAlpha}'s memory. */
+export interface SolveLimits {
+  /** Most unknown pixels (about 350 bytes each, before the factor). */
+  maxUnknown: number;
+  /** Most entries of the incomplete Cholesky factor (12 bytes each). */
+  maxFactorEntries: number;
+}
+
 /**
  * The alpha matte of `rgb` (h·w·3 values in 0..1) for `trimap` (0 known
- * background, 255 known foreground, anything else unknown), or `undefined`
- * where pymatting raises a `ValueError` (rembg then keeps its plain cut-out):
- * no known background, no known foreground, a right-hand side of zero (no
- * unknown pixel, or none coupled to the foreground) or no convergence.
+ * background, 255 known foreground, anything else unknown), or, where
+ * pymatting raises a `ValueError` (rembg then keeps its plain cut-out) or a
+ * limit is passed, why not: no known background, no known foreground, a
+ * right-hand side of zero (no unknown pixel, or none coupled to the
+ * foreground), the factor's failure or size, or no convergence.
  */
 export function closedFormAlpha(
   rgb: Float64Array,
   trimap: Uint8Array,
   size: { width: number; height: number },
-): Float64Array | undefined {
+  limits: SolveLimits,
+): Float64Array | string {
   const { width: w, height: h } = size, n = w * h;
   let fg = 0, bg = 0;
   for (let i = 0; i < n; i++) trimap[i] === 255 ? fg++ : trimap[i] === 0 ? bg++ : 0;
-  if (!fg || !bg) return undefined;
+  if (!bg) return "no sure background is left after the erosion";
+  if (!fg) return "no sure foreground is left after the erosion";
   const index = new Int32Array(n).fill(-1); // pixel → unknown index
   let nU = 0;
   for (let i = 0; i < n; i++) if (trimap[i] !== 255 && trimap[i] !== 0) index[i] = nU++;
+  if (nU > limits.maxUnknown) {
+    return `${nU} pixels are unsure, over the limit of ${limits.maxUnknown}`;
+  }
   const L = laplacianRows(rgb, index, nU, w, h);
   // Neighbour table of the unknowns (−1: outside, or known) and b = −R·m.
   const nb = new Int32Array(nU * 25).fill(-1);
@@ -59,7 +73,8 @@ export function closedFormAlpha(
     }
   }
   const x = new Float64Array(nU);
-  return conjugateGradients(L, nb, b, x) ? fill(trimap, index, x) : undefined;
+  const failed = conjugateGradients(L, nb, b, x, limits.maxFactorEntries);
+  return failed ?? fill(trimap, index, x);
 }
 
 /** The matting Laplacian's rows of the unknown pixels, 25 stencil slots each. */
@@ -155,13 +170,20 @@ const dot = (a: Float64Array, b: Float64Array) => {
   return s;
 };
 
-/** pymatting's `cg` (x from zero), in place; false when it would raise. */
-function conjugateGradients(L: Float64Array, nb: Int32Array, b: Float64Array, x: Float64Array) {
+/** pymatting's `cg` (x from zero), in place; why it fails, where pymatting would raise. */
+function conjugateGradients(
+  L: Float64Array,
+  nb: Int32Array,
+  b: Float64Array,
+  x: Float64Array,
+  maxFactorEntries: number,
+): string | undefined {
   const nU = b.length;
   const normB = Math.sqrt(dot(b, b));
-  if (!(normB > 0)) return false; // pymatting divides 0 by 0 and never converges
-  const M = ichol(columns(L, nb));
-  if (!M) return false; // pymatting's ichol raises when no diagonal shift helps
+  // pymatting divides 0 by 0 there and never converges.
+  if (!(normB > 0)) return "no unsure pixel touches the sure foreground";
+  const M = ichol(columns(L, nb), maxFactorEntries);
+  if (typeof M === "string") return M;
   const r = Float64Array.from(b), Ap = new Float64Array(nU);
   const z = Float64Array.from(r);
   icholSolve(M, z);
@@ -171,14 +193,14 @@ function conjugateGradients(L: Float64Array, nb: Int32Array, b: Float64Array, x:
     multiply(L, nb, p, Ap);
     const alpha = rz / dot(p, Ap);
     for (let i = 0; i < nU; i++) x[i] += alpha * p[i], r[i] -= alpha * Ap[i];
-    if (Math.sqrt(dot(r, r)) < RTOL * normB) return true;
+    if (Math.sqrt(dot(r, r)) < RTOL * normB) return undefined;
     z.set(r);
     icholSolve(M, z);
     const next = dot(r, z), beta = next / rz;
     rz = next;
     for (let i = 0; i < nU; i++) p[i] = z[i] + beta * p[i];
   }
-  return false;
+  return `the solve did not converge in ${MAX_ITERATIONS} iterations`;
 }
 
 /** The matte: the trimap's known values, the solution on the unknowns, clipped to 0..1. */

@@ -20,16 +20,25 @@ export interface SparseColumns {
   values: Float64Array;
 }
 
-/** The factor's columns, or `undefined` when no shift gives positive pivots. */
-export function ichol(A: SparseColumns): SparseColumns | undefined {
+/**
+ * The factor's columns, or why there is none (as pymatting's `ValueError`s):
+ * no shift gives positive pivots, or the factor needs more than `maxNonZeros`
+ * entries (pymatting's `max_nnz`, there 250 M).
+ */
+export function ichol(A: SparseColumns, maxNonZeros: number): SparseColumns | string {
   for (const shift of SHIFTS) {
-    const L = factor(A, shift);
-    if (L) return L;
+    const L = factor(A, shift, maxNonZeros);
+    if (L !== undefined) return L;
   }
-  return undefined;
+  return "no diagonal shift made the incomplete Cholesky factor positive definite";
 }
 
-function factor(A: SparseColumns, shift: number): SparseColumns | undefined {
+/** One try at a shift: the factor, `undefined` at a non-positive pivot, or the size error. */
+function factor(
+  A: SparseColumns,
+  shift: number,
+  maxNonZeros: number,
+): SparseColumns | string | undefined {
   const { n, ptr: Ap, rows: Ar, values: Av } = A;
   let cap = Math.max(16, Av.length * 2);
   let Lv = new Float64Array(cap), Lr = new Int32Array(cap);
@@ -70,8 +79,11 @@ function factor(A: SparseColumns, shift: number): SparseColumns | undefined {
       k = k2;
     }
     if (!(d[j] > 0)) return undefined;
+    if (nnz + 1 + cn > maxNonZeros) {
+      return `the incomplete Cholesky factor needs over ${maxNonZeros} entries`;
+    }
     if (nnz + 1 + cn > cap) {
-      cap = Math.max(cap * 2, nnz + 1 + cn);
+      cap = Math.min(maxNonZeros, Math.max(cap * 2, nnz + 1 + cn));
       const v2 = new Float64Array(cap), r2 = new Int32Array(cap);
       v2.set(Lv.subarray(0, nnz)), r2.set(Lr.subarray(0, nnz));
       Lv = v2, Lr = r2;

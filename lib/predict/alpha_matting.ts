@@ -20,14 +20,29 @@ export interface MattingOptions {
   backgroundThreshold?: number;
   /** Side of the square both are eroded by (0: a 3x3 cross). @default DEFAULT_MATTING.erodeSize */
   erodeSize?: number;
+  /**
+   * Most unsure pixels to solve for (about 1 KB of memory each with the
+   * factor); more fall back. @default DEFAULT_MATTING.maxUnsurePixels
+   */
+  maxUnsurePixels?: number;
 }
 
-/** rembg's defaults: `-af 240 -ab 10 -ae 10`. */
+/** rembg's defaults (`-af 240 -ab 10 -ae 10`), and our limit on the solve's size. */
 export const DEFAULT_MATTING: Readonly<Required<MattingOptions>> = {
   foregroundThreshold: 240,
   backgroundThreshold: 10,
   erodeSize: 10,
+  maxUnsurePixels: 1_000_000,
 };
+
+/** Most entries of the incomplete Cholesky factor an unsure pixel may bring (12 bytes each). */
+const FACTOR_ENTRIES_PER_PIXEL = 64;
+
+/** Why {@linkcode alphaMatting} gave no matte (rembg keeps its plain cut-out then). */
+export interface MattingFallback {
+  /** The reason, a phrase ("no sure foreground is left after the erosion"). */
+  fallback: string;
+}
 
 /** An alpha matte and the foreground colours under it. */
 export interface AlphaMatte {
@@ -45,6 +60,11 @@ function checkOptions(o: Required<MattingOptions>): void {
   }
   if (!(Number.isInteger(o.erodeSize) && o.erodeSize >= 0 && o.erodeSize <= 255)) {
     throw new RangeError(`Cannot matte: current erodeSize is ${o.erodeSize}, expected 0-255`);
+  }
+  if (!(Number.isInteger(o.maxUnsurePixels) && o.maxUnsurePixels >= 0)) {
+    throw new RangeError(
+      `Cannot matte: current maxUnsurePixels is ${o.maxUnsurePixels}, expected an integer ≥ 0`,
+    );
   }
 }
 
@@ -114,23 +134,25 @@ export function mattingTrimap(
 /**
  * The alpha matte and foreground colours of `image` (grey, RGB or RGBA;
  * alpha dropped) for its 8-bit `mask`, as rembg's `alpha_matting_cutout`;
- * `undefined` where rembg falls back to its plain cut-out (pymatting raises:
- * the trimap lacks sure foreground or background, or the solve does not
- * converge). rembg also falls back on grey images (pymatting needs three
+ * or, where rembg falls back to its plain cut-out (pymatting raises: the
+ * trimap lacks sure foreground or background, or the solve fails) or the
+ * solve would pass `maxUnsurePixels`, a {@linkcode MattingFallback} saying
+ * why. rembg also falls back on grey images (pymatting needs three
  * channels); here grey is matted as RGB.
  *
  * @example
  * ```ts
  * import { alphaMatting } from "./alpha_matting.ts";
  * const image = { width: 2, height: 1, channels: 3 as const, data: new Uint8Array(6) };
- * alphaMatting(image, new Uint8Array([255, 0])); // undefined: eroded away, nothing sure
+ * alphaMatting(image, new Uint8Array([255, 0]));
+ * // { fallback: "no sure background is left after the erosion" }
  * ```
  */
 export function alphaMatting(
   image: DecodedImage,
   mask: Uint8Array,
   options: MattingOptions = {},
-): AlphaMatte | undefined {
+): AlphaMatte | MattingFallback {
   const { width, height, channels: C, data } = image;
   const trimap = mattingTrimap(mask, { width, height }, options);
   const n = width * height;
@@ -138,8 +160,12 @@ export function alphaMatting(
   for (let i = 0; i < n; i++) {
     for (let c = 0; c < 3; c++) rgb[i * 3 + c] = data[C === 1 ? i : i * C + c] / 255;
   }
-  const alpha = closedFormAlpha(rgb, trimap, { width, height });
-  if (!alpha) return undefined;
+  const max = options.maxUnsurePixels ?? DEFAULT_MATTING.maxUnsurePixels;
+  const alpha = closedFormAlpha(rgb, trimap, { width, height }, {
+    maxUnknown: max,
+    maxFactorEntries: Math.max(1, max) * FACTOR_ENTRIES_PER_PIXEL,
+  });
+  if (typeof alpha === "string") return { fallback: alpha };
   const foreground = estimateForeground(Float32Array.from(rgb), Float32Array.from(alpha), {
     width,
     height,

@@ -55,6 +55,8 @@ export interface RenderOptions {
   alpha?: AlphaMode;
   /** Trimap thresholds and erosion of `alpha: "matting"`. @default DEFAULT_MATTING */
   matting?: MattingOptions;
+  /** Told why, when `alpha: "matting"` falls back to the soft cut-out. @default {undefined} */
+  onMattingFallback?: (reason: string) => void;
   /** Clean the mask first ({@linkcode postProcessMask}, rembg's `-ppm`). @default DEFAULT_POST_PROCESS */
   postProcess?: boolean;
   /** Cut-out background: none keeps transparency (RGBA); a colour gives RGB. @default {undefined} */
@@ -81,7 +83,7 @@ function checkThreshold(t: number): void {
  * rembg's `-a` ({@linkcode alphaMatting}): alpha `⌊255·α⌋` and colour
  * `⌊255·F⌋` from the closed-form matte of the 8-bit soft mask, or the soft
  * cut-out where rembg falls back to it (no sure foreground or background
- * left after the erosion). With `bgColor`,
+ * left after the erosion; `onMattingFallback` hears why). With `bgColor`,
  * RGB composited on that colour: `round((a·rgb + (255 − a)·bg) / 255)`.
  * With `postProcess`, the map is cleaned first ({@linkcode postProcessMask}):
  * its result is 0/1, so every format comes out hard.
@@ -129,10 +131,11 @@ export function renderOutput(
   const out = new Uint8Array(n * oc);
   const soft = alpha !== "hard";
   const level = (v: number) => Math.round(Math.min(1, Math.max(0, v)) * 255);
-  const matte = alpha === "matting"
-    ? alphaMatting(image, Uint8Array.from(p, level), options.matting)
-    : undefined;
-  if (matte) return composite(matte, { width, height }, bg);
+  if (alpha === "matting") {
+    const matte = alphaMatting(image, Uint8Array.from(p, level), options.matting);
+    if (!("fallback" in matte)) return composite(matte, { width, height }, bg);
+    options.onMattingFallback?.(matte.fallback);
+  }
   for (let i = 0; i < n; i++) {
     const a = soft ? level(p[i]) : p[i] > t ? 255 : 0;
     for (let c = 0; c < 3; c++) {

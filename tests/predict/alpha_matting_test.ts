@@ -56,7 +56,7 @@ Deno.test("mattingTrimap() matches scipy's erosion of rembg's thresholds for squ
 Deno.test("alphaMatting() matches pymatting's alpha and foreground when the trimap has both sides", () => {
   for (const c of fixture.cases.filter((c) => !c.fallback)) {
     const { matte } = run(c);
-    assert(matte, `case ${c.width}x${c.height} erode ${c.erode_size} fell back`);
+    assert(!("fallback" in matte), `case ${c.width}x${c.height}: ${JSON.stringify(matte)}`);
     const da = maxDiff(matte.alpha, floats(c.alpha!));
     const df = maxDiff(matte.foreground, floats(c.foreground!));
     assert(da < 5e-5, `alpha differs by ${da}`);
@@ -71,15 +71,33 @@ Deno.test("alphaMatting() matches pymatting's alpha and foreground when the trim
   }
 });
 
-Deno.test("alphaMatting() returns undefined where rembg falls back: no sure foreground", () => {
+Deno.test("alphaMatting() falls back where rembg does: no sure foreground", () => {
   const c = fixture.cases.find((c) => c.fallback)!;
-  assertEquals(run(c).matte, undefined);
+  assertEquals(run(c).matte, { fallback: "no sure foreground is left after the erosion" });
 });
 
-Deno.test("alphaMatting() returns undefined when no pixel is unknown (pymatting never converges)", () => {
+Deno.test("alphaMatting() falls back when no pixel is unknown (pymatting never converges)", () => {
   const image = { width: 8, height: 4, channels: 3 as const, data: new Uint8Array(96).fill(9) };
   const mask = new Uint8Array(32).map((_, i) => (i % 8 < 4 ? 0 : 255));
-  assertEquals(alphaMatting(image, mask, { erodeSize: 1 }), undefined);
+  assertEquals(alphaMatting(image, mask, { erodeSize: 1 }), {
+    fallback: "no unsure pixel touches the sure foreground",
+  });
+});
+
+Deno.test("alphaMatting() falls back past maxUnsurePixels, and mattes at the limit", () => {
+  const c = fixture.cases[1];
+  const unsure = bytes(c.trimap).filter((v) => v === 128).length;
+  const image = { width: c.width, height: c.height, channels: 3 as const, data: bytes(c.image) };
+  const options = {
+    foregroundThreshold: c.foreground_threshold,
+    backgroundThreshold: c.background_threshold,
+    erodeSize: c.erode_size,
+  };
+  assertEquals(alphaMatting(image, bytes(c.mask), { ...options, maxUnsurePixels: unsure - 1 }), {
+    fallback: `${unsure} pixels are unsure, over the limit of ${unsure - 1}`,
+  });
+  const at = alphaMatting(image, bytes(c.mask), { ...options, maxUnsurePixels: unsure });
+  assert("alpha" in at, JSON.stringify(at));
 });
 
 Deno.test("mattingTrimap() refuses thresholds outside 0-255 and masks of the wrong size", () => {
@@ -90,4 +108,5 @@ Deno.test("mattingTrimap() refuses thresholds outside 0-255 and masks of the wro
   );
   assertThrows(() => mattingTrimap(new Uint8Array(2), size, { erodeSize: -1 }), RangeError);
   assertThrows(() => mattingTrimap(new Uint8Array(3), size), RangeError);
+  assertThrows(() => mattingTrimap(new Uint8Array(2), size, { maxUnsurePixels: 0.5 }), RangeError);
 });

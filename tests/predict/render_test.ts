@@ -165,12 +165,19 @@ Deno.test("renderOutput() with alpha matting writes rembg's matted cut-out, and 
       backgroundThreshold: Number(c.background_threshold),
       erodeSize: Number(c.erode_size),
     };
-    const out = renderOutput(img, p, { alpha: "matting", matting });
+    const told: string[] = [];
+    const out = renderOutput(img, p, {
+      alpha: "matting",
+      matting,
+      onMattingFallback: (why) => told.push(why),
+    });
     assertEquals(out.channels, 4);
     if (c.fallback) {
       assertEquals([...out.data], [...renderOutput(img, p).data]);
+      assertEquals(told, ["no sure foreground is left after the erosion"]);
       continue;
     }
+    assertEquals(told, []);
     const want = b64(c.cutout);
     assert(out.data.every((v, i) => Math.abs(v - want[i]) <= 1), "cut-out differs by more than 1");
     const white = renderOutput(img, p, { alpha: "matting", matting, bgColor: [255, 255, 255] });
