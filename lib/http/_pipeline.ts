@@ -9,7 +9,7 @@
  */
 import { decodeImage } from "../data/image_io.ts";
 import { networkSize, type Predictor } from "../predict/predictor.ts";
-import { renderPng, summarizeMask } from "../predict/render.ts";
+import { renderPng, renderPngAsync, summarizeMask } from "../predict/render.ts";
 import { HttpError, imageError, predictError } from "./errors.ts";
 import type { PredictQuery } from "./predict_query.ts";
 import { checkImage, extractImage } from "./upload.ts";
@@ -95,13 +95,17 @@ export async function runPrediction(
       pixels,
     };
   }
-  const png = renderPng(image, prob, {
+  const render = {
     format: q.format,
     threshold: q.threshold,
     bgColor: q.bgColor,
     alpha: q.alpha,
     matting: q.matting,
     postProcess: q.postProcess,
-  });
+  };
+  // In-thread, a matte of seconds runs in slices with the pause between them.
+  const png = pause
+    ? await renderPngAsync(image, prob, { ...render, pause })
+    : renderPng(image, prob, render);
   return { body: png, contentType: "image/png", pixels };
 }

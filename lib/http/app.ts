@@ -237,7 +237,7 @@ export async function createApp(options: AppOptions = {}): Promise<App> {
     input: { size: info.inputSize, resize: info.resize },
     ...options.health,
   };
-  const fetch = createPredictHandler(service, { ...options, health });
+  const fetch = createPredictHandler(service, { ...options, health, modelName: name });
   return {
     fetch,
     backend: {

@@ -5,7 +5,8 @@
  * Routes: `POST /predict` (raw PNG/JPEG body, sniffed when it has no
  * Content-Type, or multipart field `file` or `image`; query
  * `format=mask|soft|cutout|json`, `threshold`, `bg`, `alpha=soft|hard|matting`
- * with `matting_fg`, `matting_bg`, `matting_erode`, `postprocess=1|0`), `GET /healthz`, `GET /`
+ * with `matting_fg`, `matting_bg`, `matting_erode`, `postprocess=1|0`),
+ * `POST /api/remove` (rembg's HTTP API, {@linkcode rembgQuery}), `GET /healthz`, `GET /`
  * (upload page), and `OPTIONS` preflights when CORS is on.
  *
  * Load shedding happens before any body is read: a request takes a queue
@@ -22,7 +23,8 @@ import { ByteBudget, DEFAULT_MAX_INFLIGHT_BYTES } from "./byte_budget.ts";
 import { createCors } from "./cors.ts";
 import { errorResponse, HttpError, quoteInput } from "./errors.ts";
 import { PAGE_CSP, PAGE_SCRIPT, PAGE_STYLE, uploadPage } from "./page.ts";
-import { parsePredictQuery } from "./predict_query.ts";
+import { parsePredictQuery, type PredictQuery } from "./predict_query.ts";
+import { rembgParams, rembgQuery } from "./rembg_api.ts";
 import {
   createInThreadService,
   DEFAULT_MAX_PARTS,
@@ -66,6 +68,8 @@ export interface PredictHandlerOptions {
   cors?: string;
   /** Extra fields of `GET /healthz` (backend, adapter, model…). @default {{}} */
   health?: Record<string, unknown>;
+  /** The served model's name, which rembg's `model` parameter must match (`/api/remove`). @default {undefined} */
+  modelName?: string;
   /** Receives unexpected errors (answered 500). @default {undefined} */
   onError?: (e: unknown) => void;
   /** See {@linkcode DEFAULT_IDLE_GC_MS}; 0 turns it off. @default DEFAULT_IDLE_GC_MS */
@@ -79,6 +83,7 @@ const ROUTES: Record<string, string[]> = {
   "/": ["GET", "HEAD"],
   "/healthz": ["GET", "HEAD"],
   "/predict": ["POST"],
+  "/api/remove": ["POST"],
   "/page.js": ["GET", "HEAD"],
   "/page.css": ["GET", "HEAD"],
 };
@@ -164,8 +169,15 @@ export function createPredictHandler(
     globalThis.Deno?.unrefTimer?.(gcTimer as unknown as number);
   };
 
-  async function predict(req: Request, url: URL): Promise<Response> {
-    const query = parsePredictQuery(url.searchParams);
+  /**
+   * A prediction: the query from the URL (checked before the body is read)
+   * or, for rembg's API, from the URL and the form (after).
+   */
+  async function predict(
+    req: Request,
+    queryOf: (body?: Uint8Array) => PredictQuery | undefined,
+  ): Promise<Response> {
+    const early = queryOf();
     const ticket = queue.admit(); // 503 here, before any byte of the body is read
     let held = 0;
     try {
@@ -176,6 +188,7 @@ export function createPredictHandler(
       });
       held = body.byteLength;
       const contentType = req.headers.get("content-type");
+      const query = early ?? queryOf(body)!;
       const out = await ticket.run(() => service.run({ body, contentType, query }));
       return new Response(out.body as Uint8Array<ArrayBuffer>, {
         headers: { "content-type": out.contentType, "cache-control": "no-store" },
@@ -199,7 +212,19 @@ export function createPredictHandler(
         { allow: allow.join(", ") },
       );
     }
-    if (url.pathname === "/predict") return await predict(req, url);
+    if (url.pathname === "/predict") {
+      const query = parsePredictQuery(url.searchParams);
+      return await predict(req, () => query);
+    }
+    if (url.pathname === "/api/remove") {
+      return await predict(req, (body) => {
+        if (!body) return undefined;
+        const params = rembgParams(url.searchParams, req.headers.get("content-type"), body, {
+          maxParts,
+        });
+        return rembgQuery(params, options.modelName);
+      });
+    }
     if (url.pathname === "/healthz") {
       return json({
         ok: true,

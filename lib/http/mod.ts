@@ -27,6 +27,7 @@ export * from "./app.ts";
 export * from "./byte_budget.ts";
 export * from "./cors.ts";
 export * from "./predict_query.ts";
+export * from "./rembg_api.ts";
 export * from "./prediction_service.ts";
 export * from "./worker_pool.ts";
 export * from "./http_server.ts";

@@ -12,6 +12,7 @@
  */
 
 import { ichol, icholSolve, type SparseColumns } from "./_ichol.ts";
+import type { Steps } from "./_steps.ts";
 
 const EPSILON = 1e-7;
 const RTOL = 1e-7;
@@ -33,12 +34,12 @@ export interface SolveLimits {
  * right-hand side of zero (no unknown pixel, or none coupled to the
  * foreground), the factor's failure or size, or no convergence.
  */
-export function closedFormAlpha(
+export function* closedFormAlpha(
   rgb: Float64Array,
   trimap: Uint8Array,
   size: { width: number; height: number },
   limits: SolveLimits,
-): Float64Array | string {
+): Steps<Float64Array | string> {
   const { width: w, height: h } = size, n = w * h;
   let fg = 0, bg = 0;
   for (let i = 0; i < n; i++) trimap[i] === 255 ? fg++ : trimap[i] === 0 ? bg++ : 0;
@@ -50,7 +51,7 @@ export function closedFormAlpha(
   if (nU > limits.maxUnknown) {
     return `${nU} pixels are unsure, over the limit of ${limits.maxUnknown}`;
   }
-  const L = laplacianRows(rgb, index, nU, w, h);
+  const L = yield* laplacianRows(rgb, index, nU, w, h);
   // Neighbour table of the unknowns (−1: outside, or known) and b = −R·m.
   const nb = new Int32Array(nU * 25).fill(-1);
   const b = new Float64Array(nU);
@@ -73,21 +74,22 @@ export function closedFormAlpha(
     }
   }
   const x = new Float64Array(nU);
-  const failed = conjugateGradients(L, nb, b, x, limits.maxFactorEntries);
+  const failed = yield* conjugateGradients(L, nb, b, x, limits.maxFactorEntries);
   return failed ?? fill(trimap, index, x);
 }
 
 /** The matting Laplacian's rows of the unknown pixels, 25 stencil slots each. */
-function laplacianRows(
+function* laplacianRows(
   rgb: Float64Array,
   index: Int32Array,
   nU: number,
   w: number,
   h: number,
-): Float64Array {
+): Steps<Float64Array> {
   const L = new Float64Array(nU * 25);
   const c = new Float64Array(27), px = new Int32Array(9);
   for (let y = 1; y < h - 1; y++) {
+    if (y % 16 === 0) yield;
     for (let x = 1; x < w - 1; x++) {
       let unknown = false;
       for (let k = 0; k < 9; k++) {
@@ -171,18 +173,18 @@ const dot = (a: Float64Array, b: Float64Array) => {
 };
 
 /** pymatting's `cg` (x from zero), in place; why it fails, where pymatting would raise. */
-function conjugateGradients(
+function* conjugateGradients(
   L: Float64Array,
   nb: Int32Array,
   b: Float64Array,
   x: Float64Array,
   maxFactorEntries: number,
-): string | undefined {
+): Steps<string | undefined> {
   const nU = b.length;
   const normB = Math.sqrt(dot(b, b));
   // pymatting divides 0 by 0 there and never converges.
   if (!(normB > 0)) return "no unsure pixel touches the sure foreground";
-  const M = ichol(columns(L, nb), maxFactorEntries);
+  const M = yield* ichol(columns(L, nb), maxFactorEntries);
   if (typeof M === "string") return M;
   const r = Float64Array.from(b), Ap = new Float64Array(nU);
   const z = Float64Array.from(r);
@@ -190,6 +192,7 @@ function conjugateGradients(
   const p = Float64Array.from(z);
   let rz = dot(r, z);
   for (let it = 0; it < MAX_ITERATIONS; it++) {
+    yield;
     multiply(L, nb, p, Ap);
     const alpha = rz / dot(p, Ap);
     for (let i = 0; i < nU; i++) x[i] += alpha * p[i], r[i] -= alpha * Ap[i];

@@ -11,6 +11,8 @@
  * @module
  */
 
+import type { Steps } from "./_steps.ts";
+
 const REGULARIZATION = Math.fround(1e-5);
 const SMALL_ITERATIONS = 10;
 const BIG_ITERATIONS = 2;
@@ -48,11 +50,11 @@ function resizeNearest(
  * The foreground (h·w·3, float32, 0..1) of `image` (h·w·3, 0..1) under
  * `alpha` (h·w, 0..1).
  */
-export function estimateForeground(
+export function* estimateForeground(
   image: Float32Array,
   alpha: Float32Array,
   size: { width: number; height: number },
-): Float32Array {
+): Steps<Float32Array> {
   const { width: w0, height: h0 } = size, D = 3;
   const fMean = new Float32Array(D), bMean = new Float32Array(D);
   let fCount = 0, bCount = 0;
@@ -81,7 +83,7 @@ export function estimateForeground(
     F = resizeNearest(F, prev, [w, h], D);
     B = resizeNearest(B, prev, [w, h], D);
     const iterations = w <= SMALL_SIZE && h <= SMALL_SIZE ? SMALL_ITERATIONS : BIG_ITERATIONS;
-    for (let it = 0; it < iterations; it++) sweep(img, a, F, B, w, h);
+    for (let it = 0; it < iterations; it++) yield* sweep(img, a, F, B, w, h);
     prev = [w, h];
   }
   return F;
@@ -90,16 +92,17 @@ export function estimateForeground(
 const DX = [-1, 1, 0, 0], DY = [0, 0, -1, 1];
 
 /** One in-place sweep of the 2x2 solves, rows then columns (numba's order). */
-function sweep(
+function* sweep(
   img: Float32Array,
   a: Float32Array,
   F: Float32Array,
   B: Float32Array,
   w: number,
   h: number,
-): void {
+): Steps<void> {
   const b0 = new Float32Array(3), b1 = new Float32Array(3);
   for (let y = 0; y < h; y++) {
+    if (y % 64 === 63) yield;
     for (let x = 0; x < w; x++) {
       const i = y * w + x, a0 = a[i], a1 = 1 - a0;
       let a00 = f32(a0 * a0), a11 = a1 * a1;

@@ -8,6 +8,8 @@
  * @module
  */
 
+import type { Steps } from "./_steps.ts";
+
 const DISCARD = 1e-4;
 const SHIFTS = [0, 1e-4, 1e-3, 1e-2, 0.1, 0.5, 1, 10, 100, 1e3, 1e4, 1e5];
 
@@ -25,20 +27,20 @@ export interface SparseColumns {
  * no shift gives positive pivots, or the factor needs more than `maxNonZeros`
  * entries (pymatting's `max_nnz`, there 250 M).
  */
-export function ichol(A: SparseColumns, maxNonZeros: number): SparseColumns | string {
+export function* ichol(A: SparseColumns, maxNonZeros: number): Steps<SparseColumns | string> {
   for (const shift of SHIFTS) {
-    const L = factor(A, shift, maxNonZeros);
+    const L = yield* factor(A, shift, maxNonZeros);
     if (L !== undefined) return L;
   }
   return "no diagonal shift made the incomplete Cholesky factor positive definite";
 }
 
 /** One try at a shift: the factor, `undefined` at a non-positive pivot, or the size error. */
-function factor(
+function* factor(
   A: SparseColumns,
   shift: number,
   maxNonZeros: number,
-): SparseColumns | string | undefined {
+): Steps<SparseColumns | string | undefined> {
   const { n, ptr: Ap, rows: Ar, values: Av } = A;
   let cap = Math.max(16, Av.length * 2);
   let Lv = new Float64Array(cap), Lr = new Int32Array(cap);
@@ -53,6 +55,7 @@ function factor(
   }
   let nnz = 0, cn = 0;
   for (let j = 0; j < n; j++) {
+    if (j % 2048 === 0) yield;
     for (let idx = t[j]; idx < Ap[j + 1]; idx++) {
       const i = Ar[idx], v = Av[idx];
       if (v !== 0 && i > j) {

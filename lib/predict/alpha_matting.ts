@@ -11,6 +11,7 @@
 import type { DecodedImage } from "../data/image_io.ts";
 import { closedFormAlpha } from "./_closed_form_alpha.ts";
 import { estimateForeground } from "./_foreground_ml.ts";
+import { runSteps, runStepsAsync, type Steps } from "./_steps.ts";
 
 /** Options of {@linkcode alphaMatting} (rembg's `-af`, `-ab`, `-ae`). */
 export interface MattingOptions {
@@ -153,6 +154,44 @@ export function alphaMatting(
   mask: Uint8Array,
   options: MattingOptions = {},
 ): AlphaMatte | MattingFallback {
+  return runSteps(mattingSteps(image, mask, options));
+}
+
+/** Options of {@linkcode alphaMattingAsync}. */
+export interface AsyncMattingOptions extends MattingOptions {
+  /**
+   * Awaited about every 20 ms of work, so the thread serves other work
+   * meanwhile. @default {a macrotask (`setTimeout(0)`)}
+   */
+  pause?: () => Promise<void>;
+}
+
+/**
+ * {@linkcode alphaMatting} in slices of about 20 ms with `pause` between
+ * them: the same result, while the thread keeps serving (the in-thread HTTP
+ * service answers `/healthz` during a matte of seconds).
+ *
+ * @example
+ * ```ts
+ * import { alphaMattingAsync } from "./alpha_matting.ts";
+ * const image = { width: 2, height: 1, channels: 3 as const, data: new Uint8Array(6) };
+ * await alphaMattingAsync(image, new Uint8Array([255, 0])); // { fallback: "no sure background…" }
+ * ```
+ */
+export function alphaMattingAsync(
+  image: DecodedImage,
+  mask: Uint8Array,
+  options: AsyncMattingOptions = {},
+): Promise<AlphaMatte | MattingFallback> {
+  const pause = options.pause ?? (() => new Promise<void>((r) => setTimeout(r, 0)));
+  return runStepsAsync(mattingSteps(image, mask, options), pause);
+}
+
+function* mattingSteps(
+  image: DecodedImage,
+  mask: Uint8Array,
+  options: MattingOptions,
+): Steps<AlphaMatte | MattingFallback> {
   const { width, height, channels: C, data } = image;
   const trimap = mattingTrimap(mask, { width, height }, options);
   const n = width * height;
@@ -160,15 +199,17 @@ export function alphaMatting(
   for (let i = 0; i < n; i++) {
     for (let c = 0; c < 3; c++) rgb[i * 3 + c] = data[C === 1 ? i : i * C + c] / 255;
   }
+  yield;
   const max = options.maxUnsurePixels ?? DEFAULT_MATTING.maxUnsurePixels;
-  const alpha = closedFormAlpha(rgb, trimap, { width, height }, {
+  const alpha = yield* closedFormAlpha(rgb, trimap, { width, height }, {
     maxUnknown: max,
     maxFactorEntries: Math.max(1, max) * FACTOR_ENTRIES_PER_PIXEL,
   });
   if (typeof alpha === "string") return { fallback: alpha };
-  const foreground = estimateForeground(Float32Array.from(rgb), Float32Array.from(alpha), {
-    width,
-    height,
-  });
+  const foreground = yield* estimateForeground(
+    Float32Array.from(rgb),
+    Float32Array.from(alpha),
+    { width, height },
+  );
   return { alpha, foreground };
 }

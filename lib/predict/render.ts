@@ -7,7 +7,13 @@
  * @module
  */
 import { type DecodedImage, encodePng } from "../data/image_io.ts";
-import { type AlphaMatte, alphaMatting, type MattingOptions } from "./alpha_matting.ts";
+import {
+  type AlphaMatte,
+  alphaMatting,
+  alphaMattingAsync,
+  type MattingFallback,
+  type MattingOptions,
+} from "./alpha_matting.ts";
 import { postProcessMask } from "./post_process.ts";
 import type { ProbabilityMap } from "./predictor.ts";
 
@@ -101,41 +107,89 @@ export function renderOutput(
   prob: ProbabilityMap,
   options: RenderOptions = {},
 ): DecodedImage {
+  const job = prepare(image, prob, options);
+  return draw(job, job.mask ? alphaMatting(image, job.mask, options.matting) : undefined);
+}
+
+/** Options of {@linkcode renderOutputAsync} and {@linkcode renderPngAsync}. */
+export interface AsyncRenderOptions extends RenderOptions {
+  /** Awaited about every 20 ms of alpha matting. @default {a macrotask} */
+  pause?: () => Promise<void>;
+}
+
+/**
+ * {@linkcode renderOutput}, with alpha matting in slices of about 20 ms and
+ * `pause` between them (the other formats take milliseconds and run at once).
+ *
+ * @example
+ * ```ts
+ * import { renderOutputAsync } from "./render.ts";
+ * const img = { width: 1, height: 1, channels: 3 as const, data: new Uint8Array(3) };
+ * (await renderOutputAsync(img, { width: 1, height: 1, data: new Float32Array([1]) })).channels; // 4
+ * ```
+ */
+export async function renderOutputAsync(
+  image: DecodedImage,
+  prob: ProbabilityMap,
+  options: AsyncRenderOptions = {},
+): Promise<DecodedImage> {
+  const job = prepare(image, prob, options);
+  const matting = { ...options.matting, ...(options.pause ? { pause: options.pause } : {}) };
+  return draw(job, job.mask ? await alphaMattingAsync(image, job.mask, matting) : undefined);
+}
+
+/** A checked render: the (cleaned) map and, for a matted cut-out, its 8-bit mask. */
+interface RenderJob {
+  image: DecodedImage;
+  prob: ProbabilityMap;
+  options: RenderOptions;
+  format: OutputFormat;
+  threshold: number;
+  alpha: AlphaMode;
+  mask?: Uint8Array;
+}
+
+const level = (v: number) => Math.round(Math.min(1, Math.max(0, v)) * 255);
+
+function prepare(image: DecodedImage, prob: ProbabilityMap, options: RenderOptions): RenderJob {
   checkSizes(image, prob);
   const format = options.format ?? DEFAULT_FORMAT;
-  const t = options.threshold ?? DEFAULT_THRESHOLD;
-  checkThreshold(t);
+  const threshold = options.threshold ?? DEFAULT_THRESHOLD;
+  checkThreshold(threshold);
   const alpha = options.alpha ?? DEFAULT_ALPHA;
   if (!ALPHA_MODES.includes(alpha)) {
     throw new TypeError(
       `Cannot render: current alpha is "${alpha}", expected ${ALPHA_MODES.join("|")}`,
     );
   }
-  if (options.postProcess ?? DEFAULT_POST_PROCESS) prob = postProcessMask(prob);
-  const { width, height } = image;
-  const n = width * height;
-  const p = prob.data;
-  if (format === "mask" || format === "soft") {
-    const out = new Uint8Array(n);
-    if (format === "mask") { for (let i = 0; i < n; i++) out[i] = p[i] > t ? 255 : 0; }
-    else for (let i = 0; i < n; i++) out[i] = Math.round(Math.min(1, Math.max(0, p[i])) * 255);
-    return { width, height, channels: 1, data: out };
-  }
-  if (format !== "cutout") {
+  if (!OUTPUT_FORMATS.includes(format)) {
     throw new TypeError(
       `Cannot render: current format is "${format}", expected ${OUTPUT_FORMATS.join("|")}`,
     );
   }
+  if (options.postProcess ?? DEFAULT_POST_PROCESS) prob = postProcessMask(prob);
+  const matted = format === "cutout" && alpha === "matting";
+  const mask = matted ? Uint8Array.from(prob.data, level) : undefined;
+  return { image, prob, options, format, threshold, alpha, mask };
+}
+
+function draw(job: RenderJob, matte: AlphaMatte | MattingFallback | undefined): DecodedImage {
+  const { image, format, threshold: t, alpha, options } = job;
+  const { width, height } = image;
+  const n = width * height;
+  const p = job.prob.data;
+  if (format === "mask" || format === "soft") {
+    const out = new Uint8Array(n);
+    if (format === "mask") { for (let i = 0; i < n; i++) out[i] = p[i] > t ? 255 : 0; }
+    else for (let i = 0; i < n; i++) out[i] = level(p[i]);
+    return { width, height, channels: 1, data: out };
+  }
   const C = image.channels, src = image.data, bg = options.bgColor;
+  if (matte && !("fallback" in matte)) return composite(matte, { width, height }, bg);
+  if (matte) options.onMattingFallback?.(matte.fallback);
   const oc = bg ? 3 : 4;
   const out = new Uint8Array(n * oc);
   const soft = alpha !== "hard";
-  const level = (v: number) => Math.round(Math.min(1, Math.max(0, v)) * 255);
-  if (alpha === "matting") {
-    const matte = alphaMatting(image, Uint8Array.from(p, level), options.matting);
-    if (!("fallback" in matte)) return composite(matte, { width, height }, bg);
-    options.onMattingFallback?.(matte.fallback);
-  }
   for (let i = 0; i < n; i++) {
     const a = soft ? level(p[i]) : p[i] > t ? 255 : 0;
     for (let c = 0; c < 3; c++) {
@@ -183,6 +237,25 @@ export function renderPng(
   options: RenderOptions = {},
 ): Uint8Array {
   const out = renderOutput(image, prob, options);
+  return encodePng(out.width, out.height, out.data, out.channels);
+}
+
+/**
+ * {@linkcode renderOutputAsync} encoded as PNG bytes.
+ *
+ * @example
+ * ```ts
+ * import { renderPngAsync } from "./render.ts";
+ * const img = { width: 1, height: 1, channels: 3 as const, data: new Uint8Array(3) };
+ * (await renderPngAsync(img, { width: 1, height: 1, data: new Float32Array([1]) }))[1]; // 0x50
+ * ```
+ */
+export async function renderPngAsync(
+  image: DecodedImage,
+  prob: ProbabilityMap,
+  options: AsyncRenderOptions = {},
+): Promise<Uint8Array> {
+  const out = await renderOutputAsync(image, prob, options);
   return encodePng(out.width, out.height, out.data, out.channels);
 }
 

@@ -90,6 +90,37 @@ Deno.test("createPredictHandler() mattes the cut-out with the query's trimap whe
   assertEquals(tf.memory().numTensors, start);
 });
 
+Deno.test("createPredictHandler() in-thread keeps the event loop turning during a matte", async () => {
+  const png = testPng(150, 100); // under the 64 KiB body limit
+  const soft = await handle(post(png, "image/png", "?format=soft"));
+  assertEquals(soft.status, 200);
+  const mask = (await decodeImage(new Uint8Array(await soft.arrayBuffer()))).data;
+  const sorted = [...mask].sort((a, b) => a - b);
+  const [bg, fg] = [sorted[mask.length >> 2], sorted[(3 * mask.length) >> 2]];
+  const q = `?alpha=matting&matting_fg=${fg}&matting_bg=${bg}&matting_erode=3`;
+  let last = performance.now(), gap = 0;
+  const ticker = setInterval(() => {
+    const now = performance.now();
+    gap = Math.max(gap, now - last);
+    last = now;
+  }, 2);
+  const t = performance.now();
+  try {
+    const res = await handle(post(png, "image/png", q));
+    gap = Math.max(gap, performance.now() - last); // the stretch before the answer, too
+    assertEquals(res.status, 200);
+    await res.body?.cancel();
+  } finally {
+    clearInterval(ticker);
+  }
+  const ms = performance.now() - t;
+  // Unsliced, the matte holds the thread for most of the request (here 150 of 175 ms).
+  assert(
+    gap < Math.max(ms / 2, 40),
+    `the loop stood still ${gap.toFixed(0)} of ${ms.toFixed(0)} ms`,
+  );
+});
+
 Deno.test("createPredictHandler() answers a JSON summary when format=json", async () => {
   const res = await handle(post(await testJpeg(24, 16), "image/jpeg", "?format=json&threshold=0"));
   assertEquals(res.status, 200);

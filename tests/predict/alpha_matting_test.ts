@@ -1,5 +1,5 @@
 import { assert, assertEquals, assertThrows } from "../assert.ts";
-import { alphaMatting, mattingTrimap } from "../../lib/predict/alpha_matting.ts";
+import { alphaMatting, alphaMattingAsync, mattingTrimap } from "../../lib/predict/alpha_matting.ts";
 
 /*
  * tests/testdata/alpha_matting.json: rembg's alpha_matting_cutout step by
@@ -109,4 +109,35 @@ Deno.test("mattingTrimap() refuses thresholds outside 0-255 and masks of the wro
   assertThrows(() => mattingTrimap(new Uint8Array(2), size, { erodeSize: -1 }), RangeError);
   assertThrows(() => mattingTrimap(new Uint8Array(3), size), RangeError);
   assertThrows(() => mattingTrimap(new Uint8Array(2), size, { maxUnsurePixels: 0.5 }), RangeError);
+});
+
+/** A 160x160 photo crop under a soft ellipse: a matte of a few hundred ms. */
+function ellipseCase() {
+  const S = 160, c = fixture.cases[0], src = bytes(c.image);
+  const data = new Uint8Array(S * S * 3), mask = new Uint8Array(S * S);
+  for (let y = 0; y < S; y++) {
+    for (let x = 0; x < S; x++) {
+      const s = (((y * c.height) / S) | 0) * c.width + (((x * c.width) / S) | 0);
+      for (let k = 0; k < 3; k++) data[(y * S + x) * 3 + k] = src[s * 3 + k];
+      const d = Math.hypot((x - 80) / 50, (y - 80) / 60);
+      mask[y * S + x] = Math.round(255 * Math.min(1, Math.max(0, (1 - d) * 5 + 0.5)));
+    }
+  }
+  return { image: { width: S, height: S, channels: 3 as const, data }, mask };
+}
+
+Deno.test("alphaMattingAsync() gives alphaMatting()'s matte and pauses between slices", async () => {
+  const { image, mask } = ellipseCase();
+  const sync = alphaMatting(image, mask);
+  let pauses = 0;
+  const t = performance.now();
+  const matte = await alphaMattingAsync(image, mask, {
+    pause: () => (pauses++, Promise.resolve()),
+  });
+  const ms = performance.now() - t;
+  assert("alpha" in sync && "alpha" in matte);
+  assertEquals([...matte.alpha], [...sync.alpha]);
+  assertEquals([...matte.foreground], [...sync.foreground]);
+  // A pause per 20 ms of work (checkpoints come every iteration or few rows): here ~90 ms.
+  assert(pauses >= 1 && pauses >= Math.floor(ms / 60), `${pauses} pauses in ${ms.toFixed(0)} ms`);
 });
