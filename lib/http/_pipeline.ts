@@ -9,7 +9,8 @@
  */
 import { decodeImage } from "../data/image_io.ts";
 import { networkSize, type Predictor } from "../predict/predictor.ts";
-import { renderPng, renderPngAsync, summarizeMask } from "../predict/render.ts";
+import { renderPng, renderPngAsync } from "../predict/render.ts";
+import { summarizeMask } from "../predict/summarize_mask.ts";
 import { HttpError, imageError, predictError } from "./errors.ts";
 import type { PredictQuery } from "./predict_query.ts";
 import { checkImage, extractImage } from "./upload.ts";

@@ -18,9 +18,8 @@ import {
   DEFAULT_THRESHOLD,
   OUTPUT_FORMATS,
   type OutputFormat,
-  parseColor,
-  type RgbColor,
 } from "../predict/render.ts";
+import { parseColor, type RgbColor } from "../predict/parse_color.ts";
 import { DEFAULT_MATTING, type MattingOptions } from "../predict/alpha_matting.ts";
 import { HttpError, quoteInput } from "./errors.ts";
 

@@ -14,6 +14,7 @@ import {
   type MattingFallback,
   type MattingOptions,
 } from "./alpha_matting.ts";
+import type { RgbColor } from "./parse_color.ts";
 import { postProcessMask } from "./post_process.ts";
 import type { ProbabilityMap } from "./predictor.ts";
 
@@ -47,9 +48,6 @@ export const DEFAULT_ALPHA: AlphaMode = "soft";
 
 /** Default: no mask clean-up (rembg's `-ppm` is off by default too). */
 export const DEFAULT_POST_PROCESS = false;
-
-/** An RGB colour, 0-255 per channel. */
-export type RgbColor = readonly [number, number, number];
 
 /** Options of {@linkcode renderOutput}. */
 export interface RenderOptions {
@@ -257,91 +255,4 @@ export async function renderPngAsync(
 ): Promise<Uint8Array> {
   const out = await renderOutputAsync(image, prob, options);
   return encodePng(out.width, out.height, out.data, out.channels);
-}
-
-/** The JSON summary of a prediction. */
-export interface MaskSummary {
-  /** Image width. */
-  width: number;
-  /** Image height. */
-  height: number;
-  /** Threshold used. */
-  threshold: number;
-  /** Share of pixels with p > threshold. */
-  foregroundFraction: number;
-  /** Smallest box around the foreground, or null when there is none. */
-  bbox: { x: number; y: number; width: number; height: number } | null;
-}
-
-/**
- * Size, foreground fraction and bounding box of the mask at `threshold`.
- *
- * @example
- * ```ts
- * import { summarizeMask } from "./render.ts";
- * const s = summarizeMask({ width: 2, height: 2, data: new Float32Array([0, 0.9, 0, 0]) });
- * [s.foregroundFraction, s.bbox]; // [0.25, { x: 1, y: 0, width: 1, height: 1 }]
- * ```
- */
-export function summarizeMask(
-  prob: ProbabilityMap,
-  options: { threshold?: number } = {},
-): MaskSummary {
-  const t = options.threshold ?? DEFAULT_THRESHOLD;
-  checkThreshold(t);
-  const { width, height, data } = prob;
-  let count = 0, x0 = width, y0 = height, x1 = -1, y1 = -1;
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      if (data[y * width + x] > t) {
-        count++;
-        if (x < x0) x0 = x;
-        if (x > x1) x1 = x;
-        if (y < y0) y0 = y;
-        y1 = y;
-      }
-    }
-  }
-  const bbox = count ? { x: x0, y: y0, width: x1 - x0 + 1, height: y1 - y0 + 1 } : null;
-  return { width, height, threshold: t, foregroundFraction: count / (width * height), bbox };
-}
-
-const NAMED: Record<string, RgbColor> = {
-  white: [255, 255, 255],
-  black: [0, 0, 0],
-  red: [255, 0, 0],
-  green: [0, 255, 0],
-  blue: [0, 0, 255],
-  gray: [128, 128, 128],
-  grey: [128, 128, 128],
-};
-
-/**
- * Parses a colour: `#rgb`, `#rrggbb` (the `#` optional), `r,g,b` or a name
- * (white, black, red, green, blue, gray).
- *
- * @throws {TypeError} for anything else.
- * @example
- * ```ts
- * import { parseColor } from "./render.ts";
- * parseColor("#ff8000"); // [255, 128, 0]
- * ```
- */
-export function parseColor(text: string): RgbColor {
-  const s = text.trim().toLowerCase();
-  if (NAMED[s]) return NAMED[s];
-  const hex = s.replace(/^#/, "");
-  if (/^[0-9a-f]{6}$/.test(hex)) {
-    return [0, 2, 4].map((i) => parseInt(hex.slice(i, i + 2), 16)) as unknown as RgbColor;
-  }
-  if (/^[0-9a-f]{3}$/.test(hex)) {
-    return [0, 1, 2].map((i) => parseInt(hex[i] + hex[i], 16)) as unknown as RgbColor;
-  }
-  const parts = s.split(",").map((p) => p.trim());
-  if (parts.length === 3 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255)) {
-    return parts.map(Number) as unknown as RgbColor;
-  }
-  throw new TypeError(
-    `Cannot parse colour: current value is "${text}", expected #rrggbb, r,g,b or a name`,
-  );
 }

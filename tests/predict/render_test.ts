@@ -1,6 +1,8 @@
 import { assert, assertEquals } from "../assert.ts";
 import { decodeImage } from "../../lib/data/image_io.ts";
-import { parseColor, renderOutput, renderPng, summarizeMask } from "../../lib/predict/render.ts";
+import { renderOutput, renderPng } from "../../lib/predict/render.ts";
+import { parseColor } from "../../lib/predict/parse_color.ts";
+import { summarizeMask } from "../../lib/predict/summarize_mask.ts";
 import { postProcessMask } from "../../lib/predict/post_process.ts";
 
 const image = {
