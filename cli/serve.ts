@@ -246,8 +246,7 @@ async function serve(args: string[]): Promise<number> {
       `; ${app.mode}` + (app.fallbackReason ? ` (${app.fallbackReason})` : ""),
   );
   console.error(`engine: ${app.engine}`);
-  // app.engine is describeEngine's line: the engine's name first.
-  const note = halfNote(app.engine.split(" ")[0], precisionOption(p));
+  const note = halfNote(app.engineName, precisionOption(p));
   if (note) console.error(note);
   const ac = new AbortController();
   const stop = () => ac.abort();

@@ -83,6 +83,8 @@ export interface App {
   backend: { backend: string; adapter?: string; notes: string[] };
   /** The engine that runs the network, as `describeEngine` writes it: `cpu (wasm, 2 threads)`. */
   engine: string;
+  /** That engine's name: `gpu`, `cpu` or `tfjs`. */
+  engineName: string;
   /** What was loaded: the weight file's path, the model name, or "(N bytes)". */
   weights: string;
   /** Where predictions run. */
@@ -249,6 +251,7 @@ export async function createApp(options: AppOptions = {}): Promise<App> {
       /\)$/,
       info.engine === "gpu" && info.precision === "f16" ? ", f16)" : ")",
     ),
+    engineName: info.engine,
     weights: label,
     mode: service.mode,
     info: model,

@@ -21,6 +21,7 @@ Deno.test("createApp() loads weights given as bytes in its workers and answers p
       false,
     ]);
     assertEquals(h.input, { size: 32, resize: "squash" });
+    assertEquals([app.engineName, app.engine.startsWith("cpu (wasm")], ["cpu", true]);
     const res = await app.fetch(
       new Request("http://localhost/predict?format=json", {
         method: "POST",
