@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../assert.ts";
+import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { CHROMIUM, CHROMIUM_INSTALL, chromiumUnavailable, launchBrowser } from "./_cdp.ts";
 import { testPng, tinyHandler } from "./fixtures.ts";
 
@@ -83,6 +83,21 @@ Deno.test({
       assertEquals(s.original, [40, 30]);
       assert(/40x30/.test(s.status));
       assertEquals(s.download, [false, "blob:", "upload-cutout.png"]);
+      // Ticking alpha matting asks again, with alpha=matting.
+      await browser.evaluate(`(() => {
+        const f = window.fetch;
+        window.asked = [];
+        window.fetch = (url, init) => (window.asked.push(String(url)), f(url, init));
+        document.getElementById("result").dataset.state = "idle";
+        const box = document.getElementById("matting");
+        box.checked = true;
+        box.dispatchEvent(new Event("change"));
+      })()`);
+      await until(`document.getElementById("result").dataset.state === "done"`, 30_000);
+      assertMatch(
+        await browser.evaluate(`window.asked.join(" ")`) as string,
+        /predict\?format=cutout&threshold=0\.5&alpha=matting/,
+      );
       // A dropped file (a 20x10 canvas PNG) replaces it, as a mask.
       await browser.evaluate(`(async () => {
         document.getElementById("format").value = "mask";
