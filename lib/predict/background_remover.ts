@@ -1,7 +1,8 @@
 /**
  * Background removal in one call, as rembg's `remove()`: image bytes in
  * (PNG, JPEG or WebP, turned to their EXIF orientation), a PNG out (by
- * default an RGBA cut-out whose alpha is the soft mask). The model is a zoo
+ * default an RGBA cut-out whose alpha is the soft mask; `{ alpha: "matting" }`
+ * is rembg's `alpha_matting=True`). The model is a zoo
  * name (`u2netp`, fetched into the model cache on first use), a weight
  * file's path or its bytes; it runs on the fast inference path that
  * `selectInferenceBackend("auto")` picks (a hardware WebGPU adapter, else our
@@ -35,7 +36,10 @@ export interface BackgroundRemoverOptions extends Omit<PredictorOptions, "maxBat
 
 /** What {@linkcode createBackgroundRemover} returns. */
 export interface BackgroundRemover {
-  /** A PNG of `image` (PNG, JPEG or WebP bytes): a soft cut-out unless `options` say otherwise. */
+  /**
+   * A PNG of `image` (PNG, JPEG or WebP bytes): a soft cut-out unless
+   * `options` say otherwise (`{ alpha: "matting" }`: rembg's alpha matting).
+   */
   remove(image: Uint8Array, options?: RenderOptions): Promise<Uint8Array>;
   /** The predictor, for masks as numbers. */
   predictor: Predictor;
