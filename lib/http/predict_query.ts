@@ -49,6 +49,12 @@ export interface PredictQuery {
  */
 export const SERVER_MATTING_MAX_UNSURE_PIXELS = 262_144;
 
+/**
+ * The server's limit on the size of an image it mattes (2048², about 230 MB
+ * of matting besides the solve); larger ones get the soft cut-out.
+ */
+export const SERVER_MATTING_MAX_PIXELS = 2048 * 2048;
+
 /** The parameters `POST /predict` reads (others are ignored). */
 const QUERY_NAMES = [
   "format",
@@ -137,7 +143,11 @@ export function parsePredictQuery(params: URLSearchParams): PredictQuery {
     throw new HttpError("badRequest", `postprocess ${quoteInput(pp)} is not 1, 0, true or false`);
   }
   const postProcess = pp === null ? DEFAULT_POST_PROCESS : pp === "1" || pp === "true";
-  const matting = { ...DEFAULT_MATTING, maxUnsurePixels: SERVER_MATTING_MAX_UNSURE_PIXELS };
+  const matting = {
+    ...DEFAULT_MATTING,
+    maxUnsurePixels: SERVER_MATTING_MAX_UNSURE_PIXELS,
+    maxPixels: SERVER_MATTING_MAX_PIXELS,
+  };
   for (const [name, key] of MATTING_NAMES) {
     const v = params.get(name);
     if (v === null) continue;

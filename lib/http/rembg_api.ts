@@ -13,7 +13,11 @@ import { DEFAULT_MATTING } from "../predict/alpha_matting.ts";
 import { DEFAULT_THRESHOLD } from "../predict/render.ts";
 import { forEachPart } from "./_multipart.ts";
 import { HttpError, quoteInput } from "./errors.ts";
-import { type PredictQuery, SERVER_MATTING_MAX_UNSURE_PIXELS } from "./predict_query.ts";
+import {
+  type PredictQuery,
+  SERVER_MATTING_MAX_PIXELS,
+  SERVER_MATTING_MAX_UNSURE_PIXELS,
+} from "./predict_query.ts";
 
 /** rembg's parameters, in its names. */
 export const REMBG_PARAMS: readonly string[] = ["model", "a", "af", "ab", "ae", "om", "ppm", "bgc"];
@@ -124,6 +128,7 @@ export function rembgQuery(params: Map<string, string>, served?: string): Predic
       backgroundThreshold: byte("ab", params.get("ab"), DEFAULT_MATTING.backgroundThreshold),
       erodeSize: byte("ae", params.get("ae"), DEFAULT_MATTING.erodeSize),
       maxUnsurePixels: SERVER_MATTING_MAX_UNSURE_PIXELS,
+      maxPixels: SERVER_MATTING_MAX_PIXELS,
     },
   };
 }

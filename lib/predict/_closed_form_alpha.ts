@@ -27,7 +27,8 @@ export interface SolveLimits {
 }
 
 /**
- * The alpha matte of `rgb` (h·w·3 values in 0..1) for `trimap` (0 known
+ * The alpha matte of `image` (8-bit grey, RGB or RGBA: the colour is
+ * `value / 255`, grey counting as RGB) for `trimap` (0 known
  * background, 255 known foreground, anything else unknown), or, where
  * pymatting raises a `ValueError` (rembg then keeps its plain cut-out) or a
  * limit is passed, why not: no known background, no known foreground, a
@@ -35,12 +36,11 @@ export interface SolveLimits {
  * foreground), the factor's failure or size, or no convergence.
  */
 export function* closedFormAlpha(
-  rgb: Float64Array,
+  image: { width: number; height: number; channels: number; data: Uint8Array },
   trimap: Uint8Array,
-  size: { width: number; height: number },
   limits: SolveLimits,
 ): Steps<Float64Array | string> {
-  const { width: w, height: h } = size, n = w * h;
+  const { width: w, height: h } = image, n = w * h;
   let fg = 0, bg = 0;
   for (let i = 0; i < n; i++) trimap[i] === 255 ? fg++ : trimap[i] === 0 ? bg++ : 0;
   if (!bg) return "no sure background is left after the erosion";
@@ -51,7 +51,7 @@ export function* closedFormAlpha(
   if (nU > limits.maxUnknown) {
     return `${nU} pixels are unsure, over the limit of ${limits.maxUnknown}`;
   }
-  const L = yield* laplacianRows(rgb, index, nU, w, h);
+  const L = yield* laplacianRows(image, index, nU);
   // Neighbour table of the unknowns (−1: outside, or known) and b = −R·m.
   const nb = new Int32Array(nU * 25).fill(-1);
   const b = new Float64Array(nU);
@@ -80,12 +80,13 @@ export function* closedFormAlpha(
 
 /** The matting Laplacian's rows of the unknown pixels, 25 stencil slots each. */
 function* laplacianRows(
-  rgb: Float64Array,
+  image: { width: number; height: number; channels: number; data: Uint8Array },
   index: Int32Array,
   nU: number,
-  w: number,
-  h: number,
 ): Steps<Float64Array> {
+  const { width: w, height: h, channels: C, data } = image;
+  const at = C === 1 ? [0, 0, 0] : [0, 1, 2]; // grey counts as RGB
+  const rgb = (px: number, d: number) => data[px * C + at[d]] / 255;
   const L = new Float64Array(nU * 25);
   const c = new Float64Array(27), px = new Int32Array(9);
   for (let y = 1; y < h - 1; y++) {
@@ -99,8 +100,8 @@ function* laplacianRows(
       if (!unknown) continue;
       for (let d = 0; d < 3; d++) {
         let s = 0;
-        for (let k = 0; k < 9; k++) s += rgb[px[k] * 3 + d];
-        for (let k = 0; k < 9; k++) c[k * 3 + d] = rgb[px[k] * 3 + d] - s / 9;
+        for (let k = 0; k < 9; k++) s += rgb(px[k], d);
+        for (let k = 0; k < 9; k++) c[k * 3 + d] = rgb(px[k], d) - s / 9;
       }
       let a00 = EPSILON, a01 = 0, a02 = 0, a11 = EPSILON, a12 = 0, a22 = EPSILON;
       for (let k = 0; k < 9; k++) {

@@ -26,6 +26,11 @@ export interface MattingOptions {
    * factor); more fall back. @default DEFAULT_MATTING.maxUnsurePixels
    */
   maxUnsurePixels?: number;
+  /**
+   * Largest image to matte (about 55 bytes of memory a pixel, besides the
+   * solve); larger fall back. @default DEFAULT_MATTING.maxPixels
+   */
+  maxPixels?: number;
 }
 
 /** rembg's defaults (`-af 240 -ab 10 -ae 10`), and our limit on the solve's size. */
@@ -34,6 +39,7 @@ export const DEFAULT_MATTING: Readonly<Required<MattingOptions>> = {
   backgroundThreshold: 10,
   erodeSize: 10,
   maxUnsurePixels: 1_000_000,
+  maxPixels: Infinity,
 };
 
 /** Most entries of the incomplete Cholesky factor an unsure pixel may bring (12 bytes each). */
@@ -62,10 +68,10 @@ function checkOptions(o: Required<MattingOptions>): void {
   if (!(Number.isInteger(o.erodeSize) && o.erodeSize >= 0 && o.erodeSize <= 255)) {
     throw new RangeError(`Cannot matte: current erodeSize is ${o.erodeSize}, expected 0-255`);
   }
-  if (!(Number.isInteger(o.maxUnsurePixels) && o.maxUnsurePixels >= 0)) {
-    throw new RangeError(
-      `Cannot matte: current maxUnsurePixels is ${o.maxUnsurePixels}, expected an integer ≥ 0`,
-    );
+  for (const key of ["maxUnsurePixels", "maxPixels"] as const) {
+    if (!((Number.isInteger(o[key]) || o[key] === Infinity) && o[key] >= 0)) {
+      throw new RangeError(`Cannot matte: current ${key} is ${o[key]}, expected an integer ≥ 0`);
+    }
   }
 }
 
@@ -193,23 +199,24 @@ function* mattingSteps(
   options: MattingOptions,
 ): Steps<AlphaMatte | MattingFallback> {
   const { width, height, channels: C, data } = image;
-  const trimap = mattingTrimap(mask, { width, height }, options);
+  checkOptions({ ...DEFAULT_MATTING, ...options });
   const n = width * height;
-  const rgb = new Float64Array(n * 3);
-  for (let i = 0; i < n; i++) {
-    for (let c = 0; c < 3; c++) rgb[i * 3 + c] = data[C === 1 ? i : i * C + c] / 255;
+  const maxPixels = options.maxPixels ?? DEFAULT_MATTING.maxPixels;
+  if (n > maxPixels) {
+    return { fallback: `the image has ${n} pixels, over the limit of ${maxPixels}` };
   }
+  const trimap = mattingTrimap(mask, { width, height }, options);
   yield;
   const max = options.maxUnsurePixels ?? DEFAULT_MATTING.maxUnsurePixels;
-  const alpha = yield* closedFormAlpha(rgb, trimap, { width, height }, {
+  const alpha = yield* closedFormAlpha(image, trimap, {
     maxUnknown: max,
     maxFactorEntries: Math.max(1, max) * FACTOR_ENTRIES_PER_PIXEL,
   });
   if (typeof alpha === "string") return { fallback: alpha };
-  const foreground = yield* estimateForeground(
-    Float32Array.from(rgb),
-    Float32Array.from(alpha),
-    { width, height },
-  );
+  const rgb = new Float32Array(n * 3); // pymatting's `(image / 255.0).astype(np.float32)`
+  for (let i = 0; i < n; i++) {
+    for (let c = 0; c < 3; c++) rgb[i * 3 + c] = data[C === 1 ? i : i * C + c] / 255;
+  }
+  const foreground = yield* estimateForeground(rgb, Float32Array.from(alpha), { width, height });
   return { alpha, foreground };
 }

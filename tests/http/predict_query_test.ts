@@ -77,12 +77,14 @@ Deno.test("parsePredictQuery() reads the matting trimap's integers and refuses o
     backgroundThreshold: 10,
     erodeSize: 10,
     maxUnsurePixels: 262_144,
+    maxPixels: 2048 * 2048,
   });
   assertEquals(parse("alpha=matting&matting_fg=200&matting_bg=0&matting_erode=0").matting, {
     foregroundThreshold: 200,
     backgroundThreshold: 0,
     erodeSize: 0,
     maxUnsurePixels: 262_144,
+    maxPixels: 2048 * 2048,
   });
   for (
     const bad of [

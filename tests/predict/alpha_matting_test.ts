@@ -84,7 +84,7 @@ Deno.test("alphaMatting() falls back when no pixel is unknown (pymatting never c
   });
 });
 
-Deno.test("alphaMatting() falls back past maxUnsurePixels, and mattes at the limit", () => {
+Deno.test("alphaMatting() falls back past maxUnsurePixels and maxPixels, and mattes at the limits", () => {
   const c = fixture.cases[1];
   const unsure = bytes(c.trimap).filter((v) => v === 128).length;
   const image = { width: c.width, height: c.height, channels: 3 as const, data: bytes(c.image) };
@@ -98,6 +98,11 @@ Deno.test("alphaMatting() falls back past maxUnsurePixels, and mattes at the lim
   });
   const at = alphaMatting(image, bytes(c.mask), { ...options, maxUnsurePixels: unsure });
   assert("alpha" in at, JSON.stringify(at));
+  const n = c.width * c.height;
+  assertEquals(alphaMatting(image, bytes(c.mask), { ...options, maxPixels: n - 1 }), {
+    fallback: `the image has ${n} pixels, over the limit of ${n - 1}`,
+  });
+  assert("alpha" in alphaMatting(image, bytes(c.mask), { ...options, maxPixels: n }));
 });
 
 Deno.test("mattingTrimap() refuses thresholds outside 0-255 and masks of the wrong size", () => {
