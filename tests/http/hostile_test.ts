@@ -6,12 +6,20 @@ import { post, testPng, tinyHandler } from "./fixtures.ts";
 const MAX_BODY = 32 * 1024;
 const PER_CASE_MS = 3000;
 
-Deno.test("createPredictHandler() refuses every case of the hostile corpus with a 4xx in bounded time, and keeps answering", async () => {
+/**
+ * Runs the hostile corpus against a fresh handler; `route` re-targets each
+ * request (cases with their own path or query keep theirs: `null`).
+ */
+async function runCorpus(route: (url: URL) => string | null): Promise<void> {
   const { handle, model } = await tinyHandler({
     maxBodyBytes: MAX_BODY,
     maxPixels: 1024 * 1024,
     readTimeoutMs: 150,
   });
+  const retarget = (req: Request) => {
+    const to = route(new URL(req.url));
+    return to === null ? req : new Request(to, req);
+  };
   try {
     const corpus = await hostileCorpus(MAX_BODY);
     assert(corpus.length >= 200, `corpus has ${corpus.length} cases`);
@@ -23,7 +31,7 @@ Deno.test("createPredictHandler() refuses every case of the hostile corpus with 
     let slowest = 0;
     for (const [i, c] of corpus.entries()) {
       const t0 = performance.now();
-      const res = await handle(c.request());
+      const res = await handle(retarget(c.request()));
       const ms = performance.now() - t0;
       slowest = Math.max(slowest, ms);
       const body = await res.json().catch(() => null);
@@ -54,6 +62,17 @@ Deno.test("createPredictHandler() refuses every case of the hostile corpus with 
   } finally {
     model.dispose();
   }
+}
+
+Deno.test("createPredictHandler() refuses every case of the hostile corpus with a 4xx in bounded time, and keeps answering", async () => {
+  await runCorpus(() => null);
+});
+
+Deno.test("POST /api/remove refuses the hostile corpus's bodies as POST /predict does", async () => {
+  // The body cases (POST /predict with no query) go to rembg's route instead.
+  await runCorpus((url) =>
+    url.pathname === "/predict" && !url.search ? "http://localhost/api/remove" : null
+  );
 });
 
 Deno.test("createPredictHandler() refuses a 60000x60000 PNG header before any decode", async () => {
