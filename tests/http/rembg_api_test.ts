@@ -101,6 +101,23 @@ Deno.test("POST /api/remove answers rembg's cut-out, mask and matted cut-out", a
   assertEquals(tf.memory().numTensors, start);
 });
 
+Deno.test("POST /api/remove refuses a form field given twice or longer than 64 bytes (400)", async () => {
+  for (const [name, values] of [["a", ["1", "0"]], ["bgc", ["1,".repeat(40) + "1"]]] as const) {
+    const form = new FormData();
+    for (const v of values) form.append(name, v);
+    form.set(
+      "file",
+      new Blob([testPng() as Uint8Array<ArrayBuffer>], { type: "image/png" }),
+      "x.png",
+    );
+    const res = await handle(
+      new Request("http://localhost/api/remove", { method: "POST", body: form }),
+    );
+    assertEquals(res.status, 400, name);
+    assert((await res.json()).error.includes(name));
+  }
+});
+
 Deno.test("POST /api/remove refuses another model (400) and GET (405)", async () => {
   const res = await handle(remove({ model: "u2net" }));
   assertEquals(res.status, 400);
