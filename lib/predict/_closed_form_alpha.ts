@@ -40,7 +40,7 @@ export function* closedFormAlpha(
   trimap: Uint8Array,
   limits: SolveLimits,
 ): Steps<Float64Array | string> {
-  const { width: w, height: h } = image, n = w * h;
+  const n = image.width * image.height;
   let fg = 0, bg = 0;
   for (let i = 0; i < n; i++) trimap[i] === 255 ? fg++ : trimap[i] === 0 ? bg++ : 0;
   if (!bg) return "no sure background is left after the erosion";
@@ -51,6 +51,23 @@ export function* closedFormAlpha(
   if (nU > limits.maxUnknown) {
     return `${nU} pixels are unsure, over the limit of ${limits.maxUnknown}`;
   }
+  const { A, b } = yield* linearSystem(image, trimap, index, nU);
+  const x = new Float64Array(nU);
+  const failed = yield* conjugateGradients(A, b, x, limits.maxFactorEntries);
+  return failed ?? fill(trimap, index, x);
+}
+
+/**
+ * L_U (compressed) and b = −R·m. The stencil rows it is built from are
+ * dropped on return, before the solve allocates its factor.
+ */
+function* linearSystem(
+  image: { width: number; height: number; channels: number; data: Uint8Array },
+  trimap: Uint8Array,
+  index: Int32Array,
+  nU: number,
+): Steps<{ A: SparseColumns; b: Float64Array }> {
+  const { width: w, height: h } = image;
   const L = yield* laplacianRows(image, index, nU);
   // Neighbour table of the unknowns (−1: outside, or known) and b = −R·m.
   const nb = new Int32Array(nU * 25).fill(-1);
@@ -73,9 +90,7 @@ export function* closedFormAlpha(
       b[u++] = -s;
     }
   }
-  const x = new Float64Array(nU);
-  const failed = yield* conjugateGradients(L, nb, b, x, limits.maxFactorEntries);
-  return failed ?? fill(trimap, index, x);
+  return { A: columns(L, nb), b };
 }
 
 /** The matting Laplacian's rows of the unknown pixels, 25 stencil slots each. */
@@ -135,11 +150,12 @@ function* laplacianRows(
   return L;
 }
 
-/** A = L_U times p (p over the unknowns). */
-function multiply(L: Float64Array, nb: Int32Array, p: Float64Array, out: Float64Array): void {
+/** out = L_U·p, row by row in column order (symmetric: its columns are its rows), as scipy's CSR. */
+function multiply(A: SparseColumns, p: Float64Array, out: Float64Array): void {
+  const { ptr, rows, values } = A;
   for (let u = 0; u < p.length; u++) {
     let s = 0;
-    for (let k = u * 25, e = k + 25; k < e; k++) if (nb[k] >= 0) s += L[k] * p[nb[k]];
+    for (let k = ptr[u], e = ptr[u + 1]; k < e; k++) s += values[k] * p[rows[k]];
     out[u] = s;
   }
 }
@@ -175,8 +191,7 @@ const dot = (a: Float64Array, b: Float64Array) => {
 
 /** pymatting's `cg` (x from zero), in place; why it fails, where pymatting would raise. */
 function* conjugateGradients(
-  L: Float64Array,
-  nb: Int32Array,
+  A: SparseColumns,
   b: Float64Array,
   x: Float64Array,
   maxFactorEntries: number,
@@ -185,7 +200,7 @@ function* conjugateGradients(
   const normB = Math.sqrt(dot(b, b));
   // pymatting divides 0 by 0 there and never converges.
   if (!(normB > 0)) return "no unsure pixel touches the sure foreground";
-  const M = yield* ichol(columns(L, nb), maxFactorEntries);
+  const M = yield* ichol(A, maxFactorEntries);
   if (typeof M === "string") return M;
   const r = Float64Array.from(b), Ap = new Float64Array(nU);
   const z = Float64Array.from(r);
@@ -194,7 +209,7 @@ function* conjugateGradients(
   let rz = dot(r, z);
   for (let it = 0; it < MAX_ITERATIONS; it++) {
     yield;
-    multiply(L, nb, p, Ap);
+    multiply(A, p, Ap);
     const alpha = rz / dot(p, Ap);
     for (let i = 0; i < nU; i++) x[i] += alpha * p[i], r[i] -= alpha * Ap[i];
     if (Math.sqrt(dot(r, r)) < RTOL * normB) return undefined;
