@@ -21,6 +21,7 @@ import {
 } from "../predict/render.ts";
 import { parseColor, type RgbColor } from "../predict/parse_color.ts";
 import { DEFAULT_MATTING, type MattingOptions } from "../predict/alpha_matting.ts";
+import { byteValue } from "./_byte_value.ts";
 import { HttpError, quoteInput } from "./errors.ts";
 
 /** Formats `POST /predict` answers in: the render formats plus `json`. */
@@ -54,6 +55,13 @@ export const SERVER_MATTING_MAX_UNSURE_PIXELS = 262_144;
  * of matting besides the solve); larger ones get the soft cut-out.
  */
 export const SERVER_MATTING_MAX_PIXELS = 2048 * 2048;
+
+/** rembg's trimap defaults with the server's limits: what `alpha=matting` starts from. */
+export const SERVER_MATTING: Readonly<Required<MattingOptions>> = {
+  ...DEFAULT_MATTING,
+  maxUnsurePixels: SERVER_MATTING_MAX_UNSURE_PIXELS,
+  maxPixels: SERVER_MATTING_MAX_PIXELS,
+};
 
 /** The parameters `POST /predict` reads (others are ignored). */
 const QUERY_NAMES = [
@@ -143,18 +151,10 @@ export function parsePredictQuery(params: URLSearchParams): PredictQuery {
     throw new HttpError("badRequest", `postprocess ${quoteInput(pp)} is not 1, 0, true or false`);
   }
   const postProcess = pp === null ? DEFAULT_POST_PROCESS : pp === "1" || pp === "true";
-  const matting = {
-    ...DEFAULT_MATTING,
-    maxUnsurePixels: SERVER_MATTING_MAX_UNSURE_PIXELS,
-    maxPixels: SERVER_MATTING_MAX_PIXELS,
-  };
+  const matting = { ...SERVER_MATTING };
   for (const [name, key] of MATTING_NAMES) {
     const v = params.get(name);
-    if (v === null) continue;
-    if (!/^\d{1,3}$/.test(v) || Number(v) > 255) {
-      throw new HttpError("badRequest", `${name} ${quoteInput(v)} is not an integer in [0, 255]`);
-    }
-    matting[key] = Number(v);
+    if (v !== null) matting[key] = byteValue(name, v);
   }
   return { format, threshold, bgColor, alpha, postProcess, matting };
 }

@@ -9,15 +9,11 @@
  *
  * @module
  */
-import { DEFAULT_MATTING } from "../predict/alpha_matting.ts";
 import { DEFAULT_THRESHOLD } from "../predict/render.ts";
+import { byteValue } from "./_byte_value.ts";
 import { forEachPart } from "./_multipart.ts";
 import { HttpError, quoteInput } from "./errors.ts";
-import {
-  type PredictQuery,
-  SERVER_MATTING_MAX_PIXELS,
-  SERVER_MATTING_MAX_UNSURE_PIXELS,
-} from "./predict_query.ts";
+import { type PredictQuery, SERVER_MATTING } from "./predict_query.ts";
 
 /** rembg's parameters, in its names. */
 export const REMBG_PARAMS: readonly string[] = ["model", "a", "af", "ab", "ae", "om", "ppm", "bgc"];
@@ -36,12 +32,9 @@ function bool(name: string, v: string | undefined): boolean {
   throw new HttpError("badRequest", `${name} ${quoteInput(v)} is not a boolean (true or false)`);
 }
 
+/** A byte parameter (pydantic's `int` takes surrounding spaces), or `fallback`. */
 function byte(name: string, v: string | undefined, fallback: number): number {
-  if (v === undefined) return fallback;
-  if (!/^\d{1,3}$/.test(v.trim()) || Number(v) > 255) {
-    throw new HttpError("badRequest", `${name} ${quoteInput(v)} is not an integer in [0, 255]`);
-  }
-  return Number(v);
+  return v === undefined ? fallback : byteValue(name, v.trim(), v);
 }
 
 /**
@@ -124,11 +117,10 @@ export function rembgQuery(params: Map<string, string>, served?: string): Predic
     alpha: bool("a", params.get("a")) ? "matting" : "soft",
     postProcess: bool("ppm", params.get("ppm")),
     matting: {
-      foregroundThreshold: byte("af", params.get("af"), DEFAULT_MATTING.foregroundThreshold),
-      backgroundThreshold: byte("ab", params.get("ab"), DEFAULT_MATTING.backgroundThreshold),
-      erodeSize: byte("ae", params.get("ae"), DEFAULT_MATTING.erodeSize),
-      maxUnsurePixels: SERVER_MATTING_MAX_UNSURE_PIXELS,
-      maxPixels: SERVER_MATTING_MAX_PIXELS,
+      ...SERVER_MATTING,
+      foregroundThreshold: byte("af", params.get("af"), SERVER_MATTING.foregroundThreshold),
+      backgroundThreshold: byte("ab", params.get("ab"), SERVER_MATTING.backgroundThreshold),
+      erodeSize: byte("ae", params.get("ae"), SERVER_MATTING.erodeSize),
     },
   };
 }

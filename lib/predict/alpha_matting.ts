@@ -59,7 +59,9 @@ export interface AlphaMatte {
   foreground: Float32Array;
 }
 
-function checkOptions(o: Required<MattingOptions>): void {
+/** The options with their defaults, checked. */
+function checked(options: MattingOptions): Required<MattingOptions> {
+  const o = { ...DEFAULT_MATTING, ...options };
   for (const key of ["foregroundThreshold", "backgroundThreshold"] as const) {
     if (!(Number.isInteger(o[key]) && o[key] >= 0 && o[key] <= 255)) {
       throw new RangeError(`Cannot matte: current ${key} is ${o[key]}, expected 0-255`);
@@ -73,6 +75,7 @@ function checkOptions(o: Required<MattingOptions>): void {
       throw new RangeError(`Cannot matte: current ${key} is ${o[key]}, expected an integer ≥ 0`);
     }
   }
+  return o;
 }
 
 /** scipy's `binary_erosion`: a square of side k (offsets −⌊k/2⌋..k−1−⌊k/2⌋), or the cross for 0. */
@@ -127,8 +130,14 @@ export function mattingTrimap(
   size: { width: number; height: number },
   options: MattingOptions = {},
 ): Uint8Array {
-  const o = { ...DEFAULT_MATTING, ...options };
-  checkOptions(o);
+  return trimapOf(mask, size, checked(options));
+}
+
+function trimapOf(
+  mask: Uint8Array,
+  size: { width: number; height: number },
+  o: Required<MattingOptions>,
+): Uint8Array {
   const { width: w, height: h } = size;
   if (mask.length !== w * h) {
     throw new RangeError(`Cannot matte: current mask has ${mask.length} values, expected ${w * h}`);
@@ -199,18 +208,16 @@ function* mattingSteps(
   options: MattingOptions,
 ): Steps<AlphaMatte | MattingFallback> {
   const { width, height, channels: C, data } = image;
-  checkOptions({ ...DEFAULT_MATTING, ...options });
+  const o = checked(options);
   const n = width * height;
-  const maxPixels = options.maxPixels ?? DEFAULT_MATTING.maxPixels;
-  if (n > maxPixels) {
-    return { fallback: `the image has ${n} pixels, over the limit of ${maxPixels}` };
+  if (n > o.maxPixels) {
+    return { fallback: `the image has ${n} pixels, over the limit of ${o.maxPixels}` };
   }
-  const trimap = mattingTrimap(mask, { width, height }, options);
+  const trimap = trimapOf(mask, { width, height }, o);
   yield;
-  const max = options.maxUnsurePixels ?? DEFAULT_MATTING.maxUnsurePixels;
   const alpha = yield* closedFormAlpha(image, trimap, {
-    maxUnknown: max,
-    maxFactorEntries: Math.max(1, max) * FACTOR_ENTRIES_PER_PIXEL,
+    maxUnknown: o.maxUnsurePixels,
+    maxFactorEntries: Math.max(1, o.maxUnsurePixels) * FACTOR_ENTRIES_PER_PIXEL,
   });
   if (typeof alpha === "string") return { fallback: alpha };
   const rgb = new Float32Array(n * 3); // pymatting's `(image / 255.0).astype(np.float32)`

@@ -4,7 +4,7 @@ import { decodeImage } from "../../lib/data/image_io.ts";
 import { createPredictHandler } from "../../lib/http/handler.ts";
 import type { Predictor } from "../../lib/predict/predictor.ts";
 import { alphaMatting } from "../../lib/predict/alpha_matting.ts";
-import { pngSize, post, testJpeg, testPng, tinyHandler } from "./fixtures.ts";
+import { maskQuartiles, pngSize, post, testJpeg, testPng, tinyHandler } from "./fixtures.ts";
 
 const { handle, model, predictor } = await tinyHandler({
   maxBodyBytes: 64 * 1024,
@@ -70,8 +70,7 @@ Deno.test("createPredictHandler() mattes the cut-out with the query's trimap whe
   const png = testPng(40, 30);
   const soft = await handle(post(png, "image/png", "?format=soft"));
   const mask = (await decodeImage(new Uint8Array(await soft.arrayBuffer()))).data;
-  const sorted = [...mask].sort((a, b) => a - b);
-  const [bg, fg] = [sorted[mask.length >> 2], sorted[(3 * mask.length) >> 2]];
+  const { bg, fg } = maskQuartiles(mask);
   const q = `?format=cutout&alpha=matting&matting_fg=${fg}&matting_bg=${bg}&matting_erode=1`;
   const res = await handle(post(png, "image/png", q));
   assertEquals(res.status, 200);
@@ -95,8 +94,7 @@ Deno.test("createPredictHandler() in-thread keeps the event loop turning during 
   const soft = await handle(post(png, "image/png", "?format=soft"));
   assertEquals(soft.status, 200);
   const mask = (await decodeImage(new Uint8Array(await soft.arrayBuffer()))).data;
-  const sorted = [...mask].sort((a, b) => a - b);
-  const [bg, fg] = [sorted[mask.length >> 2], sorted[(3 * mask.length) >> 2]];
+  const { bg, fg } = maskQuartiles(mask);
   const q = `?alpha=matting&matting_fg=${fg}&matting_bg=${bg}&matting_erode=3`;
   let last = performance.now(), gap = 0;
   const ticker = setInterval(() => {

@@ -4,7 +4,7 @@ import { decodeImage } from "../../lib/data/image_io.ts";
 import { HttpError } from "../../lib/http/errors.ts";
 import { rembgParams, rembgQuery } from "../../lib/http/rembg_api.ts";
 import { renderOutput } from "../../lib/predict/render.ts";
-import { pngSize, testPng, tinyHandler } from "./fixtures.ts";
+import { maskQuartiles, pngSize, testPng, tinyHandler } from "./fixtures.ts";
 
 const { handle, model, predictor } = await tinyHandler({ modelName: "u2netp" });
 const start = tf.memory().numTensors;
@@ -88,8 +88,7 @@ Deno.test("POST /api/remove answers rembg's cut-out, mask and matted cut-out", a
   assertEquals([...(await decodeImage(new Uint8Array(await cut.arrayBuffer()))).data], [
     ...want.data,
   ]);
-  const sorted = [...mask.data].sort((a, b) => a - b);
-  const [ab, af] = [sorted[mask.data.length >> 2], sorted[(3 * mask.data.length) >> 2]];
+  const { bg: ab, fg: af } = maskQuartiles(mask.data);
   const matting = { foregroundThreshold: af, backgroundThreshold: ab, erodeSize: 1 };
   const matted = await handle(
     remove({ a: "1", af: String(af), ab: String(ab), ae: "1", model: "u2netp" }, "", image),

@@ -1,44 +1,12 @@
 import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { alphaMatting, alphaMattingAsync, mattingTrimap } from "../../lib/predict/alpha_matting.ts";
 
-/*
- * tests/testdata/alpha_matting.json: rembg's alpha_matting_cutout step by
- * step (scipy's erosion, pymatting's estimate_alpha_cf and
- * estimate_foreground_ml, the uint8 cut-out) on photo crops with soft
- * elliptic masks; see alpha_matting.py there.
- */
-interface Case {
-  width: number;
-  height: number;
-  foreground_threshold: number;
-  background_threshold: number;
-  erode_size: number;
-  image: string;
-  mask: string;
-  trimap: string;
-  alpha?: string;
-  foreground?: string;
-  cutout?: string;
-  fallback?: string;
-}
-const fixture = JSON.parse(
-  await Deno.readTextFile(new URL("../testdata/alpha_matting.json", import.meta.url)),
-) as { cases: Case[] };
-const bytes = (s: string) => Uint8Array.from(atob(s), (ch) => ch.charCodeAt(0));
-const floats = (s: string) => new Float32Array(bytes(s).slice().buffer);
+import { MATTING_CASES } from "./_matting_fixture.ts";
 
-function run(c: Case) {
-  const image = { width: c.width, height: c.height, channels: 3 as const, data: bytes(c.image) };
-  const options = {
-    foregroundThreshold: c.foreground_threshold,
-    backgroundThreshold: c.background_threshold,
-    erodeSize: c.erode_size,
-  };
-  return {
-    trimap: mattingTrimap(bytes(c.mask), c, options),
-    matte: alphaMatting(image, bytes(c.mask), options),
-  };
-}
+const run = (c: (typeof MATTING_CASES)[number]) => ({
+  trimap: mattingTrimap(c.mask, c, c.options),
+  matte: alphaMatting(c.image, c.mask, c.options),
+});
 
 const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   assertEquals(a.length, b.length);
@@ -48,17 +16,17 @@ const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
 };
 
 Deno.test("mattingTrimap() matches scipy's erosion of rembg's thresholds for square and cross structures", () => {
-  for (const c of fixture.cases) {
-    assertEquals([...run(c).trimap], [...bytes(c.trimap)], `erode ${c.erode_size}`);
+  for (const c of MATTING_CASES) {
+    assertEquals([...run(c).trimap], [...c.trimap], `erode ${c.options.erodeSize}`);
   }
 });
 
 Deno.test("alphaMatting() matches pymatting's alpha and foreground when the trimap has both sides", () => {
-  for (const c of fixture.cases.filter((c) => !c.fallback)) {
+  for (const c of MATTING_CASES.filter((c) => !c.fallback)) {
     const { matte } = run(c);
     assert(!("fallback" in matte), `case ${c.width}x${c.height}: ${JSON.stringify(matte)}`);
-    const da = maxDiff(matte.alpha, floats(c.alpha!));
-    const df = maxDiff(matte.foreground, floats(c.foreground!));
+    const da = maxDiff(matte.alpha, c.alpha!);
+    const df = maxDiff(matte.foreground, c.foreground!);
     assert(da < 5e-5, `alpha differs by ${da}`);
     assert(df < 5e-5, `foreground differs by ${df}`);
     // The uint8 cut-out: truncation, so a value next to an integer may flip by one.
@@ -67,12 +35,12 @@ Deno.test("alphaMatting() matches pymatting's alpha and foreground when the trim
       for (let k = 0; k < 3; k++) cut[i * 4 + k] = Math.trunc(matte.foreground[i * 3 + k] * 255);
       cut[i * 4 + 3] = Math.trunc(matte.alpha[i] * 255);
     }
-    assert(maxDiff(cut, bytes(c.cutout!)) <= 1, "cut-out bytes differ by more than 1");
+    assert(maxDiff(cut, c.cutout!) <= 1, "cut-out bytes differ by more than 1");
   }
 });
 
 Deno.test("alphaMatting() falls back where rembg does: no sure foreground", () => {
-  const c = fixture.cases.find((c) => c.fallback)!;
+  const c = MATTING_CASES.find((c) => c.fallback)!;
   assertEquals(run(c).matte, { fallback: "no sure foreground is left after the erosion" });
 });
 
@@ -85,24 +53,18 @@ Deno.test("alphaMatting() falls back when no pixel is unknown (pymatting never c
 });
 
 Deno.test("alphaMatting() falls back past maxUnsurePixels and maxPixels, and mattes at the limits", () => {
-  const c = fixture.cases[1];
-  const unsure = bytes(c.trimap).filter((v) => v === 128).length;
-  const image = { width: c.width, height: c.height, channels: 3 as const, data: bytes(c.image) };
-  const options = {
-    foregroundThreshold: c.foreground_threshold,
-    backgroundThreshold: c.background_threshold,
-    erodeSize: c.erode_size,
-  };
-  assertEquals(alphaMatting(image, bytes(c.mask), { ...options, maxUnsurePixels: unsure - 1 }), {
+  const { image, mask, options, trimap, width, height } = MATTING_CASES[1];
+  const unsure = trimap.filter((v) => v === 128).length;
+  assertEquals(alphaMatting(image, mask, { ...options, maxUnsurePixels: unsure - 1 }), {
     fallback: `${unsure} pixels are unsure, over the limit of ${unsure - 1}`,
   });
-  const at = alphaMatting(image, bytes(c.mask), { ...options, maxUnsurePixels: unsure });
+  const at = alphaMatting(image, mask, { ...options, maxUnsurePixels: unsure });
   assert("alpha" in at, JSON.stringify(at));
-  const n = c.width * c.height;
-  assertEquals(alphaMatting(image, bytes(c.mask), { ...options, maxPixels: n - 1 }), {
+  const n = width * height;
+  assertEquals(alphaMatting(image, mask, { ...options, maxPixels: n - 1 }), {
     fallback: `the image has ${n} pixels, over the limit of ${n - 1}`,
   });
-  assert("alpha" in alphaMatting(image, bytes(c.mask), { ...options, maxPixels: n }));
+  assert("alpha" in alphaMatting(image, mask, { ...options, maxPixels: n }));
 });
 
 Deno.test("mattingTrimap() refuses thresholds outside 0-255 and masks of the wrong size", () => {
@@ -118,7 +80,7 @@ Deno.test("mattingTrimap() refuses thresholds outside 0-255 and masks of the wro
 
 /** A 160x160 photo crop under a soft ellipse: a matte of a few hundred ms. */
 function ellipseCase() {
-  const S = 160, c = fixture.cases[0], src = bytes(c.image);
+  const S = 160, c = MATTING_CASES[0], src = c.image.data;
   const data = new Uint8Array(S * S * 3), mask = new Uint8Array(S * S);
   for (let y = 0; y < S; y++) {
     for (let x = 0; x < S; x++) {

@@ -3,6 +3,7 @@ import { decodeImage } from "../../lib/data/image_io.ts";
 import { renderOutput, renderPng } from "../../lib/predict/render.ts";
 import { parseColor } from "../../lib/predict/parse_color.ts";
 import { summarizeMask } from "../../lib/predict/summarize_mask.ts";
+import { MATTING_CASES } from "./_matting_fixture.ts";
 import { postProcessMask } from "../../lib/predict/post_process.ts";
 
 const image = {
@@ -152,21 +153,10 @@ Deno.test("parseColor() reads hex, r,g,b and names and refuses the rest", () => 
   }
 });
 
-Deno.test("renderOutput() with alpha matting writes rembg's matted cut-out, and the soft one where rembg falls back", async () => {
-  const { cases } = JSON.parse(
-    await Deno.readTextFile(new URL("../testdata/alpha_matting.json", import.meta.url)),
-  ) as { cases: Record<string, string | number>[] };
-  const b64 = (s: string | number) => Uint8Array.from(atob(String(s)), (ch) => ch.charCodeAt(0));
-  for (const c of cases) {
-    const width = Number(c.width), height = Number(c.height);
-    const img = { width, height, channels: 3 as const, data: b64(c.image) };
-    const mask = b64(c.mask);
+Deno.test("renderOutput() with alpha matting writes rembg's matted cut-out, and the soft one where rembg falls back", () => {
+  for (const c of MATTING_CASES) {
+    const { width, height, image: img, mask, options: matting } = c;
     const p = { width, height, data: Float32Array.from(mask, (v) => v / 255) };
-    const matting = {
-      foregroundThreshold: Number(c.foreground_threshold),
-      backgroundThreshold: Number(c.background_threshold),
-      erodeSize: Number(c.erode_size),
-    };
     const told: string[] = [];
     const out = renderOutput(img, p, {
       alpha: "matting",
@@ -180,7 +170,7 @@ Deno.test("renderOutput() with alpha matting writes rembg's matted cut-out, and 
       continue;
     }
     assertEquals(told, []);
-    const want = b64(c.cutout);
+    const want = c.cutout!;
     assert(out.data.every((v, i) => Math.abs(v - want[i]) <= 1), "cut-out differs by more than 1");
     const white = renderOutput(img, p, { alpha: "matting", matting, bgColor: [255, 255, 255] });
     assertEquals(white.channels, 3);
