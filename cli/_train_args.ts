@@ -113,7 +113,8 @@ ${wrap(Object.entries(M).map(([k, v]) => `${k}=${v}`), 78)}`,
       ...str,
       arg: BACKEND_NAMES.join("|"),
       help:
-        "tfjs backend (auto: hardware WebGPU, else wasm, else cpu; webgpu forces a software adapter)",
+        "tfjs backend (auto: hardware WebGPU, else wasm, else cpu; webgpu forces a software adapter; " +
+        "with --resume, the checkpoint's)",
       default: "auto",
     },
     "engine": {
@@ -178,7 +179,7 @@ const text = (p: ParsedCommand, name: string) => p.values[name] as string | unde
 
 export function parseTrainArgs(
   args: string[],
-): { options: TrainOptions; backend: BackendName } | "help" {
+): { options: TrainOptions; backend: BackendName | undefined } | "help" {
   const p = parseCommand(args, TRAIN_SPEC);
   if (p === "help") return "help";
   if (p.positionals.length) {
@@ -218,7 +219,10 @@ export function parseTrainArgs(
       ? intOption(p, "threads", 1, 1, 16)
       : Math.min(navigator.hardwareConcurrency || 1, MAX_DEFAULT_THREADS),
   };
-  const backend = choiceOption(p, "backend", BACKEND_NAMES, "auto");
+  // undefined: auto, or on --resume the backend the checkpoint trained on
+  const backend = given(p, "backend")
+    ? choiceOption(p, "backend", BACKEND_NAMES, "auto")
+    : undefined;
   return { options, backend };
 }
 

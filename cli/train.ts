@@ -9,7 +9,12 @@
  *
  * @module
  */
-import { selectInferenceBackend } from "../lib/predict/inference_backend.ts";
+import type { BackendName } from "../lib/backend.ts";
+import {
+  type InferenceBackendInfo,
+  selectInferenceBackend,
+} from "../lib/predict/inference_backend.ts";
+import { resumeBackend } from "../lib/train/resume_backend.ts";
 import { train } from "../lib/train/train_loop.ts";
 import { formatProgressBar } from "../lib/train/progress_bar.ts";
 import type { TrainProgress } from "../lib/train/train_one_epoch.ts";
@@ -75,7 +80,7 @@ export function run(args: string[]): Promise<number> {
       checkTrainPermissions(parsed.options);
       // auto: a hardware WebGPU adapter, else wasm, else cpu (a software
       // WebGPU adapter such as llvmpipe trains ~10x slower than wasm).
-      const info = await selectInferenceBackend(parsed.backend);
+      const info = await pickBackend(parsed.backend, parsed.options.resume);
       out.log(
         `backend: ${info.backend}${info.adapter ? ` (${info.adapter})` : ""}${
           info.notes.length ? ` (${info.notes.join("; ")})` : ""
@@ -112,6 +117,26 @@ export function run(args: string[]): Promise<number> {
 }
 
 if (import.meta.main) Deno.exit(await run(Deno.args));
+
+/**
+ * The backend: `--backend`, else on `--resume` the one the checkpoint trained
+ * on (a resume is bit-exact only there), else auto.
+ */
+async function pickBackend(
+  given: BackendName | undefined,
+  resume: string | undefined,
+): Promise<InferenceBackendInfo> {
+  const saved = !given && resume ? await resumeBackend(resume) : undefined;
+  if (!saved) return selectInferenceBackend(given ?? "auto");
+  try {
+    const info = await selectInferenceBackend(saved);
+    return { ...info, notes: [...info.notes, "the checkpoint's; --backend to change"] };
+  } catch (e) {
+    const info = await selectInferenceBackend("auto");
+    const why = (e instanceof Error ? e.message : String(e)).split("\n")[0];
+    return { ...info, notes: [...info.notes, `the checkpoint's ${saved} is unavailable: ${why}`] };
+  }
+}
 
 /** Whether `path` is a file (a function declaration: `run` may start before this module ends). */
 function isFile(path: string): Promise<boolean> {

@@ -31,6 +31,8 @@ export interface LoopState {
    * the run began. Absent in f32 and in checkpoints written before it.
    */
   amp?: { scale: number; goodSteps: number; skipped: number };
+  /** The tfjs backend the run trained on. Absent in checkpoints written before it. */
+  backend?: string;
 }
 
 /** Options a resumed run may change; the rest come from the checkpoint. */
@@ -53,7 +55,7 @@ const RESUME_OVERRIDABLE: readonly (keyof TrainOptions)[] = [
 ];
 
 /** A checkpoint JSON path from `--resume` (a file of a checkpoint, or a folder: its newest). */
-async function resolveResumePath(path: string): Promise<string> {
+export async function resolveResumePath(path: string): Promise<string> {
   let isDir = false;
   try {
     isDir = (await Deno.stat(path)).isDirectory;

@@ -82,6 +82,7 @@ export {
   type TrainEngine,
 } from "./step_runner.ts";
 export { train, type TrainCallbacks, type TrainResult } from "./train_loop.ts";
+export { resumeBackend } from "./resume_backend.ts";
 export {
   DEFAULT_TRAIN_OPTIONS,
   DEMO_TRAIN_OPTIONS,

@@ -290,6 +290,7 @@ async function runTraining(options: TrainOptions, callbacks: TrainCallbacks): Pr
         best,
         resultsFile: resultsFile.replace(/^.*\//, ""),
         ...(amp ? { amp } : {}),
+        backend: tf.getBackend(),
       };
       result.lastCheckpoint = await saveCheckpoint(`${dir}/model_${epoch}`, {
         epoch,

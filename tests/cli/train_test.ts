@@ -113,8 +113,10 @@ Deno.test({
     assert.ok(parsed.mae >= 0 && parsed.mae <= 1 && parsed.maxF >= 0 && parsed.maxF <= 1);
 
     // resume the finished run from its folder: nothing left to train, same outputs
-    const again = await cli("cli/train.ts", ["--backend=cpu", `--resume=${OUT}`]);
+    // without --backend: the checkpoint's
+    const again = await cli("cli/train.ts", [`--resume=${OUT}`]);
     assert.equal(again.code, 0, again.err);
+    assert.match(again.out, /^backend: cpu \(.*the checkpoint's; --backend to change\)$/m);
     assert.ok(again.out.includes(`resuming from ${OUT}/model_1.json (epoch 1)`), again.out);
   },
 });
