@@ -250,7 +250,16 @@ async function serve(args: string[]): Promise<number> {
   if (note) console.error(note);
   const ac = new AbortController();
   const stop = () => ac.abort();
-  Deno.addSignalListener("SIGINT", stop);
+  // SIGTERM (container stops) as Ctrl-C: requests in progress end, then the workers
+  const signals = (["SIGINT", "SIGTERM"] as const).filter((s) => {
+    try {
+      Deno.addSignalListener(s, stop);
+      return true;
+    } catch {
+      return false; // Windows has no SIGTERM
+    }
+  });
+  const unlisten = () => signals.forEach((s) => Deno.removeSignalListener(s, stop));
   let server;
   try {
     server = serveHttp(app.fetch, {
@@ -260,13 +269,13 @@ async function serve(args: string[]): Promise<number> {
       onError: (e) => console.error("internal error:", e),
     });
   } catch (e) {
-    Deno.removeSignalListener("SIGINT", stop);
+    unlisten();
     await app.close();
     if (portInUse(e, hostname, port)) return 1;
     throw e;
   }
   await server.finished;
-  Deno.removeSignalListener("SIGINT", stop);
+  unlisten();
   await app.close();
   return 0;
 }

@@ -15,6 +15,11 @@
  * prints one line saying how to get them and exits with status 1: unlike
  * the rest of `lib/`, this module is a program entry point.
  *
+ * On SIGINT or SIGTERM (where the runtime has signals), `deno serve` stops
+ * accepting connections; this module then lets the requests in progress end
+ * (at most {@linkcode SHUTDOWN_GRACE_MS}) and closes the app, whose
+ * prediction workers would otherwise keep the process alive.
+ *
  * @module
  */
 import type { BackendName } from "../backend.ts";
@@ -51,5 +56,35 @@ console.error(
     (app.fallbackReason ? ` (${app.fallbackReason})` : ""),
 );
 
+/** The longest a signalled shutdown waits for requests in progress, in milliseconds. */
+export const SHUTDOWN_GRACE_MS = 30_000;
+
+let inflight = 0;
+const handler = async (request: Request): Promise<Response> => {
+  inflight++;
+  try {
+    return await app.fetch(request);
+  } finally {
+    inflight--;
+  }
+};
+
+const signals: Deno.Signal[] = [];
+let closing = false;
+async function shutdown(): Promise<void> {
+  if (closing) Deno.exit(130); // a second signal: now
+  closing = true;
+  const end = Date.now() + SHUTDOWN_GRACE_MS;
+  while (inflight > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
+  for (const s of signals) Deno.removeSignalListener(s, shutdown);
+  await app.close();
+}
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  try {
+    Deno.addSignalListener(signal, shutdown);
+    signals.push(signal);
+  } catch { /* no such signal here (Windows: SIGTERM), or no signals at all (edge runtimes) */ }
+}
+
 /** The `deno serve` handler. */
-export default { fetch: app.fetch } satisfies Deno.ServeDefaultExport;
+export default { fetch: handler } satisfies Deno.ServeDefaultExport;

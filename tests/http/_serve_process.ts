@@ -37,8 +37,8 @@ export interface ServeProcess {
   base: string;
   /** Everything it printed so far. */
   output(): string;
-  /** SIGINT, then waits for it to exit. */
-  stop(): Promise<void>;
+  /** SIGINT (or `signal`), then waits for it to exit. */
+  stop(signal?: Deno.Signal): Promise<Deno.CommandStatus>;
 }
 
 /** Starts `serve` with the lite test weights on the cpu backend, any free port, plus `args`. */
@@ -74,13 +74,14 @@ export async function startServe(args: string[]): Promise<ServeProcess> {
       new WritableStream({ write: (chunk) => void (text += chunk) }),
     ).catch(() => {});
   const drained = Promise.all([drain(child.stdout), drain(child.stderr)]);
-  const stop = async () => {
+  const stop = async (signal: Deno.Signal = "SIGINT") => {
     clearTimeout(killer);
     try {
-      child.kill("SIGINT");
+      child.kill(signal);
     } catch { /* already gone */ }
-    await child.status;
+    const status = await child.status;
     await drained;
+    return status;
   };
   const end = Date.now() + 60_000;
   let base = "";

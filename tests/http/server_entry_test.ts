@@ -35,7 +35,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "deno serve lib/http/server.ts answers a posted PNG on 127.0.0.1",
+  name:
+    "deno serve lib/http/server.ts answers a posted PNG on 127.0.0.1, and exits on SIGTERM with its prediction worker",
   ignore: noRun !== undefined,
   async fn() {
     const server = startProcess("deno", {
@@ -61,6 +62,9 @@ Deno.test({
       assertEquals(res.status, 200);
       const h = readImageHeader(new Uint8Array(await res.arrayBuffer()));
       assertEquals([h.format, h.width, h.height, h.channels], ["png", 30, 20, 1]);
+      // the worker (U2NET_WORKERS defaults to 1) must not keep it alive: SIGKILL comes after KILL_GRACE_MS
+      const status = await server.stop();
+      assert(status.signal !== "SIGKILL", `still running after SIGTERM: ${server.stderr}`);
     } finally {
       await server.stop();
     }
