@@ -62,6 +62,23 @@ Deno.test("deno task test:fast runs the test task, ignoring only test files that
   assert(files.length - ignored.size >= ignored.size, "the fast tier runs most test files");
 });
 
+Deno.test("deno.lock pins no test-only package: onnxruntime-node lives in deno.dev.lock, which only the test, ok and bench:ort tasks read", async () => {
+  const lock = JSON.parse(await Deno.readTextFile(new URL("deno.lock", root)));
+  const dev = JSON.parse(await Deno.readTextFile(new URL("deno.dev.lock", root)));
+  const names = (l: { npm?: Record<string, unknown> }) => Object.keys(l.npm ?? {}).join(" ");
+  assert(
+    !/onnxruntime/.test(names(lock)),
+    "deno.lock pins onnxruntime: rerun with --lock=deno.dev.lock",
+  );
+  assert(/onnxruntime-node@/.test(names(dev)), "deno.dev.lock lacks onnxruntime-node");
+  const tasks: Record<string, string> =
+    JSON.parse(await Deno.readTextFile(new URL("deno.json", root))).tasks;
+  for (const [name, task] of Object.entries(tasks)) {
+    const dev = /--lock=deno\.dev\.lock/.test(task);
+    assertEquals(dev, ["test", "ok", "bench:ort"].includes(name), `task ${name}: ${task}`);
+  }
+});
+
 Deno.test({
   name: "deno publish --dry-run accepts the package, ships every entry point and no tests or runs",
   ignore: !canRun,

@@ -6,7 +6,7 @@
  * `--warmup`, with onnxruntime's own profiler on, and averages the timed
  * runs' node times.
  *
- *     deno run --allow-read=.,$HOME/.cache/deno/npm/registry.npmjs.org --allow-write=./.tmp \
+ *     deno run --lock=deno.dev.lock --allow-read=.,$HOME/.cache/deno/npm/registry.npmjs.org --allow-write=./.tmp \
  *       --allow-ffi=$HOME/.cache/deno/npm/registry.npmjs.org/onnxruntime-node \
  *       --allow-sys=cpus bench/cpu/ort_profile.ts --models lite --threads 1
  *
