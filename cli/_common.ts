@@ -7,6 +7,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import denoJson from "../deno.json" with { type: "json" };
 import { WEIGHTS_ENV } from "../lib/predict/weights_path.ts";
 
 /** A mistake of the user's: printed as one line, exit status 1. */
@@ -214,15 +215,50 @@ function outsideCwd(path: string): boolean {
 }
 
 /**
- * The one line printed for a missing permission. When `path` lies outside
- * the current folder (which the tasks scope their permissions to), says so.
+ * `deno task <command>`'s command line (deno.json) with `flag` added: its
+ * `--allow-x=` list extended by the flag's paths, or the flag appended.
+ * Undefined where the task is not `deno run … cli/main.ts <command>`.
+ */
+export function taskWithFlag(command: string, flag: string): string | undefined {
+  const task = (denoJson.tasks as Record<string, string>)[command];
+  if (!task || !task.endsWith(` cli/main.ts ${command}`)) return undefined;
+  const [, kind, paths] = /^(--allow-\w+)(?:=(.*))?$/.exec(flag) ?? [];
+  if (!kind) return undefined;
+  const words = task.split(" ");
+  const i = words.findIndex((w) => w === kind || w.startsWith(`${kind}=`));
+  if (i < 0) words.splice(words.indexOf("run") + 1, 0, flag);
+  else if (paths !== undefined && words[i] !== kind) words[i] += `,${paths}`;
+  else words[i] = kind; // unscoped
+  return words.join(" ");
+}
+
+/**
+ * The one line printed for a missing permission. With the path refused: says
+ * whether it lies outside the current folder (which the tasks scope their
+ * permissions to), and gives the task's command line with the flag added, to
+ * run from the project folder.
  */
 export function permissionMessage(command: string, flag: string, path?: string): string {
-  if (path !== undefined && outsideCwd(path)) {
-    return `${command} needs ${flag}: "${path}" is outside the project folder that ` +
-      `"deno task ${command}" is scoped to; pick a path inside it or run deno run with that flag`;
-  }
-  return `${command} needs ${flag} (run it through "deno task ${command}")`;
+  if (path === undefined) return `${command} needs ${flag} (run it through "deno task ${command}")`;
+  const kind = flag.replace(/=.*$/, "");
+  const granted = (denoJson.tasks as Record<string, string>)[command]?.split(" ")
+    .find((w) => w.startsWith(`${kind}=`))?.slice(kind.length + 1).replaceAll(",", ", ");
+  const what = outsideCwd(path)
+    ? `"${path}" is outside the project folder that "deno task ${command}" is scoped to`
+    : `"deno task ${command}" grants ${kind} ${granted ? `to ${granted} only` : "nowhere"}`;
+  return `${command} needs ${flag}: ${what}; pick another path, or ${runHint(command, flag)}`;
+}
+
+/**
+ * "run from <project>: <the task's command line with `flag` added> …", or
+ * "run deno run with that flag" where there is no such task (or no local
+ * project: imported from a URL).
+ */
+export function runHint(command: string, flag: string): string {
+  const line = import.meta.url.startsWith("file:") ? taskWithFlag(command, flag) : undefined;
+  if (!line) return "run deno run with that flag";
+  const root = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
+  return `run from ${root}: ${line} … (the same arguments, paths absolute)`;
 }
 
 /**
@@ -237,6 +273,25 @@ export function requirePermission(
   if (Deno.permissions.querySync(desc).state !== "granted") {
     const path = "path" in desc && typeof desc.path === "string" ? desc.path : undefined;
     throw new UserError(permissionMessage(command, flag, path));
+  }
+}
+
+/**
+ * {@linkcode requirePermission} for reading `path` and, where it is a
+ * symbolic link, where it leads: Deno checks the target when files are
+ * opened, so a dataset linked into the project would fail midway.
+ */
+export function requireReadable(command: string, path: string): void {
+  requirePermission(command, { name: "read", path }, `--allow-read=${path}`);
+  let real: string;
+  try {
+    real = Deno.realPathSync(path);
+  } catch {
+    return; // missing: the command says so itself
+  }
+  if (Deno.permissions.querySync({ name: "read", path: real }).state !== "granted") {
+    const message = permissionMessage(command, `--allow-read=${real}`, real);
+    throw new UserError(message.replace(`"${real}"`, `"${real}" (where ${path} leads)`));
   }
 }
 

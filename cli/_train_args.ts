@@ -20,6 +20,7 @@ import {
   parseCommand,
   type ParsedCommand,
   requirePermission,
+  requireReadable,
   UserError,
 } from "./_common.ts";
 import { userPath } from "./_safe_files.ts";
@@ -235,7 +236,7 @@ function pathOf(p: ParsedCommand, name: string): string | undefined {
 /** Fails early, in one line, when the run could not write its outputs or read its inputs. */
 export function checkTrainPermissions(o: TrainOptions): void {
   for (const path of [o.dataPath, o.initWeights, o.resume]) {
-    if (path) requirePermission("train", { name: "read", path }, `--allow-read=${path}`);
+    if (path) requireReadable("train", path);
   }
   // a resumed run writes next to its checkpoint unless --output-dir says otherwise
   const resumeDir = o.resume && /\.(json|safetensors)$/.test(o.resume)

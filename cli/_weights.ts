@@ -23,7 +23,7 @@ import {
   type ModelZooEntry,
 } from "../lib/io/model_zoo.ts";
 import { resolveWeightsSource } from "../lib/predict/weights_path.ts";
-import { envWeights, permissionFlag, requirePermission, UserError } from "./_common.ts";
+import { envWeights, permissionFlag, requirePermission, runHint, UserError } from "./_common.ts";
 import { createByteProgress, formatBytes } from "./download_progress.ts";
 
 export { readModelEnv };
@@ -89,9 +89,10 @@ export async function fetchModel(
         target = i.path;
         const host = new URL(i.url).host;
         if (Deno.permissions.querySync({ name: "net", host }).state !== "granted") {
+          const flag = `--allow-net=${host.replace(/:\d+$/, "")}`;
           throw new UserError(
-            `${command} needs --allow-net=${host.replace(/:\d+$/, "")} to download ${name} ` +
-              `from ${i.url}; ${manualDownloadHint(i.path)}`,
+            `${command} needs ${flag} to download ${name} from ${i.url}; ` +
+              `${runHint(command, flag)}; ${manualDownloadHint(i.path)}`,
           );
         }
         if (Deno.permissions.querySync({ name: "write", path: cacheDir }).state !== "granted") {

@@ -27,7 +27,7 @@ import {
   formatHelp,
   intOption,
   parseCommand,
-  requirePermission,
+  requireReadable,
   runCommand,
   UserError,
 } from "./_common.ts";
@@ -174,7 +174,7 @@ export function run(args: string[]): Promise<number> {
       return 0;
     }
     if (a.dataPath) {
-      requirePermission("eval", { name: "read", path: a.dataPath }, `--allow-read=${a.dataPath}`);
+      requireReadable("eval", a.dataPath);
     }
     const weights = await resolveCliWeights("eval", a.weights);
     await selectInferenceBackend(a.backend);

@@ -5,6 +5,7 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import { runProcess } from "../process.ts";
+import { taskWithFlag } from "../../cli/_common.ts";
 
 const root = new URL("../../", import.meta.url);
 const tasks = JSON.parse(await Deno.readTextFile(new URL("deno.json", root))).tasks as Record<
@@ -45,8 +46,57 @@ for (const [task, args] of cases) {
       const lines = stderr.split("\n").filter((l) => l.trim());
       assert(!/\bat .+:\d+:\d+/.test(stderr), `stack trace printed:\n${stderr}`);
       assert(/--allow-(read|write)/.test(lines.at(-1)!), `no flag named:\n${stderr}`);
+      const last = lines.at(-1)!;
+      if (/outside the project folder/.test(last)) { // the task's line, the flag added
+        const [, flag] = /needs (--allow-\w+=\S+):/.exec(last) ?? [];
+        const [, suggested] = / run from [^:]+: (.*) … \(the same arguments/.exec(last) ?? [];
+        assert(flag && suggested, `no command suggested:\n${last}`);
+        assertEquals(suggested, taskWithFlag(task, flag), last);
+      }
       const leaked = await Deno.stat(outside).then(() => true, () => false);
       assert(!leaked, `${outside} was created`);
     },
   });
 }
+
+Deno.test("taskWithFlag() extends the task's own --allow-x list, or adds the flag, when a path is outside", () => {
+  const wasm = "$HOME/.cache/deno/npm/registry.npmjs.org/@tensorflow/tfjs-backend-wasm";
+  assertEquals(
+    taskWithFlag("train", "--allow-read=/data/DUTS"),
+    tasks.train.replace(`--allow-read=.,${wasm}`, `--allow-read=.,${wasm},/data/DUTS`),
+  );
+  assertEquals(
+    taskWithFlag("convert", "--allow-write=/out"),
+    tasks.convert.replace("--allow-write=.", "--allow-write=.,/out"),
+  );
+  assertEquals(
+    taskWithFlag("convert", "--allow-net=example.com"),
+    tasks.convert.replace("deno run ", "deno run --allow-net=example.com "),
+  );
+  assertEquals(taskWithFlag("test", "--allow-read=/x"), undefined); // not a cli/main.ts task
+});
+
+Deno.test({
+  name:
+    "train refuses up front a --data-path inside the project that links outside it, naming the target",
+  ignore: !canRun ||
+    (await Deno.permissions.query({ name: "run", command: "ln" })).state !== "granted",
+  async fn() {
+    const link = `tests/.tmp/perm-linked-data-${Deno.pid}`, target = "/etc"; // exists, outside
+    await Deno.remove(new URL(link, root)).catch(() => {});
+    try {
+      const ln = await runProcess("ln", { args: ["-s", target, link], cwd: root.pathname });
+      assertEquals(ln.code, 0, ln.stderr);
+      const out = await runProcess("deno", {
+        args: ["run", ...taskFlags("train"), "cli/main.ts", "train", "--data-path", link],
+        cwd: root.pathname,
+      });
+      assertEquals(out.code, 1, out.stderr);
+      const last = out.stderr.trim().split("\n").at(-1)!;
+      assert(last.includes(`needs --allow-read=${target}: "${target}" (where`), last);
+      assert(last.includes(`--allow-read=.,`) && last.includes(`,${target} --allow-write`), last);
+    } finally {
+      await Deno.remove(new URL(link, root)).catch(() => {});
+    }
+  },
+});

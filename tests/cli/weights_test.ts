@@ -90,6 +90,11 @@ Deno.test({
     assertEquals(denied.code, 1);
     assertEquals(denied.stderr.trim().split("\n").length, 1, denied.stderr);
     assertMatch(denied.stderr, /predict needs --allow-net=127\.0\.0\.1 to download u2netp/);
+    // and the task's own command line with the host added to its --allow-net
+    assertMatch(
+      denied.stderr,
+      /run from \S+: deno run .*--allow-net=github\.com,\S*,127\.0\.0\.1 /,
+    );
   },
 });
 
