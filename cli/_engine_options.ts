@@ -62,6 +62,22 @@ export function precisionOption(p: ParsedCommand): "f32" | "f16" {
   return choiceOption(p, "precision", ["f32", "f16"] as const, "f32");
 }
 
+/** `--preprocess rembg|seed`: the input preprocessing, over the one the weights came with. */
+export const PREPROCESS_OPTION: OptionSpec = {
+  type: "string",
+  arg: "rembg|seed",
+  help:
+    "input preprocessing: rembg (its releases: max-scaling, LANCZOS) or seed (trained here: /255, " +
+    "bilinear); default: rembg for a named model or a release file (by md5), else seed",
+};
+
+/** `--preprocess`'s value, or undefined when not given (the weights' own). */
+export function preprocessOption(p: ParsedCommand): "rembg" | "seed" | undefined {
+  return p.values.preprocess === undefined
+    ? undefined
+    : choiceOption(p, "preprocess", ["rembg", "seed"] as const, "seed");
+}
+
 /** `--threads N|auto` (the cpu engine's threads): N in [1, 64], or {@linkcode CLI_AUTO_THREADS}. */
 export function threadsOption(p: ParsedCommand): number {
   return p.values.threads === "auto"

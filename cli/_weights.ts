@@ -11,6 +11,7 @@ import { DownloadError } from "../lib/io/download.ts";
 import {
   type EnsuredModel,
   ensureModel,
+  identifyZooFile,
   MODEL_HOME_ENV,
   modelCacheDir,
   type ModelEnv,
@@ -156,7 +157,21 @@ export async function resolveCliWeights(
   const source = resolveWeightsSource(given || undefined, { env: envWeights(), zoo });
   if (source.kind === "file") {
     requirePermission(command, { name: "read", path: source.path }, `--allow-read=${source.path}`);
-    return { path: source.path, label: source.path, downloaded: false };
+    // a release downloaded by hand is used as its name would be
+    const known = await identifyZooFile(source.path, zoo);
+    const model = known && { ...known, preprocess: known.entry.preprocess };
+    if (known) {
+      console.error(
+        `${command}: ${source.path} is ${known.name} (size and md5): ` +
+          `${known.entry.preprocess} preprocessing unless --preprocess says otherwise`,
+      );
+    }
+    return {
+      path: source.path,
+      label: source.path,
+      downloaded: false,
+      ...(model ? { model } : {}),
+    };
   }
   const got = await fetchModel(command, source.name, { env });
   return {

@@ -56,6 +56,8 @@ import {
   maxEngineBytesOption,
   PRECISION_OPTION,
   precisionOption,
+  PREPROCESS_OPTION,
+  preprocessOption,
   THREADS_OPTION,
   threadsOption,
 } from "./_engine_options.ts";
@@ -143,6 +145,7 @@ Files that cannot be read are listed with the reason (exit status 1).`,
     engine: ENGINE_OPTION,
     threads: THREADS_OPTION,
     precision: PRECISION_OPTION,
+    preprocess: PREPROCESS_OPTION,
     "max-engine-bytes": MAX_ENGINE_BYTES_OPTION,
     resize: {
       type: "string",
@@ -282,8 +285,8 @@ async function predict(args: string[]): Promise<number> {
       threads,
       precision,
       maxEngineBytes: maxEngineBytesOption(p),
-      // a named model is used with the preprocessing it was trained with (rembg's)
-      preprocess: resolved.model?.preprocess,
+      // a named model (or its release file) is used with the preprocessing it was trained with
+      preprocess: preprocessOption(p) ?? resolved.model?.preprocess,
     });
     const engineName = predictor.engine?.name ?? "tfjs";
     await checkHalfPrecision(engineName, precision, "predict");

@@ -47,6 +47,8 @@ import {
   maxEngineBytesOption,
   PRECISION_OPTION,
   precisionOption,
+  PREPROCESS_OPTION,
+  preprocessOption,
   THREADS_OPTION,
   threadsOption,
 } from "./_engine_options.ts";
@@ -94,6 +96,7 @@ export const SERVE_SPEC: CommandSpec = {
     engine: ENGINE_OPTION,
     threads: THREADS_OPTION,
     precision: PRECISION_OPTION,
+    preprocess: PREPROCESS_OPTION,
     "max-engine-bytes": MAX_ENGINE_BYTES_OPTION,
     resize: {
       type: "string",
@@ -217,7 +220,7 @@ async function serve(args: string[]): Promise<number> {
   const app = await createApp({
     weights,
     modelName: resolved.model?.name,
-    preprocess: resolved.model?.preprocess,
+    preprocess: preprocessOption(p) ?? resolved.model?.preprocess,
     env: envWeights(),
     backend: choiceOption(p, "backend", BACKEND_NAMES, "auto" as BackendName),
     inputSize: intOption(p, "input-size", DEFAULT_PREDICT_INPUT_SIZE, 8, 4096),

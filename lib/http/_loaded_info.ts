@@ -32,6 +32,8 @@ export interface WorkerInfo {
   inputSize: number;
   /** Resize mode. */
   resize: string;
+  /** Input preprocessing (`seed` or `rembg`). */
+  preprocess: string;
   /** Architecture name. */
   arch: string;
   /** Parameter count. */
@@ -56,6 +58,7 @@ export function loadedInfo(
     precision: predictor.options.engine === "gpu" ? predictor.options.precision : "f32",
     inputSize: predictor.options.inputSize,
     resize: predictor.options.resize,
+    preprocess: predictor.options.preprocess,
     arch: model.config.name,
     parameters: model.numParameters(),
     batchNorm: model.batchNorm,

@@ -10,7 +10,7 @@
  * @module
  */
 import { type BackendName, checkHalfPrecision, probeAdapter } from "../backend.ts";
-import { ensureModel, type EnsureModelOptions } from "../io/model_cache.ts";
+import { ensureModel, type EnsureModelOptions, identifyZooFile } from "../io/model_cache.ts";
 import { loadModelZoo } from "../io/model_zoo.ts";
 import { loadInferenceModel } from "../model/load_weights.ts";
 import { describeEngine } from "../engines/create_engine.ts";
@@ -169,7 +169,10 @@ export async function createApp(options: AppOptions = {}): Promise<App> {
     } else {
       weights = source.path;
       label = source.path;
-      name = source.path.split(/[\\/]/).pop()!;
+      // a zoo release under another path: its name and preprocessing
+      const known = await identifyZooFile(source.path, zoo);
+      name = known?.name ?? source.path.split(/[\\/]/).pop()!;
+      modelPreprocess = known?.entry.preprocess;
     }
   }
   if (options.modelName) name = options.modelName;
@@ -236,7 +239,7 @@ export async function createApp(options: AppOptions = {}): Promise<App> {
     precision: info.precision,
     ...(fallbackReason ? { fallbackReason } : {}),
     model: { ...model, weights: name },
-    input: { size: info.inputSize, resize: info.resize },
+    input: { size: info.inputSize, resize: info.resize, preprocess: info.preprocess },
     ...options.health,
   };
   const fetch = createPredictHandler(service, { ...options, health, modelName: name });

@@ -141,6 +141,7 @@ export function createPredictHandler(
   const input = isService(predictor) ? undefined : {
     size: predictor.options.inputSize,
     resize: predictor.options.resize,
+    preprocess: predictor.options.preprocess,
   };
   const service = isService(predictor) ? predictor : createInThreadService(predictor, {
     maxPixels,

@@ -14,6 +14,7 @@ import {
   loadModelZoo,
   MODEL_BASE_URL_ENV,
   MODEL_MANIFEST_ENV,
+  MODEL_ZOO,
   type ModelManifest,
   modelUrl,
   type ModelZooEntry,
@@ -110,6 +111,35 @@ export async function fileMd5(path: string): Promise<string> {
   const buf = new Uint8Array(1 << 20);
   for (let n; (n = await file.read(buf)) !== null;) hash.update(buf.subarray(0, n));
   return hash.digest("hex");
+}
+
+/**
+ * The zoo model that the file at `path` is, byte for byte (its size, then its
+ * md5, match an entry's), or undefined: so that a release downloaded by hand
+ * and passed as a path is used as its name would be (rembg's preprocessing).
+ * Only a file of some entry's size is hashed (about 0.5 s per 176 MB).
+ *
+ * @example
+ * ```ts
+ * import { identifyZooFile } from "./model_cache.ts";
+ * await identifyZooFile("tests/testdata/lite_wz.safetensors"); // undefined
+ * ```
+ */
+export async function identifyZooFile(
+  path: string,
+  zoo: Readonly<Record<string, ModelZooEntry>> = MODEL_ZOO,
+): Promise<{ name: string; entry: ModelZooEntry } | undefined> {
+  let size: number;
+  try {
+    size = (await Deno.stat(path)).size;
+  } catch {
+    return undefined; // the loader says what is wrong with it
+  }
+  const sized = Object.entries(zoo).filter(([, e]) => e.bytes === size);
+  if (!sized.length) return undefined;
+  const md5 = await fileMd5(path);
+  const hit = sized.find(([, e]) => e.md5 === md5);
+  return hit && { name: hit[0], entry: hit[1] };
 }
 
 /**

@@ -24,8 +24,12 @@ export interface ModelZooEntry {
   arch: ZooArch;
   /** One line for listings. */
   description: string;
-  /** Input preprocessing the weights were trained with (rembg: ImageNet mean/std after max-scaling). */
-  preprocess: "rembg";
+  /**
+   * Input preprocessing the weights were trained with: `rembg` (ImageNet
+   * mean/std after max-scaling, LANCZOS resizes), or `seed` (networks trained
+   * here: /255, bilinear).
+   */
+  preprocess: "rembg" | "seed";
 }
 
 /** Where rembg's release assets live (`<base>/<name>.onnx`). */
@@ -95,6 +99,11 @@ export interface ModelManifestEntry {
   arch?: ZooArch;
   /** One line for listings. @default {"from the model manifest"} */
   description?: string;
+  /**
+   * Input preprocessing it was trained with: `seed` for networks trained
+   * here, `rembg` for rembg's files. @default {the built-in entry's, else "rembg"}
+   */
+  preprocess?: "rembg" | "seed";
 }
 
 /** Entries by name, as a manifest holds them. */
@@ -142,6 +151,9 @@ export function mergeManifest(
     if (e.arch !== undefined && !["full", "lite", "derived"].includes(e.arch)) {
       throw bad(where, `arch of "${name}" is ${e.arch}`);
     }
+    if (e.preprocess !== undefined && !["rembg", "seed"].includes(e.preprocess)) {
+      throw bad(where, `preprocess of "${name}" is ${e.preprocess} (rembg or seed)`);
+    }
     zoo[name] = {
       file,
       ...(typeof e.url === "string" ? { url: e.url } : {}),
@@ -149,7 +161,7 @@ export function mergeManifest(
       md5: e.md5.toLowerCase(),
       arch: e.arch ?? zoo[name]?.arch ?? "full",
       description: e.description ?? zoo[name]?.description ?? "from the model manifest",
-      preprocess: "rembg",
+      preprocess: e.preprocess ?? zoo[name]?.preprocess ?? "rembg",
     };
   }
   return zoo;

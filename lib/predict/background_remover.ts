@@ -11,7 +11,12 @@
  * @module
  */
 import { decodeImage } from "../data/image_io.ts";
-import { ensureModel, type EnsureModelOptions, readModelEnv } from "../io/model_cache.ts";
+import {
+  ensureModel,
+  type EnsureModelOptions,
+  identifyZooFile,
+  readModelEnv,
+} from "../io/model_cache.ts";
 import { loadModelZoo } from "../io/model_zoo.ts";
 import type { BackendName } from "../backend.ts";
 import { loadInferenceModel } from "../model/load_weights.ts";
@@ -82,7 +87,10 @@ export async function createBackgroundRemover(
     if (found.kind === "model") {
       source = (await ensureModel(found.name, modelOptions)).path;
       preprocess ??= found.preprocess;
-    } else source = found.path;
+    } else {
+      source = found.path;
+      preprocess ??= (await identifyZooFile(found.path, zoo))?.entry.preprocess; // a release by hand
+    }
   }
   const backend = await selectInferenceBackend(options.backend ?? "auto");
   const model = await loadInferenceModel(source);

@@ -8,6 +8,7 @@ import {
   writeFixtureManifest,
 } from "../io/model_server.ts";
 import { capture, subprocessUnavailable } from "./capture.ts";
+import { fileMd5 } from "../../lib/io/model_cache.ts";
 import { runTask } from "./_task_run.ts";
 
 const noRun = subprocessUnavailable();
@@ -105,4 +106,32 @@ Deno.test("predict --weights with a bare unknown word fails in one line listing 
   assertEquals(r.code, 1);
   assertEquals(r.stderr.trim().split("\n").length, 1, r.stderr);
   assertMatch(r.stderr, /Cannot find weights "u2netx": .*u2net, u2netp, u2net_human_seg, silueta/);
+});
+
+Deno.test("predict takes a release file's preprocessing from its zoo entry (size and md5), and --preprocess over it", async () => {
+  const file = "tests/testdata/lite_wz.safetensors", dir = await freshDir("preprocess_by_md5");
+  const bytes = (await Deno.stat(file)).size, md5 = await fileMd5(file);
+  const manifest = `${dir}/manifest.json`;
+  await Deno.writeTextFile(manifest, JSON.stringify({ rel: { bytes, md5, preprocess: "rembg" } }));
+  const mask = async (name: string, args: string[], env: string) => {
+    Deno.env.set("U2NET_MODEL_MANIFEST", env);
+    try {
+      const r = await capture(() =>
+        predict([IMAGE, "-w", file, "-o", `${dir}/${name}.png`, "-f", "soft", ...FAST, ...args])
+      );
+      assertEquals(r.code, 0, r.stderr);
+      return { bytes: await Deno.readFile(`${dir}/${name}.png`), stderr: r.stderr };
+    } finally {
+      Deno.env.delete("U2NET_MODEL_MANIFEST");
+    }
+  };
+  const known = await mask("known", [], manifest);
+  assertMatch(known.stderr, /lite_wz\.safetensors is rel \(size and md5\): rembg preprocessing/);
+  const plain = await mask("plain", [], ""); // no entry is that file: the seed's
+  assert(!/size and md5/.test(plain.stderr), plain.stderr);
+  const same = (a: Uint8Array, b: Uint8Array) =>
+    a.length === b.length && a.every((v, i) => v === b[i]);
+  assert(same((await mask("forced", ["--preprocess", "rembg"], "")).bytes, known.bytes), "forced");
+  assert(same((await mask("over", ["--preprocess", "seed"], manifest)).bytes, plain.bytes), "over");
+  assert(!same(known.bytes, plain.bytes), "rembg and seed gave the same file");
 });

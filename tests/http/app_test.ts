@@ -1,5 +1,6 @@
 import { assert, assertEquals } from "../assert.ts";
 import { createApp } from "../../lib/http/app.ts";
+import { fileMd5 } from "../../lib/io/model_cache.ts";
 import { DEFAULT_WEIGHTS_PATH } from "../../lib/predict/weights_path.ts";
 import { testPng } from "./fixtures.ts";
 
@@ -20,7 +21,7 @@ Deno.test("createApp() loads weights given as bytes in its workers and answers p
       `(${bytes.byteLength} bytes)`,
       false,
     ]);
-    assertEquals(h.input, { size: 32, resize: "squash" });
+    assertEquals(h.input, { size: 32, resize: "squash", preprocess: "seed" });
     assertEquals([app.engineName, app.engine.startsWith("cpu (wasm")], ["cpu", true]);
     const res = await app.fetch(
       new Request("http://localhost/predict?format=json", {
@@ -113,6 +114,24 @@ Deno.test("createApp() falls back to in-thread predictions when Web Workers cann
     );
     assertEquals(res.status, 200);
     await res.body?.cancel();
+  } finally {
+    await app.close();
+  }
+});
+
+Deno.test("createApp() serves a release file under its zoo name and preprocessing (size and md5 match)", async () => {
+  const { size: bytes } = await Deno.stat(WEIGHTS), md5 = await fileMd5(WEIGHTS);
+  const manifest = { rel: { bytes, md5, preprocess: "rembg" as const } };
+  const app = await createApp({
+    weights: WEIGHTS,
+    backend: "cpu",
+    inputSize: 32,
+    workers: 0,
+    model: { manifest },
+  });
+  try {
+    const h = await health(app);
+    assertEquals([h.model.name, h.input.preprocess], ["rel", "rembg"]);
   } finally {
     await app.close();
   }

@@ -40,7 +40,7 @@ Deno.test("createPredictHandler() reports backend, model and limits on GET /heal
   const body = await res.json();
   assertEquals(body.ok, true);
   assertEquals(body.model.arch, "lite");
-  assertEquals(body.input, { size: 32, resize: "squash" });
+  assertEquals(body.input, { size: 32, resize: "squash", preprocess: "seed" });
   assertEquals(body.limits.maxBodyBytes, 64 * 1024);
   assertEquals(body.queue.active, 0);
 });

@@ -1,6 +1,13 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "../assert.ts";
 import { DownloadError } from "../../lib/io/download.ts";
-import { ensureModel, listCachedModels, modelCacheDir } from "../../lib/io/model_cache.ts";
+import {
+  ensureModel,
+  fileMd5,
+  identifyZooFile,
+  listCachedModels,
+  modelCacheDir,
+} from "../../lib/io/model_cache.ts";
+import { mergeManifest } from "../../lib/io/model_zoo.ts";
 import { loadInferenceModel } from "../../lib/model/load_weights.ts";
 import {
   FIXTURE,
@@ -126,4 +133,17 @@ Deno.test("ensureModel() refuses an unknown name and lists the known ones", asyn
     TypeError,
     'Cannot find model "u2netx": current names are u2net, u2netp, u2net_human_seg, silueta',
   );
+});
+
+Deno.test("identifyZooFile() names the zoo entry a file is by size and md5, and nothing for another file", async () => {
+  const path = "tests/testdata/lite_wz.safetensors";
+  const bytes = (await Deno.stat(path)).size, md5 = await fileMd5(path);
+  const zoo = mergeManifest({
+    same: { bytes, md5, preprocess: "seed" },
+    other: { bytes, md5: "0".repeat(32) }, // same size, other bytes
+  });
+  const found = await identifyZooFile(path, zoo);
+  assertEquals([found?.name, found?.entry.preprocess], ["same", "seed"]);
+  assertEquals(await identifyZooFile(path), undefined); // no built-in release is that file
+  assertEquals(await identifyZooFile("tests/testdata/nowhere.onnx", zoo), undefined);
 });

@@ -71,6 +71,22 @@ Deno.test("mergeManifest() refuses a malformed entry with one line naming it", (
     'file of "x" is ../etc/passwd',
   );
   assertThrows(() => mergeManifest({ "../x": { bytes: 1, md5 } }), TypeError, 'name "../x"');
+  assertThrows(
+    () => mergeManifest({ x: { bytes: 1, md5, preprocess: "imagenet" } }),
+    TypeError,
+    'preprocess of "x" is imagenet (rembg or seed)',
+  );
+});
+
+Deno.test("mergeManifest() takes an entry's preprocessing: seed for a network trained here, else rembg's", () => {
+  const md5 = "a".repeat(32);
+  const zoo = mergeManifest({
+    mine: { bytes: 1, md5, preprocess: "seed" },
+    theirs: { bytes: 1, md5 },
+    u2netp: { bytes: 1, md5 },
+  });
+  assertEquals([zoo.mine.preprocess, zoo.theirs.preprocess], ["seed", "rembg"]);
+  assertEquals(zoo.u2netp.preprocess, "rembg"); // the built-in's
 });
 
 Deno.test("loadModelZoo() applies the manifest file that U2NET_MODEL_MANIFEST names", async () => {
