@@ -17,6 +17,7 @@
 import { dirname } from "node:path";
 import { selectBackend } from "../lib/backend.ts";
 import { exportFolded, saveSafetensors } from "../lib/model/export.ts";
+import { exportOnnx, ONNX_EXPORT_OPSET } from "../lib/engines/onnx/onnx_export.ts";
 import { readWeights } from "../lib/io/read_weights.ts";
 import { modelFromWeights } from "../lib/model/load_weights.ts";
 import { escapeControls } from "./_progress.ts";
@@ -36,19 +37,27 @@ export { MAX_WEIGHTS_BYTES };
 
 /** The usage line of `convert`. */
 export const CONVERT_USAGE =
-  "usage: convert <input> <output.safetensors> [--fold-bn] [--overwrite]";
+  "usage: deno task convert <input> <output.safetensors|output.onnx> [--fold-bn] [--overwrite]";
 
 const HELP = `${CONVERT_USAGE}
 
-Converts U2-Net weights (.safetensors, .pth zip or legacy, BN-folded .onnx) to
-safetensors with the seed's key names and PyTorch layout, loadable in PyTorch with
-safetensors.torch.load_file + load_state_dict. Relative paths start from the folder
-you ran "deno task" in ($INIT_CWD); the output folder is created. Inputs up to
-${MAX_WEIGHTS_BYTES} bytes; symlinks must stay inside the project or that folder.
+Converts U2-Net weights (.safetensors, .pth zip or legacy, .onnx) to safetensors
+with the seed's key names and PyTorch layout, loadable in PyTorch with
+safetensors.torch.load_file + load_state_dict; or, to an output ending in .onnx,
+to an ONNX model (opset ${ONNX_EXPORT_OPSET}, BatchNorm folded, any batch and size, one
+output: the fused map d0) that onnxruntime and rembg load (rembg applies its own
+preprocessing: max-scaling and LANCZOS, not the seed's /255 and bilinear).
+Relative paths start from the folder you ran "deno task" in ($INIT_CWD); the
+output folder is created. Inputs up to ${MAX_WEIGHTS_BYTES} bytes; symlinks must stay
+inside the project or that folder.
 
-  --fold-bn   fold BatchNorm into the convs (inference-only network)
+  --fold-bn   fold BatchNorm into the convs (inference-only network; always for .onnx)
   --overwrite replace an existing output (never the input itself)
-  -h, --help  show this help`;
+  -h, --help  show this help
+
+examples:
+  deno task convert u2netp.pth weights/u2netp.safetensors
+  deno task convert runs/demo/model_best.safetensors weights/demo.onnx`;
 
 /** A user mistake: reported as one line (with the usage line when `showUsage`), exit status 1. */
 class UsageError extends Error {
@@ -76,13 +85,13 @@ function parseArgs(args: string[]): ConvertArgs | "help" {
   }
   if (positional.length !== 2) {
     throw new UsageError(
-      `expected <input> <output.safetensors>, got ${positional.length} paths`,
+      `expected <input> <output.safetensors|output.onnx>, got ${positional.length} paths`,
       true,
     );
   }
   const [input, output] = positional;
-  if (!/\.safetensors$/i.test(output)) {
-    throw new UsageError(`output "${output}" must end in .safetensors`, true);
+  if (!/\.(safetensors|onnx)$/i.test(output)) {
+    throw new UsageError(`output "${output}" must end in .safetensors or .onnx`, true);
   }
   return { input, output, foldBn, overwrite };
 }
@@ -142,8 +151,12 @@ async function convert(args: ConvertArgs): Promise<void> {
     console.log(`architecture: ${weights.arch}`);
     console.log(`conv bias: ${weights.convBias}`);
     console.log(`parameters: ${model.numParameters()}`);
-    const fold = a.foldBn && model.batchNorm;
-    const out = fold ? await exportFolded(model) : await saveSafetensors(model);
+    const onnx = /\.onnx$/i.test(a.output), fold = (a.foldBn || onnx) && model.batchNorm;
+    const out = onnx
+      ? await exportOnnx(model)
+      : fold
+      ? await exportFolded(model)
+      : await saveSafetensors(model);
     try {
       const dir = dirname(a.output);
       await makeOutputDir(dir, await allowedRoots([dir]));

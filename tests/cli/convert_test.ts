@@ -81,8 +81,8 @@ Deno.test({
       const [args, message] of [
         [["tests/testdata/missing.pth", "tests/.tmp/y.safetensors"], "no such file"],
         [["tests/testdata/params.json", "tests/.tmp/y.safetensors"], "Cannot read weights"],
-        [["tests/testdata/lite_wz.pth"], "usage: convert"],
-        [["tests/testdata/lite_wz.pth", "tests/.tmp/y.bin"], "must end in .safetensors"],
+        [["tests/testdata/lite_wz.pth"], "usage: deno task convert"],
+        [["tests/testdata/lite_wz.pth", "tests/.tmp/y.bin"], "must end in .safetensors or .onnx"],
       ] as const
     ) {
       const r = await convertProcess([...args]);
@@ -92,6 +92,30 @@ Deno.test({
       assert(lines[0].startsWith("convert: ") && lines[0].includes(message), lines[0]);
     }
   },
+});
+
+Deno.test("run() writes an ONNX model for an output ending in .onnx, whose prediction equals the input's", async () => {
+  const out = "tests/.tmp/convert_out.onnx";
+  await Deno.remove(out).catch(() => {});
+  const r = await capture(() => run(["tests/testdata/lite_wz.safetensors", out]));
+  assertEquals(r.code, 0, r.stderr);
+  assertMatch(r.stdout, /wrote tests\/\.tmp\/convert_out\.onnx \(\d+ bytes, BatchNorm folded\)/);
+  const start = tf.memory().numTensors;
+  const [a, b] = [
+    await loadWeights(await Deno.readFile("tests/testdata/lite_wz.safetensors")),
+    await loadWeights(await Deno.readFile(out)),
+  ];
+  assertEquals([b.config.name, b.batchNorm], ["lite", false]);
+  const x = tf.randomUniform([1, 32, 32, 3], -1, 1, "float32", 7) as tf.Tensor4D;
+  a.eval();
+  b.eval();
+  const [ya, yb] = tf.tidy(() => [a.forward(x)[0], b.forward(x)[0]]);
+  const diff = tf.tidy(() => tf.max(tf.abs(tf.sub(ya, yb))).dataSync()[0]);
+  assert(diff < 1e-5, `the ONNX model's d0 differs by ${diff}`);
+  tf.dispose([x, ya, yb]);
+  a.dispose();
+  b.dispose();
+  assertEquals(tf.memory().numTensors, start);
 });
 
 Deno.test("run() folds BatchNorm into the written file when given --fold-bn", async () => {
