@@ -241,6 +241,16 @@ async function predict(args: string[]): Promise<number> {
       throw new UserError(`--bg-color: ${(e as Error).message}`);
     }
   }
+  // options that only shape a cut-out: say so rather than ignore them silently
+  const cutoutOnly = [
+    ["--bg-color", bgColor !== undefined],
+    ["--alpha", p.values.alpha !== undefined],
+  ].filter(([, given]) => given).map(([flag]) => flag);
+  if (format !== "cutout" && cutoutOnly.length) {
+    const [verb, them] = cutoutOnly.length > 1 ? ["apply", "them"] : ["applies", "it"];
+    const flags = cutoutOnly.join(" and ");
+    console.error(`predict: ${flags} ${verb} to cut-outs only: -f ${format} ignores ${them}`);
+  }
   if (outPath !== "-") {
     const flag = `--allow-write=${escapeControls(outPath)}`;
     requirePermission("predict", { name: "write", path: outPath }, flag);

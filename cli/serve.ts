@@ -64,7 +64,8 @@ export const DEFAULT_PORT = 8000;
 export const SERVE_SPEC: CommandSpec = {
   name: "serve",
   usage: "",
-  summary: "Serves POST /predict, GET /healthz and an upload page at GET /.",
+  summary:
+    "Serves POST /predict, rembg's POST /api/remove (multipart file, a, af, ab, ae, om, ppm, bgc), GET /healthz and an upload page at GET /.",
   options: {
     host: { type: "string", arg: "HOST", help: "listen address", default: DEFAULT_HOST },
     port: {
@@ -175,6 +176,7 @@ export const SERVE_SPEC: CommandSpec = {
     "deno task serve --weights u2netp",
     "deno task serve --weights runs/demo/model_best.safetensors",
     "curl -s --data-binary @photo.png -H 'content-type: image/png' 'http://127.0.0.1:8000/predict?format=cutout' -o cutout.png",
+    "curl -s -F file=@photo.jpg -F a=true -o cutout.png http://127.0.0.1:8000/api/remove   # as rembg s",
   ],
 };
 

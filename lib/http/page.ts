@@ -35,7 +35,8 @@ async function run() {
   status.textContent = "working…";
   show(original, src);
   const format = $("format").value;
-  const q = new URLSearchParams({ format, threshold: $("threshold").value });
+  const q = new URLSearchParams({ format });
+  if ($("threshold").value !== "") q.set("threshold", $("threshold").value); // cleared: the default
   if (format === "cutout" && $("usebg").checked) q.set("bg", $("bg").value.replace("#", ""));
   if (format === "cutout" && $("matting").checked) q.set("alpha", "matting");
   const t0 = performance.now();

@@ -51,16 +51,20 @@ const ORIG_RE = /^stage\dd?\.|^side\d\.|^outconv\./;
  * ```
  */
 export function detectNaming(keys: Iterable<string>): Naming {
-  let seed = 0, orig = 0;
+  let seed = 0, orig = 0, moments = 0;
   for (const k of keys) {
     if (SEED_RE.test(k)) seed++;
     else if (ORIG_RE.test(k)) orig++;
+    else if (/^exp_avg(_sq)?\./.test(k)) moments++;
   }
   if (seed > 0 && orig === 0) return "seed";
   if (orig > 0 && seed === 0) return "orig";
   throw new TypeError(
     `Cannot detect state-dict naming: current keys have ${seed} seed-style and ${orig} ` +
-      `original-style names`,
+      `original-style names` +
+      (moments
+        ? ` (these are AdamW moments: a checkpoint's .optim.safetensors; its weights are the model_N.safetensors beside it)`
+        : ""),
   );
 }
 

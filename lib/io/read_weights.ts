@@ -78,10 +78,28 @@ export function sniffWeightsFormat(bytes: Uint8Array, filename = ""): WeightsFor
   }
   if (n >= 2 && bytes[0] === 0x08 && (bytes[1] < 0x80 || /\.onnx$/i.test(filename))) return "onnx";
   const head = [...bytes.subarray(0, 8)].map((b) => b.toString(16).padStart(2, "0")).join(" ");
+  const weightsFile = checkpointWeightsFile(bytes);
+  if (weightsFile) {
+    throw new TypeError(
+      `Cannot read weights${filename ? ` "${filename}"` : ""}: current file is a training ` +
+        `checkpoint's JSON; its weights are ${weightsFile}, next to it`,
+    );
+  }
   throw new TypeError(
     `Cannot read weights${filename ? ` "${filename}"` : ""}: current file starts with bytes ` +
       `[${head}], which is not safetensors, .pth (zip or legacy) or ONNX`,
   );
+}
+
+/** A training checkpoint's JSON names its weights file: that name, else undefined. */
+function checkpointWeightsFile(bytes: Uint8Array): string | undefined {
+  if (bytes[0] !== 0x7b || bytes.byteLength > 1 << 20) return undefined;
+  try {
+    const meta = JSON.parse(new TextDecoder().decode(bytes));
+    return typeof meta?.weightsFile === "string" ? meta.weightsFile : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 async function readAny(

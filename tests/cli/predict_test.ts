@@ -518,3 +518,34 @@ Deno.test({
     );
   },
 });
+
+Deno.test("run() says that -f mask ignores --bg-color and --alpha, which shape cut-outs only", async () => {
+  const dir = await fresh("mask_bg");
+  const r = await capture(() =>
+    run([
+      "tests/testdata/images/chelsea.png",
+      "-o",
+      `${dir}/m.png`,
+      "-f",
+      "mask",
+      "--bg-color",
+      "10,20,30",
+      "--alpha",
+      "hard",
+      ...FAST,
+    ])
+  );
+  assertEquals(r.code, 0, r.stderr);
+  assertMatch(r.stderr, /--bg-color and --alpha apply to cut-outs only: -f mask ignores them/);
+  const plain = await capture(() =>
+    run([
+      "tests/testdata/images/chelsea.png",
+      "-o",
+      `${dir}/c.png`,
+      "--bg-color",
+      "10,20,30",
+      ...FAST,
+    ])
+  );
+  assert(!/cut-outs only/.test(plain.stderr), plain.stderr);
+});

@@ -121,6 +121,26 @@ Deno.test({
         await browser.evaluate(`document.getElementById("download").download`),
         "dropped-mask.png",
       );
+      // A cleared threshold is left out (the server's default), not sent empty (a 400).
+      await browser.evaluate(`(() => {
+        window.asked = [];
+        document.getElementById("result").dataset.state = "idle";
+        const t = document.getElementById("threshold");
+        t.value = "";
+        t.dispatchEvent(new Event("change"));
+      })()`);
+      await until(
+        `["done", "error"].includes(document.getElementById("result").dataset.state)`,
+        30_000,
+      );
+      assertEquals(
+        await browser.evaluate(`document.getElementById("result").dataset.state`),
+        "done",
+      );
+      assertMatch(
+        await browser.evaluate(`window.asked.join(" ")`) as string,
+        /predict\?format=mask$/,
+      );
     } finally {
       await browser.close();
       await server.shutdown();

@@ -174,3 +174,15 @@ Deno.test("normalizeStateDict() converts to F32 when tensors are F64", async () 
   const got = normalizeStateDict(f64).stateDict.get("out_conv.weight")!;
   assertEquals(got, w);
 });
+
+Deno.test("detectNaming() says a checkpoint's AdamW moments file is not weights when given its keys", () => {
+  assertThrows(
+    () =>
+      detectNaming([
+        "exp_avg.encode_modules.0.conv_in.conv.weight",
+        "exp_avg_sq.side_modules.0.bias",
+      ]),
+    TypeError,
+    "these are AdamW moments: a checkpoint's .optim.safetensors",
+  );
+});

@@ -106,3 +106,17 @@ Deno.test("readWeights() reloads a custom-width network when saved as safetensor
     model.dispose();
   }
 });
+
+Deno.test("sniffWeightsFormat() names the weights file when given a training checkpoint's JSON", () => {
+  const json = new TextEncoder().encode(
+    JSON.stringify({
+      format: "u2net-webgpu-train-checkpoint/1",
+      weightsFile: "model_1.safetensors",
+    }),
+  );
+  assertThrows(
+    () => sniffWeightsFormat(json, "model_1.json"),
+    TypeError,
+    `"model_1.json": current file is a training checkpoint's JSON; its weights are model_1.safetensors`,
+  );
+});
