@@ -111,8 +111,42 @@ export function parseCommand(args: string[], spec: CommandSpec): ParsedCommand |
     });
     return { values: values as ParsedCommand["values"], positionals };
   } catch (e) {
-    throw new UserError(`${(e as Error).message.split("\n")[0]} (see "${spec.name} --help")`);
+    const message = (e as Error).message.split("\n")[0];
+    const unknown = /^Unknown option '(-{1,2}[^']*)'/.exec(message)?.[1];
+    if (unknown) {
+      const near = closestOption(unknown.replace(/^-+/, "").replace(/=.*$/, ""), spec);
+      throw new UserError(
+        `unknown option ${unknown}${
+          near ? `; did you mean --${near}?` : ""
+        } (see "${spec.name} --help")`,
+      );
+    }
+    throw new UserError(`${message} (see "${spec.name} --help")`);
   }
+}
+
+/** The option whose name is nearest `name` (a prefix of it, else within 2 edits), if any. */
+function closestOption(name: string, spec: CommandSpec): string | undefined {
+  const names = Object.keys(spec.options);
+  const prefixed = names.filter((n) => n.startsWith(name) || name.startsWith(n));
+  if (name && prefixed.length === 1) return prefixed[0];
+  const distance = (a: string, b: string) => {
+    let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+      const next = [i];
+      for (let j = 1; j <= b.length; j++) {
+        next[j] = Math.min(
+          row[j] + 1,
+          next[j - 1] + 1,
+          row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+        );
+      }
+      row = next;
+    }
+    return row[b.length];
+  };
+  const best = names.map((n) => [n, distance(name, n)] as const).sort((x, y) => x[1] - y[1])[0];
+  return best && best[1] <= 2 ? best[0] : undefined;
 }
 
 /**

@@ -147,7 +147,12 @@ Deno.test({
   async fn() {
     const out = "--output-dir=tests/.tmp/cli_errors";
     const cases: [string, string[], RegExp][] = [
-      ["cli/train.ts", ["--bogus"], /^error: Unknown option '--bogus'/],
+      ["cli/train.ts", ["--bogus"], /^error: unknown option --bogus \(see/],
+      [
+        "cli/train.ts",
+        ["--data", "x"],
+        /^error: unknown option --data; did you mean --data-path\? /,
+      ],
       [
         "cli/train.ts",
         ["--epochs", "x"],
