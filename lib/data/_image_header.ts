@@ -66,6 +66,9 @@ export function readImageHeader(bytes: Uint8Array): ImageHeader {
     const { width, height, channels } = readWebpHeader(bytes);
     return { format: "webp", width, height, channels };
   }
+  if (!bytes.byteLength) {
+    throw new TypeError("Cannot decode image: current data is empty (0 bytes)");
+  }
   throw new TypeError(`Cannot decode image: current format is ${sniffOther(bytes)}`);
 }
 

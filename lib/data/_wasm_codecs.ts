@@ -64,7 +64,7 @@ export async function decodePng(bytes: Uint8Array, channels: 1 | 3 | 4): Promise
   w.wfree(ptr);
   if (status < 0) {
     throw new TypeError(
-      `Cannot decode image: current data is a truncated or corrupt PNG (${status})`,
+      `Cannot decode image: current data is a truncated or corrupt PNG (decoder status ${status})`,
     );
   }
   const width = w.width();

@@ -196,3 +196,10 @@ Deno.test("decodeImage() refuses before decoding when the header exceeds maxPixe
     message: /451x300/,
   });
 });
+
+Deno.test("decodeImage() says the data is empty when given 0 bytes (an empty stdin or upload)", async () => {
+  await assert.rejects(() => decodeImage(new Uint8Array(0)), {
+    name: "TypeError",
+    message: "Cannot decode image: current data is empty (0 bytes)",
+  });
+});
