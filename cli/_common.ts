@@ -8,6 +8,7 @@
  */
 import { parseArgs } from "node:util";
 import denoJson from "../deno.json" with { type: "json" };
+import { taskWithFlag } from "./task_line.ts";
 import { WEIGHTS_ENV } from "../lib/predict/weights_path.ts";
 
 /** A mistake of the user's: printed as one line, exit status 1. */
@@ -246,24 +247,6 @@ function outsideCwd(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-/**
- * `deno task <command>`'s command line (deno.json) with `flag` added: its
- * `--allow-x=` list extended by the flag's paths, or the flag appended.
- * Undefined where the task is not `deno run … cli/main.ts <command>`.
- */
-export function taskWithFlag(command: string, flag: string): string | undefined {
-  const task = (denoJson.tasks as Record<string, string>)[command];
-  if (!task || !task.endsWith(` cli/main.ts ${command}`)) return undefined;
-  const [, kind, paths] = /^(--allow-\w+)(?:=(.*))?$/.exec(flag) ?? [];
-  if (!kind) return undefined;
-  const words = task.split(" ");
-  const i = words.findIndex((w) => w === kind || w.startsWith(`${kind}=`));
-  if (i < 0) words.splice(words.indexOf("run") + 1, 0, flag);
-  else if (paths !== undefined && words[i] !== kind) words[i] += `,${paths}`;
-  else words[i] = kind; // unscoped
-  return words.join(" ");
 }
 
 /**

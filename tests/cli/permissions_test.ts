@@ -5,7 +5,7 @@
  */
 import { assert, assertEquals } from "../assert.ts";
 import { runProcess } from "../process.ts";
-import { taskWithFlag } from "../../cli/_common.ts";
+import { taskWithFlag } from "../../cli/task_line.ts";
 
 const root = new URL("../../", import.meta.url);
 const tasks = JSON.parse(await Deno.readTextFile(new URL("deno.json", root))).tasks as Record<
