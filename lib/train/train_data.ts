@@ -176,12 +176,12 @@ export async function buildTrainData(
         `${o.syntheticTrain} train / ${o.syntheticEval} held-out eval`,
     };
   }
-  // A plain folder serves both splits: its warnings are said once.
+  // A plain folder serves both splits: what it says (warnings, skipped files) is said once.
   const said = new Set<string>();
   const once: TrainDataHooks = {
     ...hooks,
     log: (line) => {
-      if (!line.startsWith("warning:") || !said.has(line)) hooks.log(line);
+      if (!said.has(line)) hooks.log(line);
       said.add(line);
     },
   };

@@ -21,9 +21,9 @@ async function folder(name: string, scale: number): Promise<string> {
   return root;
 }
 
-async function logs(root: string, workers: number): Promise<string[]> {
+async function logs(root: string, workers: number, skipBad = false): Promise<string[]> {
   const lines: string[] = [];
-  const o = resolveTrainOptions({ dataPath: root, inputSize: 16, cropSize: 16, workers });
+  const o = resolveTrainOptions({ dataPath: root, inputSize: 16, cropSize: 16, workers, skipBad });
   await buildTrainData(o, { log: (l) => lines.push(l) });
   return lines;
 }
@@ -43,4 +43,12 @@ Deno.test("buildTrainData() says nothing of the masks when they use 0-255", asyn
   for (const workers of [0, 1]) {
     assert.deepEqual((await logs(root, workers)).filter((l) => l.startsWith("warning")), []);
   }
+});
+
+Deno.test("buildTrainData() names the images without a mask once when one folder serves both splits", async () => {
+  const root = await folder("no_mask", 255);
+  const s = syntheticSample(9, { size: 16 });
+  await Deno.writeFile(`${root}/images/lonely.png`, encodePng(16, 16, s.image.data, 3));
+  const skipped = (await logs(root, 0, true)).filter((l) => /without a mask/.test(l));
+  assert.deepEqual(skipped, ["skipping 1 image(s) without a mask: lonely.png"]);
 });
