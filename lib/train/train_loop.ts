@@ -105,6 +105,26 @@ export function train(
   return withTuning(options.tuning, () => runTraining(options, callbacks));
 }
 
+/**
+ * A resume of a run's last epoch: nothing to train (as the seed's loop over
+ * an empty range), so no data is read; the run's files are reported as they are.
+ */
+async function finishedRun(dir: string, resumed: string, saved: LoopState): Promise<TrainResult> {
+  const resultsFile = `${dir}/${saved.resultsFile}`;
+  const best = `${dir}/model_best.safetensors`;
+  const exists = await Deno.stat(best).then((i) => i.isFile, () => false);
+  return {
+    outputDir: dir,
+    resultsFile,
+    chartFile: resultsFile.replace(/\.txt$/, ".svg"),
+    lastCheckpoint: resumed.replace(/(\.optim)?\.safetensors$/, ".json"),
+    ...(exists ? { bestWeights: best } : {}),
+    history: saved.history,
+    best: saved.best,
+    stopped: false,
+  };
+}
+
 /** The steps' engine and, when it differs, evaluation's (the same choice, for inference). */
 function engineLine(
   step: "gpu" | "cpu" | "tfjs",
@@ -125,6 +145,9 @@ async function runTraining(options: TrainOptions, callbacks: TrainCallbacks): Pr
   notes.forEach((n) => log(n));
   await checkHalfPrecision(resolveEngineChoice(o.engine), o.precision, "train");
   const dir = o.outputDir.replace(/[\\/]+$/, "") || ".";
+  if (checkpoint && o.startEpoch >= o.epochs) {
+    return finishedRun(dir, o.resume, checkpoint.meta.extra);
+  }
   // The output folder is made once the data and initial weights are known to
   // be usable, and removed again (when this run made it) if it stays empty.
   const data = await buildTrainData(o, {

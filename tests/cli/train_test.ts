@@ -118,6 +118,10 @@ Deno.test({
     assert.equal(again.code, 0, again.err);
     assert.match(again.out, /^backend: cpu \(.*the checkpoint's; --backend to change\)$/m);
     assert.ok(again.out.includes(`resuming from ${OUT}/model_1.json (epoch 1)`), again.out);
+    // nothing to train, so no data is read (as the seed's empty epoch loop); the run's files and score
+    assert.doesNotMatch(again.out, /^data: /m);
+    assert.match(again.out, /^checkpoint: .*model_1\.json$/m);
+    assert.match(again.out, /^MAE: \d\.\d{3} maxF1: \d\.\d{3}$/m);
   },
 });
 
