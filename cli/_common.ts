@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import denoJson from "../deno.json" with { type: "json" };
 import { taskWithFlag } from "./task_line.ts";
@@ -129,8 +130,9 @@ export function parseCommand(args: string[], spec: CommandSpec): ParsedCommand |
 /** The option whose name is nearest `name` (a prefix of it, else within 2 edits), if any. */
 function closestOption(name: string, spec: CommandSpec): string | undefined {
   const names = Object.keys(spec.options);
+  if (name.length < 2) return undefined; // a short flag: nothing near enough to guess
   const prefixed = names.filter((n) => n.startsWith(name) || name.startsWith(n));
-  if (name && prefixed.length === 1) return prefixed[0];
+  if (prefixed.length === 1) return prefixed[0];
   const distance = (a: string, b: string) => {
     let row = Array.from({ length: b.length + 1 }, (_, j) => j);
     for (let i = 1; i <= a.length; i++) {
@@ -147,7 +149,7 @@ function closestOption(name: string, spec: CommandSpec): string | undefined {
     return row[b.length];
   };
   const best = names.map((n) => [n, distance(name, n)] as const).sort((x, y) => x[1] - y[1])[0];
-  return best && best[1] <= 2 ? best[0] : undefined;
+  return best && best[1] <= Math.min(2, name.length >> 1) ? best[0] : undefined;
 }
 
 /**
@@ -274,7 +276,7 @@ export function permissionMessage(command: string, flag: string, path?: string):
 export function runHint(command: string, flag: string): string {
   const line = import.meta.url.startsWith("file:") ? taskWithFlag(command, flag) : undefined;
   if (!line) return "run deno run with that flag";
-  const root = decodeURIComponent(new URL("..", import.meta.url).pathname).replace(/\/$/, "");
+  const root = fileURLToPath(new URL("..", import.meta.url)).replace(/[\\/]$/, "");
   return `run from ${root}: ${line} … (the same arguments, paths absolute)`;
 }
 
@@ -294,9 +296,10 @@ export function requirePermission(
 }
 
 /**
- * {@linkcode requirePermission} for reading `path` and, where it is a
- * symbolic link, where it leads: Deno checks the target when files are
- * opened, so a dataset linked into the project would fail midway.
+ * {@linkcode requirePermission} for reading a dataset folder `path` and,
+ * where it is a symbolic link, where it leads: the dataset loader opens each
+ * sample by its resolved path, so a dataset linked into the project from
+ * outside would fail midway.
  */
 export function requireReadable(command: string, path: string): void {
   requirePermission(command, { name: "read", path }, `--allow-read=${path}`);

@@ -235,8 +235,9 @@ function pathOf(p: ParsedCommand, name: string): string | undefined {
 
 /** Fails early, in one line, when the run could not write its outputs or read its inputs. */
 export function checkTrainPermissions(o: TrainOptions): void {
-  for (const path of [o.dataPath, o.initWeights, o.resume]) {
-    if (path) requireReadable("train", path);
+  if (o.dataPath) requireReadable("train", o.dataPath); // the loader opens resolved paths
+  for (const path of [o.initWeights, o.resume]) {
+    if (path) requirePermission("train", { name: "read", path }, `--allow-read=${path}`);
   }
   // a resumed run writes next to its checkpoint unless --output-dir says otherwise
   const resumeDir = o.resume && /\.(json|safetensors)$/.test(o.resume)

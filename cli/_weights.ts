@@ -145,6 +145,7 @@ export async function fetchModel(
 export async function resolveCliWeights(
   command: string,
   explicit: string | undefined,
+  options: { identify?: boolean } = {},
 ): Promise<CliWeights> {
   const env = readModelEnv();
   const manifest = env[MODEL_MANIFEST_ENV];
@@ -158,7 +159,8 @@ export async function resolveCliWeights(
   if (source.kind === "file") {
     requirePermission(command, { name: "read", path: source.path }, `--allow-read=${source.path}`);
     // a release downloaded by hand is used as its name would be
-    const known = await identifyZooFile(source.path, zoo);
+    // (predict and serve: the commands whose preprocessing follows the weights)
+    const known = options.identify ? await identifyZooFile(source.path, zoo) : undefined;
     const model = known && { ...known, preprocess: known.entry.preprocess };
     if (known) {
       console.error(

@@ -273,7 +273,9 @@ async function predict(args: string[]): Promise<number> {
   }
   // Checked before the weights load, so that a bad value fails first.
   const precision = precisionOption(p), threads = threadsOption(p);
-  const resolved = await resolveCliWeights("predict", stringOption(p, "weights", ""));
+  const resolved = await resolveCliWeights("predict", stringOption(p, "weights", ""), {
+    identify: true,
+  });
   const weights = resolved.path;
   const backend = await selectInferenceBackend(backendName);
   const model = await loadInferenceModel(weights);

@@ -34,8 +34,8 @@ import {
   formatHelp,
   intOption,
   parseCommand,
-  requirePermission,
   runCommand,
+  runHint,
   stringOption,
   UserError,
 } from "./_common.ts";
@@ -198,11 +198,11 @@ async function serve(args: string[]): Promise<number> {
   if (p.positionals.length) throw new UserError(`unexpected argument "${p.positionals[0]}"`);
   const hostname = stringOption(p, "host", DEFAULT_HOST);
   const port = intOption(p, "port", DEFAULT_PORT, 0, 65535);
-  requirePermission(
-    "serve",
-    { name: "net", host: port ? `${hostname}:${port}` : hostname },
-    `--allow-net=${hostname}`,
-  );
+  const host = port ? `${hostname}:${port}` : hostname;
+  if (Deno.permissions.querySync({ name: "net", host }).state !== "granted") {
+    const flag = `--allow-net=${hostname}`;
+    throw new UserError(`serve needs ${flag} to listen on ${hostname}; ${runHint("serve", flag)}`);
+  }
   const transport = {
     hostname,
     port,
@@ -217,7 +217,9 @@ async function serve(args: string[]): Promise<number> {
     if (portInUse(e, hostname, port)) return 1;
     throw e;
   }
-  const resolved = await resolveCliWeights("serve", stringOption(p, "weights", ""));
+  const resolved = await resolveCliWeights("serve", stringOption(p, "weights", ""), {
+    identify: true,
+  });
   const weights = resolved.path;
   const app = await createApp({
     weights,
@@ -254,7 +256,8 @@ async function serve(args: string[]): Promise<number> {
   const note = halfNote(app.engineName, precisionOption(p));
   if (note) console.error(note);
   const ac = new AbortController();
-  const stop = () => ac.abort();
+  // the first signal ends it gracefully; a second one while requests finish, at once
+  const stop = () => ac.signal.aborted ? Deno.exit(130) : ac.abort();
   // SIGTERM (container stops) as Ctrl-C: requests in progress end, then the workers
   const signals = (["SIGINT", "SIGTERM"] as const).filter((s) => {
     try {

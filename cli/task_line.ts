@@ -21,11 +21,20 @@ export function taskWithFlag(command: string, flag: string): string | undefined 
   const task = (denoJson.tasks as Record<string, string>)[command];
   if (!task || !task.endsWith(` cli/main.ts ${command}`)) return undefined;
   const [, kind, paths] = /^(--allow-\w+)(?:=(.*))?$/.exec(flag) ?? [];
-  if (!kind) return undefined;
+  if (!kind || paths?.includes(",")) return undefined; // a comma cannot go in a flag's list
   const words = task.split(" ");
   const i = words.findIndex((w) => w === kind || w.startsWith(`${kind}=`));
-  if (i < 0) words.splice(words.indexOf("run") + 1, 0, flag);
-  else if (paths !== undefined && words[i] !== kind) words[i] += `,${paths}`;
+  if (i < 0) words.splice(words.indexOf("run") + 1, 0, shellWord(flag));
+  else if (paths !== undefined && words[i] !== kind) words[i] = shellWord(`${words[i]},${paths}`);
   else words[i] = kind; // unscoped
   return words.join(" ");
+}
+
+/**
+ * `word` as a POSIX shell reads it: double-quoted when it holds anything but
+ * safe characters, `$HOME` (the tasks' own) left for the shell to expand.
+ */
+function shellWord(word: string): string {
+  if (/^[\w@%+=:,./$-]*$/.test(word)) return word;
+  return `"${word.replace(/[\\"`]/g, "\\$&").replace(/\$(?!HOME\b)/g, "\\$")}"`;
 }

@@ -128,6 +128,13 @@ async function pickBackend(
 ): Promise<InferenceBackendInfo> {
   const saved = !given && resume ? await resumeBackend(resume) : undefined;
   if (!saved) return selectInferenceBackend(given ?? "auto");
+  if (saved === "webgpu") { // a hardware adapter only: a software one trains ~10x slower than wasm
+    const info = await selectInferenceBackend("auto");
+    const note = info.backend === "webgpu"
+      ? "the checkpoint's; --backend to change"
+      : "the checkpoint trained on webgpu, which has no hardware adapter here (--backend webgpu forces a software one)";
+    return { ...info, notes: [...info.notes, note] };
+  }
   try {
     const info = await selectInferenceBackend(saved);
     return { ...info, notes: [...info.notes, "the checkpoint's; --backend to change"] };

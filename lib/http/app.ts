@@ -169,8 +169,9 @@ export async function createApp(options: AppOptions = {}): Promise<App> {
     } else {
       weights = source.path;
       label = source.path;
-      // a zoo release under another path: its name and preprocessing
-      const known = await identifyZooFile(source.path, zoo);
+      // a zoo release under another path: its name and preprocessing (unless both are given)
+      const given = options.preprocess !== undefined && options.modelName !== undefined;
+      const known = given ? undefined : await identifyZooFile(source.path, zoo);
       name = known?.name ?? source.path.split(/[\\/]/).pop()!;
       modelPreprocess = known?.entry.preprocess;
     }

@@ -69,20 +69,21 @@ const handler = async (request: Request): Promise<Response> => {
   }
 };
 
-const signals: Deno.Signal[] = [];
+const listeners: [Deno.Signal, () => void][] = [];
 let closing = false;
-async function shutdown(): Promise<void> {
-  if (closing) Deno.exit(130); // a second signal: now
+async function shutdown(signal: Deno.Signal): Promise<void> {
+  if (closing) Deno.exit(signal === "SIGTERM" ? 143 : 130); // a second signal: now
   closing = true;
   const end = Date.now() + SHUTDOWN_GRACE_MS;
   while (inflight > 0 && Date.now() < end) await new Promise((r) => setTimeout(r, 20));
-  for (const s of signals) Deno.removeSignalListener(s, shutdown);
+  for (const [s, listener] of listeners) Deno.removeSignalListener(s, listener);
   await app.close();
 }
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  const listener = () => void shutdown(signal);
   try {
-    Deno.addSignalListener(signal, shutdown);
-    signals.push(signal);
+    Deno.addSignalListener(signal, listener);
+    listeners.push([signal, listener]);
   } catch { /* no such signal here (Windows: SIGTERM), or no signals at all (edge runtimes) */ }
 }
 

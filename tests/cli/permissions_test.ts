@@ -74,6 +74,12 @@ Deno.test("taskWithFlag() extends the task's own --allow-x list, or adds the fla
     tasks.convert.replace("deno run ", "deno run --allow-net=example.com "),
   );
   assertEquals(taskWithFlag("test", "--allow-read=/x"), undefined); // not a cli/main.ts task
+  // a path with a space is quoted for the shell ($HOME left to it); a comma cannot be listed
+  assertEquals(
+    taskWithFlag("convert", "--allow-write=/my out/$x"),
+    tasks.convert.replace("--allow-write=.", '"--allow-write=.,/my out/\\$x"'),
+  );
+  assertEquals(taskWithFlag("convert", "--allow-write=/a,b"), undefined);
 });
 
 Deno.test({
@@ -95,6 +101,20 @@ Deno.test({
       const last = out.stderr.trim().split("\n").at(-1)!;
       assert(last.includes(`needs --allow-read=${target}: "${target}" (where`), last);
       assert(last.includes(`--allow-read=.,`) && last.includes(`,${target} --allow-write`), last);
+      // initial weights are read through the link itself: a link out of the project is no refusal
+      const init = await runProcess("deno", {
+        args: [
+          "run",
+          ...taskFlags("train"),
+          "cli/main.ts",
+          "train",
+          "--init-weights",
+          `${link}/hostname`,
+        ],
+        cwd: root.pathname,
+      });
+      assertEquals(init.code, 1, init.stderr);
+      assert(!/needs --allow-read/.test(init.stderr), init.stderr);
     } finally {
       await Deno.remove(new URL(link, root)).catch(() => {});
     }

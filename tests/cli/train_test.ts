@@ -157,6 +157,7 @@ Deno.test({
         ["--data", "x"],
         /^error: unknown option --data; did you mean --data-path\? /,
       ],
+      ["cli/train.ts", ["-e", "3"], /^error: unknown option -e \(see/], // no guess for a letter
       [
         "cli/train.ts",
         ["--epochs", "x"],

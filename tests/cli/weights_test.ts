@@ -1,6 +1,7 @@
 import { assert, assertEquals, assertMatch } from "../assert.ts";
 import { readImageHeader } from "../../lib/data/image_io.ts";
 import { run as predict } from "../../cli/predict.ts";
+import { run as info } from "../../cli/info.ts";
 import {
   freshDir,
   refusedBaseUrl,
@@ -134,4 +135,13 @@ Deno.test("predict takes a release file's preprocessing from its zoo entry (size
   assert(same((await mask("forced", ["--preprocess", "rembg"], "")).bytes, known.bytes), "forced");
   assert(same((await mask("over", ["--preprocess", "seed"], manifest)).bytes, plain.bytes), "over");
   assert(!same(known.bytes, plain.bytes), "rembg and seed gave the same file");
+  // info has no preprocessing to follow: no hashing, no note
+  Deno.env.set("U2NET_MODEL_MANIFEST", manifest);
+  try {
+    const i = await capture(() => info(["--weights", file, "--backend", "cpu"]));
+    assertEquals(i.code, 0, i.stderr);
+    assert(!/size and md5/.test(i.stderr + i.stdout), i.stderr);
+  } finally {
+    Deno.env.delete("U2NET_MODEL_MANIFEST");
+  }
 });
