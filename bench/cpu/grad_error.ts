@@ -34,7 +34,7 @@ import type { ConvShape, TrainKernels } from "../../lib/engines/cpu/train_kernel
 import { createJsTrainKernels } from "../../lib/engines/cpu/train_kernels_js.ts";
 import { createWasmTrainKernels } from "../../lib/engines/cpu/train_kernels_wasm.ts";
 import { syntheticSample } from "../../lib/data/synthetic.ts";
-import { configFromWidths, U2NET_LITE } from "../../lib/net/config.ts";
+import { HALF_LITE } from "../../tests/helpers.ts"; // the accuracy test's network
 
 const { values: a } = parseArgs({
   args: Deno.args,
@@ -49,13 +49,6 @@ const { values: a } = parseArgs({
 });
 await tf.setBackend("cpu");
 const [N, H, W] = [4, 48, 48];
-const HALF_LITE = configFromWidths(
-  [...U2NET_LITE.encoder, ...U2NET_LITE.decoder].map((s, i) => ({
-    inCh: i === 0 ? 3 : s.inCh / 2,
-    midCh: s.midCh / 2,
-    outCh: s.outCh / 2,
-  })),
-);
 type Kernel = keyof TrainKernels;
 
 function lcg(seed: number): () => number {

@@ -158,7 +158,7 @@ async function readTensors(path: string, id: string, jsonPath: string): Promise<
 export async function loadCheckpoint<Extra = Record<string, unknown>>(
   path: string,
 ): Promise<LoadedCheckpoint<Extra>> {
-  const jsonPath = path.replace(/(\.optim)?\.safetensors$/, ".json");
+  const jsonPath = checkpointJsonPath(path);
   let meta: CheckpointMeta<Extra>;
   try {
     meta = JSON.parse(await Deno.readTextFile(jsonPath));
@@ -181,6 +181,20 @@ export async function loadCheckpoint<Extra = Record<string, unknown>>(
     params[key] = { step, expAvg: m, expAvgSq: v };
   }
   return { meta, stateDict, optimizer: { groups: meta.optimizerGroups, params } };
+}
+
+/**
+ * The JSON of the checkpoint that `path` names: itself, or the JSON beside
+ * its `.safetensors` or `.optim.safetensors`.
+ *
+ * @example
+ * ```ts
+ * import { checkpointJsonPath } from "./checkpoint.ts";
+ * checkpointJsonPath("runs/x/model_3.optim.safetensors"); // "runs/x/model_3.json"
+ * ```
+ */
+export function checkpointJsonPath(path: string): string {
+  return path.replace(/(\.optim)?\.safetensors$/, ".json");
 }
 
 /**

@@ -5,7 +5,7 @@
  * @module
  */
 import { BACKEND_NAMES, type BackendName } from "../backend.ts";
-import type { CheckpointMeta } from "./checkpoint.ts";
+import { checkpointJsonPath, type CheckpointMeta } from "./checkpoint.ts";
 import { type LoopState, resolveResumePath } from "./_resume.ts";
 
 /**
@@ -21,7 +21,7 @@ import { type LoopState, resolveResumePath } from "./_resume.ts";
  * ```
  */
 export async function resumeBackend(resume: string): Promise<BackendName | undefined> {
-  const path = (await resolveResumePath(resume)).replace(/(\.optim)?\.safetensors$/, ".json");
+  const path = checkpointJsonPath(await resolveResumePath(resume));
   let meta: CheckpointMeta<LoopState>;
   try {
     meta = JSON.parse(await Deno.readTextFile(path));

@@ -14,7 +14,7 @@ import { withTuning } from "../kernels/webgpu.ts";
 import { describeEngine, resolveEngineChoice } from "../engines/create_engine.ts";
 import { checkHalfPrecision } from "../backend.ts";
 import { writeFileAtomic } from "./atomic_write.ts";
-import { saveCheckpoint } from "./checkpoint.ts";
+import { checkpointJsonPath, saveCheckpoint } from "./checkpoint.ts";
 import { createLrScheduler } from "../optim/lr_scheduler.ts";
 import { formatDuration } from "./metric_logger.ts";
 import { getParamsGroups } from "../optim/params_groups.ts";
@@ -117,7 +117,7 @@ async function finishedRun(dir: string, resumed: string, saved: LoopState): Prom
     outputDir: dir,
     resultsFile,
     chartFile: resultsFile.replace(/\.txt$/, ".svg"),
-    lastCheckpoint: resumed.replace(/(\.optim)?\.safetensors$/, ".json"),
+    lastCheckpoint: checkpointJsonPath(resumed),
     ...(exists ? { bestWeights: best } : {}),
     history: saved.history,
     best: saved.best,

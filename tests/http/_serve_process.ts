@@ -12,6 +12,9 @@ const ROOT = new URL("../../", import.meta.url).pathname;
 /** Deadline of a server process a test starts. */
 export const SERVE_DEADLINE_MS = 120_000;
 
+/** How long `stop()` waits for the server to exit after its signal before SIGKILL. */
+export const STOP_DEADLINE_MS = 15_000;
+
 /**
  * The environment and V8 flags of the `deno task serve` command line (glibc
  * malloc settings that return freed memory, `--expose-gc` for the idle
@@ -79,7 +82,14 @@ export async function startServe(args: string[]): Promise<ServeProcess> {
     try {
       child.kill(signal);
     } catch { /* already gone */ }
+    // a server that ignores the signal is killed (its status then says SIGKILL), not waited on
+    const force = setTimeout(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* already gone */ }
+    }, STOP_DEADLINE_MS);
     const status = await child.status;
+    clearTimeout(force);
     await drained;
     return status;
   };
